@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import cookie from '@fastify/cookie';
+import csrf from '@fastify/csrf-protection';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { AppContext } from './context.js';
+import { AppError } from './errors.js';
+import { attachSession } from './http/auth.js';
+import { installErrorHandler } from './http/error-handler.js';
+import { webDistDir } from './http/paths.js';
+import { ErrorBody } from './http/schemas.js';
+import { validatorCompiler } from './http/validation.js';
+import { routeModules } from './routes.js';
+
+export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen(). */
+export async function buildApp(ctx: AppContext): Promise<App> {
+  const https = ctx.config.publicUrl.protocol === 'https:';
+  const app = Fastify({
+    logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel },
+    bodyLimit: 64 * 1024,
+    trustProxy: ctx.config.trustProxy,
+    logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  installErrorHandler(app);
+  app.addSchema(ErrorBody);
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: https ? [] : null,
+      },
+    },
+    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginEmbedderPolicy: false,
+  });
+  await app.register(cookie);
+  await app.register(csrf, {
+    cookieKey: https ? '__Host-tessera_csrf' : 'tessera_csrf',
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: https },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Tessera API', version: '1', description: 'Multi-factor authentication for firm portals.' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: https ? '__Host-tessera_session' : 'tessera_session' },
+          csrf: { type: 'apiKey', in: 'header', name: 'x-csrf-token' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+
+  app.addHook('onRequest', async (request) => {
+    request.session = null;
+    if (!request.url.startsWith('/api/v1/')) return;
+    if (UNSAFE_METHODS.has(request.method)) rejectCrossSite(ctx, request.headers);
+    await attachSession(ctx, request);
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!UNSAFE_METHODS.has(request.method)) return done();
+    app.csrfProtection(request, reply, done);
+  });
+  // API answers are about one user at one moment; no cache may keep them.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/api/v1/')) reply.header('cache-control', 'no-store');
+  });
+
+  for (const routes of routeModules) await app.register(routes(ctx), { prefix: '/api/v1' });
+
+  await serveWebApps(app);
+  return app;
+}
+
+/**
+ * Defence in depth beside the CSRF token: a browser that says where a request came from
+ * must say it came from our own origin.
+ */
+function rejectCrossSite(ctx: AppContext, headers: Record<string, string | string[] | undefined>): void {
+  const origin = headers.origin;
+  const site = headers['sec-fetch-site'];
+  if ((typeof origin === 'string' && origin !== 'null' && origin !== ctx.config.publicUrl.origin) || site === 'cross-site') {
+    throw new AppError('CSRF_INVALID', 403, 'Requests from other sites are refused.');
+  }
+}
+
+/** The React apps: static files from dist/web, and index.html for every client-side route. */
+async function serveWebApps(app: App): Promise<void> {
+  const dir = webDistDir();
+  const hasWeb = fs.existsSync(path.join(dir, 'index.html'));
+  if (hasWeb) await app.register(fastifyStatic, { root: dir, prefix: '/', wildcard: false, index: false });
+  app.setNotFoundHandler((request, reply) => {
+    const isPage = request.method === 'GET' && !request.url.startsWith('/api/') && !path.extname(request.url.split('?')[0]!);
+    if (isPage && hasWeb) return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
+    if (isPage) return reply.status(503).type('text/plain').send('The web apps are not built. Run `npm run build`.');
+    return reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}.` });
+  });
+}

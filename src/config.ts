@@ -1,0 +1,137 @@
+import path from 'node:path';
+
+/**
+ * The whole configuration of a Tessera process, read once from TESSERA_* environment
+ * variables, validated, and frozen. Every option is listed in the README table; keep
+ * the two in step (test/config.test.ts checks that each option appears there).
+ */
+export interface Config {
+  host: string;
+  port: number;
+  /** Origin users reach Tessera at: links in mails, cookie Secure flag, WebAuthn origin and RP ID. */
+  publicUrl: URL;
+  dataDir: string;
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolSize: number };
+  smtpUrl: string | null;
+  mailFrom: string;
+  sessionIdleMs: number;
+  sessionAbsoluteMs: number;
+  oneTimeLinkMs: number;
+  trustProxy: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** One row per option: the README table is generated from the same words. */
+export const CONFIG_OPTIONS = [
+  ['TESSERA_HOST', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).'],
+  ['TESSERA_PORT', '3000', 'TCP port to listen on.'],
+  ['TESSERA_PUBLIC_URL', 'http://localhost:<port>', 'URL users open; used for links in mails, the Secure cookie flag (https), and the WebAuthn origin and RP ID.'],
+  ['TESSERA_DATA_DIR', './data', 'Folder for the embedded SQLite database and generated key files.'],
+  ['TESSERA_DATABASE_URL', 'sqlite:<data dir>/tessera.db', '`sqlite:<file>` or `postgres://user@host:port/db` (add `?options=-c%20search_path%3D<schema>` for a schema).'],
+  ['TESSERA_DB_POOL_SIZE', '10', 'PostgreSQL connections per process.'],
+  ['TESSERA_SMTP_URL', '(none)', '`smtp://user:pass@host:port` or `smtps://...`. Without it, mails stay in the outbox table and a summary is printed to the console.'],
+  ['TESSERA_MAIL_FROM', 'Tessera <tessera@<public host>>', 'Sender of every mail.'],
+  ['TESSERA_SESSION_IDLE_MINUTES', '30', 'A session ends after this long without a request.'],
+  ['TESSERA_SESSION_ABSOLUTE_HOURS', '12', 'A session ends this long after login, whatever happens.'],
+  ['TESSERA_ONE_TIME_LINK_HOURS', '24', 'Lifetime of setup and set-your-password links.'],
+  ['TESSERA_TRUST_PROXY', 'false', '`true` when behind a reverse proxy or load balancer: client IPs are then taken from X-Forwarded-For.'],
+  ['TESSERA_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.'],
+] as const;
+
+type Env = Record<string, string | undefined>;
+
+function intOption(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function boolOption(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return def;
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
+}
+
+function urlOption(name: string, raw: string, protocols: string[]): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `not a valid URL: "${raw}"`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => p + '//').join(' or ')}, got "${raw}"`);
+  }
+  return url;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const host = env.TESSERA_HOST?.trim() || '127.0.0.1';
+  const port = intOption(env, 'TESSERA_PORT', 3000, 0, 65535);
+
+  const publicUrl = urlOption('TESSERA_PUBLIC_URL', env.TESSERA_PUBLIC_URL?.trim() || `http://localhost:${port}`, ['http:', 'https:']);
+  if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash || publicUrl.username) {
+    throw new ConfigError('TESSERA_PUBLIC_URL', 'must be an origin only (scheme, host, optional port), without path, query or credentials');
+  }
+
+  const dataDir = path.resolve(cwd, env.TESSERA_DATA_DIR?.trim() || './data');
+
+  const dbRaw = env.TESSERA_DATABASE_URL?.trim() || `sqlite:${path.join(dataDir, 'tessera.db')}`;
+  let database: Config['database'];
+  if (dbRaw.startsWith('sqlite:')) {
+    const file = dbRaw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (!file) throw new ConfigError('TESSERA_DATABASE_URL', 'sqlite: needs a file name, e.g. sqlite:./data/tessera.db');
+    database = { kind: 'sqlite', file: file === ':memory:' ? file : path.resolve(cwd, file) };
+  } else if (/^postgres(ql)?:\/\//.test(dbRaw)) {
+    urlOption('TESSERA_DATABASE_URL', dbRaw, ['postgres:', 'postgresql:']);
+    database = { kind: 'postgres', url: dbRaw, poolSize: intOption(env, 'TESSERA_DB_POOL_SIZE', 10, 1, 1000) };
+  } else {
+    throw new ConfigError('TESSERA_DATABASE_URL', `must start with sqlite: or postgres://, got "${dbRaw.replace(/\/\/[^@]*@/, '//***@')}"`);
+  }
+
+  const smtpRaw = env.TESSERA_SMTP_URL?.trim() || null;
+  if (smtpRaw) urlOption('TESSERA_SMTP_URL', smtpRaw, ['smtp:', 'smtps:']);
+
+  const mailFrom = env.TESSERA_MAIL_FROM?.trim() || `Tessera <tessera@${publicUrl.hostname}>`;
+  const address = /<([^<>]*)>\s*$/.exec(mailFrom)?.[1] ?? mailFrom;
+  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+    throw new ConfigError('TESSERA_MAIL_FROM', `not a mail address: "${mailFrom}"`);
+  }
+
+  const logLevel = (env.TESSERA_LOG_LEVEL?.trim() || 'info') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('TESSERA_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+
+  return Object.freeze({
+    host,
+    port,
+    publicUrl,
+    dataDir,
+    database,
+    smtpUrl: smtpRaw,
+    mailFrom,
+    sessionIdleMs: intOption(env, 'TESSERA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60) * 60_000,
+    sessionAbsoluteMs: intOption(env, 'TESSERA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30) * 3_600_000,
+    oneTimeLinkMs: intOption(env, 'TESSERA_ONE_TIME_LINK_HOURS', 24, 1, 24 * 14) * 3_600_000,
+    trustProxy: boolOption(env, 'TESSERA_TRUST_PROXY', false),
+    logLevel,
+  });
+}

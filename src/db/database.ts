@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import type { AuditEventTable } from '../audit/audit.table.js';
+import type { CorporationTable } from '../directory/corporation.table.js';
+import type { UserTable } from '../directory/user.table.js';
+import type { FirmTable } from '../firms/firm.table.js';
+import type { AuthAttemptTable } from '../login/auth-attempt.table.js';
+import type { OneTimeTokenTable } from '../login/one-time-token.table.js';
+import type { MailOutboxTable } from '../notify/mail.table.js';
+import type { OperatorTable } from '../operators/operator.table.js';
+import type { SessionTable } from '../sessions/session.table.js';
+
+export interface Database {
+  operators: OperatorTable;
+  firms: FirmTable;
+  corporations: CorporationTable;
+  users: UserTable;
+  sessions: SessionTable;
+  one_time_tokens: OneTimeTokenTable;
+  auth_attempts: AuthAttemptTable;
+  mail_outbox: MailOutboxTable;
+  audit_events: AuditEventTable;
+}
+
+export type Db = Kysely<Database>;
+/** Repositories take either the database or a transaction as their first argument. */
+export type DbOrTx = Kysely<Database> | Transaction<Database>;
+
+// Timestamps are epoch milliseconds in BIGINT columns; pg returns int8 as a string by
+// default, which would make the two dialects disagree. All our int8 values fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export function createDatabase(database: Config['database']): Db {
+  if (database.kind === 'postgres') {
+    return new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: database.poolSize }) }),
+    });
+  }
+  if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true });
+  const sqlite = new SQLite(database.file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+export function isPostgres(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}

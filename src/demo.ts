@@ -1,0 +1,43 @@
+import { systemActor } from './audit/audit.service.js';
+import type { AppContext } from './context.js';
+import { createCorporation } from './directory/corporation.service.js';
+import { createUser } from './directory/user.service.js';
+import type { UserKind } from './directory/user.table.js';
+import { createFirm } from './firms/firm.service.js';
+
+export const DEMO_FIRM_SLUG = 'demo';
+
+/**
+ * `npm run demo`: a demo firm with a superuser, users of every kind and a few
+ * corporations. Nobody gets a password: each user is mailed a one-time set-password
+ * link, which the embedded mail mode prints to the console. Runs once per database.
+ */
+export async function seedDemo(ctx: AppContext): Promise<void> {
+  const exists = await ctx.db.selectFrom('firms').select('id').where('slug', '=', DEMO_FIRM_SLUG).executeTakeFirst();
+  if (exists) {
+    ctx.announce('Demo firm already exists; see the operator outbox for its links, or send new ones from Users.');
+    return;
+  }
+  await ctx.db.transaction().execute(async (tx) => {
+    const { firm, superuser } = await createFirm(ctx, tx, systemActor, {
+      name: 'Demo Immigration LLP',
+      slug: DEMO_FIRM_SLUG,
+      superuser: { name: 'Ava Admin', email: 'ava.admin@demo-firm.example' },
+    });
+    const actor = { ...systemActor, firmId: firm.id };
+    const acme = await createCorporation(ctx, tx, actor, firm.id, 'Acme Corporation');
+    const globex = await createCorporation(ctx, tx, actor, firm.id, 'Globex Industries');
+    await createCorporation(ctx, tx, actor, firm.id, 'Initech');
+    const people: [string, string, UserKind, string | null][] = [
+      ['Carl Case', 'carl.case@demo-firm.example', 'case_manager', null],
+      ['Vera Vendor', 'vera.vendor@vendor.example', 'vendor_case_manager', null],
+      ['Cora Corp', 'cora@acme.example', 'corp_user', acme.id],
+      ['Felix Foreign', 'felix@acme.example', 'foreign_national', acme.id],
+      ['Gina Globex', 'gina@globex.example', 'corp_user', globex.id],
+    ];
+    for (const [name, email, kind, corporationId] of people) {
+      await createUser(ctx, tx, actor, firm.id, { name, email, kind, corporationId });
+    }
+    ctx.announce(`Demo firm "${firm.name}" created (short name "${firm.slug}"); superuser ${superuser.email}. Set-password links follow.`);
+  });
+}

@@ -1,0 +1,55 @@
+import { Type } from 'typebox';
+import { Email, Name } from '../http/schemas.js';
+import { USER_KINDS, type UserKind as Kind } from './user.table.js';
+
+export const UserKind = Type.Unsafe<Kind>({ type: 'string', enum: [...USER_KINDS] });
+
+const Id = Type.String({ minLength: 1, maxLength: 64 });
+
+export const UserViewSchema = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  kind: UserKind,
+  isSuperuser: Type.Boolean(),
+  corporation: Type.Union([Type.Object({ id: Type.String(), name: Type.String() }), Type.Null()]),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Null()]),
+  portalAccess: Type.Union([Type.Literal('enabled'), Type.Literal('disabled'), Type.Null()]),
+  recordState: Type.Union([Type.Literal('active'), Type.Literal('inactive'), Type.Null()]),
+  active: Type.Boolean(),
+  hasPassword: Type.Boolean(),
+  createdAt: Type.Integer(),
+});
+
+export const NewUserBody = Type.Object(
+  {
+    name: Name,
+    email: Email,
+    kind: UserKind,
+    isSuperuser: Type.Optional(Type.Boolean()),
+    corporationId: Type.Optional(Id),
+  },
+  { additionalProperties: false },
+);
+
+export const UserPatchBody = Type.Object(
+  {
+    name: Type.Optional(Name),
+    email: Type.Optional(Email),
+    isSuperuser: Type.Optional(Type.Boolean()),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
+    portalAccess: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
+    recordState: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('inactive')])),
+    corporationId: Type.Optional(Id),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const CorporationViewSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  createdAt: Type.Integer(),
+  userCount: Type.Integer(),
+});
+
+export const CorporationBody = Type.Object({ name: Name }, { additionalProperties: false });

@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { containsText, isUniqueViolation } from '../db/constraints.js';
+import type { DbOrTx } from '../db/database.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
+import type { PageOf } from '../http/schemas.js';
+import { issueLink } from '../login/one-time-token.service.js';
+import { templates } from '../notify/templates.js';
+import { deleteUserSessions } from '../sessions/session.service.js';
+import { isActiveUser, isStaffKind, type User, type UserKind, type UserUpdate } from './user.table.js';
+import { userView, type UserView } from './user.view.js';
+
+export interface NewUserInput {
+  name: string;
+  email: string;
+  kind: UserKind;
+  isSuperuser?: boolean;
+  corporationId?: string | null;
+}
+
+export interface UserPatch {
+  name?: string;
+  email?: string;
+  isSuperuser?: boolean;
+  status?: 'active' | 'disabled';
+  portalAccess?: 'enabled' | 'disabled';
+  recordState?: 'active' | 'inactive';
+  corporationId?: string;
+}
+
+const emailTaken = () => conflict('EMAIL_TAKEN', 'Another user of this firm already has this email address.');
+const fieldNotForKind = (field: string, kind: UserKind) =>
+  badRequest('FIELD_NOT_FOR_KIND', `${field} does not apply to a user of kind ${kind}.`);
+
+async function requireCorporation(db: DbOrTx, firmId: string, corporationId: string): Promise<void> {
+  const corp = await db.selectFrom('corporations').select('id').where('firm_id', '=', firmId).where('id', '=', corporationId).executeTakeFirst();
+  if (!corp) throw new AppError('CORPORATION_NOT_FOUND', 400, 'The chosen corporation does not exist in this firm.');
+}
+
+/** One user of one firm, or NOT_FOUND (also when it exists in another firm). */
+export async function getUser(db: DbOrTx, firmId: string, userId: string): Promise<User> {
+  const user = await db.selectFrom('users').selectAll().where('firm_id', '=', firmId).where('id', '=', userId).executeTakeFirst();
+  if (!user) throw notFound('User');
+  return user;
+}
+
+export async function getUserView(db: DbOrTx, firmId: string, userId: string): Promise<UserView> {
+  const user = await getUser(db, firmId, userId);
+  const corp = user.corporation_id
+    ? await db.selectFrom('corporations').select('name').where('id', '=', user.corporation_id).executeTakeFirst()
+    : undefined;
+  return userView(user, corp?.name ?? null);
+}
+
+export async function listUsers(
+  db: DbOrTx,
+  firmId: string,
+  query: { q?: string; kind?: UserKind; page?: number; pageSize?: number },
+): Promise<PageOf<UserView>> {
+  const page = query.page ?? 1;
+  const pageSize = query.pageSize ?? 20;
+  let base = db.selectFrom('users').leftJoin('corporations', 'corporations.id', 'users.corporation_id').where('users.firm_id', '=', firmId);
+  if (query.kind) base = base.where('users.kind', '=', query.kind);
+  if (query.q?.trim()) {
+    const q = query.q;
+    base = base.where((eb) => eb.or([containsText('users.name', q), containsText('users.email', q), containsText('corporations.name', q)]));
+  }
+  const [{ total }] = (await base.select((eb) => eb.fn.countAll<number>().as('total')).execute()) as [{ total: number }];
+  const rows = await base
+    .selectAll('users')
+    .select('corporations.name as corporation_name')
+    .orderBy('users.name')
+    .orderBy('users.id')
+    .limit(pageSize)
+    .offset((page - 1) * pageSize)
+    .execute();
+  return { items: rows.map((r) => userView(r, r.corporation_name)), total: Number(total), page, pageSize };
+}
+
+/**
+ * Creates a user and mails a one-time set-password link, in one transaction.
+ * Staff start active; corporation users start with portal access enabled and an active record.
+ */
+export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, input: NewUserInput): Promise<UserView> {
+  const staff = isStaffKind(input.kind);
+  if (input.isSuperuser && input.kind !== 'case_manager') {
+    throw badRequest('SUPERUSER_KIND', 'Only case managers can be superusers.');
+  }
+  if (staff && input.corporationId) throw fieldNotForKind('corporationId', input.kind);
+  if (!staff && !input.corporationId) {
+    throw badRequest('CORPORATION_REQUIRED', 'Corp users and foreign nationals belong to a corporation: choose one.');
+  }
+  if (input.corporationId) await requireCorporation(db, firmId, input.corporationId);
+
+  const now = ctx.clock.now();
+  const user: User = {
+    id: randomUUID(),
+    firm_id: firmId,
+    email: input.email.trim().toLowerCase(),
+    name: input.name.trim(),
+    kind: input.kind,
+    is_superuser: input.isSuperuser ? 1 : 0,
+    corporation_id: staff ? null : input.corporationId!,
+    status: staff ? 'active' : null,
+    portal_access: staff ? null : 'enabled',
+    record_state: staff ? null : 'active',
+    password_hash: null,
+    created_at: now,
+    updated_at: now,
+  };
+  const existing = await db.selectFrom('users').select('id').where('firm_id', '=', firmId).where('email', '=', user.email).executeTakeFirst();
+  if (existing) throw emailTaken();
+  try {
+    await db.insertInto('users').values(user).execute();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw emailTaken();
+    throw err;
+  }
+  await mailPasswordLink(ctx, db, user);
+  await audit(db, now, actor, {
+    event: 'user.created',
+    firmId,
+    subjectType: 'user',
+    subjectId: user.id,
+    details: { kind: user.kind, isSuperuser: input.isSuperuser === true, corporationId: user.corporation_id },
+  });
+  return getUserView(db, firmId, user.id);
+}
+
+/** Mails a fresh set-password link (older ones stop working). */
+export async function mailPasswordLink(ctx: AppContext, db: DbOrTx, user: User): Promise<void> {
+  const firm = await db.selectFrom('firms').select('name').where('id', '=', user.firm_id).executeTakeFirstOrThrow();
+  const url = await issueLink(ctx, db, { purpose: 'set_password', userId: user.id, firmId: user.firm_id });
+  await ctx.mail.enqueue(db, {
+    firmId: user.firm_id,
+    to: user.email,
+    ...templates.setPassword({ name: user.name, firmName: firm.name, url, expiresHours: ctx.config.oneTimeLinkMs / 3_600_000 }),
+  });
+}
+
+export async function updateUser(
+  ctx: AppContext,
+  db: DbOrTx,
+  actor: Actor,
+  firmId: string,
+  userId: string,
+  patch: UserPatch,
+): Promise<UserView> {
+  const user = await getUser(db, firmId, userId);
+  const staff = isStaffKind(user.kind);
+  if (patch.status !== undefined && !staff) throw fieldNotForKind('status', user.kind);
+  if (patch.portalAccess !== undefined && staff) throw fieldNotForKind('portalAccess', user.kind);
+  if (patch.recordState !== undefined && staff) throw fieldNotForKind('recordState', user.kind);
+  if (patch.corporationId !== undefined && staff) throw fieldNotForKind('corporationId', user.kind);
+  if (patch.isSuperuser === true && user.kind !== 'case_manager') throw badRequest('SUPERUSER_KIND', 'Only case managers can be superusers.');
+  if (actor.id === user.id && (patch.status === 'disabled' || patch.isSuperuser === false)) {
+    throw conflict('CANNOT_CHANGE_SELF', 'You cannot disable yourself or remove your own superuser role; ask another superuser.');
+  }
+  if (patch.corporationId !== undefined) await requireCorporation(db, firmId, patch.corporationId);
+
+  const set: UserUpdate = {};
+  if (patch.name !== undefined) set.name = patch.name.trim();
+  if (patch.email !== undefined) set.email = patch.email.trim().toLowerCase();
+  if (patch.isSuperuser !== undefined) set.is_superuser = patch.isSuperuser ? 1 : 0;
+  if (patch.status !== undefined) set.status = patch.status;
+  if (patch.portalAccess !== undefined) set.portal_access = patch.portalAccess;
+  if (patch.recordState !== undefined) set.record_state = patch.recordState;
+  if (patch.corporationId !== undefined) set.corporation_id = patch.corporationId;
+
+  if (set.email !== undefined && set.email !== user.email) {
+    const clash = await db.selectFrom('users').select('id').where('firm_id', '=', firmId).where('email', '=', set.email).executeTakeFirst();
+    if (clash) throw emailTaken();
+  }
+  const changed = Object.fromEntries(Object.entries(set).filter(([k, v]) => user[k as keyof User] !== v));
+  if (Object.keys(changed).length === 0) return getUserView(db, firmId, userId);
+
+  try {
+    await db.updateTable('users').set({ ...changed, updated_at: ctx.clock.now() }).where('firm_id', '=', firmId).where('id', '=', userId).execute();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw emailTaken();
+    throw err;
+  }
+  const after = { ...user, ...changed } as User;
+  const deactivated = isActiveUser(user) && !isActiveUser(after);
+  // A user who can no longer log in loses every session at once, not at its idle timeout.
+  if (deactivated || changed.email !== undefined) await deleteUserSessions(db, userId);
+  await audit(db, ctx.clock.now(), actor, {
+    event: deactivated ? 'user.deactivated' : 'user.updated',
+    firmId,
+    subjectType: 'user',
+    subjectId: userId,
+    details: { changed: Object.keys(changed), ...(changed.status || changed.portal_access || changed.record_state ? { active: isActiveUser(after) } : {}) },
+  });
+  return getUserView(db, firmId, userId);
+}
+
+export async function deleteUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, userId: string): Promise<void> {
+  const user = await getUser(db, firmId, userId);
+  if (actor.id === user.id) throw conflict('CANNOT_CHANGE_SELF', 'You cannot delete your own account; ask another superuser.');
+  await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  await db.deleteFrom('one_time_tokens').where('user_id', '=', userId).execute();
+  await db.deleteFrom('users').where('firm_id', '=', firmId).where('id', '=', userId).execute();
+  await audit(db, ctx.clock.now(), actor, { event: 'user.deleted', firmId, subjectType: 'user', subjectId: userId, details: { kind: user.kind } });
+}

@@ -1,0 +1,89 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { isActiveUser, type User } from '../directory/user.table.js';
+import { forbidden, unauthorized } from '../errors.js';
+import type { Firm } from '../firms/firm.table.js';
+import type { Operator } from '../operators/operator.table.js';
+import { loadSession } from '../sessions/session.service.js';
+import type { Session } from '../sessions/session.table.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The live session behind the cookie, set for /api routes; null when there is none. */
+    session: Session | null;
+  }
+}
+
+/** The cookie is host-only; with https it gets the __Host- prefix (Secure, Path=/, no Domain). */
+export function sessionCookieName(ctx: AppContext): string {
+  return ctx.config.publicUrl.protocol === 'https:' ? '__Host-tessera_session' : 'tessera_session';
+}
+
+export function setSessionCookie(ctx: AppContext, reply: FastifyReply, token: string): void {
+  reply.setCookie(sessionCookieName(ctx), token, {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: ctx.config.publicUrl.protocol === 'https:',
+    path: '/',
+    maxAge: Math.floor(ctx.config.sessionAbsoluteMs / 1000),
+  });
+}
+
+export function clearSessionCookie(ctx: AppContext, reply: FastifyReply): void {
+  reply.clearCookie(sessionCookieName(ctx), { path: '/', secure: ctx.config.publicUrl.protocol === 'https:' });
+}
+
+export function sessionToken(ctx: AppContext, request: FastifyRequest): string | null {
+  return request.cookies[sessionCookieName(ctx)] ?? null;
+}
+
+export async function attachSession(ctx: AppContext, request: FastifyRequest): Promise<void> {
+  const token = sessionToken(ctx, request);
+  request.session = token ? await loadSession(ctx, token) : null;
+}
+
+export function actorOf(request: FastifyRequest): Actor {
+  const s = request.session;
+  const ua = request.headers['user-agent'];
+  return {
+    type: s && s.stage === 'full' ? s.principal : 'anonymous',
+    id: s && s.stage === 'full' ? (s.principal === 'operator' ? s.operator_id : s.user_id) : null,
+    firmId: s?.firm_id ?? null,
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua : null,
+  };
+}
+
+/** A fully logged-in operator, or 401/403. */
+export async function requireOperator(ctx: AppContext, request: FastifyRequest): Promise<Operator> {
+  const s = request.session;
+  if (!s || s.stage !== 'full') throw unauthorized();
+  if (s.principal !== 'operator' || !s.operator_id) throw forbidden('This is for platform operators only.');
+  const op = await ctx.db.selectFrom('operators').selectAll().where('id', '=', s.operator_id).executeTakeFirst();
+  if (!op || op.status !== 'active') throw unauthorized();
+  return op;
+}
+
+/** A fully logged-in, active firm user (and their firm), or 401/403. */
+export async function requireUser(ctx: AppContext, request: FastifyRequest): Promise<{ user: User; firm: Firm }> {
+  const s = request.session;
+  if (!s || s.stage !== 'full') throw unauthorized();
+  if (s.principal !== 'user' || !s.user_id || !s.firm_id) throw forbidden('This is for firm users only.');
+  const user = await ctx.db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', s.user_id)
+    .where('firm_id', '=', s.firm_id)
+    .executeTakeFirst();
+  if (!user || !isActiveUser(user)) throw unauthorized();
+  const firm = await ctx.db.selectFrom('firms').selectAll().where('id', '=', user.firm_id).executeTakeFirstOrThrow();
+  return { user, firm };
+}
+
+/** A firm superuser. Every admin route scopes its queries by the returned firm id. */
+export async function requireSuperuser(ctx: AppContext, request: FastifyRequest): Promise<{ user: User; firm: Firm }> {
+  const who = await requireUser(ctx, request);
+  if (who.user.is_superuser !== 1) throw forbidden('This is for firm administrators (superusers) only.');
+  return who;
+}

@@ -1,0 +1,16 @@
+import type { Insertable, Selectable } from 'kysely';
+
+/**
+ * One row per password attempt and throttling key (the submitted account, and the client IP).
+ * A row is written *before* the password is checked, then its outcome set, so that
+ * concurrent attempts can never slip past the hourly cap (see throttle.ts).
+ */
+export interface AuthAttemptTable {
+  id: string;
+  scope: 'account' | 'ip';
+  key: string;
+  at: number;
+  outcome: 'pending' | 'failure' | 'success' | 'refused';
+}
+export type AuthAttempt = Selectable<AuthAttemptTable>;
+export type NewAuthAttempt = Insertable<AuthAttemptTable>;

@@ -1,0 +1,110 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { audit } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { actorOf, clearSessionCookie, requireOperator, requireUser, sessionToken, setSessionCookie } from '../http/auth.js';
+import { Email, errors } from '../http/schemas.js';
+import { unauthorized } from '../errors.js';
+import { deleteSession } from '../sessions/session.service.js';
+import { passwordLogin } from './login.service.js';
+import { PASSWORD_MAX } from './passwords.js';
+
+const LoginBody = Type.Object(
+  {
+    email: Type.String({ minLength: 1, maxLength: 254 }),
+    password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX * 4 }),
+    firm: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9-]+$' })),
+  },
+  { additionalProperties: false },
+);
+const OperatorLoginBody = Type.Object(
+  { email: Type.String({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX * 4 }) },
+  { additionalProperties: false },
+);
+const LoginResult = Type.Object({ principal: Type.Union([Type.Literal('operator'), Type.Literal('user')]) });
+
+const Me = Type.Union([
+  Type.Object({ principal: Type.Literal('operator'), operator: Type.Object({ id: Type.String(), email: Email, name: Type.String() }) }),
+  Type.Object({
+    principal: Type.Literal('user'),
+    user: Type.Object({
+      id: Type.String(),
+      email: Type.String(),
+      name: Type.String(),
+      kind: Type.String(),
+      isSuperuser: Type.Boolean(),
+      firm: Type.Object({ id: Type.String(), name: Type.String(), slug: Type.String() }),
+    }),
+  }),
+]);
+
+export const loginRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.get('/health', { schema: { tags: ['system'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({
+      status: 'ok' as const,
+    }));
+
+    app.get(
+      '/csrf',
+      { schema: { tags: ['session'], summary: 'A CSRF token for the x-csrf-token header of state-changing requests', response: { 200: Type.Object({ token: Type.String() }) } } },
+      async (_request, reply) => ({ token: reply.generateCsrf() }),
+    );
+
+    app.post(
+      '/login',
+      { schema: { tags: ['session'], summary: 'Password login of a firm user', body: LoginBody, response: { 200: LoginResult, ...errors(400, 401, 403, 409, 429) } } },
+      (request, reply) => login(ctx, 'firm', request, reply, request.body),
+    );
+    app.post(
+      '/operator/login',
+      { schema: { tags: ['session'], summary: 'Password login of a platform operator', body: OperatorLoginBody, response: { 200: LoginResult, ...errors(400, 401, 403, 429) } } },
+      (request, reply) => login(ctx, 'operator', request, reply, request.body),
+    );
+
+    app.post('/logout', { schema: { tags: ['session'], response: { 204: Type.Null(), ...errors(403) } } }, async (request, reply) => {
+      const token = sessionToken(ctx, request);
+      if (token) {
+        await deleteSession(ctx.db, token);
+        if (request.session) await audit(ctx.db, ctx.clock.now(), actorOf(request), { event: 'logout' });
+      }
+      clearSessionCookie(ctx, reply);
+      return reply.status(204).send(null);
+    });
+
+    app.get('/me', { schema: { tags: ['session'], response: { 200: Me, ...errors(401, 403) } } }, async (request) => {
+      if (request.session?.principal === 'operator') {
+        const op = await requireOperator(ctx, request);
+        return { principal: 'operator' as const, operator: { id: op.id, email: op.email, name: op.name } };
+      }
+      if (!request.session) throw unauthorized();
+      const { user, firm } = await requireUser(ctx, request);
+      return {
+        principal: 'user' as const,
+        user: {
+          id: user.id,
+          email: user.email,
+          name: user.name,
+          kind: user.kind,
+          isSuperuser: user.is_superuser === 1,
+          firm: { id: firm.id, name: firm.name, slug: firm.slug },
+        },
+      };
+    });
+  };
+
+async function login(
+  ctx: AppContext,
+  realm: 'firm' | 'operator',
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: { email: string; password: string; firm?: string },
+) {
+  const old = sessionToken(ctx, request);
+  const result = await passwordLogin(ctx, { realm, email: body.email, password: body.password, firmSlug: body.firm, actor: actorOf(request) });
+  // A new token at every login: a session fixed before login is worth nothing after it.
+  if (old) await deleteSession(ctx.db, old);
+  setSessionCookie(ctx, reply, result.token);
+  return { principal: result.principal };
+}

@@ -1,0 +1,109 @@
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { isActiveUser } from '../directory/user.table.js';
+import { AppError } from '../errors.js';
+import { createSession } from '../sessions/session.service.js';
+import { verifyPassword } from './passwords.js';
+import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
+
+export const invalidCredentials = () =>
+  new AppError('INVALID_CREDENTIALS', 401, 'The email address or password is not right.');
+
+/** How many accounts with one address we try a password against before asking for the firm. */
+const MAX_CANDIDATES = 10;
+
+export interface PasswordLoginInput {
+  realm: 'firm' | 'operator';
+  email: string;
+  password: string;
+  /** Narrows a firm login to one firm; needed only when the address exists in several. */
+  firmSlug?: string;
+  actor: Actor;
+}
+
+interface Candidate {
+  kind: 'operator' | 'user';
+  id: string;
+  firmId: string | null;
+  passwordHash: string | null;
+  active: boolean;
+}
+
+async function findCandidates(ctx: AppContext, input: PasswordLoginInput, email: string): Promise<Candidate[]> {
+  if (input.realm === 'operator') {
+    const ops = await ctx.db.selectFrom('operators').selectAll().where('email', '=', email).execute();
+    return ops.map((o) => ({ kind: 'operator', id: o.id, firmId: null, passwordHash: o.password_hash, active: o.status === 'active' }));
+  }
+  let q = ctx.db
+    .selectFrom('users')
+    .innerJoin('firms', 'firms.id', 'users.firm_id')
+    .selectAll('users')
+    .where('users.email', '=', email);
+  if (input.firmSlug) q = q.where('firms.slug', '=', input.firmSlug.trim().toLowerCase());
+  const users = await q.orderBy('users.created_at').limit(MAX_CANDIDATES).execute();
+  return users.map((u) => ({ kind: 'user', id: u.id, firmId: u.firm_id, passwordHash: u.password_hash, active: isActiveUser(u) }));
+}
+
+/**
+ * Password login, the same for unknown and known addresses: throttled by what was typed,
+ * a full argon2 verification either way, one answer for every kind of wrong. Returns the
+ * session token; the stage says what the session may do (later issues add the MFA stages).
+ */
+export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput): Promise<{ token: string; principal: 'operator' | 'user' }> {
+  const email = input.email.trim().toLowerCase();
+  const decision = await reserveAttempt(ctx.db, ctx.clock, [
+    { scope: 'account', key: accountKey(input.realm, email), policy: ACCOUNT_POLICY },
+    { scope: 'ip', key: input.actor.ip ?? 'unknown', policy: IP_POLICY },
+  ]);
+  if (!decision.allowed) {
+    const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
+    await audit(ctx.db, ctx.clock.now(), input.actor, { event: 'login.throttled', details: { realm: input.realm, retryAfterSeconds } });
+    throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
+  }
+
+  const candidates = await findCandidates(ctx, input, email);
+  const matches: Candidate[] = [];
+  if (candidates.length === 0) await verifyPassword(null, input.password);
+  for (const c of candidates) {
+    if ((await verifyPassword(c.passwordHash, input.password)) && c.active) matches.push(c);
+  }
+
+  if (matches.length === 0) {
+    await settleAttempt(ctx.db, decision.ticket, 'failure');
+    const only = candidates.length === 1 ? candidates[0]! : null;
+    await audit(ctx.db, ctx.clock.now(), input.actor, {
+      event: 'login.failed',
+      firmId: only?.firmId ?? null,
+      subjectType: only?.kind,
+      subjectId: only?.id ?? null,
+      details: { realm: input.realm, reason: only && !only.active ? 'account_inactive' : 'bad_credentials' },
+    });
+    throw invalidCredentials();
+  }
+  await settleAttempt(ctx.db, decision.ticket, 'success');
+  if (matches.length > 1) {
+    // Only someone who knows the password learns that the address is in several firms.
+    throw new AppError('FIRM_REQUIRED', 409, 'This address belongs to several firms. Enter the short name of your firm.');
+  }
+
+  const who = matches[0]!;
+  const token = await ctx.db.transaction().execute(async (tx) => {
+    const t = await createSession(ctx, tx, {
+      principal: who.kind,
+      operatorId: who.kind === 'operator' ? who.id : null,
+      userId: who.kind === 'user' ? who.id : null,
+      firmId: who.firmId,
+      stage: 'full',
+      ip: input.actor.ip,
+      userAgent: input.actor.userAgent,
+    });
+    await audit(tx, ctx.clock.now(), { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId }, {
+      event: 'login.succeeded',
+      subjectType: who.kind,
+      subjectId: who.id,
+      details: { realm: input.realm, factors: ['password'] },
+    });
+    return t;
+  });
+  return { token, principal: who.kind };
+}

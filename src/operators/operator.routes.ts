@@ -1,0 +1,96 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppContext } from '../context.js';
+import { UserViewSchema } from '../directory/directory.schemas.js';
+import { SLUG_PATTERN, createFirm, listFirms } from '../firms/firm.service.js';
+import { actorOf, requireOperator } from '../http/auth.js';
+import { Email, Name, Page, PageQuery, errors } from '../http/schemas.js';
+
+const FirmViewSchema = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), createdAt: Type.Integer(), userCount: Type.Integer() });
+
+const NewFirmBody = Type.Object(
+  {
+    name: Name,
+    slug: Type.String({ pattern: SLUG_PATTERN, maxLength: 63, description: 'Short name: lower-case letters, digits and dashes' }),
+    superuser: Type.Object({ name: Name, email: Email }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+
+const OutboxItem = Type.Object({
+  id: Type.String(),
+  to: Type.String(),
+  subject: Type.String(),
+  status: Type.String(),
+  link: Type.Union([Type.String(), Type.Null()]),
+  textBody: Type.String(),
+  createdAt: Type.Integer(),
+});
+
+/** The operator console API: firms, and the outbox of the embedded mail mode. */
+export const operatorRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['operator'];
+
+    app.get(
+      '/operator/firms',
+      {
+        schema: { tags, querystring: Type.Object(PageQuery, { additionalProperties: false }), response: { 200: Page(FirmViewSchema), ...errors(400, 401, 403) } },
+      },
+      async (request) => {
+        await requireOperator(ctx, request);
+        return listFirms(ctx.db, request.query);
+      },
+    );
+
+    app.post(
+      '/operator/firms',
+      {
+        schema: {
+          tags,
+          summary: 'Create a firm with its first superuser (mailed a set-password link)',
+          body: NewFirmBody,
+          response: { 201: Type.Object({ firm: FirmViewSchema, superuser: UserViewSchema }), ...errors(400, 401, 403, 409) },
+        },
+      },
+      async (request, reply) => {
+        const op = await requireOperator(ctx, request);
+        const actor = { ...actorOf(request), type: 'operator' as const, id: op.id };
+        const result = await ctx.db.transaction().execute((tx) => createFirm(ctx, tx, actor, request.body));
+        return reply.status(201).send(result);
+      },
+    );
+
+    app.get(
+      '/operator/outbox',
+      {
+        schema: {
+          tags,
+          summary: 'Mails, newest first (in embedded mode they are kept here instead of being sent)',
+          querystring: Type.Object({ page: PageQuery.page, pageSize: PageQuery.pageSize }, { additionalProperties: false }),
+          response: { 200: Page(OutboxItem), ...errors(400, 401, 403) },
+        },
+      },
+      async (request) => {
+        await requireOperator(ctx, request);
+        const page = request.query.page ?? 1;
+        const pageSize = request.query.pageSize ?? 20;
+        const { total } = await ctx.db.selectFrom('mail_outbox').select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow();
+        const rows = await ctx.db
+          .selectFrom('mail_outbox')
+          .selectAll()
+          .orderBy('created_at', 'desc')
+          .orderBy('id')
+          .limit(pageSize)
+          .offset((page - 1) * pageSize)
+          .execute();
+        return {
+          items: rows.map((m) => ({ id: m.id, to: m.to_address, subject: m.subject, status: m.status, link: m.link, textBody: m.text_body, createdAt: m.created_at })),
+          total: Number(total),
+          page,
+          pageSize,
+        };
+      },
+    );
+  };

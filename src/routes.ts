@@ -1,0 +1,14 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppContext } from './context.js';
+import { directoryRoutes } from './directory/directory.routes.js';
+import { loginRoutes } from './login/login.routes.js';
+import { passwordRoutes } from './login/password.routes.js';
+import { operatorRoutes } from './operators/operator.routes.js';
+
+/** Every route module of /api/v1, in one list. */
+export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = [
+  loginRoutes,
+  passwordRoutes,
+  operatorRoutes,
+  directoryRoutes,
+];

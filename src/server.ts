@@ -1,0 +1,68 @@
+import { buildApp } from './app.js';
+import { systemClock } from './clock.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import type { AppContext } from './context.js';
+import { createDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { seedDemo } from './demo.js';
+import { pruneAttempts } from './login/throttle.js';
+import { createMailService } from './notify/mail.service.js';
+import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
+import { pruneSessions } from './sessions/session.service.js';
+
+/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link. */
+async function main(argv: string[]): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`Tessera cannot start: configuration error in ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const db = createDatabase(config.database);
+  await migrateToLatest(db);
+  const announce = (line: string) => console.log(line);
+  const mail = createMailService({ db, clock: systemClock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
+  const ctx: AppContext = { config, db, clock: systemClock, mail, announce };
+
+  if (argv.includes('--setup-link')) {
+    announce(`Operator setup link (valid ${config.oneTimeLinkMs / 3_600_000} h, works once): ${await issueOperatorSetupLink(ctx)}`);
+    await db.destroy();
+    return;
+  }
+
+  const app = await buildApp(ctx);
+  await app.listen({ host: config.host, port: config.port });
+  mail.start();
+  const housekeeping = setInterval(() => {
+    void Promise.all([pruneSessions(ctx), pruneAttempts(db, systemClock)]).catch((err) => app.log.error({ err }, 'housekeeping failed'));
+  }, 10 * 60_000);
+  housekeeping.unref();
+
+  announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}, database: ${config.database.kind}).`);
+  const setupLink = await ensureOperatorSetup(ctx);
+  if (setupLink) {
+    announce(`\nFirst start: open this one-time link to set up the operator account (valid ${config.oneTimeLinkMs / 3_600_000} h):\n  ${setupLink}\n`);
+  }
+  if (argv.includes('--demo')) await seedDemo(ctx);
+
+  const shutdown = async (signal: string) => {
+    announce(`${signal} received, shutting down.`);
+    clearInterval(housekeeping);
+    await app.close();
+    await mail.stop();
+    await db.destroy();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  console.error('Tessera failed to start:', err);
+  process.exit(1);
+});

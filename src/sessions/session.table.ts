@@ -1,0 +1,19 @@
+import type { Insertable, Selectable } from 'kysely';
+
+export interface SessionTable {
+  /** SHA-256 of the 128-bit token in the cookie; the token itself is never stored. */
+  id: string;
+  principal: 'operator' | 'user';
+  operator_id: string | null;
+  user_id: string | null;
+  firm_id: string | null;
+  /** 'full' = logged in. Later stages (second factor pending) grant nothing else. */
+  stage: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+export type Session = Selectable<SessionTable>;
+export type NewSession = Insertable<SessionTable>;

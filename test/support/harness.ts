@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import type { LightMyRequestResponse } from 'fastify';
+import { buildApp, type App } from '../../src/app.js';
+import { systemActor } from '../../src/audit/audit.service.js';
+import { ManualClock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { AppContext } from '../../src/context.js';
+import { createDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { createCorporation } from '../../src/directory/corporation.service.js';
+import { createUser, type NewUserInput } from '../../src/directory/user.service.js';
+import type { UserView } from '../../src/directory/user.view.js';
+import { createFirm, type FirmView } from '../../src/firms/firm.service.js';
+import { hashPassword } from '../../src/login/passwords.js';
+import { createMailService } from '../../src/notify/mail.service.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export const PASSWORD = 'correct horse battery staple';
+
+export interface Harness {
+  app: App;
+  ctx: AppContext;
+  clock: ManualClock;
+  /** Lines the embedded mode would print (setup links, kept mails). */
+  announced: string[];
+  close(): Promise<void>;
+}
+
+/** A Tessera app on a fresh database, with a hand-moved clock. */
+export async function startHarness(options: { env?: Record<string, string>; clock?: ManualClock } = {}): Promise<Harness> {
+  const database: TestDatabase = await createTestDatabase();
+  const base: Config = loadConfig({ TESSERA_LOG_LEVEL: 'silent', ...options.env });
+  const config: Config = Object.freeze({ ...base, database: database.config });
+  const db = createDatabase(config.database);
+  await migrateToLatest(db);
+  const clock = options.clock ?? new ManualClock(Date.now());
+  const announced: string[] = [];
+  const announce = (line: string) => void announced.push(line);
+  const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
+  const ctx: AppContext = { config, db, clock, mail, announce };
+  const app = await buildApp(ctx);
+  return {
+    app,
+    ctx,
+    clock,
+    announced,
+    async close() {
+      await app.close();
+      await mail.stop();
+      await db.destroy();
+      await database.drop();
+    },
+  };
+}
+
+type Body = Record<string, unknown> | unknown[] | string | undefined;
+
+/**
+ * A browser-like client over app.inject: keeps cookies, and fetches and sends the
+ * CSRF token for state-changing requests, as the web apps do.
+ */
+export class Agent {
+  cookies = new Map<string, string>();
+  csrf: string | null = null;
+  constructor(
+    readonly app: App,
+    readonly defaults: { ip?: string; userAgent?: string } = {},
+  ) {}
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  private keep(res: LightMyRequestResponse): void {
+    for (const c of res.cookies as { name: string; value: string; maxAge?: number; expires?: Date }[]) {
+      if (c.value === '' || c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now())) this.cookies.delete(c.name);
+      else this.cookies.set(c.name, c.value);
+    }
+  }
+
+  async raw(method: string, url: string, opts: { body?: Body; headers?: Record<string, string>; csrf?: boolean } = {}) {
+    const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(method);
+    const headers: Record<string, string> = { 'user-agent': this.defaults.userAgent ?? 'vitest', ...opts.headers };
+    if (unsafe && opts.csrf !== false) {
+      if (!this.csrf) {
+        const r = await this.app.inject({ method: 'GET', url: '/api/v1/csrf', headers: { cookie: this.cookieHeader() }, remoteAddress: this.defaults.ip });
+        this.keep(r);
+        this.csrf = r.json().token;
+      }
+      headers['x-csrf-token'] = this.csrf!;
+    }
+    if (this.cookies.size) headers.cookie = this.cookieHeader();
+    let payload: string | undefined;
+    if (opts.body !== undefined) {
+      payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await this.app.inject({ method: method as 'GET', url, headers, payload, remoteAddress: this.defaults.ip ?? '127.0.0.1' });
+    this.keep(res);
+    return res;
+  }
+
+  get(url: string) {
+    return this.raw('GET', url);
+  }
+  post(url: string, body?: Body) {
+    return this.raw('POST', url, { body });
+  }
+  patch(url: string, body?: Body) {
+    return this.raw('PATCH', url, { body });
+  }
+  delete(url: string) {
+    return this.raw('DELETE', url);
+  }
+}
+
+/** An operator with a password, logged in. */
+export async function operatorAgent(h: Harness, email = `op-${randomUUID().slice(0, 8)}@platform.example`): Promise<Agent> {
+  await h.ctx.db
+    .insertInto('operators')
+    .values({ id: randomUUID(), email, name: 'Olga Operator', password_hash: await hashPassword(PASSWORD), status: 'active', created_at: h.clock.now() })
+    .execute();
+  const agent = new Agent(h.app);
+  const res = await agent.post('/api/v1/operator/login', { email, password: PASSWORD });
+  if (res.statusCode !== 200) throw new Error(`operator login failed: ${res.body}`);
+  return agent;
+}
+
+export interface TestFirm {
+  firm: FirmView;
+  superuser: UserView;
+  admin: Agent;
+}
+
+/** A firm with a superuser who has a password and is logged in. */
+export async function firmWithAdmin(h: Harness, slug = `firm-${randomUUID().slice(0, 8)}`): Promise<TestFirm> {
+  const { firm, superuser } = await h.ctx.db.transaction().execute((tx) =>
+    createFirm(h.ctx, tx, systemActor, { name: `Firm ${slug}`, slug, superuser: { name: 'Sam Super', email: `sam@${slug}.example` } }),
+  );
+  await setPassword(h, superuser.id);
+  const admin = new Agent(h.app);
+  const res = await admin.post('/api/v1/login', { email: superuser.email, password: PASSWORD, firm: slug });
+  if (res.statusCode !== 200) throw new Error(`admin login failed: ${res.body}`);
+  return { firm, superuser, admin };
+}
+
+export async function setPassword(h: Harness, userId: string, password = PASSWORD): Promise<void> {
+  await h.ctx.db.updateTable('users').set({ password_hash: await hashPassword(password) }).where('id', '=', userId).execute();
+}
+
+export async function addUser(h: Harness, firmId: string, input: NewUserInput, password: string | null = PASSWORD): Promise<UserView> {
+  const user = await h.ctx.db.transaction().execute((tx) => createUser(h.ctx, tx, { ...systemActor, firmId }, firmId, input));
+  if (password) await setPassword(h, user.id, password);
+  return user;
+}
+
+export async function addCorporation(h: Harness, firmId: string, name: string) {
+  return h.ctx.db.transaction().execute((tx) => createCorporation(h.ctx, tx, { ...systemActor, firmId }, firmId, name));
+}
+
+/** The newest mail's link to `to`, as the recipient would click it. */
+export async function lastLinkTo(h: Harness, to: string): Promise<string> {
+  const m = await h.ctx.db.selectFrom('mail_outbox').select('link').where('to_address', '=', to).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+  return m.link!;
+}
+
+export const tokenOf = (link: string) => new URL(link).hash.slice(1);
+
+export const expectError = (res: LightMyRequestResponse, status: number, code: string) => {
+  if (res.statusCode !== status || res.json().error !== code) {
+    throw new Error(`expected ${status} ${code}, got ${res.statusCode} ${res.body}`);
+  }
+};

@@ -1,0 +1,57 @@
+import type { ReactNode } from 'react';
+import { TopBar } from './components/TopBar';
+import { AdminCorporations } from './pages/AdminCorporations';
+import { AdminUsers } from './pages/AdminUsers';
+import { Home } from './pages/Home';
+import { Login } from './pages/Login';
+import { OperatorFirms } from './pages/OperatorFirms';
+import { OperatorOutbox } from './pages/OperatorOutbox';
+import { SetPassword } from './pages/SetPassword';
+import { Redirect, usePath } from './router';
+import { homePath, useSession, type Session } from './session';
+
+function Loading() {
+  return <p className="muted page">Loading…</p>;
+}
+
+/** Chooses the page for a path, sending visitors who may not see it to the right sign-in page. */
+function route(path: string, session: Session): ReactNode {
+  switch (path) {
+    case '/login':
+      return <Login key="user" audience="user" />;
+    case '/operator/login':
+      return <Login key="operator" audience="operator" />;
+    case '/set-password':
+      return <SetPassword />;
+  }
+
+  if (session.status === 'loading') return <Loading />;
+
+  switch (path) {
+    case '/operator':
+    case '/operator/outbox':
+      if (session.status !== 'operator') return <Redirect to="/operator/login" />;
+      return path === '/operator' ? <OperatorFirms /> : <OperatorOutbox />;
+    case '/home':
+      if (session.status !== 'user') return <Redirect to="/login" />;
+      return <Home user={session.user} />;
+    case '/admin/users':
+    case '/admin/corporations':
+      if (session.status !== 'user') return <Redirect to="/login" />;
+      if (!session.user.isSuperuser) return <Redirect to="/home" />;
+      return path === '/admin/users' ? <AdminUsers /> : <AdminCorporations />;
+    default:
+      return <Redirect to={homePath(session)} />;
+  }
+}
+
+export function App() {
+  const path = usePath();
+  const { session } = useSession();
+  return (
+    <>
+      <TopBar />
+      <main className="main">{route(path, session)}</main>
+    </>
+  );
+}

@@ -1,0 +1,188 @@
+// The one HTTP client of the browser app. Every page talks to the server through
+// `api`, so CSRF handling, error shapes and the "session ended" signal live here only.
+
+const BASE = '/api/v1';
+
+export type Kind = 'case_manager' | 'vendor_case_manager' | 'corp_user' | 'foreign_national';
+
+export interface Operator {
+  id: string;
+  email: string;
+  name: string;
+}
+
+export interface SessionUser {
+  id: string;
+  email: string;
+  name: string;
+  kind: Kind;
+  isSuperuser: boolean;
+  firm: { id: string; name: string; slug: string };
+}
+
+export type Me = { principal: 'operator'; operator: Operator } | { principal: 'user'; user: SessionUser };
+
+export interface UserView {
+  id: string;
+  email: string;
+  name: string;
+  kind: Kind;
+  isSuperuser: boolean;
+  corporation: { id: string; name: string } | null;
+  status: 'active' | 'disabled' | null;
+  portalAccess: 'enabled' | 'disabled' | null;
+  recordState: 'active' | 'inactive' | null;
+  active: boolean;
+  hasPassword: boolean;
+  createdAt: number;
+}
+
+export interface Corporation {
+  id: string;
+  name: string;
+  createdAt: number;
+  userCount: number;
+}
+
+export interface Firm {
+  id: string;
+  slug: string;
+  name: string;
+  createdAt: number;
+  userCount: number;
+}
+
+export interface OutboxItem {
+  id: string;
+  to: string;
+  subject: string;
+  status: string;
+  link: string | null;
+  textBody: string;
+  createdAt: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  pageSize: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The text to show for a failed request (the server's `message` when there is one). */
+export function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  return 'Something went wrong. Please try again.';
+}
+
+export function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === 'AbortError';
+}
+
+/** Builds `?a=1&b=x`, leaving out empty values. */
+export function query(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+// The CSRF token is fetched once and shared by every state-changing request. It is
+// dropped after login/logout (the server binds it to the session) and when the server
+// says it is no longer valid.
+let csrfToken: Promise<string> | null = null;
+
+export function resetCsrfToken(): void {
+  csrfToken = null;
+}
+
+function getCsrfToken(): Promise<string> {
+  if (!csrfToken) {
+    const pending = request<{ token: string }>('GET', '/csrf').then((body) => body.token);
+    pending.catch(() => {
+      if (csrfToken === pending) csrfToken = null;
+    });
+    csrfToken = pending;
+  }
+  return csrfToken;
+}
+
+const sessionEndedListeners = new Set<() => void>();
+
+/** Called whenever the server answers 401 UNAUTHENTICATED (the session is gone). */
+export function onSessionEnded(listener: () => void): () => void {
+  sessionEndedListeners.add(listener);
+  return () => sessionEndedListeners.delete(listener);
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+async function toApiError(response: Response): Promise<ApiError> {
+  try {
+    const body = (await response.json()) as { error?: unknown; message?: unknown };
+    if (typeof body.error === 'string' && typeof body.message === 'string') {
+      return new ApiError(response.status, body.error, body.message);
+    }
+  } catch {
+    // Not JSON: fall through to a generic message.
+  }
+  return new ApiError(response.status, 'HTTP_ERROR', `The server answered with an error (${response.status}).`);
+}
+
+async function request<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const changesState = method !== 'GET';
+  for (let attempt = 0; ; attempt++) {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (changesState) headers['x-csrf-token'] = await getCsrfToken();
+
+    let response: Response;
+    try {
+      response = await fetch(BASE + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'same-origin',
+        signal,
+      });
+    } catch (error) {
+      if (isAbort(error)) throw error;
+      throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the server. Check your connection and try again.');
+    }
+
+    if (response.ok) {
+      const text = response.status === 204 ? '' : await response.text();
+      return (text ? JSON.parse(text) : undefined) as T;
+    }
+
+    const error = await toApiError(response);
+    if (changesState && attempt === 0 && response.status === 403 && error.code === 'CSRF_INVALID') {
+      resetCsrfToken();
+      continue;
+    }
+    if (response.status === 401 && error.code === 'UNAUTHENTICATED') {
+      for (const listener of sessionEndedListeners) listener();
+    }
+    throw error;
+  }
+}
+
+export const api = {
+  get: <T>(path: string, signal?: AbortSignal) => request<T>('GET', path, undefined, signal),
+  post: <T = void>(path: string, body?: unknown) => request<T>('POST', path, body),
+  patch: <T = void>(path: string, body: unknown) => request<T>('PATCH', path, body),
+  delete: <T = void>(path: string) => request<T>('DELETE', path),
+};

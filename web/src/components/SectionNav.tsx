@@ -1,0 +1,44 @@
+import { Link } from '../router';
+
+export interface NavItem {
+  to: string;
+  label: string;
+}
+
+export function SectionNav({ label, items }: { label: string; items: readonly NavItem[] }) {
+  return (
+    <nav className="section-nav" aria-label={label}>
+      <ul>
+        {items.map((item) => (
+          <li key={item.to}>
+            <Link to={item.to}>{item.label}</Link>
+          </li>
+        ))}
+      </ul>
+    </nav>
+  );
+}
+
+export function FirmAdminNav() {
+  return (
+    <SectionNav
+      label="Firm administration"
+      items={[
+        { to: '/admin/users', label: 'Users' },
+        { to: '/admin/corporations', label: 'Corporations' },
+      ]}
+    />
+  );
+}
+
+export function OperatorNav() {
+  return (
+    <SectionNav
+      label="Operator console"
+      items={[
+        { to: '/operator', label: 'Firms' },
+        { to: '/operator/outbox', label: 'Outbox' },
+      ]}
+    />
+  );
+}
