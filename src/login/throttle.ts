@@ -66,7 +66,7 @@ export async function reserveAttempt(
       .selectFrom('auth_attempts')
       .select((eb) => [
         eb.fn.countAll<number>().as('inHour'),
-        eb.fn.count<number>(eb.case().when('at', '>', lastSuccess ?? -1).then(1).end()).as('consecutive'),
+        eb.fn.count<number>(eb.case().when('at', '>=', lastSuccess ?? -1).then(1).end()).as('consecutive'),
         eb.fn.max('at').as('last'),
       ])
       .where('scope', '=', k.scope)

@@ -171,3 +171,31 @@ export const expectError = (res: LightMyRequestResponse, status: number, code: s
     throw new Error(`expected ${status} ${code}, got ${res.statusCode} ${res.body}`);
   }
 };
+
+/** The tables an admin or operator request can change; see `dbState`. */
+const STATE_TABLES = ['firms', 'corporations', 'users', 'sessions', 'one_time_tokens', 'mail_outbox', 'audit_events'] as const;
+
+/** Every row of those tables, in a stable order: compare two of them to prove a refused request changed nothing. */
+export async function dbState(h: Harness): Promise<Record<(typeof STATE_TABLES)[number], unknown[]>> {
+  const state = {} as Record<(typeof STATE_TABLES)[number], unknown[]>;
+  for (const table of STATE_TABLES) state[table] = await h.ctx.db.selectFrom(table as 'users').selectAll().orderBy('id').execute();
+  return state;
+}
+
+/** Audit events, oldest first, narrowed by event code, subject and/or firm. Details come parsed. */
+export async function auditEvents(h: Harness, where: { event?: string; subjectId?: string; firmId?: string } = {}) {
+  let q = h.ctx.db.selectFrom('audit_events').selectAll();
+  if (where.event) q = q.where('event', '=', where.event);
+  if (where.subjectId) q = q.where('subject_id', '=', where.subjectId);
+  if (where.firmId) q = q.where('firm_id', '=', where.firmId);
+  const rows = await q.orderBy('id').execute();
+  return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+}
+
+/** A firm user with a password, logged in through the login route. */
+export async function userAgent(h: Harness, email: string, firmSlug: string, password = PASSWORD): Promise<Agent> {
+  const agent = new Agent(h.app);
+  const res = await agent.post('/api/v1/login', { email, password, firm: firmSlug });
+  if (res.statusCode !== 200) throw new Error(`login of ${email} failed: ${res.body}`);
+  return agent;
+}
