@@ -13,12 +13,15 @@ export const FIRST_OPERATOR_EMAIL = 'operator@tessera.local';
  * an empty database create one operator.
  */
 export async function ensureOperatorSetup(ctx: AppContext): Promise<string | null> {
-  await ctx.db
-    .insertInto('operators')
-    .values({ id: randomUUID(), email: FIRST_OPERATOR_EMAIL, name: 'Operator', password_hash: null, status: 'active', created_at: ctx.clock.now() })
-    .onConflict((oc) => oc.column('email').doNothing())
-    .execute()
-    .catch(() => undefined);
+  const anyOperator = await ctx.db.selectFrom('operators').select('id').executeTakeFirst();
+  if (!anyOperator) {
+    // Two processes racing here insert the same address; the unique index keeps one.
+    await ctx.db
+      .insertInto('operators')
+      .values({ id: randomUUID(), email: FIRST_OPERATOR_EMAIL, name: 'Operator', password_hash: null, status: 'active', created_at: ctx.clock.now() })
+      .onConflict((oc) => oc.column('email').doNothing())
+      .execute();
+  }
   const ready = await ctx.db.selectFrom('operators').select('id').where('password_hash', 'is not', null).executeTakeFirst();
   if (ready) return null;
   return issueOperatorSetupLink(ctx);

@@ -13,6 +13,7 @@ import type { UserView } from '../../src/directory/user.view.js';
 import { createFirm, type FirmView } from '../../src/firms/firm.service.js';
 import { hashPassword } from '../../src/login/passwords.js';
 import { createMailService } from '../../src/notify/mail.service.js';
+import { hashToken } from '../../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -158,10 +159,19 @@ export async function addCorporation(h: Harness, firmId: string, name: string) {
   return h.ctx.db.transaction().execute((tx) => createCorporation(h.ctx, tx, { ...systemActor, firmId }, firmId, name));
 }
 
-/** The newest mail's link to `to`, as the recipient would click it. */
+/** The link of the mail to `to` that still works (older links stop working when a new one is sent). */
 export async function lastLinkTo(h: Harness, to: string): Promise<string> {
-  const m = await h.ctx.db.selectFrom('mail_outbox').select('link').where('to_address', '=', to).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
-  return m.link!;
+  const mails = await h.ctx.db.selectFrom('mail_outbox').select('link').where('to_address', '=', to).where('link', 'is not', null).execute();
+  for (const m of mails) {
+    const live = await h.ctx.db
+      .selectFrom('one_time_tokens')
+      .select('id')
+      .where('id', '=', hashToken(tokenOf(m.link!)))
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    if (live) return m.link!;
+  }
+  throw new Error(`no mail with a live link to ${to}`);
 }
 
 export const tokenOf = (link: string) => new URL(link).hash.slice(1);
