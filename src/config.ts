@@ -31,7 +31,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** One row per option: the README table is generated from the same words. */
+/** One row per option, as the README table shows it (test/config.test.ts keeps the two in step). */
 export const CONFIG_OPTIONS = [
   ['TESSERA_HOST', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).'],
   ['TESSERA_PORT', '3000', 'TCP port to listen on.'],
