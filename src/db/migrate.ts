@@ -1,5 +1,5 @@
-import { Migrator, type Migration, type MigrationProvider } from 'kysely';
-import type { Db } from './database.js';
+import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import { isPostgres, type Db } from './database.js';
 import * as m0001 from './migrations/0001_foundation.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
@@ -10,11 +10,26 @@ const MIGRATIONS: Record<string, Migration> = {
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**
- * Runs at start-up. Kysely takes a lock (a row lock on PostgreSQL), so several
- * processes starting together against one database migrate it exactly once.
+ * Runs at start-up, once per database however many processes start together.
+ * PostgreSQL: Kysely's migration lock (a row lock) and one transaction per migration.
+ * SQLite: Kysely's lock is in-process only, so the whole run happens inside one
+ * BEGIN IMMEDIATE transaction: a second process waits (busy_timeout) for the first to
+ * commit, then finds nothing left to do.
  */
 export async function migrateToLatest(db: Db): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (isPostgres(db)) return check(await new Migrator({ db, provider }).migrateToLatest());
+  await sql`begin immediate`.execute(db);
+  try {
+    const result = await new Migrator({ db, provider, disableTransactions: true }).migrateToLatest();
+    check(result);
+    await sql`commit`.execute(db);
+  } catch (err) {
+    await sql`rollback`.execute(db);
+    throw err;
+  }
+}
+
+function check({ error, results }: Awaited<ReturnType<Migrator['migrateToLatest']>>): void {
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
+import { expect } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import { systemActor } from '../../src/audit/audit.service.js';
 import { ManualClock } from '../../src/clock.js';
@@ -28,8 +29,10 @@ export interface Harness {
 }
 
 /** A Tessera app on a fresh database, with a hand-moved clock. */
-export async function startHarness(options: { env?: Record<string, string>; clock?: ManualClock } = {}): Promise<Harness> {
-  const database: TestDatabase = await createTestDatabase();
+export async function startHarness(
+  options: { env?: Record<string, string>; clock?: ManualClock; /** Another process's database: left in place at close. */ shared?: TestDatabase } = {},
+): Promise<Harness> {
+  const database: TestDatabase = options.shared ?? (await createTestDatabase());
   const base: Config = loadConfig({ TESSERA_LOG_LEVEL: 'silent', ...options.env });
   const config: Config = Object.freeze({ ...base, database: database.config });
   const db = createDatabase(config.database);
@@ -49,7 +52,7 @@ export async function startHarness(options: { env?: Record<string, string>; cloc
       await app.close();
       await mail.stop();
       await db.destroy();
-      await database.drop();
+      if (!options.shared) await database.drop();
     },
   };
 }
@@ -208,4 +211,11 @@ export async function userAgent(h: Harness, email: string, firmSlug: string, pas
   const res = await agent.post('/api/v1/login', { email, password, firm: firmSlug });
   if (res.statusCode !== 200) throw new Error(`login of ${email} failed: ${res.body}`);
   return agent;
+}
+
+/** A refused request: this status, exactly `{ error, message }`, and not one row changed since `before` (a `dbState`). */
+export async function expectRefused(h: Harness, res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof dbState>>) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(res.json()).toEqual({ error: code, message: expect.stringMatching(/\S/) });
+  expect(await dbState(h)).toEqual(before);
 }

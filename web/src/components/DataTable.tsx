@@ -25,8 +25,9 @@ interface DataTableProps<T> {
 }
 
 /**
- * A table that turns into stacked cards on narrow screens (each cell shows its
- * column name from data-label), with optional pagination below it.
+ * A table that turns into stacked cards on narrow screens (each cell then shows its
+ * column name, hidden from assistive technology, which already has the header), with
+ * optional pagination below it.
  */
 export function DataTable<T>({ label, columns, rows, rowKey, emptyText, loading, paging }: DataTableProps<T>) {
   return (
@@ -59,8 +60,11 @@ export function DataTable<T>({ label, columns, rows, rowKey, emptyText, loading,
               rows.map((row) => (
                 <tr key={rowKey(row)}>
                   {columns.map((column) => (
-                    <td key={column.header} data-label={column.header} className={column.className}>
-                      {column.cell(row)}
+                    <td key={column.header} className={column.className}>
+                      <span className="cell-label" aria-hidden="true">
+                        {column.header}
+                      </span>
+                      <div className="cell-value">{column.cell(row)}</div>
                     </td>
                   ))}
                 </tr>
