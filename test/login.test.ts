@@ -187,6 +187,12 @@ describe('sessions', () => {
     expectError(await stale.get('/api/v1/me'), 401, 'UNAUTHENTICATED');
   });
 
+  it('refuses a logout without the CSRF token (a foreign page cannot log users out)', async () => {
+    const a = await login();
+    expectError(await a.raw('POST', '/api/v1/logout', { csrf: false }), 403, 'CSRF_INVALID');
+    expect((await a.get('/api/v1/me')).statusCode).toBe(200);
+  });
+
   it('logs out: the session row is gone, the cookie cleared, and the event audited', async () => {
     const a = await login();
     const before = await h.ctx.db.selectFrom('sessions').select('id').execute();
