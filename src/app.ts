@@ -32,6 +32,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
+  // JSON only: text/plain is what a cross-site form may send without a CORS preflight.
+  app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
   app.addSchema(ErrorBody);
 

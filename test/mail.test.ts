@@ -32,6 +32,14 @@ describe('mail over real SMTP', () => {
     expect(row.sent_at).not.toBeNull();
   });
 
+  it('shows operators only the envelope of mails that SMTP delivers: links belong to their recipients', async () => {
+    const op = await operatorAgent(h);
+    const items = (await op.get('/api/v1/operator/outbox?pageSize=100')).json().items as { to: string; link: string | null; textBody: string }[];
+    const mia = items.find((m) => m.to === 'mia@mail-firm.example')!;
+    expect(mia.link).toBeNull();
+    expect(mia.textBody).toBe('');
+  });
+
   it('keeps a mail queued while SMTP is down and sends it once it is back', async () => {
     const down = createMailService({ db: h.ctx.db, clock: h.clock, smtpUrl: 'smtp://127.0.0.1:1', from: 'x@firm.example', announce: () => {} });
     await down.enqueue(h.ctx.db, { firmId: null, to: 'later@firm.example', ...templates.operatorSetup({ url: 'http://localhost/x', expiresHours: 1 }) });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
+import { sql } from 'kysely';
 import { containsText, isUniqueViolation } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import { conflict, notFound } from '../errors.js';
@@ -14,6 +15,17 @@ export interface CorporationView {
 }
 
 const nameTaken = () => conflict('CORPORATION_NAME_TAKEN', 'This firm already has a corporation with that name.');
+
+/** Names are unique per firm regardless of case ("Acme" and "ACME" are one client); a unique index enforces it too. */
+async function nameInUse(db: DbOrTx, firmId: string, name: string, exceptId?: string): Promise<boolean> {
+  let q = db
+    .selectFrom('corporations')
+    .select('id')
+    .where('firm_id', '=', firmId)
+    .where(sql<boolean>`lower(name) = ${name.toLowerCase()}`);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  return (await q.executeTakeFirst()) !== undefined;
+}
 
 function corporationsWithCounts(db: DbOrTx, firmId: string) {
   return db
@@ -56,8 +68,7 @@ export async function listCorporations(db: DbOrTx, firmId: string, query: { q?: 
 export async function createCorporation(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, name: string): Promise<CorporationView> {
   const id = randomUUID();
   const clean = name.trim();
-  const clash = await db.selectFrom('corporations').select('id').where('firm_id', '=', firmId).where('name', '=', clean).executeTakeFirst();
-  if (clash) throw nameTaken();
+  if (await nameInUse(db, firmId, clean)) throw nameTaken();
   try {
     await db.insertInto('corporations').values({ id, firm_id: firmId, name: clean, created_at: ctx.clock.now() }).execute();
   } catch (err) {
@@ -72,8 +83,7 @@ export async function renameCorporation(ctx: AppContext, db: DbOrTx, actor: Acto
   const before = await getCorporation(db, firmId, id);
   const clean = name.trim();
   if (clean === before.name) return before;
-  const clash = await db.selectFrom('corporations').select('id').where('firm_id', '=', firmId).where('name', '=', clean).executeTakeFirst();
-  if (clash) throw nameTaken();
+  if (await nameInUse(db, firmId, clean, id)) throw nameTaken();
   try {
     await db.updateTable('corporations').set({ name: clean }).where('firm_id', '=', firmId).where('id', '=', id).execute();
   } catch (err) {
@@ -90,6 +100,13 @@ export async function deleteCorporation(ctx: AppContext, db: DbOrTx, actor: Acto
   if (corp.userCount > 0) {
     throw conflict('CORPORATION_NOT_EMPTY', `${corp.name} still has ${corp.userCount} user(s); move or delete them first.`);
   }
-  await db.deleteFrom('corporations').where('firm_id', '=', firmId).where('id', '=', id).execute();
+  // Conditional: a user added since the count above keeps the corporation alive.
+  const deleted = await db
+    .deleteFrom('corporations')
+    .where('firm_id', '=', firmId)
+    .where('id', '=', id)
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('users').select('users.id').whereRef('users.corporation_id', '=', 'corporations.id'))))
+    .executeTakeFirst();
+  if (Number(deleted.numDeletedRows) === 0) throw conflict('CORPORATION_NOT_EMPTY', `${corp.name} still has users; move or delete them first.`);
   await audit(db, ctx.clock.now(), actor, { event: 'corporation.deleted', firmId, subjectType: 'corporation', subjectId: id, details: { name: corp.name } });
 }

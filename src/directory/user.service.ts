@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { containsText, isUniqueViolation } from '../db/constraints.js';
+import { containsText, isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
@@ -33,9 +33,18 @@ const emailTaken = () => conflict('EMAIL_TAKEN', 'Another user of this firm alre
 const fieldNotForKind = (field: string, kind: UserKind) =>
   badRequest('FIELD_NOT_FOR_KIND', `${field} does not apply to a user of kind ${kind}.`);
 
+const corporationNotFound = () => new AppError('CORPORATION_NOT_FOUND', 400, 'The chosen corporation does not exist in this firm.');
+
 async function requireCorporation(db: DbOrTx, firmId: string, corporationId: string): Promise<void> {
   const corp = await db.selectFrom('corporations').select('id').where('firm_id', '=', firmId).where('id', '=', corporationId).executeTakeFirst();
-  if (!corp) throw new AppError('CORPORATION_NOT_FOUND', 400, 'The chosen corporation does not exist in this firm.');
+  if (!corp) throw corporationNotFound();
+}
+
+/** The constraint errors a user write can meet when another request changed things meanwhile. */
+function userWriteError(err: unknown): unknown {
+  if (isUniqueViolation(err)) return emailTaken();
+  if (isForeignKeyViolation(err)) return corporationNotFound();
+  return err;
 }
 
 /** One user of one firm, or NOT_FOUND (also when it exists in another firm). */
@@ -114,8 +123,7 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
   try {
     await db.insertInto('users').values(user).execute();
   } catch (err) {
-    if (isUniqueViolation(err)) throw emailTaken();
-    throw err;
+    throw userWriteError(err);
   }
   await mailPasswordLink(ctx, db, user);
   await audit(db, now, actor, {
@@ -178,8 +186,7 @@ export async function updateUser(
   try {
     await db.updateTable('users').set({ ...changed, updated_at: ctx.clock.now() }).where('firm_id', '=', firmId).where('id', '=', userId).execute();
   } catch (err) {
-    if (isUniqueViolation(err)) throw emailTaken();
-    throw err;
+    throw userWriteError(err);
   }
   const after = { ...user, ...changed } as User;
   const deactivated = isActiveUser(user) && !isActiveUser(after);

@@ -67,7 +67,7 @@ export const operatorRoutes =
       {
         schema: {
           tags,
-          summary: 'Mails, newest first (in embedded mode they are kept here instead of being sent)',
+          summary: 'Mails, newest first. In embedded mode (no SMTP) they are kept here with their links, for the operator to pass on; with SMTP only the envelope is shown.',
           querystring: Type.Object({ page: PageQuery.page, pageSize: PageQuery.pageSize }, { additionalProperties: false }),
           response: { 200: Page(OutboxItem), ...errors(400, 401, 403) },
         },
@@ -85,8 +85,18 @@ export const operatorRoutes =
           .limit(pageSize)
           .offset((page - 1) * pageSize)
           .execute();
+        // With real SMTP the mails reach their recipients; their links and bodies are theirs alone.
+        const embedded = ctx.config.smtpUrl === null;
         return {
-          items: rows.map((m) => ({ id: m.id, to: m.to_address, subject: m.subject, status: m.status, link: m.link, textBody: m.text_body, createdAt: m.created_at })),
+          items: rows.map((m) => ({
+            id: m.id,
+            to: m.to_address,
+            subject: m.subject,
+            status: m.status,
+            link: embedded ? m.link : null,
+            textBody: embedded ? m.text_body : '',
+            createdAt: m.created_at,
+          })),
           total: Number(total),
           page,
           pageSize,

@@ -31,7 +31,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('firm_id', 'text', (c) => c.notNull().references('firms.id').onDelete('cascade'))
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addUniqueConstraint('corporations_firm_name_unique', ['firm_id', 'name'])
+    .execute();
+  await db.schema
+    .createIndex('corporations_firm_name_unique')
+    .on('corporations')
+    .unique()
+    .expression(sql`firm_id, lower(name)`)
     .execute();
 
   await db.schema
