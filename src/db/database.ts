@@ -13,6 +13,10 @@ import type { OneTimeTokenTable } from '../login/one-time-token.table.js';
 import type { MailOutboxTable } from '../notify/mail.table.js';
 import type { OperatorTable } from '../operators/operator.table.js';
 import type { SessionTable } from '../sessions/session.table.js';
+import type { AuthenticatorTable } from '../enrollment/authenticator.table.js';
+import type { JobTable } from '../jobs/job.table.js';
+import type { MfaCorporationTable, MfaSettingsTable } from '../mfa-policy/mfa-settings.table.js';
+import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -24,6 +28,12 @@ export interface Database {
   auth_attempts: AuthAttemptTable;
   mail_outbox: MailOutboxTable;
   audit_events: AuditEventTable;
+  subscriptions: SubscriptionTable;
+  seats: SeatTable;
+  mfa_settings: MfaSettingsTable;
+  mfa_corporations: MfaCorporationTable;
+  authenticators: AuthenticatorTable;
+  jobs: JobTable;
 }
 
 export type Db = Kysely<Database>;

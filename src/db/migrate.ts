@@ -1,10 +1,12 @@
 import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
 import { isPostgres, type Db } from './database.js';
 import * as m0001 from './migrations/0001_foundation.js';
+import * as m0002 from './migrations/0002_mfa_subscription.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_foundation': m0001,
+  '0002_mfa_subscription': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -115,6 +115,7 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     portal_access: staff ? null : 'enabled',
     record_state: staff ? null : 'active',
     password_hash: null,
+    mfa_notified_at: null,
     created_at: now,
     updated_at: now,
   };

@@ -25,6 +25,8 @@ export interface UserTable {
   portal_access: 'enabled' | 'disabled' | null;
   record_state: 'active' | 'inactive' | null;
   password_hash: string | null;
+  /** When the "MFA is now on" mail went out (A.2.5); cleared when MFA no longer applies to the user. */
+  mfa_notified_at: number | null;
   created_at: number;
   updated_at: number;
 }

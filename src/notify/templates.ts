@@ -45,4 +45,48 @@ export const templates = {
       { label: 'Set up Tessera', url: p.url },
     );
   },
+  subscriptionActivated(p: { firmName: string; planName: string; licenceCount: number; url: string }): MailContent {
+    return compose(
+      `MFA is active for ${p.firmName}`,
+      [
+        `The multi-factor authentication subscription of ${p.firmName} is now active: plan ${p.planName}, ${p.licenceCount} licences.`,
+        'Open the MFA page to choose who must use a second factor.',
+      ],
+      { label: 'Open the MFA page', url: p.url },
+    );
+  },
+  mfaEnabled(p: { name: string; firmName: string; url: string }): MailContent {
+    return compose(
+      `Multi-factor authentication is now on for your ${p.firmName} account`,
+      [
+        `Hello ${p.name},`,
+        `${p.firmName} has turned on multi-factor authentication for your account. The next time you log in you will be asked to enrol a second factor: the Tessera Authenticator app on your phone, any authenticator app, or a security key. It takes a minute, once.`,
+      ],
+      { label: 'Log in and enrol', url: p.url },
+    );
+  },
+  usageThreshold(p: { firmName: string; percent: 80 | 100; enrolled: number; licenceCount: number; url: string }): MailContent {
+    const full = p.percent === 100;
+    return compose(
+      `MFA licence usage of ${p.firmName} has reached ${p.percent}%`,
+      [
+        `${p.enrolled} of ${p.licenceCount} MFA licences of ${p.firmName} are in use.`,
+        full
+          ? 'No licence is free: users who are MFA-enabled but not enrolled cannot enrol and log in with their password alone until you add licences.'
+          : 'When all licences are in use, users who are not enrolled yet cannot enrol. Consider asking for more licences.',
+      ],
+      { label: 'Open MFA usage', url: p.url },
+    );
+  },
+  enrollmentReset(p: { name: string; firmName: string; reason: string; url: string }): MailContent {
+    return compose(
+      `Your MFA enrollment at ${p.firmName} was reset`,
+      [
+        `Hello ${p.name},`,
+        `Your multi-factor authentication enrollment at ${p.firmName} was reset (${p.reason}). Your authenticators and backup codes no longer work.`,
+        'If MFA applies to you, you will be asked to enrol again at your next login. If you did not expect this, tell your administrator.',
+      ],
+      { label: 'Log in', url: p.url },
+    );
+  },
 };

@@ -1,0 +1,22 @@
+import type { Insertable, Selectable } from 'kysely';
+
+export type AuthenticatorKind = 'totp' | 'push' | 'webauthn';
+
+/**
+ * One enrolled thing. 'pending' while its enrollment is being confirmed; 'active' after.
+ * A user is enrolled when they have at least one active authenticator, and then holds a seat.
+ * Factor-specific data (encrypted secrets, public keys) lives in the factor's own table.
+ */
+export interface AuthenticatorTable {
+  id: string;
+  firm_id: string;
+  user_id: string;
+  kind: AuthenticatorKind;
+  label: string;
+  status: 'pending' | 'active';
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_at: number | null;
+}
+export type Authenticator = Selectable<AuthenticatorTable>;
+export type NewAuthenticator = Insertable<AuthenticatorTable>;

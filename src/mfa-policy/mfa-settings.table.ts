@@ -1,0 +1,24 @@
+import type { Selectable } from 'kysely';
+
+/** A firm's MFA configuration (reference A.2.1 to A.2.3). No row = everything off. */
+export interface MfaSettingsTable {
+  firm_id: string;
+  case_managers: number;
+  vendor_case_managers: number;
+  /** 'all': the two switches below apply to every corporation; 'specific': per corporation in mfa_corporations. */
+  corporation_scope: 'all' | 'specific';
+  all_corp_users: number;
+  all_foreign_nationals: number;
+  updated_at: number;
+}
+export type MfaSettings = Selectable<MfaSettingsTable>;
+
+/** A corporation added to the "specific corporations" list, with its two switches (A.2.3.2). */
+export interface MfaCorporationTable {
+  corporation_id: string;
+  firm_id: string;
+  corp_users: number;
+  foreign_nationals: number;
+  added_at: number;
+}
+export type MfaCorporation = Selectable<MfaCorporationTable>;
