@@ -6,6 +6,7 @@ import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
 import { pruneAttempts } from './login/throttle.js';
+import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
 import { pruneSessions } from './sessions/session.service.js';
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<void> {
   const app = await buildApp(ctx);
   await app.listen({ host: config.host, port: config.port });
   mail.start();
+  const jobs = startJobWorker(ctx);
   const housekeeping = setInterval(() => {
     void Promise.all([pruneSessions(ctx), pruneAttempts(db, systemClock)]).catch((err) => app.log.error({ err }, 'housekeeping failed'));
   }, 10 * 60_000);
@@ -54,6 +56,7 @@ async function main(argv: string[]): Promise<void> {
     announce(`${signal} received, shutting down.`);
     clearInterval(housekeeping);
     await app.close();
+    await jobs.stop();
     await mail.stop();
     await db.destroy();
     process.exit(0);

@@ -5,6 +5,7 @@ import { containsText, isForeignKeyViolation, isUniqueViolation } from '../db/co
 import type { DbOrTx } from '../db/database.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
+import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
 import { issueLink } from '../login/one-time-token.service.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
@@ -191,7 +192,9 @@ export async function updateUser(
   }
   const after = { ...user, ...changed } as User;
   const deactivated = isActiveUser(user) && !isActiveUser(after);
-  // A user who can no longer log in loses every session at once, not at its idle timeout.
+  // A user who can no longer log in loses every session at once, not at its idle timeout,
+  // and their MFA seat comes back to the firm (A.2.9).
+  if (deactivated) await resetEnrollment(ctx, db, actor, firmId, userId, recycleReason(after));
   if (deactivated || changed.email !== undefined) await deleteUserSessions(db, userId);
   await audit(db, ctx.clock.now(), actor, {
     event: deactivated ? 'user.deactivated' : 'user.updated',
@@ -203,9 +206,17 @@ export async function updateUser(
   return getUserView(db, firmId, userId);
 }
 
+/** Which A.2.9 trigger made this user inactive. */
+function recycleReason(after: User): ResetReason {
+  if (after.status === 'disabled') return 'user_disabled';
+  if (after.portal_access === 'disabled') return 'portal_access_disabled';
+  return 'record_inactivated';
+}
+
 export async function deleteUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, userId: string): Promise<void> {
   const user = await getUser(db, firmId, userId);
   if (actor.id === user.id) throw conflict('CANNOT_CHANGE_SELF', 'You cannot delete your own account; ask another superuser.');
+  await resetEnrollment(ctx, db, actor, firmId, userId, 'user_deleted');
   await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
   await db.deleteFrom('one_time_tokens').where('user_id', '=', userId).execute();
   await db.deleteFrom('users').where('firm_id', '=', firmId).where('id', '=', userId).execute();
