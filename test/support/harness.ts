@@ -219,3 +219,58 @@ export async function expectRefused(h: Harness, res: LightMyRequestResponse, sta
   expect(res.json()).toEqual({ error: code, message: expect.stringMatching(/\S/) });
   expect(await dbState(h)).toEqual(before);
 }
+
+/**
+ * Enrols a user as the factor issues will: an active authenticator and a seat, in one
+ * transaction. Returns the seat result; on 'no_seat' nothing is written.
+ */
+export async function enrollForTest(
+  h: Harness,
+  firmId: string,
+  userId: string,
+  kind: 'totp' | 'push' | 'webauthn' = 'totp',
+): Promise<'taken' | 'already_held' | 'no_seat'> {
+  const { takeSeat } = await import('../../src/subscriptions/seat.service.js');
+  class NoSeat extends Error {}
+  try {
+    return await h.ctx.db.transaction().execute(async (tx) => {
+      const now = h.clock.now();
+      await tx
+        .insertInto('authenticators')
+        .values({ id: randomUUID(), firm_id: firmId, user_id: userId, kind, label: kind, status: 'active', created_at: now, confirmed_at: now, last_used_at: null })
+        .execute();
+      const result = await takeSeat(h.ctx, tx, firmId, userId);
+      if (result === 'no_seat') throw new NoSeat();
+      return result;
+    });
+  } catch (err) {
+    if (err instanceof NoSeat) return 'no_seat';
+    throw err;
+  }
+}
+
+/** Puts a firm on an active MFA subscription directly (the operator's activation, without HTTP). */
+export async function activateSubscription(h: Harness, firmId: string, licenceCount: number): Promise<void> {
+  const now = h.clock.now();
+  await h.ctx.db
+    .insertInto('subscriptions')
+    .values({
+      firm_id: firmId,
+      state: 'active',
+      plan_name: 'Test plan',
+      licence_count: licenceCount,
+      seats_used: 0,
+      starts_at: null,
+      ends_at: null,
+      requested_at: now,
+      activated_at: now,
+      updated_at: now,
+      requested_licences: null,
+      licences_requested_at: null,
+      alert_80_sent: 0,
+      alert_100_sent: 0,
+      bypass_logins: 0,
+    })
+    .onConflict((oc) => oc.column('firm_id').doUpdateSet({ state: 'active', licence_count: licenceCount }))
+    .execute();
+}
