@@ -10,18 +10,16 @@ import { deleteSession } from '../sessions/session.service.js';
 import { passwordLogin } from './login.service.js';
 import { PASSWORD_MAX } from './passwords.js';
 
+// Not format-checked: a malformed address is just a wrong one, answered like any other.
+const Credentials = {
+  email: Type.String({ minLength: 1, maxLength: 254 }),
+  password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX * 4 }),
+};
 const LoginBody = Type.Object(
-  {
-    email: Type.String({ minLength: 1, maxLength: 254 }),
-    password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX * 4 }),
-    firm: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9-]+$' })),
-  },
+  { ...Credentials, firm: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9-]+$' })) },
   { additionalProperties: false },
 );
-const OperatorLoginBody = Type.Object(
-  { email: Type.String({ minLength: 1, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX * 4 }) },
-  { additionalProperties: false },
-);
+const OperatorLoginBody = Type.Object(Credentials, { additionalProperties: false });
 const LoginResult = Type.Object({ principal: Type.Union([Type.Literal('operator'), Type.Literal('user')]) });
 
 const Me = Type.Union([
