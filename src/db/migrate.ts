@@ -2,11 +2,13 @@ import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
 import { isPostgres, type Db } from './database.js';
 import * as m0001 from './migrations/0001_foundation.js';
 import * as m0002 from './migrations/0002_mfa_subscription.js';
+import * as m0003 from './migrations/0003_enrolled_users_index.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_mfa_subscription': m0002,
+  '0003_enrolled_users_index': m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
@@ -19,7 +21,12 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
  * commit, then finds nothing left to do.
  */
 export async function migrateToLatest(db: Db): Promise<void> {
-  if (isPostgres(db)) return check(await new Migrator({ db, provider }).migrateToLatest());
+  if (isPostgres(db)) {
+    // Without a schema, Kysely takes a kysely_migration table of ANY schema of the database
+    // for ours (another deployment's, a parallel test's) and skips creating its own.
+    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+    return check(await new Migrator({ db, provider, migrationTableSchema: rows[0]?.schema ?? 'public' }).migrateToLatest());
+  }
   await sql`begin immediate`.execute(db);
   try {
     const result = await new Migrator({ db, provider, disableTransactions: true }).migrateToLatest();
