@@ -7,6 +7,7 @@ import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
 import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
 import { issueLink } from '../login/one-time-token.service.js';
+import { scheduleEnablementMailFor } from '../mfa-policy/enablement.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { isActiveUser, isStaffKind, type User, type UserKind, type UserUpdate } from './user.table.js';
@@ -128,6 +129,8 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     throw userWriteError(err);
   }
   await mailPasswordLink(ctx, db, user);
+  // A staff user created while MFA is on for their kind gets the "MFA is now on" mail (A.2.5).
+  await scheduleEnablementMailFor(ctx, db, user);
   await audit(db, now, actor, {
     event: 'user.created',
     firmId,
@@ -192,9 +195,13 @@ export async function updateUser(
   }
   const after = { ...user, ...changed } as User;
   const deactivated = isActiveUser(user) && !isActiveUser(after);
+  const reactivated = !isActiveUser(user) && isActiveUser(after);
   // A user who can no longer log in loses every session at once, not at its idle timeout,
   // and their MFA seat comes back to the firm (A.2.9).
   if (deactivated) await resetEnrollment(ctx, db, actor, firmId, userId, recycleReason(after));
+  // MFA no longer applies to them: a later re-activation invites them to enrol again (A.2.5).
+  if (deactivated) await db.updateTable('users').set({ mfa_notified_at: null }).where('firm_id', '=', firmId).where('id', '=', userId).execute();
+  if (reactivated) await scheduleEnablementMailFor(ctx, db, after);
   if (deactivated || changed.email !== undefined) await deleteUserSessions(db, userId);
   await audit(db, ctx.clock.now(), actor, {
     event: deactivated ? 'user.deactivated' : 'user.updated',

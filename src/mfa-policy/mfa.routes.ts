@@ -1,0 +1,106 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { actorOf, requireSuperuser } from '../http/auth.js';
+import { errors } from '../http/schemas.js';
+import { addMfaCorporation, changeMfaCorporation, removeMfaCorporation, updateConfiguration } from './mfa-config.service.js';
+import { getMfaOverview } from './mfa-overview.service.js';
+import { AddCorporationBody, ConfigurationBody, CorporationParams, CorporationSwitchesBody, MfaOverviewSchema } from './mfa.schemas.js';
+
+/**
+ * The MFA page of a firm (reference A.2), superusers only. Every answer is the whole
+ * overview, read in the transaction of the change, so the page redraws from one response.
+ */
+export const mfaRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['firm admin: MFA'];
+    const admin = async (request: FastifyRequest) => {
+      const { user, firm } = await requireSuperuser(ctx, request);
+      return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
+    };
+
+    app.get(
+      '/admin/mfa',
+      { schema: { tags, summary: 'Subscription plan, configuration, counters and usage', response: { 200: MfaOverviewSchema, ...errors(401, 403) } } },
+      async (request) => getMfaOverview(ctx, ctx.db, (await admin(request)).firmId),
+    );
+
+    app.put(
+      '/admin/mfa/configuration',
+      {
+        schema: {
+          tags,
+          summary: 'Set who is MFA-enabled: case managers, vendor case managers, and the corporation scope with its switches',
+          body: ConfigurationBody,
+          response: { 200: MfaOverviewSchema, ...errors(400, 401, 403, 409) },
+        },
+      },
+      async (request) => {
+        const { firmId, actor } = await admin(request);
+        return ctx.db.transaction().execute(async (tx) => {
+          await updateConfiguration(ctx, tx, actor, firmId, request.body);
+          return getMfaOverview(ctx, tx, firmId);
+        });
+      },
+    );
+
+    app.post(
+      '/admin/mfa/corporations',
+      {
+        schema: {
+          tags,
+          summary: 'Add a corporation to the "specific corporations" list',
+          body: AddCorporationBody,
+          response: { 201: MfaOverviewSchema, ...errors(400, 401, 403, 409) },
+        },
+      },
+      async (request, reply) => {
+        const { firmId, actor } = await admin(request);
+        const overview = await ctx.db.transaction().execute(async (tx) => {
+          await addMfaCorporation(ctx, tx, actor, firmId, request.body);
+          return getMfaOverview(ctx, tx, firmId);
+        });
+        return reply.status(201).send(overview);
+      },
+    );
+
+    app.patch(
+      '/admin/mfa/corporations/:corporationId',
+      {
+        schema: {
+          tags,
+          summary: 'Turn MFA on or off for the corp users / foreign nationals of a listed corporation',
+          params: CorporationParams,
+          body: CorporationSwitchesBody,
+          response: { 200: MfaOverviewSchema, ...errors(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const { firmId, actor } = await admin(request);
+        return ctx.db.transaction().execute(async (tx) => {
+          await changeMfaCorporation(ctx, tx, actor, firmId, request.params.corporationId, request.body);
+          return getMfaOverview(ctx, tx, firmId);
+        });
+      },
+    );
+
+    app.delete(
+      '/admin/mfa/corporations/:corporationId',
+      {
+        schema: {
+          tags,
+          summary: 'Remove a corporation from the "specific corporations" list',
+          params: CorporationParams,
+          response: { 200: MfaOverviewSchema, ...errors(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const { firmId, actor } = await admin(request);
+        return ctx.db.transaction().execute(async (tx) => {
+          await removeMfaCorporation(ctx, tx, actor, firmId, request.params.corporationId);
+          return getMfaOverview(ctx, tx, firmId);
+        });
+      },
+    );
+  };
