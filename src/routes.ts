@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from './context.js';
 import { directoryRoutes } from './directory/directory.routes.js';
+import { enrollmentRoutes } from './enrollment/enrollment.routes.js';
 import { loginRoutes } from './login/login.routes.js';
+import { mfaRoutes } from './mfa-policy/mfa.routes.js';
 import { passwordRoutes } from './login/password.routes.js';
 import { operatorRoutes } from './operators/operator.routes.js';
+import { subscriptionRoutes } from './subscriptions/subscription.routes.js';
 
 /** Every route module of /api/v1, in one list. */
 export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = [
@@ -11,4 +14,7 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   passwordRoutes,
   operatorRoutes,
   directoryRoutes,
+  mfaRoutes,
+  subscriptionRoutes,
+  enrollmentRoutes,
 ];

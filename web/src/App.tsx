@@ -1,17 +1,33 @@
 import type { ReactNode } from 'react';
 import { TopBar } from './components/TopBar';
 import { AdminCorporations } from './pages/AdminCorporations';
+import { AdminMfa } from './pages/AdminMfa';
+import { AdminSubscriptions } from './pages/AdminSubscriptions';
 import { AdminUsers } from './pages/AdminUsers';
 import { Home } from './pages/Home';
 import { Login } from './pages/Login';
 import { OperatorFirms } from './pages/OperatorFirms';
 import { OperatorOutbox } from './pages/OperatorOutbox';
+import { OperatorSubscriptions } from './pages/OperatorSubscriptions';
 import { SetPassword } from './pages/SetPassword';
 import { Redirect, usePath } from './router';
 import { homePath, useSession, type Session } from './session';
 
 function Loading() {
   return <p className="muted page">Loading…</p>;
+}
+
+function adminPage(path: string): ReactNode {
+  switch (path) {
+    case '/admin/users':
+      return <AdminUsers />;
+    case '/admin/corporations':
+      return <AdminCorporations />;
+    case '/admin/subscriptions':
+      return <AdminSubscriptions />;
+    default:
+      return <AdminMfa />;
+  }
 }
 
 /** Chooses the page for a path, sending visitors who may not see it to the right sign-in page. */
@@ -29,17 +45,20 @@ function route(path: string, session: Session): ReactNode {
 
   switch (path) {
     case '/operator':
+    case '/operator/subscriptions':
     case '/operator/outbox':
       if (session.status !== 'operator') return <Redirect to="/operator/login" />;
-      return path === '/operator' ? <OperatorFirms /> : <OperatorOutbox />;
+      return path === '/operator' ? <OperatorFirms /> : path === '/operator/outbox' ? <OperatorOutbox /> : <OperatorSubscriptions />;
     case '/home':
       if (session.status !== 'user') return <Redirect to="/login" />;
       return <Home user={session.user} />;
     case '/admin/users':
     case '/admin/corporations':
+    case '/admin/subscriptions':
+    case '/admin/mfa':
       if (session.status !== 'user') return <Redirect to="/login" />;
       if (!session.user.isSuperuser) return <Redirect to="/home" />;
-      return path === '/admin/users' ? <AdminUsers /> : <AdminCorporations />;
+      return adminPage(path);
     default:
       return <Redirect to={homePath(session)} />;
   }

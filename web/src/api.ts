@@ -62,6 +62,83 @@ export interface OutboxItem {
   createdAt: number;
 }
 
+export type SubscriptionState = 'not_subscribed' | 'requested' | 'active' | 'suspended' | 'cancelled';
+
+export interface SubscriptionFeature {
+  key: string;
+  name: string;
+  description: string;
+  state: SubscriptionState;
+}
+
+export interface SubscriptionCatalogue {
+  categories: { name: string; features: SubscriptionFeature[] }[];
+}
+
+export type CorporationScope = 'all' | 'specific';
+
+export interface MfaConfiguration {
+  caseManagers: boolean;
+  vendorCaseManagers: boolean;
+  corporationScope: CorporationScope;
+  allCorpUsers: boolean;
+  allForeignNationals: boolean;
+}
+
+export interface MfaCorporation {
+  id: string;
+  name: string;
+  corpUsers: boolean;
+  foreignNationals: boolean;
+}
+
+/** Everything the MFA page shows, as GET /admin/mfa and every MFA change answer it. */
+export interface MfaOverview {
+  subscription: {
+    state: SubscriptionState;
+    planName: string | null;
+    licenceCount: number;
+    startsAt: number | null;
+    endsAt: number | null;
+    requestedAt: number | null;
+    activatedAt: number | null;
+    requestedLicences: number | null;
+    live: boolean;
+  };
+  configuration: MfaConfiguration & { corporations: MfaCorporation[] };
+  counters: { caseManagers: number; vendorCaseManagers: number; corpUsers: number; foreignNationals: number };
+  usage: { licenceCount: number; enrolled: number; unutilised: number; percent: number; bypassLogins: number };
+}
+
+export type AuthenticatorMethod = 'totp' | 'push' | 'webauthn';
+
+export interface EnrolledUser {
+  userId: string;
+  name: string;
+  email: string;
+  kind: Kind;
+  organisation: string;
+  methods: AuthenticatorMethod[];
+  enrolledAt: number;
+  lastUsedAt: number | null;
+}
+
+/** One firm's subscription, as the operator console lists it. */
+export interface SubscriptionItem {
+  firmId: string;
+  firmName: string;
+  firmSlug: string;
+  state: Exclude<SubscriptionState, 'not_subscribed'>;
+  planName: string | null;
+  licenceCount: number;
+  seatsUsed: number;
+  startsAt: number | null;
+  endsAt: number | null;
+  requestedAt: number | null;
+  activatedAt: number | null;
+  requestedLicences: number | null;
+}
+
 export interface Page<T> {
   items: T[];
   total: number;
@@ -128,7 +205,7 @@ export function onSessionEnded(listener: () => void): () => void {
   return () => sessionEndedListeners.delete(listener);
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 async function toApiError(response: Response): Promise<ApiError> {
   try {
@@ -183,6 +260,7 @@ async function request<T>(method: Method, path: string, body?: unknown, signal?:
 export const api = {
   get: <T>(path: string, signal?: AbortSignal) => request<T>('GET', path, undefined, signal),
   post: <T = void>(path: string, body?: unknown) => request<T>('POST', path, body),
+  put: <T = void>(path: string, body: unknown) => request<T>('PUT', path, body),
   patch: <T = void>(path: string, body: unknown) => request<T>('PATCH', path, body),
   delete: <T = void>(path: string) => request<T>('DELETE', path),
 };

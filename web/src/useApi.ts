@@ -1,7 +1,10 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api, ApiError, errorMessage, isAbort } from './api';
 
-/** Loads `path` with GET (null: load nothing). Keeps the last data while reloading. */
+/**
+ * Loads `path` with GET (null: load nothing). Keeps the last data while reloading.
+ * `replace` shows data the server sent in answer to a change, without asking again.
+ */
 export function useApiGet<T>(path: string | null) {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
@@ -31,7 +34,11 @@ export function useApiGet<T>(path: string | null) {
   }, [path, generation]);
 
   const reload = useCallback(() => setGeneration((n) => n + 1), []);
-  return { data, error, loading, reload };
+  const replace = useCallback((next: T) => {
+    setData(next);
+    setError(null);
+  }, []);
+  return { data, error, loading, reload, replace };
 }
 
 /** Runs one state-changing request at a time and remembers its error message. */

@@ -1,4 +1,4 @@
-import type { Kind, UserView } from './api';
+import type { AuthenticatorMethod, Kind, SubscriptionState, UserView } from './api';
 
 export const KIND_LABELS: Record<Kind, string> = {
   case_manager: 'Case manager',
@@ -18,6 +18,50 @@ export function belongsToCorporation(kind: Kind): boolean {
 
 export function formatDate(epochMs: number): string {
   return new Date(epochMs).toLocaleString();
+}
+
+/** A calendar day stored as UTC midnight (plan start and end dates). */
+export function formatDay(epochMs: number): string {
+  return new Date(epochMs).toLocaleDateString(undefined, { timeZone: 'UTC' });
+}
+
+/** "2025-03-01" (an <input type="date"> value) -> epoch ms of that day's UTC midnight; '' -> null. */
+export function dayToEpoch(value: string): number | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!match) return null;
+  return Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+}
+
+/** The reverse of dayToEpoch, for prefilling a date field. */
+export function epochToDay(epochMs: number | null): string {
+  return epochMs === null ? '' : new Date(epochMs).toISOString().slice(0, 10);
+}
+
+export const SUBSCRIPTION_STATE_LABELS: Record<SubscriptionState, string> = {
+  not_subscribed: 'Not subscribed',
+  requested: 'Requested — the accounts team will contact you',
+  active: 'Active',
+  suspended: 'Suspended',
+  cancelled: 'Cancelled',
+};
+
+/** The operator's shorter words for the same states. */
+export const SUBSCRIPTION_STATE_SHORT: Record<SubscriptionState, string> = {
+  not_subscribed: 'Not subscribed',
+  requested: 'Requested',
+  active: 'Active',
+  suspended: 'Suspended',
+  cancelled: 'Cancelled',
+};
+
+export const METHOD_LABELS: Record<AuthenticatorMethod, string> = {
+  push: 'Tessera Authenticator',
+  totp: 'Authenticator app',
+  webauthn: 'Security key',
+};
+
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
 }
 
 export function describeState(user: UserView): string {

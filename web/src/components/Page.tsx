@@ -1,4 +1,4 @@
-import { useEffect, useRef, type ReactNode } from 'react';
+import { useEffect, useId, useRef, type ReactNode } from 'react';
 import { hasNavigatedInApp } from '../router';
 
 /** One page: its <h1>, the document title, and focus on the heading after in-app navigation. */
@@ -23,10 +23,12 @@ export function Page({ title, children, wide }: { title: string; children: React
   );
 }
 
-export function Card({ title, children }: { title?: string; children: ReactNode }) {
+/** A titled card is a section named by its heading (a region landmark). */
+export function Card({ title, children, className }: { title?: string; children: ReactNode; className?: string }) {
+  const headingId = useId();
   return (
-    <section className="card">
-      {title ? <h2>{title}</h2> : null}
+    <section className={className ? `card ${className}` : 'card'} aria-labelledby={title ? headingId : undefined}>
+      {title ? <h2 id={headingId}>{title}</h2> : null}
       {children}
     </section>
   );

@@ -26,6 +26,8 @@ export function FirmAdminNav() {
       items={[
         { to: '/admin/users', label: 'Users' },
         { to: '/admin/corporations', label: 'Corporations' },
+        { to: '/admin/subscriptions', label: 'Subscriptions' },
+        { to: '/admin/mfa', label: 'MFA' },
       ]}
     />
   );
@@ -37,6 +39,7 @@ export function OperatorNav() {
       label="Operator console"
       items={[
         { to: '/operator', label: 'Firms' },
+        { to: '/operator/subscriptions', label: 'Subscriptions' },
         { to: '/operator/outbox', label: 'Outbox' },
       ]}
     />

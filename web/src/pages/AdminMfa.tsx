@@ -1,0 +1,563 @@
+import { useCallback, useId, useRef, useState, type FormEvent } from 'react';
+import {
+  api,
+  errorMessage,
+  query,
+  type Corporation,
+  type EnrolledUser,
+  type MfaConfiguration,
+  type MfaCorporation,
+  type MfaOverview,
+  type Page as ListPage,
+} from '../api';
+import { DataTable, type Column } from '../components/DataTable';
+import { CheckboxField, SelectField, TextField } from '../components/Field';
+import { ErrorAlert, StatusNotice } from '../components/Notice';
+import { Card, Page } from '../components/Page';
+import { SearchBox } from '../components/SearchBox';
+import { FirmAdminNav } from '../components/SectionNav';
+import { Link } from '../router';
+import { useAction, useApiGet } from '../useApi';
+import { formatDate, formatDay, KIND_LABELS, METHOD_LABELS, plural, SUBSCRIPTION_STATE_LABELS } from '../words';
+
+const PAGE_SIZE = 20;
+
+/**
+ * The MFA page (reference A.1, last paragraph): Subscription Plan, Configuration,
+ * Enrolled Users and Usage. Every MFA change answers with the whole overview, and the
+ * page re-renders from it, so the counters and usage always match what the server did.
+ */
+export function AdminMfa() {
+  const overview = useApiGet<MfaOverview>('/admin/mfa');
+  const data = overview.data;
+
+  return (
+    <Page title="Multi-factor authentication" wide>
+      <FirmAdminNav />
+      <ErrorAlert message={overview.error} />
+      {data ? (
+        <>
+          <PlanSection overview={data} onChanged={overview.replace} />
+          <ConfigurationSection overview={data} onChanged={overview.replace} onResync={overview.reload} />
+          <EnrolledSection onReset={overview.reload} />
+          <UsageSection usage={data.usage} />
+        </>
+      ) : overview.error ? null : (
+        <p className="muted">Loading…</p>
+      )}
+    </Page>
+  );
+}
+
+// --- Subscription Plan -------------------------------------------------------------
+
+function PlanSection({ overview, onChanged }: { overview: MfaOverview; onChanged(next: MfaOverview): void }) {
+  const sub = overview.subscription;
+  return (
+    <Card title="Subscription Plan">
+      <dl className="facts">
+        <div>
+          <dt>State</dt>
+          <dd>
+            <span className={`state state-${sub.state}`}>{SUBSCRIPTION_STATE_LABELS[sub.state]}</span>
+          </dd>
+        </div>
+        <div>
+          <dt>Plan</dt>
+          <dd>{sub.planName ?? '—'}</dd>
+        </div>
+        <div>
+          <dt>Licences</dt>
+          <dd>{sub.licenceCount}</dd>
+        </div>
+        <div>
+          <dt>Starts on</dt>
+          <dd>{sub.startsAt === null ? 'Not set' : formatDay(sub.startsAt)}</dd>
+        </div>
+        <div>
+          <dt>Ends on</dt>
+          <dd>{sub.endsAt === null ? 'Not set' : formatDay(sub.endsAt)}</dd>
+        </div>
+      </dl>
+      <PlanNote overview={overview} />
+      {sub.state !== 'active' ? null : sub.requestedLicences !== null ? (
+        <p role="status" className="notice notice-info">
+          Requested: {plural(sub.requestedLicences, 'licence')}, waiting for the accounts team.
+        </p>
+      ) : (
+        <LicenceRequestForm licenceCount={sub.licenceCount} onChanged={onChanged} />
+      )}
+    </Card>
+  );
+}
+
+function PlanNote({ overview }: { overview: MfaOverview }) {
+  const sub = overview.subscription;
+  switch (sub.state) {
+    case 'not_subscribed':
+      return (
+        <p className="muted">
+          Your firm has not subscribed to MFA yet. <Link to="/admin/subscriptions">Subscribe on the Subscriptions page</Link>.
+        </p>
+      );
+    case 'requested':
+      return <p className="muted">Your subscription request is with the accounts team. They will get in touch to activate it.</p>;
+    case 'suspended':
+      return <p className="muted">The accounts team has suspended the subscription: MFA is off for everyone until it is active again.</p>;
+    case 'cancelled':
+      return (
+        <p className="muted">
+          The subscription was cancelled. <Link to="/admin/subscriptions">You can subscribe again</Link>.
+        </p>
+      );
+    case 'active':
+      if (sub.live) return null;
+      return (
+        <p className="muted">
+          {sub.startsAt !== null && sub.startsAt > Date.now()
+            ? `The plan starts on ${formatDay(sub.startsAt)}: MFA is off until then.`
+            : 'The plan has ended: MFA is off. Ask the accounts team to renew it.'}
+        </p>
+      );
+  }
+}
+
+function LicenceRequestForm({ licenceCount, onChanged }: { licenceCount: number; onChanged(next: MfaOverview): void }) {
+  const [wanted, setWanted] = useState('');
+  const { pending, error, setError, run } = useAction();
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const licences = Number(wanted);
+    if (!Number.isInteger(licences) || licences <= licenceCount) {
+      setError(`Enter a whole number above your current ${plural(licenceCount, 'licence')}.`);
+      return;
+    }
+    const result = await run(() => api.post<MfaOverview>('/admin/mfa/licence-request', { licences }));
+    if (result.ok) {
+      setWanted('');
+      onChanged(result.value);
+    }
+  }
+
+  return (
+    <form className="form form-inline" aria-label="Request more licences" onSubmit={submit} noValidate>
+      <ErrorAlert message={error} />
+      <TextField
+        label="Licences wanted"
+        type="number"
+        inputMode="numeric"
+        min={licenceCount + 1}
+        step={1}
+        value={wanted}
+        onChange={setWanted}
+        hint="The new total your firm needs. The accounts team confirms it."
+        required
+      />
+      <div className="form-actions">
+        <button type="submit" disabled={pending}>
+          Request licences
+        </button>
+      </div>
+    </form>
+  );
+}
+
+// --- Configuration -----------------------------------------------------------------
+
+/**
+ * Sends MFA changes one after another (so they reach the server in the order they were
+ * made), showing each change at once and then the server's answer to the latest one.
+ */
+function useMfaChanges(onChanged: (next: MfaOverview) => void, onResync: () => void) {
+  const queue = useRef<Promise<void>>(Promise.resolve());
+  const latest = useRef(0);
+  const [error, setError] = useState<string | null>(null);
+
+  const send = useCallback(
+    (shown: MfaOverview | null, request: () => Promise<MfaOverview>): Promise<boolean> => {
+      if (shown) onChanged(shown);
+      setError(null);
+      const ticket = ++latest.current;
+      const done = queue.current.then(async () => {
+        try {
+          const next = await request();
+          if (ticket === latest.current) onChanged(next);
+          return true;
+        } catch (cause) {
+          setError(errorMessage(cause));
+          // Show what the server really has now.
+          onResync();
+          return false;
+        }
+      });
+      queue.current = done.then(() => undefined);
+      return done;
+    },
+    [onChanged, onResync],
+  );
+
+  return { send, error };
+}
+
+function ConfigurationSection({
+  overview,
+  onChanged,
+  onResync,
+}: {
+  overview: MfaOverview;
+  onChanged(next: MfaOverview): void;
+  onResync(): void;
+}) {
+  const { send, error } = useMfaChanges(onChanged, onResync);
+  const config = overview.configuration;
+  const active = overview.subscription.state === 'active';
+  const corporationsHeading = useId();
+  const radioName = useId();
+
+  function setSwitch(patch: Partial<MfaConfiguration>) {
+    const next = { ...config, ...patch };
+    const body: MfaConfiguration = {
+      caseManagers: next.caseManagers,
+      vendorCaseManagers: next.vendorCaseManagers,
+      corporationScope: next.corporationScope,
+      allCorpUsers: next.allCorpUsers,
+      allForeignNationals: next.allForeignNationals,
+    };
+    void send({ ...overview, configuration: next }, () => api.put<MfaOverview>('/admin/mfa/configuration', body));
+  }
+
+  return (
+    <Card title="Configuration">
+      {active ? null : (
+        <p className="notice notice-info">
+          MFA can be configured once the subscription is active.{' '}
+          {overview.subscription.state === 'not_subscribed' || overview.subscription.state === 'cancelled' ? (
+            <Link to="/admin/subscriptions">Go to Subscriptions</Link>
+          ) : null}
+        </p>
+      )}
+      <ErrorAlert message={error} />
+      <fieldset className="plain-fieldset config" disabled={!active}>
+        <div className="config-group">
+          <CheckboxField
+            label="Enable for All Case Managers"
+            checked={config.caseManagers}
+            onChange={(on) => setSwitch({ caseManagers: on })}
+            hint="Each case manager is mailed an invitation to enrol."
+          />
+          <CheckboxField
+            label="Enable for All Vendor Case Managers"
+            checked={config.vendorCaseManagers}
+            onChange={(on) => setSwitch({ vendorCaseManagers: on })}
+          />
+        </div>
+
+        <h3 id={corporationsHeading}>Corporations</h3>
+        <div role="radiogroup" aria-labelledby={corporationsHeading} className="choice-group">
+          <label className="choice">
+            <input
+              type="radio"
+              name={radioName}
+              value="all"
+              checked={config.corporationScope === 'all'}
+              onChange={() => setSwitch({ corporationScope: 'all' })}
+            />
+            All corporations
+          </label>
+          <label className="choice">
+            <input
+              type="radio"
+              name={radioName}
+              value="specific"
+              checked={config.corporationScope === 'specific'}
+              onChange={() => setSwitch({ corporationScope: 'specific' })}
+            />
+            Specific corporations
+          </label>
+        </div>
+
+        {config.corporationScope === 'all' ? (
+          <div className="config-group config-nested">
+            <CheckboxField
+              label="Enable for All Corp Users"
+              checked={config.allCorpUsers}
+              onChange={(on) => setSwitch({ allCorpUsers: on })}
+            />
+            <CheckboxField
+              label="Enable for All Foreign Nationals"
+              checked={config.allForeignNationals}
+              onChange={(on) => setSwitch({ allForeignNationals: on })}
+            />
+          </div>
+        ) : (
+          <SpecificCorporations overview={overview} active={active} send={send} />
+        )}
+      </fieldset>
+
+      <Counters counters={overview.counters} />
+    </Card>
+  );
+}
+
+function SpecificCorporations({
+  overview,
+  active,
+  send,
+}: {
+  overview: MfaOverview;
+  active: boolean;
+  send(shown: MfaOverview | null, request: () => Promise<MfaOverview>): Promise<boolean>;
+}) {
+  const added = overview.configuration.corporations;
+  const choices = useApiGet<ListPage<Corporation>>(active ? `/admin/corporations${query({ pageSize: 100 })}` : null);
+  const [chosen, setChosen] = useState('');
+  const [formError, setFormError] = useState<string | null>(null);
+  const addedIds = new Set(added.map((c) => c.id));
+  const available = (choices.data?.items ?? []).filter((c) => !addedIds.has(c.id));
+
+  function withCorporations(corporations: MfaCorporation[]): MfaOverview {
+    return { ...overview, configuration: { ...overview.configuration, corporations } };
+  }
+
+  async function add(event: FormEvent) {
+    event.preventDefault();
+    setFormError(null);
+    if (!chosen) {
+      setFormError('Choose a corporation to add.');
+      return;
+    }
+    const corporationId = chosen;
+    setChosen('');
+    await send(null, () => api.post<MfaOverview>('/admin/mfa/corporations', { corporationId }));
+  }
+
+  function toggle(corporation: MfaCorporation, patch: Pick<MfaCorporation, 'corpUsers'> | Pick<MfaCorporation, 'foreignNationals'>) {
+    const shown = withCorporations(added.map((c) => (c.id === corporation.id ? { ...c, ...patch } : c)));
+    void send(shown, () => api.patch<MfaOverview>(`/admin/mfa/corporations/${encodeURIComponent(corporation.id)}`, patch));
+  }
+
+  function remove(corporation: MfaCorporation) {
+    const shown = withCorporations(added.filter((c) => c.id !== corporation.id));
+    void send(shown, () => api.delete<MfaOverview>(`/admin/mfa/corporations/${encodeURIComponent(corporation.id)}`));
+  }
+
+  const hint = choices.error
+    ? choices.error
+    : choices.data && choices.data.items.length === 0
+      ? (
+          <>
+            There are no corporations yet. <Link to="/admin/corporations">Add one first</Link>.
+          </>
+        )
+      : choices.data && available.length === 0
+        ? 'Every corporation is in the list.'
+        : undefined;
+
+  const columns: Column<MfaCorporation>[] = [
+    { header: 'Corporation', cell: (c) => c.name },
+    {
+      header: 'Corp users',
+      cell: (c) => (
+        <input
+          type="checkbox"
+          className="table-checkbox"
+          aria-label={`Corp users of ${c.name}`}
+          checked={c.corpUsers}
+          onChange={(event) => toggle(c, { corpUsers: event.target.checked })}
+        />
+      ),
+    },
+    {
+      header: 'Foreign nationals',
+      cell: (c) => (
+        <input
+          type="checkbox"
+          className="table-checkbox"
+          aria-label={`Foreign nationals of ${c.name}`}
+          checked={c.foreignNationals}
+          onChange={(event) => toggle(c, { foreignNationals: event.target.checked })}
+        />
+      ),
+    },
+    {
+      header: 'Actions',
+      className: 'actions',
+      cell: (c) => (
+        <button type="button" className="button-danger button-small" aria-label={`Remove ${c.name}`} onClick={() => remove(c)}>
+          Remove
+        </button>
+      ),
+    },
+  ];
+
+  return (
+    <div className="config-nested">
+      <form className="form form-inline" aria-label="Add a corporation" onSubmit={add} noValidate>
+        <ErrorAlert message={formError} />
+        <SelectField
+          label="Corporation"
+          value={chosen}
+          options={[{ value: '', label: 'Choose a corporation' }, ...available.map((c) => ({ value: c.id, label: c.name }))]}
+          onChange={setChosen}
+          hint={hint}
+        />
+        <div className="form-actions">
+          <button type="submit">Add corporation</button>
+        </div>
+      </form>
+      <DataTable
+        label="MFA corporations"
+        columns={columns}
+        rows={added}
+        rowKey={(c) => c.id}
+        emptyText="No corporations yet: MFA is off for all corp users and foreign nationals."
+      />
+    </div>
+  );
+}
+
+function Counters({ counters }: { counters: MfaOverview['counters'] }) {
+  const headingId = useId();
+  const items: [string, number][] = [
+    ['Case managers', counters.caseManagers],
+    ['Vendor case managers', counters.vendorCaseManagers],
+    ['Corp users', counters.corpUsers],
+    ['Foreign nationals', counters.foreignNationals],
+  ];
+  return (
+    <div className="counters">
+      <h3 id={headingId}>MFA-enabled users</h3>
+      <ul className="stat-list" aria-labelledby={headingId}>
+        {items.map(([label, count]) => (
+          <li key={label}>
+            <span className="stat-label">{label}:</span> <span className="stat-value">{count}</span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+// --- Enrolled Users ----------------------------------------------------------------
+
+function EnrolledSection({ onReset }: { onReset(): void }) {
+  const [filters, setFilters] = useState({ q: '', page: 1 });
+  const list = useApiGet<ListPage<EnrolledUser>>(`/admin/mfa/enrolled${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const [notice, setNotice] = useState<string | null>(null);
+  const action = useAction();
+
+  const onSearch = useCallback((q: string) => setFilters((f) => ({ ...f, q, page: 1 })), []);
+
+  async function reset(user: EnrolledUser) {
+    setNotice(null);
+    if (!window.confirm(`Reset the MFA enrollment of ${user.name}? Their authenticators stop working and the seat is freed.`)) return;
+    const result = await action.run(() => api.post(`/admin/mfa/enrolled/${encodeURIComponent(user.userId)}/reset`));
+    if (!result.ok) return;
+    setNotice(`MFA enrollment of ${user.name} was reset.`);
+    // The last row of a later page: go back a page rather than show an empty one.
+    if (list.data?.items.length === 1 && filters.page > 1) setFilters((f) => ({ ...f, page: f.page - 1 }));
+    else list.reload();
+    onReset();
+  }
+
+  const columns: Column<EnrolledUser>[] = [
+    {
+      header: 'Name',
+      cell: (u) => (
+        <>
+          {u.name}
+          <span className="cell-detail break">{u.email}</span>
+        </>
+      ),
+    },
+    { header: 'Kind', cell: (u) => KIND_LABELS[u.kind] },
+    { header: 'Organisation', cell: (u) => u.organisation },
+    { header: 'Methods', cell: (u) => u.methods.map((m) => METHOD_LABELS[m]).join(', ') || '—' },
+    { header: 'Enrolled on', cell: (u) => formatDate(u.enrolledAt) },
+    { header: 'Last MFA use', cell: (u) => (u.lastUsedAt === null ? 'Never' : formatDate(u.lastUsedAt)) },
+    {
+      header: 'Actions',
+      className: 'actions',
+      cell: (u) => (
+        <button
+          type="button"
+          className="button-danger button-small"
+          aria-label={`Reset MFA enrollment of ${u.name}`}
+          disabled={action.pending}
+          onClick={() => void reset(u)}
+        >
+          Reset MFA enrollment
+        </button>
+      ),
+    },
+  ];
+
+  return (
+    <Card title="Enrolled Users">
+      <StatusNotice message={notice} />
+      <ErrorAlert message={action.error ?? list.error} />
+      <SearchBox label="Search enrolled users" value={filters.q} onSearch={onSearch} />
+      <p className="field-hint search-hint">Search by name or organisation.</p>
+      <DataTable
+        label="Enrolled users"
+        columns={columns}
+        rows={list.data?.items}
+        rowKey={(u) => u.userId}
+        emptyText={filters.q ? 'No enrolled users match.' : 'Nobody has enrolled yet.'}
+        loading={list.loading}
+        paging={{
+          page: filters.page,
+          pageSize: PAGE_SIZE,
+          total: list.data?.total ?? 0,
+          onPage: (page) => setFilters((f) => ({ ...f, page })),
+        }}
+      />
+    </Card>
+  );
+}
+
+// --- Usage -------------------------------------------------------------------------
+
+function UsageSection({ usage }: { usage: MfaOverview['usage'] }) {
+  const level = usage.percent >= 100 ? 'full' : usage.percent >= 80 ? 'high' : 'normal';
+  return (
+    <Card title="Usage">
+      <ul className="stat-list">
+        <li>
+          <span className="stat-label">Licences:</span> <span className="stat-value">{usage.licenceCount}</span>
+        </li>
+        <li>
+          <span className="stat-label">Enrolled users:</span> <span className="stat-value">{usage.enrolled}</span>
+        </li>
+        <li>
+          <span className="stat-label">Unutilised licences:</span> <span className="stat-value">{usage.unutilised}</span>
+        </li>
+      </ul>
+      <div className="meter-row">
+        <div
+          role="meter"
+          aria-label="Licence usage"
+          aria-valuemin={0}
+          aria-valuemax={usage.licenceCount}
+          aria-valuenow={usage.enrolled}
+          aria-valuetext={`${usage.percent}% (${usage.enrolled} of ${plural(usage.licenceCount, 'licence')} in use)`}
+          className={`meter meter-${level}`}
+        >
+          <div className="meter-fill" style={{ width: `${Math.min(100, usage.percent)}%` }} />
+        </div>
+        <span className="meter-text">{usage.percent}%</span>
+      </div>
+      <p>
+        <span className="stat-label">Logins without MFA (no free licence):</span>{' '}
+        <span className="stat-value">{usage.bypassLogins}</span>
+      </p>
+      {level === 'full' ? (
+        <p className="muted">
+          Every licence is in use: MFA-enabled users who have not enrolled sign in without MFA. Request more licences under
+          Subscription Plan to enrol them.
+        </p>
+      ) : null}
+    </Card>
+  );
+}
