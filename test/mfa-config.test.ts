@@ -11,6 +11,7 @@ import {
   addUser,
   auditEvents,
   dbState,
+  expectRefused,
   enrollForTest,
   firmWithAdmin,
   operatorAgent,
@@ -60,25 +61,6 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-/** dbState plus the MFA tables: a refused request changes none of them. */
-async function state(h: Harness) {
-  const db = h.ctx.db;
-  return {
-    ...(await dbState(h)),
-    subscriptions: await db.selectFrom('subscriptions').selectAll().orderBy('firm_id').execute(),
-    mfa_settings: await db.selectFrom('mfa_settings').selectAll().orderBy('firm_id').execute(),
-    mfa_corporations: await db.selectFrom('mfa_corporations').selectAll().orderBy('corporation_id').execute(),
-    jobs: await db.selectFrom('jobs').selectAll().orderBy('id').execute(),
-  };
-}
-type State = Awaited<ReturnType<typeof state>>;
-
-/** expectRefused (support/harness.ts), over the MFA tables too. */
-async function refused(res: LightMyRequestResponse, status: number, code: string, before: State) {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.json()).toEqual({ error: code, message: expect.stringMatching(/\S/) });
-  expect(await state(h)).toEqual(before);
-}
 
 const settingsRow = (firmId: string) => h.ctx.db.selectFrom('mfa_settings').selectAll().where('firm_id', '=', firmId).executeTakeFirst();
 const listed = (firmId: string) => h.ctx.db.selectFrom('mfa_corporations').selectAll().where('firm_id', '=', firmId).orderBy('corporation_id').execute();
@@ -117,28 +99,28 @@ describe('who may use the MFA configuration API', () => {
   beforeAll(() => resetA(OFF, [{ id: acme.id }]));
 
   it.each(rows(ROUTES))('anonymous %s -> 401 UNAUTHENTICATED', async (_t, r) => {
-    const before = await state(h);
-    await refused(await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
   });
 
   it.each(rows(ROUTES))('a firm user who is not a superuser: %s -> 403 FORBIDDEN', async (_t, r) => {
-    const before = await state(h);
-    await refused(await send(member, r), 403, 'FORBIDDEN', before);
+    const before = await dbState(h);
+    await expectRefused(h, await send(member, r), 403, 'FORBIDDEN', before);
   });
 
   it.each(rows(ROUTES))('a platform operator: %s -> 403 FORBIDDEN', async (_t, r) => {
-    const before = await state(h);
-    await refused(await send(operator, r), 403, 'FORBIDDEN', before);
+    const before = await dbState(h);
+    await expectRefused(h, await send(operator, r), 403, 'FORBIDDEN', before);
   });
 
   it.each(rows(UNSAFE))('%s without the CSRF token -> 403 CSRF_INVALID', async (_t, r) => {
-    const before = await state(h);
-    await refused(await send(A.admin, r, { csrf: false }), 403, 'CSRF_INVALID', before);
+    const before = await dbState(h);
+    await expectRefused(h, await send(A.admin, r, { csrf: false }), 403, 'CSRF_INVALID', before);
   });
 
   it.each(rows(UNSAFE))('%s from a foreign Origin -> 403 CSRF_INVALID', async (_t, r) => {
-    const before = await state(h);
-    await refused(await send(A.admin, r, { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
+    const before = await dbState(h);
+    await expectRefused(h, await send(A.admin, r, { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
   });
 });
 
@@ -225,10 +207,10 @@ describe('PUT /admin/mfa/configuration', () => {
 
   it('saving the same configuration again changes nothing: no audit, no job', async () => {
     await ok(await A.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }));
-    const before = await state(h);
+    const before = await dbState(h);
     const o = await ok(await A.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }));
     expect(o.configuration.caseManagers).toBe(true);
-    expect(await state(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
   });
 
   const bad: [string, unknown][] = [
@@ -243,16 +225,16 @@ describe('PUT /admin/mfa/configuration', () => {
     ['an array', [OFF]],
   ];
   it.each(bad)('refuses %s with 400 VALIDATION_FAILED and changes nothing', async (_t, body) => {
-    const before = await state(h);
-    await refused(await A.admin.raw('PUT', CONFIG, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.raw('PUT', CONFIG, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 
   it('refuses malformed JSON and a missing body with 400', async () => {
-    const before = await state(h);
-    await refused(await A.admin.raw('PUT', CONFIG, { body: '{"caseManagers": tru' }), 400, 'MALFORMED_JSON', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.raw('PUT', CONFIG, { body: '{"caseManagers": tru' }), 400, 'MALFORMED_JSON', before);
     const res = await A.admin.raw('PUT', CONFIG);
     expect(res.statusCode).toBe(400);
-    expect(await state(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
   });
 
   it.each(['not_subscribed', 'requested', 'suspended', 'cancelled'] as const)('is refused while the subscription is %s: 409 SUBSCRIPTION_NOT_ACTIVE', async (subState) => {
@@ -262,11 +244,11 @@ describe('PUT /admin/mfa/configuration', () => {
       await h.ctx.db.updateTable('subscriptions').set({ state: subState }).where('firm_id', '=', F.firm.id).execute();
     }
     const corp = await addCorporation(h, F.firm.id, 'Some Corp');
-    const before = await state(h);
-    await refused(await F.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
-    await refused(await F.admin.post(CORPS, { corporationId: corp.id }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
-    await refused(await F.admin.patch(`${CORPS}/${corp.id}`, { corpUsers: true }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
-    await refused(await F.admin.delete(`${CORPS}/${corp.id}`), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+    const before = await dbState(h);
+    await expectRefused(h, await F.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+    await expectRefused(h, await F.admin.post(CORPS, { corporationId: corp.id }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+    await expectRefused(h, await F.admin.patch(`${CORPS}/${corp.id}`, { corpUsers: true }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+    await expectRefused(h, await F.admin.delete(`${CORPS}/${corp.id}`), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
   });
 
   it("a superuser of firm B changes only firm B's configuration", async () => {
@@ -305,15 +287,15 @@ describe('POST /admin/mfa/corporations', () => {
 
   it('refuses a corporation already in the list: 409 CORPORATION_ALREADY_ADDED', async () => {
     await ok(await A.admin.post(CORPS, { corporationId: acme.id }), 201);
-    const before = await state(h);
-    await refused(await A.admin.post(CORPS, { corporationId: acme.id, corpUsers: false }), 409, 'CORPORATION_ALREADY_ADDED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(CORPS, { corporationId: acme.id, corpUsers: false }), 409, 'CORPORATION_ALREADY_ADDED', before);
   });
 
   it("refuses an unknown corporation and another firm's with 400 CORPORATION_NOT_FOUND", async () => {
-    const before = await state(h);
-    await refused(await A.admin.post(CORPS, { corporationId: 'no-such-corporation' }), 400, 'CORPORATION_NOT_FOUND', before);
-    await refused(await A.admin.post(CORPS, { corporationId: borealis.id }), 400, 'CORPORATION_NOT_FOUND', before);
-    await refused(await B.admin.post(CORPS, { corporationId: acme.id }), 400, 'CORPORATION_NOT_FOUND', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(CORPS, { corporationId: 'no-such-corporation' }), 400, 'CORPORATION_NOT_FOUND', before);
+    await expectRefused(h, await A.admin.post(CORPS, { corporationId: borealis.id }), 400, 'CORPORATION_NOT_FOUND', before);
+    await expectRefused(h, await B.admin.post(CORPS, { corporationId: acme.id }), 400, 'CORPORATION_NOT_FOUND', before);
   });
 
   const bad: [string, unknown][] = [
@@ -326,8 +308,8 @@ describe('POST /admin/mfa/corporations', () => {
     ['an unknown property', { corporationId: 'x', everyone: true }],
   ];
   it.each(bad)('refuses %s with 400 VALIDATION_FAILED', async (_t, body) => {
-    const before = await state(h);
-    await refused(await A.admin.post(CORPS, body as Record<string, unknown>), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(CORPS, body as Record<string, unknown>), 400, 'VALIDATION_FAILED', before);
   });
 
   it('forgets a corporation that the firm deletes', async () => {
@@ -349,9 +331,9 @@ describe('PATCH and DELETE /admin/mfa/corporations/:corporationId', () => {
     expect(o.configuration.corporations).toEqual([{ id: acme.id, name: 'Acme Holdings', corpUsers: true, foreignNationals: false }]);
     const [event] = (await auditEvents(h, { event: 'mfa.corporation_changed', subjectId: acme.id })).slice(-1);
     expect(event!.details).toEqual({ name: 'Acme Holdings', changed: { foreignNationals: { from: true, to: false } } });
-    const again = await state(h);
+    const again = await dbState(h);
     await ok(await A.admin.patch(`${CORPS}/${acme.id}`, { foreignNationals: false }));
-    expect(await state(h)).toEqual(again); // no change, no audit
+    expect(await dbState(h)).toEqual(again); // no change, no audit
   });
 
   it('DELETE removes it from the list, audited; a second DELETE is 404', async () => {
@@ -360,19 +342,19 @@ describe('PATCH and DELETE /admin/mfa/corporations/:corporationId', () => {
     const [event] = (await auditEvents(h, { event: 'mfa.corporation_removed', subjectId: acme.id })).slice(-1);
     expect(event).toMatchObject({ firm_id: A.firm.id, actor_id: A.superuser.id });
     expect(event!.details).toEqual({ name: 'Acme Holdings', corpUsers: true, foreignNationals: true });
-    const before = await state(h);
-    await refused(await A.admin.delete(`${CORPS}/${acme.id}`), 404, 'NOT_FOUND', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.delete(`${CORPS}/${acme.id}`), 404, 'NOT_FOUND', before);
   });
 
   it('answers 404 for a corporation of the firm that is not in the list, an unknown one, and another firm\'s', async () => {
-    const before = await state(h);
+    const before = await dbState(h);
     for (const id of [apex.id, 'no-such-corporation', borealis.id]) {
-      await refused(await A.admin.patch(`${CORPS}/${id}`, { corpUsers: false }), 404, 'NOT_FOUND', before);
-      await refused(await A.admin.delete(`${CORPS}/${id}`), 404, 'NOT_FOUND', before);
+      await expectRefused(h, await A.admin.patch(`${CORPS}/${id}`, { corpUsers: false }), 404, 'NOT_FOUND', before);
+      await expectRefused(h, await A.admin.delete(`${CORPS}/${id}`), 404, 'NOT_FOUND', before);
     }
     // Firm B cannot touch firm A's list entry either.
-    await refused(await B.admin.patch(`${CORPS}/${acme.id}`, { corpUsers: false }), 404, 'NOT_FOUND', before);
-    await refused(await B.admin.delete(`${CORPS}/${acme.id}`), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await B.admin.patch(`${CORPS}/${acme.id}`, { corpUsers: false }), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await B.admin.delete(`${CORPS}/${acme.id}`), 404, 'NOT_FOUND', before);
   });
 
   const bad: [string, unknown][] = [
@@ -382,14 +364,14 @@ describe('PATCH and DELETE /admin/mfa/corporations/:corporationId', () => {
     ['an unknown property', { corpUsers: true, name: 'x' }],
   ];
   it.each(bad)('PATCH refuses %s with 400 VALIDATION_FAILED', async (_t, body) => {
-    const before = await state(h);
-    await refused(await A.admin.patch(`${CORPS}/${acme.id}`, body as Record<string, unknown>), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.patch(`${CORPS}/${acme.id}`, body as Record<string, unknown>), 400, 'VALIDATION_FAILED', before);
   });
 
   it('refuses oversized ids and NULs in the path with 400', async () => {
-    const before = await state(h);
-    await refused(await A.admin.patch(`${CORPS}/${'c'.repeat(65)}`, { corpUsers: false }), 400, 'VALIDATION_FAILED', before);
-    await refused(await A.admin.delete(`${CORPS}/c%00`), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.patch(`${CORPS}/${'c'.repeat(65)}`, { corpUsers: false }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.delete(`${CORPS}/c%00`), 400, 'VALIDATION_FAILED', before);
   });
 });
 

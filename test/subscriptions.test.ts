@@ -6,6 +6,7 @@ import {
   addUser,
   auditEvents,
   dbState,
+  expectRefused,
   enrollForTest,
   firmWithAdmin,
   operatorAgent,
@@ -44,24 +45,6 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-/** dbState plus the tables of this module. */
-async function state() {
-  const db = h.ctx.db;
-  return {
-    ...(await dbState(h)),
-    subscriptions: await db.selectFrom('subscriptions').selectAll().orderBy('firm_id').execute(),
-    seats: await db.selectFrom('seats').selectAll().orderBy('user_id').execute(),
-    jobs: await db.selectFrom('jobs').selectAll().orderBy('id').execute(),
-    authenticators: await db.selectFrom('authenticators').selectAll().orderBy('id').execute(),
-  };
-}
-type State = Awaited<ReturnType<typeof state>>;
-
-async function expectRefused(res: LightMyRequestResponse, status: number, code: string, before: State) {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.json()).toEqual({ error: code, message: expect.stringMatching(/\S/) });
-  expect(await state()).toEqual(before);
-}
 
 const row = (firmId: string) => h.ctx.db.selectFrom('subscriptions').selectAll().where('firm_id', '=', firmId).executeTakeFirst();
 const featureState = async (agent: Agent) => {
@@ -191,9 +174,9 @@ describe('the lifecycle', () => {
     expect(await jobsOf(firmId)).toHaveLength(1);
 
     // The same activation again changes nothing at all.
-    let before = await state();
+    let before = await dbState(h);
     expect(await ok(await operator.post(op(firmId, 'activate'), { planName: 'Gold', licenceCount: 25, startsAt, endsAt }))).toEqual(activated);
-    expect(await state()).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
 
     // A change while active: audited as a change, nobody mailed again.
     const changed = await ok(await operator.post(op(firmId, 'activate'), { planName: 'Platinum', licenceCount: 40, startsAt, endsAt }));
@@ -211,9 +194,9 @@ describe('the lifecycle', () => {
     expect(await ok(await operator.post(op(firmId, 'suspend')))).toMatchObject({ state: 'suspended', planName: 'Platinum', licenceCount: 40 });
     expect(await featureState(f.admin)).toBe('suspended');
     expect(await auditEvents(h, { event: 'subscription.suspended', subjectId: firmId })).toHaveLength(1);
-    before = await state();
-    await expectRefused(await operator.post(op(firmId, 'suspend')), 409, 'INVALID_STATE', before);
-    await expectRefused(await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
+    before = await dbState(h);
+    await expectRefused(h, await operator.post(op(firmId, 'suspend')), 409, 'INVALID_STATE', before);
+    await expectRefused(h, await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
 
     expect(await ok(await operator.post(op(firmId, 'activate'), { planName: 'Platinum', licenceCount: 40 }))).toMatchObject({
       state: 'active',
@@ -229,10 +212,10 @@ describe('the lifecycle', () => {
     expect(await ok(await operator.post(op(firmId, 'cancel')))).toMatchObject({ state: 'cancelled' });
     expect(await featureState(f.admin)).toBe('cancelled');
     expect(await auditEvents(h, { event: 'subscription.cancelled', subjectId: firmId })).toHaveLength(1);
-    before = await state();
-    await expectRefused(await operator.post(op(firmId, 'cancel')), 409, 'INVALID_STATE', before);
-    await expectRefused(await operator.post(op(firmId, 'suspend')), 409, 'INVALID_STATE', before);
-    await expectRefused(await operator.post(op(firmId, 'decline')), 409, 'INVALID_STATE', before);
+    before = await dbState(h);
+    await expectRefused(h, await operator.post(op(firmId, 'cancel')), 409, 'INVALID_STATE', before);
+    await expectRefused(h, await operator.post(op(firmId, 'suspend')), 409, 'INVALID_STATE', before);
+    await expectRefused(h, await operator.post(op(firmId, 'decline')), 409, 'INVALID_STATE', before);
 
     expect(await ok(await f.admin.post(SUBSCRIBE), 201)).toEqual({ state: 'requested' });
     expect(await featureState(f.admin)).toBe('requested');
@@ -258,8 +241,8 @@ describe('the lifecycle', () => {
     expect(await enrollForTest(h, f.firm.id, u.id)).toBe('taken');
     await ok(await operator.post(op(f.firm.id, 'cancel')));
     await ok(await f.admin.post(SUBSCRIBE), 201);
-    const before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 0 }), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 0 }), 400, 'VALIDATION_FAILED', before);
     expect(await ok(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 1 }))).toMatchObject({ state: 'active', seatsUsed: 1, licenceCount: 1 });
   });
 });
@@ -268,8 +251,8 @@ describe('double submits and races', () => {
   it('subscribing twice: the second answers 409 ALREADY_SUBSCRIBED and changes nothing', async () => {
     const f = await firmWithAdmin(h);
     await ok(await f.admin.post(SUBSCRIBE), 201);
-    const before = await state();
-    await expectRefused(await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
     expect(await auditEvents(h, { event: 'subscription.requested', subjectId: f.firm.id })).toHaveLength(1);
   });
 
@@ -283,11 +266,11 @@ describe('double submits and races', () => {
 
   it('subscribing again once active or suspended: 409 ALREADY_SUBSCRIBED', async () => {
     const f = await activeFirm(3);
-    let before = await state();
-    await expectRefused(await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
+    let before = await dbState(h);
+    await expectRefused(h, await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
     await ok(await operator.post(op(f.firm.id, 'suspend')));
-    before = await state();
-    await expectRefused(await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
+    before = await dbState(h);
+    await expectRefused(h, await f.admin.post(SUBSCRIBE), 409, 'ALREADY_SUBSCRIBED', before);
   });
 
   it('activating twice at once: one activation, one mail per superuser, one job', async () => {
@@ -362,8 +345,8 @@ describe('licence requests', () => {
     expect(list.find((i) => i.firmId === f.firm.id)).toMatchObject({ requestedLicences: 8, licenceCount: 5 });
 
     // A second request waits for the first.
-    const before = await state();
-    await expectRefused(await f.admin.post(LICENCE_REQUEST, { licences: 9 }), 409, 'LICENCE_REQUEST_PENDING', before);
+    const before = await dbState(h);
+    await expectRefused(h, await f.admin.post(LICENCE_REQUEST, { licences: 9 }), 409, 'LICENCE_REQUEST_PENDING', before);
 
     expect(await ok(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 8 }))).toMatchObject({
       state: 'active',
@@ -382,8 +365,8 @@ describe('licence requests', () => {
     expect(await auditEvents(h, { event: 'subscription.licence_request_declined', subjectId: f.firm.id })).toEqual([
       expect.objectContaining({ actor_type: 'operator', details: { requestedLicences: 50, licenceCount: 5 } }),
     ]);
-    const before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'licence-request/decline')), 409, 'NO_LICENCE_REQUEST', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'licence-request/decline')), 409, 'NO_LICENCE_REQUEST', before);
     // The firm may ask again.
     expect((await ok(await f.admin.post(LICENCE_REQUEST, { licences: 6 }))).subscription.requestedLicences).toBe(6);
   });
@@ -393,15 +376,15 @@ describe('licence requests', () => {
     ['fewer', 4],
   ])('asking for %s -> 400 LICENCES_NOT_MORE', async (_case, licences) => {
     const f = await activeFirm(5);
-    const before = await state();
-    await expectRefused(await f.admin.post(LICENCE_REQUEST, { licences }), 400, 'LICENCES_NOT_MORE', before);
+    const before = await dbState(h);
+    await expectRefused(h, await f.admin.post(LICENCE_REQUEST, { licences }), 400, 'LICENCES_NOT_MORE', before);
   });
 
   it('asking without an active subscription -> 409 SUBSCRIPTION_NOT_ACTIVE (not subscribed, requested, suspended, cancelled)', async () => {
     const f = await firmWithAdmin(h);
     const refuse = async () => {
-      const before = await state();
-      await expectRefused(await f.admin.post(LICENCE_REQUEST, { licences: 10 }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+      const before = await dbState(h);
+      await expectRefused(h, await f.admin.post(LICENCE_REQUEST, { licences: 10 }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
     };
     await refuse();
     await ok(await f.admin.post(SUBSCRIBE), 201);
@@ -427,13 +410,13 @@ describe('operator errors', () => {
       const u = await addUser(h, f.firm.id, { name: `Enrolled ${i}`, email: email('enr'), kind: 'case_manager' }, null);
       expect(await enrollForTest(h, f.firm.id, u.id)).toBe('taken');
     }
-    const before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 2 }), 409, 'LICENCES_BELOW_ENROLLED', before);
-    await expectRefused(await operator.post(op(f.firm.id, 'activate'), { planName: 'Small', licenceCount: 1 }), 409, 'LICENCES_BELOW_ENROLLED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 2 }), 409, 'LICENCES_BELOW_ENROLLED', before);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'activate'), { planName: 'Small', licenceCount: 1 }), 409, 'LICENCES_BELOW_ENROLLED', before);
     // Also when reactivating a suspended subscription.
     await ok(await operator.post(op(f.firm.id, 'suspend')));
-    const suspended = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 2 }), 409, 'LICENCES_BELOW_ENROLLED', suspended);
+    const suspended = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 2 }), 409, 'LICENCES_BELOW_ENROLLED', suspended);
     expect(await ok(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 3 }))).toMatchObject({ state: 'active', licenceCount: 3, seatsUsed: 3 });
   });
 
@@ -443,8 +426,8 @@ describe('operator errors', () => {
   ])('%s -> 400 INVALID_DATES', async (_case, dates) => {
     const f = await firmWithAdmin(h);
     await ok(await f.admin.post(SUBSCRIBE), 201);
-    const before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 5, ...dates }), 400, 'INVALID_DATES', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'activate'), { planName: 'Standard', licenceCount: 5, ...dates }), 400, 'INVALID_DATES', before);
   });
 
   it('only one date is fine, either way', async () => {
@@ -476,25 +459,25 @@ describe('operator errors', () => {
     ['cancel', undefined],
   ])('%s for a firm without a subscription, or an unknown firm -> 404 NOT_FOUND', async (action, body) => {
     const f = await firmWithAdmin(h);
-    const before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, action), body), 404, 'NOT_FOUND', before);
-    await expectRefused(await operator.post(op('no-such-firm', action), body), 404, 'NOT_FOUND', before);
-    await expectRefused(await operator.post(op('f'.repeat(65), action), body), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, action), body), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await operator.post(op('no-such-firm', action), body), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await operator.post(op('f'.repeat(65), action), body), 400, 'VALIDATION_FAILED', before);
   });
 
   it('INVALID_STATE: decline unless requested, suspend unless active, cancel when cancelled', async () => {
     const f = await activeFirm(5);
-    let before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'decline')), 409, 'INVALID_STATE', before);
+    let before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'decline')), 409, 'INVALID_STATE', before);
     await ok(await operator.post(op(f.firm.id, 'suspend')));
-    before = await state();
-    await expectRefused(await operator.post(op(f.firm.id, 'decline')), 409, 'INVALID_STATE', before);
-    await expectRefused(await operator.post(op(f.firm.id, 'suspend')), 409, 'INVALID_STATE', before);
+    before = await dbState(h);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'decline')), 409, 'INVALID_STATE', before);
+    await expectRefused(h, await operator.post(op(f.firm.id, 'suspend')), 409, 'INVALID_STATE', before);
     const g = await firmWithAdmin(h);
     await ok(await g.admin.post(SUBSCRIBE), 201);
-    before = await state();
-    await expectRefused(await operator.post(op(g.firm.id, 'suspend')), 409, 'INVALID_STATE', before);
-    await expectRefused(await operator.post(op(g.firm.id, 'licence-request/decline')), 409, 'NO_LICENCE_REQUEST', before);
+    before = await dbState(h);
+    await expectRefused(h, await operator.post(op(g.firm.id, 'suspend')), 409, 'INVALID_STATE', before);
+    await expectRefused(h, await operator.post(op(g.firm.id, 'licence-request/decline')), 409, 'NO_LICENCE_REQUEST', before);
   });
 });
 
@@ -518,8 +501,8 @@ describe('GET /operator/subscriptions', () => {
   });
 
   it.each([['state=not_subscribed'], ['state=bogus'], ['page=0'], ['pageSize=101'], ['pageSize=x'], ['extra=1']])('refuses ?%s with 400', async (query) => {
-    const before = await state();
-    await expectRefused(await operator.get(`${OPS}?${query}`), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.get(`${OPS}?${query}`), 400, 'VALIDATION_FAILED', before);
   });
 });
 
@@ -544,8 +527,8 @@ describe('validation: refused with 400 and nothing changes', () => {
   ];
 
   it.each(badCounts)('licence request: licences %s', async (_case, licences) => {
-    const before = await state();
-    await expectRefused(await active.admin.post(LICENCE_REQUEST, { licences }), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await active.admin.post(LICENCE_REQUEST, { licences }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each([
@@ -553,13 +536,13 @@ describe('validation: refused with 400 and nothing changes', () => {
     ['an unknown property', { licences: 10, firmId: 'other' }],
     ['an array', [{ licences: 10 }]],
   ])('licence request: body %s', async (_case, body) => {
-    const before = await state();
-    await expectRefused(await active.admin.raw('POST', LICENCE_REQUEST, { body }), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await active.admin.raw('POST', LICENCE_REQUEST, { body }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each(badCounts)('activate: licenceCount %s', async (_case, licenceCount) => {
-    const before = await state();
-    await expectRefused(await operator.post(op(requested.firm.id, 'activate'), { planName: 'Standard', licenceCount }), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(requested.firm.id, 'activate'), { planName: 'Standard', licenceCount }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each([
@@ -578,13 +561,13 @@ describe('validation: refused with 400 and nothing changes', () => {
     ['an unknown property', { planName: 'Standard', licenceCount: 5, state: 'active' }],
     ['seatsUsed sent', { planName: 'Standard', licenceCount: 5, seatsUsed: 0 }],
   ])('activate: %s', async (_case, body) => {
-    const before = await state();
-    await expectRefused(await operator.post(op(requested.firm.id, 'activate'), body), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.post(op(requested.firm.id, 'activate'), body), 400, 'VALIDATION_FAILED', before);
   });
 
   it('activate: malformed JSON -> 400 MALFORMED_JSON', async () => {
-    const before = await state();
-    await expectRefused(await operator.raw('POST', op(requested.firm.id, 'activate'), { body: '{"planName": "x' }), 400, 'MALFORMED_JSON', before);
+    const before = await dbState(h);
+    await expectRefused(h, await operator.raw('POST', op(requested.firm.id, 'activate'), { body: '{"planName": "x' }), 400, 'MALFORMED_JSON', before);
   });
 });
 
@@ -612,19 +595,19 @@ describe('who may do what', () => {
 
   it('operator routes refuse firm superusers and members with 403, anonymous with 401', async () => {
     for (const r of OPERATOR_ROUTES(target.firm.id)) {
-      const before = await state();
-      await expectRefused(await send(target.admin, r), 403, 'FORBIDDEN', before);
-      await expectRefused(await send(member, r), 403, 'FORBIDDEN', before);
-      await expectRefused(await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
+      const before = await dbState(h);
+      await expectRefused(h, await send(target.admin, r), 403, 'FORBIDDEN', before);
+      await expectRefused(h, await send(member, r), 403, 'FORBIDDEN', before);
+      await expectRefused(h, await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
     }
   });
 
   it('firm routes refuse operators and non-superusers with 403, anonymous with 401', async () => {
     for (const r of FIRM_ROUTES(target.firm.id)) {
-      const before = await state();
-      await expectRefused(await send(operator, r), 403, 'FORBIDDEN', before);
-      await expectRefused(await send(member, r), 403, 'FORBIDDEN', before);
-      await expectRefused(await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
+      const before = await dbState(h);
+      await expectRefused(h, await send(operator, r), 403, 'FORBIDDEN', before);
+      await expectRefused(h, await send(member, r), 403, 'FORBIDDEN', before);
+      await expectRefused(h, await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
     }
   });
 
@@ -632,17 +615,17 @@ describe('who may do what', () => {
     const posts = [...FIRM_ROUTES(target.firm.id), ...OPERATOR_ROUTES(target.firm.id)].filter((r) => r.method === 'POST');
     for (const r of posts) {
       const agent = r.url.startsWith(OPS) ? operator : target.admin;
-      const before = await state();
-      await expectRefused(await send(agent, r, { csrf: false }), 403, 'CSRF_INVALID', before);
-      await expectRefused(await agent.raw('POST', r.url, { body: r.body, headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
+      const before = await dbState(h);
+      await expectRefused(h, await send(agent, r, { csrf: false }), 403, 'CSRF_INVALID', before);
+      await expectRefused(h, await agent.raw('POST', r.url, { body: r.body, headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
     }
   });
 
   it("a superuser of another firm neither sees nor changes this firm's subscription", async () => {
     expect(await featureState(target.admin)).toBe('active');
     expect(await featureState(B.admin)).toBe('not_subscribed');
-    const before = await state();
-    await expectRefused(await B.admin.post(LICENCE_REQUEST, { licences: 100 }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+    const before = await dbState(h);
+    await expectRefused(h, await B.admin.post(LICENCE_REQUEST, { licences: 100 }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
     // B subscribing creates B's request, nothing of the target's.
     await ok(await B.admin.post(SUBSCRIBE), 201);
     expect(await row(target.firm.id)).toEqual(before.subscriptions.find((s) => (s as { firm_id: string }).firm_id === target.firm.id));

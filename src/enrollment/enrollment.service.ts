@@ -37,9 +37,10 @@ export async function resetEnrollment(
   for (const part of enrollmentParts) await part(db, firmId, userId);
   const removed = await db.deleteFrom('authenticators').where('firm_id', '=', firmId).where('user_id', '=', userId).executeTakeFirst();
   const freed = await releaseSeat(ctx, db, firmId, userId);
-  await deleteUserSessions(db, userId);
   const hadEnrollment = freed || Number(removed.numDeletedRows) > 0;
   if (!hadEnrollment) return false;
+  // A session opened with the old authenticators must not outlive them.
+  await deleteUserSessions(db, userId);
   await audit(db, ctx.clock.now(), actor, {
     event: reason === 'admin_reset' ? 'mfa.enrollment_reset' : 'mfa.enrollment_recycled',
     firmId,

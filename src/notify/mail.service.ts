@@ -29,13 +29,23 @@ export interface MailOptions {
 }
 
 /**
+ * One SMTP connection per mail costs a handshake each (~100 ms); a pool keeps a few open, so a
+ * thousand enablement mails go out in seconds. An explicit `pool=` in the URL is respected.
+ */
+function pooled(smtpUrl: string): string {
+  const url = new URL(smtpUrl);
+  if (!url.searchParams.has('pool')) url.searchParams.set('pool', 'true');
+  return url.toString();
+}
+
+/**
  * The outbox. Rows are claimed by one conditional UPDATE (status and due time in the
  * WHERE clause), so several Tessera processes can run the worker against one database
  * and each mail is handed to SMTP by one of them. A process that dies mid-send leaves a
  * 'sending' row whose lease runs out, and another worker picks it up.
  */
 export function createMailService(opts: MailOptions): MailService {
-  const transport: Transporter | null = opts.smtpUrl ? nodemailer.createTransport(opts.smtpUrl) : null;
+  const transport: Transporter | null = opts.smtpUrl ? nodemailer.createTransport(pooled(opts.smtpUrl)) : null;
   let timer: NodeJS.Timeout | null = null;
   let chain: Promise<unknown> = Promise.resolve();
   let stopped = true;

@@ -185,13 +185,30 @@ export const expectError = (res: LightMyRequestResponse, status: number, code: s
   }
 };
 
-/** The tables an admin or operator request can change; see `dbState`. */
-const STATE_TABLES = ['firms', 'corporations', 'users', 'sessions', 'one_time_tokens', 'mail_outbox', 'audit_events'] as const;
+/** Every table a request can change, with the column that orders its rows; see `dbState`. */
+const STATE_TABLES = {
+  firms: 'id',
+  corporations: 'id',
+  users: 'id',
+  sessions: 'id',
+  one_time_tokens: 'id',
+  mail_outbox: 'id',
+  audit_events: 'id',
+  subscriptions: 'firm_id',
+  seats: 'user_id',
+  mfa_settings: 'firm_id',
+  mfa_corporations: 'corporation_id',
+  authenticators: 'id',
+  jobs: 'id',
+} as const;
+type StateTable = keyof typeof STATE_TABLES;
 
 /** Every row of those tables, in a stable order: compare two of them to prove a refused request changed nothing. */
-export async function dbState(h: Harness): Promise<Record<(typeof STATE_TABLES)[number], unknown[]>> {
-  const state = {} as Record<(typeof STATE_TABLES)[number], unknown[]>;
-  for (const table of STATE_TABLES) state[table] = await h.ctx.db.selectFrom(table as 'users').selectAll().orderBy('id').execute();
+export async function dbState(h: Harness): Promise<Record<StateTable, unknown[]>> {
+  const state = {} as Record<StateTable, unknown[]>;
+  for (const [table, key] of Object.entries(STATE_TABLES) as [StateTable, string][]) {
+    state[table] = await h.ctx.db.selectFrom(table as 'users').selectAll().orderBy(key as 'id').execute();
+  }
   return state;
 }
 
