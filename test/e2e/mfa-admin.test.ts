@@ -143,6 +143,7 @@ describe('MFA administration in Chromium', () => {
     const row = enrolled.getByRole('row').filter({ hasText: 'Carl Case' });
     await row.getByText('Authenticator app', { exact: true }).waitFor();
     await row.getByText(firm.firm.name, { exact: true }).waitFor();
+    await page.screenshot({ path: 'test-results/mfa-desktop.png', fullPage: true });
 
     let asked = '';
     page.once('dialog', (dialog) => {
