@@ -18,6 +18,10 @@ export interface Config {
   sessionAbsoluteMs: number;
   oneTimeLinkMs: number;
   trustProxy: boolean;
+  /** 32-byte key for secrets at rest; null = use (or create) the key file in the data directory. */
+  masterKey: Buffer | null;
+  /** Older master keys, still accepted for opening values sealed before a rotation. */
+  retiredMasterKeys: Buffer[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -44,6 +48,8 @@ export const CONFIG_OPTIONS = [
   ['TESSERA_SESSION_IDLE_MINUTES', '30', 'A session ends after this long without a request.'],
   ['TESSERA_SESSION_ABSOLUTE_HOURS', '12', 'A session ends this long after login, whatever happens.'],
   ['TESSERA_ONE_TIME_LINK_HOURS', '24', 'Lifetime of setup and set-your-password links.'],
+  ['TESSERA_MASTER_KEY', '(key file)', '32 random bytes as base64 or hex (`openssl rand -base64 32`): encrypts TOTP and device secrets (AES-256-GCM). Without it, `<data dir>/master.key` is created on first start (mode 0600). Set the same key on every node.'],
+  ['TESSERA_RETIRED_MASTER_KEYS', '(none)', 'Comma-separated older master keys, to open secrets sealed before a key rotation.'],
   ['TESSERA_TRUST_PROXY', 'false', '`true` when behind a reverse proxy or load balancer: client IPs are then taken from X-Forwarded-For.'],
   ['TESSERA_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.'],
 ] as const;
@@ -78,6 +84,14 @@ function urlOption(name: string, raw: string, protocols: string[]): URL {
     throw new ConfigError(name, `must start with ${protocols.map((p) => p + '//').join(' or ')}, got "${raw}"`);
   }
   return url;
+}
+
+/** A 256-bit key written as base64, base64url or hex. */
+export function parseKey(name: string, raw: string): Buffer {
+  const text = raw.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+  if (key.length !== 32) throw new ConfigError(name, 'must be 32 bytes written as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)');
+  return key;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -132,6 +146,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     sessionAbsoluteMs: intOption(env, 'TESSERA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30) * 3_600_000,
     oneTimeLinkMs: intOption(env, 'TESSERA_ONE_TIME_LINK_HOURS', 24, 1, 24 * 14) * 3_600_000,
     trustProxy: boolOption(env, 'TESSERA_TRUST_PROXY', false),
+    masterKey: env.TESSERA_MASTER_KEY?.trim() ? parseKey('TESSERA_MASTER_KEY', env.TESSERA_MASTER_KEY) : null,
+    retiredMasterKeys: (env.TESSERA_RETIRED_MASTER_KEYS ?? '')
+      .split(',')
+      .filter((k) => k.trim())
+      .map((k) => parseKey('TESSERA_RETIRED_MASTER_KEYS', k)),
     logLevel,
   });
 }

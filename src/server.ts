@@ -2,6 +2,7 @@ import { buildApp } from './app.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { AppContext } from './context.js';
+import { loadSecretBox } from './crypto/master-key.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
@@ -28,7 +29,8 @@ async function main(argv: string[]): Promise<void> {
   await migrateToLatest(db);
   const announce = (line: string) => console.log(line);
   const mail = createMailService({ db, clock: systemClock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
-  const ctx: AppContext = { config, db, clock: systemClock, mail, announce };
+  const secrets = loadSecretBox(config);
+  const ctx: AppContext = { config, db, clock: systemClock, mail, secrets, announce };
 
   if (argv.includes('--setup-link')) {
     announce(`Operator setup link (valid ${config.oneTimeLinkMs / 3_600_000} h, works once): ${await issueOperatorSetupLink(ctx)}`);

@@ -20,7 +20,7 @@ describe('password login', () => {
     const a = freshAgent(h);
     const res = await a.post('/api/v1/login', { email: 'Carl@Acme-Law.example ', password: PASSWORD });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ principal: 'user' });
+    expect(res.json()).toEqual({ principal: 'user', next: 'home' });
     const cookie = res.cookies.find((c) => c.name === 'tessera_session')!;
     expect(cookie.httpOnly).toBe(true);
     expect(cookie.sameSite).toBe('Lax');

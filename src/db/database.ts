@@ -15,6 +15,7 @@ import type { OperatorTable } from '../operators/operator.table.js';
 import type { SessionTable } from '../sessions/session.table.js';
 import type { AuthenticatorTable } from '../enrollment/authenticator.table.js';
 import type { JobTable } from '../jobs/job.table.js';
+import type { BackupCodeTable, RememberedBrowserTable, TotpAuthenticatorTable } from '../factors/factor.table.js';
 import type { MfaCorporationTable, MfaSettingsTable } from '../mfa-policy/mfa-settings.table.js';
 import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription.table.js';
 
@@ -34,6 +35,9 @@ export interface Database {
   mfa_corporations: MfaCorporationTable;
   authenticators: AuthenticatorTable;
   jobs: JobTable;
+  totp_authenticators: TotpAuthenticatorTable;
+  backup_codes: BackupCodeTable;
+  remembered_browsers: RememberedBrowserTable;
 }
 
 export type Db = Kysely<Database>;

@@ -118,6 +118,8 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     record_state: staff ? null : 'active',
     password_hash: null,
     mfa_notified_at: null,
+    mfa_failed_count: 0,
+    mfa_locked_until: null,
     created_at: now,
     updated_at: now,
   };

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 export const USER_KINDS = ['case_manager', 'vendor_case_manager', 'corp_user', 'foreign_national'] as const;
 export type UserKind = (typeof USER_KINDS)[number];
@@ -27,6 +27,10 @@ export interface UserTable {
   password_hash: string | null;
   /** When the "MFA is now on" mail went out (A.2.5); cleared when MFA no longer applies to the user. */
   mfa_notified_at: number | null;
+  /** Consecutive failed second-factor attempts (any factor); reset on success. */
+  mfa_failed_count: Generated<number>;
+  /** Second factor locked until then (epoch ms) after too many failures. */
+  mfa_locked_until: number | null;
   created_at: number;
   updated_at: number;
 }

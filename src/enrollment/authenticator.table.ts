@@ -17,6 +17,8 @@ export interface AuthenticatorTable {
   created_at: number;
   confirmed_at: number | null;
   last_used_at: number | null;
+  /** E.164 phone number of the device the authenticator lives on, when the user gave it (reference 1.2). */
+  phone_e164: string | null;
 }
 export type Authenticator = Selectable<AuthenticatorTable>;
 export type NewAuthenticator = Insertable<AuthenticatorTable>;

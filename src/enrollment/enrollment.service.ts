@@ -1,27 +1,17 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
+import { FACTORS } from '../factors/registry.js';
+import { forgetRememberedBrowsers } from '../login/remembered-browsers.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { releaseSeat } from '../subscriptions/seat.service.js';
 
-/**
- * Everything a user has enrolled is removed by these, one per factor table. The factor
- * issues register theirs (backup codes, TOTP secrets, devices, security keys) here, so that
- * a reset can never forget one. The authenticators rows themselves are removed last.
- */
-type EnrollmentPart = (db: DbOrTx, firmId: string, userId: string) => Promise<void>;
-const enrollmentParts: EnrollmentPart[] = [];
-
-export function registerEnrollmentPart(part: EnrollmentPart): void {
-  enrollmentParts.push(part);
-}
-
 export type ResetReason = 'admin_reset' | 'user_disabled' | 'portal_access_disabled' | 'record_inactivated' | 'user_deleted';
 
 /**
- * Resets a user's MFA enrollment (A.2.6, A.2.9): removes every authenticator and factor
- * secret, frees the seat, ends the user's sessions, and audits. An administrator's reset
+ * Resets a user's MFA enrollment (A.2.6, A.2.9): removes every authenticator and what each
+ * factor of the registry keeps (secrets, backup codes), forgets remembered browsers, frees the seat, ends the user's sessions, and audits. An administrator's reset
  * also mails the user (someone may have reset it on purpose to take over their account);
  * recycling of a disabled or deleted user does not: they cannot log in anyway. Call inside the transaction of the change that causes it. Returns whether the
  * user had anything enrolled.
@@ -34,7 +24,8 @@ export async function resetEnrollment(
   userId: string,
   reason: ResetReason,
 ): Promise<boolean> {
-  for (const part of enrollmentParts) await part(db, firmId, userId);
+  for (const factor of FACTORS) await factor.reset(db, firmId, userId);
+  await forgetRememberedBrowsers(db, userId);
   const removed = await db.deleteFrom('authenticators').where('firm_id', '=', firmId).where('user_id', '=', userId).executeTakeFirst();
   const freed = await releaseSeat(ctx, db, firmId, userId);
   const hadEnrollment = freed || Number(removed.numDeletedRows) > 0;

@@ -8,6 +8,7 @@ import { Email, errors } from '../http/schemas.js';
 import { unauthorized } from '../errors.js';
 import { deleteSession } from '../sessions/session.service.js';
 import { passwordLogin } from './login.service.js';
+import { rememberCookieName } from './remembered-browsers.js';
 import { PASSWORD_MAX } from './passwords.js';
 
 // Not format-checked: a malformed address is just a wrong one, answered like any other.
@@ -20,7 +21,11 @@ const LoginBody = Type.Object(
   { additionalProperties: false },
 );
 const OperatorLoginBody = Type.Object(Credentials, { additionalProperties: false });
-const LoginResult = Type.Object({ principal: Type.Union([Type.Literal('operator'), Type.Literal('user')]) });
+const LoginResult = Type.Object({
+  principal: Type.Union([Type.Literal('operator'), Type.Literal('user')]),
+  next: Type.Union([Type.Literal('home'), Type.Literal('second_factor'), Type.Literal('enroll')]),
+  notice: Type.Optional(Type.Literal('mfa_bypassed_no_seat')),
+});
 
 const Me = Type.Union([
   Type.Object({ principal: Type.Literal('operator'), operator: Type.Object({ id: Type.String(), email: Email, name: Type.String() }) }),
@@ -100,9 +105,16 @@ async function login(
   body: { email: string; password: string; firm?: string },
 ) {
   const old = sessionToken(ctx, request);
-  const result = await passwordLogin(ctx, { realm, email: body.email, password: body.password, firmSlug: body.firm, actor: actorOf(request) });
+  const { token, ...result } = await passwordLogin(ctx, {
+    realm,
+    email: body.email,
+    password: body.password,
+    firmSlug: body.firm,
+    actor: actorOf(request),
+    rememberToken: request.cookies[rememberCookieName(ctx)],
+  });
   // A new token at every login: a session fixed before login is worth nothing after it.
   if (old) await deleteSession(ctx.db, old);
-  setSessionCookie(ctx, reply, result.token);
-  return { principal: result.principal };
+  setSessionCookie(ctx, reply, token);
+  return result;
 }

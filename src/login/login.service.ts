@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { isActiveUser } from '../directory/user.table.js';
 import { AppError } from '../errors.js';
 import { createSession } from '../sessions/session.service.js';
+import { PENDING_LOGIN_MS, decideAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
 import { verifyPassword } from './passwords.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
 
@@ -19,7 +20,19 @@ export interface PasswordLoginInput {
   /** Narrows a firm login to one firm; needed only when the address exists in several. */
   firmSlug?: string;
   actor: Actor;
+  /** The "remember this browser" cookie, if the browser sent one. */
+  rememberToken?: string;
 }
+
+export interface LoginOutcome {
+  token: string;
+  principal: 'operator' | 'user';
+  /** Where the user goes next: the homepage, or the second-factor or enrollment screen. */
+  next: 'home' | 'second_factor' | 'enroll';
+  notice?: LoginNotice;
+}
+
+const NEXT_OF_STAGE = { full: 'home', second_factor: 'second_factor', enroll: 'enroll' } as const;
 
 interface Candidate {
   kind: 'operator' | 'user';
@@ -49,7 +62,7 @@ async function findCandidates(ctx: AppContext, input: PasswordLoginInput, email:
  * a full argon2 verification either way, one answer for every kind of wrong. Returns the
  * session token; the stage says what the session may do (later issues add the MFA stages).
  */
-export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput): Promise<{ token: string; principal: 'operator' | 'user' }> {
+export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput): Promise<LoginOutcome> {
   const email = input.email.trim().toLowerCase();
   const decision = await reserveAttempt(ctx.db, ctx.clock, [
     { scope: 'account', key: accountKey(input.realm, email), policy: ACCOUNT_POLICY },
@@ -87,23 +100,31 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   }
 
   const who = matches[0]!;
-  const token = await ctx.db.transaction().execute(async (tx) => {
-    const t = await createSession(ctx, tx, {
+  return ctx.db.transaction().execute(async (tx) => {
+    const actor: Actor = { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId };
+    let decision: GateDecision = { stage: 'full' };
+    if (who.kind === 'user') {
+      const user = await tx.selectFrom('users').selectAll().where('id', '=', who.id).executeTakeFirstOrThrow();
+      decision = await decideAfterPassword(ctx, tx, user, input.rememberToken);
+      if (decision.notice === 'mfa_bypassed_no_seat') await recordBypass(ctx, tx, actor, who.id, who.firmId!);
+    }
+    const pending = decision.stage !== 'full';
+    const token = await createSession(ctx, tx, {
       principal: who.kind,
       operatorId: who.kind === 'operator' ? who.id : null,
       userId: who.kind === 'user' ? who.id : null,
       firmId: who.firmId,
-      stage: 'full',
+      stage: decision.stage,
+      lifetimeMs: pending ? PENDING_LOGIN_MS : undefined,
       ip: input.actor.ip,
       userAgent: input.actor.userAgent,
     });
-    await audit(tx, ctx.clock.now(), { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId }, {
-      event: 'login.succeeded',
+    await audit(tx, ctx.clock.now(), actor, {
+      event: pending ? 'login.password_accepted' : 'login.succeeded',
       subjectType: who.kind,
       subjectId: who.id,
-      details: { realm: input.realm, factors: ['password'] },
+      details: { realm: input.realm, factors: ['password'], ...(pending ? { next: decision.stage } : {}), ...(decision.remembered ? { rememberedBrowser: true } : {}) },
     });
-    return t;
+    return { token, principal: who.kind, next: NEXT_OF_STAGE[decision.stage], ...(decision.notice ? { notice: decision.notice } : {}) };
   });
-  return { token, principal: who.kind };
 }

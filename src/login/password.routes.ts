@@ -7,6 +7,7 @@ import { actorOf } from '../http/auth.js';
 import { Email, Name, errors } from '../http/schemas.js';
 import { deleteOperatorSessions, deleteUserSessions } from '../sessions/session.service.js';
 import { consumeToken, peekToken } from './one-time-token.service.js';
+import { forgetRememberedBrowsers } from './remembered-browsers.js';
 import { PASSWORD_MAX, checkPasswordPolicy, hashPassword } from './passwords.js';
 
 const Token = Type.String({ minLength: 22, maxLength: 22, pattern: '^[A-Za-z0-9_-]+$' });
@@ -99,6 +100,7 @@ export const passwordRoutes =
           } else {
             await tx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', t.user_id!).execute();
             await deleteUserSessions(tx, t.user_id!);
+            await forgetRememberedBrowsers(tx, t.user_id!);
           }
           const subjectType = t.purpose === 'operator_setup' ? 'operator' : 'user';
           const subjectId = t.operator_id ?? t.user_id;

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Generated, Selectable } from 'kysely';
 
 /** A firm's MFA configuration (reference A.2.1 to A.2.3). No row = everything off. */
 export interface MfaSettingsTable {
@@ -9,6 +9,11 @@ export interface MfaSettingsTable {
   corporation_scope: 'all' | 'specific';
   all_corp_users: number;
   all_foreign_nationals: number;
+  /** Consecutive failed second-factor attempts that lock it, and for how long. */
+  lockout_threshold: Generated<number>;
+  lockout_minutes: Generated<number>;
+  /** "Remember this browser" lifetime in days; 0 = not offered. */
+  remember_days: Generated<number>;
   updated_at: number;
 }
 export type MfaSettings = Selectable<MfaSettingsTable>;

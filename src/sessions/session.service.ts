@@ -19,6 +19,10 @@ export interface NewSessionInput {
   stage: string;
   ip: string | null;
   userAgent: string | null;
+  /** Sooner than the absolute lifetime: a half-finished login gets 10 minutes. */
+  lifetimeMs?: number;
+  /** When a second factor was passed, for sessions that start right after one. */
+  secondFactorAt?: number | null;
 }
 
 /** Creates a session and returns the token for the cookie (the database keeps only its hash). */
@@ -36,7 +40,8 @@ export async function createSession(ctx: AppContext, db: DbOrTx, input: NewSessi
       stage: input.stage,
       created_at: now,
       last_seen_at: now,
-      expires_at: now + ctx.config.sessionAbsoluteMs,
+      expires_at: now + Math.min(input.lifetimeMs ?? Infinity, ctx.config.sessionAbsoluteMs),
+      second_factor_at: input.secondFactorAt ?? null,
       ip: input.ip,
       user_agent: input.userAgent?.slice(0, 512) ?? null,
     })

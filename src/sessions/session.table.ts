@@ -12,6 +12,8 @@ export interface SessionTable {
   created_at: number;
   last_seen_at: number;
   expires_at: number;
+  /** When a second factor was passed in this session (null: password only). */
+  second_factor_at: number | null;
   ip: string | null;
   user_agent: string | null;
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
@@ -13,6 +13,7 @@ import { createUser, type NewUserInput } from '../../src/directory/user.service.
 import type { UserView } from '../../src/directory/user.view.js';
 import { createFirm, type FirmView } from '../../src/firms/firm.service.js';
 import { hashPassword } from '../../src/login/passwords.js';
+import { SecretBox } from '../../src/crypto/secret-box.js';
 import { createMailService } from '../../src/notify/mail.service.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -41,7 +42,8 @@ export async function startHarness(
   const announced: string[] = [];
   const announce = (line: string) => void announced.push(line);
   const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
-  const ctx: AppContext = { config, db, clock, mail, announce };
+  const secrets = new SecretBox({ id: 'test', key: randomBytes(32) });
+  const ctx: AppContext = { config, db, clock, mail, secrets, announce };
   const app = await buildApp(ctx);
   return {
     app,

@@ -1,0 +1,12 @@
+import { backupCodeFactor } from './backup-codes/backup-codes.factor.js';
+import type { LoginFactor, LoginMethod } from './factor.js';
+import { totpFactor } from './totp/totp.factor.js';
+
+/** Every second factor, in the order the second-factor screen offers them. */
+export const FACTORS: readonly LoginFactor[] = [totpFactor, backupCodeFactor];
+
+export function factorFor(method: LoginMethod): LoginFactor {
+  const f = FACTORS.find((x) => x.method === method);
+  if (!f) throw new Error(`unknown factor ${method}`);
+  return f;
+}

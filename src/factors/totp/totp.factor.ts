@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { Secret, TOTP } from 'otpauth';
+import QRCode from 'qrcode';
+import type { AppContext } from '../../context.js';
+import type { DbOrTx } from '../../db/database.js';
+import type { FactorResult, FactorUser, LoginFactor } from '../factor.js';
+
+/**
+ * Authenticator apps (RFC 6238). The parameters every common app reads from an otpauth URI
+ * (Google Authenticator, Microsoft Authenticator, Duo Mobile, 1Password): SHA-1, 6 digits,
+ * 30-second steps. Anything else is silently ignored by some of them and breaks codes.
+ */
+export const TOTP_PARAMS = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
+/** At most one time step of clock drift either side (RFC 6238 5.2). */
+export const TOTP_WINDOW = 1;
+const SECRET_BYTES = 20; // 160 bits, the RFC 4226 recommendation
+
+const totpOf = (secret: Secret, issuer = 'Tessera', label = 'user') => new TOTP({ ...TOTP_PARAMS, issuer, label, secret });
+
+/** The otpauth:// URI of a secret, as every common authenticator app reads it. */
+export function otpauthUri(issuer: string, account: string, secretBase32: string): string {
+  return totpOf(Secret.fromBase32(secretBase32), issuer, account).toString();
+}
+
+/** The time step a code was made for, if it is right within the drift window; null if not. */
+export function matchingStep(secretBase32: string, code: string, now: number): number | null {
+  if (!/^\d{6}$/.test(code)) return null;
+  const delta = totpOf(Secret.fromBase32(secretBase32)).validate({ token: code, timestamp: now, window: TOTP_WINDOW });
+  return delta === null ? null : Math.floor(now / 1000 / TOTP_PARAMS.period) + delta;
+}
+
+export interface TotpEnrollment {
+  authenticatorId: string;
+  otpauthUri: string;
+  secret: string;
+  qrSvg: string;
+}
+
+/**
+ * Starts an authenticator-app enrollment: a pending authenticator with a fresh 160-bit
+ * secret, sealed at rest (bound to the authenticator id). An older pending one is replaced.
+ */
+export async function beginTotpEnrollment(
+  ctx: AppContext,
+  db: DbOrTx,
+  user: FactorUser & { email: string },
+  issuer: string,
+): Promise<TotpEnrollment> {
+  await db.deleteFrom('authenticators').where('user_id', '=', user.id).where('kind', '=', 'totp').where('status', '=', 'pending').execute();
+  const id = randomUUID();
+  const secret = new Secret({ size: SECRET_BYTES }).base32;
+  const now = ctx.clock.now();
+  await db
+    .insertInto('authenticators')
+    .values({ id, firm_id: user.firm_id, user_id: user.id, kind: 'totp', label: 'Authenticator app', status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
+    .execute();
+  await db.insertInto('totp_authenticators').values({ authenticator_id: id, secret_enc: ctx.secrets.seal(secret, id), last_step: null }).execute();
+  const uri = otpauthUri(issuer, user.email, secret);
+  const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+  return { authenticatorId: id, otpauthUri: uri, secret, qrSvg };
+}
+
+/**
+ * Checks a code against one TOTP authenticator and, when right, records its time step in
+ * the same statement that refuses an older or equal one: a code is accepted once
+ * (RFC 6238 5.2), even by two requests racing with it.
+ */
+export async function checkTotpCode(ctx: AppContext, db: DbOrTx, authenticatorId: string, code: string): Promise<FactorResult> {
+  const row = await db.selectFrom('totp_authenticators').selectAll().where('authenticator_id', '=', authenticatorId).executeTakeFirst();
+  if (!row) return { ok: false, reason: 'wrong' };
+  const secret = ctx.secrets.open(row.secret_enc, authenticatorId).toString();
+  const step = matchingStep(secret, code, ctx.clock.now());
+  if (step === null) return { ok: false, reason: 'wrong' };
+  const taken = await db
+    .updateTable('totp_authenticators')
+    .set({ last_step: step })
+    .where('authenticator_id', '=', authenticatorId)
+    .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
+    .executeTakeFirst();
+  if (Number(taken.numUpdatedRows) === 0) return { ok: false, reason: 'replay' };
+  await db.updateTable('authenticators').set({ last_used_at: ctx.clock.now() }).where('id', '=', authenticatorId).execute();
+  return { ok: true, authenticatorId };
+}
+
+export const totpFactor: LoginFactor = {
+  method: 'totp',
+  async available(db, user) {
+    const row = await db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('kind', '=', 'totp').where('status', '=', 'active').executeTakeFirst();
+    return row !== undefined;
+  },
+  async verify(ctx, db, user, code) {
+    const mine = await db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('firm_id', '=', user.firm_id).where('kind', '=', 'totp').where('status', '=', 'active').execute();
+    let replay = false;
+    for (const a of mine) {
+      const r = await checkTotpCode(ctx, db, a.id, code);
+      if (r.ok) return r;
+      replay ||= r.reason === 'replay';
+    }
+    return { ok: false, reason: replay ? 'replay' : 'wrong' };
+  },
+  // totp_authenticators rows go with their authenticators (ON DELETE CASCADE).
+  async reset() {},
+};
