@@ -31,7 +31,14 @@ export interface Harness {
 
 /** A Tessera app on a fresh database, with a hand-moved clock. */
 export async function startHarness(
-  options: { env?: Record<string, string>; clock?: ManualClock; /** Another process's database: left in place at close. */ shared?: TestDatabase } = {},
+  options: {
+    env?: Record<string, string>;
+    clock?: ManualClock;
+    /** Another process's database: left in place at close. */
+    shared?: TestDatabase;
+    /** The master key of the other processes on a shared database (each harness has its own otherwise). */
+    secrets?: SecretBox;
+  } = {},
 ): Promise<Harness> {
   const database: TestDatabase = options.shared ?? (await createTestDatabase());
   const base: Config = loadConfig({ TESSERA_LOG_LEVEL: 'silent', ...options.env });
@@ -42,7 +49,7 @@ export async function startHarness(
   const announced: string[] = [];
   const announce = (line: string) => void announced.push(line);
   const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
-  const secrets = new SecretBox({ id: 'test', key: randomBytes(32) });
+  const secrets = options.secrets ?? new SecretBox({ id: 'test', key: randomBytes(32) });
   const ctx: AppContext = { config, db, clock, mail, secrets, announce };
   const app = await buildApp(ctx);
   return {
