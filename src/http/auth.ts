@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js';
 import { isActiveUser, type User } from '../directory/user.table.js';
 import { forbidden, unauthorized } from '../errors.js';
 import type { Firm } from '../firms/firm.table.js';
+import type { SessionStage } from '../login/mfa-gate.js';
 import type { Operator } from '../operators/operator.table.js';
 import { loadSession } from '../sessions/session.service.js';
 import type { Session } from '../sessions/session.table.js';
@@ -86,4 +87,30 @@ export async function requireSuperuser(ctx: AppContext, request: FastifyRequest)
   const who = await requireUser(ctx, request);
   if (who.user.is_superuser !== 1) throw forbidden('This is for firm administrators (superusers) only.');
   return who;
+}
+
+export interface PendingLogin {
+  session: Session;
+  user: User;
+  firm: Firm;
+}
+
+/**
+ * The session of a firm user at one of the given stages (a half-finished login, or a full
+ * one where the route allows it, e.g. adding an authenticator), with its active user and
+ * firm; else 401. Only the /mfa routes call this: everything else uses requireUser, which
+ * refuses a half-finished login.
+ */
+export async function requirePendingLogin(ctx: AppContext, request: FastifyRequest, stages: readonly SessionStage[]): Promise<PendingLogin> {
+  const s = request.session;
+  if (!s || !stages.includes(s.stage as SessionStage) || s.principal !== 'user' || !s.user_id || !s.firm_id) throw unauthorized();
+  const user = await ctx.db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', s.user_id)
+    .where('firm_id', '=', s.firm_id)
+    .executeTakeFirst();
+  if (!user || !isActiveUser(user)) throw unauthorized();
+  const firm = await ctx.db.selectFrom('firms').selectAll().where('id', '=', user.firm_id).executeTakeFirstOrThrow();
+  return { session: s, user, firm };
 }

@@ -1,0 +1,180 @@
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import type { DbOrTx } from '../db/database.js';
+import type { UserKind } from '../directory/user.table.js';
+import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
+import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
+import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from '../factors/totp/totp.factor.js';
+import type { PendingLogin } from '../http/auth.js';
+import { isEnrolled, recordBypass, seatAvailable } from '../login/mfa-gate.js';
+import { createSession } from '../sessions/session.service.js';
+import { takeSeat } from '../subscriptions/seat.service.js';
+import { assertNotLocked, currentLock, invalidCode, loadLoginPolicy, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
+
+export const DEFAULT_TOTP_LABEL = 'Authenticator app';
+
+export interface EnrollmentView {
+  firmName: string;
+  user: { name: string; email: string; kind: UserKind };
+  methods: { kind: 'totp'; label: string }[];
+  seatAvailable: boolean;
+  enrolled: boolean;
+}
+
+/** The enrollment screen: who, which methods, and whether a seat is free (else the user may skip). */
+export async function enrollmentInfo(ctx: AppContext, pending: PendingLogin): Promise<EnrollmentView> {
+  const { user, firm } = pending;
+  const [free, enrolled] = await Promise.all([seatAvailable(ctx.db, firm.id), isEnrolled(ctx.db, user.id)]);
+  return {
+    firmName: firm.name,
+    user: { name: user.name, email: user.email, kind: user.kind },
+    methods: [{ kind: 'totp', label: DEFAULT_TOTP_LABEL }],
+    seatAvailable: free,
+    enrolled,
+  };
+}
+
+const secondFactorRequired = () =>
+  new AppError('SECOND_FACTOR_REQUIRED', 403, 'Sign in with your second factor in this session before adding an authenticator.');
+
+async function hasActiveAuthenticator(db: DbOrTx, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('authenticators').select('id').where('user_id', '=', userId).where('status', '=', 'active').executeTakeFirst();
+  return row !== undefined;
+}
+
+const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now: log in again and use your second factor.');
+
+/**
+ * A password alone (or a remembered browser) must not be enough to add a factor an attacker
+ * controls to an enrolled user: from a full session (My security, "add another") the user
+ * must have passed a second factor in this session, and an enrollment step opened before
+ * the user enrolled elsewhere is over.
+ */
+async function assertMayEnroll(ctx: AppContext, pending: PendingLogin): Promise<void> {
+  const { session } = pending;
+  if (session.stage === 'full' && session.second_factor_at !== null) return;
+  if (!(await hasActiveAuthenticator(ctx.db, pending.user.id))) return;
+  throw session.stage === 'full' ? secondFactorRequired() : alreadyEnrolled();
+}
+
+/** Starts an authenticator-app enrollment: a pending authenticator (an older pending one is replaced), issuer = the firm's name. */
+export async function beginTotp(ctx: AppContext, pending: PendingLogin): Promise<TotpEnrollment> {
+  await assertMayEnroll(ctx, pending);
+  return ctx.db.transaction().execute((tx) => beginTotpEnrollment(ctx, tx, pending.user, pending.firm.name));
+}
+
+export interface ConfirmInput {
+  code: string;
+  label?: string;
+  phone?: { number: string; country?: string };
+}
+
+export interface ConfirmResult {
+  /** A new full session when the enrollment finished a login; null when the session stays. */
+  token: string | null;
+  backupCodes: string[] | null;
+}
+
+/** The phone of the device, with its country code (reference 1.2), in E.164; 400 when it is not a valid number. */
+export function phoneE164(phone: ConfirmInput['phone']): string | null {
+  if (!phone) return null;
+  let parsed;
+  try {
+    parsed = parsePhoneNumberFromString(phone.number, phone.country?.toUpperCase() as CountryCode | undefined);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !parsed.isValid()) {
+    throw badRequest('INVALID_PHONE', 'That phone number is not valid. Enter it with its country code, e.g. +44 20 7946 0958.');
+  }
+  return parsed.number;
+}
+
+const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
+const noSeat = () =>
+  conflict('NO_SEAT', 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.');
+
+/**
+ * Confirms a pending authenticator-app enrollment with one valid code, then in ONE
+ * transaction: activates the authenticator (pending -> active, conditionally), takes the
+ * seat (none free: everything rolls back, 409 NO_SEAT), issues backup codes at the user's
+ * first enrollment, and finishes the login. A wrong code counts toward the lockout like any
+ * failed second factor; while locked nothing is checked.
+ */
+export async function confirmTotp(ctx: AppContext, pending: PendingLogin, actor: Actor, authenticatorId: string, input: ConfirmInput): Promise<ConfirmResult> {
+  const { user, firm } = pending;
+  await assertMayEnroll(ctx, pending);
+  const authenticator = await ctx.db
+    .selectFrom('authenticators')
+    .select(['id', 'status'])
+    .where('id', '=', authenticatorId)
+    .where('user_id', '=', user.id)
+    .where('firm_id', '=', firm.id)
+    .where('kind', '=', 'totp')
+    .executeTakeFirst();
+  if (!authenticator) throw notFound('The authenticator');
+  if (authenticator.status === 'active') throw alreadyConfirmed();
+  assertNotLocked(user, ctx.clock.now());
+  // Before the code: a right code with a wrong phone must not use up its time step.
+  const phone = phoneE164(input.phone);
+  const label = input.label?.trim() || DEFAULT_TOTP_LABEL;
+  const policy = await loadLoginPolicy(ctx.db, firm.id);
+
+  const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<ConfirmResult>> => {
+    const checked = await checkTotpCode(ctx, tx, authenticatorId, input.code);
+    if (!checked.ok) {
+      const failure = await recordFailure(ctx, tx, actor, user, policy, { method: 'totp', reason: checked.reason, during: 'enrollment' });
+      return { ok: false, error: failure.locked ? mfaLocked(failure.until, ctx.clock.now()) : invalidCode(failure.attemptsLeft) };
+    }
+    const firstEnrollment = !(await hasActiveAuthenticator(tx, user.id));
+    const now = ctx.clock.now();
+    const activated = await tx
+      .updateTable('authenticators')
+      .set({ status: 'active', confirmed_at: now, last_used_at: now, label, phone_e164: phone })
+      .where('id', '=', authenticatorId)
+      .where('user_id', '=', user.id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
+    if ((await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
+    const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, firm.id, user.id) : null;
+    if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
+    await audit(tx, now, actor, {
+      event: 'mfa.enrolled',
+      firmId: firm.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      details: { kind: 'totp', authenticatorId, firstEnrollment, phone: phone !== null },
+    });
+    const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'totp', enrolled: true });
+    return { ok: true, value: { token, backupCodes } };
+  });
+  return answer(outcome);
+}
+
+/**
+ * "No licence free" at the enrollment step (reference A.2.7): the user goes on with the
+ * password alone, audited and counted. Only while no seat is free, and never for a user
+ * who is enrolled (enrolled users always need their second factor).
+ */
+export async function skipEnrollment(ctx: AppContext, pending: PendingLogin, actor: Actor): Promise<string> {
+  const { user, firm, session } = pending;
+  return ctx.db.transaction().execute(async (tx) => {
+    if (await isEnrolled(tx, user.id)) throw alreadyEnrolled();
+    if (await seatAvailable(tx, firm.id)) throw conflict('SEAT_AVAILABLE', 'A licence is free: set up your second factor to continue.');
+    const now = ctx.clock.now();
+    await recordBypass(ctx, tx, actor, user.id, firm.id);
+    const gone = await tx.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', 'enroll').executeTakeFirst();
+    if (Number(gone.numDeletedRows) === 0) throw unauthorized();
+    const token = await createSession(ctx, tx, { principal: 'user', userId: user.id, firmId: firm.id, stage: 'full', ip: actor.ip, userAgent: actor.userAgent });
+    await audit(tx, now, actor, {
+      event: 'login.succeeded',
+      subjectType: 'user',
+      subjectId: user.id,
+      details: { realm: 'firm', factors: ['password'], notice: 'mfa_bypassed_no_seat' },
+    });
+    return token;
+  });
+}

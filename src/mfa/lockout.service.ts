@@ -1,0 +1,150 @@
+import { sql } from 'kysely';
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import type { DbOrTx } from '../db/database.js';
+import { AppError } from '../errors.js';
+import { templates } from '../notify/templates.js';
+
+/** A firm's login settings (issue 4.5, 4.7); the defaults hold while the firm has no mfa_settings row. */
+export interface LoginPolicy {
+  lockoutThreshold: number;
+  lockoutMinutes: number;
+  /** 0: "remember this browser" is not offered. */
+  rememberDays: number;
+}
+export const DEFAULT_LOGIN_POLICY: LoginPolicy = Object.freeze({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0 });
+
+export async function loadLoginPolicy(db: DbOrTx, firmId: string): Promise<LoginPolicy> {
+  const row = await db
+    .selectFrom('mfa_settings')
+    .select(['lockout_threshold', 'lockout_minutes', 'remember_days'])
+    .where('firm_id', '=', firmId)
+    .executeTakeFirst();
+  if (!row) return DEFAULT_LOGIN_POLICY;
+  return { lockoutThreshold: row.lockout_threshold, lockoutMinutes: row.lockout_minutes, rememberDays: row.remember_days };
+}
+
+/** The one answer to every wrong, malformed, replayed or expired code: it never says which. */
+export const invalidCode = (attemptsLeft: number) => new AppError('INVALID_CODE', 401, 'That code is not right.', { attemptsLeft });
+
+export function mfaLocked(until: number, now: number): AppError {
+  const retryAfterSeconds = Math.max(1, Math.ceil((until - now) / 1000));
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  return new AppError(
+    'MFA_LOCKED',
+    423,
+    `Too many wrong codes: your second factor is locked for ${minutes} minute${minutes === 1 ? '' : 's'}. Try again later, or ask your administrator to unlock it.`,
+    { retryAfterSeconds },
+  );
+}
+
+/** When the user's second factor is locked until, or null when it is not locked now. */
+export function lockedUntil(user: { mfa_locked_until: number | null }, now: number): number | null {
+  return user.mfa_locked_until !== null && user.mfa_locked_until > now ? user.mfa_locked_until : null;
+}
+
+/** Refuses before anything is checked while the second factor is locked: a locked account is not an oracle. */
+export function assertNotLocked(user: { mfa_locked_until: number | null }, now: number): void {
+  const until = lockedUntil(user, now);
+  if (until !== null) throw mfaLocked(until, now);
+}
+
+export interface LockoutSubject {
+  id: string;
+  firm_id: string;
+  name: string;
+  email: string;
+}
+
+export type FailureOutcome = { locked: false; attemptsLeft: number } | { locked: true; until: number };
+
+/**
+ * Counts one failed second-factor attempt of any factor (issue 4.5) in ONE conditional
+ * UPDATE ... RETURNING: two wrong codes racing count twice, and the attempt that reaches the
+ * firm's threshold is the one that locks (count back to 0, locked until now + minutes).
+ * The count lives in the users row, so it survives new challenges and restarts.
+ * Audits the failure (a replay as `mfa.replay_refused`), and on lockout audits `mfa.locked`
+ * and mails the firm's superusers. Call in the transaction of the attempt.
+ */
+export async function recordFailure(
+  ctx: AppContext,
+  db: DbOrTx,
+  actor: Actor,
+  user: LockoutSubject,
+  policy: LoginPolicy,
+  attempt: { method: string; reason: string; during?: 'enrollment' },
+): Promise<FailureOutcome> {
+  const now = ctx.clock.now();
+  const threshold = policy.lockoutThreshold;
+  const until = now + policy.lockoutMinutes * 60_000;
+  const reaches = sql`mfa_failed_count + 1 >= cast(${threshold} as integer)`;
+  const row = await db
+    .updateTable('users')
+    .set({
+      mfa_failed_count: sql<number>`case when ${reaches} then 0 else mfa_failed_count + 1 end`,
+      mfa_locked_until: sql<number | null>`case when ${reaches} then cast(${until} as bigint) else mfa_locked_until end`,
+    })
+    .where('id', '=', user.id)
+    .where('firm_id', '=', user.firm_id)
+    .where((eb) => eb.or([eb('mfa_locked_until', 'is', null), eb('mfa_locked_until', '<=', now)]))
+    .returning(['mfa_failed_count', 'mfa_locked_until'])
+    .executeTakeFirst();
+
+  const subject = { firmId: user.firm_id, subjectType: 'user', subjectId: user.id } as const;
+  if (!row) {
+    // Locked by a concurrent attempt between our check and this one: it counted, this one need not.
+    const current = await db.selectFrom('users').select('mfa_locked_until').where('id', '=', user.id).executeTakeFirst();
+    return { locked: true, until: current?.mfa_locked_until ?? until };
+  }
+  const justLocked = row.mfa_locked_until !== null && Number(row.mfa_locked_until) > now;
+  const attemptsLeft = justLocked ? 0 : threshold - Number(row.mfa_failed_count);
+  await audit(db, now, actor, {
+    ...subject,
+    event: attempt.reason === 'replay' ? 'mfa.replay_refused' : 'mfa.failed',
+    details: { method: attempt.method, reason: attempt.reason, attemptsLeft, ...(attempt.during ? { during: attempt.during } : {}) },
+  });
+  if (!justLocked) return { locked: false, attemptsLeft };
+
+  await audit(db, now, actor, { ...subject, event: 'mfa.locked', details: { failures: threshold, minutes: policy.lockoutMinutes, until } });
+  await mailSuperusers(ctx, db, user, policy);
+  return { locked: true, until };
+}
+
+/** A success: the count starts again. False when the second factor got locked meanwhile (then nothing may pass). */
+export async function resetFailures(ctx: AppContext, db: DbOrTx, userId: string): Promise<boolean> {
+  const now = ctx.clock.now();
+  const done = await db
+    .updateTable('users')
+    .set({ mfa_failed_count: 0 })
+    .where('id', '=', userId)
+    .where((eb) => eb.or([eb('mfa_locked_until', 'is', null), eb('mfa_locked_until', '<=', now)]))
+    .executeTakeFirst();
+  return Number(done.numUpdatedRows) === 1;
+}
+
+/** The current lock of a user, as an error to throw (for a success that lost the race to a lockout). */
+export async function currentLock(ctx: AppContext, db: DbOrTx, userId: string): Promise<AppError> {
+  const now = ctx.clock.now();
+  const row = await db.selectFrom('users').select('mfa_locked_until').where('id', '=', userId).executeTakeFirst();
+  return mfaLocked(row?.mfa_locked_until ?? now, now);
+}
+
+async function mailSuperusers(ctx: AppContext, db: DbOrTx, user: LockoutSubject, policy: LoginPolicy): Promise<void> {
+  const firm = await db.selectFrom('firms').select('name').where('id', '=', user.firm_id).executeTakeFirstOrThrow();
+  const superusers = await db
+    .selectFrom('users')
+    .select('email')
+    .where('firm_id', '=', user.firm_id)
+    .where('is_superuser', '=', 1)
+    .where('status', '=', 'active')
+    .execute();
+  const content = templates.mfaLocked({
+    firmName: firm.name,
+    userName: user.name,
+    userEmail: user.email,
+    failures: policy.lockoutThreshold,
+    minutes: policy.lockoutMinutes,
+    url: new URL('/admin/users', ctx.config.publicUrl).toString(),
+  });
+  for (const su of superusers) await ctx.mail.enqueue(db, { firmId: user.firm_id, to: su.email, ...content });
+}

@@ -1,0 +1,142 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppContext } from '../context.js';
+import { UserKind } from '../directory/directory.schemas.js';
+import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
+import { errors } from '../http/schemas.js';
+import { enrollmentInfo, beginTotp, confirmTotp, skipEnrollment } from './enrollment-flow.service.js';
+import { pendingActor, setRememberCookie } from './pending-login.js';
+import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
+
+/** Every method of the factor registry (LoginMethod); the registry decides which one a user can answer with. */
+const Method = Type.Union([Type.Literal('totp'), Type.Literal('backup_code')]);
+/** Any string is a code to check (wrong, short, long, letters: all "not right"); only a non-string is malformed. */
+const Code = Type.String({ maxLength: 256 });
+
+const ChallengeSchema = Type.Object({
+  user: Type.Object({ name: Type.String(), email: Type.String() }),
+  firmName: Type.String(),
+  methods: Type.Array(Method),
+  lockedUntil: Type.Union([Type.Integer(), Type.Null()]),
+  rememberDays: Type.Integer(),
+});
+const VerifyBody = Type.Object({ method: Method, code: Code, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+const Home = Type.Object({ next: Type.Literal('home') });
+
+const EnrollmentSchema = Type.Object({
+  firmName: Type.String(),
+  user: Type.Object({ name: Type.String(), email: Type.String(), kind: UserKind }),
+  methods: Type.Array(Type.Object({ kind: Type.Literal('totp'), label: Type.String() })),
+  seatAvailable: Type.Boolean(),
+  enrolled: Type.Boolean(),
+});
+const TotpEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), otpauthUri: Type.String(), secret: Type.String(), qrSvg: Type.String() });
+const ConfirmParams = Type.Object({ authenticatorId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
+const ConfirmBody = Type.Object(
+  {
+    code: Code,
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 60, pattern: '\\S' })),
+    phone: Type.Optional(
+      Type.Object(
+        { number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}$' })) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+const ConfirmResult = Type.Object({ next: Type.Literal('home'), backupCodes: Type.Union([Type.Array(Type.String()), Type.Null()]) });
+const SkipResult = Type.Object({ next: Type.Literal('home'), notice: Type.Literal('mfa_bypassed_no_seat') });
+
+/**
+ * The second step of a login (issue 4): the second factor, and first-login enrollment.
+ * These are the only routes a half-finished login may use (besides /logout and /csrf);
+ * the enrollment routes also serve a full session adding another authenticator.
+ */
+export const mfaLoginRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['login: second factor'];
+
+    app.get(
+      '/mfa/challenge',
+      { schema: { tags, summary: 'The second-factor step of a pending login', response: { 200: ChallengeSchema, ...errors(401) } } },
+      async (request) => secondFactorChallenge(ctx, await requirePendingLogin(ctx, request, ['second_factor'])),
+    );
+
+    app.post(
+      '/mfa/verify',
+      {
+        schema: {
+          tags,
+          summary: 'Answer the second factor; success replaces the pending session with a full one',
+          body: VerifyBody,
+          response: { 200: Home, ...errors(400, 401, 403, 423) },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['second_factor']);
+        const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), request.body);
+        setSessionCookie(ctx, reply, result.token);
+        if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
+        return { next: 'home' as const };
+      },
+    );
+
+    app.get(
+      '/mfa/enrollment',
+      { schema: { tags, summary: 'The enrollment step: methods, and whether a licence is free', response: { 200: EnrollmentSchema, ...errors(401) } } },
+      async (request) => enrollmentInfo(ctx, await requirePendingLogin(ctx, request, ['enroll', 'full'])),
+    );
+
+    app.post(
+      '/mfa/enrollment/totp',
+      {
+        schema: {
+          tags,
+          summary: 'Start an authenticator-app enrollment: a pending authenticator, its otpauth URI and QR code',
+          body: Type.Object({}, { additionalProperties: false }),
+          response: { 201: TotpEnrollmentSchema, ...errors(400, 401, 403) },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        return reply.status(201).send(await beginTotp(ctx, pending));
+      },
+    );
+
+    app.post(
+      '/mfa/enrollment/totp/:authenticatorId/confirm',
+      {
+        schema: {
+          tags,
+          summary: 'Confirm an authenticator-app enrollment with one code; takes the seat, and finishes a pending login',
+          params: ConfirmParams,
+          body: ConfirmBody,
+          response: { 200: ConfirmResult, ...errors(400, 401, 403, 404, 409, 423) },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        const result = await confirmTotp(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body);
+        if (result.token) setSessionCookie(ctx, reply, result.token);
+        return { next: 'home' as const, backupCodes: result.backupCodes };
+      },
+    );
+
+    app.post(
+      '/mfa/enrollment/skip',
+      {
+        schema: {
+          tags,
+          summary: 'Go on with the password alone, only while no licence is free (counted as a bypass)',
+          response: { 200: SkipResult, ...errors(401, 403, 409) },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['enroll']);
+        setSessionCookie(ctx, reply, await skipEnrollment(ctx, pending, pendingActor(request, pending)));
+        return { next: 'home' as const, notice: 'mfa_bypassed_no_seat' as const };
+      },
+    );
+  };

@@ -1,0 +1,75 @@
+import type { Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import type { LoginMethod } from '../factors/factor.js';
+import { FACTORS, factorFor } from '../factors/registry.js';
+import type { PendingLogin } from '../http/auth.js';
+import { rememberBrowser } from '../login/remembered-browsers.js';
+import { assertNotLocked, currentLock, invalidCode, loadLoginPolicy, lockedUntil, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
+
+export interface ChallengeView {
+  user: { name: string; email: string };
+  firmName: string;
+  methods: LoginMethod[];
+  lockedUntil: number | null;
+  rememberDays: number;
+}
+
+/** What the second-factor screen shows: the factors this user can answer with now, in the registry's order. */
+export async function secondFactorChallenge(ctx: AppContext, pending: PendingLogin): Promise<ChallengeView> {
+  const { user, firm } = pending;
+  const policy = await loadLoginPolicy(ctx.db, firm.id);
+  const methods: LoginMethod[] = [];
+  for (const f of FACTORS) if (await f.available(ctx.db, user)) methods.push(f.method);
+  return {
+    user: { name: user.name, email: user.email },
+    firmName: firm.name,
+    methods,
+    lockedUntil: lockedUntil(user, ctx.clock.now()),
+    rememberDays: policy.rememberDays,
+  };
+}
+
+export interface VerifyInput {
+  method: LoginMethod;
+  code: string;
+  remember?: boolean;
+}
+
+export interface VerifyResult {
+  token: string;
+  remember: { token: string; days: number } | null;
+}
+
+/**
+ * The second factor of a login, as a declared list of small steps:
+ *   1. not locked       - while locked, nothing is checked (423): a locked account is no oracle;
+ *   2. verify           - the registry's factor checks the code and consumes what it used
+ *                         (time step, backup code) in one conditional UPDATE;
+ *   3. record           - a failure counts toward the lockout and is audited, and is committed
+ *                         even though the answer is an error; a success resets the count;
+ *   4. upgrade session  - the pending session is replaced by a new full one;
+ *   5. remember browser - when asked and the firm allows it.
+ * Every failure answers the same "That code is not right." with the attempts left.
+ */
+export async function verifySecondFactor(ctx: AppContext, pending: PendingLogin, actor: Actor, input: VerifyInput): Promise<VerifyResult> {
+  const { user, firm } = pending;
+  assertNotLocked(user, ctx.clock.now());
+  const policy = await loadLoginPolicy(ctx.db, firm.id);
+  const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<VerifyResult>> => {
+    const result = await factorFor(input.method).verify(ctx, tx, user, input.code);
+    if (!result.ok) {
+      const failure = await recordFailure(ctx, tx, actor, user, policy, { method: input.method, reason: result.reason });
+      return { ok: false, error: failure.locked ? mfaLocked(failure.until, ctx.clock.now()) : invalidCode(failure.attemptsLeft) };
+    }
+    // Locked by a concurrent attempt since step 1: roll back, this code stays unused.
+    if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
+    const token = (await completeSecondFactor(ctx, tx, pending, actor, { method: input.method }))!;
+    const remember =
+      input.remember && policy.rememberDays > 0
+        ? { token: await rememberBrowser(ctx, tx, user, policy.rememberDays, actor.userAgent), days: policy.rememberDays }
+        : null;
+    return { ok: true, value: { token, remember } };
+  });
+  return answer(outcome);
+}
