@@ -3,6 +3,8 @@ import type { AppContext } from './context.js';
 import { directoryRoutes } from './directory/directory.routes.js';
 import { enrollmentRoutes } from './enrollment/enrollment.routes.js';
 import { loginRoutes } from './login/login.routes.js';
+import { meSecurityRoutes } from './me/me-security.routes.js';
+import { mfaLoginRoutes } from './mfa/mfa-login.routes.js';
 import { mfaRoutes } from './mfa-policy/mfa.routes.js';
 import { passwordRoutes } from './login/password.routes.js';
 import { operatorRoutes } from './operators/operator.routes.js';
@@ -17,4 +19,6 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   mfaRoutes,
   subscriptionRoutes,
   enrollmentRoutes,
+  meSecurityRoutes,
+  mfaLoginRoutes,
 ];

@@ -290,6 +290,7 @@ describe('POST /admin/users', () => {
       active: true,
       hasPassword: false,
       createdAt: h.clock.now(),
+      mfa: { enrolled: false, lockedUntil: null, failedAttempts: 0 },
     });
 
     expect(await userRow(view.id)).toMatchObject({

@@ -115,6 +115,7 @@ describe('POST /operator/firms', () => {
       active: true,
       hasPassword: false,
       createdAt: h.clock.now(),
+      mfa: { enrolled: false, lockedUntil: null, failedAttempts: 0 },
     });
 
     expect(await h.ctx.db.selectFrom('firms').selectAll().where('id', '=', firm.id).executeTakeFirst()).toEqual({

@@ -7,7 +7,7 @@ import { actorOf, requireSuperuser } from '../http/auth.js';
 import { IdParams, Page, PageQuery, errors } from '../http/schemas.js';
 import { createCorporation, deleteCorporation, getCorporation, listCorporations, renameCorporation } from './corporation.service.js';
 import { CorporationBody, CorporationViewSchema, NewUserBody, UserKind, UserPatchBody, UserViewSchema } from './directory.schemas.js';
-import { createUser, deleteUser, getUser, getUserView, listUsers, mailPasswordLink, updateUser } from './user.service.js';
+import { createUser, deleteUser, getUser, getUserView, listUsers, mailPasswordLink, unlockMfa, updateUser } from './user.service.js';
 
 /**
  * The firm administration API (superusers only). Every query is scoped by the firm of
@@ -32,7 +32,7 @@ export const directoryRoutes =
           response: { 200: Page(UserViewSchema), ...errors(400, 401, 403) },
         },
       },
-      async (request) => listUsers(ctx.db, (await admin(request)).firmId, request.query),
+      async (request) => listUsers(ctx.db, (await admin(request)).firmId, request.query, ctx.clock.now()),
     );
 
     app.post(
@@ -48,7 +48,7 @@ export const directoryRoutes =
     app.get(
       '/admin/users/:id',
       { schema: { tags, params: IdParams, response: { 200: UserViewSchema, ...errors(401, 403, 404) } } },
-      async (request) => getUserView(ctx.db, (await admin(request)).firmId, request.params.id),
+      async (request) => getUserView(ctx.db, (await admin(request)).firmId, request.params.id, ctx.clock.now()),
     );
 
     app.patch(
@@ -88,6 +88,23 @@ export const directoryRoutes =
           await mailPasswordLink(ctx, tx, user);
           await audit(tx, ctx.clock.now(), actor, { event: 'user.password_link_sent', subjectType: 'user', subjectId: user.id });
         });
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.post(
+      '/admin/users/:id/mfa-unlock',
+      {
+        schema: {
+          tags,
+          summary: "Unlock a user's second factor after too many failed attempts (the count starts again)",
+          params: IdParams,
+          response: { 204: Type.Null(), ...errors(401, 403, 404) },
+        },
+      },
+      async (request, reply) => {
+        const { firmId, actor } = await admin(request);
+        await ctx.db.transaction().execute((tx) => unlockMfa(ctx, tx, actor, firmId, request.params.id));
         return reply.status(204).send(null);
       },
     );

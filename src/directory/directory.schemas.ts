@@ -19,6 +19,11 @@ export const UserViewSchema = Type.Object({
   active: Type.Boolean(),
   hasPassword: Type.Boolean(),
   createdAt: Type.Integer(),
+  mfa: Type.Object({
+    enrolled: Type.Boolean({ description: 'Holds a seat (has an active authenticator)' }),
+    lockedUntil: Type.Union([Type.Integer(), Type.Null()], { description: 'Second factor locked until (epoch ms); null when not locked' }),
+    failedAttempts: Type.Integer({ description: 'Consecutive failed second-factor attempts' }),
+  }),
 });
 
 export const NewUserBody = Type.Object(

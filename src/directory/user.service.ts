@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { ExpressionBuilder } from 'kysely';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { containsText, isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
-import type { DbOrTx } from '../db/database.js';
+import type { Database, DbOrTx } from '../db/database.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
 import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
@@ -56,18 +57,30 @@ export async function getUser(db: DbOrTx, firmId: string, userId: string): Promi
   return user;
 }
 
-export async function getUserView(db: DbOrTx, firmId: string, userId: string): Promise<UserView> {
-  const user = await getUser(db, firmId, userId);
-  const corp = user.corporation_id
-    ? await db.selectFrom('corporations').select('name').where('id', '=', user.corporation_id).executeTakeFirst()
-    : undefined;
-  return userView(user, corp?.name ?? null);
+/** Is the user holding a seat? An EXISTS on the seat of the row being read, for the `mfa` part of the view. */
+const enrolledSql = (eb: ExpressionBuilder<Database, 'users'>) =>
+  eb.exists(eb.selectFrom('seats').select('seats.user_id').whereRef('seats.user_id', '=', 'users.id').whereRef('seats.firm_id', '=', 'users.firm_id')).as('mfa_enrolled');
+
+/** One user of one firm as the admin API shows it, in one query; NOT_FOUND also when it exists in another firm. */
+export async function getUserView(db: DbOrTx, firmId: string, userId: string, now: number): Promise<UserView> {
+  const row = await db
+    .selectFrom('users')
+    .leftJoin('corporations', 'corporations.id', 'users.corporation_id')
+    .selectAll('users')
+    .select('corporations.name as corporation_name')
+    .select(enrolledSql)
+    .where('users.firm_id', '=', firmId)
+    .where('users.id', '=', userId)
+    .executeTakeFirst();
+  if (!row) throw notFound('User');
+  return userView(row, row.corporation_name, row.mfa_enrolled, now);
 }
 
 export async function listUsers(
   db: DbOrTx,
   firmId: string,
   query: { q?: string; kind?: UserKind; page?: number; pageSize?: number },
+  now: number,
 ): Promise<PageOf<UserView>> {
   const page = query.page ?? 1;
   const pageSize = query.pageSize ?? 20;
@@ -81,12 +94,13 @@ export async function listUsers(
   const rows = await base
     .selectAll('users')
     .select('corporations.name as corporation_name')
+    .select(enrolledSql)
     .orderBy('users.name')
     .orderBy('users.id')
     .limit(pageSize)
     .offset((page - 1) * pageSize)
     .execute();
-  return { items: rows.map((r) => userView(r, r.corporation_name)), total: Number(total), page, pageSize };
+  return { items: rows.map((r) => userView(r, r.corporation_name, r.mfa_enrolled, now)), total: Number(total), page, pageSize };
 }
 
 /**
@@ -140,7 +154,7 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     subjectId: user.id,
     details: { kind: user.kind, isSuperuser: input.isSuperuser === true, corporationId: user.corporation_id },
   });
-  return getUserView(db, firmId, user.id);
+  return getUserView(db, firmId, user.id, now);
 }
 
 /** Mails a fresh set-password link (older ones stop working). */
@@ -188,7 +202,7 @@ export async function updateUser(
     if (clash) throw emailTaken();
   }
   const changed = Object.fromEntries(Object.entries(set).filter(([k, v]) => user[k as keyof User] !== v));
-  if (Object.keys(changed).length === 0) return getUserView(db, firmId, userId);
+  if (Object.keys(changed).length === 0) return getUserView(db, firmId, userId, ctx.clock.now());
 
   try {
     await db.updateTable('users').set({ ...changed, updated_at: ctx.clock.now() }).where('firm_id', '=', firmId).where('id', '=', userId).execute();
@@ -212,7 +226,7 @@ export async function updateUser(
     subjectId: userId,
     details: { changed: Object.keys(changed), ...(changed.status || changed.portal_access || changed.record_state ? { active: isActiveUser(after) } : {}) },
   });
-  return getUserView(db, firmId, userId);
+  return getUserView(db, firmId, userId, ctx.clock.now());
 }
 
 /** Which A.2.9 trigger made this user inactive. */
@@ -230,4 +244,29 @@ export async function deleteUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
   await db.deleteFrom('one_time_tokens').where('user_id', '=', userId).execute();
   await db.deleteFrom('users').where('firm_id', '=', firmId).where('id', '=', userId).execute();
   await audit(db, ctx.clock.now(), actor, { event: 'user.deleted', firmId, subjectType: 'user', subjectId: userId, details: { kind: user.kind } });
+}
+
+/**
+ * A superuser unlocks a user's second factor (issue 4.5): the failure count starts again
+ * from 0. Audited when there was something to unlock; NOT_FOUND for another firm's user.
+ */
+export async function unlockMfa(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, userId: string): Promise<void> {
+  const user = await getUser(db, firmId, userId);
+  const now = ctx.clock.now();
+  const updated = await db
+    .updateTable('users')
+    .set({ mfa_failed_count: 0, mfa_locked_until: null })
+    .where('firm_id', '=', firmId)
+    .where('id', '=', userId)
+    .where((eb) => eb.or([eb('mfa_failed_count', '>', 0), eb('mfa_locked_until', 'is not', null)]))
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) return;
+  const lockedUntil = user.mfa_locked_until === null ? null : Number(user.mfa_locked_until);
+  await audit(db, now, actor, {
+    event: 'mfa.unlocked',
+    firmId,
+    subjectType: 'user',
+    subjectId: userId,
+    details: { failedAttempts: Number(user.mfa_failed_count), wasLocked: lockedUntil !== null && lockedUntil > now, lockedUntil },
+  });
 }

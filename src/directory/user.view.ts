@@ -14,9 +14,22 @@ export interface UserView {
   active: boolean;
   hasPassword: boolean;
   createdAt: number;
+  mfa: UserMfaView;
 }
 
-export function userView(u: User, corporationName: string | null): UserView {
+/** The user's second factor as their administrator sees it (issue 4.5). */
+export interface UserMfaView {
+  /** Holds a seat: has at least one active authenticator. */
+  enrolled: boolean;
+  /** Until when the second factor is locked after too many failures; null when it is not (any more). */
+  lockedUntil: number | null;
+  /** Consecutive failed second-factor attempts. */
+  failedAttempts: number;
+}
+
+/** `enrolled` comes from the same query as the row (an EXISTS on seats); `now` decides whether a lock is still on. */
+export function userView(u: User, corporationName: string | null, enrolled: unknown, now: number): UserView {
+  const lockedUntil = u.mfa_locked_until === null ? null : Number(u.mfa_locked_until);
   return {
     id: u.id,
     email: u.email,
@@ -30,5 +43,11 @@ export function userView(u: User, corporationName: string | null): UserView {
     active: isActiveUser(u),
     hasPassword: u.password_hash !== null,
     createdAt: u.created_at,
+    mfa: {
+      // SQLite answers EXISTS with 1/0, PostgreSQL with true/false.
+      enrolled: enrolled === true || Number(enrolled) === 1,
+      lockedUntil: lockedUntil !== null && lockedUntil > now ? lockedUntil : null,
+      failedAttempts: Number(u.mfa_failed_count),
+    },
   };
 }

@@ -7,7 +7,7 @@ import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { releaseSeat } from '../subscriptions/seat.service.js';
 
-export type ResetReason = 'admin_reset' | 'user_disabled' | 'portal_access_disabled' | 'record_inactivated' | 'user_deleted';
+export type ResetReason = 'admin_reset' | 'self_removed' | 'user_disabled' | 'portal_access_disabled' | 'record_inactivated' | 'user_deleted';
 
 /**
  * Resets a user's MFA enrollment (A.2.6, A.2.9): removes every authenticator and what each
@@ -23,6 +23,8 @@ export async function resetEnrollment(
   firmId: string,
   userId: string,
   reason: ResetReason,
+  /** The session that asks for the reset (the user removing their last authenticator in My security) stays open. */
+  options: { keepSessionId?: string } = {},
 ): Promise<boolean> {
   for (const factor of FACTORS) await factor.reset(db, firmId, userId);
   await forgetRememberedBrowsers(db, userId);
@@ -31,9 +33,10 @@ export async function resetEnrollment(
   const hadEnrollment = freed || Number(removed.numDeletedRows) > 0;
   if (!hadEnrollment) return false;
   // A session opened with the old authenticators must not outlive them.
-  await deleteUserSessions(db, userId);
+  if (options.keepSessionId) await db.deleteFrom('sessions').where('user_id', '=', userId).where('id', '!=', options.keepSessionId).execute();
+  else await deleteUserSessions(db, userId);
   await audit(db, ctx.clock.now(), actor, {
-    event: reason === 'admin_reset' ? 'mfa.enrollment_reset' : 'mfa.enrollment_recycled',
+    event: reason === 'admin_reset' || reason === 'self_removed' ? 'mfa.enrollment_reset' : 'mfa.enrollment_recycled',
     firmId,
     subjectType: 'user',
     subjectId: userId,

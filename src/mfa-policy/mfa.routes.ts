@@ -5,6 +5,7 @@ import { actorOf, requireSuperuser } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { addMfaCorporation, changeMfaCorporation, removeMfaCorporation, updateConfiguration } from './mfa-config.service.js';
 import { getMfaOverview } from './mfa-overview.service.js';
+import { mfaLoginPolicyRoutes } from './mfa-login-policy.routes.js';
 import { AddCorporationBody, ConfigurationBody, CorporationParams, CorporationSwitchesBody, MfaOverviewSchema } from './mfa.schemas.js';
 
 /**
@@ -15,6 +16,8 @@ export const mfaRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     const tags = ['firm admin: MFA'];
+    // GET/PUT /admin/mfa/policy: the login policy (lockout, remembered browsers).
+    await app.register(mfaLoginPolicyRoutes(ctx));
     const admin = async (request: FastifyRequest) => {
       const { user, firm } = await requireSuperuser(ctx, request);
       return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };

@@ -78,6 +78,30 @@ export const templates = {
       { label: 'Open MFA usage', url: p.url },
     );
   },
+  /** My security (issue 4.6): every change to a user's second factors is mailed to them. */
+  securityChanged(p: { name: string; firmName: string; change: string; at: number; ip: string | null; url: string }): MailContent {
+    const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+    return compose(
+      'Your Tessera security settings changed',
+      [
+        `Hello ${p.name},`,
+        `The multi-factor authentication settings of your ${p.firmName} account changed: ${p.change}.`,
+        `When: ${when}. From: ${p.ip ?? 'an unknown address'}.`,
+        'If this was not you, tell your administrator at once: someone else may be using your account.',
+      ],
+      { label: 'Review My security', url: p.url },
+    );
+  },
+  mfaLocked(p: { firmName: string; userName: string; userEmail: string; failures: number; minutes: number; url: string }): MailContent {
+    return compose(
+      `Second factor locked for ${p.userName} at ${p.firmName}`,
+      [
+        `The second factor of ${p.userName} (${p.userEmail}) at ${p.firmName} was locked for ${p.minutes} minutes after ${p.failures} failed attempts in a row.`,
+        'If this was not them, someone may know their password: consider resetting it. You can unlock the second factor from the user\'s page.',
+      ],
+      { label: 'Open the user', url: p.url },
+    );
+  },
   enrollmentReset(p: { name: string; firmName: string; reason: string; url: string }): MailContent {
     return compose(
       `Your MFA enrollment at ${p.firmName} was reset`,

@@ -300,3 +300,63 @@ export async function activateSubscription(h: Harness, firmId: string, licenceCo
     .onConflict((oc) => oc.column('firm_id').doUpdateSet({ state: 'active', licence_count: licenceCount }))
     .execute();
 }
+
+// --- MFA at login (issue 4): My security and the admin side ------------------------------
+
+/** expectRefused over mfaState (below): this status, exactly `{ error, message }`, and no row of any table changed. */
+export async function expectRefusedMfa(h: Harness, res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof mfaState>>) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(res.json()).toEqual({ error: code, message: expect.stringMatching(/\S/) });
+  expect(await mfaState(h)).toEqual(before);
+}
+
+/**
+ * A browser holding a session of this user made directly (no password step), stage 'full'.
+ * `secondFactorAt` simulates a session that passed a second factor (sessions.second_factor_at).
+ */
+export async function sessionAgent(
+  h: Harness,
+  user: { id: string; firmId: string },
+  opts: { secondFactorAt?: number | null; ip?: string; userAgent?: string } = {},
+): Promise<Agent> {
+  const { createSession } = await import('../../src/sessions/session.service.js');
+  const { sessionCookieName } = await import('../../src/http/auth.js');
+  const token = await createSession(h.ctx, h.ctx.db, {
+    principal: 'user',
+    userId: user.id,
+    firmId: user.firmId,
+    stage: 'full',
+    ip: opts.ip ?? '127.0.0.1',
+    userAgent: opts.userAgent ?? 'vitest',
+    secondFactorAt: opts.secondFactorAt ?? null,
+  });
+  const agent = new Agent(h.app, { ip: opts.ip, userAgent: opts.userAgent });
+  agent.cookies.set(sessionCookieName(h.ctx), token);
+  return agent;
+}
+
+/** Marks every session of a user as having passed a second factor now, as a successful /mfa/verify does. */
+export async function passSecondFactor(h: Harness, userId: string): Promise<void> {
+  await h.ctx.db.updateTable('sessions').set({ second_factor_at: h.clock.now() }).where('user_id', '=', userId).execute();
+}
+
+/** Turns MFA on for the firm's staff (case managers, vendor case managers), as PUT /admin/mfa/configuration would. */
+export async function enableMfaForStaff(h: Harness, firmId: string): Promise<void> {
+  const values = { case_managers: 1, vendor_case_managers: 1, corporation_scope: 'all' as const, all_corp_users: 0, all_foreign_nationals: 0, updated_at: h.clock.now() };
+  await h.ctx.db
+    .insertInto('mfa_settings')
+    .values({ firm_id: firmId, ...values })
+    .onConflict((oc) => oc.column('firm_id').doUpdateSet(values))
+    .execute();
+}
+
+/** `dbState` plus the tables of the MFA login (factor secrets, backup codes, remembered browsers): to prove a refused second factor changed nothing. */
+export async function mfaState(h: Harness) {
+  const db = h.ctx.db;
+  return {
+    ...(await dbState(h)),
+    totp_authenticators: await db.selectFrom('totp_authenticators').selectAll().orderBy('authenticator_id').execute(),
+    backup_codes: await db.selectFrom('backup_codes').selectAll().orderBy('id').execute(),
+    remembered_browsers: await db.selectFrom('remembered_browsers').selectAll().orderBy('id').execute(),
+  };
+}

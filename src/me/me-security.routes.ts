@@ -1,0 +1,103 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { actorOf, requireUser } from '../http/auth.js';
+import { IdParams, errors } from '../http/schemas.js';
+import { getMySecurity, regenerateBackupCodes, removeAuthenticator, renameAuthenticator, type Me } from './me-security.service.js';
+
+const Kind = Type.Union([Type.Literal('totp'), Type.Literal('push'), Type.Literal('webauthn')]);
+const IntOrNull = Type.Union([Type.Integer(), Type.Null()]);
+
+export const MyAuthenticatorSchema = Type.Object({
+  id: Type.String(),
+  kind: Kind,
+  label: Type.String(),
+  phone: Type.Union([Type.String(), Type.Null()], { description: 'E.164 number of the device, when given' }),
+  createdAt: Type.Integer(),
+  lastUsedAt: IntOrNull,
+});
+
+export const MySecuritySchema = Type.Object({
+  mfaEnabled: Type.Boolean({ description: "The firm's MFA configuration covers this user" }),
+  enrolled: Type.Boolean({ description: 'The user holds a seat (has an active authenticator)' }),
+  secondFactorThisSession: Type.Boolean({ description: 'This session passed a second factor; changes need it when enrolled' }),
+  authenticators: Type.Array(MyAuthenticatorSchema),
+  backupCodesRemaining: Type.Integer(),
+  rememberedBrowsers: Type.Integer(),
+});
+
+const LabelBody = Type.Object({ label: Type.String({ minLength: 1, maxLength: 60, pattern: '\\S' }) }, { additionalProperties: false });
+const RemoveQuery = Type.Object({ confirm: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+const BackupCodesSchema = Type.Object({ backupCodes: Type.Array(Type.String()) });
+
+/**
+ * My security (issue 4.6), for every fully logged-in firm user (operators: 403). Adding an
+ * authenticator is the enrollment flow of /mfa/enrollment from a full session.
+ */
+export const meSecurityRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['my security'];
+    const me = async (request: FastifyRequest): Promise<Me> => {
+      const { user, firm } = await requireUser(ctx, request);
+      return { user, firmName: firm.name, session: request.session!, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
+    };
+
+    app.get(
+      '/me/security',
+      { schema: { tags, summary: 'My authenticators, backup codes and remembered browsers', response: { 200: MySecuritySchema, ...errors(401, 403) } } },
+      async (request) => getMySecurity(ctx, ctx.db, await me(request)),
+    );
+
+    app.patch(
+      '/me/authenticators/:id',
+      {
+        schema: {
+          tags,
+          summary: 'Rename one of my authenticators',
+          params: IdParams,
+          body: LabelBody,
+          response: { 200: MyAuthenticatorSchema, ...errors(400, 401, 403, 404) },
+        },
+      },
+      async (request) => {
+        const who = await me(request);
+        return ctx.db.transaction().execute((tx) => renameAuthenticator(ctx, tx, who, request.params.id, request.body.label));
+      },
+    );
+
+    app.delete(
+      '/me/authenticators/:id',
+      {
+        schema: {
+          tags,
+          summary: 'Remove one of my authenticators; the last one while MFA is enforced needs confirm=true and un-enrols me',
+          params: IdParams,
+          querystring: RemoveQuery,
+          response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request, reply) => {
+        const who = await me(request);
+        await ctx.db.transaction().execute((tx) => removeAuthenticator(ctx, tx, who, request.params.id, request.query.confirm === true));
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.post(
+      '/me/backup-codes',
+      {
+        schema: {
+          tags,
+          summary: 'A new set of backup codes, shown once; the old set stops working',
+          response: { 200: BackupCodesSchema, ...errors(401, 403, 409) },
+        },
+      },
+      async (request) => {
+        const who = await me(request);
+        const backupCodes = await ctx.db.transaction().execute((tx) => regenerateBackupCodes(ctx, tx, who));
+        return { backupCodes };
+      },
+    );
+  };

@@ -1,0 +1,208 @@
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import type { DbOrTx } from '../db/database.js';
+import type { User } from '../directory/user.table.js';
+import type { Authenticator, AuthenticatorKind } from '../enrollment/authenticator.table.js';
+import { resetEnrollment } from '../enrollment/enrollment.service.js';
+import { AppError, conflict, notFound } from '../errors.js';
+import { issueBackupCodes, unusedBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
+import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
+import { templates } from '../notify/templates.js';
+import type { Session } from '../sessions/session.table.js';
+
+/**
+ * My security (issue 4.6): a logged-in user's own authenticators and backup codes.
+ * Every change
+ *  - is made under a lock on the user's row, so two concurrent removals cannot both think
+ *    the other authenticator is still there and leave the user with none and a seat held;
+ *  - needs a second factor passed in this very session when the user has one: a password
+ *    (or a stolen session of a remembered browser) must not be enough to swap the factor;
+ *  - is audited and mailed to the user, who learns of a change they did not make.
+ */
+
+export interface MyAuthenticatorView {
+  id: string;
+  kind: AuthenticatorKind;
+  label: string;
+  phone: string | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface MySecurityView {
+  mfaEnabled: boolean;
+  enrolled: boolean;
+  secondFactorThisSession: boolean;
+  authenticators: MyAuthenticatorView[];
+  backupCodesRemaining: number;
+  rememberedBrowsers: number;
+}
+
+/** Who is asking: the user, their session, and the actor for the audit log. */
+export interface Me {
+  user: User;
+  firmName: string;
+  session: Session;
+  actor: Actor;
+}
+
+const authenticatorView = (a: Authenticator): MyAuthenticatorView => ({
+  id: a.id,
+  kind: a.kind,
+  label: a.label,
+  phone: a.phone_e164,
+  createdAt: Number(a.created_at),
+  lastUsedAt: a.last_used_at === null ? null : Number(a.last_used_at),
+});
+
+const secondFactorRequired = () =>
+  new AppError('SECOND_FACTOR_REQUIRED', 403, 'Sign in with your second factor in this session before changing your security settings.');
+const authenticatorNotFound = () => notFound('Authenticator');
+
+async function activeAuthenticators(db: DbOrTx, me: Pick<Me, 'user'>): Promise<Authenticator[]> {
+  return db
+    .selectFrom('authenticators')
+    .selectAll()
+    .where('firm_id', '=', me.user.firm_id)
+    .where('user_id', '=', me.user.id)
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'user' | 'session'>): Promise<MySecurityView> {
+  const now = ctx.clock.now();
+  const [policy, authenticators, seat, backupCodesRemaining, remembered] = await Promise.all([
+    loadMfaPolicy(db, me.user.firm_id, now),
+    activeAuthenticators(db, me),
+    db.selectFrom('seats').select('user_id').where('firm_id', '=', me.user.firm_id).where('user_id', '=', me.user.id).executeTakeFirst(),
+    unusedBackupCodes(db, me.user.id),
+    db
+      .selectFrom('remembered_browsers')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('firm_id', '=', me.user.firm_id)
+      .where('user_id', '=', me.user.id)
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow(),
+  ]);
+  return {
+    mfaEnabled: isMfaEnabled(policy, me.user),
+    enrolled: seat !== undefined,
+    secondFactorThisSession: me.session.second_factor_at !== null,
+    authenticators: authenticators.map(authenticatorView),
+    backupCodesRemaining,
+    rememberedBrowsers: Number(remembered.n),
+  };
+}
+
+/**
+ * The start of every change: takes the user's row lock for the transaction (an UPDATE that
+ * changes nothing: PostgreSQL holds the row until commit, SQLite the database), then refuses
+ * a session without a second factor when the user has an authenticator.
+ */
+async function beginChange(db: DbOrTx, me: Me): Promise<Authenticator[]> {
+  await db
+    .updateTable('users')
+    .set((eb) => ({ updated_at: eb.ref('users.updated_at') }))
+    .where('firm_id', '=', me.user.firm_id)
+    .where('id', '=', me.user.id)
+    .execute();
+  const active = await activeAuthenticators(db, me);
+  if (active.length > 0 && me.session.second_factor_at === null) throw secondFactorRequired();
+  return active;
+}
+
+/** Audits a change and mails the user about it, in the transaction of the change. */
+async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: string, change: string, details: Record<string, unknown>): Promise<void> {
+  const now = ctx.clock.now();
+  await audit(db, now, me.actor, { event, firmId: me.user.firm_id, subjectType: 'user', subjectId: me.user.id, details });
+  await ctx.mail.enqueue(db, {
+    firmId: me.user.firm_id,
+    to: me.user.email,
+    ...templates.securityChanged({
+      name: me.user.name,
+      firmName: me.firmName,
+      change,
+      at: now,
+      ip: me.actor.ip,
+      url: new URL('/me/security', ctx.config.publicUrl).toString(),
+    }),
+  });
+}
+
+export async function renameAuthenticator(ctx: AppContext, db: DbOrTx, me: Me, authenticatorId: string, label: string): Promise<MyAuthenticatorView> {
+  const active = await beginChange(db, me);
+  const target = active.find((a) => a.id === authenticatorId);
+  if (!target) throw authenticatorNotFound();
+  const next = label.trim();
+  if (next === target.label) return authenticatorView(target);
+  await db
+    .updateTable('authenticators')
+    .set({ label: next })
+    .where('firm_id', '=', me.user.firm_id)
+    .where('user_id', '=', me.user.id)
+    .where('id', '=', target.id)
+    .execute();
+  await recordChange(ctx, db, me, 'mfa.authenticator_renamed', `the authenticator "${target.label}" was renamed to "${next}"`, {
+    authenticatorId: target.id,
+    kind: target.kind,
+    from: target.label,
+    to: next,
+  });
+  return authenticatorView({ ...target, label: next });
+}
+
+/**
+ * Removes one of the user's authenticators. Removing the last one un-enrols the user: it
+ * goes through the enrollment reset (backup codes and remembered browsers go too, the seat
+ * is freed, the user's other sessions end), so the next login asks to enrol again. While
+ * MFA is enforced for the user that needs `confirm`.
+ */
+export async function removeAuthenticator(
+  ctx: AppContext,
+  db: DbOrTx,
+  me: Me,
+  authenticatorId: string,
+  confirm: boolean,
+): Promise<void> {
+  const active = await beginChange(db, me);
+  const target = active.find((a) => a.id === authenticatorId);
+  if (!target) throw authenticatorNotFound();
+  const last = active.length === 1;
+  const details = { authenticatorId: target.id, kind: target.kind, label: target.label, last };
+  if (!last) {
+    // Its factor data (the sealed TOTP secret) goes with it: ON DELETE CASCADE.
+    await db.deleteFrom('authenticators').where('firm_id', '=', me.user.firm_id).where('user_id', '=', me.user.id).where('id', '=', target.id).execute();
+    await recordChange(ctx, db, me, 'mfa.authenticator_removed', `the authenticator "${target.label}" was removed`, details);
+    return;
+  }
+  const enforced = isMfaEnabled(await loadMfaPolicy(db, me.user.firm_id, ctx.clock.now()), me.user);
+  if (enforced && !confirm) {
+    throw conflict(
+      'CONFIRM_REQUIRED',
+      'This is your only authenticator. Removing it means setting up MFA again at your next login; confirm to go ahead.',
+    );
+  }
+  await recordChange(
+    ctx,
+    db,
+    me,
+    'mfa.authenticator_removed',
+    `the authenticator "${target.label}" was removed; it was your last one${enforced ? ', so you will be asked to set up MFA again at your next login' : ''}`,
+    { ...details, mfaEnabled: enforced },
+  );
+  await resetEnrollment(ctx, db, me.actor, me.user.firm_id, me.user.id, 'self_removed', { keepSessionId: me.session.id });
+}
+
+/** A new set of backup codes; the old set stops working. Only for a user who has an authenticator. */
+export async function regenerateBackupCodes(ctx: AppContext, db: DbOrTx, me: Me): Promise<string[]> {
+  const active = await beginChange(db, me);
+  // Backup codes stand in for an authenticator; without one there is nothing to recover.
+  if (active.length === 0) throw conflict('NOT_ENROLLED', 'Add an authenticator first: backup codes stand in for one when it is not at hand.');
+  const codes = await issueBackupCodes(ctx, db, me.user.firm_id, me.user.id);
+  await recordChange(ctx, db, me, 'mfa.backup_codes_regenerated', 'a new set of backup codes was made; the earlier codes no longer work', {
+    count: codes.length,
+  });
+  return codes;
+}

@@ -1,0 +1,45 @@
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppContext } from '../context.js';
+import { actorOf, requireSuperuser } from '../http/auth.js';
+import { errors } from '../http/schemas.js';
+import { LOGIN_POLICY_LIMITS, loadLoginPolicy, updateLoginPolicy } from './mfa-login-policy.service.js';
+
+export const LoginPolicySchema = Type.Object(
+  {
+    lockoutThreshold: Type.Integer({ ...LOGIN_POLICY_LIMITS.lockoutThreshold, description: 'Consecutive failed second factors that lock it' }),
+    lockoutMinutes: Type.Integer({ ...LOGIN_POLICY_LIMITS.lockoutMinutes, description: 'How long a lock lasts' }),
+    rememberDays: Type.Integer({ ...LOGIN_POLICY_LIMITS.rememberDays, description: '"Remember this browser" lifetime; 0 = not offered' }),
+  },
+  { additionalProperties: false },
+);
+
+/** The firm's second-factor login policy (lockout, remembered browsers), superusers only. */
+export const mfaLoginPolicyRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['firm admin: MFA'];
+
+    app.get(
+      '/admin/mfa/policy',
+      { schema: { tags, summary: 'Lockout and remembered-browser settings', response: { 200: LoginPolicySchema, ...errors(401, 403) } } },
+      async (request) => loadLoginPolicy(ctx.db, (await requireSuperuser(ctx, request)).firm.id),
+    );
+
+    app.put(
+      '/admin/mfa/policy',
+      {
+        schema: {
+          tags,
+          summary: 'Set the lockout threshold and duration and the remembered-browser lifetime (0 forgets every remembered browser)',
+          body: LoginPolicySchema,
+          response: { 200: LoginPolicySchema, ...errors(400, 401, 403) },
+        },
+      },
+      async (request) => {
+        const { user, firm } = await requireSuperuser(ctx, request);
+        const actor = { ...actorOf(request), id: user.id, firmId: firm.id };
+        return ctx.db.transaction().execute((tx) => updateLoginPolicy(ctx, tx, actor, firm.id, request.body));
+      },
+    );
+  };
