@@ -5,13 +5,16 @@ import { AdminMfa } from './pages/AdminMfa';
 import { AdminSubscriptions } from './pages/AdminSubscriptions';
 import { AdminUsers } from './pages/AdminUsers';
 import { Home } from './pages/Home';
+import { Enroll } from './pages/Enroll';
 import { Login } from './pages/Login';
+import { MySecurity } from './pages/MySecurity';
 import { OperatorFirms } from './pages/OperatorFirms';
 import { OperatorOutbox } from './pages/OperatorOutbox';
 import { OperatorSubscriptions } from './pages/OperatorSubscriptions';
+import { SecondFactor } from './pages/SecondFactor';
 import { SetPassword } from './pages/SetPassword';
 import { Redirect, usePath } from './router';
-import { homePath, useSession, type Session } from './session';
+import { homePath, loginPathFor, useSession, type Session } from './session';
 
 function Loading() {
   return <p className="muted page">Loading…</p>;
@@ -39,6 +42,12 @@ function route(path: string, session: Session): ReactNode {
       return <Login key="operator" audience="operator" />;
     case '/set-password':
       return <SetPassword />;
+    // The steps of a login between password and homepage: a pending login is no session
+    // yet (/me answers 401), so these pages ask the server themselves.
+    case '/mfa':
+      return <SecondFactor />;
+    case '/enroll':
+      return <Enroll />;
   }
 
   if (session.status === 'loading') return <Loading />;
@@ -50,13 +59,16 @@ function route(path: string, session: Session): ReactNode {
       if (session.status !== 'operator') return <Redirect to="/operator/login" />;
       return path === '/operator' ? <OperatorFirms /> : path === '/operator/outbox' ? <OperatorOutbox /> : <OperatorSubscriptions />;
     case '/home':
-      if (session.status !== 'user') return <Redirect to="/login" />;
+      if (session.status !== 'user') return <Redirect to={loginPathFor(path)} />;
       return <Home user={session.user} />;
+    case '/me/security':
+      if (session.status !== 'user') return <Redirect to={loginPathFor(path)} />;
+      return <MySecurity user={session.user} />;
     case '/admin/users':
     case '/admin/corporations':
     case '/admin/subscriptions':
     case '/admin/mfa':
-      if (session.status !== 'user') return <Redirect to="/login" />;
+      if (session.status !== 'user') return <Redirect to={loginPathFor(path)} />;
       if (!session.user.isSuperuser) return <Redirect to="/home" />;
       return adminPage(path);
     default:

@@ -35,6 +35,15 @@ export interface UserView {
   active: boolean;
   hasPassword: boolean;
   createdAt: number;
+  /** Only on GET /admin/users/:id. */
+  mfa?: UserMfaState;
+}
+
+/** The MFA state of a user, as the firm admin sees it on GET /admin/users/:id. */
+export interface UserMfaState {
+  enrolled: boolean;
+  lockedUntil: number | null;
+  failedAttempts: number;
 }
 
 export interface Corporation {
@@ -123,6 +132,79 @@ export interface EnrolledUser {
   lastUsedAt: number | null;
 }
 
+// --- MFA at login --------------------------------------------------------------------
+
+/** What POST /login answers for a firm user: where the login goes next. */
+export interface LoginResult {
+  principal: 'user' | 'operator';
+  next: 'home' | 'second_factor' | 'enroll';
+  notice?: LoginNotice;
+}
+
+export type LoginNotice = 'mfa_bypassed_no_seat';
+
+export type SecondFactorMethod = 'totp' | 'backup_code';
+
+/** GET /mfa/challenge: the pending second-factor step of a login. */
+export interface MfaChallenge {
+  user: { name: string; email: string };
+  firmName: string;
+  methods: SecondFactorMethod[];
+  lockedUntil: number | null;
+  /** 0: the firm does not let browsers be remembered. */
+  rememberDays: number;
+}
+
+/** GET /mfa/enrollment. */
+export interface EnrollmentInfo {
+  firmName: string;
+  user: { name: string; email: string; kind: Kind };
+  methods: { kind: AuthenticatorMethod; label: string }[];
+  seatAvailable: boolean;
+  enrolled: boolean;
+}
+
+/** POST /mfa/enrollment/totp: a pending authenticator to confirm with a code. */
+export interface TotpEnrollment {
+  authenticatorId: string;
+  otpauthUri: string;
+  secret: string;
+  qrSvg: string;
+}
+
+/** Where a finished login step goes; backup codes only after a first enrollment. */
+export interface StepResult {
+  next: 'home';
+  notice?: LoginNotice;
+  backupCodes?: string[] | null;
+}
+
+export interface MyAuthenticator {
+  id: string;
+  kind: AuthenticatorMethod;
+  label: string;
+  phone: string | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** GET /me/security. */
+export interface MySecurity {
+  mfaEnabled: boolean;
+  enrolled: boolean;
+  secondFactorThisSession: boolean;
+  authenticators: MyAuthenticator[];
+  backupCodesRemaining: number;
+  rememberedBrowsers: number;
+}
+
+/** GET/PUT /admin/mfa/policy. */
+export interface MfaLoginPolicy {
+  lockoutThreshold: number;
+  lockoutMinutes: number;
+  rememberDays: number;
+}
+
 /** One firm's subscription, as the operator console lists it. */
 export interface SubscriptionItem {
   firmId: string;
@@ -151,9 +233,17 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The rest of the error body (for example `attemptsLeft`, `retryAfterSeconds`). */
+    readonly details: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
     this.name = 'ApiError';
+  }
+
+  /** A whole-number detail of the error body, or null when absent. */
+  count(key: string): number | null {
+    const value = this.details[key];
+    return typeof value === 'number' && Number.isFinite(value) ? value : null;
   }
 }
 
@@ -211,7 +301,8 @@ async function toApiError(response: Response): Promise<ApiError> {
   try {
     const body = (await response.json()) as { error?: unknown; message?: unknown };
     if (typeof body.error === 'string' && typeof body.message === 'string') {
-      return new ApiError(response.status, body.error, body.message);
+      const { error, message, ...details } = body as Record<string, unknown> & { error: string; message: string };
+      return new ApiError(response.status, error, message, details);
     }
   } catch {
     // Not JSON: fall through to a generic message.

@@ -25,12 +25,20 @@ export function hasNavigatedInApp(): boolean {
   return navigatedInApp;
 }
 
-export function navigate(to: string, options: { replace?: boolean } = {}): void {
+/** `state` travels with the history entry (read it back with `historyState`). */
+export function navigate(to: string, options: { replace?: boolean; state?: Record<string, unknown> } = {}): void {
   navigatedInApp = true;
-  if (options.replace) window.history.replaceState(null, '', to);
-  else window.history.pushState(null, '', to);
+  const state = options.state ?? null;
+  if (options.replace) window.history.replaceState(state, '', to);
+  else window.history.pushState(state, '', to);
   window.scrollTo(0, 0);
   window.dispatchEvent(new Event(NAVIGATE_EVENT));
+}
+
+/** One value of the current history entry's state (set by `navigate(to, { state })`). */
+export function historyState(key: string): unknown {
+  const state: unknown = window.history.state;
+  return state && typeof state === 'object' ? (state as Record<string, unknown>)[key] : undefined;
 }
 
 type LinkProps = AnchorHTMLAttributes<HTMLAnchorElement> & { to: string };

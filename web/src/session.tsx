@@ -1,6 +1,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { api, ApiError, onSessionEnded, resetCsrfToken, type Me, type Operator, type SessionUser } from './api';
+import { api, ApiError, onSessionEnded, resetCsrfToken, type LoginNotice, type Me, type Operator, type SessionUser } from './api';
 import { navigate } from './router';
+import { nextParam, safeNext, withNext } from './safe-next';
 
 export type Session =
   | { status: 'loading' }
@@ -71,4 +72,31 @@ export function homePath(session: Session): string {
   if (session.status === 'operator') return '/operator';
   if (session.status === 'user') return '/home';
   return '/login';
+}
+
+/**
+ * Ends a login that passed its last step (password, second factor, enrollment or the
+ * no-licence bypass): the server issued a new session, so the CSRF token is fetched
+ * again, and the user goes to the page first asked for (`?next=`) or the homepage.
+ */
+export function useFinishSignIn(): (notice?: LoginNotice) => Promise<void> {
+  const { refresh } = useSession();
+  return useCallback(
+    async (notice?: LoginNotice) => {
+      resetCsrfToken();
+      await refresh();
+      navigate(safeNext(nextParam()), { state: notice ? { notice } : undefined });
+    },
+    [refresh],
+  );
+}
+
+/** Back to the sign-in page (a pending login expired or never existed), keeping `?next=`. */
+export function signInAgain(): void {
+  navigate(withNext('/login', nextParam()), { replace: true, state: { notice: 'sign_in_again' } });
+}
+
+/** The sign-in page for a page that needs a login: it brings the user back here afterwards. */
+export function loginPathFor(path: string, search = window.location.search): string {
+  return path === '/home' ? '/login' : withNext('/login', path + search);
 }

@@ -1,4 +1,4 @@
-import type { AuthenticatorMethod, Kind, SubscriptionState, UserView } from './api';
+import { ApiError, errorMessage, type AuthenticatorMethod, type Kind, type SubscriptionState, type UserView } from './api';
 
 export const KIND_LABELS: Record<Kind, string> = {
   case_manager: 'Case manager',
@@ -79,4 +79,33 @@ export function suggestSlug(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '');
+}
+
+/** "Try again in 15 minutes." from a wait in seconds (never "0 minutes"). */
+export function lockMessage(retryAfterSeconds: number): string {
+  const minutes = Math.max(1, Math.ceil(retryAfterSeconds / 60));
+  return `Too many wrong codes. Try again in ${plural(minutes, 'minute')}.`;
+}
+
+/**
+ * The text for a refused passcode or backup code: how many tries are left after a wrong
+ * code, how long to wait when the second factor is locked, else the server's message.
+ */
+export function codeErrorMessage(cause: unknown): string {
+  if (cause instanceof ApiError) {
+    if (cause.code === 'INVALID_CODE') {
+      const left = cause.count('attemptsLeft');
+      return left === null ? cause.message : `${cause.message} ${plural(left, 'attempt')} left.`;
+    }
+    if (cause.code === 'MFA_LOCKED') {
+      const wait = cause.count('retryAfterSeconds');
+      return wait === null ? cause.message : lockMessage(wait);
+    }
+  }
+  return errorMessage(cause);
+}
+
+/** Groups a setup key in fours for reading it off the screen: "JBSW Y3DP EHPK 3PXP". */
+export function groupKey(secret: string): string {
+  return secret.replace(/\s+/g, '').replace(/(.{4})(?=.)/g, '$1 ');
 }

@@ -22,6 +22,11 @@ export function TopBar() {
               <span className="topbar-name">{who.name}</span>
               <span className="topbar-detail">{who.detail}</span>
             </span>
+            {session.status === 'user' ? (
+              <Link to="/me/security" className="topbar-link">
+                My security
+              </Link>
+            ) : null}
             <button type="button" className="button-secondary button-small" onClick={() => void logOut()}>
               Log out
             </button>

@@ -7,6 +7,7 @@ import {
   type EnrolledUser,
   type MfaConfiguration,
   type MfaCorporation,
+  type MfaLoginPolicy,
   type MfaOverview,
   type Page as ListPage,
 } from '../api';
@@ -39,6 +40,7 @@ export function AdminMfa() {
         <>
           <PlanSection overview={data} onChanged={overview.replace} />
           <ConfigurationSection overview={data} onChanged={overview.replace} onResync={overview.reload} />
+          <LoginPolicySection />
           <EnrolledSection onReset={overview.reload} />
           <UsageSection usage={data.usage} />
         </>
@@ -436,6 +438,110 @@ function Counters({ counters }: { counters: MfaOverview['counters'] }) {
         ))}
       </ul>
     </div>
+  );
+}
+
+// --- Login policy ------------------------------------------------------------------
+
+/** Lockout after wrong codes and remembered browsers (issue 4): the firm's own settings. */
+function LoginPolicySection() {
+  const policy = useApiGet<MfaLoginPolicy>('/admin/mfa/policy');
+  return (
+    <Card title="Login policy">
+      <ErrorAlert message={policy.error} />
+      {policy.data ? (
+        <LoginPolicyForm policy={policy.data} onSaved={policy.replace} />
+      ) : policy.error ? null : (
+        <p className="muted">Loading…</p>
+      )}
+    </Card>
+  );
+}
+
+const POLICY_LIMITS: Record<keyof MfaLoginPolicy, { min: number; max: number; name: string }> = {
+  lockoutThreshold: { min: 3, max: 50, name: 'Lock after failed codes' },
+  lockoutMinutes: { min: 1, max: 1440, name: 'Lock for minutes' },
+  rememberDays: { min: 0, max: 30, name: 'Remember browsers for days' },
+};
+
+function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(next: MfaLoginPolicy): void }) {
+  const [values, setValues] = useState<Record<keyof MfaLoginPolicy, string>>({
+    lockoutThreshold: String(policy.lockoutThreshold),
+    lockoutMinutes: String(policy.lockoutMinutes),
+    rememberDays: String(policy.rememberDays),
+  });
+  const [saved, setSaved] = useState<string | null>(null);
+  const { pending, error, setError, run } = useAction();
+  const set = (key: keyof MfaLoginPolicy) => (value: string) => setValues((v) => ({ ...v, [key]: value }));
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setSaved(null);
+    const body = {} as MfaLoginPolicy;
+    for (const key of Object.keys(POLICY_LIMITS) as (keyof MfaLoginPolicy)[]) {
+      const { min, max, name } = POLICY_LIMITS[key];
+      const n = Number(values[key]);
+      if (values[key].trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+        setError(`${name}: enter a whole number from ${min} to ${max}.`);
+        return;
+      }
+      body[key] = n;
+    }
+    const result = await run(() => api.put<MfaLoginPolicy>('/admin/mfa/policy', body));
+    if (result.ok) {
+      onSaved(result.value);
+      setSaved('The login policy was saved.');
+    }
+  }
+
+  return (
+    <form className="form" aria-label="Login policy" onSubmit={submit} noValidate>
+      <ErrorAlert message={error} />
+      <StatusNotice message={saved} />
+      <div className="form-row">
+        <TextField
+          label="Lock after failed codes"
+          type="number"
+          inputMode="numeric"
+          min={3}
+          max={50}
+          step={1}
+          value={values.lockoutThreshold}
+          onChange={set('lockoutThreshold')}
+          hint="Wrong codes in a row before a user's second factor is locked (3 to 50)."
+          required
+        />
+        <TextField
+          label="Lock for minutes"
+          type="number"
+          inputMode="numeric"
+          min={1}
+          max={1440}
+          step={1}
+          value={values.lockoutMinutes}
+          onChange={set('lockoutMinutes')}
+          hint="How long the lock lasts (1 to 1440). You can unlock a user sooner from Users."
+          required
+        />
+        <TextField
+          label="Remember browsers for days (0 = off)"
+          type="number"
+          inputMode="numeric"
+          min={0}
+          max={30}
+          step={1}
+          value={values.rememberDays}
+          onChange={set('rememberDays')}
+          hint="Users may skip the code on a browser they trust for this many days (up to 30)."
+          required
+        />
+      </div>
+      <div className="form-actions">
+        <button type="submit" disabled={pending}>
+          Save policy
+        </button>
+      </div>
+    </form>
   );
 }
 

@@ -8,7 +8,7 @@ import { SearchBox } from '../components/SearchBox';
 import { FirmAdminNav } from '../components/SectionNav';
 import { Link } from '../router';
 import { useAction, useApiGet } from '../useApi';
-import { belongsToCorporation, describeState, KIND_LABELS, KIND_OPTIONS } from '../words';
+import { belongsToCorporation, describeState, formatDate, KIND_LABELS, KIND_OPTIONS, plural } from '../words';
 
 const PAGE_SIZE = 20;
 
@@ -370,6 +370,7 @@ function EditUserForm({
       {user.kind === 'case_manager' ? (
         <CheckboxField label="Superuser" checked={isSuperuser} onChange={setIsSuperuser} />
       ) : null}
+      <MfaLock user={user} />
       <div className="form-actions">
         <button type="submit" disabled={pending}>
           Save changes
@@ -379,5 +380,50 @@ function EditUserForm({
         </button>
       </div>
     </form>
+  );
+}
+
+/**
+ * The user's second-factor lock (issue 4, lockout): after too many wrong codes the user
+ * waits, or a superuser unlocks them here. The list does not carry MFA state, so the
+ * user's own record is loaded.
+ */
+function MfaLock({ user }: { user: UserView }) {
+  const detail = useApiGet<UserView>(`/admin/users/${encodeURIComponent(user.id)}`);
+  const { pending, error, run } = useAction();
+  const [unlocked, setUnlocked] = useState(false);
+  const mfa = detail.data?.mfa;
+  if (!mfa) return null;
+  const locked = !unlocked && mfa.lockedUntil !== null && mfa.lockedUntil > Date.now();
+
+  async function unlock() {
+    const result = await run(() => api.post(`/admin/users/${encodeURIComponent(user.id)}/mfa-unlock`));
+    if (result.ok) {
+      setUnlocked(true);
+      detail.reload();
+    }
+  }
+
+  return (
+    <div className="mfa-state">
+      <h3>Multi-factor authentication</h3>
+      <ErrorAlert message={error} />
+      <p className="muted">
+        {mfa.enrolled ? 'Enrolled.' : 'Not enrolled.'}
+        {!locked && mfa.failedAttempts > 0 ? ` ${plural(mfa.failedAttempts, 'wrong code')} in a row.` : ''}
+      </p>
+      {locked ? (
+        <>
+          <p className="notice notice-error">MFA locked until {formatDate(mfa.lockedUntil!)}</p>
+          <div className="form-actions">
+            <button type="button" className="button-secondary" disabled={pending} onClick={() => void unlock()}>
+              Unlock MFA of {user.name}
+            </button>
+          </div>
+        </>
+      ) : unlocked ? (
+        <StatusNotice message={`MFA of ${user.name} was unlocked.`} />
+      ) : null}
+    </div>
   );
 }

@@ -1,10 +1,25 @@
 import { useState, type FormEvent } from 'react';
-import { api, ApiError, errorMessage, resetCsrfToken } from '../api';
+import { api, ApiError, errorMessage, resetCsrfToken, type LoginResult } from '../api';
 import { TextField } from '../components/Field';
 import { ErrorAlert } from '../components/Notice';
 import { Card, Page } from '../components/Page';
-import { Link, navigate } from '../router';
+import { historyState, Link, navigate } from '../router';
+import { nextParam, safeNext, withNext } from '../safe-next';
 import { useSession } from '../session';
+
+/** Where a firm user's login goes after the password (the server decides the step). */
+function afterPassword(result: LoginResult): { to: string; state?: Record<string, unknown> } {
+  // `?next=` rides along through /mfa and /enroll, and is checked before it is followed.
+  const next = nextParam();
+  switch (result.next) {
+    case 'second_factor':
+      return { to: withNext('/mfa', next) };
+    case 'enroll':
+      return { to: withNext('/enroll', next) };
+    default:
+      return { to: safeNext(next), state: result.notice ? { notice: result.notice } : undefined };
+  }
+}
 
 interface LoginProps {
   audience: 'user' | 'operator';
@@ -20,21 +35,28 @@ export function Login({ audience }: LoginProps) {
   const [askFirm, setAskFirm] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
+  // Sent back here by a pending login that expired (or a page that needs a login).
+  const [notice] = useState(() =>
+    historyState('notice') === 'sign_in_again' ? 'Your sign-in ended before it was finished. Please sign in again.' : null,
+  );
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setPending(true);
     setError(null);
     try {
+      let target: { to: string; state?: Record<string, unknown> } = { to: '/operator' };
       if (audience === 'operator') {
         await api.post('/operator/login', { email, password });
       } else {
-        await api.post('/login', { email, password, ...(firm.trim() ? { firm: firm.trim() } : {}) });
+        const result = await api.post<LoginResult>('/login', { email, password, ...(firm.trim() ? { firm: firm.trim() } : {}) });
+        target = afterPassword(result);
       }
-      // The session changed, and the CSRF token is bound to it.
+      // The session changed, and the CSRF token is bound to it. (A login still waiting
+      // for its second factor is no session yet: /me answers 401 and nothing is shown.)
       resetCsrfToken();
       await refresh();
-      navigate(audience === 'operator' ? '/operator' : '/home');
+      navigate(target.to, { state: target.state });
     } catch (cause) {
       setError(errorMessage(cause));
       if (cause instanceof ApiError && cause.code === 'FIRM_REQUIRED') {
@@ -48,6 +70,11 @@ export function Login({ audience }: LoginProps) {
     <Page title={audience === 'operator' ? 'Operator sign-in' : 'Sign in'}>
       <Card>
         <form className="form" onSubmit={submit} noValidate>
+          {notice && !error ? (
+            <p role="status" className="notice notice-info">
+              {notice}
+            </p>
+          ) : null}
           <ErrorAlert message={error} />
           <TextField label="Email" type="email" value={email} onChange={setEmail} autoComplete="username" required />
           <TextField

@@ -1,0 +1,381 @@
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import {
+  api,
+  ApiError,
+  errorMessage,
+  resetCsrfToken,
+  type AuthenticatorMethod,
+  type EnrollmentInfo,
+  type LoginNotice,
+  type TotpEnrollment,
+} from '../api';
+import { browserCountry, countries } from '../countries';
+import { useAction } from '../useApi';
+import { codeErrorMessage, groupKey } from '../words';
+import { BackupCodes } from './BackupCodes';
+import { SelectField, TextField } from './Field';
+import { ErrorAlert, StatusNotice } from './Notice';
+import { Card } from './Page';
+
+/**
+ * "first": the mandatory enrollment of a login (/enroll), which explains what is
+ * happening (reference "Enrolling users"). "add": another authenticator from My security.
+ */
+export type EnrollmentMode = 'first' | 'add';
+
+interface EnrollmentProps {
+  mode: EnrollmentMode;
+  /** Enrolled (or, at first login with no licence free, skipped): where to go is the caller's choice. */
+  onFinished(result: { notice?: LoginNotice }): void;
+  /** The pending login is gone (401): the caller sends the user to sign in again. */
+  onSignedOut?(): void;
+  onCancel?(): void;
+}
+
+/**
+ * The methods this browser app can enrol, in the order offered. The server lists which of
+ * them the firm allows; the Tessera Authenticator (push) and security keys join this list
+ * when their issues land, each with a setup step of its own.
+ */
+const METHOD_CHOICES: { kind: AuthenticatorMethod; label: string; description: string }[] = [
+  {
+    kind: 'totp',
+    label: 'Authenticator app',
+    description:
+      'A 6-digit code from an app on your phone: Tessera Authenticator, Google Authenticator, Microsoft Authenticator, Duo Mobile, 1Password and others.',
+  },
+];
+
+type Step =
+  | { name: 'choose' }
+  | { name: 'totp'; enrollment: TotpEnrollment }
+  | { name: 'codes'; codes: string[] };
+
+export function Enrollment({ mode, onFinished, onSignedOut, onCancel }: EnrollmentProps) {
+  const [info, setInfo] = useState<EnrollmentInfo | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [step, setStep] = useState<Step>({ name: 'choose' });
+  // NO_SEAT at confirmation: the last licence went to someone else meanwhile.
+  const [noSeat, setNoSeat] = useState<string | null>(null);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    api
+      .get<EnrollmentInfo>('/mfa/enrollment', controller.signal)
+      .then(setInfo)
+      .catch((cause: unknown) => {
+        if (controller.signal.aborted) return;
+        if (cause instanceof ApiError && cause.status === 401) onSignedOut?.();
+        else setLoadError(errorMessage(cause));
+      });
+    return () => controller.abort();
+  }, [onSignedOut]);
+
+  if (loadError) return <ErrorAlert message={loadError} />;
+  if (!info) return <p className="muted">Loading…</p>;
+
+  const canSkip = mode === 'first' && (noSeat !== null || !info.seatAvailable);
+
+  if (step.name === 'codes') {
+    return (
+      <Card title="Your backup codes">
+        <BackupCodes codes={step.codes} owner={`${info.user.name} (${info.user.email}) at ${info.firmName}`} onContinue={() => onFinished({})} />
+      </Card>
+    );
+  }
+
+  return (
+    <>
+      {mode === 'first' && step.name === 'choose' ? <Explanation info={info} /> : null}
+      {canSkip ? (
+        <SkipNotice message={noSeat} onSkipped={onFinished} />
+      ) : step.name === 'choose' ? (
+        <MethodChoice info={info} mode={mode} onStarted={(enrollment) => setStep({ name: 'totp', enrollment })} onCancel={onCancel} />
+      ) : (
+        <TotpSetup
+          info={info}
+          enrollment={step.enrollment}
+          onCancel={onCancel}
+          onNoSeat={setNoSeat}
+          onConfirmed={(codes) => (codes && codes.length > 0 ? setStep({ name: 'codes', codes }) : onFinished({}))}
+        />
+      )}
+    </>
+  );
+}
+
+function Explanation({ info }: { info: EnrollmentInfo }) {
+  return (
+    <Card>
+      <p className="lead">
+        Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, a code from
+        your phone proves it is really you.
+      </p>
+      <p>This is a one-time setup. It takes about two minutes. From now on you sign in with your password and a code.</p>
+      <p>
+        You need a phone with an authenticator app, such as Tessera Authenticator, Google Authenticator, Microsoft
+        Authenticator, Duo Mobile or 1Password. If you do not have one yet, install it from Google Play or the App Store
+        first.
+      </p>
+    </Card>
+  );
+}
+
+function SkipNotice({ message, onSkipped }: { message: string | null; onSkipped(result: { notice?: LoginNotice }): void }) {
+  const { pending, error, run } = useAction();
+
+  async function skip() {
+    const result = await run(() => api.post<{ next: 'home'; notice?: LoginNotice }>('/mfa/enrollment/skip'));
+    if (!result.ok) return;
+    // The session became a full one: its CSRF token is fetched again.
+    resetCsrfToken();
+    onSkipped({ notice: result.value.notice ?? 'mfa_bypassed_no_seat' });
+  }
+
+  return (
+    <Card>
+      {message ? (
+        <p role="alert" className="notice notice-error">
+          {message}
+        </p>
+      ) : (
+        <p role="status" className="notice notice-info">
+          Your firm has no free licence for multi-factor authentication right now, so you cannot set it up today. You can sign
+          in with your password only, and you will be asked to enrol once a licence is available.
+        </p>
+      )}
+      <ErrorAlert message={error} />
+      <div className="form-actions">
+        <button type="button" disabled={pending} onClick={() => void skip()}>
+          Continue without MFA
+        </button>
+      </div>
+    </Card>
+  );
+}
+
+function MethodChoice({
+  info,
+  mode,
+  onStarted,
+  onCancel,
+}: {
+  info: EnrollmentInfo;
+  mode: EnrollmentMode;
+  onStarted(enrollment: TotpEnrollment): void;
+  onCancel?(): void;
+}) {
+  const offered = METHOD_CHOICES.filter((choice) => info.methods.some((m) => m.kind === choice.kind));
+  const [method, setMethod] = useState<AuthenticatorMethod | ''>(offered[0]?.kind ?? '');
+  const { pending, error, setError, run } = useAction();
+  const headingId = useId();
+  const radioName = useId();
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (method !== 'totp') {
+      setError('Choose how you want to sign in.');
+      return;
+    }
+    const result = await run(() => api.post<TotpEnrollment>('/mfa/enrollment/totp', {}));
+    if (result.ok) onStarted(result.value);
+  }
+
+  return (
+    <Card title={mode === 'first' ? 'Choose how you sign in' : 'Add an authenticator'}>
+      <form className="form" aria-labelledby={headingId} onSubmit={submit} noValidate>
+        <ErrorAlert message={error} />
+        <p id={headingId} className="muted">
+          {mode === 'first' ? 'Choose what you will use as your second factor.' : 'Choose what to add.'}
+        </p>
+        {offered.length === 0 ? (
+          <p className="muted">No method is available for you yet. Ask your firm administrator.</p>
+        ) : (
+          <div role="radiogroup" aria-label="Method" className="method-list">
+            {offered.map((choice) => (
+              <label key={choice.kind} className="method">
+                <input
+                  type="radio"
+                  name={radioName}
+                  value={choice.kind}
+                  checked={method === choice.kind}
+                  onChange={() => setMethod(choice.kind)}
+                />
+                <span>
+                  <span className="method-name">{choice.label}</span>
+                  <span className="method-description">{choice.description}</span>
+                </span>
+              </label>
+            ))}
+          </div>
+        )}
+        <div className="form-actions">
+          <button type="submit" disabled={pending || offered.length === 0}>
+            Continue
+          </button>
+          {onCancel ? (
+            <button type="button" className="button-secondary" onClick={onCancel}>
+              Cancel
+            </button>
+          ) : null}
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function TotpSetup({
+  info,
+  enrollment,
+  onConfirmed,
+  onNoSeat,
+  onCancel,
+}: {
+  info: EnrollmentInfo;
+  enrollment: TotpEnrollment;
+  onConfirmed(backupCodes: string[] | null | undefined): void;
+  onNoSeat(message: string): void;
+  onCancel?(): void;
+}) {
+  const [phone, setPhone] = useState('');
+  const [country, setCountry] = useState(browserCountry);
+  const [label, setLabel] = useState(info.methods.find((m) => m.kind === 'totp')?.label ?? 'Authenticator app');
+  const [code, setCode] = useState('');
+  const [copied, setCopied] = useState<string | null>(null);
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function copyKey() {
+    setCopied(null);
+    try {
+      await navigator.clipboard.writeText(enrollment.secret);
+      setCopied('The key was copied.');
+    } catch {
+      setError('This browser did not let the page copy. Select the key and copy it.');
+    }
+  }
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const digits = code.replace(/\s+/g, '');
+    if (!/^\d{6}$/.test(digits)) {
+      setError('Enter the 6-digit code your app shows.');
+      return;
+    }
+    if (!label.trim()) {
+      setError('Give this authenticator a name.');
+      return;
+    }
+    const body = {
+      code: digits,
+      label: label.trim(),
+      ...(phone.trim() ? { phone: { number: phone.trim(), ...(country ? { country } : {}) } } : {}),
+    };
+    setError(null);
+    setPending(true);
+    try {
+      const result = await api.post<{ next: 'home'; backupCodes: string[] | null }>(
+        `/mfa/enrollment/totp/${encodeURIComponent(enrollment.authenticatorId)}/confirm`,
+        body,
+      );
+      // From a pending login the server issued a new session: its CSRF token is fetched again.
+      resetCsrfToken();
+      onConfirmed(result.backupCodes);
+    } catch (cause) {
+      if (cause instanceof ApiError && cause.code === 'NO_SEAT') {
+        onNoSeat(cause.message);
+        return;
+      }
+      setError(codeErrorMessage(cause));
+      setCode('');
+    } finally {
+      setPending(false);
+    }
+  }
+
+  const countryOptions = [{ value: '', label: 'Choose a country' }, ...countries().map((c) => ({ value: c.code, label: `${c.name} (${c.code})` }))];
+
+  return (
+    <Card title="Set up your authenticator app">
+      <ol className="steps">
+        <li>
+          <h3>Install an app</h3>
+          <p>
+            On your phone, install an authenticator app if you do not have one: Tessera Authenticator, Google Authenticator,
+            Microsoft Authenticator, Duo Mobile or 1Password, from Google Play or the App Store.
+          </p>
+        </li>
+        <li>
+          <h3>Scan the QR code</h3>
+          <p>In the app, add an account (often a “+” button), choose to scan a QR code, and point the camera at this code.</p>
+          <div className="qr">
+            <img
+              src={svgDataUrl(enrollment.qrSvg)}
+              alt="QR code for your authenticator app"
+              width={224}
+              height={224}
+            />
+          </div>
+          <p>
+            Cannot scan it? Add the account by hand with this key (time-based, 6 digits), for {info.user.email} at{' '}
+            {info.firmName}:
+          </p>
+          <p className="setup-key">
+            <code aria-label="Setup key">{groupKey(enrollment.secret)}</code>
+            <button type="button" className="button-secondary button-small" onClick={() => void copyKey()}>
+              Copy key
+            </button>
+          </p>
+          <StatusNotice message={copied} />
+        </li>
+        <li>
+          <h3>Enter the 6-digit code</h3>
+          <p>The app now shows a 6-digit code for {info.firmName} that changes every 30 seconds. Type the current one.</p>
+          <form className="form" aria-label="Confirm authenticator app" onSubmit={submit} noValidate>
+            <ErrorAlert message={error} />
+            <TextField
+              label="Code from the app"
+              value={code}
+              onChange={setCode}
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              spellCheck={false}
+              maxLength={12}
+              required
+            />
+            <TextField label="Name for this authenticator" value={label} onChange={setLabel} maxLength={60} required />
+            <div className="form-row">
+              <TextField
+                label="Phone number"
+                type="tel"
+                value={phone}
+                onChange={setPhone}
+                autoComplete="tel"
+                hint="Optional: the phone this app is on, so your administrator can identify it"
+              />
+              <SelectField label="Country" value={country} options={countryOptions} onChange={setCountry} />
+            </div>
+            <div className="form-actions">
+              <button type="submit" disabled={pending}>
+                Confirm
+              </button>
+              {onCancel ? (
+                <button type="button" className="button-secondary" onClick={onCancel}>
+                  Cancel
+                </button>
+              ) : null}
+            </div>
+          </form>
+        </li>
+      </ol>
+    </Card>
+  );
+}
+
+/** The server-made QR code as an image (an <img> never runs script, unlike inline SVG). */
+function svgDataUrl(svg: string): string {
+  const bytes = new TextEncoder().encode(svg);
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return `data:image/svg+xml;base64,${btoa(binary)}`;
+}

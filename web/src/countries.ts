@@ -1,0 +1,46 @@
+// ISO 3166-1 alpha-2 codes, for the country of an authenticator's phone (reference 1.2:
+// "the phone number and country code of the device"). Names come from the browser
+// (Intl.DisplayNames) in the user's language, so no table of names ships with the app.
+
+const CODES = (
+  'AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ ' +
+  'CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR ' +
+  'GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP ' +
+  'KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT ' +
+  'MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW ' +
+  'SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG ' +
+  'UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW'
+).split(' ');
+
+export interface Country {
+  code: string;
+  name: string;
+}
+
+let cached: Country[] | null = null;
+
+/** Every country, sorted by its name in the browser's language. */
+export function countries(): Country[] {
+  if (cached) return cached;
+  let names: Intl.DisplayNames | null = null;
+  try {
+    names = new Intl.DisplayNames(undefined, { type: 'region' });
+  } catch {
+    names = null;
+  }
+  cached = CODES.map((code) => ({ code, name: names?.of(code) ?? code })).sort((a, b) => a.name.localeCompare(b.name));
+  return cached;
+}
+
+/** The region of the browser's language ("en-GB" -> "GB"), when it is a known country. */
+export function browserCountry(): string {
+  for (const tag of navigator.languages?.length ? navigator.languages : [navigator.language]) {
+    try {
+      const region = new Intl.Locale(tag).maximize().region;
+      if (region && CODES.includes(region)) return region;
+    } catch {
+      // An odd language tag: try the next one.
+    }
+  }
+  return '';
+}

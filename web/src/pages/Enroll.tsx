@@ -1,0 +1,19 @@
+import { Enrollment } from '../components/Enrollment';
+import { Page } from '../components/Page';
+import { signInAgain, useFinishSignIn, useSession } from '../session';
+
+/** First-login enrollment (/enroll, reference "Enrolling users"): mandatory before the homepage. */
+export function Enroll() {
+  const finishSignIn = useFinishSignIn();
+  const { logOut } = useSession();
+  return (
+    <Page title="Set up multi-factor authentication">
+      <Enrollment mode="first" onFinished={({ notice }) => void finishSignIn(notice)} onSignedOut={signInAgain} />
+      <p className="page-footer">
+        <button type="button" className="link-button" onClick={() => void logOut()}>
+          Cancel and sign out
+        </button>
+      </p>
+    </Page>
+  );
+}

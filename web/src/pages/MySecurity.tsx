@@ -1,0 +1,257 @@
+import { useState, type FormEvent } from 'react';
+import { api, type MyAuthenticator, type MySecurity as Security, type SessionUser } from '../api';
+import { BackupCodes } from '../components/BackupCodes';
+import { DataTable, type Column } from '../components/DataTable';
+import { TextField } from '../components/Field';
+import { Enrollment } from '../components/Enrollment';
+import { ErrorAlert, StatusNotice } from '../components/Notice';
+import { Card, Page } from '../components/Page';
+import { useAction, useApiGet } from '../useApi';
+import { formatDate, METHOD_LABELS, plural } from '../words';
+
+const LAST_ONE_WARNING = 'This is your only authenticator. You will have to set up MFA again at your next login.';
+
+/**
+ * My security (/me/security): the signed-in user's authenticators and backup codes. The
+ * server refuses changes (403 SECOND_FACTOR_REQUIRED) unless this session passed a second
+ * factor, and mails the user about every change.
+ */
+export function MySecurity({ user }: { user: SessionUser }) {
+  const security = useApiGet<Security>('/me/security');
+  const [adding, setAdding] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const data = security.data;
+
+  return (
+    <Page title="My security" wide>
+      <StatusNotice message={notice} />
+      <ErrorAlert message={security.error} />
+      {data ? (
+        <>
+          {data.mfaEnabled && !data.enrolled ? (
+            <p role="status" className="notice notice-info">
+              {user.firm.name} requires multi-factor authentication for you. You will be asked to set it up at your next login,
+              or you can add an authenticator now.
+            </p>
+          ) : null}
+          {data.enrolled && !data.secondFactorThisSession ? (
+            <p className="notice notice-info">
+              You signed in without a second factor this time, so changes here are not possible. Sign out and sign in again with
+              a code to change them.
+            </p>
+          ) : null}
+          <Card title="Authenticators">
+            <AuthenticatorTable
+              security={data}
+              onChanged={(message) => {
+                setNotice(message);
+                security.reload();
+              }}
+              onBeforeChange={() => setNotice(null)}
+            />
+            {adding ? null : (
+              <div className="form-actions">
+                <button
+                  type="button"
+                  onClick={() => {
+                    setNotice(null);
+                    setAdding(true);
+                  }}
+                >
+                  Add authenticator app
+                </button>
+              </div>
+            )}
+          </Card>
+          {adding ? (
+            <Enrollment
+              mode="add"
+              onCancel={() => setAdding(false)}
+              onFinished={() => {
+                setAdding(false);
+                setNotice('Your authenticator app was added.');
+                security.reload();
+              }}
+            />
+          ) : null}
+          <BackupCodeSection
+            remaining={data.backupCodesRemaining}
+            owner={`${user.name} (${user.email}) at ${user.firm.name}`}
+            onChanged={() => {
+              setNotice(null);
+              security.reload();
+            }}
+          />
+        </>
+      ) : security.error ? null : (
+        <p className="muted">Loading…</p>
+      )}
+    </Page>
+  );
+}
+
+function AuthenticatorTable({
+  security,
+  onChanged,
+  onBeforeChange,
+}: {
+  security: Security;
+  onChanged(message: string): void;
+  onBeforeChange(): void;
+}) {
+  const [renaming, setRenaming] = useState<string | null>(null);
+  const action = useAction();
+  const active = security.authenticators;
+
+  async function remove(item: MyAuthenticator) {
+    onBeforeChange();
+    // Removing the last one while MFA is enforced frees the seat: the next login enrols again.
+    const last = security.mfaEnabled && active.length === 1;
+    const question = last ? LAST_ONE_WARNING : `Remove ${item.label}? It will no longer work for signing in.`;
+    if (!window.confirm(question)) return;
+    const result = await action.run(() =>
+      api.delete(`/me/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`),
+    );
+    if (result.ok) onChanged(`${item.label} was removed.`);
+  }
+
+  const columns: Column<MyAuthenticator>[] = [
+    { header: 'Type', cell: (a) => METHOD_LABELS[a.kind] ?? a.kind },
+    {
+      header: 'Name',
+      cell: (a) =>
+        renaming === a.id ? (
+          <RenameForm
+            item={a}
+            onCancel={() => setRenaming(null)}
+            onSaved={(label) => {
+              setRenaming(null);
+              onChanged(`${a.label} is now called ${label}.`);
+            }}
+          />
+        ) : (
+          <>
+            {a.label}
+            {a.phone ? <span className="cell-detail">{a.phone}</span> : null}
+          </>
+        ),
+    },
+    { header: 'Added', cell: (a) => formatDate(a.createdAt) },
+    { header: 'Last used', cell: (a) => (a.lastUsedAt === null ? 'Never' : formatDate(a.lastUsedAt)) },
+    {
+      header: 'Actions',
+      className: 'actions',
+      cell: (a) => (
+        <div className="row-actions">
+          <button
+            type="button"
+            className="button-secondary button-small"
+            aria-label={`Rename ${a.label}`}
+            disabled={renaming === a.id}
+            onClick={() => {
+              onBeforeChange();
+              action.setError(null);
+              setRenaming(a.id);
+            }}
+          >
+            Rename
+          </button>
+          <button
+            type="button"
+            className="button-danger button-small"
+            aria-label={`Remove ${a.label}`}
+            disabled={action.pending}
+            onClick={() => void remove(a)}
+          >
+            Remove
+          </button>
+        </div>
+      ),
+    },
+  ];
+
+  return (
+    <>
+      <ErrorAlert message={action.error} />
+      <DataTable
+        label="My authenticators"
+        columns={columns}
+        rows={active}
+        rowKey={(a) => a.id}
+        emptyText="You have no authenticator yet."
+      />
+    </>
+  );
+}
+
+function RenameForm({ item, onSaved, onCancel }: { item: MyAuthenticator; onSaved(label: string): void; onCancel(): void }) {
+  const [label, setLabel] = useState(item.label);
+  const { pending, error, setError, run } = useAction();
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const next = label.trim();
+    if (!next) {
+      setError('Enter a name.');
+      return;
+    }
+    const result = await run(() => api.patch<MyAuthenticator>(`/me/authenticators/${encodeURIComponent(item.id)}`, { label: next }));
+    if (result.ok) onSaved(result.value?.label ?? next);
+  }
+
+  return (
+    <form className="form form-compact" onSubmit={submit} noValidate>
+      <ErrorAlert message={error} />
+      <TextField label="New name" value={label} onChange={setLabel} maxLength={60} autoFocus required />
+      <div className="form-actions">
+        <button type="submit" className="button-small" disabled={pending}>
+          Save
+        </button>
+        <button type="button" className="button-secondary button-small" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function BackupCodeSection({ remaining, owner, onChanged }: { remaining: number; owner: string; onChanged(): void }) {
+  const [codes, setCodes] = useState<string[] | null>(null);
+  const { pending, error, run } = useAction();
+
+  async function generate() {
+    if (!window.confirm('Generate new backup codes? The codes you have now stop working.')) return;
+    const result = await run(() => api.post<{ backupCodes: string[] }>('/me/backup-codes'));
+    if (result.ok) setCodes(result.value.backupCodes);
+  }
+
+  return (
+    <Card title="Backup codes">
+      <ErrorAlert message={error} />
+      {codes ? (
+        <>
+          <h3>Your new backup codes</h3>
+          <BackupCodes
+            codes={codes}
+            owner={owner}
+            continueLabel="Done"
+            onContinue={() => {
+              setCodes(null);
+              onChanged();
+            }}
+          />
+        </>
+      ) : (
+        <>
+          <p className="stat-value">{plural(remaining, 'unused backup code')}</p>
+          <p className="muted">Each one signs you in once when your phone is not at hand.</p>
+          <div className="form-actions">
+            <button type="button" className="button-secondary" disabled={pending} onClick={() => void generate()}>
+              Generate new backup codes
+            </button>
+          </div>
+        </>
+      )}
+    </Card>
+  );
+}
