@@ -1,0 +1,69 @@
+import autocannon from 'autocannon';
+
+export interface LoadResult {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  durationS: number;
+}
+
+export interface LoadOptions {
+  url: string;
+  connections: number;
+  /** Seconds; or stop after `amount` requests. */
+  duration?: number;
+  amount?: number;
+  /** Requests per second for a fixed-rate run (latency at a given load), across all connections. */
+  rate?: number;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Builds each request (body, headers, path) from its sequence number. */
+  next?: (i: number) => { path?: string; body?: string; headers?: Record<string, string> };
+}
+
+/**
+ * One autocannon run (the load generator lives in this process; Tessera in another),
+ * against 127.0.0.1 only, bounded by `duration` or `amount`.
+ */
+export async function load(o: LoadOptions): Promise<LoadResult> {
+  if (!/^http:\/\/127\.0\.0\.1:\d+/.test(o.url)) throw new Error('load is generated against 127.0.0.1 only');
+  let i = 0;
+  const result = await autocannon({
+    url: o.url,
+    connections: o.connections,
+    duration: o.duration ?? 10,
+    amount: o.amount,
+    overallRate: o.rate,
+    method: o.method ?? 'GET',
+    headers: o.headers,
+    body: o.body,
+    requests: o.next
+      ? [
+          {
+            setupRequest: (req: autocannon.Request) => {
+              const r = o.next!(i++);
+              return { ...req, ...(r.path ? { path: r.path } : {}), ...(r.body ? { body: r.body } : {}), headers: { ...req.headers, ...r.headers } };
+            },
+          },
+        ]
+      : undefined,
+  });
+  return {
+    requests: result.requests.total,
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    durationS: result.duration,
+  };
+}
+
+/** The trivial route, measured in the same run as a scenario: the yardstick for its ratio. */
+export async function healthBaseline(url: string, connections = 20, duration = 5): Promise<LoadResult> {
+  return load({ url: `${url}/api/v1/health`, connections, duration });
+}
