@@ -579,6 +579,12 @@ describe('remember this browser', () => {
     // No second factor in this session: adding an authenticator needs one.
     expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: null });
     expectError(await agent.post(api('/mfa/enrollment/totp'), {}), 403, 'SECOND_FACTOR_REQUIRED');
+    // ...which it gets by answering the second factor from the full session (step-up): same token, now marked.
+    const stepUp = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(e.secret) });
+    expect(stepUp.statusCode, stepUp.body).toBe(200);
+    expect(stepUp.cookies.find((c) => c.name === 'tessera_session')).toBeUndefined();
+    expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
+    expect((await agent.post(api('/mfa/enrollment/totp'), {})).statusCode).toBe(201);
 
     // The same browser for another user: that user still needs their second factor.
     await agent.post(api('/logout'));
@@ -622,6 +628,7 @@ describe('lockout after consecutive failures', () => {
     const locking = await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(e.secret) });
     expect(locking.statusCode).toBe(423);
     expect(locking.json()).toEqual({ error: 'MFA_LOCKED', message: expect.stringMatching(/locked for 15 minutes/), retryAfterSeconds: 900 });
+    expect(locking.headers['retry-after']).toBe('900');
     const lockedAt = clock.now();
     expect(await attempts(e.user.id)).toEqual({ mfa_failed_count: 0, mfa_locked_until: lockedAt + 15 * MINUTE });
     expect((await auditEvents(h, { event: 'mfa.locked', subjectId: e.user.id }))[0]).toMatchObject({

@@ -19,7 +19,7 @@ const FASTIFY_CODES: Record<string, string> = {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
     if (err instanceof AppError) {
-      if (err.status === 429 && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
+      if ((err.status === 429 || err.status === 423) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
       return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
     }
     const fe = err as FastifyError;

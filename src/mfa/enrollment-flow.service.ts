@@ -10,7 +10,8 @@ import type { PendingLogin } from '../http/auth.js';
 import { isEnrolled, recordBypass, seatAvailable } from '../login/mfa-gate.js';
 import { createSession } from '../sessions/session.service.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
-import { assertNotLocked, currentLock, invalidCode, loadLoginPolicy, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { assertNotLocked, currentLock, invalidCode, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';

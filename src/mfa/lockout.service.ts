@@ -3,26 +3,8 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError } from '../errors.js';
+import type { LoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { templates } from '../notify/templates.js';
-
-/** A firm's login settings (issue 4.5, 4.7); the defaults hold while the firm has no mfa_settings row. */
-export interface LoginPolicy {
-  lockoutThreshold: number;
-  lockoutMinutes: number;
-  /** 0: "remember this browser" is not offered. */
-  rememberDays: number;
-}
-export const DEFAULT_LOGIN_POLICY: LoginPolicy = Object.freeze({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0 });
-
-export async function loadLoginPolicy(db: DbOrTx, firmId: string): Promise<LoginPolicy> {
-  const row = await db
-    .selectFrom('mfa_settings')
-    .select(['lockout_threshold', 'lockout_minutes', 'remember_days'])
-    .where('firm_id', '=', firmId)
-    .executeTakeFirst();
-  if (!row) return DEFAULT_LOGIN_POLICY;
-  return { lockoutThreshold: row.lockout_threshold, lockoutMinutes: row.lockout_minutes, rememberDays: row.remember_days };
-}
 
 /** The one answer to every wrong, malformed, replayed or expired code: it never says which. */
 export const invalidCode = (attemptsLeft: number) => new AppError('INVALID_CODE', 401, 'That code is not right.', { attemptsLeft });

@@ -2,7 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
 import { UserKind } from '../directory/directory.schemas.js';
-import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
+import type { FastifyRequest } from 'fastify';
+import { unauthorized } from '../errors.js';
+import { requirePendingLogin, setSessionCookie, type PendingLogin } from '../http/auth.js';
+import { isEnrolled } from '../login/mfa-gate.js';
 import { errors } from '../http/schemas.js';
 import { enrollmentInfo, beginTotp, confirmTotp, skipEnrollment } from './enrollment-flow.service.js';
 import { pendingActor, setRememberCookie } from './pending-login.js';
@@ -53,6 +56,22 @@ const SkipResult = Type.Object({ next: Type.Literal('home'), notice: Type.Litera
  * These are the only routes a half-finished login may use (besides /logout and /csrf);
  * the enrollment routes also serve a full session adding another authenticator.
  */
+/**
+ * The second factor answers a pending login, and also a full session that has not passed one
+ * (a remembered browser skipped it): My security asks for a fresh second factor before any
+ * change, and this is how such a session gets one.
+ */
+const STEP_UP_STAGES = ['second_factor', 'full'] as const;
+
+/** A pending login, or a full session of an enrolled user that has not passed a second factor yet; else 401 (nothing to answer). */
+async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingLogin> {
+  const pending = await requirePendingLogin(ctx, request, STEP_UP_STAGES);
+  if (pending.session.stage === 'full' && (pending.session.second_factor_at !== null || !(await isEnrolled(ctx.db, pending.user.id)))) {
+    throw unauthorized();
+  }
+  return pending;
+}
+
 export const mfaLoginRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -61,7 +80,7 @@ export const mfaLoginRoutes =
     app.get(
       '/mfa/challenge',
       { schema: { tags, summary: 'The second-factor step of a pending login', response: { 200: ChallengeSchema, ...errors(401) } } },
-      async (request) => secondFactorChallenge(ctx, await requirePendingLogin(ctx, request, ['second_factor'])),
+      async (request) => secondFactorChallenge(ctx, await secondFactorTarget(ctx, request)),
     );
 
     app.post(
@@ -69,15 +88,15 @@ export const mfaLoginRoutes =
       {
         schema: {
           tags,
-          summary: 'Answer the second factor; success replaces the pending session with a full one',
+          summary: 'Answer the second factor; success replaces the pending session with a full one (or, from a full session, marks it as having passed one)',
           body: VerifyBody,
           response: { 200: Home, ...errors(400, 401, 403, 423) },
         },
       },
       async (request, reply) => {
-        const pending = await requirePendingLogin(ctx, request, ['second_factor']);
+        const pending = await secondFactorTarget(ctx, request);
         const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), request.body);
-        setSessionCookie(ctx, reply, result.token);
+        if (result.token) setSessionCookie(ctx, reply, result.token);
         if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
         return { next: 'home' as const };
       },

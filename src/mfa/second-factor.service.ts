@@ -4,7 +4,8 @@ import type { LoginMethod } from '../factors/factor.js';
 import { FACTORS, factorFor } from '../factors/registry.js';
 import type { PendingLogin } from '../http/auth.js';
 import { rememberBrowser } from '../login/remembered-browsers.js';
-import { assertNotLocked, currentLock, invalidCode, loadLoginPolicy, lockedUntil, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { assertNotLocked, currentLock, invalidCode, lockedUntil, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export interface ChallengeView {
@@ -37,7 +38,8 @@ export interface VerifyInput {
 }
 
 export interface VerifyResult {
-  token: string;
+  /** The new session's token; null when a full session only recorded the second factor. */
+  token: string | null;
   remember: { token: string; days: number } | null;
 }
 
@@ -64,7 +66,7 @@ export async function verifySecondFactor(ctx: AppContext, pending: PendingLogin,
     }
     // Locked by a concurrent attempt since step 1: roll back, this code stays unused.
     if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
-    const token = (await completeSecondFactor(ctx, tx, pending, actor, { method: input.method }))!;
+    const token = await completeSecondFactor(ctx, tx, pending, actor, { method: input.method });
     const remember =
       input.remember && policy.rememberDays > 0
         ? { token: await rememberBrowser(ctx, tx, user, policy.rememberDays, actor.userAgent), days: policy.rememberDays }

@@ -7,6 +7,7 @@ import { Enrollment } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { useAction, useApiGet } from '../useApi';
+import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
 
 const LAST_ONE_WARNING = 'This is your only authenticator. You will have to set up MFA again at your next login.';
@@ -36,8 +37,8 @@ export function MySecurity({ user }: { user: SessionUser }) {
           ) : null}
           {data.enrolled && !data.secondFactorThisSession ? (
             <p className="notice notice-info">
-              You signed in without a second factor this time, so changes here are not possible. Sign out and sign in again with
-              a code to change them.
+              This browser is remembered, so you signed in without a second factor. Changes here need one:{' '}
+              <Link to="/mfa?next=%2Fme%2Fsecurity">verify with a code</Link>.
             </p>
           ) : null}
           <Card title="Authenticators">
