@@ -9,9 +9,9 @@ import {
   auditEvents,
   enableMfaForStaff,
   enrollForTest,
-  expectRefusedMfa,
+  expectRefused,
   firmWithAdmin,
-  mfaState,
+  dbState,
   operatorAgent,
   startHarness,
   userAgent,
@@ -134,28 +134,28 @@ describe('POST /admin/users/:id/mfa-unlock', () => {
 
   it('204 and nothing written when there is nothing to unlock', async () => {
     const u = await newUser(A.firm.id);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expect((await A.admin.post(unlock(u.id))).statusCode).toBe(204);
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
   });
 
   it("404 for another firm's user or an unknown id, nothing changed", async () => {
     const other = await newUser(B.firm.id);
     await lock(other.id, 10, h.clock.now() + MINUTE);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await A.admin.post(unlock(other.id)), 404, 'NOT_FOUND', before);
-    await expectRefusedMfa(h, await A.admin.post(unlock(randomUUID())), 404, 'NOT_FOUND', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(unlock(other.id)), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await A.admin.post(unlock(randomUUID())), 404, 'NOT_FOUND', before);
   });
 
   it('401 without a session, 403 for a non-superuser and an operator, 403 CSRF_INVALID without the token', async () => {
     const u = await newUser(A.firm.id);
     await lock(u.id, 10, h.clock.now() + MINUTE);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await new Agent(h.app).post(unlock(u.id)), 401, 'UNAUTHENTICATED', before);
-    await expectRefusedMfa(h, await member.post(unlock(u.id)), 403, 'FORBIDDEN', before);
-    await expectRefusedMfa(h, await operator.post(unlock(u.id)), 403, 'FORBIDDEN', before);
-    await expectRefusedMfa(h, await A.admin.raw('POST', unlock(u.id), { csrf: false }), 403, 'CSRF_INVALID', before);
-    await expectRefusedMfa(h, await A.admin.post(unlock('x'.repeat(65))), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await new Agent(h.app).post(unlock(u.id)), 401, 'UNAUTHENTICATED', before);
+    await expectRefused(h, await member.post(unlock(u.id)), 403, 'FORBIDDEN', before);
+    await expectRefused(h, await operator.post(unlock(u.id)), 403, 'FORBIDDEN', before);
+    await expectRefused(h, await A.admin.raw('POST', unlock(u.id), { csrf: false }), 403, 'CSRF_INVALID', before);
+    await expectRefused(h, await A.admin.post(unlock('x'.repeat(65))), 400, 'VALIDATION_FAILED', before);
   });
 });
 
@@ -213,10 +213,10 @@ describe('GET/PUT /admin/mfa/policy', () => {
   });
 
   it('PUT of the same values writes nothing', async () => {
-    const before = await mfaState(h);
+    const before = await dbState(h);
     const res = await C.admin.raw('PUT', POLICY, { body: { lockoutThreshold: 6, lockoutMinutes: 30, rememberDays: 7 } });
     expect(res.statusCode).toBe(200);
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
   });
 
   it('accepts the bounds 3..50, 1..1440 and 0..30', async () => {
@@ -245,13 +245,13 @@ describe('GET/PUT /admin/mfa/policy', () => {
     ['an unknown field', { ...ok, lockoutSeconds: 1 }],
     ['an array', [ok]],
   ])('400 VALIDATION_FAILED for %s, nothing changed', async (_what, body) => {
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await C.admin.raw('PUT', POLICY, { body }), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await C.admin.raw('PUT', POLICY, { body }), 400, 'VALIDATION_FAILED', before);
   });
 
   it('400 MALFORMED_JSON for a body that is not JSON', async () => {
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await C.admin.raw('PUT', POLICY, { body: '{', headers: { 'content-type': 'application/json' } }), 400, 'MALFORMED_JSON', before);
+    const before = await dbState(h);
+    await expectRefused(h, await C.admin.raw('PUT', POLICY, { body: '{', headers: { 'content-type': 'application/json' } }), 400, 'MALFORMED_JSON', before);
   });
 
   it("fewer days shortens the firm's remembered browsers; 0 forgets them all; another firm's are untouched", async () => {
@@ -306,10 +306,10 @@ describe('GET/PUT /admin/mfa/policy', () => {
       const get = await agent.get(POLICY);
       expect(get.statusCode).toBe(status);
       expect(get.json().error).toBe(code);
-      const before = await mfaState(h);
-      await expectRefusedMfa(h, await agent.raw('PUT', POLICY, { body }), status, code, before);
+      const before = await dbState(h);
+      await expectRefused(h, await agent.raw('PUT', POLICY, { body }), status, code, before);
     }
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await A.admin.raw('PUT', POLICY, { body, csrf: false }), 403, 'CSRF_INVALID', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.raw('PUT', POLICY, { body, csrf: false }), 403, 'CSRF_INVALID', before);
   });
 });

@@ -14,7 +14,7 @@ import {
   enrollForTest,
   expectError,
   firmWithAdmin,
-  mfaState,
+  dbState,
   operatorAgent,
   startHarness,
   type Harness,
@@ -121,7 +121,7 @@ const withCookie = (token: string) => {
 
 /** Everything a request could change except the attempt counter and what records it (audit, and a lockout mail). */
 async function stateBesidesAttempts() {
-  const { users, audit_events: _audit, ...rest } = await mfaState(h);
+  const { users, audit_events: _audit, ...rest } = await dbState(h);
   return { ...rest, users: (users as Record<string, unknown>[]).map(({ mfa_failed_count: _n, ...u }) => u) as unknown[] };
 }
 
@@ -204,11 +204,11 @@ describe('a half-finished login grants nothing else', () => {
 
   it('the second-factor step cannot use the enrollment routes (no adding a factor before passing one)', async () => {
     const agent = await pendingSecondFactor(f, (await enrolled(f)).user);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expectError(await agent.get(api('/mfa/enrollment')), 401, 'UNAUTHENTICATED');
     expectError(await agent.post(api('/mfa/enrollment/totp'), {}), 401, 'UNAUTHENTICATED');
     expectError(await agent.post(api('/mfa/enrollment/skip')), 401, 'UNAUTHENTICATED');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
   });
 
   it('expires 10 minutes after the password step', async () => {
@@ -218,9 +218,9 @@ describe('a half-finished login grants nothing else', () => {
     expect((await agent.get(api('/mfa/challenge'))).statusCode).toBe(200);
     clock.advance(1);
     expectError(await agent.get(api('/mfa/challenge')), 401, 'UNAUTHENTICATED');
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expectError(await agent.post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
 
     const enrolling = (await login(f, await person(f))).agent;
     clock.advance(10 * MINUTE);
@@ -296,10 +296,10 @@ describe('first-login enrollment with an authenticator app', () => {
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: user.id }))[0]?.details).toMatchObject({ factors: ['password', 'totp'] });
 
     // Confirming it again: already confirmed, nothing changes.
-    const before = await mfaState(h);
+    const before = await dbState(h);
     const again = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: codeAt(secret, 1) });
     expectError(again, 409, 'ALREADY_CONFIRMED');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
 
     // The backup codes work at the next login.
     await agent.post(api('/logout'));
@@ -331,7 +331,7 @@ describe('first-login enrollment with an authenticator app', () => {
     expect((await attempts(user.id)).mfa_failed_count).toBe(1);
     expect((await auditEvents(h, { event: 'mfa.failed', subjectId: user.id }))[0]?.details).toMatchObject({ method: 'totp', reason: 'wrong', during: 'enrollment' });
 
-    before = await mfaState(h);
+    before = await dbState(h);
     for (const phone of [{ number: '12345', country: 'GB' }, { number: '+999 123' }, { number: 'not a phone' }, { number: '020 7946 0958' }, { number: '020 7946 0958', country: 'ZZ' }]) {
       expectError(await confirm({ code: codeAt(secret), phone }), 400, 'INVALID_PHONE');
     }
@@ -341,10 +341,10 @@ describe('first-login enrollment with an authenticator app', () => {
     const other = await person(f);
     const otherAgent = (await login(f, other)).agent;
     const othersId = (await otherAgent.post(api('/mfa/enrollment/totp'), {})).json().authenticatorId;
-    before = await mfaState(h);
+    before = await dbState(h);
     expectError(await confirm({ code: codeAt(secret) }, othersId), 404, 'NOT_FOUND');
     expectError(await confirm({ code: codeAt(secret) }, 'no-such-id'), 404, 'NOT_FOUND');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
 
     // The right code still works (the refused attempts used up nothing).
     expect((await confirm({ code: codeAt(secret) })).statusCode).toBe(200);
@@ -359,10 +359,10 @@ describe('first-login enrollment with an authenticator app', () => {
     const { agent } = await login(f, user);
     const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
     expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: codeAt(begun.secret) })).statusCode).toBe(200);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expectError(await early.post(api('/mfa/enrollment/totp'), {}), 409, 'ALREADY_ENROLLED');
     expectError(await early.post(api('/mfa/enrollment/skip')), 409, 'ALREADY_ENROLLED');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
     expect((await early.get(api('/mfa/enrollment'))).json()).toMatchObject({ enrolled: true });
   });
 
@@ -377,9 +377,9 @@ describe('first-login enrollment with an authenticator app', () => {
     const enrolB = (await agentB.post(api('/mfa/enrollment/totp'), {})).json();
     expect((await agentA.post(api(`/mfa/enrollment/totp/${enrolA.authenticatorId}/confirm`), { code: codeAt(enrolA.secret) })).statusCode).toBe(200);
 
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expectError(await agentB.post(api(`/mfa/enrollment/totp/${enrolB.authenticatorId}/confirm`), { code: codeAt(enrolB.secret) }), 409, 'NO_SEAT');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
     expect((await agentB.get(api('/mfa/enrollment'))).json()).toMatchObject({ seatAvailable: false, enrolled: false });
 
     const skipped = await agentB.post(api('/mfa/enrollment/skip'));
@@ -480,11 +480,11 @@ describe('the second factor', () => {
     expect(JSON.stringify(await auditEvents(h, { subjectId: e.user.id }))).not.toContain(used);
 
     // Malformed requests are 400 and change nothing at all, not even the counter.
-    const exact = await mfaState(h);
+    const exact = await dbState(h);
     for (const body of [{ method: 'totp', code: 123456 }, { method: 'sms', code: good }, { method: 'totp' }, { code: good }, { method: 'totp', code: good, extra: true }, { method: 'totp', code: good, remember: 'yes' }]) {
       expectError(await agent.post(api('/mfa/verify'), body), 400, 'VALIDATION_FAILED');
     }
-    expect(await mfaState(h)).toEqual(exact);
+    expect(await dbState(h)).toEqual(exact);
 
     // The right code still works and resets the counter.
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: good })).statusCode).toBe(200);
@@ -493,15 +493,15 @@ describe('the second factor', () => {
 
   it('without a pending login: 401, nothing changes', async () => {
     const e = await enrolled(f);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expectError(await new Agent(h.app).post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
     expectError(await new Agent(h.app).get(api('/mfa/challenge')), 401, 'UNAUTHENTICATED');
     expectError(await withCookie('A'.repeat(22)).post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
     // A full session has no second factor pending.
     const vendor = (await login(f, await person(f, 'vendor_case_manager'))).agent;
-    const full = await mfaState(h);
+    const full = await dbState(h);
     expectError(await vendor.post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
-    expect(await mfaState(h)).toEqual(full);
+    expect(await dbState(h)).toEqual(full);
     expect(before.authenticators).toEqual(full.authenticators);
   });
 
@@ -644,13 +644,13 @@ describe('lockout after consecutive failures', () => {
     // While locked every answer is 423, even the right code, which is not used up.
     clock.advance(STEP);
     const right = codeAt(e.secret);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     for (const body of [{ method: 'totp', code: right }, { method: 'backup_code', code: e.backupCodes[0]! }, { method: 'totp', code: 'x' }]) {
       const res = await agent.post(api('/mfa/verify'), body);
       expect(res.statusCode).toBe(423);
       expect(res.json()).toMatchObject({ error: 'MFA_LOCKED', retryAfterSeconds: 900 - 30 });
     }
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
     expect((await agent.get(api('/mfa/challenge'))).json().lockedUntil).toBe(lockedAt + 15 * MINUTE);
 
     // After 15 minutes: the right code works (a new login, the pending one expired), and the count is 0.
@@ -690,9 +690,9 @@ describe('lockout after consecutive failures', () => {
     const locking = await confirm('000000' === codeAt(secret) ? '111111' : '000000');
     expect(locking.statusCode).toBe(423);
     expect(locking.json().retryAfterSeconds).toBe(120);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     expect((await confirm(codeAt(secret))).statusCode).toBe(423);
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
     expect((await h.ctx.db.selectFrom('authenticators').select('status').where('id', '=', authenticatorId).executeTakeFirstOrThrow()).status).toBe('pending');
 
     clock.advance(2 * MINUTE);

@@ -14,9 +14,9 @@ import {
   auditEvents,
   enableMfaForStaff,
   enrollForTest,
-  expectRefusedMfa,
+  expectRefused,
   firmWithAdmin,
-  mfaState,
+  dbState,
   operatorAgent,
   sessionAgent,
   setPassword,
@@ -211,11 +211,11 @@ describe('PATCH /me/authenticators/:id (rename)', () => {
   it('the same name again changes nothing and mails nothing', async () => {
     const me = await someone(A, 1);
     await me.agent.patch(AUTH(me.auths[0]!), { label: 'Phone' });
-    const before = await mfaState(h);
+    const before = await dbState(h);
     const res = await me.agent.patch(AUTH(me.auths[0]!), { label: 'Phone' });
     expect(res.statusCode).toBe(200);
     expect(res.json().label).toBe('Phone');
-    expect(await mfaState(h)).toEqual(before);
+    expect(await dbState(h)).toEqual(before);
   });
 
   it.each([
@@ -229,15 +229,15 @@ describe('PATCH /me/authenticators/:id (rename)', () => {
     ['a NUL character', { label: 'a\u0000b' }],
   ])('400 VALIDATION_FAILED for %s, nothing changed', async (_what, body) => {
     const me = await someone(A, 1);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.patch(AUTH(me.auths[0]!), body), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.patch(AUTH(me.auths[0]!), body), 400, 'VALIDATION_FAILED', before);
   });
 
   it('400 for a body that is not JSON', async () => {
     const me = await someone(A, 1);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     const res = await me.agent.raw('PATCH', AUTH(me.auths[0]!), { body: '{"label":', headers: { 'content-type': 'application/json' } });
-    await expectRefusedMfa(h, res, 400, 'MALFORMED_JSON', before);
+    await expectRefused(h, res, 400, 'MALFORMED_JSON', before);
   });
 
   it('accepts 60 characters', async () => {
@@ -247,8 +247,8 @@ describe('PATCH /me/authenticators/:id (rename)', () => {
 
   it('403 SECOND_FACTOR_REQUIRED when this session did not pass a second factor', async () => {
     const me = await someone(A, 2, { secondFactor: false });
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.patch(AUTH(me.auths[0]!), { label: 'Mine now' }), 403, 'SECOND_FACTOR_REQUIRED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.patch(AUTH(me.auths[0]!), { label: 'Mine now' }), 403, 'SECOND_FACTOR_REQUIRED', before);
   });
 
   it("404 for another user's, another firm's, a pending or an unknown authenticator", async () => {
@@ -260,21 +260,21 @@ describe('PATCH /me/authenticators/:id (rename)', () => {
       .insertInto('authenticators')
       .values({ id: pendingId, firm_id: A.firm.id, user_id: me.user.id, kind: 'totp', label: 'pending', status: 'pending', created_at: 1, confirmed_at: null, last_used_at: null, phone_e164: null })
       .execute();
-    const before = await mfaState(h);
+    const before = await dbState(h);
     for (const id of [colleague.auths[0]!, neighbour.auths[0]!, pendingId, 'no-such-id']) {
-      await expectRefusedMfa(h, await me.agent.patch(AUTH(id), { label: 'Stolen' }), 404, 'NOT_FOUND', before);
+      await expectRefused(h, await me.agent.patch(AUTH(id), { label: 'Stolen' }), 404, 'NOT_FOUND', before);
     }
   });
 
   it('401 without a session, 403 for an operator, 403 CSRF_INVALID without the token or from another site', async () => {
     const me = await someone(A, 1);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await new Agent(h.app).patch(AUTH(me.auths[0]!), { label: 'x' }), 401, 'UNAUTHENTICATED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await new Agent(h.app).patch(AUTH(me.auths[0]!), { label: 'x' }), 401, 'UNAUTHENTICATED', before);
     const op = await operatorAgent(h);
-    const opBefore = await mfaState(h);
-    await expectRefusedMfa(h, await op.patch(AUTH(me.auths[0]!), { label: 'x' }), 403, 'FORBIDDEN', opBefore);
-    await expectRefusedMfa(h, await me.agent.raw('PATCH', AUTH(me.auths[0]!), { body: { label: 'x' }, csrf: false }), 403, 'CSRF_INVALID', opBefore);
-    await expectRefusedMfa(
+    const opBefore = await dbState(h);
+    await expectRefused(h, await op.patch(AUTH(me.auths[0]!), { label: 'x' }), 403, 'FORBIDDEN', opBefore);
+    await expectRefused(h, await me.agent.raw('PATCH', AUTH(me.auths[0]!), { body: { label: 'x' }, csrf: false }), 403, 'CSRF_INVALID', opBefore);
+    await expectRefused(
       h,
       await me.agent.raw('PATCH', AUTH(me.auths[0]!), { body: { label: 'x' }, headers: { origin: 'https://evil.example' } }),
       403,
@@ -308,8 +308,8 @@ describe('DELETE /me/authenticators/:id', () => {
 
   it.each([[''], ['?confirm=false']])('409 CONFIRM_REQUIRED for my last one while MFA is enforced (%s), nothing changed', async (query) => {
     const me = await someone(A, 1);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.delete(AUTH(me.auths[0]!) + query), 409, 'CONFIRM_REQUIRED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.delete(AUTH(me.auths[0]!) + query), 409, 'CONFIRM_REQUIRED', before);
   });
 
   it('with confirm=true removes my last one: seat freed, backup codes and remembered browsers gone, my other sessions ended, this one kept', async () => {
@@ -368,34 +368,34 @@ describe('DELETE /me/authenticators/:id', () => {
 
   it.each([['?confirm=yes'], ['?confirm=true&force=1'], ['?other=1']])('400 VALIDATION_FAILED for the query %s, nothing changed', async (query) => {
     const me = await someone(A, 1);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.delete(AUTH(me.auths[0]!) + query), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.delete(AUTH(me.auths[0]!) + query), 400, 'VALIDATION_FAILED', before);
   });
 
   it('403 SECOND_FACTOR_REQUIRED when this session did not pass a second factor, even with confirm', async () => {
     const me = await someone(A, 2, { secondFactor: false });
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.delete(AUTH(me.auths[0]!)), 403, 'SECOND_FACTOR_REQUIRED', before);
-    await expectRefusedMfa(h, await me.agent.delete(AUTH(me.auths[1]!) + '?confirm=true'), 403, 'SECOND_FACTOR_REQUIRED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.delete(AUTH(me.auths[0]!)), 403, 'SECOND_FACTOR_REQUIRED', before);
+    await expectRefused(h, await me.agent.delete(AUTH(me.auths[1]!) + '?confirm=true'), 403, 'SECOND_FACTOR_REQUIRED', before);
   });
 
   it("404 for another user's or another firm's authenticator, even with confirm", async () => {
     const me = await someone(A, 2);
     const colleague = await someone(A, 1);
     const neighbour = await someone(B, 1);
-    const before = await mfaState(h);
+    const before = await dbState(h);
     for (const id of [colleague.auths[0]!, neighbour.auths[0]!, 'no-such-id']) {
-      await expectRefusedMfa(h, await me.agent.delete(AUTH(id) + '?confirm=true'), 404, 'NOT_FOUND', before);
+      await expectRefused(h, await me.agent.delete(AUTH(id) + '?confirm=true'), 404, 'NOT_FOUND', before);
     }
   });
 
   it('401 without a session, 403 for an operator, 403 CSRF_INVALID without the token', async () => {
     const me = await someone(A, 2);
     const op = await operatorAgent(h);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await new Agent(h.app).delete(AUTH(me.auths[0]!)), 401, 'UNAUTHENTICATED', before);
-    await expectRefusedMfa(h, await op.delete(AUTH(me.auths[0]!)), 403, 'FORBIDDEN', before);
-    await expectRefusedMfa(h, await me.agent.raw('DELETE', AUTH(me.auths[0]!), { csrf: false }), 403, 'CSRF_INVALID', before);
+    const before = await dbState(h);
+    await expectRefused(h, await new Agent(h.app).delete(AUTH(me.auths[0]!)), 401, 'UNAUTHENTICATED', before);
+    await expectRefused(h, await op.delete(AUTH(me.auths[0]!)), 403, 'FORBIDDEN', before);
+    await expectRefused(h, await me.agent.raw('DELETE', AUTH(me.auths[0]!), { csrf: false }), 403, 'CSRF_INVALID', before);
   });
 });
 
@@ -431,22 +431,22 @@ describe('POST /me/backup-codes', () => {
   it('403 SECOND_FACTOR_REQUIRED when this session did not pass a second factor', async () => {
     const me = await someone(A, 1, { secondFactor: false });
     await issueBackupCodes(h.ctx, h.ctx.db, A.firm.id, me.user.id);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.post(CODES), 403, 'SECOND_FACTOR_REQUIRED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.post(CODES), 403, 'SECOND_FACTOR_REQUIRED', before);
   });
 
   it('409 NOT_ENROLLED without an authenticator', async () => {
     const me = await someone(A, 0);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await me.agent.post(CODES), 409, 'NOT_ENROLLED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await me.agent.post(CODES), 409, 'NOT_ENROLLED', before);
   });
 
   it('401 without a session, 403 for an operator, 403 CSRF_INVALID without the token', async () => {
     const me = await someone(A, 1);
     const op = await operatorAgent(h);
-    const before = await mfaState(h);
-    await expectRefusedMfa(h, await new Agent(h.app).post(CODES), 401, 'UNAUTHENTICATED', before);
-    await expectRefusedMfa(h, await op.post(CODES), 403, 'FORBIDDEN', before);
-    await expectRefusedMfa(h, await me.agent.raw('POST', CODES, { csrf: false }), 403, 'CSRF_INVALID', before);
+    const before = await dbState(h);
+    await expectRefused(h, await new Agent(h.app).post(CODES), 401, 'UNAUTHENTICATED', before);
+    await expectRefused(h, await op.post(CODES), 403, 'FORBIDDEN', before);
+    await expectRefused(h, await me.agent.raw('POST', CODES, { csrf: false }), 403, 'CSRF_INVALID', before);
   });
 });
