@@ -54,7 +54,8 @@ export async function load(o: LoadOptions): Promise<LoadResult> {
   });
   return {
     requests: result.requests.total,
-    rps: Math.round(result.requests.average),
+    // Completed requests over the run's wall time: exact for amount-bounded runs too.
+    rps: Math.round(result.requests.total / Math.max(0.001, result.duration)),
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
