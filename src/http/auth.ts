@@ -56,6 +56,21 @@ export function actorOf(request: FastifyRequest): Actor {
   };
 }
 
+/** The session's user and their firm, in one query (every authenticated request pays for it). */
+async function loadUserAndFirm(ctx: AppContext, userId: string, firmId: string): Promise<{ user: User; firm: Firm } | null> {
+  const row = await ctx.db
+    .selectFrom('users')
+    .innerJoin('firms', 'firms.id', 'users.firm_id')
+    .selectAll('users')
+    .select(['firms.slug as firm_slug', 'firms.name as firm_name', 'firms.created_at as firm_created_at'])
+    .where('users.id', '=', userId)
+    .where('users.firm_id', '=', firmId)
+    .executeTakeFirst();
+  if (!row) return null;
+  const { firm_slug, firm_name, firm_created_at, ...user } = row;
+  return { user, firm: { id: user.firm_id, slug: firm_slug, name: firm_name, created_at: firm_created_at } };
+}
+
 /** A fully logged-in operator, or 401/403. */
 export async function requireOperator(ctx: AppContext, request: FastifyRequest): Promise<Operator> {
   const s = request.session;
@@ -71,15 +86,9 @@ export async function requireUser(ctx: AppContext, request: FastifyRequest): Pro
   const s = request.session;
   if (!s || s.stage !== 'full') throw unauthorized();
   if (s.principal !== 'user' || !s.user_id || !s.firm_id) throw forbidden('This is for firm users only.');
-  const user = await ctx.db
-    .selectFrom('users')
-    .selectAll()
-    .where('id', '=', s.user_id)
-    .where('firm_id', '=', s.firm_id)
-    .executeTakeFirst();
-  if (!user || !isActiveUser(user)) throw unauthorized();
-  const firm = await ctx.db.selectFrom('firms').selectAll().where('id', '=', user.firm_id).executeTakeFirstOrThrow();
-  return { user, firm };
+  const found = await loadUserAndFirm(ctx, s.user_id, s.firm_id);
+  if (!found || !isActiveUser(found.user)) throw unauthorized();
+  return found;
 }
 
 /** A firm superuser. Every admin route scopes its queries by the returned firm id. */
@@ -104,13 +113,7 @@ export interface PendingLogin {
 export async function requirePendingLogin(ctx: AppContext, request: FastifyRequest, stages: readonly SessionStage[]): Promise<PendingLogin> {
   const s = request.session;
   if (!s || !stages.includes(s.stage as SessionStage) || s.principal !== 'user' || !s.user_id || !s.firm_id) throw unauthorized();
-  const user = await ctx.db
-    .selectFrom('users')
-    .selectAll()
-    .where('id', '=', s.user_id)
-    .where('firm_id', '=', s.firm_id)
-    .executeTakeFirst();
-  if (!user || !isActiveUser(user)) throw unauthorized();
-  const firm = await ctx.db.selectFrom('firms').selectAll().where('id', '=', user.firm_id).executeTakeFirstOrThrow();
-  return { session: s, user, firm };
+  const found = await loadUserAndFirm(ctx, s.user_id, s.firm_id);
+  if (!found || !isActiveUser(found.user)) throw unauthorized();
+  return { session: s, ...found };
 }
