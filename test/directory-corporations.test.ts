@@ -16,6 +16,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders, notSuperusers, type Route } from './support/access.js';
 
 /**
  * The firm administration API for corporations (client organisations): /api/v1/admin/corporations.
@@ -57,62 +58,24 @@ const expectRefused = (res: LightMyRequestResponse, status: number, code: string
 const corpRow = (id: string) => h.ctx.db.selectFrom('corporations').selectAll().where('id', '=', id).executeTakeFirst();
 
 /** Every route of the corporations API; `:id` is a corporation of firm A, bodies are valid. */
-const ROUTES: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string; body?: () => Record<string, unknown> }[] = [
+const ROUTES: Route[] = [
   { method: 'GET', path: CORPS },
   { method: 'POST', path: CORPS, body: () => ({ name: `New Corp ${++seq}` }) },
   { method: 'GET', path: `${CORPS}/:id` },
   { method: 'PATCH', path: `${CORPS}/:id`, body: () => ({ name: `Renamed Corp ${++seq}` }) },
   { method: 'DELETE', path: `${CORPS}/:id` },
 ];
-const UNSAFE = ROUTES.filter((r) => r.method !== 'GET');
-const WITH_ID = ROUTES.filter((r) => r.path.includes(':id'));
-/** it.each rows: the route as a title, then the route. */
-const rows = (routes: typeof ROUTES) => routes.map((r) => [`${r.method} ${r.path.replace('/api/v1', '')}`, r] as const);
-const send = (agent: Agent, r: (typeof ROUTES)[number], id: string, opts: { csrf?: boolean; headers?: Record<string, string> } = {}) =>
-  agent.raw(r.method, r.path.replace(':id', id), { body: r.body?.(), ...opts });
 
 describe('who may use the corporations API', () => {
   // apex is empty, so a DELETE that got through would succeed: the refusal is the only thing stopping it.
-  it.each(rows(ROUTES))('anonymous %s -> 401 UNAUTHENTICATED', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(new Agent(h.app), r, apex.id), 401, 'UNAUTHENTICATED', before);
-  });
-
-  it.each(rows(ROUTES))('a firm user who is not a superuser: %s -> 403 FORBIDDEN', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(member, r, apex.id), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(ROUTES))('a platform operator: %s -> 403 FORBIDDEN', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(operator, r, apex.id), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(UNSAFE))('%s without the CSRF token -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, apex.id, { csrf: false }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(UNSAFE))('%s from a foreign Origin -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, apex.id, { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(UNSAFE))('%s marked Sec-Fetch-Site: cross-site -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, apex.id, { headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(WITH_ID))('a superuser of another firm: %s with an id of firm A -> 404 NOT_FOUND', async (_route, r) => {
-    const before = await dbState(h);
-    for (const corp of [apex, acme]) await expectRefused(await send(B.admin, r, corp.id), 404, 'NOT_FOUND', before);
-  });
-
-  it.each(rows(WITH_ID))('%s with an unknown id -> 404, with an oversized id or a NUL in it -> 400', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, 'no-such-corporation'), 404, 'NOT_FOUND', before);
-    await expectRefused(await send(A.admin, r, 'c'.repeat(65)), 400, 'VALIDATION_FAILED', before);
-    await expectRefused(await send(A.admin, r, 'c%00'), 400, 'VALIDATION_FAILED', before);
+  itRefusesOutsiders({
+    h: () => h,
+    routes: ROUTES,
+    id: () => apex.id,
+    forbidden: notSuperusers(() => member, () => operator),
+    csrfAgent: () => A.admin,
+    otherFirm: { agent: () => B.admin, ids: () => [apex.id, acme.id] },
+    badIds: { agent: () => A.admin, unknown: 'no-such-corporation', malformed: ['c'.repeat(65), 'c%00'] },
   });
 });
 

@@ -20,6 +20,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders, notSuperusers, type Route } from './support/access.js';
 
 /**
  * The firm administration API for users: /api/v1/admin/users.
@@ -73,7 +74,7 @@ const sessionCount = async (userId: string) =>
 const mailsTo = (to: string) => h.ctx.db.selectFrom('mail_outbox').selectAll().where('to_address', '=', to).orderBy('created_at').execute();
 
 /** Every route of the users API; `:id` is a user of firm A, bodies are valid. */
-const ROUTES: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string; body?: () => Record<string, unknown> }[] = [
+const ROUTES: Route[] = [
   { method: 'GET', path: USERS },
   { method: 'POST', path: USERS, body: () => ({ name: 'Nina New', email: email('nina'), kind: 'case_manager' }) },
   { method: 'GET', path: `${USERS}/:id` },
@@ -81,56 +82,16 @@ const ROUTES: { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; path: string; body?
   { method: 'DELETE', path: `${USERS}/:id` },
   { method: 'POST', path: `${USERS}/:id/password-link` },
 ];
-const UNSAFE = ROUTES.filter((r) => r.method !== 'GET');
-const WITH_ID = ROUTES.filter((r) => r.path.includes(':id'));
-/** it.each rows: the route as a title, then the route. */
-const rows = (routes: typeof ROUTES) => routes.map((r) => [`${r.method} ${r.path.replace('/api/v1', '')}`, r] as const);
-const send = (agent: Agent, r: (typeof ROUTES)[number], id: string, opts: { csrf?: boolean; headers?: Record<string, string> } = {}) =>
-  agent.raw(r.method, r.path.replace(':id', id), { body: r.body?.(), ...opts });
 
 describe('who may use the users API', () => {
-  it.each(rows(ROUTES))('anonymous %s -> 401 UNAUTHENTICATED', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(new Agent(h.app), r, staffA.id), 401, 'UNAUTHENTICATED', before);
-  });
-
-  it.each(rows(ROUTES))('a firm user who is not a superuser: %s -> 403 FORBIDDEN', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(member, r, staffA.id), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(ROUTES))('a platform operator: %s -> 403 FORBIDDEN', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(operator, r, staffA.id), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(UNSAFE))('%s without the CSRF token -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, staffA.id, { csrf: false }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(UNSAFE))('%s from a foreign Origin -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, staffA.id, { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(UNSAFE))('%s marked Sec-Fetch-Site: cross-site -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, staffA.id, { headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(WITH_ID))('a superuser of another firm: %s with an id of firm A -> 404 NOT_FOUND', async (_route, r) => {
-    const before = await dbState(h);
-    for (const target of [staffA, corpUserA]) {
-      await expectRefused(await send(B.admin, r, target.id), 404, 'NOT_FOUND', before);
-    }
-  });
-
-  it.each(rows(WITH_ID))('%s with an unknown id -> 404, with an oversized id or a NUL in it -> 400', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r, 'no-such-user'), 404, 'NOT_FOUND', before);
-    await expectRefused(await send(A.admin, r, 'x'.repeat(65)), 400, 'VALIDATION_FAILED', before);
-    await expectRefused(await send(A.admin, r, 'x%00y'), 400, 'VALIDATION_FAILED', before);
+  itRefusesOutsiders({
+    h: () => h,
+    routes: ROUTES,
+    id: () => staffA.id,
+    forbidden: notSuperusers(() => member, () => operator),
+    csrfAgent: () => A.admin,
+    otherFirm: { agent: () => B.admin, ids: () => [staffA.id, corpUserA.id] },
+    badIds: { agent: () => A.admin, unknown: 'no-such-user', malformed: ['x'.repeat(65), 'x%00y'] },
   });
 });
 

@@ -19,6 +19,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders, notSuperusers } from './support/access.js';
 
 /**
  * Enrolled Users (A.2.5) and Reset MFA Enrollment (A.2.6): /api/v1/admin/mfa/enrolled.
@@ -200,31 +201,17 @@ describe('the list of enrolled users', () => {
 });
 
 describe('who may use the enrolled users API', () => {
-  const routes: [method: 'GET' | 'POST', path: string][] = [
-    ['GET', ENROLLED],
-    ['POST', reset(':userId')],
-  ];
-  const send = (agent: Agent, [method, path]: [string, string]) => agent.raw(method, path.replace(':userId', alice.id));
-
-  it.each(routes)('anonymous %s %s -> 401', async (...r) => {
-    const before = await state();
-    await expectRefused(await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
-  });
-
-  it.each(routes)('a firm user who is not a superuser: %s %s -> 403', async (...r) => {
-    const before = await state();
-    await expectRefused(await send(member, r), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(routes)('a platform operator: %s %s -> 403', async (...r) => {
-    const before = await state();
-    await expectRefused(await send(operator, r), 403, 'FORBIDDEN', before);
-  });
-
-  it('a reset without the CSRF token, or from another site, is refused and changes nothing', async () => {
-    const before = await state();
-    await expectRefused(await A.admin.raw('POST', reset(alice.id), { csrf: false }), 403, 'CSRF_INVALID', before);
-    await expectRefused(await A.admin.raw('POST', reset(alice.id), { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
+  itRefusesOutsiders({
+    h: () => h,
+    routes: [
+      { method: 'GET', path: ENROLLED },
+      { method: 'POST', path: reset(':id') },
+    ],
+    id: () => alice.id,
+    forbidden: notSuperusers(() => member, () => operator),
+    csrfAgent: () => A.admin,
+    state,
+    expectRefused,
   });
 
   it("firm B's superuser cannot reset firm A's enrolled users: 404, nothing changed", async () => {

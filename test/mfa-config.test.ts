@@ -20,6 +20,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders, notSuperusers, type Route } from './support/access.js';
 
 /**
  * The MFA page of a firm (reference A.2 to A.2.4, A.2.7): GET /admin/mfa, PUT the
@@ -81,46 +82,24 @@ async function resetA(config: Record<string, unknown> = OFF, corps: { id: string
 
 // ---- who may use it --------------------------------------------------------------------
 
-type Route = { method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE'; title: string; path: () => string; body?: () => Record<string, unknown> };
 /** Every route, with a body that would succeed for firm A's superuser: the refusal is the only thing stopping it. */
 const ROUTES: Route[] = [
-  { method: 'GET', title: '/admin/mfa', path: () => MFA },
-  { method: 'PUT', title: '/admin/mfa/configuration', path: () => CONFIG, body: () => ({ ...OFF, caseManagers: true, corporationScope: 'specific' }) },
-  { method: 'POST', title: '/admin/mfa/corporations', path: () => CORPS, body: () => ({ corporationId: apex.id }) },
-  { method: 'PATCH', title: '/admin/mfa/corporations/:id', path: () => `${CORPS}/${acme.id}`, body: () => ({ corpUsers: false }) },
-  { method: 'DELETE', title: '/admin/mfa/corporations/:id', path: () => `${CORPS}/${acme.id}` },
+  { method: 'GET', path: MFA },
+  { method: 'PUT', path: CONFIG, body: () => ({ ...OFF, caseManagers: true, corporationScope: 'specific' }) },
+  { method: 'POST', path: CORPS, body: () => ({ corporationId: apex.id }) },
+  { method: 'PATCH', path: `${CORPS}/:id`, body: () => ({ corpUsers: false }) },
+  { method: 'DELETE', path: `${CORPS}/:id` },
 ];
-const UNSAFE = ROUTES.filter((r) => r.method !== 'GET');
-const rows = (routes: Route[]) => routes.map((r) => [`${r.method} ${r.title}`, r] as const);
-const send = (agent: Agent, r: Route, opts: { csrf?: boolean; headers?: Record<string, string> } = {}) =>
-  agent.raw(r.method, r.path(), { body: r.body?.(), ...opts });
 
 describe('who may use the MFA configuration API', () => {
   beforeAll(() => resetA(OFF, [{ id: acme.id }]));
 
-  it.each(rows(ROUTES))('anonymous %s -> 401 UNAUTHENTICATED', async (_t, r) => {
-    const before = await dbState(h);
-    await expectRefused(h, await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
-  });
-
-  it.each(rows(ROUTES))('a firm user who is not a superuser: %s -> 403 FORBIDDEN', async (_t, r) => {
-    const before = await dbState(h);
-    await expectRefused(h, await send(member, r), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(ROUTES))('a platform operator: %s -> 403 FORBIDDEN', async (_t, r) => {
-    const before = await dbState(h);
-    await expectRefused(h, await send(operator, r), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(UNSAFE))('%s without the CSRF token -> 403 CSRF_INVALID', async (_t, r) => {
-    const before = await dbState(h);
-    await expectRefused(h, await send(A.admin, r, { csrf: false }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(UNSAFE))('%s from a foreign Origin -> 403 CSRF_INVALID', async (_t, r) => {
-    const before = await dbState(h);
-    await expectRefused(h, await send(A.admin, r, { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
+  itRefusesOutsiders({
+    h: () => h,
+    routes: ROUTES,
+    id: () => acme.id,
+    forbidden: notSuperusers(() => member, () => operator),
+    csrfAgent: () => A.admin,
   });
 });
 

@@ -24,6 +24,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders } from './support/access.js';
 
 /**
  * My security (issue 4.6): GET /me/security, PATCH/DELETE /me/authenticators/:id,
@@ -265,23 +266,6 @@ describe('PATCH /me/authenticators/:id (rename)', () => {
       await expectRefused(h, await me.agent.patch(AUTH(id), { label: 'Stolen' }), 404, 'NOT_FOUND', before);
     }
   });
-
-  it('401 without a session, 403 for an operator, 403 CSRF_INVALID without the token or from another site', async () => {
-    const me = await someone(A, 1);
-    const before = await dbState(h);
-    await expectRefused(h, await new Agent(h.app).patch(AUTH(me.auths[0]!), { label: 'x' }), 401, 'UNAUTHENTICATED', before);
-    const op = await operatorAgent(h);
-    const opBefore = await dbState(h);
-    await expectRefused(h, await op.patch(AUTH(me.auths[0]!), { label: 'x' }), 403, 'FORBIDDEN', opBefore);
-    await expectRefused(h, await me.agent.raw('PATCH', AUTH(me.auths[0]!), { body: { label: 'x' }, csrf: false }), 403, 'CSRF_INVALID', opBefore);
-    await expectRefused(
-      h,
-      await me.agent.raw('PATCH', AUTH(me.auths[0]!), { body: { label: 'x' }, headers: { origin: 'https://evil.example' } }),
-      403,
-      'CSRF_INVALID',
-      opBefore,
-    );
-  });
 });
 
 describe('DELETE /me/authenticators/:id', () => {
@@ -388,15 +372,6 @@ describe('DELETE /me/authenticators/:id', () => {
       await expectRefused(h, await me.agent.delete(AUTH(id) + '?confirm=true'), 404, 'NOT_FOUND', before);
     }
   });
-
-  it('401 without a session, 403 for an operator, 403 CSRF_INVALID without the token', async () => {
-    const me = await someone(A, 2);
-    const op = await operatorAgent(h);
-    const before = await dbState(h);
-    await expectRefused(h, await new Agent(h.app).delete(AUTH(me.auths[0]!)), 401, 'UNAUTHENTICATED', before);
-    await expectRefused(h, await op.delete(AUTH(me.auths[0]!)), 403, 'FORBIDDEN', before);
-    await expectRefused(h, await me.agent.raw('DELETE', AUTH(me.auths[0]!), { csrf: false }), 403, 'CSRF_INVALID', before);
-  });
 });
 
 describe('POST /me/backup-codes', () => {
@@ -440,13 +415,27 @@ describe('POST /me/backup-codes', () => {
     const before = await dbState(h);
     await expectRefused(h, await me.agent.post(CODES), 409, 'NOT_ENROLLED', before);
   });
+});
 
-  it('401 without a session, 403 for an operator, 403 CSRF_INVALID without the token', async () => {
-    const me = await someone(A, 1);
-    const op = await operatorAgent(h);
-    const before = await dbState(h);
-    await expectRefused(h, await new Agent(h.app).post(CODES), 401, 'UNAUTHENTICATED', before);
-    await expectRefused(h, await op.post(CODES), 403, 'FORBIDDEN', before);
-    await expectRefused(h, await me.agent.raw('POST', CODES, { csrf: false }), 403, 'CSRF_INVALID', before);
+describe('who may use my security settings', () => {
+  // My authenticators are real and this session passed a second factor: the refusal is the only thing stopping a request.
+  let me: Someone;
+  let operator: Agent;
+  beforeAll(async () => {
+    me = await someone(A, 2);
+    operator = await operatorAgent(h);
+  });
+
+  itRefusesOutsiders({
+    h: () => h,
+    routes: [
+      { method: 'GET', path: SECURITY },
+      { method: 'PATCH', path: '/api/v1/me/authenticators/:id', body: () => ({ label: 'x' }) },
+      { method: 'DELETE', path: '/api/v1/me/authenticators/:id' },
+      { method: 'POST', path: CODES },
+    ],
+    id: () => me.auths[0]!,
+    forbidden: [{ who: 'a platform operator', agent: () => operator }],
+    csrfAgent: () => me.agent,
   });
 });

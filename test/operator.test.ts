@@ -16,6 +16,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders, sendTo, type Route } from './support/access.js';
 
 /** The operator console API: /api/v1/operator/firms and /api/v1/operator/outbox. */
 
@@ -45,45 +46,21 @@ afterAll(() => h.close());
 const expectRefused = (res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof dbState>>) =>
   refused(h, res, status, code, before);
 
-const ROUTES: { method: 'GET' | 'POST'; path: string; body?: () => Record<string, unknown> }[] = [
+const ROUTES: Route[] = [
   { method: 'GET', path: FIRMS },
   { method: 'POST', path: FIRMS, body: () => newFirm() },
   { method: 'GET', path: OUTBOX },
 ];
-const rows = (routes: typeof ROUTES) => routes.map((r) => [`${r.method} ${r.path.replace('/api/v1', '')}`, r] as const);
-const send = (agent: Agent, r: (typeof ROUTES)[number], opts: { csrf?: boolean; headers?: Record<string, string> } = {}) =>
-  agent.raw(r.method, r.path, { body: r.body?.(), ...opts });
-const POST_FIRM = ROUTES.filter((r) => r.method === 'POST');
 
 describe('who may use the operator API', () => {
-  it.each(rows(ROUTES))('anonymous %s -> 401 UNAUTHENTICATED', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
-  });
-
-  it.each(rows(ROUTES))('a firm superuser: %s -> 403 FORBIDDEN', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(A.admin, r), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(ROUTES))('a firm user: %s -> 403 FORBIDDEN', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(member, r), 403, 'FORBIDDEN', before);
-  });
-
-  it.each(rows(POST_FIRM))('%s without the CSRF token -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(op, r, { csrf: false }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(POST_FIRM))('%s from a foreign Origin -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(op, r, { headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
-  });
-
-  it.each(rows(POST_FIRM))('%s marked Sec-Fetch-Site: cross-site -> 403 CSRF_INVALID', async (_route, r) => {
-    const before = await dbState(h);
-    await expectRefused(await send(op, r, { headers: { 'sec-fetch-site': 'cross-site' } }), 403, 'CSRF_INVALID', before);
+  itRefusesOutsiders({
+    h: () => h,
+    routes: ROUTES,
+    forbidden: [
+      { who: 'a firm superuser', agent: () => A.admin },
+      { who: 'a firm user', agent: () => member },
+    ],
+    csrfAgent: () => op,
   });
 
   it('an operator who has been disabled is logged out of every route', async () => {
@@ -92,7 +69,7 @@ describe('who may use the operator API', () => {
     expect((await dora.get(FIRMS)).statusCode).toBe(200);
     await h.ctx.db.updateTable('operators').set({ status: 'disabled' }).where('email', '=', email).execute();
     const before = await dbState(h);
-    for (const r of ROUTES) await expectRefused(await send(dora, r), 401, 'UNAUTHENTICATED', before);
+    for (const r of ROUTES) await expectRefused(await sendTo(dora, r), 401, 'UNAUTHENTICATED', before);
   });
 });
 

@@ -15,6 +15,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { itRefusesOutsiders, notSuperusers } from './support/access.js';
 
 /**
  * Subscriptions (reference A.1): the firm subscribes, the operator activates with a plan and
@@ -572,53 +573,43 @@ describe('validation: refused with 400 and nothing changes', () => {
 });
 
 describe('who may do what', () => {
-  const FIRM_ROUTES = (firmId: string) => [
-    { method: 'GET', url: FEATURES },
-    { method: 'POST', url: SUBSCRIBE },
-    { method: 'POST', url: LICENCE_REQUEST, body: { licences: 100 } },
-  ];
-  const OPERATOR_ROUTES = (firmId: string) => [
-    { method: 'GET', url: OPS },
-    { method: 'POST', url: op(firmId, 'activate'), body: { planName: 'Evil', licenceCount: 999 } },
-    { method: 'POST', url: op(firmId, 'decline') },
-    { method: 'POST', url: op(firmId, 'licence-request/decline') },
-    { method: 'POST', url: op(firmId, 'suspend') },
-    { method: 'POST', url: op(firmId, 'cancel') },
-  ];
   let target: TestFirm;
   beforeAll(async () => {
     target = await activeFirm(5);
     await ok(await target.admin.post(LICENCE_REQUEST, { licences: 9 }));
   });
-  const send = (agent: Agent, r: { method: string; url: string; body?: Record<string, unknown> }, opts: { csrf?: boolean } = {}) =>
-    agent.raw(r.method, r.url, { body: r.body, ...opts });
 
-  it('operator routes refuse firm superusers and members with 403, anonymous with 401', async () => {
-    for (const r of OPERATOR_ROUTES(target.firm.id)) {
-      const before = await dbState(h);
-      await expectRefused(h, await send(target.admin, r), 403, 'FORBIDDEN', before);
-      await expectRefused(h, await send(member, r), 403, 'FORBIDDEN', before);
-      await expectRefused(h, await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
-    }
+  describe('the operator routes', () => {
+    itRefusesOutsiders({
+      h: () => h,
+      routes: [
+        { method: 'GET', path: OPS },
+        { method: 'POST', path: op(':id', 'activate'), body: () => ({ planName: 'Evil', licenceCount: 999 }) },
+        { method: 'POST', path: op(':id', 'decline') },
+        { method: 'POST', path: op(':id', 'licence-request/decline') },
+        { method: 'POST', path: op(':id', 'suspend') },
+        { method: 'POST', path: op(':id', 'cancel') },
+      ],
+      id: () => target.firm.id,
+      forbidden: [
+        { who: 'a firm superuser', agent: () => target.admin },
+        { who: 'a firm user who is not a superuser', agent: () => member },
+      ],
+      csrfAgent: () => operator,
+    });
   });
 
-  it('firm routes refuse operators and non-superusers with 403, anonymous with 401', async () => {
-    for (const r of FIRM_ROUTES(target.firm.id)) {
-      const before = await dbState(h);
-      await expectRefused(h, await send(operator, r), 403, 'FORBIDDEN', before);
-      await expectRefused(h, await send(member, r), 403, 'FORBIDDEN', before);
-      await expectRefused(h, await send(new Agent(h.app), r), 401, 'UNAUTHENTICATED', before);
-    }
-  });
-
-  it('every POST without the CSRF token, or from another site -> 403 CSRF_INVALID', async () => {
-    const posts = [...FIRM_ROUTES(target.firm.id), ...OPERATOR_ROUTES(target.firm.id)].filter((r) => r.method === 'POST');
-    for (const r of posts) {
-      const agent = r.url.startsWith(OPS) ? operator : target.admin;
-      const before = await dbState(h);
-      await expectRefused(h, await send(agent, r, { csrf: false }), 403, 'CSRF_INVALID', before);
-      await expectRefused(h, await agent.raw('POST', r.url, { body: r.body, headers: { origin: 'https://evil.example' } }), 403, 'CSRF_INVALID', before);
-    }
+  describe('the firm routes', () => {
+    itRefusesOutsiders({
+      h: () => h,
+      routes: [
+        { method: 'GET', path: FEATURES },
+        { method: 'POST', path: SUBSCRIBE },
+        { method: 'POST', path: LICENCE_REQUEST, body: () => ({ licences: 100 }) },
+      ],
+      forbidden: notSuperusers(() => member, () => operator),
+      csrfAgent: () => target.admin,
+    });
   });
 
   it("a superuser of another firm neither sees nor changes this firm's subscription", async () => {
