@@ -8,6 +8,8 @@ import { mfaLoginRoutes } from './mfa/mfa-login.routes.js';
 import { mfaRoutes } from './mfa-policy/mfa.routes.js';
 import { passwordRoutes } from './login/password.routes.js';
 import { operatorRoutes } from './operators/operator.routes.js';
+import { passkeyRoutes } from './login/passkey.routes.js';
+import { webauthnRoutes } from './mfa/webauthn.routes.js';
 import { subscriptionRoutes } from './subscriptions/subscription.routes.js';
 
 /** Every route module of /api/v1, in one list. */
@@ -21,4 +23,6 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   enrollmentRoutes,
   meSecurityRoutes,
   mfaLoginRoutes,
+  webauthnRoutes,
+  passkeyRoutes,
 ];

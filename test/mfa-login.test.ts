@@ -249,7 +249,10 @@ describe('first-login enrollment with an authenticator app', () => {
     expect(info.json()).toEqual({
       firmName: f.firm.name,
       user: { name: user.name, email: user.email, kind: 'case_manager' },
-      methods: [{ kind: 'totp', label: 'Authenticator app' }],
+      methods: [
+        { kind: 'totp', label: 'Authenticator app' },
+        { kind: 'webauthn', label: 'Security key' },
+      ],
       seatAvailable: true,
       enrolled: false,
     });
@@ -409,6 +412,7 @@ describe('the second factor', () => {
       user: { name: e.user.name, email: e.user.email },
       firmName: f.firm.name,
       methods: ['totp', 'backup_code'],
+      defaultMethod: 'totp',
       lockedUntil: null,
       rememberDays: 0,
     });

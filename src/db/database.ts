@@ -18,6 +18,7 @@ import type { JobTable } from '../jobs/job.table.js';
 import type { BackupCodeTable, RememberedBrowserTable, TotpAuthenticatorTable } from '../factors/factor.table.js';
 import type { MfaCorporationTable, MfaSettingsTable } from '../mfa-policy/mfa-settings.table.js';
 import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription.table.js';
+import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors/webauthn/webauthn.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -38,6 +39,8 @@ export interface Database {
   totp_authenticators: TotpAuthenticatorTable;
   backup_codes: BackupCodeTable;
   remembered_browsers: RememberedBrowserTable;
+  webauthn_credentials: WebAuthnCredentialTable;
+  webauthn_challenges: WebAuthnChallengeTable;
 }
 
 export type Db = Kysely<Database>;

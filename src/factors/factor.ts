@@ -1,7 +1,9 @@
+import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
+import type { AppError } from '../errors.js';
 
-export type LoginMethod = 'totp' | 'backup_code';
+export type LoginMethod = 'totp' | 'backup_code' | 'webauthn';
 
 /** Whom a factor checks: always one user of one firm. */
 export interface FactorUser {
@@ -9,10 +11,20 @@ export interface FactorUser {
   firm_id: string;
 }
 
+/** Where an answer comes from: the session it belongs to (a WebAuthn challenge is bound to it) and who sends it; needed by factors with challenges. */
+export interface FactorAttempt {
+  sessionId: string;
+  actor: Actor;
+}
+
 export type FactorResult =
   | { ok: true; authenticatorId: string | null }
-  /** 'replay': a code that was right once and is already used (RFC 6238 5.2); audited apart. */
-  | { ok: false; reason: 'wrong' | 'replay' };
+  /**
+   * 'replay': a code that was right once and is already used (RFC 6238 5.2); audited apart.
+   * Other reasons are factor-specific (a security key's: a used challenge, an unknown key,
+   * a counter that went backwards...); `detail` goes to the audit log, never to the answer.
+   */
+  | { ok: false; reason: string; detail?: string };
 
 /**
  * Every second factor has this shape and is listed once in registry.ts; the login flow,
@@ -23,8 +35,14 @@ export interface LoginFactor {
   method: LoginMethod;
   /** Whether this user can answer with this factor now (has an active authenticator, unused codes...). */
   available(db: DbOrTx, user: FactorUser): Promise<boolean>;
-  /** Checks an answer and consumes what it uses (time step, code) in one conditional UPDATE. */
-  verify(ctx: AppContext, db: DbOrTx, user: FactorUser, code: string): Promise<FactorResult>;
+  /**
+   * Checks an answer and consumes what it uses (time step, code, challenge) in one conditional
+   * UPDATE. The answer is what the route validated for this factor (a code string, a WebAuthn
+   * response); the factor checks its type again and treats anything else as wrong.
+   */
+  verify(ctx: AppContext, db: DbOrTx, user: FactorUser, answer: unknown, attempt?: FactorAttempt): Promise<FactorResult>;
+  /** The answer to a failed attempt, when the factor has its own words (default: "That code is not right."). */
+  refusal?(attemptsLeft: number): AppError;
   /** Removes everything of this factor that the user has (enrollment reset, licence recycling). */
   reset(db: DbOrTx, firmId: string, userId: string): Promise<void>;
 }

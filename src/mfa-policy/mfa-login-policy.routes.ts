@@ -10,7 +10,14 @@ export const LoginPolicySchema = Type.Object(
     lockoutThreshold: Type.Integer({ ...LOGIN_POLICY_LIMITS.lockoutThreshold, description: 'Consecutive failed second factors that lock it' }),
     lockoutMinutes: Type.Integer({ ...LOGIN_POLICY_LIMITS.lockoutMinutes, description: 'How long a lock lasts' }),
     rememberDays: Type.Integer({ ...LOGIN_POLICY_LIMITS.rememberDays, description: '"Remember this browser" lifetime; 0 = not offered' }),
+    passkeysEnabled: Type.Boolean({ description: 'Enrolled users may sign in with a passkey instead of the password (off by default)' }),
   },
+  { additionalProperties: false },
+);
+
+/** The PUT body: as the policy, with passkeysEnabled optional (left out = unchanged), so older clients keep working. */
+const LoginPolicyBody = Type.Object(
+  { ...LoginPolicySchema.properties, passkeysEnabled: Type.Optional(LoginPolicySchema.properties.passkeysEnabled) },
   { additionalProperties: false },
 );
 
@@ -31,8 +38,8 @@ export const mfaLoginPolicyRoutes =
       {
         schema: {
           tags,
-          summary: 'Set the lockout threshold and duration and the remembered-browser lifetime (0 forgets every remembered browser)',
-          body: LoginPolicySchema,
+          summary: 'Set the lockout threshold and duration, the remembered-browser lifetime (0 forgets every remembered browser) and passkey sign-in',
+          body: LoginPolicyBody,
           response: { 200: LoginPolicySchema, ...errors(400, 401, 403) },
         },
       },

@@ -11,9 +11,11 @@ export interface LoginPolicy {
   lockoutThreshold: number;
   lockoutMinutes: number;
   rememberDays: number;
+  /** Enrolled users may sign in with a passkey instead of the password (issue 6.5); off by default. */
+  passkeysEnabled: boolean;
 }
 
-export const LOGIN_POLICY_DEFAULTS: Readonly<LoginPolicy> = Object.freeze({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0 });
+export const LOGIN_POLICY_DEFAULTS: Readonly<LoginPolicy> = Object.freeze({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: false });
 export const LOGIN_POLICY_LIMITS = {
   lockoutThreshold: { minimum: 3, maximum: 50 },
   lockoutMinutes: { minimum: 1, maximum: 1440 },
@@ -25,31 +27,49 @@ const DAY_MS = 86_400_000;
 export async function loadLoginPolicy(db: DbOrTx, firmId: string): Promise<LoginPolicy> {
   const row = await db
     .selectFrom('mfa_settings')
-    .select(['lockout_threshold', 'lockout_minutes', 'remember_days'])
+    .select(['lockout_threshold', 'lockout_minutes', 'remember_days', 'passkeys_enabled'])
     .where('firm_id', '=', firmId)
     .executeTakeFirst();
   if (!row) return { ...LOGIN_POLICY_DEFAULTS };
-  return { lockoutThreshold: Number(row.lockout_threshold), lockoutMinutes: Number(row.lockout_minutes), rememberDays: Number(row.remember_days) };
+  return {
+    lockoutThreshold: Number(row.lockout_threshold),
+    lockoutMinutes: Number(row.lockout_minutes),
+    rememberDays: Number(row.remember_days),
+    passkeysEnabled: Number(row.passkeys_enabled) === 1,
+  };
 }
 
 /**
- * PUT /admin/mfa/policy: upserts the three columns, keeping the configuration columns of an
+ * PUT /admin/mfa/policy: upserts the policy columns (passkeysEnabled left out = unchanged), keeping the configuration columns of an
  * existing row (a new row starts with everything switched off, as no row means). Audited
  * with what changed. Remembered browsers follow a shorter lifetime at once: 0 days forgets
  * every remembered browser of the firm, fewer days shortens the ones that would outlive it;
  * a superuser who turns the feature off or down expects it to hold for browsers already
  * remembered, not only for new ones.
  */
-export async function updateLoginPolicy(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, input: LoginPolicy): Promise<LoginPolicy> {
+export async function updateLoginPolicy(
+  ctx: AppContext,
+  db: DbOrTx,
+  actor: Actor,
+  firmId: string,
+  change: Omit<LoginPolicy, 'passkeysEnabled'> & { passkeysEnabled?: boolean },
+): Promise<LoginPolicy> {
   const before = await loadLoginPolicy(db, firmId);
-  const changed: Record<string, { from: number; to: number }> = {};
+  const input: LoginPolicy = { ...change, passkeysEnabled: change.passkeysEnabled ?? before.passkeysEnabled };
+  const changed: Record<string, { from: number | boolean; to: number | boolean }> = {};
   for (const key of Object.keys(LOGIN_POLICY_DEFAULTS) as (keyof LoginPolicy)[]) {
     if (before[key] !== input[key]) changed[key] = { from: before[key], to: input[key] };
   }
   if (Object.keys(changed).length === 0) return before;
 
   const now = ctx.clock.now();
-  const values = { lockout_threshold: input.lockoutThreshold, lockout_minutes: input.lockoutMinutes, remember_days: input.rememberDays, updated_at: now };
+  const values = {
+    lockout_threshold: input.lockoutThreshold,
+    lockout_minutes: input.lockoutMinutes,
+    remember_days: input.rememberDays,
+    passkeys_enabled: input.passkeysEnabled ? 1 : 0,
+    updated_at: now,
+  };
   await db
     .insertInto('mfa_settings')
     .values({

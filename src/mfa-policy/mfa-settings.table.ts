@@ -14,6 +14,8 @@ export interface MfaSettingsTable {
   lockout_minutes: Generated<number>;
   /** "Remember this browser" lifetime in days; 0 = not offered. */
   remember_days: Generated<number>;
+  /** 1: enrolled users may sign in with a passkey instead of the password (issue 6); off by default. */
+  passkeys_enabled: Generated<number>;
   updated_at: number;
 }
 export type MfaSettings = Selectable<MfaSettingsTable>;

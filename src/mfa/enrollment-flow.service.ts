@@ -15,11 +15,12 @@ import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
+export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
 
 export interface EnrollmentView {
   firmName: string;
   user: { name: string; email: string; kind: UserKind };
-  methods: { kind: 'totp'; label: string }[];
+  methods: { kind: 'totp' | 'webauthn'; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;
 }
@@ -31,7 +32,10 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingLogin): Pr
   return {
     firmName: firm.name,
     user: { name: user.name, email: user.email, kind: user.kind },
-    methods: [{ kind: 'totp', label: DEFAULT_TOTP_LABEL }],
+    methods: [
+      { kind: 'totp', label: DEFAULT_TOTP_LABEL },
+      { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
+    ],
     seatAvailable: free,
     enrolled,
   };
@@ -40,7 +44,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingLogin): Pr
 const secondFactorRequired = () =>
   new AppError('SECOND_FACTOR_REQUIRED', 403, 'Sign in with your second factor in this session before adding an authenticator.');
 
-async function hasActiveAuthenticator(db: DbOrTx, userId: string): Promise<boolean> {
+export async function hasActiveAuthenticator(db: DbOrTx, userId: string): Promise<boolean> {
   const row = await db.selectFrom('authenticators').select('id').where('user_id', '=', userId).where('status', '=', 'active').executeTakeFirst();
   return row !== undefined;
 }
@@ -53,7 +57,7 @@ const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now
  * must have passed a second factor in this session, and an enrollment step opened before
  * the user enrolled elsewhere is over.
  */
-async function assertMayEnroll(ctx: AppContext, pending: PendingLogin): Promise<void> {
+export async function assertMayEnroll(ctx: AppContext, pending: PendingLogin): Promise<void> {
   const { session } = pending;
   if (session.stage === 'full' && session.second_factor_at !== null) return;
   if (!(await hasActiveAuthenticator(ctx.db, pending.user.id))) return;
@@ -93,8 +97,8 @@ export function phoneE164(phone: ConfirmInput['phone']): string | null {
   return parsed.number;
 }
 
-const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
-const noSeat = () =>
+export const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
+export const noSeat = () =>
   conflict('NO_SEAT', 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.');
 
 /**

@@ -54,7 +54,7 @@ export async function recordFailure(
   actor: Actor,
   user: LockoutSubject,
   policy: LoginPolicy,
-  attempt: { method: string; reason: string; during?: 'enrollment' },
+  attempt: { method: string; reason: string; detail?: string; during?: 'enrollment' },
 ): Promise<FailureOutcome> {
   const now = ctx.clock.now();
   const threshold = policy.lockoutThreshold;
@@ -83,7 +83,13 @@ export async function recordFailure(
   await audit(db, now, actor, {
     ...subject,
     event: attempt.reason === 'replay' ? 'mfa.replay_refused' : 'mfa.failed',
-    details: { method: attempt.method, reason: attempt.reason, attemptsLeft, ...(attempt.during ? { during: attempt.during } : {}) },
+    details: {
+      method: attempt.method,
+      reason: attempt.reason,
+      ...(attempt.detail ? { detail: attempt.detail } : {}),
+      attemptsLeft,
+      ...(attempt.during ? { during: attempt.during } : {}),
+    },
   });
   if (!justLocked) return { locked: false, attemptsLeft };
 

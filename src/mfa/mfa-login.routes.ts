@@ -12,7 +12,9 @@ import { pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 
 /** Every method of the factor registry (LoginMethod); the registry decides which one a user can answer with. */
-const Method = Type.Union([Type.Literal('totp'), Type.Literal('backup_code')]);
+const Method = Type.Union([Type.Literal('totp'), Type.Literal('webauthn'), Type.Literal('backup_code')]);
+/** The methods answered with a typed code here; a security key answers at /mfa/webauthn/verify. */
+const CodeMethod = Type.Union([Type.Literal('totp'), Type.Literal('backup_code')]);
 /** Any string is a code to check (wrong, short, long, letters: all "not right"); only a non-string is malformed. */
 const Code = Type.String({ maxLength: 256 });
 
@@ -20,16 +22,17 @@ const ChallengeSchema = Type.Object({
   user: Type.Object({ name: Type.String(), email: Type.String() }),
   firmName: Type.String(),
   methods: Type.Array(Method),
+  defaultMethod: Type.Union([Type.Literal('totp'), Type.Literal('webauthn')]),
   lockedUntil: Type.Union([Type.Integer(), Type.Null()]),
   rememberDays: Type.Integer(),
 });
-const VerifyBody = Type.Object({ method: Method, code: Code, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+const VerifyBody = Type.Object({ method: CodeMethod, code: Code, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 const Home = Type.Object({ next: Type.Literal('home') });
 
 const EnrollmentSchema = Type.Object({
   firmName: Type.String(),
   user: Type.Object({ name: Type.String(), email: Type.String(), kind: UserKind }),
-  methods: Type.Array(Type.Object({ kind: Type.Literal('totp'), label: Type.String() })),
+  methods: Type.Array(Type.Object({ kind: Type.Union([Type.Literal('totp'), Type.Literal('webauthn')]), label: Type.String() })),
   seatAvailable: Type.Boolean(),
   enrolled: Type.Boolean(),
 });
@@ -64,7 +67,7 @@ const SkipResult = Type.Object({ next: Type.Literal('home'), notice: Type.Litera
 const STEP_UP_STAGES = ['second_factor', 'full'] as const;
 
 /** A pending login, or a full session of an enrolled user that has not passed a second factor yet; else 401 (nothing to answer). */
-async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingLogin> {
+export async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingLogin> {
   const pending = await requirePendingLogin(ctx, request, STEP_UP_STAGES);
   if (pending.session.stage === 'full' && (pending.session.second_factor_at !== null || !(await isEnrolled(ctx.db, pending.user.id)))) {
     throw unauthorized();
@@ -95,7 +98,8 @@ export const mfaLoginRoutes =
       },
       async (request, reply) => {
         const pending = await secondFactorTarget(ctx, request);
-        const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), request.body);
+        const { method, code, remember } = request.body;
+        const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), { method, answer: code, remember });
         if (result.token) setSessionCookie(ctx, reply, result.token);
         if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
         return { next: 'home' as const };

@@ -12,6 +12,8 @@ export interface ChallengeView {
   user: { name: string; email: string };
   firmName: string;
   methods: LoginMethod[];
+  /** What the screen offers first: the security key when the user has one and no phone (reference 2.2.c), else the passcode. */
+  defaultMethod: 'totp' | 'webauthn';
   lockedUntil: number | null;
   rememberDays: number;
 }
@@ -22,10 +24,18 @@ export async function secondFactorChallenge(ctx: AppContext, pending: PendingLog
   const policy = await loadLoginPolicy(ctx.db, firm.id);
   const methods: LoginMethod[] = [];
   for (const f of FACTORS) if (await f.available(ctx.db, user)) methods.push(f.method);
+  const phone = await ctx.db
+    .selectFrom('authenticators')
+    .select('id')
+    .where('user_id', '=', user.id)
+    .where('status', '=', 'active')
+    .where('kind', 'in', ['totp', 'push'])
+    .executeTakeFirst();
   return {
     user: { name: user.name, email: user.email },
     firmName: firm.name,
     methods,
+    defaultMethod: methods.includes('webauthn') && !phone ? 'webauthn' : 'totp',
     lockedUntil: lockedUntil(user, ctx.clock.now()),
     rememberDays: policy.rememberDays,
   };
@@ -33,7 +43,8 @@ export async function secondFactorChallenge(ctx: AppContext, pending: PendingLog
 
 export interface VerifyInput {
   method: LoginMethod;
-  code: string;
+  /** A code (passcode, backup code) or a WebAuthn response, as the route validated it. */
+  answer: unknown;
   remember?: boolean;
 }
 
@@ -52,17 +63,19 @@ export interface VerifyResult {
  *                         even though the answer is an error; a success resets the count;
  *   4. upgrade session  - the pending session is replaced by a new full one;
  *   5. remember browser - when asked and the firm allows it.
- * Every failure answers the same "That code is not right." with the attempts left.
+ * Every failure answers the same "That code is not right." (a security key: "not accepted") with the attempts left.
  */
 export async function verifySecondFactor(ctx: AppContext, pending: PendingLogin, actor: Actor, input: VerifyInput): Promise<VerifyResult> {
   const { user, firm } = pending;
   assertNotLocked(user, ctx.clock.now());
   const policy = await loadLoginPolicy(ctx.db, firm.id);
   const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<VerifyResult>> => {
-    const result = await factorFor(input.method).verify(ctx, tx, user, input.code);
+    const factor = factorFor(input.method);
+    const result = await factor.verify(ctx, tx, user, input.answer, { sessionId: pending.session.id, actor });
     if (!result.ok) {
-      const failure = await recordFailure(ctx, tx, actor, user, policy, { method: input.method, reason: result.reason });
-      return { ok: false, error: failure.locked ? mfaLocked(failure.until, ctx.clock.now()) : invalidCode(failure.attemptsLeft) };
+      const failure = await recordFailure(ctx, tx, actor, user, policy, { method: input.method, reason: result.reason, detail: result.detail });
+      if (failure.locked) return { ok: false, error: mfaLocked(failure.until, ctx.clock.now()) };
+      return { ok: false, error: factor.refusal ? factor.refusal(failure.attemptsLeft) : invalidCode(failure.attemptsLeft) };
     }
     // Locked by a concurrent attempt since step 1: roll back, this code stays unused.
     if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);

@@ -102,6 +102,19 @@ export const templates = {
       { label: 'Open the user', url: p.url },
     );
   },
+  /** A security key's signature counter went backwards (issue 6.3): two copies of the key may exist. */
+  securityKeyCloned(p: { firmName: string; userName: string; userEmail: string; keyName: string; at: number; ip: string | null; url: string }): MailContent {
+    const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+    return compose(
+      `Possibly cloned security key of ${p.userName} at ${p.firmName}`,
+      [
+        `A login with the security key "${p.keyName}" of ${p.userName} (${p.userEmail}) at ${p.firmName} was refused: the key's signature counter went backwards, which happens when a copy of the key is in use.`,
+        `When: ${when}. From: ${p.ip ?? 'an unknown address'}.`,
+        "If the user did not expect this, reset their MFA enrollment from the user's page and ask them to register their keys again.",
+      ],
+      { label: 'Open the user', url: p.url },
+    );
+  },
   enrollmentReset(p: { name: string; firmName: string; reason: string; url: string }): MailContent {
     return compose(
       `Your MFA enrollment at ${p.firmName} was reset`,

@@ -26,15 +26,24 @@ export interface BrowserRig {
   close(): Promise<void>;
 }
 
+export interface BrowserRigOptions {
+  /**
+   * The host of the public URL the browser opens. WebAuthn refuses an IP address as RP ID
+   * (Chromium: "SecurityError: This is an invalid domain"), so the security-key tests use
+   * "localhost", which is a secure context over plain http too.
+   */
+  publicHost?: '127.0.0.1' | 'localhost';
+}
+
 /**
  * Tessera listening on a loopback port (its public URL set to match) and a headless
  * Chromium. The web apps must be built first (`npm run build`; `npm run test:e2e` does it).
  */
-export async function startBrowserRig(): Promise<BrowserRig> {
+export async function startBrowserRig(options: BrowserRigOptions = {}): Promise<BrowserRig> {
   if (!fs.existsSync(path.join(webDistDir(), 'index.html'))) throw new Error('Build the web apps first: npm run build');
   if (!fs.existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium`);
   const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${options.publicHost ?? '127.0.0.1'}:${port}`;
   const h = await startHarness({ env: { TESSERA_PUBLIC_URL: baseUrl, TESSERA_PORT: String(port) } });
   await h.app.listen({ host: '127.0.0.1', port });
   const browser = await chromium.launch({
@@ -51,6 +60,53 @@ export async function startBrowserRig(): Promise<BrowserRig> {
     async close() {
       await browser.close();
       await h.close();
+    },
+  };
+}
+
+// --- WebAuthn: a virtual authenticator through the Chrome DevTools Protocol ---------------
+
+/** The options of CDP `WebAuthn.addVirtualAuthenticator` (protocol "ctap2" or "u2f"). */
+export interface VirtualAuthenticatorOptions {
+  protocol: 'ctap2' | 'u2f';
+  transport: 'usb' | 'nfc' | 'ble' | 'internal';
+  hasResidentKey?: boolean;
+  hasUserVerification?: boolean;
+  isUserVerified?: boolean;
+  automaticPresenceSimulation?: boolean;
+}
+
+export interface VirtualAuthenticators {
+  /** Plugs in a new key; answers its id. Presence (the tap) is simulated unless told otherwise. */
+  add(options: VirtualAuthenticatorOptions): Promise<string>;
+  /** Unplugs a key, with every credential on it. */
+  remove(authenticatorId: string): Promise<void>;
+  /** false: the key stays plugged in but nobody taps it (it never answers a ceremony). */
+  setPresence(authenticatorId: string, tapped: boolean): Promise<void>;
+  /** The credentials a key holds (id, resident or not, sign count). */
+  credentials(authenticatorId: string): Promise<{ credentialId: string; isResidentCredential: boolean; signCount: number; rpId?: string }[]>;
+}
+
+/** Virtual security keys for `page` (WebAuthn domain of CDP; Chromium only). */
+export async function virtualAuthenticators(page: Page): Promise<VirtualAuthenticators> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  return {
+    async add(options) {
+      const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: { automaticPresenceSimulation: true, ...options },
+      });
+      return authenticatorId;
+    },
+    async remove(authenticatorId) {
+      await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+    },
+    async setPresence(authenticatorId, tapped) {
+      await cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: tapped });
+    },
+    async credentials(authenticatorId) {
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      return credentials;
     },
   };
 }

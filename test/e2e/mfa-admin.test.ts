@@ -40,7 +40,7 @@ describe('MFA administration in Chromium', () => {
     await p.goto(`${rig.baseUrl}${path}`);
     await p.getByLabel('Email').fill(email);
     await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
     await p.getByRole('heading', { name: heading }).waitFor();
   };
 

@@ -92,7 +92,7 @@ describe('MFA at login in Chromium', () => {
     await p.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
     await p.getByLabel('Email').fill(email);
     await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
   };
 
   const logOut = async () => {
@@ -242,7 +242,7 @@ describe('MFA at login in Chromium', () => {
     expect(new URL(page.url()).searchParams.get('next')).toBe('/me/security');
     await page.getByLabel('Email').fill(carl.email);
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     const { code, step } = freshCode();
     await page.getByRole('textbox', { name: 'Passcode' }).fill(code);
@@ -260,7 +260,7 @@ describe('MFA at login in Chromium', () => {
     await page.goto(`${rig.baseUrl}/login?next=${encodeURIComponent('//evil.example/')}`);
     await page.getByLabel('Email').fill(carl.email);
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     const { code, step } = freshCode();
     await page.getByRole('textbox', { name: 'Passcode' }).fill(code);

@@ -42,7 +42,7 @@ describe('Tessera in Chromium', () => {
     await page.getByRole('heading', { name: 'Operator sign-in' }).waitFor();
     await page.getByLabel('Email').fill('olga@platform.example');
     await page.getByLabel('Password').fill('a private passphrase');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('heading', { name: 'Firms' }).waitFor();
 
     const form = page.getByRole('form', { name: 'New firm' });
@@ -69,7 +69,7 @@ describe('Tessera in Chromium', () => {
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByLabel('Email').fill('hana@harbor.example');
     await page.getByLabel('Password').fill('harbor superuser passphrase');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('heading', { name: 'Welcome, Hana Harbor' }).waitFor();
     expect(await page.getByText('You are signed in as hana@harbor.example').isVisible()).toBe(true);
 

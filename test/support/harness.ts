@@ -212,6 +212,8 @@ const STATE_TABLES = {
   totp_authenticators: 'authenticator_id',
   backup_codes: 'id',
   remembered_browsers: 'id',
+  webauthn_credentials: 'authenticator_id',
+  webauthn_challenges: 'id',
 } as const;
 type StateTable = keyof typeof STATE_TABLES;
 

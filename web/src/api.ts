@@ -143,13 +143,15 @@ export interface LoginResult {
 
 export type LoginNotice = 'mfa_bypassed_no_seat';
 
-export type SecondFactorMethod = 'totp' | 'backup_code';
+export type SecondFactorMethod = 'totp' | 'backup_code' | 'webauthn';
 
 /** GET /mfa/challenge: the pending second-factor step of a login. */
 export interface MfaChallenge {
   user: { name: string; email: string };
   firmName: string;
   methods: SecondFactorMethod[];
+  /** "webauthn" when the user has a security key and no phone (reference 2.2.c), else "totp". */
+  defaultMethod?: SecondFactorMethod;
   lockedUntil: number | null;
   /** 0: the firm does not let browsers be remembered. */
   rememberDays: number;
@@ -203,6 +205,8 @@ export interface MfaLoginPolicy {
   lockoutThreshold: number;
   lockoutMinutes: number;
   rememberDays: number;
+  /** Enrolled users may sign in with a passkey instead of a password (off by default). */
+  passkeysEnabled: boolean;
 }
 
 /** One firm's subscription, as the operator console lists it. */

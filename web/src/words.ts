@@ -88,12 +88,13 @@ export function lockMessage(retryAfterSeconds: number): string {
 }
 
 /**
- * The text for a refused passcode or backup code: how many tries are left after a wrong
- * code, how long to wait when the second factor is locked, else the server's message.
+ * The text for a refused passcode, backup code or security key: how many tries are left
+ * after a wrong one, how long to wait when the second factor is locked, else the server's message.
  */
 export function codeErrorMessage(cause: unknown): string {
   if (cause instanceof ApiError) {
-    if (cause.code === 'INVALID_CODE') {
+    // A wrong passcode or backup code, or a security key the server did not accept: both count toward the lock.
+    if (cause.code === 'INVALID_CODE' || cause.code === 'WEBAUTHN_FAILED') {
       const left = cause.count('attemptsLeft');
       return left === null ? cause.message : `${cause.message} ${plural(left, 'attempt')} left.`;
     }

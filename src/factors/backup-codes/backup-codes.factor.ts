@@ -61,6 +61,7 @@ export const backupCodeFactor: LoginFactor = {
     return (await unusedBackupCodes(db, user.id)) > 0;
   },
   async verify(ctx, db, user, code) {
+    if (typeof code !== 'string') return { ok: false, reason: 'wrong' };
     const typed = normaliseBackupCode(code);
     if (!/^[0-9A-Z]{10}$/.test(typed)) return { ok: false, reason: 'wrong' };
     const rows = await db.selectFrom('backup_codes').selectAll().where('user_id', '=', user.id).where('firm_id', '=', user.firm_id).execute();

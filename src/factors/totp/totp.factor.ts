@@ -89,6 +89,7 @@ export const totpFactor: LoginFactor = {
     return row !== undefined;
   },
   async verify(ctx, db, user, code) {
+    if (typeof code !== 'string') return { ok: false, reason: 'wrong' };
     const mine = await db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('firm_id', '=', user.firm_id).where('kind', '=', 'totp').where('status', '=', 'active').execute();
     let replay = false;
     for (const a of mine) {

@@ -11,6 +11,7 @@ import {
 } from '../api';
 import { browserCountry, countries } from '../countries';
 import { useAction } from '../useApi';
+import { isSignedOut, keyErrorMessage, registerKey } from '../webauthn';
 import { codeErrorMessage, groupKey } from '../words';
 import { BackupCodes } from './BackupCodes';
 import { SelectField, TextField } from './Field';
@@ -23,10 +24,15 @@ import { Card } from './Page';
  */
 export type EnrollmentMode = 'first' | 'add';
 
+/** What was set up: an authenticator app, a security key, or a passkey (a key that signs in alone). */
+export type AddedKind = 'totp' | 'webauthn' | 'passkey';
+
 interface EnrollmentProps {
   mode: EnrollmentMode;
+  /** Straight to a key's setup, without the choice of method (My security's "Add security key", "Add a passkey"). */
+  start?: 'webauthn' | 'passkey';
   /** Enrolled (or, at first login with no licence free, skipped): where to go is the caller's choice. */
-  onFinished(result: { notice?: LoginNotice }): void;
+  onFinished(result: { notice?: LoginNotice; added?: AddedKind }): void;
   /** The pending login is gone (401): the caller sends the user to sign in again. */
   onSignedOut?(): void;
   onCancel?(): void;
@@ -34,8 +40,8 @@ interface EnrollmentProps {
 
 /**
  * The methods this browser app can enrol, in the order offered. The server lists which of
- * them the firm allows; the Tessera Authenticator (push) and security keys join this list
- * when their issues land, each with a setup step of its own.
+ * them the firm allows; the Tessera Authenticator (push) joins this list when its issue
+ * lands, with a setup step of its own.
  */
 const METHOD_CHOICES: { kind: AuthenticatorMethod; label: string; description: string }[] = [
   {
@@ -44,17 +50,29 @@ const METHOD_CHOICES: { kind: AuthenticatorMethod; label: string; description: s
     description:
       'A 6-digit code from an app on your phone: Tessera Authenticator, Google Authenticator, Microsoft Authenticator, Duo Mobile, 1Password and others.',
   },
+  {
+    kind: 'webauthn',
+    label: 'Security key',
+    description:
+      'A USB security key, such as a YubiKey or a Feitian key, instead of a phone: insert it and tap it when it blinks. Some keys ask more than once.',
+  },
 ];
+
+/** The choices for this user: the ones the server lists, in this app's order. */
+function offeredMethods(info: EnrollmentInfo) {
+  return METHOD_CHOICES.filter((choice) => info.methods.some((m) => m.kind === choice.kind));
+}
 
 type Step =
   | { name: 'choose' }
   | { name: 'totp'; enrollment: TotpEnrollment }
-  | { name: 'codes'; codes: string[] };
+  | { name: 'key'; passkey: boolean }
+  | { name: 'codes'; codes: string[]; added: AddedKind };
 
-export function Enrollment({ mode, onFinished, onSignedOut, onCancel }: EnrollmentProps) {
+export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: EnrollmentProps) {
   const [info, setInfo] = useState<EnrollmentInfo | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  const [step, setStep] = useState<Step>({ name: 'choose' });
+  const [step, setStep] = useState<Step>(start ? { name: 'key', passkey: start === 'passkey' } : { name: 'choose' });
   // NO_SEAT at confirmation: the last licence went to someone else meanwhile.
   const [noSeat, setNoSeat] = useState<string | null>(null);
 
@@ -79,7 +97,11 @@ export function Enrollment({ mode, onFinished, onSignedOut, onCancel }: Enrollme
   if (step.name === 'codes') {
     return (
       <Card title="Your backup codes">
-        <BackupCodes codes={step.codes} owner={`${info.user.name} (${info.user.email}) at ${info.firmName}`} onContinue={() => onFinished({})} />
+        <BackupCodes
+          codes={step.codes}
+          owner={`${info.user.name} (${info.user.email}) at ${info.firmName}`}
+          onContinue={() => onFinished({ added: step.added })}
+        />
       </Card>
     );
   }
@@ -90,14 +112,29 @@ export function Enrollment({ mode, onFinished, onSignedOut, onCancel }: Enrollme
       {canSkip ? (
         <SkipNotice message={noSeat} onSkipped={onFinished} />
       ) : step.name === 'choose' ? (
-        <MethodChoice info={info} mode={mode} onStarted={(enrollment) => setStep({ name: 'totp', enrollment })} onCancel={onCancel} />
+        <MethodChoice info={info} mode={mode} onStarted={setStep} onCancel={onCancel} />
+      ) : step.name === 'key' ? (
+        <KeySetup
+          info={info}
+          passkey={step.passkey}
+          onCancel={onCancel}
+          onNoSeat={setNoSeat}
+          onSignedOut={onSignedOut}
+          onConfirmed={(codes) => {
+            const added = step.passkey ? 'passkey' : 'webauthn';
+            if (codes && codes.length > 0) setStep({ name: 'codes', codes, added });
+            else onFinished({ added });
+          }}
+        />
       ) : (
         <TotpSetup
           info={info}
           enrollment={step.enrollment}
           onCancel={onCancel}
           onNoSeat={setNoSeat}
-          onConfirmed={(codes) => (codes && codes.length > 0 ? setStep({ name: 'codes', codes }) : onFinished({}))}
+          onConfirmed={(codes) =>
+            codes && codes.length > 0 ? setStep({ name: 'codes', codes, added: 'totp' }) : onFinished({ added: 'totp' })
+          }
         />
       )}
     </>
@@ -111,12 +148,16 @@ function Explanation({ info }: { info: EnrollmentInfo }) {
         Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, a code from
         your phone proves it is really you.
       </p>
-      <p>This is a one-time setup. It takes about two minutes. From now on you sign in with your password and a code.</p>
+      <p>
+        This is a one-time setup. It takes about two minutes. From now on you sign in with your password and a code, or a tap
+        of your security key.
+      </p>
       <p>
         You need a phone with an authenticator app, such as Tessera Authenticator, Google Authenticator, Microsoft
         Authenticator, Duo Mobile or 1Password. If you do not have one yet, install it from Google Play or the App Store
         first.
       </p>
+      <p>No phone at hand when you work? A USB security key, such as a YubiKey or a Feitian key, works instead.</p>
     </Card>
   );
 }
@@ -162,10 +203,10 @@ function MethodChoice({
 }: {
   info: EnrollmentInfo;
   mode: EnrollmentMode;
-  onStarted(enrollment: TotpEnrollment): void;
+  onStarted(step: Step): void;
   onCancel?(): void;
 }) {
-  const offered = METHOD_CHOICES.filter((choice) => info.methods.some((m) => m.kind === choice.kind));
+  const offered = offeredMethods(info);
   const [method, setMethod] = useState<AuthenticatorMethod | ''>(offered[0]?.kind ?? '');
   const { pending, error, setError, run } = useAction();
   const headingId = useId();
@@ -173,12 +214,17 @@ function MethodChoice({
 
   async function submit(event: FormEvent) {
     event.preventDefault();
+    if (method === 'webauthn') {
+      // The key's name comes first; the server is asked when the key is ready.
+      onStarted({ name: 'key', passkey: false });
+      return;
+    }
     if (method !== 'totp') {
       setError('Choose how you want to sign in.');
       return;
     }
     const result = await run(() => api.post<TotpEnrollment>('/mfa/enrollment/totp', {}));
-    if (result.ok) onStarted(result.value);
+    if (result.ok) onStarted({ name: 'totp', enrollment: result.value });
   }
 
   return (
@@ -378,4 +424,123 @@ function svgDataUrl(svg: string): string {
   let binary = '';
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return `data:image/svg+xml;base64,${btoa(binary)}`;
+}
+
+/**
+ * Registering a security key (reference 2.2.a-b), or a passkey: insert it, name it, tap it.
+ * The browser's own window takes over during the tap; this screen says what to expect
+ * before, while it waits, and after a failure, with one button to try again.
+ */
+function KeySetup({
+  info,
+  passkey,
+  onConfirmed,
+  onNoSeat,
+  onSignedOut,
+  onCancel,
+}: {
+  info: EnrollmentInfo;
+  passkey: boolean;
+  onConfirmed(backupCodes: string[] | null): void;
+  onNoSeat(message: string): void;
+  onSignedOut?(): void;
+  onCancel?(): void;
+}) {
+  const [label, setLabel] = useState(
+    passkey ? 'Passkey' : (info.methods.find((m) => m.kind === 'webauthn')?.label ?? 'Security key'),
+  );
+  const [waiting, setWaiting] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const name = label.trim();
+    if (!name) {
+      setError(passkey ? 'Give this passkey a name.' : 'Give this key a name.');
+      return;
+    }
+    setError(null);
+    setWaiting(true);
+    try {
+      const result = await registerKey(name, passkey);
+      // From a pending login the server issued a new session: its CSRF token is fetched again.
+      resetCsrfToken();
+      onConfirmed(result.backupCodes);
+    } catch (cause) {
+      setWaiting(false);
+      if (cause instanceof ApiError && cause.code === 'NO_SEAT') {
+        onNoSeat(cause.message);
+        return;
+      }
+      if (isSignedOut(cause) && onSignedOut) {
+        onSignedOut();
+        return;
+      }
+      setError(keyErrorMessage(cause, passkey ? 'passkey-register' : 'register'));
+      setFailed(true);
+    }
+  }
+
+  const action = passkey ? 'Create passkey' : 'Register security key';
+
+  return (
+    <Card title={passkey ? 'Add a passkey' : 'Register your security key'}>
+      <form className="form" aria-label={passkey ? 'Add a passkey' : 'Register security key'} onSubmit={submit} noValidate>
+        <ol className="steps">
+          <li>
+            <h3>{passkey ? 'Have your key ready' : 'Insert your key'}</h3>
+            {passkey ? (
+              <p>
+                A passkey lets you sign in to {info.firmName} without your password, when your firm allows it. It is kept on
+                your security key (or on this device) and unlocked with its PIN, your fingerprint or your face. Insert your
+                security key now if you use one.
+              </p>
+            ) : (
+              <p>
+                Plug your security key into a USB port of this computer. Allow pop-up windows for this site: your browser
+                shows its own window for the key.
+              </p>
+            )}
+          </li>
+          <li>
+            <h3>Name it</h3>
+            <TextField
+              label={passkey ? 'Name for this passkey' : 'Name for this key'}
+              value={label}
+              onChange={setLabel}
+              maxLength={60}
+              hint="So you can tell your keys apart later, for example “Blue YubiKey”."
+              required
+            />
+          </li>
+          <li>
+            <h3>Tap it when it blinks</h3>
+            <p>
+              Select “{action}”. When your browser asks, touch the button or the gold contact of your key; many keys blink
+              while they wait. Some keys ask you to tap more than once, and your browser may ask whether this site may see
+              the key’s make and model: choose Allow.
+              {passkey ? ' Your key may ask for its PIN first.' : ''}
+            </p>
+            {waiting ? (
+              <p role="status" className="notice notice-info">
+                Waiting for your security key. Tap it now.
+              </p>
+            ) : null}
+            <ErrorAlert message={error} />
+            <div className="form-actions">
+              <button type="submit" disabled={waiting}>
+                {failed ? 'Try again' : action}
+              </button>
+              {onCancel ? (
+                <button type="button" className="button-secondary" onClick={onCancel}>
+                  Cancel
+                </button>
+              ) : null}
+            </div>
+          </li>
+        </ol>
+      </form>
+    </Card>
+  );
 }

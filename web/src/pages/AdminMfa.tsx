@@ -443,7 +443,7 @@ function Counters({ counters }: { counters: MfaOverview['counters'] }) {
 
 // --- Login policy ------------------------------------------------------------------
 
-/** Lockout after wrong codes and remembered browsers (issue 4): the firm's own settings. */
+/** Lockout after wrong codes, remembered browsers (issue 4) and passkey sign-in (issue 6): the firm's own settings. */
 function LoginPolicySection() {
   const policy = useApiGet<MfaLoginPolicy>('/admin/mfa/policy');
   return (
@@ -458,27 +458,30 @@ function LoginPolicySection() {
   );
 }
 
-const POLICY_LIMITS: Record<keyof MfaLoginPolicy, { min: number; max: number; name: string }> = {
+type NumericPolicyKey = Exclude<keyof MfaLoginPolicy, 'passkeysEnabled'>;
+
+const POLICY_LIMITS: Record<NumericPolicyKey, { min: number; max: number; name: string }> = {
   lockoutThreshold: { min: 3, max: 50, name: 'Lock after failed codes' },
   lockoutMinutes: { min: 1, max: 1440, name: 'Lock for minutes' },
   rememberDays: { min: 0, max: 30, name: 'Remember browsers for days' },
 };
 
 function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(next: MfaLoginPolicy): void }) {
-  const [values, setValues] = useState<Record<keyof MfaLoginPolicy, string>>({
+  const [values, setValues] = useState<Record<NumericPolicyKey, string>>({
     lockoutThreshold: String(policy.lockoutThreshold),
     lockoutMinutes: String(policy.lockoutMinutes),
     rememberDays: String(policy.rememberDays),
   });
+  const [passkeysEnabled, setPasskeysEnabled] = useState(policy.passkeysEnabled === true);
   const [saved, setSaved] = useState<string | null>(null);
   const { pending, error, setError, run } = useAction();
-  const set = (key: keyof MfaLoginPolicy) => (value: string) => setValues((v) => ({ ...v, [key]: value }));
+  const set = (key: NumericPolicyKey) => (value: string) => setValues((v) => ({ ...v, [key]: value }));
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setSaved(null);
-    const body = {} as MfaLoginPolicy;
-    for (const key of Object.keys(POLICY_LIMITS) as (keyof MfaLoginPolicy)[]) {
+    const body = { passkeysEnabled } as MfaLoginPolicy;
+    for (const key of Object.keys(POLICY_LIMITS) as NumericPolicyKey[]) {
       const { min, max, name } = POLICY_LIMITS[key];
       const n = Number(values[key]);
       if (values[key].trim() === '' || !Number.isInteger(n) || n < min || n > max) {
@@ -536,6 +539,12 @@ function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(
           required
         />
       </div>
+      <CheckboxField
+        label="Allow passkey sign-in"
+        checked={passkeysEnabled}
+        onChange={setPasskeysEnabled}
+        hint="Enrolled users who add a passkey in My security can sign in with it alone, without their password. A passkey is a security key (or device) credential protected by a PIN, fingerprint or face."
+      />
       <div className="form-actions">
         <button type="submit" disabled={pending}>
           Save policy

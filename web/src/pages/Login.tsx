@@ -6,6 +6,7 @@ import { Card, Page } from '../components/Page';
 import { historyState, Link, navigate } from '../router';
 import { nextParam, safeNext, withNext } from '../safe-next';
 import { useSession } from '../session';
+import { keyErrorMessage, signInWithPasskey } from '../webauthn';
 
 /** Where a firm user's login goes after the password (the server decides the step). */
 function afterPassword(result: LoginResult): { to: string; state?: Record<string, unknown> } {
@@ -102,6 +103,7 @@ export function Login({ audience }: LoginProps) {
             </button>
           </div>
         </form>
+        {audience === 'user' ? <PasskeySignIn disabled={pending} onError={setError} /> : null}
       </Card>
       <p className="page-footer">
         {audience === 'operator' ? (
@@ -111,5 +113,46 @@ export function Login({ audience }: LoginProps) {
         )}
       </p>
     </Page>
+  );
+}
+
+/**
+ * "Sign in with a passkey" (issue 6): no email, no password; the browser offers the passkeys
+ * it has for this site, and the server decides. Always shown: a firm that does not allow
+ * passkeys gets the same refusal as an unknown passkey, so the page tells nobody which
+ * firms allow them.
+ */
+function PasskeySignIn({ disabled, onError }: { disabled: boolean; onError(message: string | null): void }) {
+  const { refresh } = useSession();
+  const [waiting, setWaiting] = useState(false);
+
+  async function signIn() {
+    onError(null);
+    setWaiting(true);
+    try {
+      const result = await signInWithPasskey();
+      // A new full session: its CSRF token is fetched again.
+      resetCsrfToken();
+      await refresh();
+      const target = afterPassword(result);
+      navigate(target.to, { state: target.state });
+    } catch (cause) {
+      setWaiting(false);
+      onError(keyErrorMessage(cause, 'passkey'));
+    }
+  }
+
+  return (
+    <div className="passkey-sign-in">
+      <p className="muted">Or, without your password:</p>
+      {waiting ? (
+        <p role="status" className="notice notice-info">
+          Waiting for your passkey. Follow your browser’s instructions.
+        </p>
+      ) : null}
+      <button type="button" className="button-secondary" disabled={disabled || waiting} onClick={() => void signIn()}>
+        Sign in with a passkey
+      </button>
+    </div>
   );
 }

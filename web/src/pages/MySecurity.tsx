@@ -3,12 +3,21 @@ import { api, type MyAuthenticator, type MySecurity as Security, type SessionUse
 import { BackupCodes } from '../components/BackupCodes';
 import { DataTable, type Column } from '../components/DataTable';
 import { TextField } from '../components/Field';
-import { Enrollment } from '../components/Enrollment';
+import { Enrollment, type AddedKind } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { useAction, useApiGet } from '../useApi';
 import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
+
+/** What "Add …" opened: the choice of method (from "Add authenticator app"), or a key's setup straight away. */
+type Adding = null | 'choose' | 'webauthn' | 'passkey';
+
+const ADDED_NOTICE: Record<AddedKind, string> = {
+  totp: 'Your authenticator app was added.',
+  webauthn: 'Your security key was added.',
+  passkey: 'Your passkey was added.',
+};
 
 const LAST_ONE_WARNING = 'This is your only authenticator. You will have to set up MFA again at your next login.';
 
@@ -19,7 +28,7 @@ const LAST_ONE_WARNING = 'This is your only authenticator. You will have to set 
  */
 export function MySecurity({ user }: { user: SessionUser }) {
   const security = useApiGet<Security>('/me/security');
-  const [adding, setAdding] = useState(false);
+  const [adding, setAdding] = useState<Adding>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const data = security.data;
 
@@ -56,21 +65,43 @@ export function MySecurity({ user }: { user: SessionUser }) {
                   type="button"
                   onClick={() => {
                     setNotice(null);
-                    setAdding(true);
+                    setAdding('choose');
                   }}
                 >
                   Add authenticator app
+                </button>
+                <button
+                  type="button"
+                  className="button-secondary"
+                  onClick={() => {
+                    setNotice(null);
+                    setAdding('webauthn');
+                  }}
+                >
+                  Add security key
+                </button>
+                <button
+                  type="button"
+                  className="button-secondary"
+                  onClick={() => {
+                    setNotice(null);
+                    setAdding('passkey');
+                  }}
+                >
+                  Add a passkey
                 </button>
               </div>
             )}
           </Card>
           {adding ? (
             <Enrollment
+              key={adding}
               mode="add"
-              onCancel={() => setAdding(false)}
-              onFinished={() => {
-                setAdding(false);
-                setNotice('Your authenticator app was added.');
+              start={adding === 'choose' ? undefined : adding}
+              onCancel={() => setAdding(null)}
+              onFinished={({ added }) => {
+                setAdding(null);
+                setNotice(ADDED_NOTICE[added ?? 'totp']);
                 security.reload();
               }}
             />

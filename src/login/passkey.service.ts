@@ -1,0 +1,115 @@
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { isActiveUser } from '../directory/user.table.js';
+import { AppError } from '../errors.js';
+import { beginAuthentication, checkAssertion, recordAssertion, reportCounterRegression, type CeremonyReason } from '../factors/webauthn/webauthn.ceremony.js';
+import type { AuthenticationResponse } from '../factors/webauthn/webauthn.schemas.js';
+import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
+import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { createSession } from '../sessions/session.service.js';
+import { isEnrolled } from './mfa-gate.js';
+import { IP_POLICY, reserveAttempt, settleAttempt } from './throttle.js';
+
+/** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
+export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 401, 'This passkey cannot sign you in. Sign in with your email address and password.');
+
+/**
+ * Options for "Sign in with a passkey": a challenge with no session and no user (the
+ * authenticator picks its discoverable credential), user verification required. Offered to
+ * everyone alike; whether the firm allows passkeys is decided at verification, with the same
+ * answer as any other failure, so the login page tells nothing about firms.
+ */
+export async function passkeyOptions(ctx: AppContext) {
+  return ctx.db.transaction().execute(async (tx) => {
+    const { challengeId, options } = await beginAuthentication(ctx, tx, null);
+    return { challengeId, options };
+  });
+}
+
+type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_discoverable' | 'user_inactive' | 'not_mfa_user';
+
+/**
+ * A passkey sign-in (issue 6.5): no email, no password. Throttled per client IP like the
+ * password login. Then, as a declared list of steps:
+ *   1. ceremony      - the assertion over the 'passkey' challenge named by id, user presence
+ *                      AND verification required, the user handle naming the key's owner;
+ *   2. a passkey     - the credential was registered as discoverable;
+ *   3. the user      - active, MFA-enabled or enrolled, in a firm that turned passkeys on;
+ *   4. record        - challenge used up and counter moved on, in the transaction that makes
+ *                      the full session (second factor passed: the key is both factors).
+ * Every refusal answers the same 401 INVALID_CREDENTIALS and is audited `login.failed` with its reason.
+ */
+export async function passkeyLogin(
+  ctx: AppContext,
+  input: { challengeId: string; response: AuthenticationResponse; actor: Actor },
+): Promise<{ token: string }> {
+  const { actor } = input;
+  const decision = await reserveAttempt(ctx.db, ctx.clock, [{ scope: 'ip', key: actor.ip ?? 'unknown', policy: IP_POLICY }]);
+  if (!decision.allowed) {
+    const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
+    await audit(ctx.db, ctx.clock.now(), actor, { event: 'login.throttled', details: { realm: 'firm', method: 'passkey', retryAfterSeconds } });
+    throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
+  }
+
+  const refuse = async (reason: Refusal, subject?: { userId: string; firmId: string }, detail?: string): Promise<never> => {
+    await settleAttempt(ctx.db, decision.ticket, 'failure');
+    await audit(ctx.db, ctx.clock.now(), actor, {
+      event: 'login.failed',
+      firmId: subject?.firmId ?? null,
+      subjectType: subject ? 'user' : undefined,
+      subjectId: subject?.userId ?? null,
+      details: { realm: 'firm', method: 'passkey', reason, ...(detail ? { detail } : {}) },
+    });
+    throw passkeyRefused();
+  };
+
+  const checked = await checkAssertion(ctx, ctx.db, {
+    response: input.response,
+    challenge: { id: input.challengeId },
+    owner: null,
+    requireUserVerification: true,
+  });
+  if (!checked.ok) {
+    const owner = checked.credential ? { userId: checked.credential.user_id, firmId: checked.credential.firm_id } : undefined;
+    if (checked.reason === 'counter_regression' && checked.credential) {
+      await reportCounterRegression(ctx, ctx.db, actor, checked.credential, checked.newCounter);
+    }
+    return refuse(checked.reason, owner, checked.detail);
+  }
+  const { credential } = checked;
+  const subject = { userId: credential.user_id, firmId: credential.firm_id };
+  if (credential.discoverable !== 1) return refuse('not_discoverable', subject);
+  const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', credential.user_id).where('firm_id', '=', credential.firm_id).executeTakeFirst();
+  if (!user || !isActiveUser(user)) return refuse('user_inactive', subject);
+  if (!(await loadLoginPolicy(ctx.db, user.firm_id)).passkeysEnabled) return refuse('passkeys_disabled', subject);
+  const covered = isMfaEnabled(await loadMfaPolicy(ctx.db, user.firm_id, ctx.clock.now()), user) || (await isEnrolled(ctx.db, user.id));
+  if (!covered) return refuse('not_mfa_user', subject);
+
+  const outcome = await ctx.db.transaction().execute(async (tx) => {
+    const recorded = await recordAssertion(ctx, tx, checked);
+    if (recorded !== 'ok') {
+      if (recorded === 'counter_regression') await reportCounterRegression(ctx, tx, actor, credential, checked.newCounter);
+      return { ok: false as const, reason: recorded };
+    }
+    const now = ctx.clock.now();
+    const token = await createSession(ctx, tx, {
+      principal: 'user',
+      userId: user.id,
+      firmId: user.firm_id,
+      stage: 'full',
+      secondFactorAt: now,
+      ip: actor.ip,
+      userAgent: actor.userAgent,
+    });
+    await audit(tx, now, { ...actor, type: 'user', id: user.id, firmId: user.firm_id }, {
+      event: 'login.succeeded',
+      subjectType: 'user',
+      subjectId: user.id,
+      details: { realm: 'firm', factors: ['passkey'], authenticatorId: credential.authenticator_id, userVerified: checked.userVerified },
+    });
+    return { ok: true as const, token };
+  });
+  if (!outcome.ok) return refuse(outcome.reason, subject);
+  await settleAttempt(ctx.db, decision.ticket, 'success');
+  return { token: outcome.token };
+}

@@ -1,0 +1,131 @@
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
+import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
+import { consumeChallenge } from '../factors/webauthn/webauthn.challenges.js';
+import {
+  beginRegistration,
+  checkRegistration,
+  isChallengeProblem,
+  storeCredential,
+  type CeremonyReason,
+  type RegistrationStart,
+} from '../factors/webauthn/webauthn.ceremony.js';
+import type { RegistrationResponse } from '../factors/webauthn/webauthn.schemas.js';
+import type { PendingLogin } from '../http/auth.js';
+import { takeSeat } from '../subscriptions/seat.service.js';
+import { alreadyConfirmed, assertMayEnroll, hasActiveAuthenticator, noSeat, type ConfirmResult } from './enrollment-flow.service.js';
+import { assertNotLocked, currentLock, resetFailures } from './lockout.service.js';
+import { completeSecondFactor } from './pending-login.js';
+
+export const webauthnInvalid = () =>
+  badRequest('WEBAUTHN_INVALID', 'The security key\'s answer could not be verified. Try again, or try another key.');
+export const challengeInvalid = () =>
+  badRequest('CHALLENGE_INVALID', 'This security key request expired or was already used. Start again.');
+export const credentialExists = () => conflict('CREDENTIAL_EXISTS', 'This key is already registered.');
+
+/** What a refused registration answers: a stale challenge, a key registered already, or anything else "not verified". */
+function refusalOf(reason: CeremonyReason): AppError {
+  if (isChallengeProblem(reason)) return challengeInvalid();
+  if (reason === 'credential_exists') return credentialExists();
+  return webauthnInvalid();
+}
+
+/**
+ * Starts a security-key (or passkey) enrollment, at first login or from My security: the
+ * same rules as an authenticator app (a full session of an enrolled user must have passed a
+ * second factor in this session).
+ */
+export async function beginWebAuthn(ctx: AppContext, pending: PendingLogin, input: { label: string; passkey?: boolean }): Promise<RegistrationStart> {
+  await assertMayEnroll(ctx, pending);
+  assertNotLocked(pending.user, ctx.clock.now());
+  return ctx.db.transaction().execute((tx) =>
+    beginRegistration(ctx, tx, {
+      user: pending.user,
+      firmName: pending.firm.name,
+      sessionId: pending.session.id,
+      label: input.label.trim(),
+      passkey: input.passkey === true,
+    }),
+  );
+}
+
+/**
+ * Finishes a security-key enrollment, as a declared list of steps:
+ *   1. may enrol        - as for an authenticator app; the pending key of this user, not confirmed yet;
+ *   2. check            - the registration response against the live challenge of this session
+ *                         (webauthn.ceremony.ts); a refusal is audited and changes nothing else;
+ *   3. one transaction  - the challenge used up (conditional UPDATE), the credential stored
+ *                         (unique id, else 409), the key activated (pending -> active), the seat
+ *                         taken (none free: everything rolls back, 409 NO_SEAT), backup codes at the
+ *                         first enrollment, the login finished, audited `mfa.enrolled`.
+ * A refused registration does not count toward the lockout: it guesses nothing.
+ */
+export async function confirmWebAuthn(
+  ctx: AppContext,
+  pending: PendingLogin,
+  actor: Actor,
+  authenticatorId: string,
+  response: RegistrationResponse,
+): Promise<ConfirmResult> {
+  const { user, firm, session } = pending;
+  await assertMayEnroll(ctx, pending);
+  const authenticator = await ctx.db
+    .selectFrom('authenticators')
+    .select(['id', 'status', 'label'])
+    .where('id', '=', authenticatorId)
+    .where('user_id', '=', user.id)
+    .where('firm_id', '=', firm.id)
+    .where('kind', '=', 'webauthn')
+    .executeTakeFirst();
+  if (!authenticator) throw notFound('The security key');
+  if (authenticator.status === 'active') throw alreadyConfirmed();
+  assertNotLocked(user, ctx.clock.now());
+
+  const checked = await checkRegistration(ctx, ctx.db, session.id, response);
+  if (!checked.ok) {
+    await audit(ctx.db, ctx.clock.now(), actor, {
+      event: 'mfa.enrollment_refused',
+      firmId: firm.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      details: { kind: 'webauthn', authenticatorId, reason: checked.reason, ...(checked.detail ? { detail: checked.detail } : {}) },
+    });
+    throw refusalOf(checked.reason);
+  }
+
+  return ctx.db.transaction().execute(async (tx) => {
+    const now = ctx.clock.now();
+    if (!(await consumeChallenge(tx, now, checked.challenge))) throw challengeInvalid();
+    if (!(await storeCredential(ctx, tx, authenticatorId, checked))) throw credentialExists();
+    const firstEnrollment = !(await hasActiveAuthenticator(tx, user.id));
+    const activated = await tx
+      .updateTable('authenticators')
+      .set({ status: 'active', confirmed_at: now, last_used_at: now })
+      .where('id', '=', authenticatorId)
+      .where('user_id', '=', user.id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
+    if ((await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
+    const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, firm.id, user.id) : null;
+    if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
+    await audit(tx, now, actor, {
+      event: 'mfa.enrolled',
+      firmId: firm.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      details: {
+        kind: 'webauthn',
+        authenticatorId,
+        firstEnrollment,
+        passkey: checked.passkey,
+        discoverable: checked.discoverable,
+        userVerified: checked.userVerified,
+        aaguid: checked.aaguid,
+      },
+    });
+    const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'webauthn', enrolled: true });
+    return { token, backupCodes };
+  });
+}
