@@ -6,11 +6,10 @@ import { loadSecretBox } from './crypto/master-key.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
-import { pruneAttempts } from './login/throttle.js';
+import { runHousekeeping } from './housekeeping.js';
 import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
-import { pruneSessions } from './sessions/session.service.js';
 
 /** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link. */
 async function main(argv: string[]): Promise<void> {
@@ -43,7 +42,7 @@ async function main(argv: string[]): Promise<void> {
   mail.start();
   const jobs = startJobWorker(ctx);
   const housekeeping = setInterval(() => {
-    void Promise.all([pruneSessions(ctx), pruneAttempts(db, systemClock)]).catch((err) => app.log.error({ err }, 'housekeeping failed'));
+    runHousekeeping(ctx).catch((err) => app.log.error({ err }, 'housekeeping failed'));
   }, 10 * 60_000);
   housekeeping.unref();
 

@@ -1,0 +1,23 @@
+import type { AppContext } from './context.js';
+import { pruneAttempts } from './login/throttle.js';
+import { pruneSessions } from './sessions/session.service.js';
+
+const DAY = 86_400_000;
+
+/**
+ * Rows that have outlived their use, removed every few minutes by each process (the deletes
+ * are idempotent, so several processes may run them at once): ended sessions, old password
+ * attempts, expired WebAuthn challenges and remembered browsers, enrollments started and never
+ * confirmed, finished background jobs, and mails older than 90 days. The audit log is kept.
+ */
+export async function runHousekeeping(ctx: AppContext): Promise<void> {
+  const now = ctx.clock.now();
+  await pruneSessions(ctx);
+  await pruneAttempts(ctx.db, ctx.clock);
+  await ctx.db.deleteFrom('webauthn_challenges').where('expires_at', '<=', now).execute();
+  await ctx.db.deleteFrom('remembered_browsers').where('expires_at', '<=', now).execute();
+  await ctx.db.deleteFrom('authenticators').where('status', '=', 'pending').where('created_at', '<', now - DAY).execute();
+  await ctx.db.deleteFrom('one_time_tokens').where('expires_at', '<', now - 30 * DAY).execute();
+  await ctx.db.deleteFrom('jobs').where('status', '=', 'done').where('finished_at', '<', now - 30 * DAY).execute();
+  await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
+}

@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOUR, ManualClock } from '../src/clock.js';
+import { runHousekeeping } from '../src/housekeeping.js';
+import { rememberBrowser } from '../src/login/remembered-browsers.js';
+import { enqueueJob, runDueJobs } from '../src/jobs/job.service.js';
+import { PASSWORD, addUser, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';
+
+const DAY = 24 * HOUR;
+
+describe('housekeeping', () => {
+  let h: Harness;
+  let f: TestFirm;
+  const clock = new ManualClock(Date.UTC(2026, 5, 1));
+  beforeAll(async () => {
+    h = await startHarness({ clock });
+    f = await firmWithAdmin(h, 'tidy-firm');
+  });
+  afterAll(() => h.close());
+
+  it('removes what outlived its use and keeps the rest', async () => {
+    const db = h.ctx.db;
+    const user = await addUser(h, f.firm.id, { name: 'Tia Tidy', email: 'tia@tidy.example', kind: 'case_manager' }, PASSWORD);
+    const authenticator = (id: string, status: 'pending' | 'active', created: number) =>
+      db.insertInto('authenticators').values({ id, firm_id: f.firm.id, user_id: user.id, kind: 'totp', label: 'x', status, created_at: created, confirmed_at: null, last_used_at: null, phone_e164: null }).execute();
+    const challenge = (id: string, expires: number) =>
+      db.insertInto('webauthn_challenges').values({ id, purpose: 'passkey', session_id: null, user_id: null, firm_id: null, challenge: randomUUID(), created_at: clock.now(), expires_at: expires, used_at: null }).execute();
+
+    await authenticator('old-pending', 'pending', clock.now());
+    await authenticator('old-active', 'active', clock.now());
+    await challenge('expiring', clock.now() + 5 * 60_000);
+    await rememberBrowser(h.ctx, db, { id: user.id, firm_id: f.firm.id }, 1, 'ua');
+    await enqueueJob(h.ctx, db, 'unknown.kind', null);
+    await runDueJobs(h.ctx); // fails (no handler): stays, retried later
+    await h.ctx.mail.deliverDue();
+
+    clock.advance(2 * DAY);
+    await authenticator('new-pending', 'pending', clock.now());
+    await challenge('live', clock.now() + 5 * 60_000);
+    await runHousekeeping(h.ctx);
+
+    const ids = async (table: 'authenticators' | 'webauthn_challenges') => (await db.selectFrom(table).select('id').execute()).map((r) => r.id).sort();
+    expect(await ids('authenticators')).toEqual(['new-pending', 'old-active']);
+    expect(await ids('webauthn_challenges')).toEqual(['live']);
+    expect(await db.selectFrom('remembered_browsers').select('id').execute()).toHaveLength(0);
+    expect(await db.selectFrom('jobs').select('id').execute()).toHaveLength(1); // a failing job is not "done"
+
+    // Mails and one-time links are kept for months, the audit log for good.
+    const mails = (await db.selectFrom('mail_outbox').select('id').execute()).length;
+    const audit = (await db.selectFrom('audit_events').select('id').execute()).length;
+    expect(mails).toBeGreaterThan(0);
+    clock.advance(91 * DAY);
+    await runHousekeeping(h.ctx);
+    expect(await db.selectFrom('mail_outbox').select('id').execute()).toHaveLength(0);
+    expect(await db.selectFrom('one_time_tokens').select('id').execute()).toHaveLength(0);
+    expect((await db.selectFrom('audit_events').select('id').execute()).length).toBe(audit);
+  });
+});
