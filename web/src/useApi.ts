@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, errorMessage, isAbort } from './api';
+import { api, ApiError, errorMessage, isAbort, query, type Page as ListPage } from './api';
 
 /**
  * Loads `path` with GET (null: load nothing). Keeps the last data while reloading.
@@ -60,4 +60,21 @@ export function useAction() {
   }, []);
 
   return { pending, error, setError, run };
+}
+
+/** Rows per page of every admin list. */
+export const PAGE_SIZE = 20;
+
+/**
+ * A paged, filtered list (users, corporations, firms, subscriptions, enrolled users, outbox):
+ * the filters live in state, any change of filter goes back to page 1, and `paging` is what
+ * DataTable wants.
+ */
+export function usePagedList<T, F extends Record<string, string>>(path: string, initial: F) {
+  const [filters, setFilters] = useState<F & { page: number }>({ ...initial, page: 1 });
+  const list = useApiGet<ListPage<T>>(`${path}${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const refine = useCallback((change: Partial<F>) => setFilters((f) => ({ ...f, ...change, page: 1 })), []);
+  const setPage = useCallback((page: number) => setFilters((f) => ({ ...f, page })), []);
+  const paging = { page: filters.page, pageSize: PAGE_SIZE, total: list.data?.total ?? 0, onPage: setPage };
+  return { filters, refine, setPage, list, paging };
 }

@@ -1,25 +1,23 @@
 import { useCallback, useState, type FormEvent } from 'react';
-import { api, query, type Corporation, type Page as ListPage } from '../api';
+import { api, type Corporation } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { TextField } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { SearchBox } from '../components/SearchBox';
 import { FirmAdminNav } from '../components/SectionNav';
-import { useAction, useApiGet } from '../useApi';
+import { useAction, usePagedList } from '../useApi';
 
-const PAGE_SIZE = 20;
 
 export function AdminCorporations() {
-  const [filters, setFilters] = useState({ q: '', page: 1 });
-  const list = useApiGet<ListPage<Corporation>>(`/admin/corporations${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const { filters, refine, list, paging } = usePagedList<Corporation, { q: string }>('/admin/corporations', { q: '' });
   const [newName, setNewName] = useState('');
   const [renaming, setRenaming] = useState<Corporation | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const create = useAction();
   const rowAction = useAction();
 
-  const onSearch = useCallback((q: string) => setFilters((f) => ({ ...f, q, page: 1 })), []);
+  const onSearch = useCallback((q: string) => refine({ q }), [refine]);
 
   function done(message: string) {
     setNotice(message);
@@ -120,12 +118,7 @@ export function AdminCorporations() {
           rowKey={(c) => c.id}
           emptyText={filters.q ? 'No corporations match.' : 'No corporations yet.'}
           loading={list.loading}
-          paging={{
-            page: filters.page,
-            pageSize: PAGE_SIZE,
-            total: list.data?.total ?? 0,
-            onPage: (page) => setFilters((f) => ({ ...f, page })),
-          }}
+          paging={paging}
         />
       </Card>
     </Page>

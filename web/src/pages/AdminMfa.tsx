@@ -18,10 +18,9 @@ import { Card, Page } from '../components/Page';
 import { SearchBox } from '../components/SearchBox';
 import { FirmAdminNav } from '../components/SectionNav';
 import { Link } from '../router';
-import { useAction, useApiGet } from '../useApi';
+import { useAction, useApiGet, usePagedList } from '../useApi';
 import { formatDate, formatDay, KIND_LABELS, METHOD_LABELS, plural, SUBSCRIPTION_STATE_LABELS } from '../words';
 
-const PAGE_SIZE = 20;
 
 /**
  * The MFA page (reference A.1, last paragraph): Subscription Plan, Configuration,
@@ -557,12 +556,11 @@ function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(
 // --- Enrolled Users ----------------------------------------------------------------
 
 function EnrolledSection({ onReset }: { onReset(): void }) {
-  const [filters, setFilters] = useState({ q: '', page: 1 });
-  const list = useApiGet<ListPage<EnrolledUser>>(`/admin/mfa/enrolled${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const { filters, refine, setPage, list, paging } = usePagedList<EnrolledUser, { q: string }>('/admin/mfa/enrolled', { q: '' });
   const [notice, setNotice] = useState<string | null>(null);
   const action = useAction();
 
-  const onSearch = useCallback((q: string) => setFilters((f) => ({ ...f, q, page: 1 })), []);
+  const onSearch = useCallback((q: string) => refine({ q }), [refine]);
 
   async function reset(user: EnrolledUser) {
     setNotice(null);
@@ -571,7 +569,7 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
     if (!result.ok) return;
     setNotice(`MFA enrollment of ${user.name} was reset.`);
     // The last row of a later page: go back a page rather than show an empty one.
-    if (list.data?.items.length === 1 && filters.page > 1) setFilters((f) => ({ ...f, page: f.page - 1 }));
+    if (list.data?.items.length === 1 && filters.page > 1) setPage(filters.page - 1);
     else list.reload();
     onReset();
   }
@@ -621,12 +619,7 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
         rowKey={(u) => u.userId}
         emptyText={filters.q ? 'No enrolled users match.' : 'Nobody has enrolled yet.'}
         loading={list.loading}
-        paging={{
-          page: filters.page,
-          pageSize: PAGE_SIZE,
-          total: list.data?.total ?? 0,
-          onPage: (page) => setFilters((f) => ({ ...f, page })),
-        }}
+        paging={paging}
       />
     </Card>
   );

@@ -7,16 +7,14 @@ import { Card, Page } from '../components/Page';
 import { SearchBox } from '../components/SearchBox';
 import { FirmAdminNav } from '../components/SectionNav';
 import { Link } from '../router';
-import { useAction, useApiGet } from '../useApi';
+import { useAction, useApiGet, usePagedList } from '../useApi';
 import { belongsToCorporation, describeState, formatDate, KIND_LABELS, KIND_OPTIONS, plural } from '../words';
 
-const PAGE_SIZE = 20;
 
 type Editor = { mode: 'closed' } | { mode: 'new' } | { mode: 'edit'; user: UserView };
 
 export function AdminUsers() {
-  const [filters, setFilters] = useState({ q: '', kind: '', page: 1 });
-  const list = useApiGet<ListPage<UserView>>(`/admin/users${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const { filters, refine, list, paging } = usePagedList<UserView, { q: string; kind: string }>('/admin/users', { q: '', kind: '' });
   const [editor, setEditor] = useState<Editor>({ mode: 'closed' });
   // Corporation choices are only needed while a form is open.
   const corporations = useApiGet<ListPage<Corporation>>(
@@ -25,7 +23,7 @@ export function AdminUsers() {
   const [notice, setNotice] = useState<string | null>(null);
   const rowAction = useAction();
 
-  const onSearch = useCallback((q: string) => setFilters((f) => ({ ...f, q, page: 1 })), []);
+  const onSearch = useCallback((q: string) => refine({ q }), [refine]);
 
   function open(next: Editor) {
     setNotice(null);
@@ -152,7 +150,7 @@ export function AdminUsers() {
               label="Kind"
               value={filters.kind}
               options={[{ value: '', label: 'All kinds' }, ...KIND_OPTIONS]}
-              onChange={(kind) => setFilters((f) => ({ ...f, kind, page: 1 }))}
+              onChange={(kind) => refine({ kind })}
             />
           </SearchBox>
           {editor.mode === 'new' ? null : (
@@ -168,12 +166,7 @@ export function AdminUsers() {
           rowKey={(u) => u.id}
           emptyText={filters.q || filters.kind ? 'No users match.' : 'No users yet.'}
           loading={list.loading}
-          paging={{
-            page: filters.page,
-            pageSize: PAGE_SIZE,
-            total: list.data?.total ?? 0,
-            onPage: (page) => setFilters((f) => ({ ...f, page })),
-          }}
+          paging={paging}
         />
       </Card>
     </Page>

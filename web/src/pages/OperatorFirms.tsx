@@ -1,15 +1,14 @@
 import { useCallback, useState, type FormEvent } from 'react';
-import { api, query, type Firm, type Page as ListPage } from '../api';
+import { api, type Firm } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { TextField } from '../components/Field';
 import { StatusNotice, ErrorAlert } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { SearchBox } from '../components/SearchBox';
 import { OperatorNav } from '../components/SectionNav';
-import { useAction, useApiGet } from '../useApi';
+import { useAction, usePagedList } from '../useApi';
 import { formatDate, suggestSlug } from '../words';
 
-const PAGE_SIZE = 20;
 
 const columns: Column<Firm>[] = [
   { header: 'Name', cell: (f) => f.name },
@@ -19,11 +18,10 @@ const columns: Column<Firm>[] = [
 ];
 
 export function OperatorFirms() {
-  const [filters, setFilters] = useState({ q: '', page: 1 });
-  const list = useApiGet<ListPage<Firm>>(`/operator/firms${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const { filters, refine, list, paging } = usePagedList<Firm, { q: string }>('/operator/firms', { q: '' });
   const [notice, setNotice] = useState<string | null>(null);
 
-  const onSearch = useCallback((q: string) => setFilters((f) => ({ ...f, q, page: 1 })), []);
+  const onSearch = useCallback((q: string) => refine({ q }), [refine]);
 
   return (
     <Page title="Firms" wide>
@@ -40,12 +38,7 @@ export function OperatorFirms() {
           rowKey={(f) => f.id}
           emptyText={filters.q ? 'No firms match.' : 'No firms yet.'}
           loading={list.loading}
-          paging={{
-            page: filters.page,
-            pageSize: PAGE_SIZE,
-            total: list.data?.total ?? 0,
-            onPage: (page) => setFilters((f) => ({ ...f, page })),
-          }}
+          paging={paging}
         />
       </Card>
 

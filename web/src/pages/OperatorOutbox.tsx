@@ -1,13 +1,11 @@
-import { useState } from 'react';
-import { query, type OutboxItem, type Page as ListPage } from '../api';
+import type { OutboxItem } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { ErrorAlert } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { OperatorNav } from '../components/SectionNav';
-import { useApiGet } from '../useApi';
+import { usePagedList } from '../useApi';
 import { formatDate } from '../words';
 
-const PAGE_SIZE = 20;
 
 const columns: Column<OutboxItem>[] = [
   { header: 'To', cell: (m) => <span className="break">{m.to}</span> },
@@ -29,8 +27,7 @@ const columns: Column<OutboxItem>[] = [
 
 /** Mail the platform has sent or queued; lets an operator hand on a link when mail is not set up. */
 export function OperatorOutbox() {
-  const [page, setPage] = useState(1);
-  const list = useApiGet<ListPage<OutboxItem>>(`/operator/outbox${query({ page, pageSize: PAGE_SIZE })}`);
+  const { list, paging } = usePagedList<OutboxItem, Record<string, never>>('/operator/outbox', {});
 
   return (
     <Page title="Outbox" wide>
@@ -44,7 +41,7 @@ export function OperatorOutbox() {
           rowKey={(m) => m.id}
           emptyText="No mail yet."
           loading={list.loading}
-          paging={{ page, pageSize: PAGE_SIZE, total: list.data?.total ?? 0, onPage: setPage }}
+          paging={paging}
         />
       </Card>
     </Page>

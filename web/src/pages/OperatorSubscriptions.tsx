@@ -1,14 +1,13 @@
 import { useState, type FormEvent } from 'react';
-import { api, query, type Page as ListPage, type SubscriptionItem } from '../api';
+import { api, type SubscriptionItem } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { SelectField, TextField } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { OperatorNav } from '../components/SectionNav';
-import { useAction, useApiGet } from '../useApi';
+import { useAction, usePagedList } from '../useApi';
 import { dayToEpoch, epochToDay, formatDate, formatDay, plural, SUBSCRIPTION_STATE_SHORT } from '../words';
 
-const PAGE_SIZE = 20;
 
 const STATE_OPTIONS = [
   { value: '', label: 'All states' },
@@ -24,8 +23,7 @@ const STATE_OPTIONS = [
  * answer requests for more licences.
  */
 export function OperatorSubscriptions() {
-  const [filters, setFilters] = useState({ state: '', page: 1 });
-  const list = useApiGet<ListPage<SubscriptionItem>>(`/operator/subscriptions${query({ ...filters, pageSize: PAGE_SIZE })}`);
+  const { filters, refine, list, paging } = usePagedList<SubscriptionItem, { state: string }>('/operator/subscriptions', { state: '' });
   const [activating, setActivating] = useState<SubscriptionItem | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const rowAction = useAction();
@@ -191,7 +189,7 @@ export function OperatorSubscriptions() {
             label="State"
             value={filters.state}
             options={STATE_OPTIONS}
-            onChange={(state) => setFilters({ state, page: 1 })}
+            onChange={(state) => refine({ state })}
           />
         </div>
         <DataTable
@@ -201,12 +199,7 @@ export function OperatorSubscriptions() {
           rowKey={(s) => s.firmId}
           emptyText={filters.state ? 'No subscriptions in this state.' : 'No firm has subscribed yet.'}
           loading={list.loading}
-          paging={{
-            page: filters.page,
-            pageSize: PAGE_SIZE,
-            total: list.data?.total ?? 0,
-            onPage: (page) => setFilters((f) => ({ ...f, page })),
-          }}
+          paging={paging}
         />
       </Card>
     </Page>
