@@ -6,9 +6,10 @@ import type { Scenario, ScenarioContext, ScenarioResult } from './lib/scenario.j
 import { adminList } from './scenarios/admin-list.js';
 import { passcode } from './scenarios/passcode.js';
 import { passwordStep } from './scenarios/password-step.js';
+import { securityKey } from './scenarios/security-key.js';
 
 /** Every scenario, in the order of issue 7. */
-const SCENARIOS: Scenario[] = [passcode, passwordStep, adminList];
+const SCENARIOS: Scenario[] = [passcode, securityKey, passwordStep, adminList];
 
 /**
  * `npm run bench [-- --quick] [-- --only <name part>]`: each scenario on SQLite, and on

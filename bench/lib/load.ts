@@ -23,6 +23,8 @@ export interface LoadOptions {
   body?: string;
   /** Builds each request (body, headers, path) from its sequence number. */
   next?: (i: number) => { path?: string; body?: string; headers?: Record<string, string> };
+  /** A sequence of requests each connection repeats (autocannon `requests`, with per-connection context). */
+  steps?: autocannon.Request[];
 }
 
 /**
@@ -41,7 +43,9 @@ export async function load(o: LoadOptions): Promise<LoadResult> {
     method: o.method ?? 'GET',
     headers: o.headers,
     body: o.body,
-    requests: o.next
+    requests: o.steps
+      ? o.steps
+      : o.next
       ? [
           {
             setupRequest: (req: autocannon.Request) => {
