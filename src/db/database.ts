@@ -19,6 +19,7 @@ import type { BackupCodeTable, RememberedBrowserTable, TotpAuthenticatorTable } 
 import type { MfaCorporationTable, MfaSettingsTable } from '../mfa-policy/mfa-settings.table.js';
 import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription.table.js';
 import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors/webauthn/webauthn.table.js';
+import type { DeviceActivationTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -41,6 +42,10 @@ export interface Database {
   remembered_browsers: RememberedBrowserTable;
   webauthn_credentials: WebAuthnCredentialTable;
   webauthn_challenges: WebAuthnChallengeTable;
+  push_devices: PushDeviceTable;
+  device_activations: DeviceActivationTable;
+  push_transactions: PushTransactionTable;
+  server_keys: ServerKeyTable;
 }
 
 export type Db = Kysely<Database>;
@@ -53,9 +58,11 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export function createDatabase(database: Config['database']): Db {
   if (database.kind === 'postgres') {
-    return new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: database.poolSize }) }),
-    });
+    const pool = new pg.Pool({ connectionString: database.url, max: database.poolSize });
+    // An idle connection that the server drops (restart, failover, pg_terminate_backend) emits
+    // 'error' on the pool; unhandled, that would stop the process. The pool replaces it.
+    pool.on('error', (err) => console.error(`PostgreSQL connection lost (the pool will reconnect): ${err.message}`));
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true });
   const sqlite = new SQLite(database.file);
