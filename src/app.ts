@@ -10,6 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { AppContext } from './context.js';
 import { AppError } from './errors.js';
+import { isDeviceApi } from './device/device.routes.js';
 import { attachSession } from './http/auth.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
@@ -82,7 +83,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     await attachSession(ctx, request);
   });
   app.addHook('onRequest', (request, reply, done) => {
-    if (!UNSAFE_METHODS.has(request.method)) return done();
+    // The device API carries no cookies (so there is nothing to forge) and is authenticated by signatures.
+    if (!UNSAFE_METHODS.has(request.method) || isDeviceApi(request.url)) return done();
     app.csrfProtection(request, reply, done);
   });
   // API answers are about one user at one moment; no cache may keep them.

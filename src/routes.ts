@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from './context.js';
+import { deviceRoutes } from './device/device.routes.js';
 import { directoryRoutes } from './directory/directory.routes.js';
 import { enrollmentRoutes } from './enrollment/enrollment.routes.js';
 import { loginRoutes } from './login/login.routes.js';
@@ -9,6 +10,7 @@ import { mfaRoutes } from './mfa-policy/mfa.routes.js';
 import { passwordRoutes } from './login/password.routes.js';
 import { operatorRoutes } from './operators/operator.routes.js';
 import { passkeyRoutes } from './login/passkey.routes.js';
+import { pushRoutes } from './mfa/push.routes.js';
 import { webauthnRoutes } from './mfa/webauthn.routes.js';
 import { subscriptionRoutes } from './subscriptions/subscription.routes.js';
 
@@ -25,4 +27,6 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   mfaLoginRoutes,
   webauthnRoutes,
   passkeyRoutes,
+  pushRoutes,
+  deviceRoutes,
 ];

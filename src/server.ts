@@ -6,6 +6,7 @@ import { loadSecretBox } from './crypto/master-key.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
+import { vapidKeys } from './device/web-push.js';
 import { runHousekeeping } from './housekeeping.js';
 import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
@@ -38,6 +39,8 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const app = await buildApp(ctx);
+  // The Web Push (VAPID) key pair is made on the first start and shared by every process.
+  await vapidKeys(ctx);
   await app.listen({ host: config.host, port: config.port });
   mail.start();
   const jobs = startJobWorker(ctx);

@@ -181,7 +181,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
     expect(await settingsRow(C.firm.id)).toBeUndefined();
     const res = await C.admin.get(POLICY);
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: false });
+    expect(res.json()).toEqual({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
   });
 
   it('PUT without settings creates the row with MFA still off for everyone; audited with what changed', async () => {
@@ -189,7 +189,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
     h.clock.advance(MINUTE);
     const res = await C.admin.raw('PUT', POLICY, { body: { lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7 } });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7, passkeysEnabled: false });
+    expect(res.json()).toEqual({ lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     expect(await settingsRow(C.firm.id)).toEqual({
       firm_id: C.firm.id,
       case_managers: 0,
@@ -201,9 +201,12 @@ describe('GET/PUT /admin/mfa/policy', () => {
       lockout_minutes: 30,
       remember_days: 7,
       passkeys_enabled: 0,
+      push_number_digits: 6,
+      push_max_per_window: 5,
+      push_window_minutes: 15,
       updated_at: h.clock.now(),
     });
-    expect((await C.admin.get(POLICY)).json()).toEqual({ lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7, passkeysEnabled: false });
+    expect((await C.admin.get(POLICY)).json()).toEqual({ lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     expect((await C.admin.get('/api/v1/admin/mfa')).json()).toEqual(overview);
     const events = await auditEvents(h, { event: 'mfa.policy_changed', firmId: C.firm.id });
     expect(events).toHaveLength(1);
@@ -237,7 +240,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
     ]) {
       const res = await C.admin.raw('PUT', POLICY, { body });
       expect(res.statusCode, res.body).toBe(200);
-      expect(res.json()).toEqual({ ...body, passkeysEnabled: false });
+      expect(res.json()).toEqual({ ...body, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     }
   });
 
@@ -301,7 +304,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
     const c = (await C.admin.get(POLICY)).json();
     const res = await B.admin.raw('PUT', POLICY, { body: { lockoutThreshold: 20, lockoutMinutes: 60, rememberDays: 14 } });
     expect(res.statusCode, res.body).toBe(200);
-    expect((await B.admin.get(POLICY)).json()).toEqual({ lockoutThreshold: 20, lockoutMinutes: 60, rememberDays: 14, passkeysEnabled: false });
+    expect((await B.admin.get(POLICY)).json()).toEqual({ lockoutThreshold: 20, lockoutMinutes: 60, rememberDays: 14, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     expect((await A.admin.get(POLICY)).json()).toEqual(a);
     expect((await C.admin.get(POLICY)).json()).toEqual(c);
     expect((await auditEvents(h, { event: 'mfa.policy_changed' })).filter((e) => e.firm_id === B.firm.id).map((e) => e.subject_id)).toEqual([B.firm.id]);

@@ -250,6 +250,7 @@ describe('first-login enrollment with an authenticator app', () => {
       firmName: f.firm.name,
       user: { name: user.name, email: user.email, kind: 'case_manager' },
       methods: [
+        { kind: 'push', label: 'Mobile (Tessera Authenticator)' },
         { kind: 'totp', label: 'Authenticator app' },
         { kind: 'webauthn', label: 'Security key' },
       ],

@@ -103,12 +103,12 @@ function expectRefused(res: { statusCode: number; body: string; json(): unknown 
 describe('the firm setting', () => {
   it('is off by default, shown and changed in the login policy, audited', async () => {
     const f = await mfaFirm(false);
-    expect((await f.admin.get(api('/admin/mfa/policy'))).json()).toEqual({ ...POLICY, passkeysEnabled: false });
+    expect((await f.admin.get(api('/admin/mfa/policy'))).json()).toEqual({ ...POLICY, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     const res = await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, passkeysEnabled: true } });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ ...POLICY, passkeysEnabled: true });
+    expect(res.json()).toEqual({ ...POLICY, passkeysEnabled: true, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     // Left out: unchanged.
-    expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, rememberDays: 2 } })).json()).toEqual({ ...POLICY, rememberDays: 2, passkeysEnabled: true });
+    expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, rememberDays: 2 } })).json()).toEqual({ ...POLICY, rememberDays: 2, passkeysEnabled: true, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     const changes = await auditEvents(h, { event: 'mfa.policy_changed', firmId: f.firm.id });
     expect(changes[0]?.details).toMatchObject({ changed: { passkeysEnabled: { from: false, to: true } } });
   });

@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002_mfa_subscription.js';
 import * as m0003 from './migrations/0003_enrolled_users_index.js';
 import * as m0004 from './migrations/0004_mfa_login.js';
 import * as m0005 from './migrations/0005_webauthn.js';
+import * as m0006 from './migrations/0006_push.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003_enrolled_users_index': m0003,
   '0004_mfa_login': m0004,
   '0005_webauthn': m0005,
+  '0006_push': m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -134,6 +134,7 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     mfa_notified_at: null,
     mfa_failed_count: 0,
     mfa_locked_until: null,
+    push_paused_until: null,
     created_at: now,
     updated_at: now,
   };

@@ -31,6 +31,8 @@ export interface UserTable {
   mfa_failed_count: Generated<number>;
   /** Second factor locked until then (epoch ms) after too many failures. */
   mfa_locked_until: number | null;
+  /** Pushes to this user paused until then (epoch ms) after a fraud report (issue 5.6); passcodes and keys still work. */
+  push_paused_until: Generated<number | null>;
   created_at: number;
   updated_at: number;
 }

@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { AppError } from '../errors.js';
 
-export type LoginMethod = 'totp' | 'backup_code' | 'webauthn';
+export type LoginMethod = 'push' | 'totp' | 'backup_code' | 'webauthn';
 
 /** Whom a factor checks: always one user of one firm. */
 export interface FactorUser {
@@ -33,8 +33,8 @@ export type FactorResult =
  */
 export interface LoginFactor {
   method: LoginMethod;
-  /** Whether this user can answer with this factor now (has an active authenticator, unused codes...). */
-  available(db: DbOrTx, user: FactorUser): Promise<boolean>;
+  /** Whether this user can answer with this factor at `now` (has an active authenticator, unused codes, pushes not paused...). */
+  available(db: DbOrTx, user: FactorUser, now?: number): Promise<boolean>;
   /**
    * Checks an answer and consumes what it uses (time step, code, challenge) in one conditional
    * UPDATE. The answer is what the route validated for this factor (a code string, a WebAuthn

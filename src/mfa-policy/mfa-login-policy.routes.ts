@@ -11,13 +11,23 @@ export const LoginPolicySchema = Type.Object(
     lockoutMinutes: Type.Integer({ ...LOGIN_POLICY_LIMITS.lockoutMinutes, description: 'How long a lock lasts' }),
     rememberDays: Type.Integer({ ...LOGIN_POLICY_LIMITS.rememberDays, description: '"Remember this browser" lifetime; 0 = not offered' }),
     passkeysEnabled: Type.Boolean({ description: 'Enrolled users may sign in with a passkey instead of the password (off by default)' }),
+    pushNumberDigits: Type.Union([Type.Literal(3), Type.Literal(6)], { description: 'Digits of the number typed into the app to approve a push' }),
+    pushMaxPerWindow: Type.Integer({ ...LOGIN_POLICY_LIMITS.pushMaxPerWindow, description: 'Pushes a user may get in the window without a success' }),
+    pushWindowMinutes: Type.Integer({ ...LOGIN_POLICY_LIMITS.pushWindowMinutes, description: 'The push-bombing window' }),
   },
   { additionalProperties: false },
 );
 
-/** The PUT body: as the policy, with passkeysEnabled optional (left out = unchanged), so older clients keep working. */
+/** The PUT body: as the policy, with the later settings optional (left out = unchanged), so older clients keep working. */
+const P = LoginPolicySchema.properties;
 const LoginPolicyBody = Type.Object(
-  { ...LoginPolicySchema.properties, passkeysEnabled: Type.Optional(LoginPolicySchema.properties.passkeysEnabled) },
+  {
+    ...P,
+    passkeysEnabled: Type.Optional(P.passkeysEnabled),
+    pushNumberDigits: Type.Optional(P.pushNumberDigits),
+    pushMaxPerWindow: Type.Optional(P.pushMaxPerWindow),
+    pushWindowMinutes: Type.Optional(P.pushWindowMinutes),
+  },
   { additionalProperties: false },
 );
 

@@ -13,21 +13,40 @@ export interface LoginPolicy {
   rememberDays: number;
   /** Enrolled users may sign in with a passkey instead of the password (issue 6.5); off by default. */
   passkeysEnabled: boolean;
+  /** Verified push (issue 5.4): digits of the number the user types into the app, 3 or 6. */
+  pushNumberDigits: 3 | 6;
+  /** Against push bombing (issue 5.7): at most this many pushes in this many minutes without a success. */
+  pushMaxPerWindow: number;
+  pushWindowMinutes: number;
 }
 
-export const LOGIN_POLICY_DEFAULTS: Readonly<LoginPolicy> = Object.freeze({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: false });
+export const LOGIN_POLICY_DEFAULTS: Readonly<LoginPolicy> = Object.freeze({
+  lockoutThreshold: 10,
+  lockoutMinutes: 15,
+  rememberDays: 0,
+  passkeysEnabled: false,
+  pushNumberDigits: 6,
+  pushMaxPerWindow: 5,
+  pushWindowMinutes: 15,
+});
 export const LOGIN_POLICY_LIMITS = {
   lockoutThreshold: { minimum: 3, maximum: 50 },
   lockoutMinutes: { minimum: 1, maximum: 1440 },
   rememberDays: { minimum: 0, maximum: 30 },
+  pushMaxPerWindow: { minimum: 1, maximum: 50 },
+  pushWindowMinutes: { minimum: 1, maximum: 1440 },
 } as const;
+
+/** The settings a PUT may leave out (left out = unchanged), so that older clients keep working. */
+type OptionalPolicyKey = 'passkeysEnabled' | 'pushNumberDigits' | 'pushMaxPerWindow' | 'pushWindowMinutes';
+export type LoginPolicyChange = Omit<LoginPolicy, OptionalPolicyKey> & Partial<Pick<LoginPolicy, OptionalPolicyKey>>;
 
 const DAY_MS = 86_400_000;
 
 export async function loadLoginPolicy(db: DbOrTx, firmId: string): Promise<LoginPolicy> {
   const row = await db
     .selectFrom('mfa_settings')
-    .select(['lockout_threshold', 'lockout_minutes', 'remember_days', 'passkeys_enabled'])
+    .select(['lockout_threshold', 'lockout_minutes', 'remember_days', 'passkeys_enabled', 'push_number_digits', 'push_max_per_window', 'push_window_minutes'])
     .where('firm_id', '=', firmId)
     .executeTakeFirst();
   if (!row) return { ...LOGIN_POLICY_DEFAULTS };
@@ -36,6 +55,9 @@ export async function loadLoginPolicy(db: DbOrTx, firmId: string): Promise<Login
     lockoutMinutes: Number(row.lockout_minutes),
     rememberDays: Number(row.remember_days),
     passkeysEnabled: Number(row.passkeys_enabled) === 1,
+    pushNumberDigits: Number(row.push_number_digits) === 3 ? 3 : 6,
+    pushMaxPerWindow: Number(row.push_max_per_window),
+    pushWindowMinutes: Number(row.push_window_minutes),
   };
 }
 
@@ -52,10 +74,16 @@ export async function updateLoginPolicy(
   db: DbOrTx,
   actor: Actor,
   firmId: string,
-  change: Omit<LoginPolicy, 'passkeysEnabled'> & { passkeysEnabled?: boolean },
+  change: LoginPolicyChange,
 ): Promise<LoginPolicy> {
   const before = await loadLoginPolicy(db, firmId);
-  const input: LoginPolicy = { ...change, passkeysEnabled: change.passkeysEnabled ?? before.passkeysEnabled };
+  const input: LoginPolicy = {
+    ...change,
+    passkeysEnabled: change.passkeysEnabled ?? before.passkeysEnabled,
+    pushNumberDigits: change.pushNumberDigits ?? before.pushNumberDigits,
+    pushMaxPerWindow: change.pushMaxPerWindow ?? before.pushMaxPerWindow,
+    pushWindowMinutes: change.pushWindowMinutes ?? before.pushWindowMinutes,
+  };
   const changed: Record<string, { from: number | boolean; to: number | boolean }> = {};
   for (const key of Object.keys(LOGIN_POLICY_DEFAULTS) as (keyof LoginPolicy)[]) {
     if (before[key] !== input[key]) changed[key] = { from: before[key], to: input[key] };
@@ -68,6 +96,9 @@ export async function updateLoginPolicy(
     lockout_minutes: input.lockoutMinutes,
     remember_days: input.rememberDays,
     passkeys_enabled: input.passkeysEnabled ? 1 : 0,
+    push_number_digits: input.pushNumberDigits,
+    push_max_per_window: input.pushMaxPerWindow,
+    push_window_minutes: input.pushWindowMinutes,
     updated_at: now,
   };
   await db

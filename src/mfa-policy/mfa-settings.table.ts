@@ -16,6 +16,10 @@ export interface MfaSettingsTable {
   remember_days: Generated<number>;
   /** 1: enrolled users may sign in with a passkey instead of the password (issue 6); off by default. */
   passkeys_enabled: Generated<number>;
+  /** Push approvals (issue 5): digits of the number typed into the app (3 or 6), and the push-bombing limit. */
+  push_number_digits: Generated<number>;
+  push_max_per_window: Generated<number>;
+  push_window_minutes: Generated<number>;
   updated_at: number;
 }
 export type MfaSettings = Selectable<MfaSettingsTable>;

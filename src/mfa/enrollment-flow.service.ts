@@ -16,11 +16,13 @@ import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
+/** The Tessera Authenticator on a phone (reference 1.1 to 1.3): push approvals and offline passcodes. */
+export const MOBILE_LABEL = 'Mobile (Tessera Authenticator)';
 
 export interface EnrollmentView {
   firmName: string;
   user: { name: string; email: string; kind: UserKind };
-  methods: { kind: 'totp' | 'webauthn'; label: string }[];
+  methods: { kind: 'push' | 'totp' | 'webauthn'; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;
 }
@@ -33,6 +35,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingLogin): Pr
     firmName: firm.name,
     user: { name: user.name, email: user.email, kind: user.kind },
     methods: [
+      { kind: 'push', label: MOBILE_LABEL },
       { kind: 'totp', label: DEFAULT_TOTP_LABEL },
       { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
     ],

@@ -12,7 +12,7 @@ import { pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 
 /** Every method of the factor registry (LoginMethod); the registry decides which one a user can answer with. */
-const Method = Type.Union([Type.Literal('totp'), Type.Literal('webauthn'), Type.Literal('backup_code')]);
+const Method = Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn'), Type.Literal('backup_code')]);
 /** The methods answered with a typed code here; a security key answers at /mfa/webauthn/verify. */
 const CodeMethod = Type.Union([Type.Literal('totp'), Type.Literal('backup_code')]);
 /** Any string is a code to check (wrong, short, long, letters: all "not right"); only a non-string is malformed. */
@@ -22,7 +22,7 @@ const ChallengeSchema = Type.Object({
   user: Type.Object({ name: Type.String(), email: Type.String() }),
   firmName: Type.String(),
   methods: Type.Array(Method),
-  defaultMethod: Type.Union([Type.Literal('totp'), Type.Literal('webauthn')]),
+  defaultMethod: Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]),
   lockedUntil: Type.Union([Type.Integer(), Type.Null()]),
   rememberDays: Type.Integer(),
 });
@@ -32,7 +32,7 @@ const Home = Type.Object({ next: Type.Literal('home') });
 const EnrollmentSchema = Type.Object({
   firmName: Type.String(),
   user: Type.Object({ name: Type.String(), email: Type.String(), kind: UserKind }),
-  methods: Type.Array(Type.Object({ kind: Type.Union([Type.Literal('totp'), Type.Literal('webauthn')]), label: Type.String() })),
+  methods: Type.Array(Type.Object({ kind: Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]), label: Type.String() })),
   seatAvailable: Type.Boolean(),
   enrolled: Type.Boolean(),
 });

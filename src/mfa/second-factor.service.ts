@@ -12,8 +12,8 @@ export interface ChallengeView {
   user: { name: string; email: string };
   firmName: string;
   methods: LoginMethod[];
-  /** What the screen offers first: the security key when the user has one and no phone (reference 2.2.c), else the passcode. */
-  defaultMethod: 'totp' | 'webauthn';
+  /** What the screen offers first: a push when the user has a device, the security key when the user has one and no phone (reference 2.2.c), else the passcode. */
+  defaultMethod: 'push' | 'totp' | 'webauthn';
   lockedUntil: number | null;
   rememberDays: number;
 }
@@ -23,7 +23,7 @@ export async function secondFactorChallenge(ctx: AppContext, pending: PendingLog
   const { user, firm } = pending;
   const policy = await loadLoginPolicy(ctx.db, firm.id);
   const methods: LoginMethod[] = [];
-  for (const f of FACTORS) if (await f.available(ctx.db, user)) methods.push(f.method);
+  for (const f of FACTORS) if (await f.available(ctx.db, user, ctx.clock.now())) methods.push(f.method);
   const phone = await ctx.db
     .selectFrom('authenticators')
     .select('id')
@@ -35,7 +35,7 @@ export async function secondFactorChallenge(ctx: AppContext, pending: PendingLog
     user: { name: user.name, email: user.email },
     firmName: firm.name,
     methods,
-    defaultMethod: methods.includes('webauthn') && !phone ? 'webauthn' : 'totp',
+    defaultMethod: methods.includes('push') ? 'push' : methods.includes('webauthn') && !phone ? 'webauthn' : 'totp',
     lockedUntil: lockedUntil(user, ctx.clock.now()),
     rememberDays: policy.rememberDays,
   };

@@ -102,6 +102,19 @@ export const templates = {
       { label: 'Open the user', url: p.url },
     );
   },
+  /** "It seemed fraudulent" on a push (issue 5.6, reference 1.4.1): the login may be someone else's, with the user's password. */
+  pushFraud(p: { firmName: string; userName: string; userEmail: string; at: number; ip: string | null; browser: string; os: string; pauseMinutes: number; url: string }): MailContent {
+    const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+    return compose(
+      `Fraudulent login attempt reported by ${p.userName} at ${p.firmName}`,
+      [
+        `${p.userName} (${p.userEmail}) at ${p.firmName} denied a push login request and reported it as fraudulent.`,
+        `When: ${when}. From: ${p.ip ?? 'an unknown address'}, ${p.browser} on ${p.os}.`,
+        `Someone else may know their password. Push requests to this user are paused for ${p.pauseMinutes} minutes; passcodes and security keys still work. Consider resetting their password.`,
+      ],
+      { label: 'Open the user', url: p.url },
+    );
+  },
   /** A security key's signature counter went backwards (issue 6.3): two copies of the key may exist. */
   securityKeyCloned(p: { firmName: string; userName: string; userEmail: string; keyName: string; at: number; ip: string | null; url: string }): MailContent {
     const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');

@@ -214,6 +214,10 @@ const STATE_TABLES = {
   remembered_browsers: 'id',
   webauthn_credentials: 'authenticator_id',
   webauthn_challenges: 'id',
+  push_devices: 'authenticator_id',
+  device_activations: 'id',
+  push_transactions: 'id',
+  server_keys: 'name',
 } as const;
 type StateTable = keyof typeof STATE_TABLES;
 

@@ -82,15 +82,36 @@ export async function checkTotpCode(ctx: AppContext, db: DbOrTx, authenticatorId
   return { ok: true, authenticatorId };
 }
 
+/**
+ * Passcodes: of an authenticator app, and the offline passcodes of the Tessera Authenticator
+ * (reference 1.4.2), whose secret is a totp_authenticators row of the push authenticator;
+ * one code path and one replay rule for both.
+ */
+const PASSCODE_KINDS = ['totp', 'push'] as const;
+
 export const totpFactor: LoginFactor = {
   method: 'totp',
   async available(db, user) {
-    const row = await db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('kind', '=', 'totp').where('status', '=', 'active').executeTakeFirst();
+    const row = await db
+      .selectFrom('authenticators')
+      .innerJoin('totp_authenticators', 'totp_authenticators.authenticator_id', 'authenticators.id')
+      .select('authenticators.id')
+      .where('authenticators.user_id', '=', user.id)
+      .where('authenticators.kind', 'in', PASSCODE_KINDS)
+      .where('authenticators.status', '=', 'active')
+      .executeTakeFirst();
     return row !== undefined;
   },
   async verify(ctx, db, user, code) {
     if (typeof code !== 'string') return { ok: false, reason: 'wrong' };
-    const mine = await db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('firm_id', '=', user.firm_id).where('kind', '=', 'totp').where('status', '=', 'active').execute();
+    const mine = await db
+      .selectFrom('authenticators')
+      .select('id')
+      .where('user_id', '=', user.id)
+      .where('firm_id', '=', user.firm_id)
+      .where('kind', 'in', PASSCODE_KINDS)
+      .where('status', '=', 'active')
+      .execute();
     let replay = false;
     for (const a of mine) {
       const r = await checkTotpCode(ctx, db, a.id, code);

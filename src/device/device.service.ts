@@ -1,0 +1,357 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Secret } from 'otpauth';
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import type { DbOrTx } from '../db/database.js';
+import { isActiveUser } from '../directory/user.table.js';
+import { AppError, badRequest, conflict, notFound } from '../errors.js';
+import { FRAUD_PAUSE_MS } from '../factors/push/push.factor.js';
+import type { PushStatus, PushTransaction } from '../factors/push/push.table.js';
+import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
+import { hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
+import { activationId } from '../mfa/push-enrollment.service.js';
+import { templates } from '../notify/templates.js';
+import { takeSeat } from '../subscriptions/seat.service.js';
+import { answerSigningString, keyOfStoredJwk, parseDeviceKey, requestSigningString, timestampFresh, verifyDeviceSignature } from './device-signature.js';
+import { pushHub } from './push-hub.js';
+
+/**
+ * The Tessera Authenticator's side of the protocol (issue 5): activation with a single-use
+ * code, then every request signed by the device's P-256 key, and every answer signed again
+ * over exactly what it decides. See device-signature.ts for the signed strings.
+ */
+
+export const activationInvalid = () =>
+  new AppError('ACTIVATION_INVALID', 410, 'This activation code is not valid any more (used, expired or unknown). Start the enrollment again to get a new QR code.');
+export const deviceUnauthenticated = () => new AppError('DEVICE_UNAUTHENTICATED', 401, 'The device request is not signed by an active Tessera Authenticator.');
+export const transactionNotPending = () => conflict('TRANSACTION_NOT_PENDING', 'This request was already answered or has expired.');
+const SECRET_BYTES = 20;
+
+export interface ActivationResult {
+  deviceId: string;
+  secret: string;
+  period: number;
+  digits: number;
+  account: { firmName: string; userName: string; email: string };
+}
+
+class Refused extends Error {
+  constructor(
+    readonly error: AppError,
+    readonly auditDetails: Record<string, unknown>,
+    readonly firmId: string | null = null,
+    readonly subjectId: string | null = null,
+  ) {
+    super(error.message);
+  }
+}
+
+/**
+ * Activation (reference 1.3), in ONE transaction: the code used up (one conditional UPDATE:
+ * unused, not expired), the key and a fresh passcode secret stored (sealed, bound to the
+ * authenticator), the authenticator activated (pending -> active), the seat taken (none free:
+ * everything rolls back, 409 NO_SEAT, and the code still works once a seat is free), audited.
+ * An unknown, used or expired code is 410 and audited: guessing codes is an attack.
+ */
+export async function activateDevice(
+  ctx: AppContext,
+  actor: Actor,
+  input: { code: string; publicKey: unknown; platform?: string },
+): Promise<ActivationResult> {
+  const parsed = parseDeviceKey(input.publicKey);
+  if (!parsed) throw badRequest('INVALID_PUBLIC_KEY', 'The public key must be a P-256 public key as a JWK (kty "EC", crv "P-256", x, y).');
+  try {
+    return await ctx.db.transaction().execute(async (tx) => {
+      const now = ctx.clock.now();
+      const used = await tx
+        .updateTable('device_activations')
+        .set({ used_at: now })
+        .where('id', '=', activationId(input.code))
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .returning(['id', 'firm_id', 'user_id', 'authenticator_id'])
+        .executeTakeFirst();
+      if (!used) throw new Refused(activationInvalid(), { reason: 'unknown_used_or_expired' });
+      const who = await tx
+        .selectFrom('users')
+        .innerJoin('firms', 'firms.id', 'users.firm_id')
+        .selectAll('users')
+        .select('firms.name as firm_name')
+        .where('users.id', '=', used.user_id)
+        .where('users.firm_id', '=', used.firm_id)
+        .executeTakeFirst();
+      if (!who || !isActiveUser(who)) throw new Refused(activationInvalid(), { reason: 'user_inactive' }, used.firm_id, used.user_id);
+      const firstEnrollment = !(await hasActiveAuthenticator(tx, who.id));
+      const activated = await tx
+        .updateTable('authenticators')
+        .set({ status: 'active', confirmed_at: now, last_used_at: now })
+        .where('id', '=', used.authenticator_id)
+        .where('user_id', '=', who.id)
+        .where('kind', '=', 'push')
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(activated.numUpdatedRows) === 0) throw new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id);
+      const secret = new Secret({ size: SECRET_BYTES }).base32;
+      await tx
+        .insertInto('push_devices')
+        .values({ authenticator_id: used.authenticator_id, public_key: JSON.stringify(parsed.jwk), platform: input.platform ?? null, web_push: null, created_at: now, last_seen_at: now })
+        .execute();
+      await tx.insertInto('totp_authenticators').values({ authenticator_id: used.authenticator_id, secret_enc: ctx.secrets.seal(secret, used.authenticator_id), last_step: null }).execute();
+      if ((await takeSeat(ctx, tx, who.firm_id, who.id)) === 'no_seat') throw noSeat();
+      await tx.updateTable('device_activations').set({ first_enrollment: firstEnrollment ? 1 : 0 }).where('id', '=', used.id).execute();
+      await audit(tx, now, { ...actor, type: 'user', id: who.id, firmId: who.firm_id }, {
+        event: 'mfa.enrolled',
+        subjectType: 'user',
+        subjectId: who.id,
+        details: { kind: 'push', authenticatorId: used.authenticator_id, firstEnrollment, phone: true, platform: input.platform ?? null },
+      });
+      return {
+        deviceId: used.authenticator_id,
+        secret,
+        period: TOTP_PARAMS.period,
+        digits: TOTP_PARAMS.digits,
+        account: { firmName: who.firm_name, userName: who.name, email: who.email },
+      };
+    });
+  } catch (err) {
+    if (!(err instanceof Refused)) throw err;
+    await audit(ctx.db, ctx.clock.now(), { ...actor, firmId: err.firmId }, {
+      event: 'device.activation_refused',
+      subjectType: err.subjectId ? 'user' : undefined,
+      subjectId: err.subjectId,
+      details: err.auditDetails,
+    });
+    throw err.error;
+  }
+}
+
+/** An authenticated device: the authenticator (= device id) and its user. */
+export interface DeviceIdentity {
+  deviceId: string;
+  userId: string;
+  firmId: string;
+}
+
+export interface SignedRequest {
+  method: string;
+  /** The path with its query, as signed (for EventSource: without the device, ts and sig parameters). */
+  path: string;
+  deviceId: unknown;
+  timestamp: unknown;
+  signature: unknown;
+  body: string | undefined;
+}
+
+async function loadDevice(db: DbOrTx, deviceId: string) {
+  return db
+    .selectFrom('push_devices')
+    .innerJoin('authenticators', 'authenticators.id', 'push_devices.authenticator_id')
+    .innerJoin('users', 'users.id', 'authenticators.user_id')
+    .select(['push_devices.public_key', 'authenticators.user_id', 'authenticators.firm_id', 'authenticators.status', 'users.status as user_status', 'users.portal_access', 'users.record_state', 'users.kind'])
+    .where('push_devices.authenticator_id', '=', deviceId)
+    .executeTakeFirst();
+}
+
+/**
+ * Checks a device request's signature: a device that exists, is active (removing it revokes
+ * the key at once), of an active user; a timestamp within ±120 s of ours; an ECDSA signature
+ * over method, path, timestamp and body digest. Anything else: 401, audited.
+ */
+export async function authenticateDevice(ctx: AppContext, actor: Actor, req: SignedRequest): Promise<DeviceIdentity> {
+  const refuse = async (reason: string, firmId: string | null = null, deviceId: string | null = null): Promise<never> => {
+    await audit(ctx.db, ctx.clock.now(), { ...actor, firmId }, { event: 'device.auth_failed', subjectType: deviceId ? 'authenticator' : undefined, subjectId: deviceId, details: { reason, path: req.path.split('?')[0] } });
+    throw deviceUnauthenticated();
+  };
+  const { deviceId, timestamp, signature } = req;
+  if (typeof deviceId !== 'string' || !/^[0-9a-f-]{36}$/.test(deviceId)) return refuse('no_device');
+  if (typeof timestamp !== 'string' || !/^\d{1,16}$/.test(timestamp)) return refuse('no_timestamp');
+  if (!timestampFresh(Number(timestamp), ctx.clock.now())) return refuse('stale_timestamp');
+  const device = await loadDevice(ctx.db, deviceId);
+  if (!device) return refuse('unknown_device');
+  const key = keyOfStoredJwk(device.public_key);
+  if (!key || !verifyDeviceSignature(key, requestSigningString(req.method, req.path, timestamp, req.body), signature)) return refuse('bad_signature', device.firm_id, deviceId);
+  const userActive = isActiveUser({ kind: device.kind, status: device.user_status, portal_access: device.portal_access, record_state: device.record_state });
+  if (device.status !== 'active' || !userActive) return refuse('inactive', device.firm_id, deviceId);
+  return { deviceId, userId: device.user_id, firmId: device.firm_id };
+}
+
+export interface TransactionView {
+  id: string;
+  firmName: string;
+  userName: string;
+  email: string;
+  app: string;
+  ip: string | null;
+  browser: string;
+  os: string;
+  createdAt: number;
+  expiresAt: number;
+  numberDigits: number;
+}
+
+/** What the app shows (reference 1.4.1): firm, user, what is being logged into, IP, browser and OS, time. Never the number. */
+export async function transactionViews(ctx: AppContext, device: DeviceIdentity, onlyId?: string): Promise<TransactionView[]> {
+  let q = ctx.db
+    .selectFrom('push_transactions')
+    .innerJoin('users', 'users.id', 'push_transactions.user_id')
+    .innerJoin('firms', 'firms.id', 'push_transactions.firm_id')
+    .select([
+      'push_transactions.id',
+      'push_transactions.ip',
+      'push_transactions.context',
+      'push_transactions.number',
+      'push_transactions.created_at',
+      'push_transactions.expires_at',
+      'users.name as user_name',
+      'users.email',
+      'firms.name as firm_name',
+    ])
+    .where('push_transactions.user_id', '=', device.userId)
+    .where('push_transactions.firm_id', '=', device.firmId)
+    .where('push_transactions.status', '=', 'pending')
+    .where('push_transactions.expires_at', '>', ctx.clock.now());
+  if (onlyId) q = q.where('push_transactions.id', '=', onlyId);
+  const rows = await q.orderBy('push_transactions.created_at', 'desc').execute();
+  return rows.map((r) => {
+    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string };
+    return {
+      id: r.id,
+      firmName: r.firm_name,
+      userName: r.user_name,
+      email: r.email,
+      app: context.app ?? 'Tessera',
+      ip: r.ip,
+      browser: context.browser ?? 'Unknown browser',
+      os: context.os ?? 'Unknown system',
+      createdAt: Number(r.created_at),
+      expiresAt: Number(r.expires_at),
+      numberDigits: r.number.length,
+    };
+  });
+}
+
+export interface AnswerInput {
+  answer: 'approve' | 'deny';
+  reason?: 'fraud' | 'mistake';
+  number?: string;
+  timestamp: number;
+  signature: string;
+}
+
+const sameNumber = (a: string, b: string | undefined) => b !== undefined && a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * An answer (reference 1.4.1), as a declared list of steps:
+ *   1. signed           - the device key's signature over id, answer, reason, number and timestamp
+ *                         (on top of the request signature): a captured request body cannot be
+ *                         turned into another answer;
+ *   2. ours             - a transaction of this device's user and firm, else 404 (no oracle);
+ *   3. decide           - approve with the right number (verified push) -> approved; a wrong
+ *                         number -> denied; deny "It seemed fraudulent" -> fraud; else denied;
+ *   4. consume          - ONE conditional UPDATE (pending, not expired, this user) ... RETURNING:
+ *                         a replay or a late answer changes nothing (409);
+ *   5. fraud            - pushes paused 20 minutes, every active superuser mailed, audited;
+ *   6. announce         - after the commit, through the hub: the waiting login learns it at once.
+ */
+export async function answerTransaction(ctx: AppContext, actor: Actor, device: DeviceIdentity, transactionId: string, input: AnswerInput): Promise<{ status: PushStatus }> {
+  const deviceActor: Actor = { ...actor, type: 'user', id: device.userId, firmId: device.firmId };
+  const refuse = async (error: AppError, reason: string): Promise<never> => {
+    await audit(ctx.db, ctx.clock.now(), deviceActor, {
+      event: 'mfa.push_answer_refused',
+      subjectType: 'user',
+      subjectId: device.userId,
+      details: { transactionId, deviceId: device.deviceId, reason },
+    });
+    throw error;
+  };
+  if (input.reason !== undefined && input.answer !== 'deny') throw badRequest('INVALID_ANSWER', 'A reason goes with a denial only.');
+  const signed = answerSigningString({ id: transactionId, answer: input.answer, reason: input.reason, number: input.number, timestamp: input.timestamp });
+  const device_ = await loadDevice(ctx.db, device.deviceId);
+  const key = device_ ? keyOfStoredJwk(device_.public_key) : null;
+  if (!key || !timestampFresh(input.timestamp, ctx.clock.now()) || !verifyDeviceSignature(key, signed, input.signature)) {
+    return refuse(deviceUnauthenticated(), 'bad_answer_signature');
+  }
+  const row = await ctx.db.selectFrom('push_transactions').selectAll().where('id', '=', transactionId).executeTakeFirst();
+  if (!row || row.user_id !== device.userId || row.firm_id !== device.firmId) {
+    return refuse(notFound('The push request'), row ? 'other_user' : 'unknown');
+  }
+  const wrongNumber = input.answer === 'approve' && !sameNumber(row.number, input.number);
+  const status: PushStatus = input.answer === 'approve' ? (wrongNumber ? 'denied' : 'approved') : input.reason === 'fraud' ? 'fraud' : 'denied';
+
+  const answered = await ctx.db.transaction().execute(async (tx) => {
+    const now = ctx.clock.now();
+    const taken = await tx
+      .updateTable('push_transactions')
+      .set({ status, answered_at: now, answered_by: device.deviceId })
+      .where('id', '=', transactionId)
+      .where('user_id', '=', device.userId)
+      .where('firm_id', '=', device.firmId)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    if (!taken) return null;
+    await tx.updateTable('push_devices').set({ last_seen_at: now }).where('authenticator_id', '=', device.deviceId).execute();
+    const subject = { subjectType: 'user', subjectId: device.userId } as const;
+    if (status === 'approved') {
+      await audit(tx, now, deviceActor, { ...subject, event: 'mfa.push_approved', details: { transactionId, deviceId: device.deviceId } });
+    } else if (status === 'fraud') {
+      await reportFraud(ctx, tx, deviceActor, taken);
+    } else {
+      const reason = wrongNumber ? 'wrong_number' : (input.reason ?? 'unspecified');
+      await audit(tx, now, deviceActor, { ...subject, event: 'mfa.push_denied', details: { transactionId, deviceId: device.deviceId, reason } });
+    }
+    return taken;
+  });
+  if (!answered) return refuse(transactionNotPending(), row.status === 'pending' ? 'expired' : `already_${row.status}`);
+  await pushHub(ctx).publish(transactionId);
+  return { status };
+}
+
+/** "It seemed fraudulent": pushes paused for 20 minutes, the superusers told (user, time, IP, browser), audited. */
+async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTransaction): Promise<void> {
+  const now = ctx.clock.now();
+  const pausedUntil = now + FRAUD_PAUSE_MS;
+  await tx.updateTable('users').set({ push_paused_until: pausedUntil }).where('id', '=', t.user_id).where('firm_id', '=', t.firm_id).execute();
+  const context = JSON.parse(t.context) as { browser?: string; os?: string };
+  await audit(tx, now, actor, {
+    event: 'mfa.push_fraud',
+    subjectType: 'user',
+    subjectId: t.user_id,
+    details: { transactionId: t.id, ip: t.ip, browser: context.browser ?? null, os: context.os ?? null, loginAt: Number(t.created_at), pausedUntil },
+  });
+  const who = await tx
+    .selectFrom('users')
+    .innerJoin('firms', 'firms.id', 'users.firm_id')
+    .select(['users.name', 'users.email', 'firms.name as firm_name'])
+    .where('users.id', '=', t.user_id)
+    .executeTakeFirstOrThrow();
+  const superusers = await tx.selectFrom('users').select('email').where('firm_id', '=', t.firm_id).where('is_superuser', '=', 1).where('status', '=', 'active').execute();
+  const content = templates.pushFraud({
+    firmName: who.firm_name,
+    userName: who.name,
+    userEmail: who.email,
+    at: Number(t.created_at),
+    ip: t.ip,
+    browser: context.browser ?? 'Unknown browser',
+    os: context.os ?? 'Unknown system',
+    pauseMinutes: FRAUD_PAUSE_MS / 60_000,
+    url: new URL('/admin/users', ctx.config.publicUrl).toString(),
+  });
+  for (const su of superusers) await ctx.mail.enqueue(tx, { firmId: t.firm_id, to: su.email, ...content });
+}
+
+/** The app's Web Push subscription (null: unsubscribed). */
+/** Whether the device may still listen (a removed device's stream ends at its next event). */
+export async function deviceStillActive(ctx: AppContext, device: DeviceIdentity): Promise<boolean> {
+  const row = await loadDevice(ctx.db, device.deviceId);
+  return !!row && row.status === 'active' && row.user_id === device.userId;
+}
+
+export async function setWebPushSubscription(ctx: AppContext, device: DeviceIdentity, subscription: unknown): Promise<void> {
+  await ctx.db
+    .updateTable('push_devices')
+    .set({ web_push: subscription === null ? null : JSON.stringify(subscription), last_seen_at: ctx.clock.now() })
+    .where('authenticator_id', '=', device.deviceId)
+    .execute();
+}

@@ -1,0 +1,65 @@
+import type { Selectable } from 'kysely';
+
+/**
+ * An activated Tessera Authenticator; one per `authenticators` row of kind 'push'. Its
+ * passcode secret is a `totp_authenticators` row of the same authenticator, so offline
+ * passcodes go through the one TOTP code path (with its replay rule).
+ */
+export interface PushDeviceTable {
+  authenticator_id: string;
+  /** The device's P-256 public key as JWK JSON ({kty: EC, crv: P-256, x, y}). */
+  public_key: string;
+  platform: string | null;
+  /** The browser's PushSubscription JSON, when the app subscribed to Web Push. */
+  web_push: string | null;
+  created_at: number;
+  last_seen_at: number | null;
+}
+export type PushDevice = Selectable<PushDeviceTable>;
+
+/** A single-use activation code (QR code / link) of a pending push authenticator. */
+export interface DeviceActivationTable {
+  /** sha256 of the code, base64url. */
+  id: string;
+  firm_id: string;
+  user_id: string;
+  authenticator_id: string;
+  session_id: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  /** 1 when the activation made the user's first authenticator (backup codes are issued at completion). */
+  first_enrollment: number;
+  completed_at: number | null;
+}
+export type DeviceActivation = Selectable<DeviceActivationTable>;
+
+export type PushStatus = 'pending' | 'approved' | 'denied' | 'fraud' | 'expired';
+
+/** One push approval request of one login (reference 1.4.1). */
+export interface PushTransactionTable {
+  id: string;
+  firm_id: string;
+  user_id: string;
+  session_id: string;
+  status: PushStatus;
+  /** The number shown on the login screen and typed into the app (verified push). */
+  number: string;
+  created_at: number;
+  expires_at: number;
+  answered_at: number | null;
+  answered_by: string | null;
+  completed_at: number | null;
+  ip: string | null;
+  user_agent: string | null;
+  /** JSON: { browser, os, app }. */
+  context: string;
+}
+export type PushTransaction = Selectable<PushTransactionTable>;
+
+/** Keys the server makes for itself on first start (VAPID); private values sealed. */
+export interface ServerKeyTable {
+  name: string;
+  value: string;
+  created_at: number;
+}

@@ -1,0 +1,118 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppContext } from '../context.js';
+import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
+import { errors } from '../http/schemas.js';
+import { secondFactorTarget } from './mfa-login.routes.js';
+import { pendingActor } from './pending-login.js';
+import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from './push-enrollment.service.js';
+import { startPush, waitForPush } from './push.service.js';
+
+/**
+ * The login side of the Tessera Authenticator (issue 5): "Mobile" at enrollment (QR code,
+ * then the screen notices the activation and finishes), and "Send me a push" at the second
+ * factor, whose screen long-polls for the answer.
+ */
+
+const Phone = Type.Object(
+  { number: Type.String({ minLength: 1, maxLength: 40 }), country: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2}$' })) },
+  { additionalProperties: false },
+);
+const AuthenticatorParams = Type.Object({ authenticatorId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
+const TxParams = Type.Object({ transactionId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
+const Status = Type.Union([Type.Literal('pending'), Type.Literal('approved'), Type.Literal('denied'), Type.Literal('fraud'), Type.Literal('expired')]);
+
+export const pushRoutes =
+  (ctx: AppContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const tags = ['login: push'];
+
+    app.post(
+      '/mfa/enrollment/push',
+      {
+        schema: {
+          tags,
+          summary: 'Start a Tessera Authenticator enrollment: phone number, then a single-use activation code as QR code and link (10 minutes)',
+          body: Type.Object({ phone: Phone }, { additionalProperties: false }),
+          response: {
+            201: Type.Object({ authenticatorId: Type.String(), activationUrl: Type.String(), qrSvg: Type.String(), expiresAt: Type.Integer() }),
+            ...errors(400, 401, 403, 409, 423),
+          },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        return reply.status(201).send(await beginPushEnrollment(ctx, pending, request.body));
+      },
+    );
+
+    app.get(
+      '/mfa/enrollment/push/:authenticatorId',
+      {
+        schema: {
+          tags,
+          summary: 'Whether the device activated yet (the enrollment screen polls this)',
+          params: AuthenticatorParams,
+          response: { 200: Type.Object({ status: Type.Union([Type.Literal('pending'), Type.Literal('active'), Type.Literal('expired')]) }), ...errors(401, 404) },
+        },
+      },
+      async (request) => ({ status: await pushEnrollmentStatus(ctx, await requirePendingLogin(ctx, request, ['enroll', 'full']), request.params.authenticatorId) }),
+    );
+
+    app.post(
+      '/mfa/enrollment/push/:authenticatorId/complete',
+      {
+        schema: {
+          tags,
+          summary: 'After the activation: finish the login (backup codes at the first enrollment)',
+          params: AuthenticatorParams,
+          response: {
+            200: Type.Object({ next: Type.Literal('home'), backupCodes: Type.Union([Type.Array(Type.String()), Type.Null()]) }),
+            ...errors(401, 404, 409, 423),
+          },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        const result = await completePushEnrollment(ctx, pending, pendingActor(request, pending), request.params.authenticatorId);
+        if (result.token) setSessionCookie(ctx, reply, result.token);
+        return { next: 'home' as const, backupCodes: result.backupCodes };
+      },
+    );
+
+    app.post(
+      '/mfa/push',
+      {
+        schema: {
+          tags,
+          summary: 'Send a push to the user\'s devices (60 s); the number is shown on the login screen and typed into the app',
+          response: {
+            201: Type.Object({ transactionId: Type.String(), number: Type.String(), expiresAt: Type.Integer() }),
+            ...errors(401, 409, 423, 429),
+          },
+        },
+      },
+      async (request, reply) => {
+        const pending = await secondFactorTarget(ctx, request);
+        return reply.status(201).send(await startPush(ctx, pending, pendingActor(request, pending), request.log));
+      },
+    );
+
+    app.get(
+      '/mfa/push/:transactionId/wait',
+      {
+        schema: {
+          tags,
+          summary: 'Long-poll (up to 25 s) for the answer; "approved" finishes the login in this response',
+          params: TxParams,
+          response: { 200: Type.Object({ status: Status }), ...errors(401, 404, 423) },
+        },
+      },
+      async (request, reply) => {
+        const pending = await secondFactorTarget(ctx, request);
+        const result = await waitForPush(ctx, pending, pendingActor(request, pending), request.params.transactionId);
+        if (result.verified?.token) setSessionCookie(ctx, reply, result.verified.token);
+        return { status: result.status };
+      },
+    );
+  };

@@ -1,0 +1,231 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { audit, type Actor } from '../audit/audit.service.js';
+import type { AppContext } from '../context.js';
+import { pushHub } from '../device/push-hub.js';
+import { sendPushNotifications } from '../device/web-push.js';
+import { AppError, conflict, notFound } from '../errors.js';
+import { activeDevices, PUSH_TTL_MS } from '../factors/push/push.factor.js';
+import type { PushStatus } from '../factors/push/push.table.js';
+import { describeUserAgent } from '../factors/push/user-agent.js';
+import type { PendingLogin } from '../http/auth.js';
+import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { assertNotLocked, recordFailure } from './lockout.service.js';
+import { verifySecondFactor, type VerifyResult } from './second-factor.service.js';
+
+/** The longest a login waits for an answer in one request (below common proxy timeouts). */
+export const WAIT_MAX_MS = 25_000;
+
+export const pushLimit = (minutes: number) =>
+  new AppError(
+    'PUSH_LIMIT',
+    429,
+    `Too many push requests in the last ${minutes} minutes without an approval. Use a passcode from your Tessera Authenticator or a security key instead.`,
+  );
+export const pushPaused = (until: number, now: number) => {
+  const minutes = Math.max(1, Math.ceil((until - now) / 60_000));
+  return new AppError(
+    'PUSH_PAUSED',
+    409,
+    `Push requests to you are paused for ${minutes} more minute${minutes === 1 ? '' : 's'} after a request was reported as fraudulent. Use a passcode or a security key.`,
+    { retryAfterSeconds: Math.ceil((until - now) / 1000) },
+  );
+};
+export const noPushDevice = () => conflict('PUSH_UNAVAILABLE', 'You have no Tessera Authenticator activated for push requests.');
+
+export interface PushStart {
+  transactionId: string;
+  number: string;
+  expiresAt: number;
+}
+
+const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
+
+/**
+ * "Send me a push" (reference 1.4.1), as a declared list of steps in ONE transaction:
+ *   1. not locked        - a locked second factor sends nothing;
+ *   2. serialise         - a no-op UPDATE of the user's row takes its row lock (PostgreSQL;
+ *                          SQLite serialises writers anyway), so two requests racing count right;
+ *   3. not paused        - after "It seemed fraudulent", pushes pause (passcodes still work);
+ *   4. has a device;
+ *   5. under the limit   - pushes of the window since the last approval, counted from the rows:
+ *                          shared by every process and kept over restarts (push bombing);
+ *   6. one pending       - an older pending push of the user expires (and counts as nothing);
+ *   7. create            - the row, with the number to type (verified push), 60 s to answer.
+ * Then, after the commit, the devices are told (SSE through the hub, and Web Push).
+ */
+export async function startPush(ctx: AppContext, pending: PendingLogin, actor: Actor, log: FastifyBaseLogger): Promise<PushStart> {
+  const { user, firm, session } = pending;
+  const now = ctx.clock.now();
+  assertNotLocked(user, now);
+  const policy = await loadLoginPolicy(ctx.db, firm.id);
+  const started = await ctx.db.transaction().execute(async (tx) => {
+    const me = await tx
+      .updateTable('users')
+      .set((eb) => ({ push_paused_until: eb.ref('push_paused_until') }))
+      .where('id', '=', user.id)
+      .where('firm_id', '=', firm.id)
+      .returning('push_paused_until')
+      .executeTakeFirstOrThrow();
+    const paused = me.push_paused_until === null ? null : Number(me.push_paused_until);
+    if (paused !== null && paused > now) throw pushPaused(paused, now);
+    const devices = await activeDevices(tx, user);
+    if (devices.length === 0) throw noPushDevice();
+
+    const windowStart = now - policy.pushWindowMinutes * 60_000;
+    const lastApproval = await tx
+      .selectFrom('push_transactions')
+      .select((eb) => eb.fn.max('answered_at').as('at'))
+      .where('user_id', '=', user.id)
+      .where('status', '=', 'approved')
+      .where('answered_at', '>', windowStart)
+      .executeTakeFirst();
+    const since = Math.max(windowStart, Number(lastApproval?.at ?? 0));
+    const recent = await tx
+      .selectFrom('push_transactions')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', user.id)
+      .where('created_at', '>', since)
+      .executeTakeFirstOrThrow();
+    if (Number(recent.n) >= policy.pushMaxPerWindow) {
+      await audit(tx, now, actor, {
+        event: 'mfa.push_limited',
+        firmId: firm.id,
+        subjectType: 'user',
+        subjectId: user.id,
+        details: { pushes: Number(recent.n), windowMinutes: policy.pushWindowMinutes },
+      });
+      return { limited: true as const };
+    }
+
+    // A superseded push is expired and taken (completed): its waiting screen learns "expired" and no failure is counted for it.
+    const superseded = await tx
+      .updateTable('push_transactions')
+      .set({ status: 'expired', completed_at: now })
+      .where('user_id', '=', user.id)
+      .where('status', '=', 'pending')
+      .returning('id')
+      .execute();
+
+    const id = randomUUID();
+    const number = randomNumber(policy.pushNumberDigits);
+    const expiresAt = now + PUSH_TTL_MS;
+    const { browser, os } = describeUserAgent(actor.userAgent);
+    await tx
+      .insertInto('push_transactions')
+      .values({
+        id,
+        firm_id: firm.id,
+        user_id: user.id,
+        session_id: session.id,
+        status: 'pending',
+        number,
+        created_at: now,
+        expires_at: expiresAt,
+        answered_at: null,
+        answered_by: null,
+        completed_at: null,
+        ip: actor.ip,
+        user_agent: actor.userAgent,
+        context: JSON.stringify({ browser, os, app: 'Tessera' }),
+      })
+      .execute();
+    await audit(tx, now, actor, {
+      event: 'mfa.push_sent',
+      firmId: firm.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      details: { transactionId: id, devices: devices.length, numberDigits: policy.pushNumberDigits },
+    });
+    return { limited: false as const, start: { transactionId: id, number, expiresAt }, devices, superseded: superseded.map((s) => s.id) };
+  });
+  if (started.limited) throw pushLimit(policy.pushWindowMinutes);
+
+  const hub = pushHub(ctx);
+  for (const old of started.superseded) await hub.publish(old).catch((err) => log.error({ err }, 'push announce failed'));
+  await hub.publish(started.start.transactionId).catch((err) => log.error({ err }, 'push announce failed'));
+  void sendPushNotifications(ctx, started.devices, started.start.transactionId, (msg, err) => log.warn({ err }, msg)).catch((err) =>
+    log.warn({ err }, 'web push failed'),
+  );
+  return started.start;
+}
+
+export interface WaitResult {
+  status: PushStatus;
+  /** Set when the approval finished the login. */
+  verified?: VerifyResult;
+}
+
+const loadOwn = (ctx: AppContext, pending: PendingLogin, transactionId: string) =>
+  ctx.db
+    .selectFrom('push_transactions')
+    .select(['id', 'status', 'expires_at', 'completed_at'])
+    .where('id', '=', transactionId)
+    .where('user_id', '=', pending.user.id)
+    .where('firm_id', '=', pending.firm.id)
+    .where('session_id', '=', pending.session.id)
+    .executeTakeFirst();
+
+/**
+ * The login screen waiting for the answer (long-poll, at most 25 s a request): returns at once
+ * when the device answers through any process (the hub), or when the push expires.
+ * An approval finishes the login in this same response, exactly once (push.factor.ts takes
+ * the approved row); a denial, a fraud report or an expiry counts as one failed second
+ * factor, once (the row's completed_at).
+ */
+export async function waitForPush(
+  ctx: AppContext,
+  pending: PendingLogin,
+  actor: Actor,
+  transactionId: string,
+  maxWaitMs = WAIT_MAX_MS,
+): Promise<WaitResult> {
+  let row = await loadOwn(ctx, pending, transactionId);
+  if (!row) throw notFound('The push request');
+
+  if (row.status === 'pending' && Number(row.expires_at) > ctx.clock.now()) {
+    let wake: () => void = () => undefined;
+    const changed = new Promise<void>((resolve) => (wake = resolve));
+    const unsubscribe = await pushHub(ctx).onTransaction(transactionId, () => wake());
+    try {
+      row = (await loadOwn(ctx, pending, transactionId))!; // after subscribing: nothing announced meanwhile is missed
+      if (row.status === 'pending') {
+        const left = Number(row.expires_at) - ctx.clock.now();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([changed, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, Math.min(maxWaitMs, left)))))]);
+        clearTimeout(timer);
+        row = (await loadOwn(ctx, pending, transactionId))!;
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  const now = ctx.clock.now();
+  if (row.status === 'pending') {
+    if (Number(row.expires_at) > now) return { status: 'pending' };
+    await ctx.db.updateTable('push_transactions').set({ status: 'expired' }).where('id', '=', row.id).where('status', '=', 'pending').execute();
+    row = (await loadOwn(ctx, pending, transactionId))!;
+    if (row.status === 'pending') return { status: 'pending' };
+  }
+
+  if (row.status === 'approved') {
+    if (row.completed_at !== null) return { status: 'approved' };
+    return { status: 'approved', verified: await verifySecondFactor(ctx, pending, actor, { method: 'push', answer: transactionId }) };
+  }
+
+  // denied, fraud, expired: one failed second factor, counted by the request that takes the row.
+  const status = row.status;
+  await ctx.db.transaction().execute(async (tx) => {
+    const taken = await tx
+      .updateTable('push_transactions')
+      .set({ completed_at: now })
+      .where('id', '=', transactionId)
+      .where('completed_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) === 0) return;
+    const policy = await loadLoginPolicy(tx, pending.firm.id);
+    await recordFailure(ctx, tx, actor, pending.user, policy, { method: 'push', reason: status });
+  });
+  return { status };
+}
