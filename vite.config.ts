@@ -10,6 +10,13 @@ export default defineConfig({
   build: {
     outDir: '../dist/web',
     emptyOutDir: true,
+    rollupOptions: {
+      // Two apps: the Tessera web app, and the Tessera Authenticator (/authenticator, a PWA).
+      input: {
+        main: fileURLToPath(new URL('./web/index.html', import.meta.url)),
+        authenticator: fileURLToPath(new URL('./web/authenticator.html', import.meta.url)),
+      },
+    },
   },
   server: {
     proxy: {

@@ -117,7 +117,9 @@ async function serveWebApps(app: App): Promise<void> {
   if (hasWeb) await app.register(fastifyStatic, { root: dir, prefix: '/', wildcard: false, index: false });
   app.setNotFoundHandler((request, reply) => {
     const isPage = request.method === 'GET' && !request.url.startsWith('/api/') && !path.extname(request.url.split('?')[0]!);
-    if (isPage && hasWeb) return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
+    // The Tessera Authenticator (/authenticator and below) is an app of its own.
+    const file = /^\/authenticator(\/|$|\?)/.test(request.url) ? 'authenticator.html' : 'index.html';
+    if (isPage && hasWeb) return reply.type('text/html').header('cache-control', 'no-cache').sendFile(file);
     if (isPage) return reply.status(503).type('text/plain').send('The web apps are not built. Run `npm run build`.');
     return reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}.` });
   });

@@ -143,7 +143,7 @@ export interface LoginResult {
 
 export type LoginNotice = 'mfa_bypassed_no_seat';
 
-export type SecondFactorMethod = 'totp' | 'backup_code' | 'webauthn';
+export type SecondFactorMethod = 'push' | 'totp' | 'backup_code' | 'webauthn';
 
 /** GET /mfa/challenge: the pending second-factor step of a login. */
 export interface MfaChallenge {
@@ -173,6 +173,23 @@ export interface TotpEnrollment {
   secret: string;
   qrSvg: string;
 }
+
+/** POST /mfa/enrollment/push: a pending Tessera Authenticator, activated by opening the link (or scanning the QR code). */
+export interface PushEnrollment {
+  authenticatorId: string;
+  activationUrl: string;
+  qrSvg: string;
+  expiresAt: number;
+}
+
+/** POST /mfa/push: the request sent to the user's devices, and the number to type there. */
+export interface PushStart {
+  transactionId: string;
+  number: string;
+  expiresAt: number;
+}
+
+export type PushStatus = 'pending' | 'approved' | 'denied' | 'fraud' | 'expired';
 
 /** Where a finished login step goes; backup codes only after a first enrollment. */
 export interface StepResult {

@@ -1,4 +1,4 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import {
   api,
   ApiError,
@@ -7,6 +7,7 @@ import {
   type AuthenticatorMethod,
   type EnrollmentInfo,
   type LoginNotice,
+  type PushEnrollment,
   type TotpEnrollment,
 } from '../api';
 import { browserCountry, countries } from '../countries';
@@ -25,7 +26,7 @@ import { Card } from './Page';
 export type EnrollmentMode = 'first' | 'add';
 
 /** What was set up: an authenticator app, a security key, or a passkey (a key that signs in alone). */
-export type AddedKind = 'totp' | 'webauthn' | 'passkey';
+export type AddedKind = 'totp' | 'push' | 'webauthn' | 'passkey';
 
 interface EnrollmentProps {
   mode: EnrollmentMode;
@@ -51,6 +52,12 @@ const METHOD_CHOICES: { kind: AuthenticatorMethod; label: string; description: s
       'A 6-digit code from an app on your phone: Tessera Authenticator, Google Authenticator, Microsoft Authenticator, Duo Mobile, 1Password and others.',
   },
   {
+    kind: 'push',
+    label: 'Mobile (Tessera Authenticator)',
+    description:
+      'Approve each sign-in on your phone with the Tessera Authenticator: it asks you to type the number shown here, then to tap Approve. It also shows passcodes when you are offline.',
+  },
+  {
     kind: 'webauthn',
     label: 'Security key',
     description:
@@ -66,6 +73,7 @@ function offeredMethods(info: EnrollmentInfo) {
 type Step =
   | { name: 'choose' }
   | { name: 'totp'; enrollment: TotpEnrollment }
+  | { name: 'push'; enrollment: PushEnrollment; phone: { number: string; country?: string } }
   | { name: 'key'; passkey: boolean }
   | { name: 'codes'; codes: string[]; added: AddedKind };
 
@@ -125,6 +133,19 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: E
             if (codes && codes.length > 0) setStep({ name: 'codes', codes, added });
             else onFinished({ added });
           }}
+        />
+      ) : step.name === 'push' ? (
+        <PushSetup
+          key={step.enrollment.authenticatorId}
+          enrollment={step.enrollment}
+          phone={step.phone}
+          onRestarted={(enrollment) => setStep({ ...step, enrollment })}
+          onCancel={onCancel}
+          onNoSeat={setNoSeat}
+          onSignedOut={onSignedOut}
+          onConfirmed={(codes) =>
+            codes && codes.length > 0 ? setStep({ name: 'codes', codes, added: 'push' }) : onFinished({ added: 'push' })
+          }
         />
       ) : (
         <TotpSetup
@@ -211,12 +232,24 @@ function MethodChoice({
   const { pending, error, setError, run } = useAction();
   const headingId = useId();
   const radioName = useId();
+  const [phone, setPhone] = useState('');
+  const [country, setCountry] = useState(browserCountry);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     if (method === 'webauthn') {
       // The key's name comes first; the server is asked when the key is ready.
       onStarted({ name: 'key', passkey: false });
+      return;
+    }
+    if (method === 'push') {
+      if (!phone.trim()) {
+        setError('Enter the number of the phone the Tessera Authenticator will be on.');
+        return;
+      }
+      const body = { phone: { number: phone.trim(), ...(country ? { country } : {}) } };
+      const started = await run(() => api.post<PushEnrollment>('/mfa/enrollment/push', body));
+      if (started.ok) onStarted({ name: 'push', enrollment: started.value, phone: body.phone });
       return;
     }
     if (method !== 'totp') {
@@ -255,6 +288,20 @@ function MethodChoice({
             ))}
           </div>
         )}
+        {method === 'push' ? (
+          <div className="form-row">
+            <TextField
+              label="Phone number"
+              type="tel"
+              value={phone}
+              onChange={setPhone}
+              autoComplete="tel"
+              hint="The phone the Tessera Authenticator will be on"
+              required
+            />
+            <SelectField label="Country" value={country} options={countryOptions()} onChange={setCountry} />
+          </div>
+        ) : null}
         <div className="form-actions">
           <button type="submit" disabled={pending || offered.length === 0}>
             Continue
@@ -339,7 +386,7 @@ function TotpSetup({
     }
   }
 
-  const countryOptions = [{ value: '', label: 'Choose a country' }, ...countries().map((c) => ({ value: c.code, label: `${c.name} (${c.code})` }))];
+  const countryOptions = countryChoices();
 
   return (
     <Card title="Set up your authenticator app">
@@ -412,6 +459,158 @@ function TotpSetup({
               ) : null}
             </div>
           </form>
+        </li>
+      </ol>
+    </Card>
+  );
+}
+
+function countryChoices() {
+  return [{ value: '', label: 'Choose a country' }, ...countries().map((c) => ({ value: c.code, label: `${c.name} (${c.code})` }))];
+}
+const countryOptions = countryChoices;
+
+/** How often the enrollment screen asks whether the phone activated. */
+const ACTIVATION_POLL_MS = 2000;
+
+/**
+ * The Tessera Authenticator (push): a QR code and a link carrying a single-use activation
+ * code. The screen notices the activation by itself (it polls), then finishes the login.
+ */
+function PushSetup({
+  enrollment,
+  phone,
+  onRestarted,
+  onConfirmed,
+  onNoSeat,
+  onSignedOut,
+  onCancel,
+}: {
+  enrollment: PushEnrollment;
+  phone: { number: string; country?: string };
+  onRestarted(enrollment: PushEnrollment): void;
+  onConfirmed(backupCodes: string[] | null | undefined): void;
+  onNoSeat(message: string): void;
+  onSignedOut?(): void;
+  onCancel?(): void;
+}) {
+  const [status, setStatus] = useState<'pending' | 'active' | 'expired'>('pending');
+  const [error, setError] = useState<string | null>(null);
+  const { pending: restarting, error: restartError, run } = useAction();
+  const done = useRef(false);
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const id = encodeURIComponent(enrollment.authenticatorId);
+
+    async function complete() {
+      try {
+        const result = await api.post<{ next: 'home'; backupCodes: string[] | null }>(`/mfa/enrollment/push/${id}/complete`);
+        // From a pending login the server issued a new session: its CSRF token is fetched again.
+        resetCsrfToken();
+        if (!stopped) onConfirmed(result.backupCodes);
+      } catch (cause) {
+        if (stopped) return;
+        if (cause instanceof ApiError && cause.code === 'NO_SEAT') onNoSeat(cause.message);
+        else if (cause instanceof ApiError && cause.status === 401 && onSignedOut) onSignedOut();
+        else setError(errorMessage(cause));
+      }
+    }
+
+    async function poll() {
+      if (stopped) return;
+      try {
+        const result = await api.get<{ status: 'pending' | 'active' | 'expired' }>(`/mfa/enrollment/push/${id}`);
+        if (stopped) return;
+        setStatus(result.status);
+        setError(null);
+        if (result.status === 'active') {
+          if (!done.current) {
+            done.current = true;
+            await complete();
+          }
+          return;
+        }
+        if (result.status === 'expired') return;
+      } catch (cause) {
+        if (stopped) return;
+        if (cause instanceof ApiError && cause.status === 401 && onSignedOut) {
+          onSignedOut();
+          return;
+        }
+        setError(errorMessage(cause));
+      }
+      timer = setTimeout(() => void poll(), ACTIVATION_POLL_MS);
+    }
+
+    timer = setTimeout(() => void poll(), ACTIVATION_POLL_MS);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [enrollment.authenticatorId]);
+
+  async function startAgain() {
+    const result = await run(() => api.post<PushEnrollment>('/mfa/enrollment/push', { phone }));
+    if (result.ok) onRestarted(result.value);
+  }
+
+  return (
+    <Card title="Set up the Tessera Authenticator">
+      <ol className="steps">
+        <li>
+          <h3>Open the Tessera Authenticator</h3>
+          <p>Scan this code with the Tessera Authenticator, or open the link on your phone.</p>
+          {status === 'expired' ? (
+            <>
+              <p role="alert" className="notice notice-error">
+                This code has expired. Start again for a new one.
+              </p>
+              <ErrorAlert message={restartError} />
+              <div className="form-actions">
+                <button type="button" disabled={restarting} onClick={() => void startAgain()}>
+                  Start again
+                </button>
+              </div>
+            </>
+          ) : (
+            <>
+              <div className="qr">
+                <img
+                  src={svgDataUrl(enrollment.qrSvg)}
+                  alt="QR code for the Tessera Authenticator"
+                  width={224}
+                  height={224}
+                />
+              </div>
+              <p>
+                <a href={enrollment.activationUrl} target="_blank" rel="noopener noreferrer">
+                  Open on this device
+                </a>
+              </p>
+            </>
+          )}
+        </li>
+        <li>
+          <h3>Wait for the phone</h3>
+          {status === 'pending' ? (
+            <p role="status" className="notice notice-info">
+              Waiting for the Tessera Authenticator to activate. This page continues by itself.
+            </p>
+          ) : status === 'active' ? (
+            <p role="status" className="notice notice-info">
+              Your phone is set up.
+            </p>
+          ) : null}
+          <ErrorAlert message={error} />
+          {onCancel ? (
+            <div className="form-actions">
+              <button type="button" className="button-secondary" onClick={onCancel}>
+                Cancel
+              </button>
+            </div>
+          ) : null}
         </li>
       </ol>
     </Card>

@@ -15,6 +15,7 @@ type Adding = null | 'choose' | 'webauthn' | 'passkey';
 
 const ADDED_NOTICE: Record<AddedKind, string> = {
   totp: 'Your authenticator app was added.',
+  push: 'Your Tessera Authenticator was added.',
   webauthn: 'Your security key was added.',
   passkey: 'Your passkey was added.',
 };

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { api, ApiError, errorMessage, type MfaChallenge, type SecondFactorMethod, type StepResult } from '../api';
+import { api, ApiError, errorMessage, type MfaChallenge, type PushStart, type PushStatus, type SecondFactorMethod, type StepResult } from '../api';
 import { CheckboxField, TextField } from '../components/Field';
 import { ErrorAlert } from '../components/Notice';
 import { Card, Page } from '../components/Page';
@@ -11,7 +11,7 @@ import { codeErrorMessage, lockMessage, plural } from '../words';
 function firstMethod(challenge: MfaChallenge): SecondFactorMethod {
   const { methods, defaultMethod } = challenge;
   if (defaultMethod && methods.includes(defaultMethod)) return defaultMethod;
-  return methods.find((m) => m === 'totp') ?? methods.find((m) => m === 'webauthn') ?? 'backup_code';
+  return methods.find((m) => m === 'totp') ?? methods.find((m) => m === 'webauthn') ?? methods.find((m) => m === 'push') ?? 'backup_code';
 }
 
 /**
@@ -25,6 +25,8 @@ export function SecondFactor() {
   const [method, setMethod] = useState<SecondFactorMethod>('totp');
   // "Use security key" from the passcode screen starts the tap at once: one click, not two.
   const [keyNow, setKeyNow] = useState(false);
+  // "Send me a push" from another method's screen sends it at once.
+  const [pushNow, setPushNow] = useState(false);
   const finishSignIn = useFinishSignIn();
   const { logOut } = useSession();
 
@@ -55,7 +57,9 @@ export function SecondFactor() {
             <strong>{challenge.firmName}</strong>.
           </p>
           <Card>
-            {method === 'webauthn' ? (
+            {method === 'push' ? (
+              <PushForm challenge={challenge} sendNow={pushNow} onVerified={() => void finishSignIn()} onExpired={signInAgain} />
+            ) : method === 'webauthn' ? (
               <KeyForm challenge={challenge} startNow={keyNow} onVerified={() => void finishSignIn()} onExpired={signInAgain} />
             ) : (
               <CodeForm
@@ -77,6 +81,20 @@ export function SecondFactor() {
                   }}
                 >
                   Use security key
+                </button>
+              </div>
+            ) : null}
+            {method !== 'push' && challenge.methods.includes('push') ? (
+              <div className="form-actions switch-method">
+                <button
+                  type="button"
+                  className="button-secondary"
+                  onClick={() => {
+                    setPushNow(true);
+                    setMethod('push');
+                  }}
+                >
+                  Send me a push
                 </button>
               </div>
             ) : null}
@@ -107,6 +125,11 @@ export function SecondFactor() {
 }
 
 const FORM_WORDS: Record<SecondFactorMethod, { name: string; field: string; intro: string }> = {
+  push: {
+    name: 'Push',
+    field: 'Push',
+    intro: 'We send a request to the Tessera Authenticator on your phone. Type the number shown here into the app, then tap Approve.',
+  },
   totp: {
     name: 'Passcode',
     field: 'Passcode',
@@ -123,6 +146,126 @@ const FORM_WORDS: Record<SecondFactorMethod, { name: string; field: string; intr
     intro: 'Insert your security key, select “Use security key”, and tap the key when it blinks.',
   },
 };
+
+/** What the login screen says after the phone's answer (or the lack of one). */
+const PUSH_OUTCOME: Record<Exclude<PushStatus, 'pending' | 'approved'>, string> = {
+  denied: 'The request was denied on your phone. Try again, or use a passcode instead.',
+  fraud: 'The request was reported as fraudulent on your phone. Your firm’s administrators were told. Use a passcode or a security key.',
+  expired: 'The request expired before it was answered. Try again, or use a passcode instead.',
+};
+
+/**
+ * "Send me a push": the request goes to the user's Tessera Authenticator, this screen shows
+ * the number to type there and long-polls for the answer; an approval finishes the login.
+ */
+function PushForm({
+  challenge,
+  sendNow,
+  onVerified,
+  onExpired,
+}: {
+  challenge: MfaChallenge;
+  sendNow: boolean;
+  onVerified(): void;
+  onExpired(): void;
+}) {
+  const sent = useRef(false);
+  const [push, setPush] = useState<PushStart | null>(null);
+  const [sending, setSending] = useState(false);
+  const lockedFor = challenge.lockedUntil === null ? 0 : (challenge.lockedUntil - Date.now()) / 1000;
+  const [error, setError] = useState<string | null>(lockedFor > 0 ? lockMessage(lockedFor) : null);
+  const [outcome, setOutcome] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!push) return;
+    const controller = new AbortController();
+    const id = encodeURIComponent(push.transactionId);
+    void (async () => {
+      while (!controller.signal.aborted) {
+        try {
+          const { status } = await api.get<{ status: PushStatus }>(`/mfa/push/${id}/wait`, controller.signal);
+          if (controller.signal.aborted) return;
+          if (status === 'pending') continue;
+          if (status === 'approved') {
+            onVerified();
+            return;
+          }
+          setPush(null);
+          setOutcome(PUSH_OUTCOME[status]);
+          return;
+        } catch (cause) {
+          if (controller.signal.aborted) return;
+          if (cause instanceof ApiError && cause.status === 401 && cause.code === 'UNAUTHENTICATED') {
+            onExpired();
+            return;
+          }
+          if (cause instanceof ApiError && cause.code === 'NETWORK_ERROR') {
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+            continue;
+          }
+          setPush(null);
+          setError(errorMessage(cause));
+          return;
+        }
+      }
+    })();
+    return () => controller.abort();
+  }, [push]);
+
+  useEffect(() => {
+    if (sendNow && !sent.current && lockedFor <= 0) {
+      sent.current = true;
+      void send();
+    }
+  }, [sendNow]);
+
+  async function send(event?: FormEvent) {
+    event?.preventDefault();
+    setSending(true);
+    setError(null);
+    setOutcome(null);
+    try {
+      setPush(await api.post<PushStart>('/mfa/push'));
+    } catch (cause) {
+      if (cause instanceof ApiError && cause.status === 401 && cause.code === 'UNAUTHENTICATED') {
+        onExpired();
+        return;
+      }
+      // PUSH_LIMIT, PUSH_PAUSED, a lock: as the server words them.
+      setError(errorMessage(cause));
+    } finally {
+      setSending(false);
+    }
+  }
+
+  return (
+    <form className="form" aria-label="Push" onSubmit={(event) => void send(event)} noValidate>
+      <ErrorAlert message={error} />
+      {outcome ? (
+        <p role="alert" className="notice notice-error">
+          {outcome}
+        </p>
+      ) : null}
+      {push ? (
+        <>
+          <p role="status" aria-label="Verification number" className="notice notice-info push-number">
+            Type this number in the Tessera Authenticator: <strong>{push.number}</strong>
+          </p>
+          <p className="muted">Waiting for your answer on your phone…</p>
+        </>
+      ) : (
+        <>
+          <p className="muted">{FORM_WORDS.push.intro}</p>
+          <div className="form-actions">
+            <button type="submit" disabled={sending}>
+              {outcome ? 'Try again' : 'Send me a push'}
+            </button>
+          </div>
+        </>
+      )}
+    </form>
+  );
+}
 
 /** The remember-this-browser choice, shared by every method (absent when the firm allows none). */
 function RememberField({ days, checked, onChange }: { days: number; checked: boolean; onChange(checked: boolean): void }) {

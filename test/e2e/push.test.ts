@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { UserView } from '../../src/directory/user.view.js';
+import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm } from '../support/harness.js';
+import { startBrowserRig, type BrowserRig } from './browser.js';
+
+/**
+ * Issue 5 end to end with two browsers: the login screen in one (A), the Tessera Authenticator
+ * (/authenticator, the PWA) in the other (B). B activates from the link A shows, and answers
+ * the pushes A sends, signing as the device simulator does.
+ */
+describe('Tessera Authenticator and push in Chromium', () => {
+  let rig: BrowserRig;
+  let page: Page;
+  let phoneContext: BrowserContext;
+  let phone: Page;
+  let firm: TestFirm;
+  let carl: UserView;
+
+  beforeAll(async () => {
+    rig = await startBrowserRig();
+    page = rig.page;
+    const h = rig.h;
+    firm = await firmWithAdmin(h, 'pushfirm');
+    await activateSubscription(h, firm.firm.id, 5);
+    carl = await addUser(h, firm.firm.id, { name: 'Pat Push', email: 'pat@pushfirm.example', kind: 'case_manager' });
+    await h.ctx.db
+      .insertInto('mfa_settings')
+      .values({
+        firm_id: firm.firm.id,
+        case_managers: 1,
+        vendor_case_managers: 0,
+        corporation_scope: 'all',
+        all_corp_users: 0,
+        all_foreign_nationals: 0,
+        lockout_threshold: 10,
+        lockout_minutes: 15,
+        remember_days: 0,
+        updated_at: h.clock.now(),
+      })
+      .execute();
+    phoneContext = await rig.browser.newContext({ viewport: { width: 400, height: 800 } });
+    phone = await phoneContext.newPage();
+  });
+  afterAll(() => rig?.close());
+
+  const signIn = async (email: string) => {
+    await page.goto(`${rig.baseUrl}/login`);
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  };
+
+  const logOut = async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+  };
+
+  /** At /mfa: "Send me a push", then the number the login screen shows. */
+  const sendPush = async () => {
+    await signIn(carl.email);
+    await page.waitForURL((url) => url.pathname === '/mfa');
+    await page.getByRole('button', { name: 'Send me a push' }).click();
+    const shown = page.getByRole('status', { name: 'Verification number' });
+    await shown.waitFor();
+    const text = (await shown.textContent()) ?? '';
+    expect(text).toMatch(/^Type this number in the Tessera Authenticator: \d{6}$/);
+    return text.match(/(\d{6})$/)![1]!;
+  };
+
+  const request = () => phone.getByRole('article', { name: `Sign-in request for ${carl.email}` });
+
+  it('enrols "Mobile (Tessera Authenticator)": the app opened from the link activates, and the login screen notices by itself', async () => {
+    await signIn(carl.email);
+    await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
+    await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Mobile \(Tessera Authenticator\)/ }).check();
+    await page.getByLabel('Phone number').fill('020 7946 0958');
+    await page.getByLabel('Country').selectOption('GB');
+    await page.getByRole('button', { name: 'Continue' }).click();
+
+    await page.getByRole('img', { name: 'QR code for the Tessera Authenticator' }).waitFor();
+    await page.getByText('Scan this code with the Tessera Authenticator, or open the link on your phone.').waitFor();
+    const link = await page.getByRole('link', { name: 'Open on this device' }).getAttribute('href');
+    expect(link).toMatch(new RegExp(`^${rig.baseUrl}/authenticator#activate=[A-Za-z0-9_-]+$`));
+
+    // The phone: the app activates from the link (key pair made there, public key sent).
+    await phone.goto(link!);
+    await phone.getByRole('heading', { name: 'Tessera Authenticator', level: 1 }).waitFor();
+    await phone.getByText(`Activated for ${carl.email} at ${firm.firm.name}.`).waitFor();
+    await phone.getByRole('heading', { name: 'Accounts' }).waitFor();
+    expect(new URL(phone.url()).hash).toBe('');
+
+    // The login screen polls, notices, finishes: backup codes, then home.
+    await page.getByRole('heading', { name: 'Your backup codes', level: 2 }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Welcome, Pat Push' }).waitFor();
+
+    const authenticators = await rig.h.ctx.db.selectFrom('authenticators').selectAll().where('user_id', '=', carl.id).execute();
+    expect(authenticators).toEqual([expect.objectContaining({ kind: 'push', status: 'active', phone_e164: '+442079460958' })]);
+    const devices = await rig.h.ctx.db.selectFrom('push_devices').select(['public_key']).execute();
+    expect(devices).toHaveLength(1);
+    expect(JSON.parse(devices[0]!.public_key)).toEqual({ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String) });
+
+    // An offline passcode, computed in the app.
+    await phone.getByRole('button', { name: 'Show passcode' }).click();
+    expect(await phone.getByLabel(`Passcode for ${carl.email}`).textContent()).toMatch(/^\d{6}$/);
+    await logOut();
+  });
+
+  it('approves a push with the number shown on the login screen: the login lands on the homepage', async () => {
+    const number = await sendPush();
+    await request().waitFor({ timeout: 15_000 });
+    await expect.poll(() => request().textContent()).toContain(firm.firm.name);
+    await request().getByLabel('Number shown on the login screen').fill(number);
+    await request().getByRole('button', { name: 'Approve' }).click();
+    await phone.getByText('Approved. The sign-in continues on the other screen.').waitFor();
+    await page.getByRole('heading', { name: 'Welcome, Pat Push' }).waitFor({ timeout: 30_000 });
+    expect(new URL(page.url()).pathname).toBe('/home');
+    const tx = await rig.h.ctx.db.selectFrom('push_transactions').select(['status']).where('user_id', '=', carl.id).execute();
+    expect(tx.map((t) => t.status)).toEqual(['approved']);
+    await logOut();
+  });
+
+  it('denies a push as fraudulent: the login screen says so, and the superuser gets a mail', async () => {
+    await sendPush();
+    await request().waitFor({ timeout: 15_000 });
+    await request().getByRole('button', { name: 'Deny' }).click();
+    await request().getByRole('button', { name: 'It seemed fraudulent' }).click();
+    await phone.getByText(/Reported as fraudulent/).waitFor();
+
+    await page.getByText('The request was reported as fraudulent on your phone.', { exact: false }).waitFor({ timeout: 30_000 });
+    expect(new URL(page.url()).pathname).toBe('/mfa');
+    const mails = await rig.h.ctx.db
+      .selectFrom('mail_outbox')
+      .select(['to_address', 'subject'])
+      .where('to_address', '=', firm.superuser.email)
+      .where('subject', 'like', 'Fraudulent login attempt reported%')
+      .execute();
+    expect(mails).toHaveLength(1);
+
+    // Pushes are paused now: the server's words, and passcodes still work.
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByText(/Push requests to you are paused/).waitFor();
+
+    // The app's offline passcode (TOTP of the device secret) is accepted by /mfa/verify.
+    await phone.getByRole('button', { name: 'Show passcode' }).click();
+    const code = (await phone.getByLabel(`Passcode for ${carl.email}`).textContent())!;
+    await page.getByRole('button', { name: 'Use a passcode from your app instead' }).click();
+    await page.getByRole('textbox', { name: 'Passcode' }).fill(code);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('heading', { name: 'Welcome, Pat Push' }).waitFor();
+  });
+
+  it('opens offline from its service worker, with the accounts and their passcodes', async () => {
+    await phone.goto(`${rig.baseUrl}/authenticator`);
+    await phone.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    // The worker controls the page after a reload; then the network goes away.
+    await phone.reload();
+    await expect.poll(() => phone.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+    await phoneContext.setOffline(true);
+    try {
+      await phone.reload();
+      await phone.getByRole('heading', { name: 'Accounts' }).waitFor();
+      await phone.getByRole('button', { name: 'Show passcode' }).click();
+      expect(await phone.getByLabel(`Passcode for ${carl.email}`).textContent()).toMatch(/^\d{6}$/);
+    } finally {
+      await phoneContext.setOffline(false);
+    }
+  });
+});

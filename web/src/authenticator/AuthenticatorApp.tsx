@@ -1,0 +1,448 @@
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import {
+  activate,
+  answerTransaction,
+  DeviceError,
+  passcode,
+  pendingTransactions,
+  streamUrl,
+  type TransactionView,
+} from './device';
+import { accountStore, type StoredAccount } from './store';
+
+/** How often the app asks for pending requests besides the stream (a fallback when events do not arrive). */
+const POLL_MS = 5000;
+/** After the stream fails: wait, then open it again with a fresh signature (a signature is good for 2 minutes only). */
+const STREAM_RETRY_MS = 5000;
+
+const message = (cause: unknown) => (cause instanceof Error ? cause.message : 'Something went wrong. Please try again.');
+
+/** The code of `#activate=<code>`, once: the fragment is cleared so a reload does not try it again. */
+function takeActivationCode(): string | null {
+  const code = new URLSearchParams(window.location.hash.slice(1)).get('activate');
+  if (code) history.replaceState(null, '', window.location.pathname + window.location.search);
+  return code;
+}
+
+// Read once per page load (StrictMode runs effects twice in development).
+let activationCode: string | null | undefined;
+
+/**
+ * The Tessera Authenticator (/authenticator): activation from a link or QR code, offline
+ * passcodes, and push requests to approve (with the number shown on the login screen) or deny.
+ */
+export function AuthenticatorApp() {
+  const [accounts, setAccounts] = useState<StoredAccount[] | null>(null);
+  const [activation, setActivation] = useState<{ state: 'working' | 'done' | 'failed'; text: string } | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+
+  const reload = useCallback(async () => {
+    try {
+      setAccounts(await accountStore.list());
+    } catch (cause) {
+      setLoadError(message(cause));
+      setAccounts([]);
+    }
+  }, []);
+
+  const activateWith = useCallback(
+    async (code: string) => {
+      setActivation({ state: 'working', text: 'Activating this device…' });
+      try {
+        const device = await activate(code);
+        await accountStore.put({ ...device, addedAt: Date.now() });
+        setActivation({ state: 'done', text: `Activated for ${device.account.email} at ${device.account.firmName}.` });
+      } catch (cause) {
+        setActivation({ state: 'failed', text: message(cause) });
+      }
+      await reload();
+    },
+    [reload],
+  );
+
+  useEffect(() => {
+    if (activationCode === undefined) activationCode = takeActivationCode();
+    const code = activationCode;
+    activationCode = null;
+    if (code) void activateWith(code);
+    else void reload();
+  }, [activateWith, reload]);
+
+  return (
+    <main className="auth-shell">
+      <h1>Tessera Authenticator</h1>
+      {activation ? (
+        <p role={activation.state === 'failed' ? 'alert' : 'status'} className={`notice ${activation.state === 'failed' ? 'notice-error' : 'notice-info'}`}>
+          {activation.text}
+        </p>
+      ) : null}
+      {loadError ? (
+        <p role="alert" className="notice notice-error">
+          {loadError}
+        </p>
+      ) : null}
+      <ScanButton onCode={activateWith} />
+      {accounts === null ? (
+        <p className="muted">Loading…</p>
+      ) : (
+        <>
+          <Requests accounts={accounts} />
+          <section aria-labelledby="accounts-heading">
+            <h2 id="accounts-heading">Accounts</h2>
+            {accounts.length === 0 ? (
+              <p className="muted">
+                No account yet. When you set up multi-factor authentication, scan the QR code with this app or open its link on
+                this phone.
+              </p>
+            ) : (
+              accounts.map((a) => <Account key={a.deviceId} account={a} onRemoved={() => void reload()} />)
+            )}
+          </section>
+        </>
+      )}
+    </main>
+  );
+}
+
+function Account({ account, onRemoved }: { account: StoredAccount; onRemoved(): void }) {
+  const [code, setCode] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const hideTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  useEffect(() => () => clearTimeout(hideTimer.current), []);
+
+  async function show() {
+    setError(null);
+    try {
+      setCode(await passcode(account));
+      const period = (account.period || 30) * 1000;
+      clearTimeout(hideTimer.current);
+      // Hidden when it stops being valid.
+      hideTimer.current = setTimeout(() => setCode(null), period - (Date.now() % period));
+    } catch (cause) {
+      setError(message(cause));
+    }
+  }
+
+  async function remove() {
+    if (!window.confirm(`Remove ${account.account.email} at ${account.account.firmName} from this app?`)) return;
+    await accountStore.remove(account.deviceId);
+    onRemoved();
+  }
+
+  return (
+    <article className="auth-account" aria-label={`${account.account.email} at ${account.account.firmName}`}>
+      <h3>{account.account.firmName}</h3>
+      <p>
+        {account.account.userName} <span className="muted">({account.account.email})</span>
+      </p>
+      {code ? (
+        <p className="auth-passcode" aria-label={`Passcode for ${account.account.email}`}>
+          {code}
+        </p>
+      ) : null}
+      {error ? (
+        <p role="alert" className="notice notice-error">
+          {error}
+        </p>
+      ) : null}
+      <div className="form-actions">
+        <button type="button" onClick={() => void show()}>
+          Show passcode
+        </button>
+        <button type="button" className="button-secondary" onClick={() => void remove()}>
+          Remove
+        </button>
+      </div>
+    </article>
+  );
+}
+
+interface Item {
+  account: StoredAccount;
+  tx: TransactionView;
+}
+
+/** Pending requests of every account: a stream per account, and a poll every 5 s as a fallback. */
+function Requests({ accounts }: { accounts: StoredAccount[] }) {
+  const [byAccount, setByAccount] = useState<Record<string, TransactionView[]>>({});
+  const [done, setDone] = useState<Record<string, string>>({});
+
+  useEffect(() => {
+    let stopped = false;
+    const cleanups: (() => void)[] = [];
+    for (const account of accounts) {
+      // Events seen since the last poll started: kept even if that poll missed them.
+      let sinceLastPoll = new Map<string, TransactionView>();
+      const merge = (items: TransactionView[]) =>
+        setByAccount((current) => {
+          const ids = new Set(items.map((t) => t.id));
+          const extra = [...sinceLastPoll.values()].filter((t) => !ids.has(t.id));
+          return { ...current, [account.deviceId]: [...items, ...extra] };
+        });
+
+      let pollTimer: ReturnType<typeof setTimeout> | undefined;
+      const poll = async () => {
+        if (stopped) return;
+        sinceLastPoll = new Map();
+        try {
+          merge(await pendingTransactions(account));
+        } catch {
+          // Offline or the device was removed: the next poll tries again.
+        }
+        if (!stopped) pollTimer = setTimeout(() => void poll(), POLL_MS);
+      };
+      void poll();
+
+      let source: EventSource | null = null;
+      let retryTimer: ReturnType<typeof setTimeout> | undefined;
+      const connect = async () => {
+        if (stopped || typeof EventSource === 'undefined') return;
+        const url = await streamUrl(account);
+        if (stopped) return;
+        source = new EventSource(url);
+        source.addEventListener('push', (event) => {
+          try {
+            const tx = JSON.parse((event as MessageEvent<string>).data) as TransactionView;
+            sinceLastPoll.set(tx.id, tx);
+            setByAccount((current) => {
+              const list = current[account.deviceId] ?? [];
+              return list.some((t) => t.id === tx.id) ? current : { ...current, [account.deviceId]: [...list, tx] };
+            });
+          } catch {
+            // Not a transaction view: ignored.
+          }
+        });
+        source.onerror = () => {
+          // The browser would retry with the same (soon stale) signature: reconnect with a new one.
+          source?.close();
+          source = null;
+          if (!stopped) retryTimer = setTimeout(() => void connect(), STREAM_RETRY_MS);
+        };
+      };
+      void connect();
+
+      cleanups.push(() => {
+        clearTimeout(pollTimer);
+        clearTimeout(retryTimer);
+        source?.close();
+      });
+    }
+    return () => {
+      stopped = true;
+      for (const c of cleanups) c();
+    };
+  }, [accounts]);
+
+  const items: Item[] = accounts.flatMap((account) =>
+    (byAccount[account.deviceId] ?? []).filter((tx) => !done[tx.id]).map((tx) => ({ account, tx })),
+  );
+  const results = Object.entries(done);
+
+  return (
+    <section aria-labelledby="requests-heading">
+      <h2 id="requests-heading">Sign-in requests</h2>
+      {results.length > 0 ? (
+        <p role="status" className="notice notice-info">
+          {results[results.length - 1]![1]}
+        </p>
+      ) : null}
+      {items.length === 0 ? (
+        <p className="muted">No request waiting.</p>
+      ) : (
+        items.map(({ account, tx }) => (
+          <Request key={tx.id} account={account} tx={tx} onAnswered={(text) => setDone((d) => ({ ...d, [tx.id]: text }))} />
+        ))
+      )}
+    </section>
+  );
+}
+
+const STATUS_TEXT: Record<string, string> = {
+  approved: 'Approved. The sign-in continues on the other screen.',
+  denied: 'Denied. Nobody signs in with this request.',
+  fraud: 'Reported as fraudulent. Your firm’s administrators were told, and push requests to you pause for a while.',
+};
+
+function Request({ account, tx, onAnswered }: { account: StoredAccount; tx: TransactionView; onAnswered(text: string): void }) {
+  const [number, setNumber] = useState('');
+  const [denying, setDenying] = useState(false);
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const numberId = useId();
+
+  async function send(answer: 'approve' | 'deny', o: { reason?: 'fraud' | 'mistake'; number?: string } = {}) {
+    setPending(true);
+    setError(null);
+    try {
+      const { status } = await answerTransaction(account, tx.id, answer, o);
+      const text =
+        answer === 'approve' && status !== 'approved'
+          ? 'The number did not match the login screen, so the request was denied. Sign in again if it was you.'
+          : (STATUS_TEXT[status] ?? `Answered: ${status}.`);
+      onAnswered(text);
+    } catch (cause) {
+      setPending(false);
+      if (cause instanceof DeviceError && (cause.code === 'TRANSACTION_NOT_PENDING' || cause.code === 'NOT_FOUND')) {
+        onAnswered('This request was already answered or has expired.');
+        return;
+      }
+      setError(message(cause));
+    }
+  }
+
+  function approve(event: FormEvent) {
+    event.preventDefault();
+    const typed = number.replace(/\s+/g, '');
+    if (!/^\d+$/.test(typed) || typed.length !== tx.numberDigits) {
+      setError(`Type the ${tx.numberDigits}-digit number shown on the login screen.`);
+      return;
+    }
+    void send('approve', { number: typed });
+  }
+
+  const when = new Date(tx.createdAt).toLocaleString();
+
+  return (
+    <article className="auth-request" aria-label={`Sign-in request for ${tx.email}`}>
+      <h3>Are you signing in?</h3>
+      <dl>
+        <dt>Firm</dt>
+        <dd>{tx.firmName}</dd>
+        <dt>User</dt>
+        <dd>
+          {tx.userName} ({tx.email})
+        </dd>
+        <dt>App</dt>
+        <dd>{tx.app}</dd>
+        <dt>IP address</dt>
+        <dd>{tx.ip ?? 'unknown'}</dd>
+        <dt>Browser</dt>
+        <dd>{tx.browser}</dd>
+        <dt>Operating system</dt>
+        <dd>{tx.os}</dd>
+        <dt>Time</dt>
+        <dd>{when}</dd>
+      </dl>
+      {error ? (
+        <p role="alert" className="notice notice-error">
+          {error}
+        </p>
+      ) : null}
+      {denying ? (
+        <div className="form">
+          <p>Why are you denying it?</p>
+          <div className="form-actions">
+            <button type="button" className="button-danger" disabled={pending} onClick={() => void send('deny', { reason: 'fraud' })}>
+              It seemed fraudulent
+            </button>
+            <button type="button" className="button-secondary" disabled={pending} onClick={() => void send('deny', { reason: 'mistake' })}>
+              It was a mistake
+            </button>
+          </div>
+        </div>
+      ) : (
+        <form className="form" onSubmit={approve} noValidate aria-label="Answer">
+          <div className="field">
+            <label htmlFor={numberId}>Number shown on the login screen</label>
+            <input
+              id={numberId}
+              value={number}
+              onChange={(e) => setNumber(e.target.value)}
+              inputMode="numeric"
+              autoComplete="off"
+              maxLength={tx.numberDigits + 2}
+            />
+          </div>
+          <div className="form-actions">
+            <button type="submit" disabled={pending}>
+              Approve
+            </button>
+            <button type="button" className="button-secondary" disabled={pending} onClick={() => setDenying(true)}>
+              Deny
+            </button>
+          </div>
+        </form>
+      )}
+    </article>
+  );
+}
+
+/** "Scan QR code" with the camera, where the browser has BarcodeDetector (else no button). */
+function ScanButton({ onCode }: { onCode(code: string): void }) {
+  const [scanning, setScanning] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const video = useRef<HTMLVideoElement>(null);
+  const supported = typeof window !== 'undefined' && 'BarcodeDetector' in window && !!navigator.mediaDevices?.getUserMedia;
+
+  useEffect(() => {
+    if (!scanning) return;
+    let stream: MediaStream | null = null;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    type Detector = { detect(source: HTMLVideoElement): Promise<{ rawValue: string }[]> };
+    const Ctor = (window as unknown as { BarcodeDetector: new (o: { formats: string[] }) => Detector }).BarcodeDetector;
+    const detector = new Ctor({ formats: ['qr_code'] });
+    void (async () => {
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+        if (stopped || !video.current) return;
+        video.current.srcObject = stream;
+        await video.current.play();
+        const tick = async () => {
+          if (stopped || !video.current) return;
+          try {
+            for (const found of await detector.detect(video.current)) {
+              const url = new URL(found.rawValue, window.location.href);
+              const code = new URLSearchParams(url.hash.slice(1)).get('activate');
+              if (code) {
+                setScanning(false);
+                onCode(code);
+                return;
+              }
+            }
+          } catch {
+            // Not ready yet.
+          }
+          timer = setTimeout(() => void tick(), 300);
+        };
+        void tick();
+      } catch (cause) {
+        setError(message(cause));
+        setScanning(false);
+      }
+    })();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      stream?.getTracks().forEach((t) => t.stop());
+    };
+  }, [scanning, onCode]);
+
+  if (!supported) return null;
+  return (
+    <div>
+      {error ? (
+        <p role="alert" className="notice notice-error">
+          {error}
+        </p>
+      ) : null}
+      {scanning ? (
+        <>
+          <video ref={video} muted playsInline style={{ width: '100%', maxWidth: 320 }} />
+          <div className="form-actions">
+            <button type="button" className="button-secondary" onClick={() => setScanning(false)}>
+              Stop scanning
+            </button>
+          </div>
+        </>
+      ) : (
+        <div className="form-actions">
+          <button type="button" className="button-secondary" onClick={() => setScanning(true)}>
+            Scan QR code
+          </button>
+        </div>
+      )}
+    </div>
+  );
+}
