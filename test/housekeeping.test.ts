@@ -26,6 +26,10 @@ describe('housekeeping', () => {
     const challenge = (id: string, expires: number) =>
       db.insertInto('webauthn_challenges').values({ id, purpose: 'passkey', session_id: null, user_id: null, firm_id: null, challenge: randomUUID(), created_at: clock.now(), expires_at: expires, used_at: null }).execute();
 
+    const push = (id: string, status: 'approved' | 'fraud') =>
+      db.insertInto('push_transactions').values({ id, firm_id: f.firm.id, user_id: user.id, session_id: 'gone', status, number: '123456', created_at: clock.now(), expires_at: clock.now() + 60_000, answered_at: clock.now(), answered_by: null, completed_at: null, ip: null, user_agent: null, context: '{}' }).execute();
+    await push('old-approved', 'approved');
+    await push('old-fraud', 'fraud');
     await authenticator('old-pending', 'pending', clock.now());
     await authenticator('old-active', 'active', clock.now());
     await challenge('expiring', clock.now() + 5 * 60_000);
@@ -45,6 +49,9 @@ describe('housekeeping', () => {
     expect(await db.selectFrom('remembered_browsers').select('id').execute()).toHaveLength(0);
     expect(await db.selectFrom('jobs').select('id').execute()).toHaveLength(1); // a failing job is not "done"
 
+    // Push requests go after a month, except fraud reports (a year).
+    expect((await db.selectFrom('push_transactions').select('id').execute()).map((r) => r.id).sort()).toEqual(['old-approved', 'old-fraud']);
+
     // Mails and one-time links are kept for months, the audit log for good.
     const mails = (await db.selectFrom('mail_outbox').select('id').execute()).length;
     const audit = (await db.selectFrom('audit_events').select('id').execute()).length;
@@ -54,5 +61,6 @@ describe('housekeeping', () => {
     expect(await db.selectFrom('mail_outbox').select('id').execute()).toHaveLength(0);
     expect(await db.selectFrom('one_time_tokens').select('id').execute()).toHaveLength(0);
     expect((await db.selectFrom('audit_events').select('id').execute()).length).toBe(audit);
+    expect((await db.selectFrom('push_transactions').select('id').execute()).map((r) => r.id)).toEqual(['old-fraud']);
   });
 });
