@@ -122,7 +122,9 @@ describe('MFA at login in Chromium', () => {
     // The explanation first (reference "Enrolling users"): why, one time, what is needed.
     await page.getByText(`${firm.firm.name} requires a second factor`).waitFor();
     await page.getByText('This is a one-time setup.').waitFor();
-    await page.getByText(/You need a phone with an authenticator app, such as Tessera Authenticator, Google Authenticator/).waitFor();
+    await page.getByText(/^The Tessera Authenticator app on your phone: approve each sign-in with a tap/).waitFor();
+    await page.getByText(/^Any authenticator app you already have, such as Google Authenticator/).waitFor();
+    await page.getByText(/^A security key, such as a YubiKey/).waitFor();
 
     const methods = page.getByRole('radiogroup', { name: 'Method' });
     await methods.getByRole('radio', { name: /Authenticator app/ }).check();

@@ -122,6 +122,53 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await logOut();
   });
 
+  it('offers "Turn on notifications" only where PushManager exists; a notification\'s #request= link highlights its request', async () => {
+    await phone.goto(`${rig.baseUrl}/authenticator`);
+    await phone.getByRole('heading', { name: 'Accounts' }).waitFor();
+    const supported = await phone.evaluate(async () => {
+      if (!('PushManager' in window) || !('Notification' in window) || !('serviceWorker' in navigator)) return false;
+      await navigator.serviceWorker.ready;
+      return true;
+    });
+    const turnOn = phone.getByRole('button', { name: 'Turn on notifications' });
+    if (supported) {
+      await turnOn.waitFor();
+      // Allowed, then subscribed where the browser has a push service; headless Chromium may have none: then it says so.
+      await phoneContext.grantPermissions(['notifications'], { origin: rig.baseUrl });
+      await turnOn.click();
+      const on = phone.getByText('Notifications are on.', { exact: false });
+      const failed = phone.getByRole('alert').filter({ hasText: 'This browser could not subscribe to notifications' });
+      await on.or(failed).waitFor();
+      const stored = await rig.h.ctx.db.selectFrom('push_devices').select(['web_push']).execute();
+      if (await on.isVisible()) expect(JSON.parse(stored[0]!.web_push!)).toEqual(expect.objectContaining({ endpoint: expect.any(String) }));
+      else expect(stored[0]!.web_push).toBeNull();
+    } else {
+      await phone.getByRole('heading', { name: 'Sign-in requests' }).waitFor();
+      expect(await turnOn.count()).toBe(0);
+    }
+
+    // The link a tapped notification opens: the app shows that request first, highlighted.
+    await sendPush();
+    const tx = await rig.h.ctx.db
+      .selectFrom('push_transactions')
+      .select(['id'])
+      .where('user_id', '=', carl.id)
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    await phone.goto(`${rig.baseUrl}/authenticator#request=${tx.id}`);
+    await request().waitFor({ timeout: 15_000 });
+    await expect.poll(() => request().getAttribute('aria-current')).toBe('true');
+    await request().getByText('Opened from your notification').waitFor();
+    expect(new URL(phone.url()).hash).toBe('');
+
+    // "It was a mistake": denied, no report; the login starts over next time.
+    await request().getByRole('button', { name: 'Deny' }).click();
+    await request().getByRole('button', { name: 'It was a mistake' }).click();
+    await phone.getByText('Denied. Nobody signs in with this request.').waitFor();
+    await page.getByText('The request was denied on your phone.', { exact: false }).waitFor({ timeout: 30_000 });
+    await page.context().clearCookies();
+  });
+
   it('denies a push as fraudulent: the login screen says so, and the superuser gets a mail', async () => {
     await sendPush();
     await request().waitFor({ timeout: 15_000 });

@@ -67,28 +67,44 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
+/* A push (src/device/web-push.ts sends `{ type: "push", transactionId }`): a notification from
+ * the payload alone (nothing is fetched here); names, when the payload has them, go in the body. */
 self.addEventListener('push', (event) => {
   let data = {};
   try {
-    data = event.data ? event.data.json() : {};
+    data = (event.data ? event.data.json() : {}) || {};
   } catch {
     /* not JSON */
   }
-  if (data.type !== 'push') return;
+  if (data.type !== 'push' || typeof data.transactionId !== 'string' || !data.transactionId) return;
+  const user = typeof data.userName === 'string' && data.userName ? data.userName : typeof data.email === 'string' ? data.email : '';
+  const firm = typeof data.firmName === 'string' ? data.firmName : '';
+  const body = user && firm ? `${user} at ${firm} — tap to review` : 'Someone is signing in with your account — tap to review';
   event.waitUntil(
-    self.registration.showNotification('Tessera sign-in request', {
-      body: 'Open the Tessera Authenticator to approve or deny it.',
-      tag: `tessera-${data.transactionId || 'push'}`,
+    self.registration.showNotification('Login request', {
+      body,
+      tag: data.transactionId,
+      renotify: true,
+      requireInteraction: true,
+      data: { transactionId: data.transactionId },
     }),
   );
 });
 
+/* A tap: an open app window is focused and told which request; else the app opens on it. */
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
+  const transactionId = (event.notification.data && event.notification.data.transactionId) || event.notification.tag || '';
+  const target = transactionId ? `${SHELL}#request=${encodeURIComponent(transactionId)}` : SHELL;
   event.waitUntil(
-    self.clients.matchAll({ type: 'window' }).then((list) => {
-      for (const client of list) if (new URL(client.url).pathname.startsWith(SHELL)) return client.focus();
-      return self.clients.openWindow(SHELL);
+    self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((list) => {
+      for (const client of list) {
+        if (new URL(client.url).pathname.startsWith(SHELL)) {
+          if (transactionId) client.postMessage({ type: 'open-request', transactionId });
+          return client.focus();
+        }
+      }
+      return self.clients.openWindow(target);
     }),
   );
 });

@@ -4,8 +4,11 @@ import {
   answerTransaction,
   DeviceError,
   passcode,
+  fromB64url,
   pendingTransactions,
+  setWebPushSubscription,
   streamUrl,
+  vapidPublicKey,
   type TransactionView,
 } from './device';
 import { accountStore, type StoredAccount } from './store';
@@ -17,14 +20,24 @@ const STREAM_RETRY_MS = 5000;
 
 const message = (cause: unknown) => (cause instanceof Error ? cause.message : 'Something went wrong. Please try again.');
 
-/** The code of `#activate=<code>`, once: the fragment is cleared so a reload does not try it again. */
-function takeActivationCode(): string | null {
-  const code = new URLSearchParams(window.location.hash.slice(1)).get('activate');
-  if (code) history.replaceState(null, '', window.location.pathname + window.location.search);
-  return code;
+interface Fragment {
+  /** `#activate=<code>`: a link or QR code of enrollment. */
+  activate: string | null;
+  /** `#request=<transaction id>`: a tapped notification; that request is shown first and highlighted. */
+  request: string | null;
 }
 
-// Read once per page load (StrictMode runs effects twice in development).
+/** What the fragment asks: read, then cleared so a reload does not try it again. */
+function takeFragment(): Fragment {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const fragment = { activate: params.get('activate'), request: params.get('request') };
+  if (fragment.activate || fragment.request) history.replaceState(null, '', window.location.pathname + window.location.search);
+  return fragment;
+}
+
+// Read once per page load (StrictMode runs effects and initialisers twice in development).
+let initialFragment: Fragment | undefined;
+const pageFragment = () => (initialFragment ??= takeFragment());
 let activationCode: string | null | undefined;
 
 /**
@@ -35,6 +48,25 @@ export function AuthenticatorApp() {
   const [accounts, setAccounts] = useState<StoredAccount[] | null>(null);
   const [activation, setActivation] = useState<{ state: 'working' | 'done' | 'failed'; text: string } | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
+  const [focusId, setFocusId] = useState<string | null>(() => pageFragment().request);
+
+  // A notification tapped while the app is open: the service worker says which request (or the fragment changes).
+  useEffect(() => {
+    const onHash = () => {
+      const { request } = takeFragment();
+      if (request) setFocusId(request);
+    };
+    const onMessage = (event: MessageEvent<unknown>) => {
+      const data = event.data as { type?: unknown; transactionId?: unknown } | null;
+      if (data && data.type === 'open-request' && typeof data.transactionId === 'string') setFocusId(data.transactionId);
+    };
+    window.addEventListener('hashchange', onHash);
+    navigator.serviceWorker?.addEventListener('message', onMessage);
+    return () => {
+      window.removeEventListener('hashchange', onHash);
+      navigator.serviceWorker?.removeEventListener('message', onMessage);
+    };
+  }, []);
 
   const reload = useCallback(async () => {
     try {
@@ -61,7 +93,7 @@ export function AuthenticatorApp() {
   );
 
   useEffect(() => {
-    if (activationCode === undefined) activationCode = takeActivationCode();
+    if (activationCode === undefined) activationCode = pageFragment().activate;
     const code = activationCode;
     activationCode = null;
     if (code) void activateWith(code);
@@ -86,9 +118,10 @@ export function AuthenticatorApp() {
         <p className="muted">Loading…</p>
       ) : (
         <>
-          <Requests accounts={accounts} />
+          <Requests accounts={accounts} focusId={focusId} />
           <section aria-labelledby="accounts-heading">
             <h2 id="accounts-heading">Accounts</h2>
+            {accounts.length > 0 ? <Notifications accounts={accounts} /> : null}
             {accounts.length === 0 ? (
               <p className="muted">
                 No account yet. When you set up multi-factor authentication, scan the QR code with this app or open its link on
@@ -126,6 +159,8 @@ function Account({ account, onRemoved }: { account: StoredAccount; onRemoved(): 
 
   async function remove() {
     if (!window.confirm(`Remove ${account.account.email} at ${account.account.firmName} from this app?`)) return;
+    // The server stops sending this device notifications (best effort: the app may be offline).
+    await setWebPushSubscription(account, null).catch(() => undefined);
     await accountStore.remove(account.deviceId);
     onRemoved();
   }
@@ -163,10 +198,14 @@ interface Item {
   tx: TransactionView;
 }
 
-/** Pending requests of every account: a stream per account, and a poll every 5 s as a fallback. */
-function Requests({ accounts }: { accounts: StoredAccount[] }) {
+/**
+ * Pending requests of every account: a stream per account, and a poll every 5 s as a fallback.
+ * The request of `focusId` (a tapped notification) comes first, highlighted and scrolled to.
+ */
+function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: string | null }) {
   const [byAccount, setByAccount] = useState<Record<string, TransactionView[]>>({});
   const [done, setDone] = useState<Record<string, string>>({});
+  const [polled, setPolled] = useState<Record<string, true>>({});
 
   useEffect(() => {
     let stopped = false;
@@ -190,6 +229,7 @@ function Requests({ accounts }: { accounts: StoredAccount[] }) {
         } catch {
           // Offline or the device was removed: the next poll tries again.
         }
+        if (!stopped) setPolled((p) => (p[account.deviceId] ? p : { ...p, [account.deviceId]: true }));
         if (!stopped) pollTimer = setTimeout(() => void poll(), POLL_MS);
       };
       void poll();
@@ -237,6 +277,10 @@ function Requests({ accounts }: { accounts: StoredAccount[] }) {
   const items: Item[] = accounts.flatMap((account) =>
     (byAccount[account.deviceId] ?? []).filter((tx) => !done[tx.id]).map((tx) => ({ account, tx })),
   );
+  const focused = focusId ? items.findIndex((i) => i.tx.id === focusId) : -1;
+  if (focused > 0) items.unshift(...items.splice(focused, 1));
+  const allPolled = accounts.every((a) => polled[a.deviceId]);
+  const focusGone = focusId !== null && focused === -1 && !done[focusId] && allPolled;
   const results = Object.entries(done);
 
   return (
@@ -247,11 +291,22 @@ function Requests({ accounts }: { accounts: StoredAccount[] }) {
           {results[results.length - 1]![1]}
         </p>
       ) : null}
+      {focusGone ? (
+        <p role="status" className="notice notice-info">
+          The request you opened from the notification was already answered or has expired.
+        </p>
+      ) : null}
       {items.length === 0 ? (
         <p className="muted">No request waiting.</p>
       ) : (
         items.map(({ account, tx }) => (
-          <Request key={tx.id} account={account} tx={tx} onAnswered={(text) => setDone((d) => ({ ...d, [tx.id]: text }))} />
+          <Request
+            key={tx.id}
+            account={account}
+            tx={tx}
+            highlighted={tx.id === focusId}
+            onAnswered={(text) => setDone((d) => ({ ...d, [tx.id]: text }))}
+          />
         ))
       )}
     </section>
@@ -264,7 +319,18 @@ const STATUS_TEXT: Record<string, string> = {
   fraud: 'Reported as fraudulent. Your firm’s administrators were told, and push requests to you pause for a while.',
 };
 
-function Request({ account, tx, onAnswered }: { account: StoredAccount; tx: TransactionView; onAnswered(text: string): void }) {
+function Request({
+  account,
+  tx,
+  highlighted,
+  onAnswered,
+}: {
+  account: StoredAccount;
+  tx: TransactionView;
+  highlighted: boolean;
+  onAnswered(text: string): void;
+}) {
+  const article = useRef<HTMLElement>(null);
   const [number, setNumber] = useState('');
   const [denying, setDenying] = useState(false);
   const [pending, setPending] = useState(false);
@@ -303,8 +369,22 @@ function Request({ account, tx, onAnswered }: { account: StoredAccount; tx: Tran
 
   const when = new Date(tx.createdAt).toLocaleString();
 
+  // Opened from its notification: brought into view, and focus moves to it.
+  useEffect(() => {
+    if (!highlighted || !article.current) return;
+    article.current.scrollIntoView({ block: 'start', behavior: 'smooth' });
+    article.current.focus({ preventScroll: true });
+  }, [highlighted]);
+
   return (
-    <article className="auth-request" aria-label={`Sign-in request for ${tx.email}`}>
+    <article
+      ref={article}
+      className={highlighted ? 'auth-request auth-request-highlight' : 'auth-request'}
+      aria-label={`Sign-in request for ${tx.email}`}
+      aria-current={highlighted ? 'true' : undefined}
+      tabIndex={highlighted ? -1 : undefined}
+    >
+      {highlighted ? <p className="auth-request-flag">Opened from your notification</p> : null}
       <h3>Are you signing in?</h3>
       <dl>
         <dt>Firm</dt>
@@ -365,6 +445,133 @@ function Request({ account, tx, onAnswered }: { account: StoredAccount; tx: Tran
         </form>
       )}
     </article>
+  );
+}
+
+const NOTIFICATIONS_BLOCKED =
+  'Notifications are blocked for this app. To get sign-in requests when the app is closed, allow notifications for this site in your browser settings, then try again. Until then, requests appear here while the app is open.';
+const NOTIFICATIONS_DISMISSED =
+  'Notifications were not allowed. Sign-in requests still appear here while the app is open; tap "Turn on notifications" again to allow them.';
+
+const pushSupported = () =>
+  typeof window !== 'undefined' && 'PushManager' in window && 'Notification' in window && 'serviceWorker' in navigator;
+
+/** Whether a subscription was made with this VAPID key (a subscription made with another one cannot be reused). */
+function sameKey(subscription: PushSubscription, key: Uint8Array): boolean {
+  const current = subscription.options.applicationServerKey;
+  if (!current) return false;
+  const bytes = new Uint8Array(current);
+  return bytes.length === key.length && bytes.every((b, i) => b === key[i]);
+}
+
+/**
+ * "Turn on notifications": Web Push for every account of this app, where the browser has
+ * PushManager and the service worker is registered (else nothing is shown). The one
+ * subscription of this browser is stored with each device (signed).
+ */
+function Notifications({ accounts }: { accounts: StoredAccount[] }) {
+  const [registration, setRegistration] = useState<ServiceWorkerRegistration | null>(null);
+  const [on, setOn] = useState(false);
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!pushSupported()) return;
+    let stopped = false;
+    void navigator.serviceWorker.ready.then(async (reg) => {
+      if (stopped) return;
+      setRegistration(reg);
+      if (Notification.permission === 'denied') setError(NOTIFICATIONS_BLOCKED);
+    });
+    return () => {
+      stopped = true;
+    };
+  }, []);
+
+  // Already subscribed: "on", and every account (one added since, too) has the subscription.
+  useEffect(() => {
+    if (!registration) return;
+    let stopped = false;
+    void (async () => {
+      try {
+        const existing = await registration.pushManager.getSubscription();
+        if (stopped || !existing || Notification.permission !== 'granted') return;
+        setOn(true);
+        const json = existing.toJSON();
+        await Promise.allSettled(accounts.map((a) => setWebPushSubscription(a, json)));
+      } catch {
+        // Not subscribed, or offline: the button stays.
+      }
+    })();
+    return () => {
+      stopped = true;
+    };
+  }, [registration, accounts]);
+
+  async function turnOn() {
+    if (!registration) return;
+    setPending(true);
+    setError(null);
+    try {
+      const permission = await Notification.requestPermission();
+      if (permission !== 'granted') {
+        setError(permission === 'denied' ? NOTIFICATIONS_BLOCKED : NOTIFICATIONS_DISMISSED);
+        return;
+      }
+      const key = fromB64url(await vapidPublicKey());
+      let subscription = await registration.pushManager.getSubscription();
+      if (subscription && !sameKey(subscription, key)) {
+        await subscription.unsubscribe();
+        subscription = null;
+      }
+      try {
+        subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+      } catch (cause) {
+        setError(
+          `This browser could not subscribe to notifications (${message(cause)}). Sign-in requests still appear here while the app is open.`,
+        );
+        return;
+      }
+      const json = subscription.toJSON();
+      const results = await Promise.allSettled(accounts.map((a) => setWebPushSubscription(a, json)));
+      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failures.length === results.length) {
+        setError(`Notifications could not be turned on: ${message(failures[0]?.reason)}`);
+        return;
+      }
+      setOn(true);
+      if (failures.length > 0) {
+        setError(
+          `Notifications are on, but ${failures.length} of ${results.length} accounts could not be updated: ${message(failures[0]!.reason)} Try again later.`,
+        );
+      }
+    } catch (cause) {
+      setError(`Notifications could not be turned on: ${message(cause)}`);
+    } finally {
+      setPending(false);
+    }
+  }
+
+  if (!registration) return null;
+  return (
+    <div className="auth-notifications">
+      {error ? (
+        <p role="alert" className="notice notice-error">
+          {error}
+        </p>
+      ) : null}
+      {on ? (
+        <p role="status" className="notice notice-info">
+          Notifications are on. Sign-in requests reach this device even when the app is closed.
+        </p>
+      ) : (
+        <div className="form-actions">
+          <button type="button" disabled={pending} onClick={() => void turnOn()}>
+            Turn on notifications
+          </button>
+        </div>
+      )}
+    </div>
   );
 }
 

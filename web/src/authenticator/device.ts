@@ -184,3 +184,32 @@ export async function passcode(account: StoredAccount, at = Date.now()): Promise
   const binary = ((mac[offset]! & 0x7f) << 24) | (mac[offset + 1]! << 16) | (mac[offset + 2]! << 8) | mac[offset + 3]!;
   return String(binary % 10 ** digits).padStart(digits, '0');
 }
+
+// --- Web Push ------------------------------------------------------------------------------
+
+/** The server's VAPID public key (base64url, unsigned route), for PushManager.subscribe. */
+export async function vapidPublicKey(): Promise<string> {
+  return (await send<{ key: string }>('GET', `${API}/device/vapid-public-key`, undefined, {})).key;
+}
+
+/** Stores (or, with null, clears) this browser's push subscription for one device (signed). */
+export async function setWebPushSubscription(account: StoredAccount, subscription: PushSubscriptionJSON | null): Promise<void> {
+  const body =
+    subscription === null
+      ? null
+      : {
+          endpoint: subscription.endpoint,
+          ...(subscription.expirationTime !== undefined ? { expirationTime: subscription.expirationTime } : {}),
+          keys: { p256dh: subscription.keys?.p256dh ?? '', auth: subscription.keys?.auth ?? '' },
+        };
+  await signedRequest<void>(account, 'PUT', '/device/web-push', { subscription: body });
+}
+
+/** A base64url string (no padding) as bytes: the applicationServerKey of PushManager.subscribe. */
+export function fromB64url(text: string): Uint8Array<ArrayBuffer> {
+  const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  const binary = atob(base64 + '='.repeat((4 - (base64.length % 4)) % 4));
+  const out = new Uint8Array(new ArrayBuffer(binary.length));
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}

@@ -166,19 +166,25 @@ function Explanation({ info }: { info: EnrollmentInfo }) {
   return (
     <Card>
       <p className="lead">
-        Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, a code from
-        your phone proves it is really you.
+        Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, your phone or a
+        security key proves it is really you.
       </p>
-      <p>
-        This is a one-time setup. It takes about two minutes. From now on you sign in with your password and a code, or a tap
-        of your security key.
-      </p>
-      <p>
-        You need a phone with an authenticator app, such as Tessera Authenticator, Google Authenticator, Microsoft
-        Authenticator, Duo Mobile or 1Password. If you do not have one yet, install it from Google Play or the App Store
-        first.
-      </p>
-      <p>No phone at hand when you work? A USB security key, such as a YubiKey or a Feitian key, works instead.</p>
+      <p>This is a one-time setup. It takes about two minutes. You can use one of three ways:</p>
+      <ul>
+        <li>
+          <strong>The Tessera Authenticator app</strong> on your phone: approve each sign-in with a tap (a push), or read a passcode
+          from it, even offline. Nothing to install from a store: you open it from the QR code or link shown in the next step.
+        </li>
+        <li>
+          <strong>Any authenticator app</strong> you already have, such as Google Authenticator, Microsoft Authenticator, Duo
+          Mobile or 1Password: it shows a 6-digit passcode to type here.
+        </li>
+        <li>
+          <strong>A security key</strong>, such as a YubiKey or a Feitian key, instead of a phone: insert it and tap it when it
+          blinks.
+        </li>
+      </ul>
+      <p className="muted">Your firm decides which of them you can choose below.</p>
     </Card>
   );
 }
