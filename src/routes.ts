@@ -3,6 +3,7 @@ import type { AppContext } from './context.js';
 import { deviceRoutes } from './device/device.routes.js';
 import { directoryRoutes } from './directory/directory.routes.js';
 import { enrollmentRoutes } from './enrollment/enrollment.routes.js';
+import { fraudReportRoutes } from './mfa/fraud-reports.routes.js';
 import { loginRoutes } from './login/login.routes.js';
 import { meSecurityRoutes } from './me/me-security.routes.js';
 import { mfaLoginRoutes } from './mfa/mfa-login.routes.js';
@@ -23,6 +24,7 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   mfaRoutes,
   subscriptionRoutes,
   enrollmentRoutes,
+  fraudReportRoutes,
   meSecurityRoutes,
   mfaLoginRoutes,
   webauthnRoutes,

@@ -77,6 +77,8 @@ beforeAll(async () => {
   const aliceAuths = await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', alice.id).orderBy('id').execute();
   await h.ctx.db.updateTable('authenticators').set({ last_used_at: 1_000 }).where('id', '=', aliceAuths[0]!.id).execute();
   await h.ctx.db.updateTable('authenticators').set({ last_used_at: 5_000 }).where('id', '=', aliceAuths[1]!.id).execute();
+  // Carla's push device was enrolled with her phone number.
+  await h.ctx.db.updateTable('authenticators').set({ phone_e164: '+14155550123' }).where('user_id', '=', carla.id).where('kind', '=', 'push').execute();
   // A pending (unconfirmed) authenticator is not a method.
   await h.ctx.db
     .insertInto('authenticators')
@@ -123,6 +125,7 @@ describe('the list of enrolled users', () => {
           kind: 'case_manager',
           organisation: A.firm.name,
           methods: ['push', 'totp'],
+          phones: [],
           enrolledAt: enrolledAt[alice.id],
           lastUsedAt: 5_000,
         },
@@ -133,6 +136,7 @@ describe('the list of enrolled users', () => {
           kind: 'corp_user',
           organisation: 'Zenith Corp',
           methods: ['webauthn'],
+          phones: [],
           enrolledAt: enrolledAt[bruno.id],
           lastUsedAt: null,
         },
@@ -143,6 +147,7 @@ describe('the list of enrolled users', () => {
           kind: 'foreign_national',
           organisation: 'Yellow Holdings',
           methods: ['push'],
+          phones: ['+14155550123'],
           enrolledAt: enrolledAt[carla.id],
           lastUsedAt: null,
         },
@@ -152,6 +157,43 @@ describe('the list of enrolled users', () => {
       pageSize: 20,
     });
     expect(names(page)).not.toContain(dora.name);
+  });
+
+  it("shows the phone numbers of a user's active authenticators, each once, sorted; not those of pending ones or of other users", async () => {
+    const f = await firmWithAdmin(h);
+    await activateSubscription(h, f.firm.id, 5);
+    const erin = await addUser(h, f.firm.id, { name: 'Erin East', email: email('erin'), kind: 'case_manager' });
+    const finn = await addUser(h, f.firm.id, { name: 'Finn Ford', email: email('finn'), kind: 'case_manager' });
+    expect(await enrollForTest(h, f.firm.id, erin.id, 'totp')).toBe('taken');
+    expect(await enrollForTest(h, f.firm.id, finn.id, 'push')).toBe('taken');
+    const device = (id: string, user: UserView, phone: string, status: 'active' | 'pending' = 'active') => ({
+      id,
+      firm_id: f.firm.id,
+      user_id: user.id,
+      kind: 'push' as const,
+      label: 'Tessera Authenticator',
+      status,
+      created_at: 0,
+      confirmed_at: status === 'active' ? 0 : null,
+      last_used_at: null,
+      phone_e164: phone,
+    });
+    await h.ctx.db
+      .insertInto('authenticators')
+      .values([
+        device(`phone-1-${erin.id}`, erin, '+447700900123'),
+        device(`phone-2-${erin.id}`, erin, '+14155550123'),
+        device(`phone-3-${erin.id}`, erin, '+447700900123'), // a second device on the same phone
+        device(`phone-4-${erin.id}`, erin, '+33612345678', 'pending'),
+      ])
+      .execute();
+    expect((await list(f.admin)).items.map((i) => [i.name, i.methods, i.phones])).toEqual([
+      ['Erin East', ['push', 'totp'], ['+14155550123', '+447700900123']],
+      ['Finn Ford', ['push'], []],
+    ]);
+    // Page 2 of one row each: the phones are the page's own.
+    expect((await list(f.admin, '?page=1&pageSize=1')).items.map((i) => i.phones)).toEqual([['+14155550123', '+447700900123']]);
+    expect((await list(f.admin, '?page=2&pageSize=1')).items.map((i) => i.phones)).toEqual([[]]);
   });
 
   it('shows another firm only its own enrolled users', async () => {

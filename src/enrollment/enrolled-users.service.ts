@@ -14,6 +14,8 @@ export interface EnrolledUserView {
   organisation: string;
   /** Distinct kinds of the user's active authenticators, sorted. */
   methods: AuthenticatorKind[];
+  /** E.164 phone numbers of the user's active authenticators that have one (issue 5.10), distinct, sorted. */
+  phones: string[];
   /** When the seat was taken. */
   enrolledAt: number;
   /** The latest use of any of the user's authenticators; null when never used. */
@@ -34,6 +36,8 @@ const METHODS: readonly AuthenticatorKind[] = ['push', 'totp', 'webauthn'];
  *  - only those ids are joined to their seat, firm, corporation and authenticators, and the
  *    methods aggregated as one max(case ...) flag per kind, which reads the same on SQLite
  *    and PostgreSQL (no group_concat/string_agg to choose between);
+ *  - the phone numbers of the page's users come from one more query keyed by those ids
+ *    (a list per user has no portable aggregate either);
  *  - the search tests the (few) corporations and the firm once each, not once per user;
  *  - without a search the total is the firm's seat count, read from the seats index.
  */
@@ -103,6 +107,7 @@ export async function listEnrolled(
     .orderBy('users.id')
     .execute();
 
+  const phones = await phonesOf(db, firmId, rows.map((r) => r.id));
   const items = rows.map((r) => {
     const flags = r as unknown as Record<string, number | string | null>;
     return {
@@ -112,11 +117,35 @@ export async function listEnrolled(
       kind: r.kind,
       organisation: r.corporation_name ?? r.firm_name,
       methods: METHODS.filter((kind) => Number(flags[`has_${kind}`] ?? 0) === 1),
+      phones: phones.get(r.id) ?? [],
       enrolledAt: Number(r.taken_at),
       lastUsedAt: r.last_used_at === null ? null : Number(r.last_used_at),
     };
   });
   return { items, total, page, pageSize };
+}
+
+/** The distinct phone numbers of the active authenticators of these users of this firm, sorted, by user. */
+async function phonesOf(db: DbOrTx, firmId: string, userIds: string[]): Promise<Map<string, string[]>> {
+  const byUser = new Map<string, string[]>();
+  if (userIds.length === 0) return byUser;
+  const rows = await db
+    .selectFrom('authenticators')
+    .select(['user_id', 'phone_e164'])
+    .distinct()
+    .where('firm_id', '=', firmId)
+    .where('user_id', 'in', userIds)
+    .where('status', '=', 'active')
+    .where('phone_e164', 'is not', null)
+    .orderBy('user_id')
+    .orderBy('phone_e164')
+    .execute();
+  for (const r of rows) {
+    const list = byUser.get(r.user_id) ?? [];
+    list.push(r.phone_e164!);
+    byUser.set(r.user_id, list);
+  }
+  return byUser;
 }
 
 /** Is this user of this firm enrolled (holding a seat)? Used to answer 404 before a reset. */

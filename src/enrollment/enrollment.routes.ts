@@ -17,6 +17,7 @@ export const EnrolledUserSchema = Type.Object({
   kind: Type.Unsafe<Kind>({ type: 'string', enum: [...USER_KINDS] }),
   organisation: Type.String({ description: "The user's corporation, or the firm for staff" }),
   methods: Type.Array(Method, { description: 'Distinct kinds of active authenticators, sorted' }),
+  phones: Type.Array(Type.String(), { description: 'E.164 phone numbers of active authenticators that have one, sorted' }),
   enrolledAt: Type.Integer({ description: 'When the seat was taken (epoch ms)' }),
   lastUsedAt: Type.Union([Type.Integer(), Type.Null()], { description: 'Latest use of any authenticator (epoch ms)' }),
 });

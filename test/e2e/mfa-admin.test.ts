@@ -87,11 +87,12 @@ describe('MFA administration in Chromium', () => {
   it('lets the superuser enable MFA for all case managers and for one corporation\'s foreign nationals', async () => {
     // Carl enrols (as the next issue's enrollment screens will): he holds one of the 5 seats.
     expect(await enrollForTest(rig.h, firm.firm.id, carl.id, 'totp')).toBe('taken');
+    await rig.h.ctx.db.updateTable('authenticators').set({ phone_e164: '+14155550123' }).where('user_id', '=', carl.id).execute();
 
     await page.reload();
     await page.getByRole('link', { name: 'Multi-factor authentication (MFA)' }).click();
     await page.getByRole('heading', { name: 'Multi-factor authentication', level: 1 }).waitFor();
-    for (const name of ['Subscription Plan', 'Configuration', 'Enrolled Users', 'Usage']) {
+    for (const name of ['Subscription Plan', 'Configuration', 'Enrolled Users', 'Usage', 'Fraud reports']) {
       await page.getByRole('region', { name }).getByRole('heading', { name, level: 2 }).waitFor();
     }
     const plan = page.getByRole('region', { name: 'Subscription Plan' });
@@ -142,6 +143,7 @@ describe('MFA administration in Chromium', () => {
     const enrolled = page.getByRole('table', { name: 'Enrolled users' });
     const row = enrolled.getByRole('row').filter({ hasText: 'Carl Case' });
     await row.getByText('Authenticator app', { exact: true }).waitFor();
+    await row.getByText('+14155550123', { exact: true }).waitFor();
     await row.getByText(firm.firm.name, { exact: true }).waitFor();
     await page.screenshot({ path: 'test-results/mfa-desktop.png', fullPage: true });
 
@@ -159,6 +161,34 @@ describe('MFA administration in Chromium', () => {
 
     const seats = await rig.h.ctx.db.selectFrom('seats').selectAll().where('firm_id', '=', firm.firm.id).execute();
     expect(seats).toEqual([]);
+  });
+
+  it('lists fraud reports of push requests', async () => {
+    const reports = page.getByRole('table', { name: 'Fraud reports' });
+    await reports.getByText('No fraud reports.').waitFor();
+    const at = rig.h.clock.now();
+    await rig.h.ctx.db
+      .insertInto('push_transactions')
+      .values({
+        id: 'fraud-e2e',
+        firm_id: firm.firm.id,
+        user_id: carl.id,
+        session_id: 'gone',
+        status: 'fraud',
+        number: '123456',
+        created_at: at,
+        expires_at: at + 60_000,
+        answered_at: at,
+        ip: '203.0.113.7',
+        user_agent: null,
+        context: JSON.stringify({ browser: 'Chrome', os: 'Windows', app: 'Tessera' }),
+      })
+      .execute();
+    await page.reload();
+    const row = reports.getByRole('row').filter({ hasText: 'Carl Case' });
+    await row.getByText('203.0.113.7', { exact: true }).waitFor();
+    await row.getByText('Chrome on Windows', { exact: true }).waitFor();
+    await row.getByText('carl@meridian.example', { exact: true }).waitFor();
   });
 
   it('carries a request for more licences from the superuser to the operator', async () => {

@@ -128,8 +128,22 @@ export interface EnrolledUser {
   kind: Kind;
   organisation: string;
   methods: AuthenticatorMethod[];
+  /** E.164 phone numbers of the user's active authenticators that have one, sorted. */
+  phones: string[];
   enrolledAt: number;
   lastUsedAt: number | null;
+}
+
+/** GET /admin/mfa/fraud-reports: a push the user denied as "It seemed fraudulent". */
+export interface FraudReport {
+  id: string;
+  userId: string;
+  userName: string;
+  email: string;
+  reportedAt: number;
+  ip: string | null;
+  browser: string;
+  os: string;
 }
 
 // --- MFA at login --------------------------------------------------------------------

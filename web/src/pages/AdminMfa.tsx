@@ -5,6 +5,7 @@ import {
   query,
   type Corporation,
   type EnrolledUser,
+  type FraudReport,
   type MfaConfiguration,
   type MfaCorporation,
   type MfaLoginPolicy,
@@ -24,7 +25,7 @@ import { formatDate, formatDay, KIND_LABELS, METHOD_LABELS, plural, SUBSCRIPTION
 
 /**
  * The MFA page (reference A.1, last paragraph): Subscription Plan, Configuration,
- * Enrolled Users and Usage. Every MFA change answers with the whole overview, and the
+ * Enrolled Users and Usage, and the fraud reports of push requests (issue 5.6). Every MFA change answers with the whole overview, and the
  * page re-renders from it, so the counters and usage always match what the server did.
  */
 export function AdminMfa() {
@@ -42,6 +43,7 @@ export function AdminMfa() {
           <LoginPolicySection />
           <EnrolledSection onReset={overview.reload} />
           <UsageSection usage={data.usage} />
+          <FraudReportsSection />
         </>
       ) : overview.error ? null : (
         <p className="muted">Loading…</p>
@@ -587,6 +589,7 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
     { header: 'Kind', cell: (u) => KIND_LABELS[u.kind] },
     { header: 'Organisation', cell: (u) => u.organisation },
     { header: 'Methods', cell: (u) => u.methods.map((m) => METHOD_LABELS[m]).join(', ') || '—' },
+    { header: 'Phone', cell: (u) => u.phones.join(', ') || '—' },
     { header: 'Enrolled on', cell: (u) => formatDate(u.enrolledAt) },
     { header: 'Last MFA use', cell: (u) => (u.lastUsedAt === null ? 'Never' : formatDate(u.lastUsedAt)) },
     {
@@ -618,6 +621,43 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
         rows={list.data?.items}
         rowKey={(u) => u.userId}
         emptyText={filters.q ? 'No enrolled users match.' : 'Nobody has enrolled yet.'}
+        loading={list.loading}
+        paging={paging}
+      />
+    </Card>
+  );
+}
+
+// --- Fraud reports -----------------------------------------------------------------
+
+/** Push requests the firm's users denied as "It seemed fraudulent" (issue 5.6), newest first: the facts the superusers were mailed. */
+function FraudReportsSection() {
+  const { list, paging } = usePagedList<FraudReport, Record<string, never>>('/admin/mfa/fraud-reports', {});
+
+  const columns: Column<FraudReport>[] = [
+    {
+      header: 'User',
+      cell: (r) => (
+        <>
+          {r.userName}
+          <span className="cell-detail break">{r.email}</span>
+        </>
+      ),
+    },
+    { header: 'Reported', cell: (r) => formatDate(r.reportedAt) },
+    { header: 'IP address', cell: (r) => r.ip ?? '—' },
+    { header: 'Browser', cell: (r) => `${r.browser} on ${r.os}` },
+  ];
+
+  return (
+    <Card title="Fraud reports">
+      <ErrorAlert message={list.error} />
+      <DataTable
+        label="Fraud reports"
+        columns={columns}
+        rows={list.data?.items}
+        rowKey={(r) => r.id}
+        emptyText="No fraud reports."
         loading={list.loading}
         paging={paging}
       />
