@@ -14,6 +14,7 @@ import { templates } from '../notify/templates.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
 import { answerSigningString, keyOfStoredJwk, parseDeviceKey, requestSigningString, timestampFresh, verifyDeviceSignature } from './device-signature.js';
 import { pushHub } from './push-hub.js';
+import { mailSuperusers } from '../notify/superusers.js';
 
 /**
  * The Tessera Authenticator's side of the protocol (issue 5): activation with a single-use
@@ -326,7 +327,6 @@ async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTra
     .select(['users.name', 'users.email', 'firms.name as firm_name'])
     .where('users.id', '=', t.user_id)
     .executeTakeFirstOrThrow();
-  const superusers = await tx.selectFrom('users').select('email').where('firm_id', '=', t.firm_id).where('is_superuser', '=', 1).where('status', '=', 'active').execute();
   const content = templates.pushFraud({
     firmName: who.firm_name,
     userName: who.name,
@@ -338,7 +338,7 @@ async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTra
     pauseMinutes: FRAUD_PAUSE_MS / 60_000,
     url: new URL('/admin/users', ctx.config.publicUrl).toString(),
   });
-  for (const su of superusers) await ctx.mail.enqueue(tx, { firmId: t.firm_id, to: su.email, ...content });
+  await mailSuperusers(ctx, tx, t.firm_id, content);
 }
 
 /** The app's Web Push subscription (null: unsubscribed). */

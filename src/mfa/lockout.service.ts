@@ -5,6 +5,7 @@ import type { DbOrTx } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { LoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { templates } from '../notify/templates.js';
+import { mailSuperusers } from '../notify/superusers.js';
 
 /** The one answer to every wrong, malformed, replayed or expired code: it never says which. */
 export const invalidCode = (attemptsLeft: number) => new AppError('INVALID_CODE', 401, 'That code is not right.', { attemptsLeft });
@@ -94,7 +95,7 @@ export async function recordFailure(
   if (!justLocked) return { locked: false, attemptsLeft };
 
   await audit(db, now, actor, { ...subject, event: 'mfa.locked', details: { failures: threshold, minutes: policy.lockoutMinutes, until } });
-  await mailSuperusers(ctx, db, user, policy);
+  await mailLockout(ctx, db, user, policy);
   return { locked: true, until };
 }
 
@@ -117,15 +118,8 @@ export async function currentLock(ctx: AppContext, db: DbOrTx, userId: string): 
   return mfaLocked(row?.mfa_locked_until ?? now, now);
 }
 
-async function mailSuperusers(ctx: AppContext, db: DbOrTx, user: LockoutSubject, policy: LoginPolicy): Promise<void> {
+async function mailLockout(ctx: AppContext, db: DbOrTx, user: LockoutSubject, policy: LoginPolicy): Promise<void> {
   const firm = await db.selectFrom('firms').select('name').where('id', '=', user.firm_id).executeTakeFirstOrThrow();
-  const superusers = await db
-    .selectFrom('users')
-    .select('email')
-    .where('firm_id', '=', user.firm_id)
-    .where('is_superuser', '=', 1)
-    .where('status', '=', 'active')
-    .execute();
   const content = templates.mfaLocked({
     firmName: firm.name,
     userName: user.name,
@@ -134,5 +128,5 @@ async function mailSuperusers(ctx: AppContext, db: DbOrTx, user: LockoutSubject,
     minutes: policy.lockoutMinutes,
     url: new URL('/admin/users', ctx.config.publicUrl).toString(),
   });
-  for (const su of superusers) await ctx.mail.enqueue(db, { firmId: user.firm_id, to: su.email, ...content });
+  await mailSuperusers(ctx, db, user.firm_id, content);
 }

@@ -1,5 +1,6 @@
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
+import { mailSuperusers } from '../notify/superusers.js';
 import { templates } from '../notify/templates.js';
 
 export type SeatResult = 'taken' | 'already_held' | 'no_seat';
@@ -75,13 +76,6 @@ export async function checkUsageAlerts(ctx: AppContext, db: DbOrTx, firmId: stri
     const armed = await db.updateTable('subscriptions').set({ [t.flag]: 1 }).where('firm_id', '=', firmId).where(t.flag, '=', 0).executeTakeFirst();
     if (Number(armed.numUpdatedRows) === 0) continue;
     const firm = await db.selectFrom('firms').select('name').where('id', '=', firmId).executeTakeFirstOrThrow();
-    const superusers = await db
-      .selectFrom('users')
-      .select(['email'])
-      .where('firm_id', '=', firmId)
-      .where('is_superuser', '=', 1)
-      .where('status', '=', 'active')
-      .execute();
     const content = templates.usageThreshold({
       firmName: firm.name,
       percent: t.percent,
@@ -89,6 +83,6 @@ export async function checkUsageAlerts(ctx: AppContext, db: DbOrTx, firmId: stri
       licenceCount: sub.licence_count,
       url: new URL('/admin/mfa', ctx.config.publicUrl).toString(),
     });
-    for (const su of superusers) await ctx.mail.enqueue(db, { firmId, to: su.email, ...content });
+    await mailSuperusers(ctx, db, firmId, content);
   }
 }

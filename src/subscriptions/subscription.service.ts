@@ -9,6 +9,7 @@ import { isSubscriptionLive } from '../mfa-policy/mfa-policy.js';
 import { templates } from '../notify/templates.js';
 import { checkUsageAlerts } from './seat.service.js';
 import type { Subscription, SubscriptionState } from './subscription.table.js';
+import { mailSuperusers } from '../notify/superusers.js';
 
 /**
  * The firm's MFA subscription (reference A.1): the firm asks, the operator activates with a
@@ -290,7 +291,7 @@ export async function activateSubscription(ctx: AppContext, db: DbOrTx, actor: A
     .executeTakeFirst();
   if (activated) {
     await audit(db, now, actor, { event: 'subscription.activated', firmId, subjectType: 'subscription', subjectId: firmId, details });
-    await mailSuperusers(ctx, db, firmId, planName, licenceCount);
+    await mailActivation(ctx, db, firmId, planName, licenceCount);
     // A future start defers the "MFA is now on" mails to the day it is.
     await scheduleEnablementMails(ctx, db, firmId, startsAt ?? undefined);
     await checkUsageAlerts(ctx, db, firmId);
@@ -347,23 +348,15 @@ export async function activateSubscription(ctx: AppContext, db: DbOrTx, actor: A
 }
 
 /** Every active superuser of the firm learns that MFA is now available to configure (A.1). */
-async function mailSuperusers(ctx: AppContext, db: DbOrTx, firmId: string, planName: string, licenceCount: number): Promise<void> {
+async function mailActivation(ctx: AppContext, db: DbOrTx, firmId: string, planName: string, licenceCount: number): Promise<void> {
   const firm = await db.selectFrom('firms').select('name').where('id', '=', firmId).executeTakeFirstOrThrow();
-  const superusers = await db
-    .selectFrom('users')
-    .select('email')
-    .where('firm_id', '=', firmId)
-    .where('is_superuser', '=', 1)
-    .where('status', '=', 'active')
-    .orderBy('email')
-    .execute();
   const content = templates.subscriptionActivated({
     firmName: firm.name,
     planName,
     licenceCount,
     url: new URL('/admin/mfa', ctx.config.publicUrl).toString(),
   });
-  for (const su of superusers) await ctx.mail.enqueue(db, { firmId, to: su.email, ...content });
+  await mailSuperusers(ctx, db, firmId, content);
 }
 
 /**

@@ -16,6 +16,7 @@ import { templates } from '../../notify/templates.js';
 import { CHALLENGE_TTL_MS, consumeChallenge, findLiveChallenge, issueChallenge, type ChallengeLookup, type ChallengeProblem } from './webauthn.challenges.js';
 import type { AuthenticationResponse, RegistrationResponse } from './webauthn.schemas.js';
 import type { WebAuthnChallengeRow, WebAuthnCredentialRow } from './webauthn.table.js';
+import { mailSuperusers } from '../../notify/superusers.js';
 
 /** COSE algorithms accepted (issue 6.3): ES256, EdDSA, RS256, and nothing else. */
 export const WEBAUTHN_ALGORITHMS: readonly number[] = [-7, -8, -257];
@@ -426,13 +427,6 @@ export async function reportCounterRegression(
     .select(['users.name', 'users.email', 'firms.name as firmName'])
     .where('users.id', '=', credential.user_id)
     .executeTakeFirstOrThrow();
-  const superusers = await db
-    .selectFrom('users')
-    .select('email')
-    .where('firm_id', '=', credential.firm_id)
-    .where('is_superuser', '=', 1)
-    .where('status', '=', 'active')
-    .execute();
   const content = templates.securityKeyCloned({
     firmName: user.firmName,
     userName: user.name,
@@ -442,5 +436,5 @@ export async function reportCounterRegression(
     ip: actor.ip,
     url: new URL('/admin/users', ctx.config.publicUrl).toString(),
   });
-  for (const su of superusers) await ctx.mail.enqueue(db, { firmId: credential.firm_id, to: su.email, ...content });
+  await mailSuperusers(ctx, db, credential.firm_id, content);
 }
