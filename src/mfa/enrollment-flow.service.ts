@@ -111,6 +111,43 @@ export const noSeat = () =>
  * first enrollment, and finishes the login. A wrong code counts toward the lockout like any
  * failed second factor; while locked nothing is checked.
  */
+/**
+ * The end of every enrollment, whatever the factor, in the caller's transaction: the pending
+ * authenticator becomes active (one conditional UPDATE: a second confirmation finds nothing to
+ * activate), the seat is taken (409 NO_SEAT rolls it all back), the first enrollment gets its
+ * backup codes, the failure count restarts, and it is audited.
+ */
+export async function activateAuthenticator(
+  ctx: AppContext,
+  tx: DbOrTx,
+  pending: PendingLogin,
+  actor: Actor,
+  a: { authenticatorId: string; kind: 'totp' | 'webauthn'; set?: { label?: string; phone_e164?: string | null }; details?: Record<string, unknown> },
+): Promise<{ firstEnrollment: boolean; backupCodes: string[] | null }> {
+  const { user, firm } = pending;
+  const firstEnrollment = !(await hasActiveAuthenticator(tx, user.id));
+  const now = ctx.clock.now();
+  const activated = await tx
+    .updateTable('authenticators')
+    .set({ status: 'active', confirmed_at: now, last_used_at: now, ...a.set })
+    .where('id', '=', a.authenticatorId)
+    .where('user_id', '=', user.id)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
+  if ((await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
+  const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, firm.id, user.id) : null;
+  if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
+  await audit(tx, now, actor, {
+    event: 'mfa.enrolled',
+    firmId: firm.id,
+    subjectType: 'user',
+    subjectId: user.id,
+    details: { kind: a.kind, authenticatorId: a.authenticatorId, firstEnrollment, ...a.details },
+  });
+  return { firstEnrollment, backupCodes };
+}
+
 export async function confirmTotp(ctx: AppContext, pending: PendingLogin, actor: Actor, authenticatorId: string, input: ConfirmInput): Promise<ConfirmResult> {
   const { user, firm } = pending;
   await assertMayEnroll(ctx, pending);
@@ -136,25 +173,11 @@ export async function confirmTotp(ctx: AppContext, pending: PendingLogin, actor:
       const failure = await recordFailure(ctx, tx, actor, user, policy, { method: 'totp', reason: checked.reason, during: 'enrollment' });
       return { ok: false, error: failure.locked ? mfaLocked(failure.until, ctx.clock.now()) : invalidCode(failure.attemptsLeft) };
     }
-    const firstEnrollment = !(await hasActiveAuthenticator(tx, user.id));
-    const now = ctx.clock.now();
-    const activated = await tx
-      .updateTable('authenticators')
-      .set({ status: 'active', confirmed_at: now, last_used_at: now, label, phone_e164: phone })
-      .where('id', '=', authenticatorId)
-      .where('user_id', '=', user.id)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
-    if ((await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
-    const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, firm.id, user.id) : null;
-    if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
-    await audit(tx, now, actor, {
-      event: 'mfa.enrolled',
-      firmId: firm.id,
-      subjectType: 'user',
-      subjectId: user.id,
-      details: { kind: 'totp', authenticatorId, firstEnrollment, phone: phone !== null },
+    const { backupCodes } = await activateAuthenticator(ctx, tx, pending, actor, {
+      authenticatorId,
+      kind: 'totp',
+      set: { label, phone_e164: phone },
+      details: { phone: phone !== null },
     });
     const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'totp', enrolled: true });
     return { ok: true, value: { token, backupCodes } };

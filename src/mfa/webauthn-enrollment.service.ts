@@ -1,7 +1,6 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
-import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { consumeChallenge } from '../factors/webauthn/webauthn.challenges.js';
 import {
   beginRegistration,
@@ -13,9 +12,8 @@ import {
 } from '../factors/webauthn/webauthn.ceremony.js';
 import type { RegistrationResponse } from '../factors/webauthn/webauthn.schemas.js';
 import type { PendingLogin } from '../http/auth.js';
-import { takeSeat } from '../subscriptions/seat.service.js';
-import { alreadyConfirmed, assertMayEnroll, hasActiveAuthenticator, noSeat, type ConfirmResult } from './enrollment-flow.service.js';
-import { assertNotLocked, currentLock, resetFailures } from './lockout.service.js';
+import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
+import { assertNotLocked } from './lockout.service.js';
 import { completeSecondFactor } from './pending-login.js';
 
 export const webauthnInvalid = () =>
@@ -98,32 +96,10 @@ export async function confirmWebAuthn(
     const now = ctx.clock.now();
     if (!(await consumeChallenge(tx, now, checked.challenge))) throw challengeInvalid();
     if (!(await storeCredential(ctx, tx, authenticatorId, checked))) throw credentialExists();
-    const firstEnrollment = !(await hasActiveAuthenticator(tx, user.id));
-    const activated = await tx
-      .updateTable('authenticators')
-      .set({ status: 'active', confirmed_at: now, last_used_at: now })
-      .where('id', '=', authenticatorId)
-      .where('user_id', '=', user.id)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
-    if ((await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
-    const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, firm.id, user.id) : null;
-    if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
-    await audit(tx, now, actor, {
-      event: 'mfa.enrolled',
-      firmId: firm.id,
-      subjectType: 'user',
-      subjectId: user.id,
-      details: {
-        kind: 'webauthn',
-        authenticatorId,
-        firstEnrollment,
-        passkey: checked.passkey,
-        discoverable: checked.discoverable,
-        userVerified: checked.userVerified,
-        aaguid: checked.aaguid,
-      },
+    const { backupCodes } = await activateAuthenticator(ctx, tx, pending, actor, {
+      authenticatorId,
+      kind: 'webauthn',
+      details: { passkey: checked.passkey, discoverable: checked.discoverable, userVerified: checked.userVerified, aaguid: checked.aaguid },
     });
     const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'webauthn', enrolled: true });
     return { token, backupCodes };
