@@ -17,7 +17,7 @@ interface Vectors {
   hotp: { secretAscii: string; digits: number; vectors: { counter: number; truncatedDecimal: number; hotp: string }[] };
   totp: { secretAscii: string; algorithm: string; digits: number; period: number; vectors: { unixSeconds: number; stepHex: string; totp: string }[] };
 }
-const RFC: Vectors = JSON.parse(fs.readFileSync(new URL('./data/rfc-vectors.json', import.meta.url), 'utf8'));
+const RFC: Vectors = JSON.parse(fs.readFileSync(new URL('./vectors/rfc-vectors.json', import.meta.url), 'utf8'));
 
 const STEP_MS = TOTP_PARAMS.period * 1000;
 /** The project's code for a time step: the configured TOTP parameters, at the step's first millisecond. */
