@@ -68,11 +68,12 @@ export interface VerifyResult {
 export async function verifySecondFactor(ctx: AppContext, pending: PendingLogin, actor: Actor, input: VerifyInput): Promise<VerifyResult> {
   const { user, firm } = pending;
   assertNotLocked(user, ctx.clock.now());
-  const policy = await loadLoginPolicy(ctx.db, firm.id);
   const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<VerifyResult>> => {
     const factor = factorFor(input.method);
     const result = await factor.verify(ctx, tx, user, input.answer, { sessionId: pending.session.id, actor });
+    // The firm's policy matters only to a failure (lockout) or a "remember me": not read on the hot path.
     if (!result.ok) {
+      const policy = await loadLoginPolicy(tx, firm.id);
       const failure = await recordFailure(ctx, tx, actor, user, policy, { method: input.method, reason: result.reason, detail: result.detail });
       if (failure.locked) return { ok: false, error: mfaLocked(failure.until, ctx.clock.now()) };
       return { ok: false, error: factor.refusal ? factor.refusal(failure.attemptsLeft) : invalidCode(failure.attemptsLeft) };
@@ -80,10 +81,8 @@ export async function verifySecondFactor(ctx: AppContext, pending: PendingLogin,
     // Locked by a concurrent attempt since step 1: roll back, this code stays unused.
     if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
     const token = await completeSecondFactor(ctx, tx, pending, actor, { method: input.method });
-    const remember =
-      input.remember && policy.rememberDays > 0
-        ? { token: await rememberBrowser(ctx, tx, user, policy.rememberDays, actor.userAgent), days: policy.rememberDays }
-        : null;
+    const rememberDays = input.remember ? (await loadLoginPolicy(tx, firm.id)).rememberDays : 0;
+    const remember = rememberDays > 0 ? { token: await rememberBrowser(ctx, tx, user, rememberDays, actor.userAgent), days: rememberDays } : null;
     return { ok: true, value: { token, remember } };
   });
   return answer(outcome);

@@ -66,9 +66,13 @@ export async function beginTotpEnrollment(
  * (RFC 6238 5.2), even by two requests racing with it.
  */
 export async function checkTotpCode(ctx: AppContext, db: DbOrTx, authenticatorId: string, code: string): Promise<FactorResult> {
-  const row = await db.selectFrom('totp_authenticators').selectAll().where('authenticator_id', '=', authenticatorId).executeTakeFirst();
-  if (!row) return { ok: false, reason: 'wrong' };
-  const secret = ctx.secrets.open(row.secret_enc, authenticatorId).toString();
+  const row = await db.selectFrom('totp_authenticators').select('secret_enc').where('authenticator_id', '=', authenticatorId).executeTakeFirst();
+  return row ? checkSealedSecret(ctx, db, authenticatorId, row.secret_enc, code) : { ok: false, reason: 'wrong' };
+}
+
+/** checkTotpCode for a secret already read (the login path reads all of a user's in one query). */
+async function checkSealedSecret(ctx: AppContext, db: DbOrTx, authenticatorId: string, sealed: string, code: string): Promise<FactorResult> {
+  const secret = ctx.secrets.open(sealed, authenticatorId).toString();
   const step = matchingStep(secret, code, ctx.clock.now());
   if (step === null) return { ok: false, reason: 'wrong' };
   const taken = await db
@@ -106,15 +110,16 @@ export const totpFactor: LoginFactor = {
     if (typeof code !== 'string') return { ok: false, reason: 'wrong' };
     const mine = await db
       .selectFrom('authenticators')
-      .select('id')
-      .where('user_id', '=', user.id)
-      .where('firm_id', '=', user.firm_id)
-      .where('kind', 'in', PASSCODE_KINDS)
-      .where('status', '=', 'active')
+      .innerJoin('totp_authenticators', 'totp_authenticators.authenticator_id', 'authenticators.id')
+      .select(['authenticators.id', 'totp_authenticators.secret_enc'])
+      .where('authenticators.user_id', '=', user.id)
+      .where('authenticators.firm_id', '=', user.firm_id)
+      .where('authenticators.kind', 'in', PASSCODE_KINDS)
+      .where('authenticators.status', '=', 'active')
       .execute();
     let replay = false;
     for (const a of mine) {
-      const r = await checkTotpCode(ctx, db, a.id, code);
+      const r = await checkSealedSecret(ctx, db, a.id, a.secret_enc, code);
       if (r.ok) return r;
       replay ||= r.reason === 'replay';
     }
