@@ -5,7 +5,7 @@ import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
 import type { Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm } from '../support/harness.js';
+import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm, enableMfaForStaff } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
 
 // --- An independent TOTP (RFC 6238 over RFC 4226), deliberately not the project's code ---
@@ -68,22 +68,8 @@ describe('MFA at login in Chromium', () => {
     await activateSubscription(h, firm.firm.id, 5);
     carl = await addUser(h, firm.firm.id, { name: 'Carl Case', email: 'carl@meridian.example', kind: 'case_manager' });
     await addUser(h, firm.firm.id, { name: 'Dana Desk', email: 'dana@meridian.example', kind: 'case_manager' });
-    // MFA for every case manager, straight into the configuration (the admin screens have their own test).
-    await h.ctx.db
-      .insertInto('mfa_settings')
-      .values({
-        firm_id: firm.firm.id,
-        case_managers: 1,
-        vendor_case_managers: 0,
-        corporation_scope: 'all',
-        all_corp_users: 0,
-        all_foreign_nationals: 0,
-        lockout_threshold: 10,
-        lockout_minutes: 15,
-        remember_days: 0,
-        updated_at: h.clock.now(),
-      })
-      .execute();
+    // MFA for the firm's staff, straight into the configuration (the admin screens have their own test).
+    await enableMfaForStaff(h, firm.firm.id);
   });
   afterAll(() => rig?.close());
 

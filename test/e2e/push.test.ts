@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm } from '../support/harness.js';
+import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm, enableMfaForStaff } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
 
 /**
@@ -24,21 +24,8 @@ describe('Tessera Authenticator and push in Chromium', () => {
     firm = await firmWithAdmin(h, 'pushfirm');
     await activateSubscription(h, firm.firm.id, 5);
     carl = await addUser(h, firm.firm.id, { name: 'Pat Push', email: 'pat@pushfirm.example', kind: 'case_manager' });
-    await h.ctx.db
-      .insertInto('mfa_settings')
-      .values({
-        firm_id: firm.firm.id,
-        case_managers: 1,
-        vendor_case_managers: 0,
-        corporation_scope: 'all',
-        all_corp_users: 0,
-        all_foreign_nationals: 0,
-        lockout_threshold: 10,
-        lockout_minutes: 15,
-        remember_days: 0,
-        updated_at: h.clock.now(),
-      })
-      .execute();
+    // MFA for the firm's staff, straight into the configuration (the admin screens have their own test).
+    await enableMfaForStaff(h, firm.firm.id);
     phoneContext = await rig.browser.newContext({ viewport: { width: 400, height: 800 } });
     phone = await phoneContext.newPage();
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm } from '../support/harness.js';
+import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm, enableMfaForStaff } from '../support/harness.js';
 import { startBrowserRig, virtualAuthenticators, type BrowserRig, type VirtualAuthenticatorOptions, type VirtualAuthenticators } from './browser.js';
 
 /** A USB FIDO2 key with a PIN (user verification) that can hold passkeys. */
@@ -36,22 +36,8 @@ describe('Security keys and passkeys in Chromium', () => {
     uma = await addUser(h, firm.firm.id, { name: 'Uma Plain', email: 'uma@keystone.example', kind: 'case_manager' });
     ulf = await addUser(h, firm.firm.id, { name: 'Ulf Legacy', email: 'ulf@keystone.example', kind: 'case_manager' });
     pat = await addUser(h, firm.firm.id, { name: 'Pat Passkey', email: 'pat@keystone.example', kind: 'case_manager' });
-    // MFA for every case manager, straight into the configuration (the admin screens have their own test).
-    await h.ctx.db
-      .insertInto('mfa_settings')
-      .values({
-        firm_id: firm.firm.id,
-        case_managers: 1,
-        vendor_case_managers: 0,
-        corporation_scope: 'all',
-        all_corp_users: 0,
-        all_foreign_nationals: 0,
-        lockout_threshold: 10,
-        lockout_minutes: 15,
-        remember_days: 0,
-        updated_at: h.clock.now(),
-      })
-      .execute();
+    // MFA for the firm's staff, straight into the configuration (the admin screens have their own test).
+    await enableMfaForStaff(h, firm.firm.id);
   });
   afterAll(() => rig?.close());
 
