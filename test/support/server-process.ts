@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import type { App } from '../../src/app.js';
+import { projectRoot } from '../../src/http/paths.js';
+import { freePort } from '../../bench/lib/server.js';
+
+/**
+ * A real Tessera process for the tests that need one (crash safety, shutdown): the server
+ * entry run from the TypeScript sources with tsx (`node --import tsx src/server.ts`, so no
+ * build is needed), on a free port of 127.0.0.1, with only the environment given here
+ * (plus PATH). Resolves once GET /api/v1/health answers; rejects with the process's output
+ * if it exits or is not ready within `readyTimeoutMs`.
+ */
+export interface ServerProcess {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  /** Sends the signal (default SIGTERM) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<ExitStatus>;
+  /** Resolves when the process has exited (at once if it already has). */
+  waitExit(): Promise<ExitStatus>;
+  /** Everything the process wrote to stdout and stderr so far. */
+  readonly output: string;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number }): Promise<ServerProcess> {
+  const cwd = options.cwd ?? projectRoot();
+  const port = options.env.TESSERA_PORT ? Number(options.env.TESSERA_PORT) : await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    TESSERA_HOST: '127.0.0.1',
+    TESSERA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    TESSERA_LOG_LEVEL: 'silent',
+    ...options.env,
+    TESSERA_PORT: String(port),
+  };
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot(), 'src', 'server.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<ExitStatus>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const url = `http://127.0.0.1:${port}`;
+
+  const server: ServerProcess = {
+    url,
+    port,
+    proc,
+    waitExit: () => exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+    get output() {
+      return output;
+    },
+  };
+
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`Tessera exited during start (${proc.exitCode ?? proc.signalCode}):\n${output}`);
+    const res = await request(url, { method: 'GET', url: '/api/v1/health' }).catch(() => null);
+    if (res?.statusCode === 200) return server;
+    if (Date.now() > deadline) {
+      await server.stop('SIGKILL');
+      throw new Error(`Tessera was not ready within ${options.readyTimeoutMs ?? 30_000} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// --- talking to it -------------------------------------------------------------------------
+
+interface InjectLike {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  payload?: string;
+  /** Sent as X-Forwarded-For (the process must run with TESSERA_TRUST_PROXY=true for it to count). */
+  remoteAddress?: string;
+}
+
+export interface HttpResponse {
+  statusCode: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json(): any;
+  cookies: { name: string; value: string; maxAge?: number; expires?: Date }[];
+}
+
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One request over real HTTP; rejects when the connection fails (refused, reset by a killed process). */
+export function request(base: string, o: InjectLike): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const headers = o.remoteAddress ? { ...o.headers, 'x-forwarded-for': o.remoteAddress } : o.headers;
+    const req = http.request(new URL(o.url, base), { method: o.method, headers, agent: keepAlive }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        resolve({ statusCode: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body), cookies: (res.headers['set-cookie'] ?? []).map(parseSetCookie) });
+      });
+    });
+    req.on('error', reject);
+    req.end(o.payload);
+  });
+}
+
+function parseSetCookie(header: string): HttpResponse['cookies'][number] {
+  const [pair = '', ...attrs] = header.split(';');
+  const eq = pair.indexOf('=');
+  const cookie: HttpResponse['cookies'][number] = { name: pair.slice(0, eq).trim(), value: decodeURIComponent(pair.slice(eq + 1).trim()) };
+  for (const a of attrs) {
+    const [k = '', v = ''] = a.split('=');
+    if (k.trim().toLowerCase() === 'max-age') cookie.maxAge = Number(v);
+    if (k.trim().toLowerCase() === 'expires') cookie.expires = new Date(v);
+  }
+  return cookie;
+}
+
+/**
+ * The process seen through the one method the test clients use (`app.inject`), over real
+ * HTTP: the harness's Agent (cookies, CSRF) and the DeviceSimulator (signed device API)
+ * then drive a real process unchanged. A client's `ip` travels as X-Forwarded-For.
+ */
+export function overHttp(base: string): App {
+  return { inject: (o: InjectLike) => request(base, o) } as unknown as App;
+}
