@@ -69,14 +69,20 @@ let dataDir: string;
 let h: Harness;
 let f: TestFirm;
 let server: ServerProcess | null = null;
+/** Every client talks to whichever process runs now: a browser tab outlives a restart. */
+const app: App = overHttp(() => server!.url);
 let env: Record<string, string>;
 const masterKey = randomBytes(32);
 
 interface Enroller {
   user: UserView;
   ip: string;
-  /** Confirmed with a success answer: never tried again. */
+  /** An authenticator app, or the Tessera Authenticator (activated by the device, then completed by the login). */
+  method: 'totp' | 'push';
+  /** Confirmed, or activated and completed, with a success answer: never tried again. */
   enrolled: boolean;
+  /** A Tessera Authenticator enrollment begun and not acknowledged as completed: its screen resumes it after a restart. */
+  outstanding?: { agent: Agent; authenticatorId: string };
 }
 interface PushUser {
   user: UserView;
@@ -94,6 +100,8 @@ const ok = {
   bypassLogins: [] as string[],
   skips: [] as string[],
   confirms: [] as { userId: string; authenticatorId: string }[],
+  activations: [] as { userId: string; authenticatorId: string }[],
+  completions: [] as string[],
   pushesSent: [] as { userId: string; transactionId: string }[],
   answers: [] as { transactionId: string; status: string }[],
   waits: [] as { userId: string; transactionId: string; status: string }[],
@@ -132,7 +140,7 @@ beforeAll(async () => {
     people.push(await addUser(h, f.firm.id, { name: `Crash ${i}`, email: `crash-${i}@${f.firm.slug}.example`, kind: 'case_manager' }, null));
   }
   await h.ctx.db.updateTable('users').set({ password_hash: await hashPassword(PASSWORD) }).where('firm_id', '=', f.firm.id).execute();
-  enrollers = people.slice(0, ENROLLING).map((user, i) => ({ user, ip: `10.8.0.${i + 1}`, enrolled: false }));
+  enrollers = people.slice(0, ENROLLING).map((user, i) => ({ user, ip: `10.8.0.${i + 1}`, method: i % 5 === 4 ? 'push' : 'totp', enrolled: false }));
 
   // The push users enrol their Tessera Authenticator (QR code -> activation -> complete) before the crashes.
   for (const [i, user] of people.slice(ENROLLING).entries()) {
@@ -142,6 +150,7 @@ beforeAll(async () => {
     const device = await DeviceSimulator.create(h.app, systemClock);
     expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
     expect((await agent.post(api(`/mfa/enrollment/push/${begun.authenticatorId}/complete`))).statusCode).toBe(200);
+    device.app = app;
     pushUsers.push({ user, ip: `10.9.0.${i + 1}`, device });
   }
   server = await start();
@@ -183,7 +192,7 @@ interface Sent {
 }
 
 /** The password step (argon2: the slow part, done for everyone before the racing writes start). */
-async function passwordStep(app: App, who: { user: UserView; ip: string }): Promise<LoggedIn | null> {
+async function passwordStep(who: { user: UserView; ip: string }): Promise<LoggedIn | null> {
   const agent = new Agent(app, { ip: who.ip });
   const login = await agent.post(api('/login'), { email: who.user.email, password: PASSWORD, firm: f.firm.slug }).catch(() => null);
   if (!login || !expectAnswer('login', login, { 200: true })) return null;
@@ -199,6 +208,7 @@ async function enrollFlow(e: Enroller, { agent, next }: LoggedIn, progress: (kin
   // A confirmation in flight at an earlier kill committed: the user is enrolled (checked against the seats below).
   if (next === 'second_factor') return void ok.enrolledAtLogin.push(e.user.id);
   if (next !== 'enroll') return;
+  if (e.method === 'push') return mobileFlow(e, agent, progress);
 
   const begun = await agent.post(api('/mfa/enrollment/totp'), {});
   if (!expectAnswer('begin', begun, { 201: true })) return;
@@ -210,10 +220,51 @@ async function enrollFlow(e: Enroller, { agent, next }: LoggedIn, progress: (kin
     progress('confirmation');
     return;
   }
-  if (confirmed.statusCode !== 409) return;
-  // No licence left: go on with the password alone (or, if one was freed meanwhile, be told so).
+  if (confirmed.statusCode === 409) await skip(e, agent);
+}
+
+/** No licence left: go on with the password alone (or, if one was freed meanwhile, be told so). */
+async function skip(e: Enroller, agent: Agent): Promise<void> {
   const skipped = await agent.post(api('/mfa/enrollment/skip'));
   if (expectAnswer('skip', skipped, { 200: true, 409: ['SEAT_AVAILABLE'] })) ok.skips.push(e.user.id);
+}
+
+/** "Mobile" at enrollment: the QR code, the phone's app activating (the seat), the login screen completing (backup codes). */
+async function mobileFlow(e: Enroller, agent: Agent, progress: (kind: Trigger) => void): Promise<void> {
+  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+  if (!expectAnswer('begin mobile', begun, { 201: true })) return;
+  const { authenticatorId, activationUrl } = begun.json() as { authenticatorId: string; activationUrl: string };
+  e.outstanding = { agent, authenticatorId };
+  const device = await DeviceSimulator.create(app, systemClock);
+  const activated = await device.activate(activationUrl);
+  if (!expectAnswer('activate', activated, { 200: true, 409: ['NO_SEAT'] })) {
+    e.outstanding = undefined;
+    if (activated.statusCode === 409) await skip(e, agent);
+    return;
+  }
+  ok.activations.push({ userId: e.user.id, authenticatorId });
+  progress('confirmation');
+  await complete(e);
+}
+
+/** The enrollment screen finishing a mobile enrollment (again after a restart, with the same session). */
+async function complete(e: Enroller): Promise<void> {
+  const { agent, authenticatorId } = e.outstanding!;
+  const done = await agent.post(api(`/mfa/enrollment/push/${authenticatorId}/complete`));
+  if (!expectAnswer('complete', done, { 200: true })) return;
+  if ((done.json().backupCodes as string[] | null)?.length !== 10) unexpected.push(`completion of ${authenticatorId} without backup codes: ${done.body}`);
+  e.enrolled = true;
+  e.outstanding = undefined;
+  ok.completions.push(e.user.id);
+}
+
+/** After a restart, a mobile enrollment screen left open polls, and completes if the activation went through. */
+async function resume(e: Enroller): Promise<void> {
+  const { agent, authenticatorId } = e.outstanding!;
+  const status = await agent.get(api(`/mfa/enrollment/push/${authenticatorId}`));
+  if (!expectAnswer('enrollment status', status, { 200: true })) return void (e.outstanding = undefined);
+  if (status.json().status === 'active') return complete(e);
+  e.outstanding = undefined;
 }
 
 type Plan = 'approve' | 'deny' | 'fraud' | 'wrong_number' | 'approve_and_deny';
@@ -280,7 +331,6 @@ interface Kill {
 }
 
 async function round(s: ServerProcess, kill: Kill | null): Promise<{ killedMidway: boolean }> {
-  const app: App = overHttp(s.url);
   let successes = 0;
   let killedMidway = false;
   const progress = (kind: Trigger) => {
@@ -289,9 +339,9 @@ async function round(s: ServerProcess, kill: Kill | null): Promise<{ killedMidwa
       setTimeout(() => void s.stop('SIGKILL'), kill.delayMs);
     }
   };
+  await Promise.allSettled(enrollers.filter((e) => e.outstanding).map(resume));
   const enrolling = enrollers.filter((e) => !e.enrolled);
-  const [logins, pushLogins] = await Promise.all([Promise.all(enrolling.map((e) => passwordStep(app, e))), Promise.all(pushUsers.map((p) => passwordStep(app, p)))]);
-  for (const p of pushUsers) p.device.app = app;
+  const [logins, pushLogins] = await Promise.all([Promise.all(enrolling.map((e) => passwordStep(e))), Promise.all(pushUsers.map((p) => passwordStep(p)))]);
   const sent = await Promise.all(pushUsers.map((p, i) => pushLogins[i] && sendPush(p, pushLogins[i])));
   const flows = [
     ...enrolling.map((e, i) => logins[i] && enrollFlow(e, logins[i], progress)),
@@ -310,7 +360,7 @@ async function round(s: ServerProcess, kill: Kill | null): Promise<{ killedMidwa
 
 const count = (rows: { n: unknown }) => Number(rows.n);
 
-async function checkSeats(): Promise<{ seatsUsed: number; licences: number }> {
+async function checkSeats(): Promise<{ seatsUsed: number; licences: number; uncompleted: number }> {
   const db = h.ctx.db;
   const sub = await db.selectFrom('subscriptions').selectAll().where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow();
   const seats = (await db.selectFrom('seats').select('user_id').where('firm_id', '=', f.firm.id).orderBy('user_id').execute()).map((r) => r.user_id);
@@ -329,15 +379,25 @@ async function checkSeats(): Promise<{ seatsUsed: number; licences: number }> {
     if (a.kind === 'push') expect(await db.selectFrom('push_devices').select('authenticator_id').where('authenticator_id', '=', a.id).executeTakeFirst()).toBeDefined();
     expect(a.confirmed_at).not.toBeNull();
   }
+  // Backup codes come with the first enrollment; of a mobile one, when the login screen completes it (a screen
+  // left open by a crash does that after the restart: see `resume`).
+  const uncompleted = await db
+    .selectFrom('device_activations')
+    .select('user_id')
+    .where('firm_id', '=', f.firm.id)
+    .where('used_at', 'is not', null)
+    .where('first_enrollment', '=', 1)
+    .where('completed_at', 'is', null)
+    .execute();
   for (const userId of enrolledUsers) {
     const codes = await db.selectFrom('backup_codes').select((eb) => eb.fn.countAll().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow();
-    expect(count(codes), `backup codes of ${userId}`).toBe(10);
+    expect(count(codes), `backup codes of ${userId}`).toBe(uncompleted.some((u) => u.user_id === userId) ? 0 : 10);
   }
   // Every acknowledged confirmation is there; a user whose login asked for the second factor holds a seat.
   const activeIds = new Set(active.map((a) => a.id));
-  for (const c of ok.confirms) expect(activeIds.has(c.authenticatorId), `confirmed ${c.authenticatorId}`).toBe(true);
+  for (const c of [...ok.confirms, ...ok.activations]) expect(activeIds.has(c.authenticatorId), `confirmed ${c.authenticatorId}`).toBe(true);
   for (const userId of ok.enrolledAtLogin) expect(seats, `seat of ${userId}`).toContain(userId);
-  return { seatsUsed: sub.seats_used, licences: sub.licence_count };
+  return { seatsUsed: sub.seats_used, licences: sub.licence_count, uncompleted: uncompleted.length };
 }
 
 async function checkPushes(events: Awaited<ReturnType<typeof auditEvents>>): Promise<void> {
@@ -376,6 +436,10 @@ function checkAudit(events: Awaited<ReturnType<typeof auditEvents>>): void {
   for (const c of ok.confirms) {
     expect(of('mfa.enrolled', c.userId, (d) => d.authenticatorId === c.authenticatorId), `enrollment ${c.authenticatorId}`).toBe(1);
     expect(of('login.succeeded', c.userId, (d) => d.enrolled === true), `enrollment login of ${c.userId}`).toBeGreaterThanOrEqual(1);
+  }
+  for (const a of ok.activations) expect(of('mfa.enrolled', a.userId, (d) => d.authenticatorId === a.authenticatorId), `activation ${a.authenticatorId}`).toBe(1);
+  for (const [userId, n] of times(ok.completions)) {
+    expect(of('login.succeeded', userId, (d) => d.enrolled === true && (d.factors as string[]).includes('push')), `mobile enrollment login of ${userId}`).toBe(n);
   }
   for (const s of ok.pushesSent) expect(of('mfa.push_sent', s.userId, (d) => d.transactionId === s.transactionId), `push ${s.transactionId}`).toBe(1);
   const EVENT_OF: Record<string, string> = { approved: 'mfa.push_approved', denied: 'mfa.push_denied', fraud: 'mfa.push_fraud' };
@@ -419,14 +483,15 @@ describe('crash safety: SIGKILL during concurrent enrollments and push answers',
     // A last round runs to its end: the licences fill up exactly, and the rest go on without MFA.
     await round(server!, null);
     const seats = await checkInvariants();
-    expect(seats).toEqual({ seatsUsed: PUSH_USERS + FREE_LICENCES, licences: PUSH_USERS + FREE_LICENCES });
+    expect(seats).toEqual({ seatsUsed: PUSH_USERS + FREE_LICENCES, licences: PUSH_USERS + FREE_LICENCES, uncompleted: 0 });
+    expect(enrollers.filter((e) => e.outstanding)).toEqual([]);
     expect(enrollers.filter((e) => e.enrolled).length).toBeLessThanOrEqual(FREE_LICENCES);
     // The kills did land in the middle of the work.
     expect(cutByKill).toBeGreaterThan(0);
     expect(ok.answers.length).toBeGreaterThan(0);
     console.log(
       `crash safety (${database.config.kind}): ${kills.join('; ')}; ${cutByKill} flows cut; starts ${starts.join(', ')} ms; ` +
-        `${ok.confirms.length} confirmations (and ${ok.enrolledAtLogin.length} committed unacknowledged), ${ok.answers.length} push answers, ${ok.skips.length + ok.bypassLogins.length} no-licence logins acknowledged`,
+        `${ok.confirms.length} app confirmations, ${ok.activations.length} device activations, ${ok.completions.length} completions (and ${ok.enrolledAtLogin.length} enrollments committed unacknowledged), ${ok.answers.length} push answers, ${ok.skips.length + ok.bypassLogins.length} no-licence logins acknowledged`,
     );
     expect(starts.every((ms) => ms < READY_MS)).toBe(true);
   }, 240_000);

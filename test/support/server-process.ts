@@ -128,8 +128,9 @@ function parseSetCookie(header: string): HttpResponse['cookies'][number] {
 /**
  * The process seen through the one method the test clients use (`app.inject`), over real
  * HTTP: the harness's Agent (cookies, CSRF) and the DeviceSimulator (signed device API)
- * then drive a real process unchanged. A client's `ip` travels as X-Forwarded-For.
+ * then drive a real process unchanged. A client's `ip` travels as X-Forwarded-For. `base` may
+ * be a function, for clients that outlive one process and go on with the restarted one.
  */
-export function overHttp(base: string): App {
-  return { inject: (o: InjectLike) => request(base, o) } as unknown as App;
+export function overHttp(base: string | (() => string)): App {
+  return { inject: (o: InjectLike) => request(typeof base === 'string' ? base : base(), o) } as unknown as App;
 }
