@@ -18,8 +18,8 @@ import { overHttp, startServerProcess, type ServerProcess } from './support/serv
 /**
  * Crash safety (issue 8.4). The real server process (node + tsx, on this file's own SQLite file
  * or PostgreSQL schema, the master key given in its environment so it survives restarts) is
- * SIGKILLed in the middle of 50 concurrent first-login enrollments racing for 30 free licences
- * and of concurrent signed push answers (approvals, denials, fraud reports, wrong numbers, and
+ * SIGKILLed in the middle of 50 concurrent first-login enrollments (authenticator apps, and one
+ * in five a Tessera Authenticator) racing for 30 free licences and of concurrent signed push answers (approvals, denials, fraud reports, wrong numbers, and
  * approve + deny of the same request at once), three times, at points drawn from a fixed seed
  * (the n-th success answer of the round, plus a few milliseconds). Every success answer a client
  * got is recorded. After each restart on the same database:
@@ -34,12 +34,13 @@ import { overHttp, startServerProcess, type ServerProcess } from './support/serv
  *
  * What a success answer must leave in the audit log: POST /login -> login.password_accepted, or
  * login.mfa_bypassed_no_seat + login.succeeded; confirm -> mfa.enrolled (its authenticator) +
+ * login.succeeded; a device's activation -> mfa.enrolled (its authenticator); completing it ->
  * login.succeeded; skip -> login.mfa_bypassed_no_seat + login.succeeded; POST /mfa/push ->
  * mfa.push_sent (its request); a device answer -> mfa.push_approved / _denied / _fraud (its
  * request); the waiting login told "approved" -> login.succeeded with push, told "denied" or
- * "fraud" -> mfa.failed. Starting an enrollment (POST /mfa/enrollment/totp) is the one success
- * that is not audited: it makes a pending authenticator that grants nothing until confirmed,
- * and the confirmation is audited.
+ * "fraud" -> mfa.failed. Starting an enrollment (POST /mfa/enrollment/totp or /push) is the one
+ * success that is not audited: it makes a pending authenticator that grants nothing until
+ * confirmed or activated, and that is audited.
  */
 
 const SEED = 0x7e55e7a;
@@ -90,7 +91,7 @@ interface PushUser {
   device: DeviceSimulator;
 }
 let enrollers: Enroller[] = [];
-let pushUsers: PushUser[] = [];
+const pushUsers: PushUser[] = [];
 
 /** Every success answer, by kind. */
 const ok = {
