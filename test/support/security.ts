@@ -29,6 +29,25 @@ export interface ApiRoute {
   ids: IdSlot[];
   /** `METHOD path`, the key of the suite's tables. */
   key: string;
+  /** The JSON Schema of the body, when the route takes one. */
+  body?: JsonSchema;
+}
+
+export interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  minItems?: number;
+  minProperties?: number;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+  minimum?: number;
+  minLength?: number;
+  pattern?: string;
+  format?: string;
 }
 
 const isIdName = (name: string) => name === 'id' || /Id$/.test(name);
@@ -36,7 +55,7 @@ const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 interface OpenApiOperation {
   parameters?: { in: string; name: string }[];
-  requestBody?: { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> };
+  requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
 }
 
 /**
@@ -55,13 +74,50 @@ export async function apiRoutes(app: App): Promise<ApiRoute[]> {
       if (!METHODS.has(method)) continue;
       const ids: IdSlot[] = [];
       for (const p of op.parameters ?? []) if ((p.in === 'path' || p.in === 'query') && isIdName(p.name)) ids.push({ in: p.in, name: p.name });
-      const body = op.requestBody?.content?.['application/json']?.schema?.properties ?? {};
-      for (const name of Object.keys(body)) if (isIdName(name)) ids.push({ in: 'body', name });
-      routes.push({ method, path, ids, key: `${method} ${path}` });
+      const body = op.requestBody?.content?.['application/json']?.schema;
+      for (const name of Object.keys(body?.properties ?? {})) if (isIdName(name)) ids.push({ in: 'body', name });
+      routes.push({ method, path, ids, key: `${method} ${path}`, ...(body ? { body } : {}) });
     }
   }
   expect(routes.length, 'the OpenAPI document lists the API').toBeGreaterThan(30);
   return routes;
+}
+
+const SAMPLE_STRINGS = ['Sample name', 'GB', 'sample-1', '1', 'https://sample.example/x'];
+
+/**
+ * The smallest value a JSON Schema accepts (required members, and optional ones up to minProperties; the first choice of a
+ * union or enum): a body that passes a route's validation, so that what answers is the route.
+ */
+export function sampleOf(schema: JsonSchema): unknown {
+  if (schema.const !== undefined) return schema.const;
+  if (schema.enum) return schema.enum[0];
+  const choice = schema.anyOf ?? schema.oneOf;
+  if (choice) return sampleOf(choice.find((c) => c.type !== 'null') ?? choice[0]!);
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== 'null') : schema.type;
+  switch (type) {
+    case 'object': {
+      // The required members, then optional ones in order while the schema wants more.
+      const keys = [...(schema.required ?? [])];
+      for (const k of Object.keys(schema.properties ?? {})) if (keys.length < (schema.minProperties ?? 0) && !keys.includes(k)) keys.push(k);
+      return Object.fromEntries(keys.map((k) => [k, sampleOf(schema.properties![k]!)]));
+    }
+    case 'array':
+      return Array.from({ length: schema.minItems ?? 0 }, () => sampleOf(schema.items!));
+    case 'integer':
+    case 'number':
+      return Math.max(schema.minimum ?? 1, 1);
+    case 'boolean':
+      return false;
+    case 'string': {
+      if (schema.format === 'email') return `sample-${Math.random().toString(36).slice(2, 8)}@example.com`;
+      const fits = SAMPLE_STRINGS.find((c) => (!schema.pattern || new RegExp(schema.pattern, 'u').test(c)) && c.length >= (schema.minLength ?? 0));
+      if (!fits) throw new Error(`no sample string for ${JSON.stringify(schema)}`);
+      return fits;
+    }
+    default:
+      return null;
+  }
 }
 
 /** The path with every `:param` replaced by `value` (or by `values[param]`). */
