@@ -16,11 +16,13 @@ import { verifySecondFactor, type VerifyResult } from './second-factor.service.j
 /** The longest a login waits for an answer in one request (below common proxy timeouts). */
 export const WAIT_MAX_MS = 25_000;
 
-export const pushLimit = (minutes: number) =>
+export const pushLimit = (minutes: number, retryAfterMs: number) =>
   new AppError(
     'PUSH_LIMIT',
     429,
     `Too many push requests in the last ${minutes} minutes without an approval. Use a passcode from your Tessera Authenticator or a security key instead.`,
+    // Retry-After: when the oldest push that counts leaves the window.
+    { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
   );
 export const pushPaused = (until: number, now: number) => {
   const minutes = Math.max(1, Math.ceil((until - now) / 60_000));
@@ -88,6 +90,15 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
       .where('created_at', '>', since)
       .executeTakeFirstOrThrow();
     if (Number(recent.n) >= policy.pushMaxPerWindow) {
+      const oldestCounted = await tx
+        .selectFrom('push_transactions')
+        .select('created_at')
+        .where('user_id', '=', user.id)
+        .where('created_at', '>', since)
+        .orderBy('created_at')
+        .offset(Number(recent.n) - policy.pushMaxPerWindow)
+        .limit(1)
+        .executeTakeFirstOrThrow();
       await audit(tx, now, actor, {
         event: 'mfa.push_limited',
         firmId: firm.id,
@@ -95,7 +106,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
         subjectId: user.id,
         details: { pushes: Number(recent.n), windowMinutes: policy.pushWindowMinutes },
       });
-      return { limited: true as const };
+      return { limited: true as const, retryAfterMs: Number(oldestCounted.created_at) + policy.pushWindowMinutes * 60_000 - now };
     }
 
     // A superseded push is expired and taken (completed): its waiting screen learns "expired" and no failure is counted for it.
@@ -139,7 +150,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
     });
     return { limited: false as const, start: { transactionId: id, number, expiresAt }, devices, superseded: superseded.map((s) => s.id) };
   });
-  if (started.limited) throw pushLimit(policy.pushWindowMinutes);
+  if (started.limited) throw pushLimit(policy.pushWindowMinutes, started.retryAfterMs);
 
   const hub = pushHub(ctx);
   for (const old of started.superseded) await hub.publish(old).catch((err) => log.error({ err }, 'push announce failed'));
