@@ -81,6 +81,21 @@ async function loadActiveOperator(ctx: AppContext, operatorId: string): Promise<
   return op;
 }
 
+const operatorPassedMfa = (s: Session) => s.stage === 'full' && s.second_factor_at !== null;
+
+/**
+ * Every operator API path (/api/v1/operator/..., the login aside) refuses an operator's session
+ * that has not passed its second factor with 403 MFA_REQUIRED, before the request is even
+ * validated, so the answer is the same whatever the body (issue 8.6). requireOperator, in
+ * every operator route, checks it again.
+ */
+export function refusePendingOperator(request: FastifyRequest): void {
+  const s = request.session;
+  if (s?.principal !== 'operator' || operatorPassedMfa(s)) return;
+  const path = request.url.split('?')[0]!;
+  if (path.startsWith('/api/v1/operator/') && path !== '/api/v1/operator/login') throw mfaRequired();
+}
+
 /**
  * A fully logged-in operator who passed their second factor in this session, or 401/403.
  * Every operator route calls this: a session still at the second-factor or enrollment step
@@ -89,7 +104,7 @@ async function loadActiveOperator(ctx: AppContext, operatorId: string): Promise<
 export async function requireOperator(ctx: AppContext, request: FastifyRequest): Promise<Operator> {
   const s = request.session;
   if (!s) throw unauthorized();
-  if (s.principal === 'operator' && (s.stage !== 'full' || s.second_factor_at === null)) throw mfaRequired();
+  if (s.principal === 'operator' && !operatorPassedMfa(s)) throw mfaRequired();
   if (s.stage !== 'full') throw unauthorized();
   if (s.principal !== 'operator' || !s.operator_id) throw forbidden('This is for platform operators only.');
   return loadActiveOperator(ctx, s.operator_id);
