@@ -174,7 +174,7 @@ export interface MfaChallenge {
 /** GET /mfa/enrollment. */
 export interface EnrollmentInfo {
   firmName: string;
-  user: { name: string; email: string; kind: Kind };
+  user: { name: string; email: string; kind: Kind | 'operator' };
   methods: { kind: AuthenticatorMethod; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;
