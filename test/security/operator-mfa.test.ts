@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE } from '../../src/clock.js';
+import { createDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import * as m0001 from '../../src/db/migrations/0001_foundation.js';
+import * as m0002 from '../../src/db/migrations/0002_mfa_subscription.js';
+import * as m0003 from '../../src/db/migrations/0003_enrolled_users_index.js';
+import * as m0004 from '../../src/db/migrations/0004_mfa_login.js';
+import * as m0005 from '../../src/db/migrations/0005_webauthn.js';
+import * as m0006 from '../../src/db/migrations/0006_push.js';
+import { createTestDatabase } from '../support/database.js';
 import { hashPassword } from '../../src/login/passwords.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
@@ -332,5 +342,49 @@ describe("the operator's own security settings, and another operator's reset", (
     expect(mail.subject).toBe('Your MFA enrollment at Tessera operators was reset');
     const { body } = await passwordStep(lost.email);
     expect(body.next).toBe('enroll');
+  });
+});
+
+describe('migration 0007 on a database with enrolled users', () => {
+  it("keeps every user's factors and their cascades, ends operator sessions, and allows exactly one owner per row", async () => {
+    const database = await createTestDatabase();
+    const db = createDatabase(database.config) as unknown as Kysely<any>;
+    try {
+      const before: Record<string, Migration> = { '0001_foundation': m0001, '0002_mfa_subscription': m0002, '0003_enrolled_users_index': m0003, '0004_mfa_login': m0004, '0005_webauthn': m0005, '0006_push': m0006 };
+      const schema = database.config.kind === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s : undefined;
+      const up = await new Migrator({ db, provider: { getMigrations: async () => before }, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
+      expect(up.error).toBeUndefined();
+      await db.insertInto('firms').values({ id: 'f', slug: 'f', name: 'F', created_at: 1 }).execute();
+      await db.insertInto('users').values({ id: 'u', firm_id: 'f', email: 'u@f.example', name: 'U', kind: 'case_manager', created_at: 1, updated_at: 1 }).execute();
+      await db.insertInto('operators').values({ id: 'o', email: 'o@p.example', name: 'O', status: 'active', created_at: 1 }).execute();
+      await db.insertInto('sessions').values({ id: 's', principal: 'operator', operator_id: 'o', stage: 'full', created_at: 1, last_seen_at: 1, expires_at: 9 }).execute();
+      await db.insertInto('authenticators').values([
+        { id: 'a1', firm_id: 'f', user_id: 'u', kind: 'totp', label: 'App', status: 'active', created_at: 1 },
+        { id: 'a2', firm_id: 'f', user_id: 'u', kind: 'webauthn', label: 'Key', status: 'active', created_at: 2 },
+      ]).execute();
+      await db.insertInto('totp_authenticators').values({ authenticator_id: 'a1', secret_enc: 'sealed', last_step: 7 }).execute();
+      await db.insertInto('webauthn_credentials').values({ authenticator_id: 'a2', credential_id: 'cred', public_key: 'pk', aaguid: 'g', created_at: 2 }).execute();
+      await db.insertInto('backup_codes').values({ id: 'b', firm_id: 'f', user_id: 'u', code_hash: 'h', key_id: 'k', created_at: 1 }).execute();
+
+      await migrateToLatest(db as never);
+
+      expect(await db.selectFrom('authenticators').select(['id', 'user_id', 'firm_id', 'operator_id']).orderBy('id').execute()).toEqual([
+        { id: 'a1', user_id: 'u', firm_id: 'f', operator_id: null },
+        { id: 'a2', user_id: 'u', firm_id: 'f', operator_id: null },
+      ]);
+      expect(await db.selectFrom('totp_authenticators').selectAll().execute()).toEqual([{ authenticator_id: 'a1', secret_enc: 'sealed', last_step: 7 }]);
+      expect(await db.selectFrom('backup_codes').select('id').execute()).toEqual([{ id: 'b' }]);
+      expect(await db.selectFrom('sessions').select('id').execute()).toEqual([]);
+      // The factor tables still hang off the (rebuilt) authenticators table.
+      await db.deleteFrom('authenticators').where('id', '=', 'a2').execute();
+      expect(await db.selectFrom('webauthn_credentials').select('authenticator_id').execute()).toEqual([]);
+      await db.insertInto('authenticators').values({ id: 'a3', operator_id: 'o', kind: 'totp', label: 'App', status: 'active', created_at: 3 }).execute();
+      for (const owner of [{}, { operator_id: 'o', user_id: 'u', firm_id: 'f' }, { user_id: 'u' }]) {
+        await expect(db.insertInto('authenticators').values({ id: randomUUID(), ...owner, kind: 'totp', label: 'x', status: 'active', created_at: 4 }).execute()).rejects.toThrow();
+      }
+    } finally {
+      await db.destroy();
+      await database.drop();
+    }
   });
 });
