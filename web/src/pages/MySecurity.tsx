@@ -6,6 +6,7 @@ import { TextField } from '../components/Field';
 import { Enrollment, type AddedKind } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
+import { OperatorNav } from '../components/SectionNav';
 import { useAction, useApiGet } from '../useApi';
 import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
@@ -48,6 +49,7 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
 
   return (
     <Page title="My security" wide>
+      {base === '/operator' ? <OperatorNav /> : null}
       <StatusNotice message={notice} />
       <ErrorAlert message={security.error} />
       {data ? (
