@@ -11,7 +11,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { AppContext } from './context.js';
 import { AppError } from './errors.js';
 import { isDeviceApi } from './device/device.routes.js';
-import { attachSession } from './http/auth.js';
+import { attachSession, refusePendingOperator } from './http/auth.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
@@ -84,6 +84,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     if (!request.url.startsWith('/api/v1/')) return;
     if (UNSAFE_METHODS.has(request.method)) rejectCrossSite(ctx, request.headers);
     await attachSession(ctx, request);
+    refusePendingOperator(request);
   });
   app.addHook('onRequest', (request, reply, done) => {
     // The device API carries no cookies (so there is nothing to forge) and is authenticated by signatures.

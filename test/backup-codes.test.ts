@@ -20,7 +20,7 @@ describe('backup codes', () => {
 
   async function userWithCodes() {
     const user = await addUser(h, f.firm.id, { name: `Bea ${++seq}`, email: `bea-${seq}@example.com`, kind: 'case_manager' }, null);
-    const codes = await issueBackupCodes(h.ctx, h.ctx.db, f.firm.id, user.id);
+    const codes = await issueBackupCodes(h.ctx, h.ctx.db, { id: user.id, firm_id: f.firm.id });
     return { user: { id: user.id, firm_id: f.firm.id }, codes };
   }
   const verify = (user: { id: string; firm_id: string }, code: string) =>
@@ -36,7 +36,7 @@ describe('backup codes', () => {
     expect(codes).toHaveLength(10);
     expect(new Set(codes).size).toBe(10);
     for (const c of codes) expect(c).toMatch(/^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
-    expect(await unusedBackupCodes(h.ctx.db, user.id)).toBe(10);
+    expect(await unusedBackupCodes(h.ctx.db, user)).toBe(10);
     expect(await backupCodeFactor.available(h.ctx.db, user)).toBe(true);
   });
 
@@ -44,7 +44,7 @@ describe('backup codes', () => {
     const { user, codes } = await userWithCodes();
     for (const [i, code] of codes.entries()) {
       expect(await verify(user, code)).toEqual({ ok: true, authenticatorId: null });
-      expect(await unusedBackupCodes(h.ctx.db, user.id)).toBe(9 - i);
+      expect(await unusedBackupCodes(h.ctx.db, user)).toBe(9 - i);
       expect(await verify(user, code)).toEqual({ ok: false, reason: 'replay' });
     }
     expect(await backupCodeFactor.available(h.ctx.db, user)).toBe(false);
@@ -68,17 +68,17 @@ describe('backup codes', () => {
     for (const bad of ['', code.slice(0, -1), `${code}A`, 'ZZZZZ-ZZZZZ', '12345-67890', '!!!!!-!!!!!', other.codes[0]!]) {
       expect(await verify(user, bad), bad).toEqual({ ok: false, reason: 'wrong' });
     }
-    expect(await unusedBackupCodes(h.ctx.db, user.id)).toBe(10);
-    expect(await unusedBackupCodes(h.ctx.db, other.user.id)).toBe(10);
+    expect(await unusedBackupCodes(h.ctx.db, user)).toBe(10);
+    expect(await unusedBackupCodes(h.ctx.db, other.user)).toBe(10);
   });
 
   it('voids the old set when a new one is issued', async () => {
     const { user, codes: old } = await userWithCodes();
     expect((await verify(user, old[0]!)).ok).toBe(true);
-    const fresh = await issueBackupCodes(h.ctx, h.ctx.db, f.firm.id, user.id);
+    const fresh = await issueBackupCodes(h.ctx, h.ctx.db, { id: user.id, firm_id: f.firm.id });
     expect(fresh.some((c) => old.includes(c))).toBe(false);
     for (const c of old.slice(1)) expect(await verify(user, c)).toEqual({ ok: false, reason: 'wrong' });
-    expect(await unusedBackupCodes(h.ctx.db, user.id)).toBe(10);
+    expect(await unusedBackupCodes(h.ctx.db, user)).toBe(10);
     expect((await verify(user, fresh[3]!)).ok).toBe(true);
   });
 
@@ -104,12 +104,12 @@ describe('backup codes', () => {
     const { user, codes } = await userWithCodes();
     const results = await Promise.all([0, 1].map(() => verify(user, codes[0]!)));
     expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(await unusedBackupCodes(h.ctx.db, user.id)).toBe(9);
+    expect(await unusedBackupCodes(h.ctx.db, user)).toBe(9);
   });
 
   it('reset removes them all', async () => {
     const { user } = await userWithCodes();
-    await backupCodeFactor.reset(h.ctx.db, f.firm.id, user.id);
-    expect(await unusedBackupCodes(h.ctx.db, user.id)).toBe(0);
+    await backupCodeFactor.reset(h.ctx.db, user);
+    expect(await unusedBackupCodes(h.ctx.db, user)).toBe(0);
   });
 });

@@ -119,7 +119,7 @@ describe('GET /me/security', () => {
       .insertInto('authenticators')
       .values({ id: randomUUID(), firm_id: A.firm.id, user_id: me.user.id, kind: 'totp', label: 'pending', status: 'pending', created_at: 1, confirmed_at: null, last_used_at: null, phone_e164: null })
       .execute();
-    const codes = await issueBackupCodes(h.ctx, h.ctx.db, A.firm.id, me.user.id);
+    const codes = await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
     expect((await factorFor('backup_code').verify(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id }, codes[0]!)).ok).toBe(true);
     expect((await factorFor('backup_code').verify(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id }, codes[1]!)).ok).toBe(true);
     await rememberBrowser(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id }, 7, 'Firefox');
@@ -271,7 +271,7 @@ describe('PATCH /me/authenticators/:id (rename)', () => {
 describe('DELETE /me/authenticators/:id', () => {
   it('removes one that is not my last: its secret goes with it, the seat and backup codes stay; audited and mailed', async () => {
     const me = await someone(A, 2);
-    await issueBackupCodes(h.ctx, h.ctx.db, A.firm.id, me.user.id);
+    await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
     const used = await seatsUsed(A.firm.id);
     const res = await me.agent.delete(AUTH(me.auths[0]!));
     expect(res.statusCode, res.body).toBe(204);
@@ -298,7 +298,7 @@ describe('DELETE /me/authenticators/:id', () => {
 
   it('with confirm=true removes my last one: seat freed, backup codes and remembered browsers gone, my other sessions ended, this one kept', async () => {
     const me = await someone(A, 1);
-    await issueBackupCodes(h.ctx, h.ctx.db, A.firm.id, me.user.id);
+    await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
     await rememberBrowser(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id }, 7, 'Firefox');
     const other = await sessionAgent(h, { id: me.user.id, firmId: A.firm.id }, { secondFactorAt: h.clock.now() });
     const used = await seatsUsed(A.firm.id);
@@ -377,7 +377,7 @@ describe('DELETE /me/authenticators/:id', () => {
 describe('POST /me/backup-codes', () => {
   it('makes 10 new codes, voids the old set, audits and mails me (without the codes)', async () => {
     const me = await someone(A, 1);
-    const old = await issueBackupCodes(h.ctx, h.ctx.db, A.firm.id, me.user.id);
+    const old = await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
     const res = await me.agent.post(CODES);
     expect(res.statusCode, res.body).toBe(200);
     const { backupCodes } = res.json() as { backupCodes: string[] };
@@ -405,7 +405,7 @@ describe('POST /me/backup-codes', () => {
 
   it('403 SECOND_FACTOR_REQUIRED when this session did not pass a second factor', async () => {
     const me = await someone(A, 1, { secondFactor: false });
-    await issueBackupCodes(h.ctx, h.ctx.db, A.firm.id, me.user.id);
+    await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
     const before = await dbState(h);
     await expectRefused(h, await me.agent.post(CODES), 403, 'SECOND_FACTOR_REQUIRED', before);
   });

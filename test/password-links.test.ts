@@ -30,7 +30,10 @@ describe('first start: the operator setup link', () => {
 
     const login = await a.post('/api/v1/operator/login', { email: 'olga@platform.example', password: PASSWORD });
     expect(login.statusCode, login.body).toBe(200);
-    expect((await a.get('/api/v1/me')).json()).toMatchObject({ principal: 'operator', operator: { name: 'Olga', email: 'olga@platform.example' } });
+    // The password is the first step only: the operator enrols a second factor next (issue 8.6).
+    expect(login.json()).toEqual({ principal: 'operator', next: 'enroll' });
+    expectError(await a.get('/api/v1/me'), 403, 'MFA_REQUIRED');
+    expect((await a.get('/api/v1/mfa/enrollment')).json()).toMatchObject({ user: { name: 'Olga', email: 'olga@platform.example', kind: 'operator' } });
     const ev = await h.ctx.db.selectFrom('audit_events').selectAll().where('event', '=', 'password.set').executeTakeFirstOrThrow();
     expect(ev.actor_type).toBe('operator');
     expect(ev.details).not.toContain(PASSWORD);

@@ -6,6 +6,7 @@ import * as m0003 from './migrations/0003_enrolled_users_index.js';
 import * as m0004 from './migrations/0004_mfa_login.js';
 import * as m0005 from './migrations/0005_webauthn.js';
 import * as m0006 from './migrations/0006_push.js';
+import * as m0007 from './migrations/0007_operator_mfa.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_mfa_login': m0004,
   '0005_webauthn': m0005,
   '0006_push': m0006,
+  '0007_operator_mfa': m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
@@ -24,7 +26,9 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
  * PostgreSQL: Kysely's migration lock (a row lock) and one transaction per migration.
  * SQLite: Kysely's lock is in-process only, so the whole run happens inside one
  * BEGIN IMMEDIATE transaction: a second process waits (busy_timeout) for the first to
- * commit, then finds nothing left to do.
+ * commit, then finds nothing left to do. Foreign keys are off meanwhile, as SQLite's own
+ * procedure for changing a table asks (a rebuilt parent table must not cascade into its
+ * children when the old one is dropped), and every reference is checked before the commit.
  */
 export async function migrateToLatest(db: Db): Promise<void> {
   if (isPostgres(db)) {
@@ -33,14 +37,20 @@ export async function migrateToLatest(db: Db): Promise<void> {
     const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
     return check(await new Migrator({ db, provider, migrationTableSchema: rows[0]?.schema ?? 'public' }).migrateToLatest());
   }
+  // A no-op inside a transaction, so before BEGIN; better-sqlite3 is one connection.
+  await sql`pragma foreign_keys = off`.execute(db);
   await sql`begin immediate`.execute(db);
   try {
     const result = await new Migrator({ db, provider, disableTransactions: true }).migrateToLatest();
     check(result);
+    const broken = await sql<{ table: string }>`pragma foreign_key_check`.execute(db);
+    if (broken.rows.length > 0) throw new Error(`Database migration left broken references in ${broken.rows[0]!.table}`);
     await sql`commit`.execute(db);
   } catch (err) {
     await sql`rollback`.execute(db);
     throw err;
+  } finally {
+    await sql`pragma foreign_keys = on`.execute(db);
   }
 }
 

@@ -82,7 +82,7 @@ export async function activateDevice(
         .where('users.firm_id', '=', used.firm_id)
         .executeTakeFirst();
       if (!who || !isActiveUser(who)) throw new Refused(activationInvalid(), { reason: 'user_inactive' }, used.firm_id, used.user_id);
-      const firstEnrollment = !(await hasActiveAuthenticator(tx, who.id));
+      const firstEnrollment = !(await hasActiveAuthenticator(tx, who));
       const activated = await tx
         .updateTable('authenticators')
         .set({ status: 'active', confirmed_at: now, last_used_at: now })
@@ -150,6 +150,8 @@ async function loadDevice(db: DbOrTx, deviceId: string) {
     .innerJoin('users', 'users.id', 'authenticators.user_id')
     .select(['push_devices.public_key', 'authenticators.user_id', 'authenticators.firm_id', 'authenticators.status', 'users.status as user_status', 'users.portal_access', 'users.record_state', 'users.kind'])
     .where('push_devices.authenticator_id', '=', deviceId)
+    // A device is always a firm user's (the inner join): operators have none.
+    .$narrowType<{ user_id: string; firm_id: string }>()
     .executeTakeFirst();
 }
 

@@ -9,8 +9,10 @@ export type AuthenticatorKind = 'totp' | 'push' | 'webauthn';
  */
 export interface AuthenticatorTable {
   id: string;
-  firm_id: string;
-  user_id: string;
+  /** A firm user's (firm_id and user_id) or a platform operator's (operator_id): exactly one owner (migration 0007). */
+  firm_id: string | null;
+  user_id: string | null;
+  operator_id: string | null;
   kind: AuthenticatorKind;
   label: string;
   status: 'pending' | 'active';

@@ -137,6 +137,7 @@ async function phonesOf(db: DbOrTx, firmId: string, userIds: string[]): Promise<
     .where('user_id', 'in', userIds)
     .where('status', '=', 'active')
     .where('phone_e164', 'is not', null)
+    .$narrowType<{ user_id: string }>()
     .orderBy('user_id')
     .orderBy('phone_e164')
     .execute();

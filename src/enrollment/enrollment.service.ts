@@ -26,7 +26,7 @@ export async function resetEnrollment(
   /** The session that asks for the reset (the user removing their last authenticator in My security) stays open. */
   options: { keepSessionId?: string } = {},
 ): Promise<boolean> {
-  for (const factor of FACTORS) await factor.reset(db, firmId, userId);
+  for (const factor of FACTORS) await factor.reset(db, { id: userId, firm_id: firmId });
   await forgetRememberedBrowsers(db, userId);
   const removed = await db.deleteFrom('authenticators').where('firm_id', '=', firmId).where('user_id', '=', userId).executeTakeFirst();
   const freed = await releaseSeat(ctx, db, firmId, userId);

@@ -12,8 +12,10 @@ export interface TotpAuthenticatorTable {
 /** Single-use recovery codes, as keyed hashes. */
 export interface BackupCodeTable {
   id: string;
-  firm_id: string;
-  user_id: string;
+  /** Like authenticators: a firm user's or a platform operator's. */
+  firm_id: string | null;
+  user_id: string | null;
+  operator_id: string | null;
   code_hash: string;
   key_id: string;
   created_at: number;

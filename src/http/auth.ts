@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isActiveUser, type User } from '../directory/user.table.js';
-import { forbidden, unauthorized } from '../errors.js';
+import { AppError, forbidden, unauthorized } from '../errors.js';
 import type { Firm } from '../firms/firm.table.js';
 import type { SessionStage } from '../login/mfa-gate.js';
 import type { Operator } from '../operators/operator.table.js';
@@ -71,14 +71,43 @@ async function loadUserAndFirm(ctx: AppContext, userId: string, firmId: string):
   return { user, firm: { id: user.firm_id, slug: firm_slug, name: firm_name, created_at: firm_created_at } };
 }
 
-/** A fully logged-in operator, or 401/403. */
-export async function requireOperator(ctx: AppContext, request: FastifyRequest): Promise<Operator> {
-  const s = request.session;
-  if (!s || s.stage !== 'full') throw unauthorized();
-  if (s.principal !== 'operator' || !s.operator_id) throw forbidden('This is for platform operators only.');
-  const op = await ctx.db.selectFrom('operators').selectAll().where('id', '=', s.operator_id).executeTakeFirst();
+/** An operator's session that has not passed the operator's own second factor (issue 8.6): a stable 403, so the console sends them to /mfa or /enroll. */
+export const mfaRequired = () =>
+  new AppError('MFA_REQUIRED', 403, 'Finish signing in with your second factor first.');
+
+async function loadActiveOperator(ctx: AppContext, operatorId: string): Promise<Operator> {
+  const op = await ctx.db.selectFrom('operators').selectAll().where('id', '=', operatorId).executeTakeFirst();
   if (!op || op.status !== 'active') throw unauthorized();
   return op;
+}
+
+const operatorPassedMfa = (s: Session) => s.stage === 'full' && s.second_factor_at !== null;
+
+/**
+ * Every operator API path (/api/v1/operator/..., the login aside) refuses an operator's session
+ * that has not passed its second factor with 403 MFA_REQUIRED, before the request is even
+ * validated, so the answer is the same whatever the body (issue 8.6). requireOperator, in
+ * every operator route, checks it again.
+ */
+export function refusePendingOperator(request: FastifyRequest): void {
+  const s = request.session;
+  if (s?.principal !== 'operator' || operatorPassedMfa(s)) return;
+  const path = request.url.split('?')[0]!;
+  if (path.startsWith('/api/v1/operator/') && path !== '/api/v1/operator/login') throw mfaRequired();
+}
+
+/**
+ * A fully logged-in operator who passed their second factor in this session, or 401/403.
+ * Every operator route calls this: a session still at the second-factor or enrollment step
+ * (or one that somehow never passed a second factor) gets 403 MFA_REQUIRED.
+ */
+export async function requireOperator(ctx: AppContext, request: FastifyRequest): Promise<Operator> {
+  const s = request.session;
+  if (!s) throw unauthorized();
+  if (s.principal === 'operator' && !operatorPassedMfa(s)) throw mfaRequired();
+  if (s.stage !== 'full') throw unauthorized();
+  if (s.principal !== 'operator' || !s.operator_id) throw forbidden('This is for platform operators only.');
+  return loadActiveOperator(ctx, s.operator_id);
 }
 
 /** A fully logged-in, active firm user (and their firm), or 401/403. */
@@ -104,6 +133,19 @@ export interface PendingLogin {
   firm: Firm;
 }
 
+/** An operator as the factors see them: no firm (FactorUser with firm_id null). */
+export type OperatorSubject = Operator & { firm_id: null };
+
+/** An operator's login at the second-factor or enrollment step (or a full session adding a factor): no firm. */
+export interface PendingOperatorLogin {
+  session: Session;
+  user: OperatorSubject;
+  firm: null;
+}
+
+/** Either: the second-factor and enrollment steps serve firm users and operators alike (`firm === null`: an operator). */
+export type PendingPrincipal = PendingLogin | PendingOperatorLogin;
+
 /**
  * The session of a firm user at one of the given stages (a half-finished login, or a full
  * one where the route allows it, e.g. adding an authenticator), with its active user and
@@ -116,4 +158,13 @@ export async function requirePendingLogin(ctx: AppContext, request: FastifyReque
   const found = await loadUserAndFirm(ctx, s.user_id, s.firm_id);
   if (!found || !isActiveUser(found.user)) throw unauthorized();
   return { session: s, ...found };
+}
+
+/** requirePendingLogin for firm users and operators: the routes of the second factor, enrollment and My security. */
+export async function requirePendingPrincipal(ctx: AppContext, request: FastifyRequest, stages: readonly SessionStage[]): Promise<PendingPrincipal> {
+  const s = request.session;
+  if (s?.principal !== 'operator') return requirePendingLogin(ctx, request, stages);
+  if (!stages.includes(s.stage as SessionStage) || !s.operator_id) throw unauthorized();
+  const op = await loadActiveOperator(ctx, s.operator_id);
+  return { session: s, user: { ...op, firm_id: null }, firm: null };
 }

@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import { isActiveUser } from '../directory/user.table.js';
 import { AppError } from '../errors.js';
 import { createSession } from '../sessions/session.service.js';
-import { PENDING_LOGIN_MS, decideAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
+import { PENDING_LOGIN_MS, decideAfterPassword, decideOperatorAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
 import { verifyPassword } from './passwords.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
 
@@ -102,7 +102,8 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   const who = matches[0]!;
   return ctx.db.transaction().execute(async (tx) => {
     const actor: Actor = { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId };
-    let decision: GateDecision = { stage: 'full' };
+    // Operators always need their own second factor (issue 8.6): enrolment at the first login, then every time.
+    let decision: GateDecision = who.kind === 'operator' ? await decideOperatorAfterPassword(tx, who.id) : { stage: 'full' };
     if (who.kind === 'user') {
       const user = await tx.selectFrom('users').selectAll().where('id', '=', who.id).executeTakeFirstOrThrow();
       decision = await decideAfterPassword(ctx, tx, user, input.rememberToken);

@@ -55,6 +55,16 @@ export async function decideAfterPassword(
   return { stage: 'full', notice: 'mfa_bypassed_no_seat' };
 }
 
+/**
+ * The operator's state machine after a correct password (issue 8.6): always a second factor,
+ * whatever any firm's configuration says; an operator without one enrols first. No seat is
+ * involved (operators belong to no firm) and no browser is remembered.
+ */
+export async function decideOperatorAfterPassword(db: DbOrTx, operatorId: string): Promise<GateDecision> {
+  const active = await db.selectFrom('authenticators').select('id').where('operator_id', '=', operatorId).where('status', '=', 'active').executeTakeFirst();
+  return { stage: active ? 'second_factor' : 'enroll' };
+}
+
 /** Counts and audits a login let through on the password alone because no seat was free. */
 export async function recordBypass(ctx: AppContext, db: DbOrTx, actor: Actor, userId: string, firmId: string): Promise<void> {
   await db

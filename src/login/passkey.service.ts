@@ -51,7 +51,7 @@ export async function passkeyLogin(
     throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
   }
 
-  const refuse = async (reason: Refusal, subject?: { userId: string; firmId: string }, detail?: string): Promise<never> => {
+  const refuse = async (reason: Refusal, subject?: { userId: string | null; firmId: string | null }, detail?: string): Promise<never> => {
     await settleAttempt(ctx.db, decision.ticket, 'failure');
     await audit(ctx.db, ctx.clock.now(), actor, {
       event: 'login.failed',
@@ -77,9 +77,12 @@ export async function passkeyLogin(
     return refuse(checked.reason, owner, checked.detail);
   }
   const { credential } = checked;
-  const subject = { userId: credential.user_id, firmId: credential.firm_id };
+  // checkAssertion without an owner finds firm users' keys only (an operator's key is never a passkey).
+  const { user_id: userId, firm_id: firmId } = credential;
+  if (userId === null || firmId === null) return refuse('unknown_credential');
+  const subject = { userId, firmId };
   if (credential.discoverable !== 1) return refuse('not_discoverable', subject);
-  const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', credential.user_id).where('firm_id', '=', credential.firm_id).executeTakeFirst();
+  const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', userId).where('firm_id', '=', firmId).executeTakeFirst();
   if (!user || !isActiveUser(user)) return refuse('user_inactive', subject);
   if (!(await loadLoginPolicy(ctx.db, user.firm_id)).passkeysEnabled) return refuse('passkeys_disabled', subject);
   const covered = isMfaEnabled(await loadMfaPolicy(ctx.db, user.firm_id, ctx.clock.now()), user) || (await isEnrolled(ctx.db, user.id));

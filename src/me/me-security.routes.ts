@@ -2,7 +2,8 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
-import { actorOf, requireUser } from '../http/auth.js';
+import { actorOf, requireOperator, requireUser } from '../http/auth.js';
+import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { IdParams, errors } from '../http/schemas.js';
 import { getMySecurity, regenerateBackupCodes, removeAuthenticator, renameAuthenticator, type Me } from './me-security.service.js';
 
@@ -32,26 +33,41 @@ const RemoveQuery = Type.Object({ confirm: Type.Optional(Type.Boolean()) }, { ad
 const BackupCodesSchema = Type.Object({ backupCodes: Type.Array(Type.String()) });
 
 /**
- * My security (issue 4.6), for every fully logged-in firm user (operators: 403). Adding an
- * authenticator is the enrollment flow of /mfa/enrollment from a full session.
+ * My security (issue 4.6), for every fully logged-in firm user under /me (operators: 403), and
+ * the same for an operator's own second factor under /operator (issue 8.6: /operator/security,
+ * /operator/authenticators/:id, /operator/backup-codes; requireOperator, like every operator
+ * route). One set of handlers mounted twice. Adding an authenticator is the enrollment flow
+ * of /mfa/enrollment from a full session.
  */
 export const meSecurityRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    const tags = ['my security'];
-    const me = async (request: FastifyRequest): Promise<Me> => {
+    const userMe = async (request: FastifyRequest): Promise<Me> => {
       const { user, firm } = await requireUser(ctx, request);
       return { user, firmName: firm.name, session: request.session!, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
     };
+    const operatorMe = async (request: FastifyRequest): Promise<Me> => {
+      const op = await requireOperator(ctx, request);
+      return { user: { ...op, firm_id: null }, firmName: PLATFORM_NAME, session: request.session!, actor: { ...actorOf(request), id: op.id } };
+    };
+    await app.register(securityRoutes(ctx, { prefix: '/me', tags: ['my security'], me: userMe }));
+    await app.register(securityRoutes(ctx, { prefix: '/operator', tags: ['operator'], me: operatorMe }));
+  };
+
+const securityRoutes =
+  (ctx: AppContext, mount: { prefix: '/me' | '/operator'; tags: string[]; me: (request: FastifyRequest) => Promise<Me> }): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const { tags, me } = mount;
+    const at = (path: string) => `${mount.prefix}${path}`;
 
     app.get(
-      '/me/security',
+      at('/security'),
       { schema: { tags, summary: 'My authenticators, backup codes and remembered browsers', response: { 200: MySecuritySchema, ...errors(401, 403) } } },
       async (request) => getMySecurity(ctx, ctx.db, await me(request)),
     );
 
     app.patch(
-      '/me/authenticators/:id',
+      at('/authenticators/:id'),
       {
         schema: {
           tags,
@@ -68,7 +84,7 @@ export const meSecurityRoutes =
     );
 
     app.delete(
-      '/me/authenticators/:id',
+      at('/authenticators/:id'),
       {
         schema: {
           tags,
@@ -86,7 +102,7 @@ export const meSecurityRoutes =
     );
 
     app.post(
-      '/me/backup-codes',
+      at('/backup-codes'),
       {
         schema: {
           tags,

@@ -9,6 +9,8 @@ import { issueBackupCodes, unusedBackupCodes } from '../factors/backup-codes/bac
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { templates } from '../notify/templates.js';
 import type { Session } from '../sessions/session.table.js';
+import { ownedBy } from '../factors/factor.js';
+import type { OperatorSubject } from '../http/auth.js';
 
 /**
  * My security (issue 4.6): a logged-in user's own authenticators and backup codes.
@@ -38,9 +40,12 @@ export interface MySecurityView {
   rememberedBrowsers: number;
 }
 
-/** Who is asking: the user, their session, and the actor for the audit log. */
+/**
+ * Who is asking: the user (or operator: firm_id null), their session, and the actor for the
+ * audit log. Operators use the same My security for their own second factor (issue 8.6).
+ */
 export interface Me {
-  user: User;
+  user: User | OperatorSubject;
   firmName: string;
   session: Session;
   actor: Actor;
@@ -63,8 +68,7 @@ async function activeAuthenticators(db: DbOrTx, me: Pick<Me, 'user'>): Promise<A
   return db
     .selectFrom('authenticators')
     .selectAll()
-    .where('firm_id', '=', me.user.firm_id)
-    .where('user_id', '=', me.user.id)
+    .where(ownedBy('authenticators', me.user))
     .where('status', '=', 'active')
     .orderBy('created_at')
     .orderBy('id')
@@ -73,21 +77,34 @@ async function activeAuthenticators(db: DbOrTx, me: Pick<Me, 'user'>): Promise<A
 
 export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'user' | 'session'>): Promise<MySecurityView> {
   const now = ctx.clock.now();
+  const { user } = me;
+  if (user.firm_id === null) {
+    // An operator: always MFA, no seat, never a remembered browser.
+    const [authenticators, backupCodesRemaining] = await Promise.all([activeAuthenticators(db, me), unusedBackupCodes(db, user)]);
+    return {
+      mfaEnabled: true,
+      enrolled: authenticators.length > 0,
+      secondFactorThisSession: me.session.second_factor_at !== null,
+      authenticators: authenticators.map(authenticatorView),
+      backupCodesRemaining,
+      rememberedBrowsers: 0,
+    };
+  }
   const [policy, authenticators, seat, backupCodesRemaining, remembered] = await Promise.all([
-    loadMfaPolicy(db, me.user.firm_id, now),
+    loadMfaPolicy(db, user.firm_id, now),
     activeAuthenticators(db, me),
-    db.selectFrom('seats').select('user_id').where('firm_id', '=', me.user.firm_id).where('user_id', '=', me.user.id).executeTakeFirst(),
-    unusedBackupCodes(db, me.user.id),
+    db.selectFrom('seats').select('user_id').where('firm_id', '=', user.firm_id).where('user_id', '=', user.id).executeTakeFirst(),
+    unusedBackupCodes(db, user),
     db
       .selectFrom('remembered_browsers')
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where('firm_id', '=', me.user.firm_id)
-      .where('user_id', '=', me.user.id)
+      .where('firm_id', '=', user.firm_id)
+      .where('user_id', '=', user.id)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow(),
   ]);
   return {
-    mfaEnabled: isMfaEnabled(policy, me.user),
+    mfaEnabled: isMfaEnabled(policy, user),
     enrolled: seat !== undefined,
     secondFactorThisSession: me.session.second_factor_at !== null,
     authenticators: authenticators.map(authenticatorView),
@@ -102,12 +119,17 @@ export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'u
  * a session without a second factor when the user has an authenticator.
  */
 async function beginChange(db: DbOrTx, me: Me): Promise<Authenticator[]> {
-  await db
-    .updateTable('users')
-    .set((eb) => ({ updated_at: eb.ref('users.updated_at') }))
-    .where('firm_id', '=', me.user.firm_id)
-    .where('id', '=', me.user.id)
-    .execute();
+  const { user } = me;
+  if (user.firm_id === null) {
+    await db.updateTable('operators').set((eb) => ({ status: eb.ref('operators.status') })).where('id', '=', user.id).execute();
+  } else {
+    await db
+      .updateTable('users')
+      .set((eb) => ({ updated_at: eb.ref('users.updated_at') }))
+      .where('firm_id', '=', user.firm_id)
+      .where('id', '=', user.id)
+      .execute();
+  }
   const active = await activeAuthenticators(db, me);
   if (active.length > 0 && me.session.second_factor_at === null) throw secondFactorRequired();
   return active;
@@ -116,7 +138,8 @@ async function beginChange(db: DbOrTx, me: Me): Promise<Authenticator[]> {
 /** Audits a change and mails the user about it, in the transaction of the change. */
 async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: string, change: string, details: Record<string, unknown>): Promise<void> {
   const now = ctx.clock.now();
-  await audit(db, now, me.actor, { event, firmId: me.user.firm_id, subjectType: 'user', subjectId: me.user.id, details });
+  const operator = me.user.firm_id === null;
+  await audit(db, now, me.actor, { event, firmId: me.user.firm_id, subjectType: operator ? 'operator' : 'user', subjectId: me.user.id, details });
   await ctx.mail.enqueue(db, {
     firmId: me.user.firm_id,
     to: me.user.email,
@@ -126,7 +149,7 @@ async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: string, 
       change,
       at: now,
       ip: me.actor.ip,
-      url: new URL('/me/security', ctx.config.publicUrl).toString(),
+      url: new URL(operator ? '/operator/security' : '/me/security', ctx.config.publicUrl).toString(),
     }),
   });
 }
@@ -140,8 +163,7 @@ export async function renameAuthenticator(ctx: AppContext, db: DbOrTx, me: Me, a
   await db
     .updateTable('authenticators')
     .set({ label: next })
-    .where('firm_id', '=', me.user.firm_id)
-    .where('user_id', '=', me.user.id)
+    .where(ownedBy('authenticators', me.user))
     .where('id', '=', target.id)
     .execute();
   await recordChange(ctx, db, me, 'mfa.authenticator_renamed', `the authenticator "${target.label}" was renamed to "${next}"`, {
@@ -173,11 +195,16 @@ export async function removeAuthenticator(
   const details = { authenticatorId: target.id, kind: target.kind, label: target.label, last };
   if (!last) {
     // Its factor data (the sealed TOTP secret) goes with it: ON DELETE CASCADE.
-    await db.deleteFrom('authenticators').where('firm_id', '=', me.user.firm_id).where('user_id', '=', me.user.id).where('id', '=', target.id).execute();
+    await db.deleteFrom('authenticators').where(ownedBy('authenticators', me.user)).where('id', '=', target.id).execute();
     await recordChange(ctx, db, me, 'mfa.authenticator_removed', `the authenticator "${target.label}" was removed`, details);
     return;
   }
-  const enforced = isMfaEnabled(await loadMfaPolicy(db, me.user.firm_id, ctx.clock.now()), me.user);
+  const { user } = me;
+  if (user.firm_id === null) {
+    // An operator always keeps a second factor: replacing one is adding the new one, then removing the old.
+    throw conflict('LAST_AUTHENTICATOR', 'This is your only authenticator, and operators must always have one. Add another first, then remove this one.');
+  }
+  const enforced = isMfaEnabled(await loadMfaPolicy(db, user.firm_id, ctx.clock.now()), user);
   if (enforced && !confirm) {
     throw conflict(
       'CONFIRM_REQUIRED',
@@ -192,7 +219,7 @@ export async function removeAuthenticator(
     `the authenticator "${target.label}" was removed; it was your last one${enforced ? ', so you will be asked to set up MFA again at your next login' : ''}`,
     { ...details, mfaEnabled: enforced },
   );
-  await resetEnrollment(ctx, db, me.actor, me.user.firm_id, me.user.id, 'self_removed', { keepSessionId: me.session.id });
+  await resetEnrollment(ctx, db, me.actor, user.firm_id, user.id, 'self_removed', { keepSessionId: me.session.id });
 }
 
 /** A new set of backup codes; the old set stops working. Only for a user who has an authenticator. */
@@ -200,7 +227,7 @@ export async function regenerateBackupCodes(ctx: AppContext, db: DbOrTx, me: Me)
   const active = await beginChange(db, me);
   // Backup codes stand in for an authenticator; without one there is nothing to recover.
   if (active.length === 0) throw conflict('NOT_ENROLLED', 'Add an authenticator first: backup codes stand in for one when it is not at hand.');
-  const codes = await issueBackupCodes(ctx, db, me.user.firm_id, me.user.id);
+  const codes = await issueBackupCodes(ctx, db, me.user);
   await recordChange(ctx, db, me, 'mfa.backup_codes_regenerated', 'a new set of backup codes was made; the earlier codes no longer work', {
     count: codes.length,
   });

@@ -6,12 +6,13 @@ import type { UserKind } from '../directory/user.table.js';
 import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from '../factors/totp/totp.factor.js';
-import type { PendingLogin } from '../http/auth.js';
+import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
+import { ownedBy, type FactorUser } from '../factors/factor.js';
+import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { isEnrolled, recordBypass, seatAvailable } from '../login/mfa-gate.js';
 import { createSession } from '../sessions/session.service.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
-import { assertNotLocked, currentLock, invalidCode, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
-import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { assertNotLocked, currentLock, invalidCode, loginPolicyOf, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
 import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
@@ -21,14 +22,31 @@ export const MOBILE_LABEL = 'Mobile (Tessera Authenticator)';
 
 export interface EnrollmentView {
   firmName: string;
-  user: { name: string; email: string; kind: UserKind };
+  user: { name: string; email: string; kind: UserKind | 'operator' };
   methods: { kind: 'push' | 'totp' | 'webauthn'; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;
 }
 
-/** The enrollment screen: who, which methods, and whether a seat is free (else the user may skip). */
-export async function enrollmentInfo(ctx: AppContext, pending: PendingLogin): Promise<EnrollmentView> {
+/**
+ * The enrollment screen: who, which methods, and whether a seat is free (else the user may skip).
+ * An operator takes no seat (operators belong to no firm and no licence counts them) and has no
+ * Tessera Authenticator (its devices and pushes are firm accounts'): an authenticator app or a security key.
+ */
+export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal): Promise<EnrollmentView> {
+  if (pending.firm === null) {
+    const { user } = pending;
+    return {
+      firmName: PLATFORM_NAME,
+      user: { name: user.name, email: user.email, kind: 'operator' },
+      methods: [
+        { kind: 'totp', label: DEFAULT_TOTP_LABEL },
+        { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
+      ],
+      seatAvailable: true,
+      enrolled: await hasActiveAuthenticator(ctx.db, user),
+    };
+  }
   const { user, firm } = pending;
   const [free, enrolled] = await Promise.all([seatAvailable(ctx.db, firm.id), isEnrolled(ctx.db, user.id)]);
   return {
@@ -47,8 +65,8 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingLogin): Pr
 const secondFactorRequired = () =>
   new AppError('SECOND_FACTOR_REQUIRED', 403, 'Sign in with your second factor in this session before adding an authenticator.');
 
-export async function hasActiveAuthenticator(db: DbOrTx, userId: string): Promise<boolean> {
-  const row = await db.selectFrom('authenticators').select('id').where('user_id', '=', userId).where('status', '=', 'active').executeTakeFirst();
+export async function hasActiveAuthenticator(db: DbOrTx, owner: FactorUser): Promise<boolean> {
+  const row = await db.selectFrom('authenticators').select('id').where(ownedBy('authenticators', owner)).where('status', '=', 'active').executeTakeFirst();
   return row !== undefined;
 }
 
@@ -60,17 +78,17 @@ const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now
  * must have passed a second factor in this session, and an enrollment step opened before
  * the user enrolled elsewhere is over.
  */
-export async function assertMayEnroll(ctx: AppContext, pending: PendingLogin): Promise<void> {
+export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal): Promise<void> {
   const { session } = pending;
   if (session.stage === 'full' && session.second_factor_at !== null) return;
-  if (!(await hasActiveAuthenticator(ctx.db, pending.user.id))) return;
+  if (!(await hasActiveAuthenticator(ctx.db, pending.user))) return;
   throw session.stage === 'full' ? secondFactorRequired() : alreadyEnrolled();
 }
 
-/** Starts an authenticator-app enrollment: a pending authenticator (an older pending one is replaced), issuer = the firm's name. */
-export async function beginTotp(ctx: AppContext, pending: PendingLogin): Promise<TotpEnrollment> {
+/** Starts an authenticator-app enrollment: a pending authenticator (an older pending one is replaced), issuer = the firm's name (operators: PLATFORM_NAME). */
+export async function beginTotp(ctx: AppContext, pending: PendingPrincipal): Promise<TotpEnrollment> {
   await assertMayEnroll(ctx, pending);
-  return ctx.db.transaction().execute((tx) => beginTotpEnrollment(ctx, tx, pending.user, pending.firm.name));
+  return ctx.db.transaction().execute((tx) => beginTotpEnrollment(ctx, tx, pending.user, pending.firm?.name ?? PLATFORM_NAME));
 }
 
 export interface ConfirmInput {
@@ -115,48 +133,47 @@ export const noSeat = () =>
  * The end of every enrollment, whatever the factor, in the caller's transaction: the pending
  * authenticator becomes active (one conditional UPDATE: a second confirmation finds nothing to
  * activate), the seat is taken (409 NO_SEAT rolls it all back), the first enrollment gets its
- * backup codes, the failure count restarts, and it is audited.
+ * backup codes, the failure count restarts, and it is audited. An operator takes no seat.
  */
 export async function activateAuthenticator(
   ctx: AppContext,
   tx: DbOrTx,
-  pending: PendingLogin,
+  pending: PendingPrincipal,
   actor: Actor,
   a: { authenticatorId: string; kind: 'totp' | 'webauthn'; set?: { label?: string; phone_e164?: string | null }; details?: Record<string, unknown> },
 ): Promise<{ firstEnrollment: boolean; backupCodes: string[] | null }> {
   const { user, firm } = pending;
-  const firstEnrollment = !(await hasActiveAuthenticator(tx, user.id));
+  const firstEnrollment = !(await hasActiveAuthenticator(tx, user));
   const now = ctx.clock.now();
   const activated = await tx
     .updateTable('authenticators')
     .set({ status: 'active', confirmed_at: now, last_used_at: now, ...a.set })
     .where('id', '=', a.authenticatorId)
-    .where('user_id', '=', user.id)
+    .where(ownedBy('authenticators', user))
     .where('status', '=', 'pending')
     .executeTakeFirst();
   if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
-  if ((await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
-  const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, firm.id, user.id) : null;
-  if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
+  if (firm && (await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
+  const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, user) : null;
+  if (!(await resetFailures(ctx, tx, user))) throw await currentLock(ctx, tx, user);
   await audit(tx, now, actor, {
     event: 'mfa.enrolled',
-    firmId: firm.id,
-    subjectType: 'user',
+    firmId: firm?.id ?? null,
+    subjectType: firm ? 'user' : 'operator',
     subjectId: user.id,
     details: { kind: a.kind, authenticatorId: a.authenticatorId, firstEnrollment, ...a.details },
   });
   return { firstEnrollment, backupCodes };
 }
 
-export async function confirmTotp(ctx: AppContext, pending: PendingLogin, actor: Actor, authenticatorId: string, input: ConfirmInput): Promise<ConfirmResult> {
-  const { user, firm } = pending;
+export async function confirmTotp(ctx: AppContext, pending: PendingPrincipal, actor: Actor, authenticatorId: string, input: ConfirmInput): Promise<ConfirmResult> {
+  const { user } = pending;
   await assertMayEnroll(ctx, pending);
   const authenticator = await ctx.db
     .selectFrom('authenticators')
     .select(['id', 'status'])
     .where('id', '=', authenticatorId)
-    .where('user_id', '=', user.id)
-    .where('firm_id', '=', firm.id)
+    .where(ownedBy('authenticators', user))
     .where('kind', '=', 'totp')
     .executeTakeFirst();
   if (!authenticator) throw notFound('The authenticator');
@@ -165,7 +182,7 @@ export async function confirmTotp(ctx: AppContext, pending: PendingLogin, actor:
   // Before the code: a right code with a wrong phone must not use up its time step.
   const phone = phoneE164(input.phone);
   const label = input.label?.trim() || DEFAULT_TOTP_LABEL;
-  const policy = await loadLoginPolicy(ctx.db, firm.id);
+  const policy = await loginPolicyOf(ctx.db, user);
 
   const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<ConfirmResult>> => {
     const checked = await checkTotpCode(ctx, tx, authenticatorId, input.code);

@@ -3,9 +3,36 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError } from '../errors.js';
-import type { LoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { LOGIN_POLICY_DEFAULTS, loadLoginPolicy, type LoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { templates } from '../notify/templates.js';
 import { mailSuperusers } from '../notify/superusers.js';
+import { PLATFORM_NAME, mailOperators, operatorsUrl } from '../operators/operator-mail.js';
+
+/**
+ * Operators have no firm and so no firm policy: the defaults (10 failures lock for 15
+ * minutes), and never "remember this browser" (the operator console always asks).
+ */
+export const OPERATOR_LOGIN_POLICY: Readonly<LoginPolicy> = Object.freeze({ ...LOGIN_POLICY_DEFAULTS, rememberDays: 0, passkeysEnabled: false });
+
+/** The login policy that applies to a user (their firm's) or an operator (OPERATOR_LOGIN_POLICY). */
+export async function loginPolicyOf(db: DbOrTx, owner: { firm_id: string | null }): Promise<LoginPolicy> {
+  return owner.firm_id === null ? OPERATOR_LOGIN_POLICY : loadLoginPolicy(db, owner.firm_id);
+}
+
+/** The row that holds the failure count: the user's (within their firm) or the operator's. Both tables have the same two columns. */
+function counterRow(db: DbOrTx, owner: { id: string; firm_id: string | null }) {
+  const q = db.updateTable(owner.firm_id === null ? 'operators' : 'users').where('id', '=', owner.id);
+  return owner.firm_id === null ? q : q.where(sql<boolean>`firm_id = ${owner.firm_id}`);
+}
+
+async function lockedUntilNow(db: DbOrTx, owner: { id: string; firm_id: string | null }): Promise<number | null> {
+  const row = await db
+    .selectFrom(owner.firm_id === null ? 'operators' : 'users')
+    .select('mfa_locked_until')
+    .where('id', '=', owner.id)
+    .executeTakeFirst();
+  return row?.mfa_locked_until ?? null;
+}
 
 /** The one answer to every wrong, malformed, replayed or expired code: it never says which. */
 export const invalidCode = (attemptsLeft: number) => new AppError('INVALID_CODE', 401, 'That code is not right.', { attemptsLeft });
@@ -32,9 +59,10 @@ export function assertNotLocked(user: { mfa_locked_until: number | null }, now: 
   if (until !== null) throw mfaLocked(until, now);
 }
 
+/** A firm user, or an operator (firm_id null). */
 export interface LockoutSubject {
   id: string;
-  firm_id: string;
+  firm_id: string | null;
   name: string;
   email: string;
 }
@@ -45,9 +73,10 @@ export type FailureOutcome = { locked: false; attemptsLeft: number } | { locked:
  * Counts one failed second-factor attempt of any factor (issue 4.5) in ONE conditional
  * UPDATE ... RETURNING: two wrong codes racing count twice, and the attempt that reaches the
  * firm's threshold is the one that locks (count back to 0, locked until now + minutes).
- * The count lives in the users row, so it survives new challenges and restarts.
+ * The count lives in the users (operators) row, so it survives new challenges and restarts.
  * Audits the failure (a replay as `mfa.replay_refused`), and on lockout audits `mfa.locked`
- * and mails the firm's superusers. Call in the transaction of the attempt.
+ * and mails the firm's superusers (an operator's lockout: every operator). Call in the
+ * transaction of the attempt.
  */
 export async function recordFailure(
   ctx: AppContext,
@@ -61,23 +90,19 @@ export async function recordFailure(
   const threshold = policy.lockoutThreshold;
   const until = now + policy.lockoutMinutes * 60_000;
   const reaches = sql`mfa_failed_count + 1 >= cast(${threshold} as integer)`;
-  const row = await db
-    .updateTable('users')
+  const row = await counterRow(db, user)
     .set({
       mfa_failed_count: sql<number>`case when ${reaches} then 0 else mfa_failed_count + 1 end`,
       mfa_locked_until: sql<number | null>`case when ${reaches} then cast(${until} as bigint) else mfa_locked_until end`,
     })
-    .where('id', '=', user.id)
-    .where('firm_id', '=', user.firm_id)
     .where((eb) => eb.or([eb('mfa_locked_until', 'is', null), eb('mfa_locked_until', '<=', now)]))
     .returning(['mfa_failed_count', 'mfa_locked_until'])
     .executeTakeFirst();
 
-  const subject = { firmId: user.firm_id, subjectType: 'user', subjectId: user.id } as const;
+  const subject = { firmId: user.firm_id, subjectType: user.firm_id === null ? 'operator' : 'user', subjectId: user.id } as const;
   if (!row) {
     // Locked by a concurrent attempt between our check and this one: it counted, this one need not.
-    const current = await db.selectFrom('users').select('mfa_locked_until').where('id', '=', user.id).executeTakeFirst();
-    return { locked: true, until: current?.mfa_locked_until ?? until };
+    return { locked: true, until: (await lockedUntilNow(db, user)) ?? until };
   }
   const justLocked = row.mfa_locked_until !== null && Number(row.mfa_locked_until) > now;
   const attemptsLeft = justLocked ? 0 : threshold - Number(row.mfa_failed_count);
@@ -100,25 +125,33 @@ export async function recordFailure(
 }
 
 /** A success: the count starts again. False when the second factor got locked meanwhile (then nothing may pass). */
-export async function resetFailures(ctx: AppContext, db: DbOrTx, userId: string): Promise<boolean> {
+export async function resetFailures(ctx: AppContext, db: DbOrTx, owner: { id: string; firm_id: string | null }): Promise<boolean> {
   const now = ctx.clock.now();
-  const done = await db
-    .updateTable('users')
+  const done = await counterRow(db, owner)
     .set({ mfa_failed_count: 0 })
-    .where('id', '=', userId)
     .where((eb) => eb.or([eb('mfa_locked_until', 'is', null), eb('mfa_locked_until', '<=', now)]))
     .executeTakeFirst();
   return Number(done.numUpdatedRows) === 1;
 }
 
-/** The current lock of a user, as an error to throw (for a success that lost the race to a lockout). */
-export async function currentLock(ctx: AppContext, db: DbOrTx, userId: string): Promise<AppError> {
+/** The current lock of a user (or operator), as an error to throw (for a success that lost the race to a lockout). */
+export async function currentLock(ctx: AppContext, db: DbOrTx, owner: { id: string; firm_id: string | null }): Promise<AppError> {
   const now = ctx.clock.now();
-  const row = await db.selectFrom('users').select('mfa_locked_until').where('id', '=', userId).executeTakeFirst();
-  return mfaLocked(row?.mfa_locked_until ?? now, now);
+  return mfaLocked((await lockedUntilNow(db, owner)) ?? now, now);
 }
 
 async function mailLockout(ctx: AppContext, db: DbOrTx, user: LockoutSubject, policy: LoginPolicy): Promise<void> {
+  if (user.firm_id === null) {
+    const content = templates.mfaLocked({
+      firmName: PLATFORM_NAME,
+      userName: user.name,
+      userEmail: user.email,
+      failures: policy.lockoutThreshold,
+      minutes: policy.lockoutMinutes,
+      url: operatorsUrl(ctx),
+    });
+    return mailOperators(ctx, db, content);
+  }
   const firm = await db.selectFrom('firms').select('name').where('id', '=', user.firm_id).executeTakeFirstOrThrow();
   const content = templates.mfaLocked({
     firmName: firm.name,

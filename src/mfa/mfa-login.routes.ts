@@ -4,10 +4,10 @@ import type { AppContext } from '../context.js';
 import { UserKind } from '../directory/directory.schemas.js';
 import type { FastifyRequest } from 'fastify';
 import { unauthorized } from '../errors.js';
-import { requirePendingLogin, setSessionCookie, type PendingLogin } from '../http/auth.js';
+import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type PendingLogin, type PendingPrincipal } from '../http/auth.js';
 import { isEnrolled } from '../login/mfa-gate.js';
 import { errors } from '../http/schemas.js';
-import { enrollmentInfo, beginTotp, confirmTotp, skipEnrollment } from './enrollment-flow.service.js';
+import { enrollmentInfo, beginTotp, confirmTotp, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
 import { pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 
@@ -31,7 +31,7 @@ const Home = Type.Object({ next: Type.Literal('home') });
 
 const EnrollmentSchema = Type.Object({
   firmName: Type.String(),
-  user: Type.Object({ name: Type.String(), email: Type.String(), kind: UserKind }),
+  user: Type.Object({ name: Type.String(), email: Type.String(), kind: Type.Union([UserKind, Type.Literal('operator')]) }),
   methods: Type.Array(Type.Object({ kind: Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]), label: Type.String() })),
   seatAvailable: Type.Boolean(),
   enrolled: Type.Boolean(),
@@ -66,12 +66,23 @@ const SkipResult = Type.Object({ next: Type.Literal('home'), notice: Type.Litera
  */
 const STEP_UP_STAGES = ['second_factor', 'full'] as const;
 
-/** A pending login, or a full session of an enrolled user that has not passed a second factor yet; else 401 (nothing to answer). */
-export async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingLogin> {
-  const pending = await requirePendingLogin(ctx, request, STEP_UP_STAGES);
-  if (pending.session.stage === 'full' && (pending.session.second_factor_at !== null || !(await isEnrolled(ctx.db, pending.user.id)))) {
-    throw unauthorized();
+/**
+ * A pending login (of a firm user or an operator), or a full session of an enrolled user that
+ * has not passed a second factor yet; else 401 (nothing to answer).
+ */
+export async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingPrincipal> {
+  const pending = await requirePendingPrincipal(ctx, request, STEP_UP_STAGES);
+  if (pending.session.stage === 'full') {
+    const enrolled = pending.firm ? await isEnrolled(ctx.db, pending.user.id) : await hasActiveAuthenticator(ctx.db, pending.user);
+    if (pending.session.second_factor_at !== null || !enrolled) throw unauthorized();
   }
+  return pending;
+}
+
+/** secondFactorTarget for a firm user only (push: operators have no Tessera Authenticator); an operator gets 401. */
+export async function userSecondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingLogin> {
+  const pending = await secondFactorTarget(ctx, request);
+  if (pending.firm === null) throw unauthorized();
   return pending;
 }
 
@@ -109,7 +120,7 @@ export const mfaLoginRoutes =
     app.get(
       '/mfa/enrollment',
       { schema: { tags, summary: 'The enrollment step: methods, and whether a licence is free', response: { 200: EnrollmentSchema, ...errors(401) } } },
-      async (request) => enrollmentInfo(ctx, await requirePendingLogin(ctx, request, ['enroll', 'full'])),
+      async (request) => enrollmentInfo(ctx, await requirePendingPrincipal(ctx, request, ['enroll', 'full'])),
     );
 
     app.post(
@@ -123,7 +134,7 @@ export const mfaLoginRoutes =
         },
       },
       async (request, reply) => {
-        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         return reply.status(201).send(await beginTotp(ctx, pending));
       },
     );
@@ -140,7 +151,7 @@ export const mfaLoginRoutes =
         },
       },
       async (request, reply) => {
-        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         const result = await confirmTotp(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body);
         if (result.token) setSessionCookie(ctx, reply, result.token);
         return { next: 'home' as const, backupCodes: result.backupCodes };

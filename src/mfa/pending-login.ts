@@ -3,13 +3,13 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError, unauthorized } from '../errors.js';
-import { actorOf, type PendingLogin } from '../http/auth.js';
+import { actorOf, type PendingPrincipal } from '../http/auth.js';
 import { rememberCookieName } from '../login/remembered-browsers.js';
 import { createSession } from '../sessions/session.service.js';
 
-/** Who acts on a pending login: the user the password step identified (actorOf says "anonymous" until then). */
-export function pendingActor(request: FastifyRequest, pending: PendingLogin): Actor {
-  return { ...actorOf(request), type: 'user', id: pending.user.id, firmId: pending.firm.id };
+/** Who acts on a pending login: the user (or operator) the password step identified (actorOf says "anonymous" until then). */
+export function pendingActor(request: FastifyRequest, pending: PendingPrincipal): Actor {
+  return { ...actorOf(request), type: pending.firm ? 'user' : 'operator', id: pending.user.id, firmId: pending.firm?.id ?? null };
 }
 
 /**
@@ -23,7 +23,7 @@ export function pendingActor(request: FastifyRequest, pending: PendingLogin): Ac
 export async function completeSecondFactor(
   ctx: AppContext,
   db: DbOrTx,
-  pending: PendingLogin,
+  pending: PendingPrincipal,
   actor: Actor,
   factors: { method: string; enrolled?: boolean },
 ): Promise<string | null> {
@@ -35,10 +35,12 @@ export async function completeSecondFactor(
   }
   const gone = await db.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', session.stage).executeTakeFirst();
   if (Number(gone.numDeletedRows) === 0) throw unauthorized();
+  const operator = pending.firm === null;
   const token = await createSession(ctx, db, {
-    principal: 'user',
-    userId: pending.user.id,
-    firmId: pending.firm.id,
+    principal: operator ? 'operator' : 'user',
+    operatorId: operator ? pending.user.id : null,
+    userId: operator ? null : pending.user.id,
+    firmId: pending.firm?.id ?? null,
     stage: 'full',
     secondFactorAt: now,
     ip: actor.ip,
@@ -46,9 +48,9 @@ export async function completeSecondFactor(
   });
   await audit(db, now, actor, {
     event: 'login.succeeded',
-    subjectType: 'user',
+    subjectType: operator ? 'operator' : 'user',
     subjectId: pending.user.id,
-    details: { realm: 'firm', factors: ['password', factors.method], ...(factors.enrolled ? { enrolled: true } : {}) },
+    details: { realm: operator ? 'operator' : 'firm', factors: ['password', factors.method], ...(factors.enrolled ? { enrolled: true } : {}) },
   });
   return token;
 }

@@ -106,8 +106,8 @@ export async function completePushEnrollment(ctx: AppContext, pending: PendingLo
       .where('completed_at', 'is', null)
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) === 0) throw conflict('ALREADY_CONFIRMED', 'This enrollment is already complete.');
-    const backupCodes = row.first_enrollment === 1 ? await issueBackupCodes(ctx, tx, pending.firm.id, pending.user.id) : null;
-    if (!(await resetFailures(ctx, tx, pending.user.id))) throw await currentLock(ctx, tx, pending.user.id);
+    const backupCodes = row.first_enrollment === 1 ? await issueBackupCodes(ctx, tx, pending.user) : null;
+    if (!(await resetFailures(ctx, tx, pending.user))) throw await currentLock(ctx, tx, pending.user);
     const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'push', enrolled: true });
     return { token, backupCodes };
   });

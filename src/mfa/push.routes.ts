@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
 import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
-import { secondFactorTarget } from './mfa-login.routes.js';
+import { userSecondFactorTarget } from './mfa-login.routes.js';
 import { pendingActor } from './pending-login.js';
 import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from './push-enrollment.service.js';
 import { startPush, waitForPush } from './push.service.js';
@@ -93,7 +93,7 @@ export const pushRoutes =
         },
       },
       async (request, reply) => {
-        const pending = await secondFactorTarget(ctx, request);
+        const pending = await userSecondFactorTarget(ctx, request);
         return reply.status(201).send(await startPush(ctx, pending, pendingActor(request, pending), request.log));
       },
     );
@@ -109,7 +109,7 @@ export const pushRoutes =
         },
       },
       async (request, reply) => {
-        const pending = await secondFactorTarget(ctx, request);
+        const pending = await userSecondFactorTarget(ctx, request);
         const result = await waitForPush(ctx, pending, pendingActor(request, pending), request.params.transactionId);
         if (result.verified?.token) setSessionCookie(ctx, reply, result.verified.token);
         return { status: result.status };

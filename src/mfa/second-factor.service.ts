@@ -1,11 +1,11 @@
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import type { LoginMethod } from '../factors/factor.js';
+import { ownedBy, type LoginMethod } from '../factors/factor.js';
 import { FACTORS, factorFor } from '../factors/registry.js';
-import type { PendingLogin } from '../http/auth.js';
+import type { PendingPrincipal } from '../http/auth.js';
 import { rememberBrowser } from '../login/remembered-browsers.js';
-import { assertNotLocked, currentLock, invalidCode, lockedUntil, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
-import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { assertNotLocked, currentLock, invalidCode, lockedUntil, loginPolicyOf, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
+import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export interface ChallengeView {
@@ -19,21 +19,21 @@ export interface ChallengeView {
 }
 
 /** What the second-factor screen shows: the factors this user can answer with now, in the registry's order. */
-export async function secondFactorChallenge(ctx: AppContext, pending: PendingLogin): Promise<ChallengeView> {
+export async function secondFactorChallenge(ctx: AppContext, pending: PendingPrincipal): Promise<ChallengeView> {
   const { user, firm } = pending;
-  const policy = await loadLoginPolicy(ctx.db, firm.id);
+  const policy = await loginPolicyOf(ctx.db, user);
   const methods: LoginMethod[] = [];
   for (const f of FACTORS) if (await f.available(ctx.db, user, ctx.clock.now())) methods.push(f.method);
   const phone = await ctx.db
     .selectFrom('authenticators')
     .select('id')
-    .where('user_id', '=', user.id)
+    .where(ownedBy('authenticators', user))
     .where('status', '=', 'active')
     .where('kind', 'in', ['totp', 'push'])
     .executeTakeFirst();
   return {
     user: { name: user.name, email: user.email },
-    firmName: firm.name,
+    firmName: firm?.name ?? PLATFORM_NAME,
     methods,
     defaultMethod: methods.includes('push') ? 'push' : methods.includes('webauthn') && !phone ? 'webauthn' : 'totp',
     lockedUntil: lockedUntil(user, ctx.clock.now()),
@@ -65,24 +65,25 @@ export interface VerifyResult {
  *   5. remember browser - when asked and the firm allows it.
  * Every failure answers the same "That code is not right." (a security key: "not accepted") with the attempts left.
  */
-export async function verifySecondFactor(ctx: AppContext, pending: PendingLogin, actor: Actor, input: VerifyInput): Promise<VerifyResult> {
-  const { user, firm } = pending;
+export async function verifySecondFactor(ctx: AppContext, pending: PendingPrincipal, actor: Actor, input: VerifyInput): Promise<VerifyResult> {
+  const { user } = pending;
   assertNotLocked(user, ctx.clock.now());
   const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<VerifyResult>> => {
     const factor = factorFor(input.method);
     const result = await factor.verify(ctx, tx, user, input.answer, { sessionId: pending.session.id, actor });
     // The firm's policy matters only to a failure (lockout) or a "remember me": not read on the hot path.
     if (!result.ok) {
-      const policy = await loadLoginPolicy(tx, firm.id);
+      const policy = await loginPolicyOf(tx, user);
       const failure = await recordFailure(ctx, tx, actor, user, policy, { method: input.method, reason: result.reason, detail: result.detail });
       if (failure.locked) return { ok: false, error: mfaLocked(failure.until, ctx.clock.now()) };
       return { ok: false, error: factor.refusal ? factor.refusal(failure.attemptsLeft) : invalidCode(failure.attemptsLeft) };
     }
     // Locked by a concurrent attempt since step 1: roll back, this code stays unused.
-    if (!(await resetFailures(ctx, tx, user.id))) throw await currentLock(ctx, tx, user.id);
+    if (!(await resetFailures(ctx, tx, user))) throw await currentLock(ctx, tx, user);
     const token = await completeSecondFactor(ctx, tx, pending, actor, { method: input.method });
-    const rememberDays = input.remember ? (await loadLoginPolicy(tx, firm.id)).rememberDays : 0;
-    const remember = rememberDays > 0 ? { token: await rememberBrowser(ctx, tx, user, rememberDays, actor.userAgent), days: rememberDays } : null;
+    // Operators are never remembered (their policy says 0 days).
+    const rememberDays = input.remember && pending.firm ? (await loginPolicyOf(tx, user)).rememberDays : 0;
+    const remember = rememberDays > 0 && pending.firm ? { token: await rememberBrowser(ctx, tx, pending.user, rememberDays, actor.userAgent), days: rememberDays } : null;
     return { ok: true, value: { token, remember } };
   });
   return answer(outcome);

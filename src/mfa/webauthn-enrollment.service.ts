@@ -11,7 +11,9 @@ import {
   type RegistrationStart,
 } from '../factors/webauthn/webauthn.ceremony.js';
 import type { RegistrationResponse } from '../factors/webauthn/webauthn.schemas.js';
-import type { PendingLogin } from '../http/auth.js';
+import type { PendingPrincipal } from '../http/auth.js';
+import { ownedBy } from '../factors/factor.js';
+import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
 import { assertNotLocked } from './lockout.service.js';
 import { completeSecondFactor } from './pending-login.js';
@@ -34,13 +36,13 @@ function refusalOf(reason: CeremonyReason): AppError {
  * same rules as an authenticator app (a full session of an enrolled user must have passed a
  * second factor in this session).
  */
-export async function beginWebAuthn(ctx: AppContext, pending: PendingLogin, input: { label: string; passkey?: boolean }): Promise<RegistrationStart> {
+export async function beginWebAuthn(ctx: AppContext, pending: PendingPrincipal, input: { label: string; passkey?: boolean }): Promise<RegistrationStart> {
   await assertMayEnroll(ctx, pending);
   assertNotLocked(pending.user, ctx.clock.now());
   return ctx.db.transaction().execute((tx) =>
     beginRegistration(ctx, tx, {
       user: pending.user,
-      firmName: pending.firm.name,
+      firmName: pending.firm?.name ?? PLATFORM_NAME,
       sessionId: pending.session.id,
       label: input.label.trim(),
       passkey: input.passkey === true,
@@ -61,7 +63,7 @@ export async function beginWebAuthn(ctx: AppContext, pending: PendingLogin, inpu
  */
 export async function confirmWebAuthn(
   ctx: AppContext,
-  pending: PendingLogin,
+  pending: PendingPrincipal,
   actor: Actor,
   authenticatorId: string,
   response: RegistrationResponse,
@@ -72,8 +74,7 @@ export async function confirmWebAuthn(
     .selectFrom('authenticators')
     .select(['id', 'status', 'label'])
     .where('id', '=', authenticatorId)
-    .where('user_id', '=', user.id)
-    .where('firm_id', '=', firm.id)
+    .where(ownedBy('authenticators', user))
     .where('kind', '=', 'webauthn')
     .executeTakeFirst();
   if (!authenticator) throw notFound('The security key');
@@ -84,8 +85,8 @@ export async function confirmWebAuthn(
   if (!checked.ok) {
     await audit(ctx.db, ctx.clock.now(), actor, {
       event: 'mfa.enrollment_refused',
-      firmId: firm.id,
-      subjectType: 'user',
+      firmId: firm?.id ?? null,
+      subjectType: firm ? 'user' : 'operator',
       subjectId: user.id,
       details: { kind: 'webauthn', authenticatorId, reason: checked.reason, ...(checked.detail ? { detail: checked.detail } : {}) },
     });

@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import { conflict } from '../errors.js';
 import { beginAuthentication } from '../factors/webauthn/webauthn.ceremony.js';
 import { AuthenticationResponseSchema, CreationOptionsSchema, RegistrationResponseSchema, RequestOptionsSchema } from '../factors/webauthn/webauthn.schemas.js';
-import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
+import { requirePendingPrincipal, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { assertNotLocked } from './lockout.service.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
@@ -48,7 +48,7 @@ export const webauthnRoutes =
           response: { 200: RegistrationStartSchema, ...errors(400, 401, 403, 409, 423) },
         },
       },
-      async (request) => beginWebAuthn(ctx, await requirePendingLogin(ctx, request, ['enroll', 'full']), request.body),
+      async (request) => beginWebAuthn(ctx, await requirePendingPrincipal(ctx, request, ['enroll', 'full']), request.body),
     );
 
     app.post(
@@ -63,7 +63,7 @@ export const webauthnRoutes =
         },
       },
       async (request, reply) => {
-        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         const result = await confirmWebAuthn(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body.response);
         if (result.token) setSessionCookie(ctx, reply, result.token);
         return { next: 'home' as const, backupCodes: result.backupCodes };
@@ -83,7 +83,7 @@ export const webauthnRoutes =
         const pending = await secondFactorTarget(ctx, request);
         assertNotLocked(pending.user, ctx.clock.now());
         return ctx.db.transaction().execute(async (tx) => {
-          const started = await beginAuthentication(ctx, tx, { userId: pending.user.id, firmId: pending.firm.id, sessionId: pending.session.id });
+          const started = await beginAuthentication(ctx, tx, { owner: pending.user, sessionId: pending.session.id });
           if (started.keys === 0) throw noSecurityKey(); // rolls the challenge back
           return { options: started.options };
         });

@@ -4,7 +4,8 @@ import type { AppContext } from '../context.js';
 import { UserViewSchema } from '../directory/directory.schemas.js';
 import { SLUG_PATTERN, createFirm, listFirms } from '../firms/firm.service.js';
 import { actorOf, requireOperator } from '../http/auth.js';
-import { Email, Name, Page, PageQuery, errors } from '../http/schemas.js';
+import { Email, IdParams, Name, Page, PageQuery, errors } from '../http/schemas.js';
+import { listOperators, resetOperatorFactors } from './operator-mfa.service.js';
 
 const FirmViewSchema = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), createdAt: Type.Integer(), userCount: Type.Integer() });
 
@@ -27,7 +28,18 @@ const OutboxItem = Type.Object({
   createdAt: Type.Integer(),
 });
 
-/** The operator console API: firms, and the outbox of the embedded mail mode. */
+const OperatorViewSchema = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+  enrolled: Type.Boolean(),
+  authenticators: Type.Integer(),
+  lockedUntil: Type.Union([Type.Integer(), Type.Null()]),
+  createdAt: Type.Integer(),
+});
+
+/** The operator console API: firms, the outbox of the embedded mail mode, and the operators' second factors. */
 export const operatorRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -59,6 +71,33 @@ export const operatorRoutes =
         const actor = { ...actorOf(request), type: 'operator' as const, id: op.id };
         const result = await ctx.db.transaction().execute((tx) => createFirm(ctx, tx, actor, request.body));
         return reply.status(201).send(result);
+      },
+    );
+
+    app.get(
+      '/operator/operators',
+      { schema: { tags, summary: 'Every operator, with the state of their second factor', response: { 200: Type.Object({ items: Type.Array(OperatorViewSchema) }), ...errors(401, 403) } } },
+      async (request) => {
+        await requireOperator(ctx, request);
+        return { items: await listOperators(ctx, ctx.db) };
+      },
+    );
+
+    app.post(
+      '/operator/operators/:id/mfa-reset',
+      {
+        schema: {
+          tags,
+          summary: "Reset another operator's second factor (lost phone or key): they enrol again at their next login",
+          params: IdParams,
+          response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request, reply) => {
+        const op = await requireOperator(ctx, request);
+        const actor = { ...actorOf(request), type: 'operator' as const, id: op.id };
+        await ctx.db.transaction().execute((tx) => resetOperatorFactors(ctx, tx, actor, request.params.id));
+        return reply.status(204).send(null);
       },
     );
 

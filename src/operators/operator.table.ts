@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { Generated, Insertable, Selectable } from 'kysely';
 
 /** The platform's own staff. They belong to no firm. */
 export interface OperatorTable {
@@ -8,6 +8,9 @@ export interface OperatorTable {
   password_hash: string | null;
   status: 'active' | 'disabled';
   created_at: number;
+  /** Consecutive failed second-factor attempts, and the lock they led to (as users, issue 4.5). */
+  mfa_failed_count: Generated<number>;
+  mfa_locked_until: number | null;
 }
 export type Operator = Selectable<OperatorTable>;
 export type NewOperator = Insertable<OperatorTable>;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { addCorporation, addUser, enrollForTest, firmWithAdmin, operatorAgent, PASSWORD, type TestFirm } from '../support/harness.js';
+import { addCorporation, addUser, enrolledOperator, enrollForTest, firmWithAdmin, PASSWORD, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
 
 /**
@@ -16,6 +16,7 @@ describe('MFA administration in Chromium', () => {
   let firm: TestFirm;
   let carl: UserView;
   const OPERATOR_EMAIL = 'olga@platform.example';
+  let operator: TestOperator;
 
   beforeAll(async () => {
     rig = await startBrowserRig();
@@ -24,7 +25,7 @@ describe('MFA administration in Chromium', () => {
     operatorPage = await (await rig.browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
 
     const h = rig.h;
-    await operatorAgent(h, OPERATOR_EMAIL);
+    operator = await enrolledOperator(h, OPERATOR_EMAIL);
     firm = await firmWithAdmin(h, 'meridian');
     carl = await addUser(h, firm.firm.id, { name: 'Carl Case', email: 'carl@meridian.example', kind: 'case_manager' });
     await addUser(h, firm.firm.id, { name: 'Vera Vendor', email: 'vera@meridian.example', kind: 'vendor_case_manager' });
@@ -61,7 +62,13 @@ describe('MFA administration in Chromium', () => {
   });
 
   it('lets the operator activate the subscription with 5 licences', async () => {
-    await signIn(operatorPage, '/operator/login', OPERATOR_EMAIL, 'Firms');
+    // The operator's own second factor (issue 8.6): password, then a passcode of their app.
+    await signIn(operatorPage, '/operator/login', OPERATOR_EMAIL, 'Second factor');
+    rig.h.clock.advance(30_000); // a time step the enrolment did not use
+    const passcode = operatorPage.getByRole('form', { name: 'Passcode' });
+    await passcode.getByLabel('Passcode').fill(totpCode(rig.h, operator.secret));
+    await passcode.getByRole('button', { name: 'Verify' }).click();
+    await operatorPage.getByRole('heading', { name: 'Firms' }).waitFor();
     await operatorPage.getByRole('navigation', { name: 'Operator console' }).getByRole('link', { name: 'Subscriptions' }).click();
     await operatorPage.getByRole('heading', { name: 'Subscriptions', level: 1 }).waitFor();
 

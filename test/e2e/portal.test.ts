@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { ensureOperatorSetup } from '../../src/operators/bootstrap.js';
-import { lastLinkTo } from '../support/harness.js';
+import { lastLinkTo, totpCode } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
 
 /** The newcomer's path, in a real browser: setup link, operator console, a firm, its superuser. */
@@ -43,6 +43,15 @@ describe('Tessera in Chromium', () => {
     await page.getByLabel('Email').fill('olga@platform.example');
     await page.getByLabel('Password').fill('a private passphrase');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    // The operator's own second factor comes first (issue 8.6): an authenticator app here.
+    await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
+    await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Authenticator app/ }).check();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const secret = ((await page.getByLabel('Setup key').textContent()) ?? '').replace(/\s/g, '');
+    await page.getByLabel('Code from the app').fill(totpCode(rig.h, secret));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('heading', { name: 'Your backup codes', level: 2 }).waitFor();
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Firms' }).waitFor();
 
     const form = page.getByRole('form', { name: 'New firm' });

@@ -17,6 +17,8 @@ import { SecretBox } from '../../src/crypto/secret-box.js';
 import { createMailService } from '../../src/notify/mail.service.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { Secret, TOTP } from 'otpauth';
+import { TOTP_PARAMS } from '../../src/factors/totp/totp.factor.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -127,16 +129,45 @@ export class Agent {
   }
 }
 
-/** An operator with a password, logged in. */
-export async function operatorAgent(h: Harness, email = `op-${randomUUID().slice(0, 8)}@platform.example`): Promise<Agent> {
+/** The passcode an authenticator app shows for this secret at the harness's time (plus whole steps). */
+export function totpCode(h: Harness, secret: string, offsetSteps = 0): string {
+  return TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: h.clock.now() + offsetSteps * TOTP_PARAMS.period * 1000 });
+}
+
+export interface TestOperator {
+  id: string;
+  email: string;
+  /** Signed in with password and passcode. */
+  agent: Agent;
+  /** The base32 secret of the operator's authenticator app (enrolled at the first login). */
+  secret: string;
+  backupCodes: string[];
+}
+
+/**
+ * An operator with a password, signed in as the console requires (issue 8.6): the first login
+ * enrols an authenticator app through the real enrollment routes, which finishes the login.
+ */
+export async function enrolledOperator(h: Harness, email = `op-${randomUUID().slice(0, 8)}@platform.example`): Promise<TestOperator> {
+  const id = randomUUID();
   await h.ctx.db
     .insertInto('operators')
-    .values({ id: randomUUID(), email, name: 'Olga Operator', password_hash: await hashPassword(PASSWORD), status: 'active', created_at: h.clock.now() })
+    .values({ id, email, name: 'Olga Operator', password_hash: await hashPassword(PASSWORD), status: 'active', created_at: h.clock.now() })
     .execute();
   const agent = new Agent(h.app);
   const res = await agent.post('/api/v1/operator/login', { email, password: PASSWORD });
-  if (res.statusCode !== 200) throw new Error(`operator login failed: ${res.body}`);
-  return agent;
+  if (res.statusCode !== 200 || res.json().next !== 'enroll') throw new Error(`operator login failed: ${res.body}`);
+  const begun = await agent.post('/api/v1/mfa/enrollment/totp', {});
+  if (begun.statusCode !== 201) throw new Error(`operator enrollment failed: ${begun.body}`);
+  const { authenticatorId, secret } = begun.json() as { authenticatorId: string; secret: string };
+  const confirmed = await agent.post(`/api/v1/mfa/enrollment/totp/${authenticatorId}/confirm`, { code: totpCode(h, secret) });
+  if (confirmed.statusCode !== 200) throw new Error(`operator enrollment failed: ${confirmed.body}`);
+  return { id, email, agent, secret, backupCodes: confirmed.json().backupCodes };
+}
+
+/** An operator with a password and an authenticator app, signed in with both. */
+export async function operatorAgent(h: Harness, email?: string): Promise<Agent> {
+  return (await enrolledOperator(h, email)).agent;
 }
 
 export interface TestFirm {
@@ -218,6 +249,7 @@ const STATE_TABLES = {
   device_activations: 'id',
   push_transactions: 'id',
   server_keys: 'name',
+  operators: 'id',
 } as const;
 type StateTable = keyof typeof STATE_TABLES;
 

@@ -9,6 +9,7 @@ import { Enroll } from './pages/Enroll';
 import { Login } from './pages/Login';
 import { MySecurity } from './pages/MySecurity';
 import { OperatorFirms } from './pages/OperatorFirms';
+import { OperatorOperators } from './pages/OperatorOperators';
 import { OperatorOutbox } from './pages/OperatorOutbox';
 import { OperatorSubscriptions } from './pages/OperatorSubscriptions';
 import { SecondFactor } from './pages/SecondFactor';
@@ -56,14 +57,18 @@ function route(path: string, session: Session): ReactNode {
     case '/operator':
     case '/operator/subscriptions':
     case '/operator/outbox':
+    case '/operator/security':
+    case '/operator/operators':
       if (session.status !== 'operator') return <Redirect to="/operator/login" />;
+      if (path === '/operator/operators') return <OperatorOperators selfId={session.operator.id} />;
+      if (path === '/operator/security') return <MySecurity owner={{ name: session.operator.name, email: session.operator.email, orgName: 'Tessera operators' }} base="/operator" />;
       return path === '/operator' ? <OperatorFirms /> : path === '/operator/outbox' ? <OperatorOutbox /> : <OperatorSubscriptions />;
     case '/home':
       if (session.status !== 'user') return <Redirect to={loginPathFor(path)} />;
       return <Home user={session.user} />;
     case '/me/security':
       if (session.status !== 'user') return <Redirect to={loginPathFor(path)} />;
-      return <MySecurity user={session.user} />;
+      return <MySecurity owner={{ name: session.user.name, email: session.user.email, orgName: session.user.firm.name }} base="/me" />;
     case '/admin/users':
     case '/admin/corporations':
     case '/admin/subscriptions':

@@ -61,6 +61,18 @@ export interface Firm {
   userCount: number;
 }
 
+/** An operator in the console's Operators list, with the state of their second factor. */
+export interface OperatorSummary {
+  id: string;
+  email: string;
+  name: string;
+  status: 'active' | 'disabled';
+  enrolled: boolean;
+  authenticators: number;
+  lockedUntil: number | null;
+  createdAt: number;
+}
+
 export interface OutboxItem {
   id: string;
   to: string;
@@ -174,7 +186,7 @@ export interface MfaChallenge {
 /** GET /mfa/enrollment. */
 export interface EnrollmentInfo {
   firmName: string;
-  user: { name: string; email: string; kind: Kind };
+  user: { name: string; email: string; kind: Kind | 'operator' };
   methods: { kind: AuthenticatorMethod; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;

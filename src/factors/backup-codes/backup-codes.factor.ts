@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { AppContext } from '../../context.js';
 import type { DbOrTx } from '../../db/database.js';
-import type { LoginFactor } from '../factor.js';
+import { ownedBy, ownerColumns, type FactorUser, type LoginFactor } from '../factor.js';
 
 export const BACKUP_CODE_COUNT = 10;
 /** Crockford's base32: no I, L, O or U, so codes read aloud or copied by hand survive. */
@@ -29,8 +29,8 @@ export function normaliseBackupCode(input: string): string {
  * (HMAC under a key derived from the master key), never reversible. Returns the codes,
  * which are shown once.
  */
-export async function issueBackupCodes(ctx: AppContext, db: DbOrTx, firmId: string, userId: string): Promise<string[]> {
-  await db.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
+export async function issueBackupCodes(ctx: AppContext, db: DbOrTx, owner: FactorUser): Promise<string[]> {
+  await db.deleteFrom('backup_codes').where(ownedBy('backup_codes', owner)).execute();
   const codes = Array.from({ length: BACKUP_CODE_COUNT }, newCode);
   const now = ctx.clock.now();
   await db
@@ -38,18 +38,18 @@ export async function issueBackupCodes(ctx: AppContext, db: DbOrTx, firmId: stri
     .values(
       codes.map((code) => {
         const { keyId, mac } = ctx.secrets.mac(MAC_PURPOSE, normaliseBackupCode(code));
-        return { id: randomUUID(), firm_id: firmId, user_id: userId, code_hash: mac, key_id: keyId, created_at: now, used_at: null };
+        return { id: randomUUID(), ...ownerColumns(owner), code_hash: mac, key_id: keyId, created_at: now, used_at: null };
       }),
     )
     .execute();
   return codes;
 }
 
-export async function unusedBackupCodes(db: DbOrTx, userId: string): Promise<number> {
+export async function unusedBackupCodes(db: DbOrTx, owner: FactorUser): Promise<number> {
   const row = await db
     .selectFrom('backup_codes')
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('user_id', '=', userId)
+    .where(ownedBy('backup_codes', owner))
     .where('used_at', 'is', null)
     .executeTakeFirstOrThrow();
   return Number(row.n);
@@ -58,13 +58,13 @@ export async function unusedBackupCodes(db: DbOrTx, userId: string): Promise<num
 export const backupCodeFactor: LoginFactor = {
   method: 'backup_code',
   async available(db, user) {
-    return (await unusedBackupCodes(db, user.id)) > 0;
+    return (await unusedBackupCodes(db, user)) > 0;
   },
   async verify(ctx, db, user, code) {
     if (typeof code !== 'string') return { ok: false, reason: 'wrong' };
     const typed = normaliseBackupCode(code);
     if (!/^[0-9A-Z]{10}$/.test(typed)) return { ok: false, reason: 'wrong' };
-    const rows = await db.selectFrom('backup_codes').selectAll().where('user_id', '=', user.id).where('firm_id', '=', user.firm_id).execute();
+    const rows = await db.selectFrom('backup_codes').selectAll().where(ownedBy('backup_codes', user)).execute();
     // Every row is compared (constant-time each), so timing does not tell which one matched.
     let match: (typeof rows)[number] | undefined;
     for (const r of rows) if (ctx.secrets.macMatches(MAC_PURPOSE, typed, r.key_id, r.code_hash)) match = r;
@@ -72,7 +72,7 @@ export const backupCodeFactor: LoginFactor = {
     const used = await db.updateTable('backup_codes').set({ used_at: ctx.clock.now() }).where('id', '=', match.id).where('used_at', 'is', null).executeTakeFirst();
     return Number(used.numUpdatedRows) === 1 ? { ok: true, authenticatorId: null } : { ok: false, reason: 'replay' };
   },
-  async reset(db, _firmId, userId) {
-    await db.deleteFrom('backup_codes').where('user_id', '=', userId).execute();
+  async reset(db, owner) {
+    await db.deleteFrom('backup_codes').where(ownedBy('backup_codes', owner)).execute();
   },
 };

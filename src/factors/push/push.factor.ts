@@ -43,10 +43,12 @@ export const pushRefused = (attemptsLeft: number) =>
 export const pushFactor: LoginFactor = {
   method: 'push',
   async available(db, user, now = Date.now()) {
+    // Operators have no Tessera Authenticator (a device belongs to firm accounts): no push.
+    if (user.firm_id === null) return false;
     return (await activeDevices(db, user)).length > 0 && (await pushPausedUntil(db, user, now)) === null;
   },
   async verify(ctx, db, user, answer, attempt) {
-    if (typeof answer !== 'string' || !attempt) return { ok: false, reason: 'malformed' };
+    if (typeof answer !== 'string' || !attempt || user.firm_id === null) return { ok: false, reason: 'malformed' };
     const taken = await db
       .updateTable('push_transactions')
       .set({ completed_at: ctx.clock.now() })
@@ -65,7 +67,8 @@ export const pushFactor: LoginFactor = {
   refusal: pushRefused,
   // push_devices (and the device's passcode secret) go with their authenticators (ON DELETE CASCADE);
   // a pending push of a reset user must not be approvable any more.
-  async reset(db, firmId, userId) {
+  async reset(db, { id: userId, firm_id: firmId }) {
+    if (firmId === null) return;
     await db
       .updateTable('push_transactions')
       .set({ status: 'expired' })

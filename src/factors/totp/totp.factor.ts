@@ -3,7 +3,7 @@ import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import type { AppContext } from '../../context.js';
 import type { DbOrTx } from '../../db/database.js';
-import type { FactorResult, FactorUser, LoginFactor } from '../factor.js';
+import { ownedBy, ownerColumns, type FactorResult, type FactorUser, type LoginFactor } from '../factor.js';
 
 /**
  * Authenticator apps (RFC 6238). The parameters every common app reads from an otpauth URI
@@ -46,13 +46,13 @@ export async function beginTotpEnrollment(
   user: FactorUser & { email: string },
   issuer: string,
 ): Promise<TotpEnrollment> {
-  await db.deleteFrom('authenticators').where('user_id', '=', user.id).where('kind', '=', 'totp').where('status', '=', 'pending').execute();
+  await db.deleteFrom('authenticators').where(ownedBy('authenticators', user)).where('kind', '=', 'totp').where('status', '=', 'pending').execute();
   const id = randomUUID();
   const secret = new Secret({ size: SECRET_BYTES }).base32;
   const now = ctx.clock.now();
   await db
     .insertInto('authenticators')
-    .values({ id, firm_id: user.firm_id, user_id: user.id, kind: 'totp', label: 'Authenticator app', status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
+    .values({ id, ...ownerColumns(user), kind: 'totp', label: 'Authenticator app', status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
     .execute();
   await db.insertInto('totp_authenticators').values({ authenticator_id: id, secret_enc: ctx.secrets.seal(secret, id), last_step: null }).execute();
   const uri = otpauthUri(issuer, user.email, secret);
@@ -100,7 +100,7 @@ export const totpFactor: LoginFactor = {
       .selectFrom('authenticators')
       .innerJoin('totp_authenticators', 'totp_authenticators.authenticator_id', 'authenticators.id')
       .select('authenticators.id')
-      .where('authenticators.user_id', '=', user.id)
+      .where(ownedBy('authenticators', user))
       .where('authenticators.kind', 'in', PASSCODE_KINDS)
       .where('authenticators.status', '=', 'active')
       .executeTakeFirst();
@@ -112,8 +112,7 @@ export const totpFactor: LoginFactor = {
       .selectFrom('authenticators')
       .innerJoin('totp_authenticators', 'totp_authenticators.authenticator_id', 'authenticators.id')
       .select(['authenticators.id', 'totp_authenticators.secret_enc'])
-      .where('authenticators.user_id', '=', user.id)
-      .where('authenticators.firm_id', '=', user.firm_id)
+      .where(ownedBy('authenticators', user))
       .where('authenticators.kind', 'in', PASSCODE_KINDS)
       .where('authenticators.status', '=', 'active')
       .execute();

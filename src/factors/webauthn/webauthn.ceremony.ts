@@ -17,6 +17,8 @@ import { CHALLENGE_TTL_MS, consumeChallenge, findLiveChallenge, issueChallenge, 
 import type { AuthenticationResponse, RegistrationResponse } from './webauthn.schemas.js';
 import type { WebAuthnChallengeRow, WebAuthnCredentialRow } from './webauthn.table.js';
 import { mailSuperusers } from '../../notify/superusers.js';
+import { PLATFORM_NAME, mailOperators, operatorsUrl } from '../../operators/operator-mail.js';
+import { ownedBy, ownerColumns, type FactorUser } from '../factor.js';
 
 /** COSE algorithms accepted (issue 6.3): ES256, EdDSA, RS256, and nothing else. */
 export const WEBAUTHN_ALGORITHMS: readonly number[] = [-7, -8, -257];
@@ -108,18 +110,18 @@ export interface RegistrationStart {
 export async function beginRegistration(
   ctx: AppContext,
   db: DbOrTx,
-  input: { user: { id: string; firm_id: string; email: string; name: string }; firmName: string; sessionId: string; label: string; passkey: boolean },
+  input: { user: FactorUser & { email: string; name: string }; firmName: string; sessionId: string; label: string; passkey: boolean },
 ): Promise<RegistrationStart> {
   const { user } = input;
   const now = ctx.clock.now();
-  await db.deleteFrom('authenticators').where('user_id', '=', user.id).where('kind', '=', 'webauthn').where('status', '=', 'pending').execute();
+  await db.deleteFrom('authenticators').where(ownedBy('authenticators', user)).where('kind', '=', 'webauthn').where('status', '=', 'pending').execute();
   const authenticatorId = randomUUID();
   await db
     .insertInto('authenticators')
-    .values({ id: authenticatorId, firm_id: user.firm_id, user_id: user.id, kind: 'webauthn', label: input.label, status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
+    .values({ id: authenticatorId, ...ownerColumns(user), kind: 'webauthn', label: input.label, status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
     .execute();
-  const { bytes } = await issueChallenge(ctx, db, input.passkey ? 'register_passkey' : 'register', { sessionId: input.sessionId, userId: user.id, firmId: user.firm_id });
-  const existing = await userCredentials(db, user.id);
+  const { bytes } = await issueChallenge(ctx, db, input.passkey ? 'register_passkey' : 'register', { sessionId: input.sessionId, userId: user.firm_id === null ? null : user.id, firmId: user.firm_id });
+  const existing = await userCredentials(db, user);
   const options = await generateRegistrationOptions({
     rpName: input.firmName,
     rpID: relyingParty(ctx).id,
@@ -239,11 +241,16 @@ export async function storeCredential(ctx: AppContext, db: DbOrTx, authenticator
 
 // --- Authentication ---------------------------------------------------------------------------
 
+/** A credential with its owner: a firm user's (user_id, firm_id) or an operator's (operator_id). */
 export interface StoredCredential extends WebAuthnCredentialRow {
-  user_id: string;
-  firm_id: string;
+  user_id: string | null;
+  firm_id: string | null;
+  operator_id: string | null;
   label: string;
 }
+
+/** The one id a credential's owner has (the user handle is made of it). */
+const ownerIdOf = (c: StoredCredential) => (c.user_id ?? c.operator_id)!;
 
 function parseTransports(json: string): string[] {
   try {
@@ -254,14 +261,14 @@ function parseTransports(json: string): string[] {
   }
 }
 
-/** The credentials of a user's active (and, for exclusion, pending) security keys. */
-async function userCredentials(db: DbOrTx, userId: string, activeOnly = false): Promise<StoredCredential[]> {
+/** The credentials of a user's (or operator's) active (and, for exclusion, pending) security keys. */
+async function userCredentials(db: DbOrTx, owner: FactorUser, activeOnly = false): Promise<StoredCredential[]> {
   let q = db
     .selectFrom('webauthn_credentials')
     .innerJoin('authenticators', 'authenticators.id', 'webauthn_credentials.authenticator_id')
     .selectAll('webauthn_credentials')
-    .select(['authenticators.user_id', 'authenticators.firm_id', 'authenticators.label'])
-    .where('authenticators.user_id', '=', userId)
+    .select(['authenticators.user_id', 'authenticators.firm_id', 'authenticators.operator_id', 'authenticators.label'])
+    .where(ownedBy('authenticators', owner))
     .where('authenticators.kind', '=', 'webauthn');
   if (activeOnly) q = q.where('authenticators.status', '=', 'active');
   return q.orderBy('webauthn_credentials.created_at').execute();
@@ -276,11 +283,11 @@ async function userCredentials(db: DbOrTx, userId: string, activeOnly = false): 
 export async function beginAuthentication(
   ctx: AppContext,
   db: DbOrTx,
-  who: { userId: string; firmId: string; sessionId: string } | null,
+  who: { owner: FactorUser; sessionId: string } | null,
 ): Promise<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON; keys: number }> {
-  const keys = who ? await userCredentials(db, who.userId, true) : [];
+  const keys = who ? await userCredentials(db, who.owner, true) : [];
   const { id, bytes } = who
-    ? await issueChallenge(ctx, db, 'authenticate', { sessionId: who.sessionId, userId: who.userId, firmId: who.firmId })
+    ? await issueChallenge(ctx, db, 'authenticate', { sessionId: who.sessionId, userId: who.owner.firm_id === null ? null : who.owner.id, firmId: who.owner.firm_id })
     : await issueChallenge(ctx, db, 'passkey', { sessionId: null, userId: null, firmId: null });
   const options = await generateAuthenticationOptions({
     rpID: relyingParty(ctx).id,
@@ -322,7 +329,8 @@ export async function checkAssertion(
   input: {
     response: AuthenticationResponse;
     challenge: { sessionId: string } | { id: string };
-    owner: { id: string; firm_id: string } | null;
+    /** The user or operator answering a second factor; null for a passkey sign-in (firm users' keys only). */
+    owner: FactorUser | null;
     requireUserVerification: boolean;
   },
 ): Promise<CheckedAssertion | AssertionFailure> {
@@ -343,11 +351,12 @@ export async function checkAssertion(
     .selectFrom('webauthn_credentials')
     .innerJoin('authenticators', 'authenticators.id', 'webauthn_credentials.authenticator_id')
     .selectAll('webauthn_credentials')
-    .select(['authenticators.user_id', 'authenticators.firm_id', 'authenticators.label'])
+    .select(['authenticators.user_id', 'authenticators.firm_id', 'authenticators.operator_id', 'authenticators.label'])
     .where('webauthn_credentials.credential_id', '=', credentialId)
     .where('authenticators.kind', '=', 'webauthn')
     .where('authenticators.status', '=', 'active');
-  if (input.owner) q = q.where('authenticators.user_id', '=', input.owner.id).where('authenticators.firm_id', '=', input.owner.firm_id);
+  // A passkey signs in a firm user; an operator's key is never one.
+  q = input.owner ? q.where(ownedBy('authenticators', input.owner)) : q.where('authenticators.user_id', 'is not', null);
   const credential = await q.executeTakeFirst();
   if (!credential) return { ok: false, reason: 'unknown_credential' };
 
@@ -371,7 +380,7 @@ export async function checkAssertion(
 
   // A passkey names its user (the user handle); it must be the credential's owner. A security
   // key at the second factor may leave it out (U2F keys and non-discoverable credentials do).
-  const mismatch = r.userHandle ? canonicalId(r.userHandle) !== userHandleOf(credential.user_id).toString('base64url') : input.owner === null;
+  const mismatch = r.userHandle ? canonicalId(r.userHandle) !== userHandleOf(ownerIdOf(credential)).toString('base64url') : input.owner === null;
   if (mismatch) return { ok: false, reason: 'user_handle', credential };
   const stored = Number(credential.counter);
   if ((info.newCounter > 0 || stored > 0) && info.newCounter <= stored) {
@@ -403,8 +412,8 @@ export async function recordAssertion(ctx: AppContext, db: DbOrTx, a: CheckedAss
 
 /**
  * A counter that went backwards (issue 6.3): flagged in the audit log and mailed to every
- * active superuser of the firm as a possibly cloned key. Written in the transaction that
- * records the refusal.
+ * active superuser of the firm (an operator's key: to every active operator) as a possibly
+ * cloned key. Written in the transaction that records the refusal.
  */
 export async function reportCounterRegression(
   ctx: AppContext,
@@ -417,10 +426,16 @@ export async function reportCounterRegression(
   await audit(db, now, actor, {
     event: 'mfa.webauthn_counter_regression',
     firmId: credential.firm_id,
-    subjectType: 'user',
-    subjectId: credential.user_id,
+    subjectType: credential.operator_id ? 'operator' : 'user',
+    subjectId: ownerIdOf(credential),
     details: { authenticatorId: credential.authenticator_id, label: credential.label, storedCounter: Number(credential.counter), receivedCounter: newCounter ?? null },
   });
+  const url = new URL('/admin/users', ctx.config.publicUrl).toString();
+  if (credential.user_id === null || credential.firm_id === null) {
+    const op = await db.selectFrom('operators').select(['name', 'email']).where('id', '=', ownerIdOf(credential)).executeTakeFirstOrThrow();
+    const content = templates.securityKeyCloned({ firmName: PLATFORM_NAME, userName: op.name, userEmail: op.email, keyName: credential.label, at: now, ip: actor.ip, url: operatorsUrl(ctx) });
+    return mailOperators(ctx, db, content);
+  }
   const user = await db
     .selectFrom('users')
     .innerJoin('firms', 'firms.id', 'users.firm_id')
@@ -434,7 +449,7 @@ export async function reportCounterRegression(
     keyName: credential.label,
     at: now,
     ip: actor.ip,
-    url: new URL('/admin/users', ctx.config.publicUrl).toString(),
+    url,
   });
   await mailSuperusers(ctx, db, credential.firm_id, content);
 }

@@ -1,5 +1,5 @@
 import { AppError } from '../../errors.js';
-import type { LoginFactor } from '../factor.js';
+import { ownedBy, type LoginFactor } from '../factor.js';
 import { checkAssertion, recordAssertion, reportCounterRegression } from './webauthn.ceremony.js';
 import type { AuthenticationResponse } from './webauthn.schemas.js';
 
@@ -24,7 +24,7 @@ export const webauthnFactor: LoginFactor = {
       .selectFrom('authenticators')
       .innerJoin('webauthn_credentials', 'webauthn_credentials.authenticator_id', 'authenticators.id')
       .select('authenticators.id')
-      .where('authenticators.user_id', '=', user.id)
+      .where(ownedBy('authenticators', user))
       .where('authenticators.kind', '=', 'webauthn')
       .where('authenticators.status', '=', 'active')
       .executeTakeFirst();

@@ -41,6 +41,8 @@ export function OperatorNav() {
         { to: '/operator', label: 'Firms' },
         { to: '/operator/subscriptions', label: 'Subscriptions' },
         { to: '/operator/outbox', label: 'Outbox' },
+        { to: '/operator/operators', label: 'Operators' },
+        { to: '/operator/security', label: 'Security' },
       ]}
     />
   );

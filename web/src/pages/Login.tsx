@@ -46,9 +46,11 @@ export function Login({ audience }: LoginProps) {
     setPending(true);
     setError(null);
     try {
-      let target: { to: string; state?: Record<string, unknown> } = { to: '/operator' };
+      let target: { to: string; state?: Record<string, unknown> };
       if (audience === 'operator') {
-        await api.post('/operator/login', { email, password });
+        // Operators always pass their own second factor next (enrolling one at the first login).
+        const result = await api.post<LoginResult>('/operator/login', { email, password });
+        target = result.next === 'home' ? { to: '/operator' } : { to: withNext(result.next === 'enroll' ? '/enroll' : '/mfa', '/operator') };
       } else {
         const result = await api.post<LoginResult>('/login', { email, password, ...(firm.trim() ? { firm: firm.trim() } : {}) });
         target = afterPassword(result);

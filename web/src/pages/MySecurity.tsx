@@ -1,11 +1,12 @@
 import { useState, type FormEvent } from 'react';
-import { api, type MyAuthenticator, type MySecurity as Security, type SessionUser } from '../api';
+import { api, type MyAuthenticator, type MySecurity as Security } from '../api';
 import { BackupCodes } from '../components/BackupCodes';
 import { DataTable, type Column } from '../components/DataTable';
 import { TextField } from '../components/Field';
 import { Enrollment, type AddedKind } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
+import { OperatorNav } from '../components/SectionNav';
 import { useAction, useApiGet } from '../useApi';
 import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
@@ -22,26 +23,40 @@ const ADDED_NOTICE: Record<AddedKind, string> = {
 
 const LAST_ONE_WARNING = 'This is your only authenticator. You will have to set up MFA again at your next login.';
 
+/** Where the API of these settings is: /me for a firm user, /operator for an operator's own second factor. */
+type SecurityBase = '/me' | '/operator';
+
+/** Whose settings: for the notices and the backup-codes download. */
+export interface SecurityOwner {
+  name: string;
+  email: string;
+  /** The firm, or "Tessera operators". */
+  orgName: string;
+}
+
 /**
  * My security (/me/security): the signed-in user's authenticators and backup codes. The
  * server refuses changes (403 SECOND_FACTOR_REQUIRED) unless this session passed a second
- * factor, and mails the user about every change.
+ * factor, and mails the user about every change. The operator console's Security page
+ * (/operator/security) is the same screen over /api/v1/operator (no passkeys: operators
+ * always sign in with password and second factor).
  */
-export function MySecurity({ user }: { user: SessionUser }) {
-  const security = useApiGet<Security>('/me/security');
+export function MySecurity({ owner, base }: { owner: SecurityOwner; base: SecurityBase }) {
+  const security = useApiGet<Security>(`${base}/security`);
   const [adding, setAdding] = useState<Adding>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const data = security.data;
 
   return (
     <Page title="My security" wide>
+      {base === '/operator' ? <OperatorNav /> : null}
       <StatusNotice message={notice} />
       <ErrorAlert message={security.error} />
       {data ? (
         <>
           {data.mfaEnabled && !data.enrolled ? (
             <p role="status" className="notice notice-info">
-              {user.firm.name} requires multi-factor authentication for you. You will be asked to set it up at your next login,
+              {owner.orgName} requires multi-factor authentication for you. You will be asked to set it up at your next login,
               or you can add an authenticator now.
             </p>
           ) : null}
@@ -53,6 +68,7 @@ export function MySecurity({ user }: { user: SessionUser }) {
           ) : null}
           <Card title="Authenticators">
             <AuthenticatorTable
+              base={base}
               security={data}
               onChanged={(message) => {
                 setNotice(message);
@@ -81,16 +97,18 @@ export function MySecurity({ user }: { user: SessionUser }) {
                 >
                   Add security key
                 </button>
-                <button
-                  type="button"
-                  className="button-secondary"
-                  onClick={() => {
-                    setNotice(null);
-                    setAdding('passkey');
-                  }}
-                >
-                  Add a passkey
-                </button>
+                {base === '/me' ? (
+                  <button
+                    type="button"
+                    className="button-secondary"
+                    onClick={() => {
+                      setNotice(null);
+                      setAdding('passkey');
+                    }}
+                  >
+                    Add a passkey
+                  </button>
+                ) : null}
               </div>
             )}
           </Card>
@@ -108,8 +126,9 @@ export function MySecurity({ user }: { user: SessionUser }) {
             />
           ) : null}
           <BackupCodeSection
+            base={base}
             remaining={data.backupCodesRemaining}
-            owner={`${user.name} (${user.email}) at ${user.firm.name}`}
+            owner={`${owner.name} (${owner.email}) at ${owner.orgName}`}
             onChanged={() => {
               setNotice(null);
               security.reload();
@@ -124,10 +143,12 @@ export function MySecurity({ user }: { user: SessionUser }) {
 }
 
 function AuthenticatorTable({
+  base,
   security,
   onChanged,
   onBeforeChange,
 }: {
+  base: SecurityBase;
   security: Security;
   onChanged(message: string): void;
   onBeforeChange(): void;
@@ -143,7 +164,7 @@ function AuthenticatorTable({
     const question = last ? LAST_ONE_WARNING : `Remove ${item.label}? It will no longer work for signing in.`;
     if (!window.confirm(question)) return;
     const result = await action.run(() =>
-      api.delete(`/me/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`),
+      api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`),
     );
     if (result.ok) onChanged(`${item.label} was removed.`);
   }
@@ -155,6 +176,7 @@ function AuthenticatorTable({
       cell: (a) =>
         renaming === a.id ? (
           <RenameForm
+            base={base}
             item={a}
             onCancel={() => setRenaming(null)}
             onSaved={(label) => {
@@ -217,7 +239,7 @@ function AuthenticatorTable({
   );
 }
 
-function RenameForm({ item, onSaved, onCancel }: { item: MyAuthenticator; onSaved(label: string): void; onCancel(): void }) {
+function RenameForm({ base, item, onSaved, onCancel }: { base: SecurityBase; item: MyAuthenticator; onSaved(label: string): void; onCancel(): void }) {
   const [label, setLabel] = useState(item.label);
   const { pending, error, setError, run } = useAction();
 
@@ -228,7 +250,7 @@ function RenameForm({ item, onSaved, onCancel }: { item: MyAuthenticator; onSave
       setError('Enter a name.');
       return;
     }
-    const result = await run(() => api.patch<MyAuthenticator>(`/me/authenticators/${encodeURIComponent(item.id)}`, { label: next }));
+    const result = await run(() => api.patch<MyAuthenticator>(`${base}/authenticators/${encodeURIComponent(item.id)}`, { label: next }));
     if (result.ok) onSaved(result.value?.label ?? next);
   }
 
@@ -248,13 +270,13 @@ function RenameForm({ item, onSaved, onCancel }: { item: MyAuthenticator; onSave
   );
 }
 
-function BackupCodeSection({ remaining, owner, onChanged }: { remaining: number; owner: string; onChanged(): void }) {
+function BackupCodeSection({ base, remaining, owner, onChanged }: { base: SecurityBase; remaining: number; owner: string; onChanged(): void }) {
   const [codes, setCodes] = useState<string[] | null>(null);
   const { pending, error, run } = useAction();
 
   async function generate() {
     if (!window.confirm('Generate new backup codes? The codes you have now stop working.')) return;
-    const result = await run(() => api.post<{ backupCodes: string[] }>('/me/backup-codes'));
+    const result = await run(() => api.post<{ backupCodes: string[] }>(`${base}/backup-codes`));
     if (result.ok) setCodes(result.value.backupCodes);
   }
 
