@@ -128,6 +128,11 @@ for (const action of ['activate', 'decline', 'licence-request/decline', 'suspend
   const body = action === 'activate' ? () => ({ planName: 'Stolen', licenceCount: 1 }) : undefined;
   add(`POST /api/v1/operator/subscriptions/:firmId/${action} firmId`, () => B.firm.id, superA('POST', `/api/v1/operator/subscriptions/:id/${action}`, body));
 }
+// The operator's own factors: a firm user's authenticator (B's) is no operator's, and a firm's
+// superuser is no operator; the operator reset takes an operator id, never a firm user's.
+add('PATCH /api/v1/operator/authenticators/:id id', () => b.authenticator, as(() => operator, 'PATCH', '/api/v1/operator/authenticators/:id', { label: 'Mine now' }));
+add('DELETE /api/v1/operator/authenticators/:id id', () => b.authenticator, (id) => operator.delete(api(`/operator/authenticators/${encodeURIComponent(id)}?confirm=true`)));
+add('POST /api/v1/operator/operators/:id/mfa-reset id', () => b.enrolledUser, as(() => operator, 'POST', '/api/v1/operator/operators/:id/mfa-reset'));
 // My security: B's authenticator, as a user of A who passed the second factor.
 add('PATCH /api/v1/me/authenticators/:id id', () => b.authenticator, as(() => aUser, 'PATCH', '/api/v1/me/authenticators/:id', { label: 'Mine now' }));
 add('DELETE /api/v1/me/authenticators/:id id', () => b.authenticator, (id) => aUser.delete(api(`/me/authenticators/${encodeURIComponent(id)}?confirm=true`)));
