@@ -6,7 +6,7 @@ import { projectRoot } from '../src/http/paths.js';
 import { seedPushDevices } from './lib/devices.js';
 import { Recorder, type ErrorSample, type KindStats } from './lib/flow-client.js';
 import { openDb, seedFirm, seedSessions } from './lib/seed.js';
-import { freshDatabase, startTessera } from './lib/server.js';
+import { freshDatabase, startTessera, type TesseraProcess } from './lib/server.js';
 import { liveHeap, median, mib, secondHalfSlope, startSampler, type MemorySample } from './soak/memory.js';
 import { DeviceStream, MIX, pickFlow, runFlow, type FlowOptions, type SoakWorld } from './soak/mix.js';
 
@@ -166,9 +166,10 @@ async function soakOne(database: 'sqlite' | 'postgres', o: Options): Promise<Soa
   const probeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-soak-'));
   const probeFile = path.join(probeDir, 'probe.jsonl');
   const probe = pathToFileURL(path.join(projectRoot(), 'dist', 'bench', 'lib', 'memory-probe.js')).href;
-  const server = await startTessera(db0.url, { NODE_OPTIONS: `--import ${probe}`, TESSERA_SOAK_PROBE: probeFile, TESSERA_SOAK_PROBE_MS: String(SAMPLE_EVERY_MS) });
   const streams = new Map<string, DeviceStream>();
+  let server: TesseraProcess | undefined;
   try {
+    server = await startTessera(db0.url, { NODE_OPTIONS: `--import ${probe}`, TESSERA_SOAK_PROBE: probeFile, TESSERA_SOAK_PROBE_MS: String(SAMPLE_EVERY_MS) });
     log(`${database}: seeding ${USERS} users`);
     const db = await openDb(db0.url);
     const firm = await seedFirm(db, server.masterKey, { users: USERS, enrolled: TOTP_USERS + PUSH_USERS });
@@ -276,7 +277,7 @@ async function soakOne(database: 'sqlite' | 'postgres', o: Options): Promise<Soa
     };
   } finally {
     for (const s of streams.values()) s.close();
-    await server.stop();
+    await server?.stop();
     await db0.drop();
     fs.rmSync(probeDir, { recursive: true, force: true });
   }
@@ -324,15 +325,18 @@ function markdown(machine: Record<string, unknown>, runs: SoakRun[]): string {
 async function main(argv: string[]): Promise<void> {
   const o = options(argv);
   const runs: SoakRun[] = [];
-  for (const database of o.databases) runs.push(await soakOne(database, o));
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? '', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = path.join(projectRoot(), 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
   const result = { kind: 'soak', machine, runs };
-  fs.writeFileSync(path.join(dir, `soak-${stamp}.json`), JSON.stringify(result, null, 2) + '\n');
-  fs.writeFileSync(path.join(dir, `soak-${stamp}.md`), markdown(machine, runs));
-  log(`wrote bench/results/soak-${stamp}.json and .md`);
+  // Written after each database's run, so that a later failure keeps what was measured.
+  for (const database of o.databases) {
+    runs.push(await soakOne(database, o));
+    fs.writeFileSync(path.join(dir, `soak-${stamp}.json`), JSON.stringify(result, null, 2) + '\n');
+    fs.writeFileSync(path.join(dir, `soak-${stamp}.md`), markdown(machine, runs));
+    log(`wrote bench/results/soak-${stamp}.json and .md`);
+  }
   console.log(JSON.stringify(result));
   if (!runs.every((r) => r.ok)) process.exitCode = 1;
 }

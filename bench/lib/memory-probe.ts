@@ -9,9 +9,11 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { isMainThread } from 'node:worker_threads';
 
 const file = process.env.TESSERA_SOAK_PROBE;
-if (file) {
+// The main thread only: a worker (SQLite's checkpointer) would report its own small heap.
+if (file && isMainThread) {
   const every = Number(process.env.TESSERA_SOAK_PROBE_MS ?? 10_000);
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
