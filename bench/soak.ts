@@ -117,7 +117,9 @@ async function openLoop(rec: Recorder, w: SoakWorld, o: FlowOptions, rate: numbe
     await sleep(Math.min(20, Math.max(1, nextAt - now)));
   }
   // Bounded: what is in flight finishes (a push waits for its phone), then the run ends.
-  await Promise.race([Promise.all(inFlight), sleep(60_000)]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(inFlight), new Promise((r) => (timer = setTimeout(r, 60_000)))]);
+  clearTimeout(timer);
   return phase;
 }
 
