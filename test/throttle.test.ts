@@ -85,6 +85,16 @@ describe('attempt throttling (database, injected clock)', () => {
     expect(decisions.filter((d) => d.allowed).length).toBeLessThanOrEqual(10);
   });
 
+  it('does not refuse a good attempt because a concurrent one read the clock a moment later (found by the soak run)', async () => {
+    // An office behind one address: two logins at once, no failure anywhere. The second
+    // request read the clock 5 ms later but inserted its row first.
+    const later = new ManualClock(clock.now() + 5);
+    const second = await reserveAttempt(h.ctx.db, later, [{ scope: 'ip', key, policy: IP_POLICY }]);
+    const first = await reserveAttempt(h.ctx.db, clock, [{ scope: 'ip', key, policy: IP_POLICY }]);
+    expect(second.allowed).toBe(true);
+    expect(first.allowed).toBe(true);
+  });
+
   it('throttles by IP across many accounts', async () => {
     const ip = `ip-${n}`;
     let allowed = 0;

@@ -27,12 +27,17 @@ export interface LoadOptions {
   steps?: autocannon.Request[];
 }
 
+/** Load is generated against this machine's loopback address only. */
+export function assertLoopback(url: string): void {
+  if (!/^http:\/\/127\.0\.0\.1:\d+/.test(url)) throw new Error('load is generated against 127.0.0.1 only');
+}
+
 /**
  * One autocannon run (the load generator lives in this process; Tessera in another),
  * against 127.0.0.1 only, bounded by `duration` or `amount`.
  */
 export async function load(o: LoadOptions): Promise<LoadResult> {
-  if (!/^http:\/\/127\.0\.0\.1:\d+/.test(o.url)) throw new Error('load is generated against 127.0.0.1 only');
+  assertLoopback(o.url);
   let i = 0;
   const result = await autocannon({
     url: o.url,

@@ -57,6 +57,17 @@ export async function freshDatabase(pgBase: string | undefined): Promise<{ url: 
 }
 
 export async function startTessera(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<TesseraProcess> {
+  // The free port can be taken by another process before the server listens on it: try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(databaseUrl, extraEnv);
+    } catch (err) {
+      if (attempt >= 3 || !String((err as Error).message).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startOnce(databaseUrl: string, extraEnv: Record<string, string>): Promise<TesseraProcess> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-data-'));
   const masterKey = randomBytes(32).toString('base64');
@@ -81,7 +92,10 @@ export async function startTessera(databaseUrl: string, extraEnv: Record<string,
   const url = `http://127.0.0.1:${port}`;
   const started = Date.now();
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`Tessera exited during start:\n${output}`);
+    if (child.exitCode !== null) {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(`Tessera exited during start:\n${output}`);
+    }
     try {
       const res = await fetch(`${url}/api/v1/health`);
       if (res.ok) break;

@@ -1,3 +1,4 @@
+import { ENROLLED_LIST, listPagePath, listSearchPath } from '../lib/flows.js';
 import { healthBaseline, load } from '../lib/load.js';
 import type { Scenario, Target } from '../lib/scenario.js';
 import { openDb, seedFirm, seedSessions } from '../lib/seed.js';
@@ -17,16 +18,16 @@ export const adminList: Scenario = {
       await db.destroy();
       const headers = { cookie: `tessera_session=${adminToken}` };
       const baseline = await healthBaseline(server.url);
-      const url = `${server.url}/api/v1/admin/mfa/enrolled`;
+      const url = `${server.url}${ENROLLED_LIST}`;
       const pages = Math.floor(users / 20);
       // One admin at a time: the latency an administrator sees, not a queue of them.
-      const browse = await load({ url, connections: 1, duration: ctx.quick ? 4 : 8, headers, next: (i) => ({ path: `/api/v1/admin/mfa/enrolled?page=${1 + ((i * 7919) % pages)}` }) });
+      const browse = await load({ url, connections: 1, duration: ctx.quick ? 4 : 8, headers, next: (i) => ({ path: listPagePath(ENROLLED_LIST, i, pages) }) });
       const search = await load({
         url,
         connections: 1,
         duration: ctx.quick ? 4 : 8,
         headers,
-        next: (i) => ({ path: `/api/v1/admin/mfa/enrolled?q=${encodeURIComponent(`User ${String((i * 7919) % users).padStart(6, '0')}`)}` }),
+        next: (i) => ({ path: listSearchPath(ENROLLED_LIST, i, users) }),
       });
       const targets: Target[] = [
         { what: 'search p99', target: '≤ 50 ms', actual: `${search.p99} ms`, met: search.p99 <= 50 },

@@ -1,10 +1,8 @@
-import { Secret, TOTP } from 'otpauth';
+import { passcodeOf } from '../lib/flows.js';
 import { healthBaseline, load, type LoadResult } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
 import { csrfPair, openDb, seedFirm, seedSessions, type SeededFirm } from '../lib/seed.js';
 import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.js';
-
-const codeOf = (secret: string) => new TOTP({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate();
 
 /** Sleeps into the next 30-second step, so that no code of the previous run is a replay. */
 async function nextTimeStep(): Promise<void> {
@@ -32,7 +30,7 @@ async function completeLogins(server: TesseraProcess, firm: SeededFirm, o: { con
     rate: o.rate,
     headers: { 'content-type': 'application/json', 'x-csrf-token': csrf.token },
     next: (i) => ({
-      body: JSON.stringify({ method: 'totp', code: codeOf(users[i % users.length]!.secret!) }),
+      body: JSON.stringify({ method: 'totp', code: passcodeOf(users[i % users.length]!.secret!) }),
       headers: { cookie: `tessera_session=${tokens[i % users.length]}; ${csrf.cookie}` },
     }),
   });

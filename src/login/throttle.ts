@@ -80,7 +80,11 @@ export async function reserveAttempt(
     if (inHour >= k.policy.hourlyCap) {
       retryAfterMs = Math.max(retryAfterMs, await capLiftsIn(db, k.scope, k.key, now, inHour - k.policy.hourlyCap + 1));
     } else if (row.last !== null) {
-      const wait = Number(row.last) + delayAfter(consecutive, k.policy) - now;
+      // No delay due, no wait: a concurrent attempt that read the clock a moment after us
+      // makes `last` later than `now`, which must not refuse a good login (an office's
+      // logins share one address).
+      const delay = delayAfter(consecutive, k.policy);
+      const wait = delay > 0 ? Number(row.last) + delay - now : 0;
       if (wait > 0) retryAfterMs = Math.max(retryAfterMs, wait);
     }
   }
