@@ -51,11 +51,21 @@ function formatUtc(epochMs: number): string {
   return `${new Date(epochMs).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
-const ACTOR_TYPES: Record<string, string> = { system: 'Tessera', anonymous: 'Not signed in', operator: 'Operator', user: 'User' };
+/** What a party without a name is called. */
+const PARTY_TYPES: Record<string, string> = {
+  system: 'Tessera',
+  anonymous: 'Not signed in',
+  operator: 'Operator',
+  user: 'User',
+  firm: 'The firm',
+  subscription: 'The subscription',
+  corporation: 'Corporation',
+  authenticator: 'Authenticator',
+};
 
 function Party({ party }: { party: AuditParty | null }) {
   if (!party) return <>—</>;
-  if (!party.name && !party.email) return <>{ACTOR_TYPES[party.type] ?? party.type}</>;
+  if (!party.name && !party.email) return <>{PARTY_TYPES[party.type] ?? party.type}</>;
   return (
     <>
       {party.name ?? party.email}
@@ -83,8 +93,9 @@ export function AuditLog({ base, label, platform }: { base: '/admin/audit-events
   const { filters, refine, list, paging } = usePagedList<AuditEvent, Filters>(base, NO_FILTERS);
   const catalogue = useApiGet<AuditCatalogue>(`${base}/catalogue`);
   const onSearch = useCallback((user: string) => refine({ user }), [refine]);
-  const attentionOnly = filters.attention === 'true';
-  const filtered = Object.values({ ...filters, attention: '' }).some((v) => v !== '') || attentionOnly;
+  const { page: _page, ...chosen } = filters;
+  const attentionOnly = chosen.attention === 'true';
+  const filtered = Object.values(chosen).some((v) => v !== '');
 
   const eventOptions = useMemo(() => {
     const data = catalogue.data;
@@ -112,7 +123,6 @@ export function AuditLog({ base, label, platform }: { base: '/admin/audit-events
     { header: 'From', cell: (e) => <span className="break">{e.ip ?? '—'}</span> },
   ];
 
-  const { page: _page, ...exportFilters } = filters;
   const total = list.data?.total ?? 0;
 
   return (
@@ -130,7 +140,7 @@ export function AuditLog({ base, label, platform }: { base: '/admin/audit-events
               </button>
             ) : null}
           </div>
-          <a className="button-link button-secondary" href={`/api/v1${base}.csv${query(exportFilters)}`} download>
+          <a className="button-link button-secondary" href={`/api/v1${base}.csv${query(chosen)}`} download>
             Export CSV
           </a>
         </div>
