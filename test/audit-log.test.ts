@@ -36,6 +36,8 @@ const ADMIN = '/api/v1/admin/audit-events';
 const OPERATOR = '/api/v1/operator/audit-events';
 const T0 = Date.UTC(2026, 5, 1, 9, 0, 0);
 const DAY = 86_400_000;
+/** MFA for the firm's case managers (PUT /admin/mfa/configuration). */
+const CASE_MANAGERS_MFA = { caseManagers: true, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false };
 const FORMULA_UA = '=HYPERLINK("https://evil.example","click")';
 
 let h: Harness;
@@ -82,8 +84,7 @@ beforeAll(async () => {
   // Firm C: MFA for case managers, one licence.
   clock.advance(MINUTE);
   await activateSubscription(h, C.firm.id, 1);
-  const config = { caseManagers: true, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false };
-  expect((await C.admin.raw('PUT', '/api/v1/admin/mfa/configuration', { body: config })).statusCode).toBe(200);
+  expect((await C.admin.raw('PUT', '/api/v1/admin/mfa/configuration', { body: CASE_MANAGERS_MFA })).statusCode).toBe(200);
   tess = await addUser(h, C.firm.id, { name: 'Tess', email: 'tess@charlie.example', kind: 'case_manager' });
   bob = await addUser(h, C.firm.id, { name: 'Bob', email: 'bob@charlie.example', kind: 'case_manager' });
 
@@ -114,6 +115,7 @@ describe('the catalogue', () => {
     expect(classify('login.succeeded', { factors: ['password', 'totp'] })).toMatchObject({ result: 'success', factor: 'totp', attention: false, flag: null });
     expect(classify('login.succeeded', { factors: ['passkey'] })).toMatchObject({ factor: 'webauthn' });
     expect(classify('login.failed', { method: 'passkey' })).toMatchObject({ result: 'failure', factor: 'webauthn', attention: true, flag: 'Failed' });
+    expect(classify('login.failed', { method: 'passkey', reason: 'challenge_used' })).toMatchObject({ factor: 'webauthn', flag: 'Replay' });
     expect(classify('mfa.failed', { method: 'webauthn', reason: 'challenge_used' })).toMatchObject({ factor: 'webauthn', flag: 'Replay' });
     expect(classify('mfa.push_answer_refused', { reason: 'already_approved' })).toMatchObject({ factor: 'push', flag: 'Replay' });
     expect(classify('mfa.push_fraud', {})).toMatchObject({ attention: true, flag: 'Fraud report' });
@@ -390,8 +392,7 @@ describe('who may read the audit log', () => {
     // The superuser is a case manager, so MFA applies: a new login stops at enrollment.
     const H = await firmWithAdmin(h, 'hotel');
     await activateSubscription(h, H.firm.id, 5);
-    const config = { caseManagers: true, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false };
-    expect((await H.admin.raw('PUT', '/api/v1/admin/mfa/configuration', { body: config })).statusCode).toBe(200);
+    expect((await H.admin.raw('PUT', '/api/v1/admin/mfa/configuration', { body: CASE_MANAGERS_MFA })).statusCode).toBe(200);
     const pending = new Agent(h.app);
     const res = await pending.post('/api/v1/login', { email: H.superuser.email, password: PASSWORD, firm: 'hotel' });
     expect(res.json().next).toBe('enroll');

@@ -71,7 +71,8 @@ export const AUDIT_EVENTS = {
   // Sign-in
   'login.succeeded': { category: 'sign_in', label: 'Signed in', result: 'success', factor: lastFactor },
   'login.password_accepted': { category: 'sign_in', label: 'Password accepted, second factor next', result: 'success', factor: 'password' },
-  'login.failed': { category: 'sign_in', label: 'Sign-in failed', result: 'failure', factor: passwordOrPasskey },
+  // A passkey sign-in refused for a used challenge or a counter that went back says so.
+  'login.failed': { category: 'sign_in', label: 'Sign-in failed', result: 'failure', factor: passwordOrPasskey, flag: replayOr('Failed') },
   'login.throttled': { category: 'sign_in', label: 'Sign-in throttled', result: 'failure', factor: passwordOrPasskey, flag: 'Throttled' },
   'login.mfa_bypassed_no_seat': {
     category: 'sign_in',
