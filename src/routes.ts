@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from './context.js';
+import { auditRoutes } from './audit/audit.routes.js';
 import { deviceRoutes } from './device/device.routes.js';
 import { directoryRoutes } from './directory/directory.routes.js';
 import { enrollmentRoutes } from './enrollment/enrollment.routes.js';
@@ -31,4 +32,5 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   passkeyRoutes,
   pushRoutes,
   deviceRoutes,
+  auditRoutes,
 ];

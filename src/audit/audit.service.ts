@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../db/database.js';
+import { classify, type AuditEventName } from './audit.catalogue.js';
 import type { AuditEventTable } from './audit.table.js';
 
 /** Who did it and from where; routes build it from the request (see requestContext in http/auth.ts). */
@@ -13,7 +14,8 @@ export interface Actor {
 export const systemActor: Actor = { type: 'system', id: null, firmId: null, ip: null, userAgent: null };
 
 export interface AuditEntry {
-  event: string;
+  /** A name of the catalogue (audit.catalogue.ts): adding an event is adding it there. */
+  event: AuditEventName;
   /** Defaults to the actor's firm. */
   firmId?: string | null;
   subjectType?: string;
@@ -24,6 +26,8 @@ export interface AuditEntry {
 
 /** Appends one event. Pass the transaction of the change it records, so both land or neither. */
 export async function audit(db: DbOrTx, at: number, actor: Actor, entry: AuditEntry): Promise<void> {
+  const details = entry.details ?? {};
+  const { result, factor, attention } = classify(entry.event, details);
   await db
     .insertInto('audit_events')
     .values({
@@ -36,7 +40,10 @@ export async function audit(db: DbOrTx, at: number, actor: Actor, entry: AuditEn
       ip: actor.ip,
       user_agent: actor.userAgent ? actor.userAgent.slice(0, 512) : null,
       event: entry.event,
-      details: JSON.stringify(entry.details ?? {}),
+      details: JSON.stringify(details),
+      result,
+      factor,
+      attention: attention ? 1 : 0,
     })
     .execute();
 }

@@ -1,4 +1,5 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { AuditFactor, AuditResult } from './audit.catalogue.js';
 
 /** Append-only: rows are inserted, never updated or deleted. Never holds a secret. */
 export interface AuditEventTable {
@@ -14,6 +15,11 @@ export interface AuditEventTable {
   event: string;
   /** JSON object. */
   details: string;
+  /** Derived from event and details by the catalogue (audit.catalogue.ts) when written; stored for the audit log's filters. */
+  result: ColumnType<AuditResult, AuditResult | undefined, never>;
+  factor: ColumnType<AuditFactor | null, AuditFactor | null | undefined, never>;
+  /** 1 for failures and suspicious events ("Needs attention"), else 0. */
+  attention: ColumnType<number, number | undefined, never>;
 }
 export type AuditEvent = Selectable<AuditEventTable>;
 export type NewAuditEvent = Insertable<AuditEventTable>;

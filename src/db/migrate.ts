@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004_mfa_login.js';
 import * as m0005 from './migrations/0005_webauthn.js';
 import * as m0006 from './migrations/0006_push.js';
 import * as m0007 from './migrations/0007_operator_mfa.js';
+import * as m0008 from './migrations/0008_audit_search.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_webauthn': m0005,
   '0006_push': m0006,
   '0007_operator_mfa': m0007,
+  '0008_audit_search': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

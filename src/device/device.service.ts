@@ -263,7 +263,8 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
       event: 'mfa.push_answer_refused',
       subjectType: 'user',
       subjectId: device.userId,
-      details: { transactionId, deviceId: device.deviceId, reason },
+      // Another user's request id stays out of this user's firm log (it may be another firm's).
+      details: { ...(reason === 'other_user' ? {} : { transactionId }), deviceId: device.deviceId, reason },
     });
     throw error;
   };

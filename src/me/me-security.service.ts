@@ -1,4 +1,4 @@
-import { audit, type Actor } from '../audit/audit.service.js';
+import { audit, type Actor, type AuditEntry } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { User } from '../directory/user.table.js';
@@ -136,7 +136,7 @@ async function beginChange(db: DbOrTx, me: Me): Promise<Authenticator[]> {
 }
 
 /** Audits a change and mails the user about it, in the transaction of the change. */
-async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: string, change: string, details: Record<string, unknown>): Promise<void> {
+async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: AuditEntry['event'], change: string, details: Record<string, unknown>): Promise<void> {
   const now = ctx.clock.now();
   const operator = me.user.firm_id === null;
   await audit(db, now, me.actor, { event, firmId: me.user.firm_id, subjectType: operator ? 'operator' : 'user', subjectId: me.user.id, details });

@@ -1,4 +1,4 @@
-import { audit, type Actor } from '../audit/audit.service.js';
+import { audit, type Actor, type AuditEntry } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { containsText } from '../db/constraints.js';
@@ -427,7 +427,7 @@ async function move(
   db: DbOrTx,
   actor: Actor,
   firmId: string,
-  t: { to: SubscriptionState; from: SubscriptionState[]; action: string; event: string; clearRequest: boolean },
+  t: { to: SubscriptionState; from: SubscriptionState[]; action: string; event: AuditEntry['event']; clearRequest: boolean },
 ): Promise<SubscriptionItem> {
   const now = ctx.clock.now();
   const moved = await db

@@ -153,6 +153,10 @@ add('POST /api/v1/device/transactions/:id/answer id', () => b.transaction, (id) 
 const notFirmObjects: Record<string, string> = {
   'POST /api/v1/passkey/verify challengeId':
     'an anonymous sign-in challenge, bound to no firm; the passkey that answers it decides the firm (passkeys.test.ts proves a passkey signs in only to its own firm)',
+  'GET /api/v1/admin/audit-events userId': "a filter of the caller's own firm log: another firm's user id matches nothing (audit-log.test.ts proves it)",
+  'GET /api/v1/admin/audit-events.csv userId': "a filter of the caller's own firm log: another firm's user id matches nothing (audit-log.test.ts proves it)",
+  'GET /api/v1/operator/audit-events userId': "a filter of the operator's platform log, which no firm user can read",
+  'GET /api/v1/operator/audit-events.csv userId': "a filter of the operator's platform log, which no firm user can read",
 };
 
 const slots = (routes: ApiRoute[]) => routes.flatMap((r) => r.ids.map((s) => ({ route: r, slot: s, key: `${r.key} ${s.name}` })));

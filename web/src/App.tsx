@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { TopBar } from './components/TopBar';
+import { AdminAudit } from './pages/AdminAudit';
 import { AdminCorporations } from './pages/AdminCorporations';
 import { AdminMfa } from './pages/AdminMfa';
 import { AdminSubscriptions } from './pages/AdminSubscriptions';
@@ -8,6 +9,7 @@ import { Home } from './pages/Home';
 import { Enroll } from './pages/Enroll';
 import { Login } from './pages/Login';
 import { MySecurity } from './pages/MySecurity';
+import { OperatorAudit } from './pages/OperatorAudit';
 import { OperatorFirms } from './pages/OperatorFirms';
 import { OperatorOperators } from './pages/OperatorOperators';
 import { OperatorOutbox } from './pages/OperatorOutbox';
@@ -29,6 +31,8 @@ function adminPage(path: string): ReactNode {
       return <AdminCorporations />;
     case '/admin/subscriptions':
       return <AdminSubscriptions />;
+    case '/admin/audit':
+      return <AdminAudit />;
     default:
       return <AdminMfa />;
   }
@@ -59,7 +63,9 @@ function route(path: string, session: Session): ReactNode {
     case '/operator/outbox':
     case '/operator/security':
     case '/operator/operators':
+    case '/operator/audit':
       if (session.status !== 'operator') return <Redirect to="/operator/login" />;
+      if (path === '/operator/audit') return <OperatorAudit />;
       if (path === '/operator/operators') return <OperatorOperators selfId={session.operator.id} />;
       if (path === '/operator/security') return <MySecurity owner={{ name: session.operator.name, email: session.operator.email, orgName: 'Tessera operators' }} base="/operator" />;
       return path === '/operator' ? <OperatorFirms /> : path === '/operator/outbox' ? <OperatorOutbox /> : <OperatorSubscriptions />;
@@ -73,6 +79,7 @@ function route(path: string, session: Session): ReactNode {
     case '/admin/corporations':
     case '/admin/subscriptions':
     case '/admin/mfa':
+    case '/admin/audit':
       if (session.status !== 'user') return <Redirect to={loginPathFor(path)} />;
       if (!session.user.isSuperuser) return <Redirect to="/home" />;
       return adminPage(path);

@@ -22,6 +22,8 @@ interface DataTableProps<T> {
   emptyText: string;
   loading?: boolean;
   paging?: Paging;
+  /** A class for a row that must stand out (say also in words what sets it apart: colour is not enough). */
+  rowClassName?(row: T): string | undefined;
 }
 
 /**
@@ -29,7 +31,7 @@ interface DataTableProps<T> {
  * column name, hidden from assistive technology, which already has the header), with
  * optional pagination below it.
  */
-export function DataTable<T>({ label, columns, rows, rowKey, emptyText, loading, paging }: DataTableProps<T>) {
+export function DataTable<T>({ label, columns, rows, rowKey, emptyText, loading, paging, rowClassName }: DataTableProps<T>) {
   return (
     <div className="table-block">
       <div className="table-scroll">
@@ -58,7 +60,7 @@ export function DataTable<T>({ label, columns, rows, rowKey, emptyText, loading,
               </tr>
             ) : (
               rows.map((row) => (
-                <tr key={rowKey(row)}>
+                <tr key={rowKey(row)} className={rowClassName?.(row)}>
                   {columns.map((column) => (
                     <td key={column.header} className={column.className}>
                       <span className="cell-label" aria-hidden="true">

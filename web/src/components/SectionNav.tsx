@@ -28,6 +28,7 @@ export function FirmAdminNav() {
         { to: '/admin/corporations', label: 'Corporations' },
         { to: '/admin/subscriptions', label: 'Subscriptions' },
         { to: '/admin/mfa', label: 'MFA' },
+        { to: '/admin/audit', label: 'Audit log' },
       ]}
     />
   );
@@ -43,6 +44,7 @@ export function OperatorNav() {
         { to: '/operator/outbox', label: 'Outbox' },
         { to: '/operator/operators', label: 'Operators' },
         { to: '/operator/security', label: 'Security' },
+        { to: '/operator/audit', label: 'Platform events' },
       ]}
     />
   );
