@@ -7,12 +7,12 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { AppContext } from './context.js';
 import { AppError } from './errors.js';
 import { isDeviceApi } from './device/device.routes.js';
 import { attachSession, refusePendingOperator } from './http/auth.js';
-import { installErrorHandler } from './http/error-handler.js';
+import { installErrorHandler, sendError } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
@@ -22,15 +22,20 @@ export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen(). */
-export async function buildApp(ctx: AppContext): Promise<App> {
+/**
+ * Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen().
+ * `onRoute` sees every route as it is added (the fuzz test enumerates the routes with it).
+ */
+export async function buildApp(ctx: AppContext, options: { onRoute?: (route: RouteOptions) => void } = {}): Promise<App> {
   const https = ctx.config.publicUrl.protocol === 'https:';
   const app = Fastify({
     logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel },
     bodyLimit: 64 * 1024,
     trustProxy: ctx.config.trustProxy,
+    frameworkErrors: sendError,
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
 
   app.setValidatorCompiler(validatorCompiler);
   // JSON only: text/plain is what a cross-site form may send without a CORS preflight.
@@ -120,7 +125,7 @@ async function serveWebApps(app: App): Promise<void> {
   const hasWeb = fs.existsSync(path.join(dir, 'index.html'));
   if (hasWeb) await app.register(fastifyStatic, { root: dir, prefix: '/', wildcard: false, index: false });
   app.setNotFoundHandler((request, reply) => {
-    const isPage = request.method === 'GET' && !request.url.startsWith('/api/') && !path.extname(request.url.split('?')[0]!);
+    const isPage = request.method === 'GET' && !/^\/api(\/|\?|$)/.test(request.url) && !path.extname(request.url.split('?')[0]!);
     // The Tessera Authenticator (/authenticator and below) is an app of its own.
     const file = /^\/authenticator(\/|$|\?)/.test(request.url) ? 'authenticator.html' : 'index.html';
     if (isPage && hasWeb) return reply.type('text/html').header('cache-control', 'no-cache').sendFile(file);

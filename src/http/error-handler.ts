@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 
 /** Fastify's own client-error codes, mapped onto our stable codes. */
@@ -6,6 +6,7 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_REQUEST',
+  FST_ERR_BAD_URL: 'MALFORMED_URL',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
   FST_CSRF_INVALID_TOKEN: 'CSRF_INVALID',
@@ -17,27 +18,37 @@ const FASTIFY_CODES: Record<string, string> = {
  * 4xx status; anything else is a 500 with a generic message, and only those are logged.
  */
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
-    if (err instanceof AppError) {
-      if ((err.status === 429 || err.status === 423) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
-      return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
-    }
-    const fe = err as FastifyError;
-    if (fe.validation) {
-      const first = fe.validation[0];
-      const where = fe.validationContext ?? 'request';
-      const field = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : (first?.params as { missingProperty?: string; additionalProperty?: string })?.missingProperty ?? (first?.params as { additionalProperty?: string })?.additionalProperty;
-      const message = `Invalid ${where}${field ? ` (${field})` : ''}: ${first?.message ?? 'does not match the schema'}.`;
-      return reply.status(400).send({ error: 'VALIDATION_FAILED', message });
-    }
-    const status = fe.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const code = (fe.code && FASTIFY_CODES[fe.code]) || (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
-      const message =
-        code === 'CSRF_INVALID' ? 'The form expired or came from another site. Reload the page and try again.' : fe.message;
-      return reply.status(status).send({ error: code, message });
-    }
-    request.log.error({ err }, 'unhandled error');
-    return reply.status(500).send({ error: 'INTERNAL', message: 'Something went wrong on our side. Please try again.' });
-  });
+  app.setErrorHandler(sendError);
+}
+
+/**
+ * The error handler itself; also Fastify's `frameworkErrors` (app.ts), which the router calls
+ * before any route (a path like /users/%ZZ that does not percent-decode).
+ */
+export function sendError(err: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof AppError) {
+    if ((err.status === 429 || err.status === 423) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
+    return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
+  }
+  const fe = err as FastifyError;
+  if (fe.validation) {
+    const first = fe.validation[0];
+    const where = fe.validationContext ?? 'request';
+    const field = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : (first?.params as { missingProperty?: string; additionalProperty?: string })?.missingProperty ?? (first?.params as { additionalProperty?: string })?.additionalProperty;
+    const message = `Invalid ${where}${field ? ` (${field})` : ''}: ${first?.message ?? 'does not match the schema'}.`;
+    return reply.status(400).send({ error: 'VALIDATION_FAILED', message });
+  }
+  const status = fe.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const code = (fe.code && FASTIFY_CODES[fe.code]) || (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
+    const message =
+      code === 'CSRF_INVALID'
+        ? 'The form expired or came from another site. Reload the page and try again.'
+        : code === 'MALFORMED_URL'
+          ? 'The address is not valid (a broken %-escape).'
+          : fe.message;
+    return reply.status(status).send({ error: code, message });
+  }
+  request.log.error({ err }, 'unhandled error');
+  return reply.status(500).send({ error: 'INTERNAL', message: 'Something went wrong on our side. Please try again.' });
 }

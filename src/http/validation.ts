@@ -13,13 +13,20 @@ const bodyAjv = addFormats(new Ajv({ ...base, coerceTypes: false }));
 /** Query strings and path params are text by nature: coerce "2" to 2 for page numbers. */
 const textAjv = addFormats(new Ajv({ ...base, coerceTypes: 'array' }));
 
-/** Where the first U+0000 in a request value is, as a JSON pointer, or null when there is none. */
-function nulAt(value: unknown, at = ''): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? at : null;
-  if (value === null || typeof value !== 'object') return null;
-  for (const [key, v] of Object.entries(value)) {
-    const found = nulAt(v, `${at}/${key}`);
-    if (found !== null) return found;
+/**
+ * Where the first U+0000 in a request value is, as a JSON pointer, or null when there is none.
+ * A loop, not recursion: open schemas (WebAuthn extension outputs) admit JSON nested thousands
+ * deep, which would overflow the stack (a 500) if walked recursively.
+ */
+function nulAt(value: unknown): string | null {
+  const todo: [unknown, string][] = [[value, '']];
+  for (let item = todo.pop(); item; item = todo.pop()) {
+    const [v, at] = item;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return at;
+    } else if (v !== null && typeof v === 'object') {
+      for (const [key, child] of Object.entries(v).reverse()) todo.push([child, `${at}/${key}`]);
+    }
   }
   return null;
 }

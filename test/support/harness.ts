@@ -40,6 +40,8 @@ export async function startHarness(
     shared?: TestDatabase;
     /** The master key of the other processes on a shared database (each harness has its own otherwise). */
     secrets?: SecretBox;
+    /** Sees every route as the app adds it (see buildApp). */
+    onRoute?: NonNullable<Parameters<typeof buildApp>[1]>['onRoute'];
   } = {},
 ): Promise<Harness> {
   const database: TestDatabase = options.shared ?? (await createTestDatabase());
@@ -53,7 +55,7 @@ export async function startHarness(
   const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
   const secrets = options.secrets ?? new SecretBox({ id: 'test', key: randomBytes(32) });
   const ctx: AppContext = { config, db, clock, mail, secrets, announce };
-  const app = await buildApp(ctx);
+  const app = await buildApp(ctx, { onRoute: options.onRoute });
   return {
     app,
     ctx,

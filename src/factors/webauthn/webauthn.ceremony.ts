@@ -63,12 +63,21 @@ export const userHandleOf = (userId: string) => Buffer.from(userId, 'utf8');
 
 const detailOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 200);
 
+/** Infinity for JSON nested too deep to serialize (extension outputs are an open schema): too big, not a 500. */
+function serializedLength(value: unknown): number {
+  try {
+    return JSON.stringify(value).length;
+  } catch {
+    return Infinity;
+  }
+}
+
 /**
  * The first checks of any response, before a decoder: sizes, the base64url alphabet, and a
  * clientDataJSON that is a JSON object with a well-formed challenge. Returns that challenge.
  */
 function precheck(fields: Record<string, string | undefined>, whole: unknown): { ok: true; challenge: string } | CeremonyFailure {
-  if (JSON.stringify(whole).length > TOTAL_LIMIT) return { ok: false, reason: 'oversized' };
+  if (serializedLength(whole) > TOTAL_LIMIT) return { ok: false, reason: 'oversized' };
   for (const [name, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     const limit = LIMITS[name as keyof typeof LIMITS];

@@ -1,0 +1,349 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import type { LightMyRequestResponse, RouteOptions } from 'fastify';
+import { Secret, TOTP } from 'otpauth';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../src/audit/audit.service.js';
+import { ManualClock } from '../src/clock.js';
+import { isDeviceApi } from '../src/device/device.routes.js';
+import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
+import { createFirm } from '../src/firms/firm.service.js';
+import { sessionCookieName } from '../src/http/auth.js';
+import { createSession, type NewSessionInput } from '../src/sessions/session.service.js';
+import { DeviceSimulator } from './support/device-simulator.js';
+import { requestsFor, type FuzzRequest, type FuzzRoute, type Persona } from './support/fuzz-requests.js';
+import {
+  activateSubscription,
+  addCorporation,
+  addUser,
+  Agent,
+  dbState,
+  enableMfaForStaff,
+  enrollForTest,
+  operatorAgent,
+  startHarness,
+  type Harness,
+} from './support/harness.js';
+
+/**
+ * Issue 8, part 3: every route of the app gets at least RUNS generated malformed requests
+ * (test/support/fuzz-requests.ts), sent by every kind of caller so that handlers are reached
+ * and not only the auth gate. For every request: never a 5xx, every 4xx is the app's JSON
+ * error `{ error: UPPER_SNAKE, message }`, and a request that the parser, the CSRF check or
+ * the route's schema must refuse is refused and changes no row. Requests that are
+ * well-formed after all (a valid body with odd unicode, a wrong code) reach the handler,
+ * which may act or record the attempt: those are bracketed by snapshots instead.
+ *
+ * Reproduce a failure with FUZZ_SEED=<seed> (printed in the failure); the default is fixed.
+ */
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20261129);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
+
+const clock = new ManualClock(Date.UTC(2026, 10, 29, 9, 0, 0));
+const routes: FuzzRoute[] = [];
+let h: Harness;
+
+/** The routes as the app added them: HEAD twins of GET routes share the handler and are left out. */
+function collect(route: RouteOptions): void {
+  for (const method of [route.method].flat()) {
+    if (method === 'HEAD') continue;
+    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url) });
+  }
+}
+
+interface Globals {
+  csrf: { cookie: string; token: string };
+  operatorId: string;
+  firmId: string;
+  totpUserId: string;
+  enrollUserId: string;
+  device: DeviceSimulator;
+}
+let g: Globals;
+
+const api = (p: string) => `/api/v1${p}`;
+const PHONE = { number: '020 7946 0958', country: 'GB' };
+
+beforeAll(async () => {
+  h = await startHarness({ clock, onRoute: collect });
+  await h.app.ready();
+
+  const csrfRes = await h.app.inject({ method: 'GET', url: api('/csrf') });
+  const csrfCookie = csrfRes.cookies.find((c) => c.name === 'tessera_csrf')!;
+
+  const op = await operatorAgent(h);
+  const operatorId = (await op.get(api('/me'))).json().operator.id as string;
+
+  // A firm with MFA on for staff: a user enrolled with an app (second-factor stage), one not
+  // enrolled (enroll stage), and one with the Tessera Authenticator (the signed device API).
+  const firm = await newFirm();
+  const totpUser = await addUser(h, firm.id, { name: 'Tess Totp', email: `totp-${firm.slug}@example.com`, kind: 'case_manager' });
+  const enrollUser = await addUser(h, firm.id, { name: 'Enzo Enrol', email: `enrol-${firm.slug}@example.com`, kind: 'case_manager' }, null);
+  const deviceUser = await addUser(h, firm.id, { name: 'Dev Ice', email: `device-${firm.slug}@example.com`, kind: 'case_manager' });
+
+  const t = await loginAt(firm.slug, totpUser.email);
+  const begun = (await t.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
+  const code = TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(begun.secret), timestamp: clock.now() });
+  const confirmed = await t.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code });
+  if (confirmed.statusCode !== 200) throw new Error(`TOTP enrolment failed: ${confirmed.body}`);
+
+  const d = await loginAt(firm.slug, deviceUser.email);
+  const push = await d.post(api('/mfa/enrollment/push'), { phone: PHONE });
+  if (push.statusCode !== 201) throw new Error(`push enrolment failed: ${push.body}`);
+  const device = await DeviceSimulator.create(h.app, clock);
+  const activated = await device.activate(push.json().activationUrl);
+  if (activated.statusCode !== 200) throw new Error(`activation failed: ${activated.body}`);
+  await d.post(api(`/mfa/enrollment/push/${push.json().authenticatorId}/complete`));
+
+  g = { csrf: { cookie: csrfCookie.value, token: csrfRes.json().token }, operatorId, firmId: firm.id, totpUserId: totpUser.id, enrollUserId: enrollUser.id, device };
+  // The VAPID key pair is made on first use: make it now, so that no GET below is the first.
+  await h.app.inject({ method: 'GET', url: api('/device/vapid-public-key') });
+}, 60_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+async function newFirm() {
+  const slug = `fuzz-${randomUUID().slice(0, 8)}`;
+  const { firm, superuser } = await h.ctx.db.transaction().execute((tx) =>
+    createFirm(h.ctx, tx, systemActor, { name: `Firm ${slug}`, slug, superuser: { name: 'Sam Super', email: `sam@${slug}.example` } }),
+  );
+  await activateSubscription(h, firm.id, 10);
+  await enableMfaForStaff(h, firm.id);
+  return { ...firm, superuser };
+}
+
+async function loginAt(slug: string, email: string): Promise<Agent> {
+  const agent = new Agent(h.app);
+  const res = await agent.post(api('/login'), { email, password: 'correct horse battery staple', firm: slug });
+  if (res.json().next !== 'enroll') throw new Error(`expected the enroll stage: ${res.body}`);
+  return agent;
+}
+
+/**
+ * Fresh callers of every kind for one route's batch, in a firm of their own (so that what a
+ * well-formed request does, say deleting a user, stays in that batch), and the ids of real rows.
+ */
+async function callers(route: FuzzRoute): Promise<{ personas: Persona[]; ids: string[] }> {
+  const firm = await newFirm();
+  const member = await addUser(h, firm.id, { name: 'Mo Member', email: `mo@${firm.slug}.example`, kind: 'case_manager' }, null);
+  await enrollForTest(h, firm.id, member.id);
+  const corporation = await addCorporation(h, firm.id, 'Acme Corp');
+  const authenticator = await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', member.id).executeTakeFirstOrThrow();
+  // Lockouts from the previous batch would hide the handlers behind a 423.
+  await h.ctx.db.updateTable('users').set({ mfa_failed_count: 0, mfa_locked_until: null }).where('firm_id', '=', g.firmId).execute();
+
+  const now = clock.now();
+  const base = { ip: '203.0.113.9', userAgent: 'fuzz', secondFactorAt: now } as const;
+  const session = (input: Omit<NewSessionInput, 'ip' | 'userAgent'>) => createSession(h.ctx, h.ctx.db, { ...base, ...input });
+  const cookieName = sessionCookieName(h.ctx);
+  const withSession = (name: string, token: string | null): Persona => ({
+    name,
+    cookies: { tessera_csrf: g.csrf.cookie, ...(token ? { [cookieName]: token } : {}) },
+    csrfToken: g.csrf.token,
+  });
+  const personas: Persona[] = [
+    withSession('anonymous', null),
+    withSession('a firm member', await session({ principal: 'user', userId: member.id, firmId: firm.id, stage: 'full' })),
+    withSession('a superuser', await session({ principal: 'user', userId: firm.superuser.id, firmId: firm.id, stage: 'full' })),
+    withSession('the operator', await session({ principal: 'operator', operatorId: g.operatorId, stage: 'full' })),
+    withSession('a login at the second factor', await session({ principal: 'user', userId: g.totpUserId, firmId: g.firmId, stage: 'second_factor', secondFactorAt: null })),
+    withSession('a login at enrolment', await session({ principal: 'user', userId: g.enrollUserId, firmId: g.firmId, stage: 'enroll', secondFactorAt: null })),
+  ];
+  if (route.device) {
+    personas.push({
+      name: 'the Tessera Authenticator',
+      cookies: {},
+      csrfToken: null,
+      sign: (method, url, payload) => g.device.signatureHeaders(method, url, payload),
+    });
+  }
+  return { personas, ids: [firm.id, firm.superuser.id, member.id, corporation.id, authenticator.id] };
+}
+
+/** Stable per route, so adding a route does not change the requests of the others. */
+const seedOf = (route: FuzzRoute) => SEED ^ createHash('sha256').update(`${route.method} ${route.url}`).digest().readInt32BE(0);
+
+let ipCounter = 0;
+async function send(r: FuzzRequest): Promise<LightMyRequestResponse> {
+  const headers = { ...r.headers };
+  if (r.persona.sign && !('x-tessera-signature' in headers)) Object.assign(headers, await r.persona.sign(r.method, r.url, r.payload));
+  // Different addresses, so that throttling (itself fine) does not hide the handlers.
+  const ip = `198.51.100.${ipCounter++ % 250}`;
+  return h.app.inject({ method: r.method as 'GET', url: r.url, headers, payload: r.payload, remoteAddress: ip });
+}
+
+const ERROR_CODE = /^[A-Z][A-Z0-9_]*$/;
+
+/** What is wrong with one answer, or null. */
+function problemOf(r: FuzzRequest, res: LightMyRequestResponse): string | null {
+  if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
+  if (r.malformed && (res.statusCode < 400 || res.statusCode >= 500)) return `malformed but answered ${res.statusCode}: ${res.body.slice(0, 300)}`;
+  if (res.statusCode >= 400) {
+    let body: unknown;
+    try {
+      body = res.json();
+    } catch {
+      return `${res.statusCode} without a JSON body: ${res.headers['content-type']} ${res.body.slice(0, 200)}`;
+    }
+    const e = body as { error?: unknown; message?: unknown };
+    if (typeof e.error !== 'string' || !ERROR_CODE.test(e.error) || e.error === 'INTERNAL' || typeof e.message !== 'string' || !/\S/.test(e.message)) {
+      return `${res.statusCode} not the error shape: ${res.body.slice(0, 300)}`;
+    }
+    if ('statusCode' in e || 'code' in e || 'stack' in e) return `${res.statusCode} leaks framework fields: ${res.body.slice(0, 300)}`;
+  }
+  return null;
+}
+
+const describeRequest = (r: FuzzRequest) => `${r.method} ${r.url.slice(0, 120)} [${r.mutations.join('; ')}]`;
+
+/** dbState, each table as text (compared many times). */
+const fullSnapshot = async () => Object.fromEntries(Object.entries(await dbState(h)).map(([t, rows]) => [t, JSON.stringify(rows)]));
+
+/**
+ * A cheap, sound "did anything change" for the dbState tables, so that the full snapshot is
+ * read only when something did: SQLite counts every row the (one) connection changed;
+ * PostgreSQL gives each written row a new xmin, so per table the row count and the newest
+ * xmin move on any insert, update or delete.
+ */
+async function fingerprint(tables: string[]): Promise<string> {
+  if (h.ctx.config.database.kind === 'sqlite') return String((await sql<{ n: number }>`select total_changes() as n`.execute(h.ctx.db)).rows[0]!.n);
+  const parts = tables.map((t) => `select '${t}' as t, count(*)::text || ':' || coalesce(max(xmin::text::bigint), 0)::text as f from ${t}`);
+  return JSON.stringify((await sql<{ t: string; f: string }>`${sql.raw(parts.join(' union all '))}`.execute(h.ctx.db)).rows);
+}
+
+let last: { print: string; state: Record<string, string> } | null = null;
+/** The dbState tables as text; read again only when the fingerprint moved. */
+async function snapshot(): Promise<Record<string, string>> {
+  if (last && last.print === (await fingerprint(Object.keys(last.state)))) return last.state;
+  const state = await fullSnapshot();
+  last = { print: await fingerprint(Object.keys(state)), state };
+  return state;
+}
+
+/** The tables that differ between two snapshots. */
+const changedTables = (a: Record<string, string>, b: Record<string, string>) => Object.keys(a).filter((t) => a[t] !== b[t]);
+
+/** What a refused but well-formed attempt may write: the audit trail, failure counters, a lockout notice. */
+const ATTEMPT_RECORDS = new Set(['audit_events', 'users', 'mail_outbox']);
+
+const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+const stats = { requests: 0, malformed: 0, accepted: 0, routes: 0 };
+
+describe('fuzzing every route', () => {
+  it('finds the routes from the app itself (documented or not)', () => {
+    const seen = routes.map((r) => `${r.method} ${r.url}`);
+    // The API, the device API, the operator's routes and the non-API routes are all there.
+    for (const r of ['POST /api/v1/login', 'POST /api/v1/device/transactions/:id/answer', 'GET /api/v1/operator/firms', 'GET /api/docs/json']) expect(seen).toContain(r);
+    expect(new Set(seen).size).toBe(seen.length);
+    const documented = Object.entries((h.app.swagger() as { paths: Record<string, object> }).paths).flatMap(([p, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{([^}]+)\}/g, ':$1')}`),
+    );
+    for (const d of documented) expect(seen).toContain(d);
+  });
+
+  // vitest collects the tests before beforeAll runs: one test that walks the routes.
+  it(`sends ${RUNS} malformed requests to every route: no 5xx, the JSON error shape, no change when refused`, async () => {
+    const failures: string[] = [];
+    const started = Date.now();
+    for (const route of routes) {
+      const { personas, ids } = await callers(route);
+      const requests = fc.sample(requestsFor(route, personas, ids), { seed: seedOf(route), numRuns: RUNS });
+      const title = `${route.method} ${route.url}`;
+      const check = async (r: FuzzRequest) => {
+        const res = await send(r);
+        stats.requests++;
+        if (r.malformed) stats.malformed++;
+        if (res.statusCode < 400) stats.accepted++;
+        const problem = problemOf(r, res);
+        if (problem) failures.push(`${describeRequest(r)} -> ${problem}`);
+        return res;
+      };
+
+      // Malformed requests must not change one row; well-formed GET requests (a safe method) at
+      // most leave an audit event (a refused device signature is audited).
+      let before = await snapshot();
+      for (const r of requests.filter((x) => x.malformed)) await check(r);
+      let after = await snapshot();
+      const changed = changedTables(before, after);
+      if (changed.length) failures.push(`${title}: malformed requests changed ${changed.join(', ')}`);
+      before = after;
+      for (const r of requests.filter((x) => !x.malformed && x.method === 'GET')) await check(r);
+      after = await snapshot();
+      const wroteOnGet = changedTables(before, after).filter((t) => t !== 'audit_events');
+      if (wroteOnGet.length) failures.push(`${title}: GET requests changed ${wroteOnGet.join(', ')}`);
+
+      // Well-formed changes reach the handler, which may act (2xx) or refuse and record the
+      // attempt (an audit event, a failure counter, a lockout mail); a refusal changes nothing else.
+      for (const r of requests.filter((x) => !x.malformed && x.method !== 'GET')) {
+        before = after;
+        const res = await check(r);
+        after = await snapshot();
+        const wrote = changedTables(before, after).filter((t) => !ATTEMPT_RECORDS.has(t));
+        if (res.statusCode >= 400 && wrote.length) failures.push(`${describeRequest(r)} -> ${res.statusCode} ${res.body.slice(0, 100)} but changed ${wrote.join(', ')}`);
+      }
+      stats.routes++;
+      if (process.env.FUZZ_VERBOSE) console.info(`${title}: ${Date.now() - started} ms so far`);
+    }
+    console.info(
+      `fuzz seed ${SEED}: ${stats.routes} routes, ${stats.requests} requests (${stats.malformed} malformed, ${stats.accepted} accepted) in ${Date.now() - started} ms`,
+    );
+    expect(failures.slice(0, 30), `seed ${SEED}, ${failures.length} failures`).toEqual([]);
+  }, 900_000);
+
+  it('sends malformed requests to routes that do not exist: 404 in the JSON error shape', async () => {
+    const paths = fc.oneof(
+      fc.webPath().map((p) => `/api${p}`),
+      fc.webPath().map((p) => `/api/v1${p}`),
+      fc.constantFrom('/api/v1/%ZZ', '/api/v1/admin/users/a/b/c', '/api/v1/__proto__', '/api/v1/constructor/prototype', `/api/v1/${'x'.repeat(10_000)}`),
+    );
+    const requests = fc.sample(fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'), paths), { seed: SEED, numRuns: RUNS });
+    const failures: string[] = [];
+    for (const [method, url] of requests) {
+      if (routes.some((r) => r.method === method && new RegExp(`^${r.url.replace(/:[^/]+/g, '[^/]+').replace('*', '.*')}$`).test(url.split('?')[0]!))) continue;
+      const r: FuzzRequest = { persona: { name: 'anonymous', cookies: {}, csrfToken: null }, method, url, headers: {}, payload: undefined, malformed: true, mutations: [] };
+      const problem = problemOf(r, await send(r));
+      if (problem) failures.push(`${method} ${url.slice(0, 100)} -> ${problem}`);
+    }
+    expect(failures.slice(0, 30)).toEqual([]);
+  }, 120_000);
+
+  it('leaves Object.prototype unpolluted', () => {
+    // (after the other tests: it looks at what they sent)
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeBefore);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(stats.requests).toBeGreaterThanOrEqual(RUNS * routes.length);
+  });
+});
+
+describe('what the fuzzing found (regressions)', () => {
+  const anonymous = (): Persona => ({ name: 'anonymous', cookies: { tessera_csrf: g.csrf.cookie }, csrfToken: g.csrf.token });
+  const post = (url: string, payload: string) =>
+    send({ persona: anonymous(), method: 'POST', url, headers: { 'content-type': 'application/json', cookie: `tessera_csrf=${g.csrf.cookie}`, 'x-csrf-token': g.csrf.token }, payload, malformed: false, mutations: [] });
+
+  it('JSON nested 30 000 deep inside an open schema (WebAuthn extension outputs) is refused, not a stack overflow', async () => {
+    const deep = '['.repeat(30_000) + ']'.repeat(30_000);
+    const response = `{"id":"a","rawId":"a","type":"public-key","clientExtensionResults":{"x":${deep}},"response":{"clientDataJSON":"a","authenticatorData":"a","signature":"a"}}`;
+    const res = await post(api('/passkey/verify'), `{"challengeId":"${randomUUID()}","response":${response}}`);
+    expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode, res.body).toBeLessThan(500);
+    expect(res.json()).toEqual({ error: expect.stringMatching(/^[A-Z_]+$/), message: expect.any(String) });
+  });
+
+  it('a path that does not percent-decode is 400 MALFORMED_URL in the error shape, on a route and off one', async () => {
+    for (const url of [api('/admin/users/%ZZ'), api('/device/transactions/%E0%A4%A/answer'), api('/nowhere/%')]) {
+      const res = await h.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json()).toEqual({ error: 'MALFORMED_URL', message: expect.stringMatching(/\S/) });
+    }
+  });
+
+  it('/api itself is the API (a JSON 404), not a page of the web apps', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/api' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ error: 'NOT_FOUND' });
+  });
+});
