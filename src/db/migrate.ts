@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004_mfa_login.js';
 import * as m0005 from './migrations/0005_webauthn.js';
 import * as m0006 from './migrations/0006_push.js';
 import * as m0007 from './migrations/0007_operator_mfa.js';
+import * as m0009 from './migrations/0009_user_search.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005_webauthn': m0005,
   '0006_push': m0006,
   '0007_operator_mfa': m0007,
+  '0009_user_search': m0009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
