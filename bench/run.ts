@@ -4,12 +4,14 @@ import os from 'node:os';
 import { projectRoot } from '../src/http/paths.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './lib/scenario.js';
 import { adminList } from './scenarios/admin-list.js';
+import { held } from './scenarios/held.js';
 import { passcode } from './scenarios/passcode.js';
 import { passwordStep } from './scenarios/password-step.js';
+import { push } from './scenarios/push.js';
 import { securityKey } from './scenarios/security-key.js';
 
 /** Every scenario, in the order of issue 7. */
-const SCENARIOS: Scenario[] = [passcode, securityKey, passwordStep, adminList];
+const SCENARIOS: Scenario[] = [passcode, push, held, securityKey, passwordStep, adminList];
 
 /**
  * `npm run bench [-- --quick] [-- --only <name part>]`: each scenario on SQLite, and on
