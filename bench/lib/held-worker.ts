@@ -33,7 +33,9 @@ export interface WorkerReport {
 const report: WorkerReport = { streamsConnected: 0, waitsHeld: 0, pushEvents: 0, repolls: 0, errors: 0, firstErrors: [] };
 let stopping = false;
 const sockets = new Set<http.ClientRequest>();
-const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+// Keep-alive: a long-poll that came back "pending" is made again on the same socket, as a
+// browser does; a new socket per poll would churn file descriptors at the server's limit.
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
 function fail(what: string): void {
   if (stopping) return;
@@ -91,14 +93,13 @@ function holdWait(port: number, w: { path: string; cookie: string }): Promise<vo
         });
       });
       sockets.add(req);
-      req.on('socket', (s) =>
-        s.once('connect', () => {
-          if (first) {
+      if (first)
+        req.on('socket', (s) =>
+          s.once('connect', () => {
             report.waitsHeld++;
             resolve();
-          }
-        }),
-      );
+          }),
+        );
       req.on('error', (e) => {
         fail(`wait: ${e.message}`);
         if (first) resolve();

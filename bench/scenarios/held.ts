@@ -17,7 +17,7 @@ const WORKERS = 4;
 /** Devices (of their own users) whose stream this process holds, for the sampled round trips while everything else is held. */
 const SAMPLES = 10;
 /** File descriptors kept free in the server for everything else: database, pool growth, the samples, health checks. */
-const FD_RESERVE = 150;
+const FD_RESERVE = 300;
 const MIB = 2 ** 20;
 
 /** The server's open-file limit (soft, which Node raises to the hard one) and how many it has open now. */
@@ -168,7 +168,7 @@ export const held: Scenario = {
       const answerToLoginMs: number[] = [];
       let sampleErrors = 0;
       const agent = new http.Agent({ keepAlive: false, maxSockets: 4 });
-      for (let i = 0; i < SAMPLES; i++) {
+      const sample = async (i: number) => {
         const t0 = process.hrtime.bigint();
         const [p] = await startPushes(base, [sampleTokens[i]!], csrf, 1);
         while (!heldSamples[i]!.arrivals.has(p!.transactionId) && ms(process.hrtime.bigint() - t0) < 10_000) await new Promise((r) => setTimeout(r, 1));
@@ -181,6 +181,13 @@ export const held: Scenario = {
         const login = await wait;
         if (answer.status !== 200 || login.status !== 200 || !login.body.includes('"approved"')) sampleErrors++;
         else answerToLoginMs.push(ms(login.doneAt - answer.sentAt));
+      };
+      const sampleFailures: string[] = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        await sample(i).catch((err: Error) => {
+          sampleErrors++;
+          sampleFailures.push(err.message);
+        });
       }
       agent.destroy();
       const healthWhileHeld = (await fetch(`${server.url}/api/v1/health`)).status;
@@ -195,7 +202,7 @@ export const held: Scenario = {
       const errors = sum('errors') + sampleErrors + (healthWhileHeld === 200 ? 0 : 1);
       const connections = streams + waits;
       const bytesPerConnection = Math.round((rssHeld - rssBefore) / Math.max(1, connections));
-      const firstErrors = reports.flatMap((r) => r.firstErrors).slice(0, 5);
+      const firstErrors = [...sampleFailures, ...reports.flatMap((r) => r.firstErrors)].slice(0, 5);
       pushToDeviceMs.sort((a, b) => a - b);
       answerToLoginMs.sort((a, b) => a - b);
       const targets: Target[] = [
