@@ -4,27 +4,30 @@ import os from 'node:os';
 import { projectRoot } from '../src/http/paths.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './lib/scenario.js';
 import { adminList } from './scenarios/admin-list.js';
+import { held } from './scenarios/held.js';
 import { passcode } from './scenarios/passcode.js';
 import { passwordStep } from './scenarios/password-step.js';
+import { push } from './scenarios/push.js';
 import { securityKey } from './scenarios/security-key.js';
 
 /** Every scenario, in the order of issue 7. */
-const SCENARIOS: Scenario[] = [passcode, securityKey, passwordStep, adminList];
+const SCENARIOS: Scenario[] = [passcode, push, held, securityKey, passwordStep, adminList];
 
 /**
- * `npm run bench [-- --quick] [-- --only <name part>]`: each scenario on SQLite, and on
+ * `npm run bench [-- --quick] [-- --only <name part>[,<name part>...]]`: each scenario on SQLite, and on
  * PostgreSQL too when TESSERA_DATABASE_URL is a postgres:// URL (a fresh database per
  * scenario is created on that server). Writes bench/results/<date>.json and .md.
  */
 async function main(argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
-  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]?.toLowerCase() : undefined;
+  // --only <name part>[,<name part>...]
+  const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1]?.toLowerCase().split(',') : undefined;
   const pgUrl = process.env.TESSERA_DATABASE_URL;
   const databases: ScenarioContext[] = [{ database: 'sqlite', pgBase: undefined, quick }];
   if (pgUrl && /^postgres(ql)?:\/\//.test(pgUrl)) databases.push({ database: 'postgres', pgBase: pgUrl, quick });
 
   const results: ScenarioResult[] = [];
-  for (const scenario of SCENARIOS.filter((s) => !only || s.name.toLowerCase().includes(only))) {
+  for (const scenario of SCENARIOS.filter((s) => !only || only.some((o) => s.name.toLowerCase().includes(o)))) {
     for (const ctx of databases) {
       process.stdout.write(`\n# ${scenario.name} on ${ctx.database}\n`);
       const rs = await scenario.run(ctx);

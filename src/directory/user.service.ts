@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ExpressionBuilder } from 'kysely';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { containsText, isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
 import type { Database, DbOrTx } from '../db/database.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
@@ -12,6 +12,7 @@ import { scheduleEnablementMailFor } from '../mfa-policy/enablement.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { isActiveUser, isStaffKind, type User, type UserKind, type UserUpdate } from './user.table.js';
+import { searchedUsers } from './user-search.js';
 import { userView, type UserView } from './user.view.js';
 
 export interface NewUserInput {
@@ -84,13 +85,13 @@ export async function listUsers(
 ): Promise<PageOf<UserView>> {
   const page = query.page ?? 1;
   const pageSize = query.pageSize ?? 20;
-  let base = db.selectFrom('users').leftJoin('corporations', 'corporations.id', 'users.corporation_id').where('users.firm_id', '=', firmId);
+  let base = (await searchedUsers(db, query.q, { firmId, firmNameForStaff: false }))
+    .leftJoin('corporations', 'corporations.id', 'users.corporation_id')
+    .where('users.firm_id', '=', firmId);
   if (query.kind) base = base.where('users.kind', '=', query.kind);
-  if (query.q?.trim()) {
-    const q = query.q;
-    base = base.where((eb) => eb.or([containsText('users.name', q), containsText('users.email', q), containsText('corporations.name', q)]));
-  }
   const [{ total }] = (await base.select((eb) => eb.fn.countAll<number>().as('total')).execute()) as [{ total: number }];
+  // A page past the end (or a search without matches) needs no second scan.
+  if ((page - 1) * pageSize >= Number(total)) return { items: [], total: Number(total), page, pageSize };
   const rows = await base
     .selectAll('users')
     .select('corporations.name as corporation_name')

@@ -1,5 +1,5 @@
-import { containsText } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
+import { searchedUsers } from '../directory/user-search.js';
 import type { UserKind } from '../directory/user.table.js';
 import type { PageOf } from '../http/schemas.js';
 import type { AuthenticatorKind } from './authenticator.table.js';
@@ -38,7 +38,8 @@ const METHODS: readonly AuthenticatorKind[] = ['push', 'totp', 'webauthn'];
  *    and PostgreSQL (no group_concat/string_agg to choose between);
  *  - the phone numbers of the page's users come from one more query keyed by those ids
  *    (a list per user has no portable aggregate either);
- *  - the search tests the (few) corporations and the firm once each, not once per user;
+ *  - a search starts from the ids trigram indexes give (src/directory/user-search.ts), and
+ *    tests the (few) corporations and the firm once each, not once per user;
  *  - without a search the total is the firm's seat count, read from the seats index.
  */
 export async function listEnrolled(
@@ -50,31 +51,11 @@ export async function listEnrolled(
   const pageSize = query.pageSize ?? 20;
   const q = query.q?.trim();
 
-  let enrolled = db
-    .selectFrom('users')
+  const enrolled = (await searchedUsers(db, q, { firmId, firmNameForStaff: true }))
     .where('users.firm_id', '=', firmId)
     // The seat is looked up by its key only (the user is already this firm's), which the
     // primary-key index answers without reading the row; the join below checks its firm.
     .where((eb) => eb.exists(eb.selectFrom('seats').select('seats.user_id').whereRef('seats.user_id', '=', 'users.id')));
-  if (q) {
-    enrolled = enrolled.where((eb) =>
-      eb.or([
-        containsText('users.name', q),
-        containsText('users.email', q),
-        eb(
-          'users.corporation_id',
-          'in',
-          eb.selectFrom('corporations').select('corporations.id').where('corporations.firm_id', '=', firmId).where(containsText('corporations.name', q)),
-        ),
-        // Staff belong to the firm itself: its name is their organisation.
-        eb.and([
-          eb('users.corporation_id', 'is', null),
-          eb.exists(eb.selectFrom('firms').select('firms.id').where('firms.id', '=', firmId).where(containsText('firms.name', q))),
-        ]),
-      ]),
-    );
-  }
-
   const counted = q
     ? enrolled.select((eb) => eb.fn.countAll<number | string>().as('total'))
     : db.selectFrom('seats').where('seats.firm_id', '=', firmId).select((eb) => eb.fn.countAll<number | string>().as('total'));
@@ -92,7 +73,10 @@ export async function listEnrolled(
 
   const rows = await db
     .selectFrom(pageIds)
-    .innerJoin('users', 'users.id', 'p.id')
+    // CROSS JOIN + the id condition: the same inner join, but SQLite keeps the page's ids as
+    // the outer loop (it may otherwise start from the firm's seats and probe the page).
+    .crossJoin('users')
+    .whereRef('users.id', '=', 'p.id')
     .innerJoin('seats', (j) => j.onRef('seats.user_id', '=', 'users.id').on('seats.firm_id', '=', firmId))
     .innerJoin('firms', 'firms.id', 'users.firm_id')
     .leftJoin('corporations', 'corporations.id', 'users.corporation_id')
