@@ -16,6 +16,8 @@ import { installErrorHandler } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
+import { loggerOptions, type LogDestination } from './ops/logging.js';
+import { installRequestMetrics, opsRoutes } from './ops/ops.routes.js';
 import { routeModules } from './routes.js';
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -23,10 +25,10 @@ export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen(). */
-export async function buildApp(ctx: AppContext): Promise<App> {
+export async function buildApp(ctx: AppContext, options: { logDestination?: LogDestination } = {}): Promise<App> {
   const https = ctx.config.publicUrl.protocol === 'https:';
   const app = Fastify({
-    logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel },
+    logger: loggerOptions(ctx.config, options.logDestination),
     bodyLimit: 64 * 1024,
     trustProxy: ctx.config.trustProxy,
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
@@ -36,6 +38,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   // JSON only: text/plain is what a cross-site form may send without a CORS preflight.
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
+  installRequestMetrics(app, ctx);
   app.addSchema(ErrorBody);
 
   // Security headers from helmet itself, built once: @fastify/helmet rebuilds every helmet
@@ -97,6 +100,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   });
 
   for (const routes of routeModules) await app.register(routes(ctx), { prefix: '/api/v1' });
+  await app.register(opsRoutes(ctx));
 
   await serveWebApps(app);
   return app;
