@@ -58,8 +58,13 @@ async function main(argv: string[]): Promise<void> {
   exitGracefullyOnSignals(async () => {
     clearInterval(housekeeping);
     // app.close() stops accepting, ends the device streams (preClose) and waits for the requests
-    // in flight; the push long-polls are woken meanwhile so they answer now, not in 25 s.
-    const waking = setInterval(() => wakePushWaiters(ctx), 100);
+    // in flight. Meanwhile: the push long-polls are woken so they answer now, not in 25 s, and
+    // keep-alive connections are closed as soon as their last request is answered (Node closes
+    // only those idle when close() starts; the others would hold the server for the keep-alive timeout).
+    const waking = setInterval(() => {
+      wakePushWaiters(ctx);
+      app.server.closeIdleConnections();
+    }, 100);
     try {
       await app.close();
     } finally {

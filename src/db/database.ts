@@ -69,6 +69,11 @@ export function createDatabase(database: Config['database']): Db {
     // An idle connection that the server drops (restart, failover, pg_terminate_backend) emits
     // 'error' on the pool; unhandled, that would stop the process. The pool replaces it.
     pool.on('error', (err) => console.error(`PostgreSQL connection lost (the pool will reconnect): ${err.message}`));
+    // A client checked out of the pool (a transaction in progress) has no 'error' listener of
+    // the pool's: if its connection dies then, pg emits 'error' on it and, unhandled, that
+    // stops the process. Its queries fail on their own (answered 503) and the pool discards it
+    // on release, so there is nothing more to do here than to hear it.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true });
