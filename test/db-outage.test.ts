@@ -2,9 +2,9 @@ import { Secret, TOTP } from 'otpauth';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator } from './support/device-simulator.js';
-import { PASSWORD } from './support/harness.js';
+import { Agent, PASSWORD } from './support/harness.js';
 import { pgClusterAvailable, startPgCluster, type PgCluster } from './support/pg-cluster.js';
-import { deviceOverHttp, seedForProcess } from './support/process-seed.js';
+import { deviceOverHttp, seedForProcess, type ProcessSeed } from './support/process-seed.js';
 import { HttpAgent, startServerProcess, type HttpAnswer, type ServerProcess } from './support/server-process.js';
 
 /**
@@ -30,6 +30,8 @@ interface Seen {
 
 describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private cluster)', () => {
   let cluster: PgCluster;
+  /** Also a second Tessera node on the same database (in-process), for the cross-process push. */
+  let seed: ProcessSeed;
   let server: ServerProcess;
   let totpUsers: { email: string; slug: string; secret: string }[];
   let spareTotp: { email: string; slug: string; secret: string };
@@ -38,17 +40,17 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
 
   beforeAll(async () => {
     cluster = await startPgCluster();
-    const seed = await seedForProcess({ config: { kind: 'postgres', url: cluster.url, poolSize: 5 }, drop: async () => undefined });
+    seed = await seedForProcess({ config: { kind: 'postgres', url: cluster.url, poolSize: 5 }, drop: async () => undefined });
     totpUsers = [await seed.totpUser(), await seed.totpUser(), await seed.totpUser()];
     spareTotp = await seed.totpUser();
     plainUsers = [await seed.plainUser(), await seed.plainUser()];
     push = await seed.pushUser();
-    await seed.close();
     server = await startServerProcess({ env: { ...seed.env, TESSERA_DB_POOL_SIZE: '5' } });
   }, 120_000);
 
   afterAll(async () => {
     await server?.stop('SIGKILL');
+    await seed?.close();
     await cluster?.destroy();
   });
 
@@ -174,8 +176,10 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     expect(verify.statusCode, verify.body).toBe(200);
     expect((await agent.get('/api/v1/me')).statusCode).toBe(200);
 
-    // And a push reaches the stream opened before the outage: the hub LISTENs again.
-    const browser = new HttpAgent(server.url);
+    // And a push made on the OTHER node reaches the server process's device stream, opened
+    // before the outage: only PostgreSQL NOTIFY carries it there, so the hub LISTENs again.
+    seed.h.clock.set(Date.now());
+    const browser = new Agent(seed.h.app);
     const pushLogin = await browser.post('/api/v1/login', { email: push.email, password: PASSWORD, firm: push.slug });
     expect(pushLogin.json().next, pushLogin.body).toBe('second_factor');
     const started = await browser.post('/api/v1/mfa/push');
@@ -196,6 +200,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     expect(answer.json().status, answer.body).toBe('approved');
     expect((await browser.get('/api/v1/me')).statusCode).toBe(200);
     await reader.cancel();
+    expect(server.output).toMatch(/PostgreSQL connection lost/); // what an operator sees in the log
 
     // In the database: no full session of an MFA user without a second factor.
     const client = new pg.Client({ connectionString: cluster.url });
