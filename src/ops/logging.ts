@@ -62,7 +62,7 @@ export function loggerOptions(config: Config, destination?: LogDestination): Fas
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: CENSOR },
     serializers: {
-      req: (req: LoggedRequest) => ({ method: req.method, url: loggableUrl(req.url), route: req.routeOptions?.url, ip: req.ip }),
+      req: (req: LoggedRequest) => ({ method: req.method, url: typeof req.url === 'string' ? loggableUrl(req.url) : undefined, route: req.routeOptions?.url, ip: req.ip }),
     },
     ...(destination ? { stream: destination } : {}),
   };
