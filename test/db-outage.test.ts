@@ -5,7 +5,7 @@ import type { DeviceSimulator } from './support/device-simulator.js';
 import { Agent, PASSWORD } from './support/harness.js';
 import { pgClusterAvailable, startPgCluster, type PgCluster } from './support/pg-cluster.js';
 import { deviceOverHttp, seedForProcess, type ProcessSeed } from './support/process-seed.js';
-import { answerOf, HttpAgent, startServerProcess, type HttpAnswer, type ServerProcess } from './support/server-process.js';
+import { overHttp, request, startServerProcess, type ServerProcess } from './support/server-process.js';
 
 /**
  * Database outage (issue 8.5). The test makes a PostgreSQL cluster of its own (never the
@@ -21,6 +21,9 @@ import { answerOf, HttpAgent, startServerProcess, type HttpAnswer, type ServerPr
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const codeNow = (secret: string) => TOTP.generate({ algorithm: 'SHA1', digits: 6, period: 30, secret: Secret.fromBase32(secret), timestamp: Date.now() });
+
+/** An answer from the harness's Agent over HTTP, or from a plain request. */
+type Answer = { statusCode: number; headers: Record<string, unknown>; body: string; json(): any };
 
 interface Seen {
   step: string;
@@ -45,7 +48,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     spareTotp = await seed.totpUser();
     plainUsers = [await seed.plainUser(), await seed.plainUser()];
     push = await seed.pushUser();
-    server = await startServerProcess({ env: { ...seed.env, TESSERA_DB_POOL_SIZE: '5' } });
+    server = await startServerProcess({ env: { ...seed.env, TESSERA_DB_POOL_SIZE: '5', TESSERA_LOG_LEVEL: 'warn' } });
   }, 120_000);
 
   afterAll(async () => {
@@ -58,9 +61,9 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     const problems: string[] = [];
     const counts = { ok: 0, unavailable: 0 };
     /** Every answer is one of the normal ones for its step, or 503 DATABASE_UNAVAILABLE with Retry-After. */
-    const check = (step: string, res: HttpAnswer, normal: number[]): 'ok' | 'unavailable' => {
+    const check = (step: string, res: Answer, normal: number[]): 'ok' | 'unavailable' => {
       if (res.statusCode === 503) {
-        if (res.json().error !== 'DATABASE_UNAVAILABLE' || !/^\d+$/.test(res.headers['retry-after'] ?? '')) problems.push(`${step}: 503 without the outage shape: ${res.body}`);
+        if (res.json().error !== 'DATABASE_UNAVAILABLE' || !/^\d+$/.test(String(res.headers['retry-after'] ?? ''))) problems.push(`${step}: 503 without the outage shape: ${res.body}`);
         counts.unavailable++;
         return 'unavailable';
       }
@@ -69,7 +72,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
       return 'ok';
     };
     const seen: Seen[] = [];
-    const call = async (step: string, p: Promise<HttpAnswer>): Promise<HttpAnswer | null> => {
+    const call = async (step: string, p: Promise<Answer>): Promise<Answer | null> => {
       try {
         const res = await p;
         seen.push({ step, status: res.statusCode, body: res.body });
@@ -81,7 +84,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     };
 
     /** A full session must be refused to a login that has not passed its second factor. */
-    const assertNotIn = async (agent: HttpAgent, why: string) => {
+    const assertNotIn = async (agent: Agent, why: string) => {
       const me = await call('me', agent.get('/api/v1/me'));
       if (me && me.statusCode === 200) problems.push(`${why}: GET /me answered 200 without a second factor: ${me.body}`);
       if (me) check('me (pending)', me, [401]);
@@ -90,7 +93,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     let running = true;
     const plainWorker = async (user: { email: string; slug: string }) => {
       while (running) {
-        const agent = new HttpAgent(server.url);
+        const agent = new Agent(overHttp(server.url));
         const login = await call('login', agent.post('/api/v1/login', { email: user.email, password: PASSWORD, firm: user.slug }));
         // 429: the login throttle (a policy answer, normal under load from one address).
         if (login && check('login (no MFA)', login, [200, 429]) === 'ok' && login.statusCode === 200) {
@@ -103,7 +106,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     };
     const totpWorker = async (user: { email: string; slug: string; secret: string }, wrongCodes: boolean) => {
       while (running) {
-        const agent = new HttpAgent(server.url);
+        const agent = new Agent(overHttp(server.url));
         const login = await call('login', agent.post('/api/v1/login', { email: user.email, password: PASSWORD, firm: user.slug }));
         if (login && check('login (TOTP)', login, [200, 429]) === 'ok' && login.statusCode === 200) {
           if (login.json().next !== 'second_factor') problems.push(`login (TOTP user): next ${login.body}`);
@@ -135,9 +138,9 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     const downAt = Date.now();
 
     await sleep(3000);
-    const healthz = await call('healthz', fetch(`${server.url}/healthz`).then(answerOf));
+    const healthz = await call('healthz', request(server.url, { method: 'GET', url: '/healthz' }));
     expect(healthz?.statusCode, `${problems.slice(0, 5).join("\n")}\n${server.output.slice(-3000)}`).toBe(200);
-    const readyDown = await call('readyz', fetch(`${server.url}/readyz`).then(answerOf));
+    const readyDown = await call('readyz', request(server.url, { method: 'GET', url: '/readyz' }));
     expect(readyDown?.statusCode, readyDown?.body).toBe(503);
     expect(readyDown?.headers['retry-after']).toMatch(/^\d+$/);
     expect(server.proc.exitCode).toBeNull();
@@ -169,7 +172,7 @@ describe.runIf(pgClusterAvailable())('PostgreSQL outage under load (private clus
     );
 
     // After: a passcode login works again.
-    const agent = new HttpAgent(server.url);
+    const agent = new Agent(overHttp(server.url));
     const login = await agent.post('/api/v1/login', { email: spareTotp.email, password: PASSWORD, firm: spareTotp.slug });
     expect(login.json().next, login.body).toBe('second_factor');
     const verify = await agent.post('/api/v1/mfa/verify', { method: 'totp', code: codeNow(spareTotp.secret) });

@@ -10,7 +10,7 @@ import { LATEST_MIGRATION } from '../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { Agent, PASSWORD, startHarness, type Harness } from './support/harness.js';
 import { seedForProcess, type ProcessSeed } from './support/process-seed.js';
-import { freePort } from './support/server-process.js';
+import { freePort } from '../bench/lib/server.js';
 import pg from 'pg';
 import { Secret, TOTP } from 'otpauth';
 

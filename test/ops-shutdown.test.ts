@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { PASSWORD } from './support/harness.js';
+import { Agent, PASSWORD } from './support/harness.js';
 import { deviceOverHttp, seedForProcess } from './support/process-seed.js';
-import { HttpAgent, startServerProcess, type ServerProcess } from './support/server-process.js';
+import { overHttp, startServerProcess, type ServerProcess } from './support/server-process.js';
 
 /**
  * Graceful shutdown (issue 8.2) of the REAL server process (node --import tsx src/server.ts):
@@ -35,7 +35,7 @@ describe('SIGTERM', () => {
     const seed = await seedForProcess(database);
     const push = await seed.pushUser();
     await seed.close();
-    server = await startServerProcess({ env: seed.env });
+    server = await startServerProcess({ env: { ...seed.env, TESSERA_LOG_LEVEL: 'warn' } });
 
     // The Tessera Authenticator's live stream.
     const device = deviceOverHttp(push.device, server.url);
@@ -45,7 +45,7 @@ describe('SIGTERM', () => {
     expect((await reader.read()).value).toContain(': connected');
 
     // A login waiting for the push answer: a long-poll that would hold for 25 s.
-    const browser = new HttpAgent(server.url);
+    const browser = new Agent(overHttp(server.url));
     const login = await browser.post('/api/v1/login', { email: push.email, password: PASSWORD, firm: push.slug });
     expect(login.json().next, login.body).toBe('second_factor');
     const started = await browser.post('/api/v1/mfa/push');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './server-process.js';
+import { freePort } from '../../bench/lib/server.js';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import type { App } from '../../src/app.js';
 import { systemClock } from '../../src/clock.js';
 import { keyIdOf, SecretBox } from '../../src/crypto/secret-box.js';
 import { beginTotpEnrollment } from '../../src/factors/totp/totp.factor.js';
@@ -8,7 +7,7 @@ import { takeSeat } from '../../src/subscriptions/seat.service.js';
 import type { TestDatabase } from './database.js';
 import { DeviceSimulator } from './device-simulator.js';
 import { activateSubscription, addUser, Agent, enableMfaForStaff, firmWithAdmin, PASSWORD, startHarness, type Harness, type TestFirm } from './harness.js';
-import { injectOverHttp } from './server-process.js';
+import { overHttp } from './server-process.js';
 
 /**
  * Data for a test that runs the real server process: written in-process (harness helpers,
@@ -85,6 +84,6 @@ export async function seedForProcess(database: TestDatabase): Promise<ProcessSee
 
 /** Points a device simulator at a server process. */
 export function deviceOverHttp(device: DeviceSimulator, baseUrl: string): DeviceSimulator {
-  device.app = injectOverHttp(baseUrl) as unknown as App;
+  device.app = overHttp(baseUrl);
   return device;
 }
