@@ -16,6 +16,7 @@ export type PushOutcome = 'sent' | 'limited' | 'approved' | 'denied' | 'fraud' |
  */
 export class Metrics {
   readonly registry = new Registry();
+  private defaultsStarted = false;
   private readonly requests: Counter<'method' | 'route' | 'status_code'>;
   private readonly durations: Histogram<'method' | 'route' | 'status_code'>;
   private readonly logins: Counter<'factor' | 'result'>;
@@ -23,7 +24,6 @@ export class Metrics {
 
   constructor(ctx: AppContext) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry }); // includes nodejs_eventloop_lag_* and process memory
     this.requests = new Counter({
       name: 'tessera_http_requests_total',
       help: 'HTTP requests answered, by route pattern (never the raw URL) and status code.',
@@ -68,6 +68,19 @@ export class Metrics {
         }
       },
     });
+  }
+
+  /**
+   * The Prometheus text. Node's default metrics (nodejs_eventloop_lag_*, memory, handles) start
+   * at the first scrape: the event-loop monitor is a timer per app, and most apps (tests) are
+   * never scraped; Prometheus scrapes every few seconds, so only the first scrape lacks them.
+   */
+  async scrape(): Promise<string> {
+    if (!this.defaultsStarted) {
+      this.defaultsStarted = true;
+      collectDefaultMetrics({ register: this.registry });
+    }
+    return this.registry.metrics();
   }
 
   request(method: string, route: string, statusCode: number, seconds: number): void {

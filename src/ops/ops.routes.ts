@@ -54,8 +54,8 @@ export const opsRoutes =
 
     app.get('/metrics', { ...quiet, schema: { tags, summary: 'Prometheus metrics (bearer token, or loopback only)', hide: true } }, async (request, reply) => {
       assertMetricsAllowed(ctx, request);
-      const registry = metrics(ctx).registry;
-      return reply.type(registry.contentType).send(await registry.metrics());
+      const m = metrics(ctx);
+      return reply.type(m.registry.contentType).send(await m.scrape());
     });
   };
 
