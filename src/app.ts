@@ -16,6 +16,8 @@ import { installErrorHandler, sendError } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
+import { loggerOptions, type LogDestination } from './ops/logging.js';
+import { installRequestMetrics, opsRoutes } from './ops/ops.routes.js';
 import { routeModules } from './routes.js';
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -24,12 +26,13 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen().
- * `onRoute` sees every route as it is added (the fuzz test enumerates the routes with it).
+ * `onRoute` sees every route as it is added (the fuzz test enumerates the routes with it);
+ * `logDestination` receives the JSON log lines (the log-redaction test reads them).
  */
-export async function buildApp(ctx: AppContext, options: { onRoute?: (route: RouteOptions) => void } = {}): Promise<App> {
+export async function buildApp(ctx: AppContext, options: { onRoute?: (route: RouteOptions) => void; logDestination?: LogDestination } = {}): Promise<App> {
   const https = ctx.config.publicUrl.protocol === 'https:';
   const app = Fastify({
-    logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel },
+    logger: loggerOptions(ctx.config, options.logDestination),
     bodyLimit: 64 * 1024,
     trustProxy: ctx.config.trustProxy,
     frameworkErrors: sendError,
@@ -41,6 +44,7 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
   // JSON only: text/plain is what a cross-site form may send without a CORS preflight.
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
+  installRequestMetrics(app, ctx);
   app.addSchema(ErrorBody);
 
   // Security headers from helmet itself, built once: @fastify/helmet rebuilds every helmet
@@ -102,6 +106,7 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
   });
 
   for (const routes of routeModules) await app.register(routes(ctx), { prefix: '/api/v1' });
+  await app.register(opsRoutes(ctx));
 
   await serveWebApps(app);
   return app;

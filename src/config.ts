@@ -23,6 +23,8 @@ export interface Config {
   /** Older master keys, still accepted for opening values sealed before a rotation. */
   retiredMasterKeys: Buffer[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Bearer token that opens GET /metrics; null = only loopback clients not relayed by a proxy. */
+  metricsToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +54,7 @@ export const CONFIG_OPTIONS = [
   ['TESSERA_RETIRED_MASTER_KEYS', '(none)', 'Comma-separated older master keys, to open secrets sealed before a key rotation.'],
   ['TESSERA_TRUST_PROXY', 'false', '`true` when behind a reverse proxy or load balancer: client IPs are then taken from X-Forwarded-For.'],
   ['TESSERA_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.'],
+  ['TESSERA_METRICS_TOKEN', '(none)', 'Bearer token for `GET /metrics` (Prometheus `authorization: { credentials: ... }`), at least 16 characters. Without it, metrics are served only to loopback clients (127.0.0.1, ::1) that no proxy relayed.'],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -134,6 +137,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     throw new ConfigError('TESSERA_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
 
+  const metricsToken = env.TESSERA_METRICS_TOKEN?.trim() || null;
+  if (metricsToken !== null && !/^[\x21-\x7e]{16,256}$/.test(metricsToken)) {
+    throw new ConfigError('TESSERA_METRICS_TOKEN', 'must be 16 to 256 printable characters without spaces (e.g. `openssl rand -hex 32`)');
+  }
+
   return Object.freeze({
     host,
     port,
@@ -152,5 +160,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       .filter((k) => k.trim())
       .map((k) => parseKey('TESSERA_RETIRED_MASTER_KEYS', k)),
     logLevel,
+    metricsToken,
   });
 }

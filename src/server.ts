@@ -6,11 +6,13 @@ import { loadSecretBox } from './crypto/master-key.js';
 import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
+import { wakePushWaiters } from './device/push-hub.js';
 import { vapidKeys } from './device/web-push.js';
 import { runHousekeeping } from './housekeeping.js';
 import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
+import { exitGracefullyOnSignals } from './ops/shutdown.js';
 
 /** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link. */
 async function main(argv: string[]): Promise<void> {
@@ -49,24 +51,36 @@ async function main(argv: string[]): Promise<void> {
   }, 10 * 60_000);
   housekeeping.unref();
 
+  // The process keeps serving through a failed background promise (e.g. the database went away
+  // under a timer); the state is in the database, and dropping every open stream helps no one.
+  process.on('unhandledRejection', (err) => app.log.error({ err }, 'unhandled promise rejection'));
+
+  exitGracefullyOnSignals(async () => {
+    clearInterval(housekeeping);
+    // app.close() stops accepting, ends the device streams (preClose) and waits for the requests
+    // in flight. Meanwhile: the push long-polls are woken so they answer now, not in 25 s, and
+    // keep-alive connections are closed as soon as their last request is answered (Node closes
+    // only those idle when close() starts; the others would hold the server for the keep-alive timeout).
+    const waking = setInterval(() => {
+      wakePushWaiters(ctx);
+      app.server.closeIdleConnections();
+    }, 100);
+    try {
+      await app.close();
+    } finally {
+      clearInterval(waking);
+    }
+    await jobs.stop();
+    await mail.stop();
+    await db.destroy();
+  }, announce);
+
   announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}, database: ${config.database.kind}).`);
   const setupLink = await ensureOperatorSetup(ctx);
   if (setupLink) {
     announce(`\nFirst start: open this one-time link to set up the operator account (valid ${config.oneTimeLinkMs / 3_600_000} h):\n  ${setupLink}\n`);
   }
   if (argv.includes('--demo')) await seedDemo(ctx);
-
-  const shutdown = async (signal: string) => {
-    announce(`${signal} received, shutting down.`);
-    clearInterval(housekeeping);
-    await app.close();
-    await jobs.stop();
-    await mail.stop();
-    await db.destroy();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 main(process.argv.slice(2)).catch((err) => {

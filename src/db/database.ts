@@ -58,12 +58,22 @@ export type DbOrTx = Kysely<Database> | Transaction<Database>;
 // default, which would make the two dialects disagree. All our int8 values fit in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/** How long a request waits for a PostgreSQL connection before it is answered 503. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 export function createDatabase(database: Config['database']): Db {
   if (database.kind === 'postgres') {
-    const pool = new pg.Pool({ connectionString: database.url, max: database.poolSize });
+    // connectionTimeoutMillis: without it a request waits forever for a database host that
+    // does not answer (network partition); with it, it fails and is answered 503.
+    const pool = new pg.Pool({ connectionString: database.url, max: database.poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     // An idle connection that the server drops (restart, failover, pg_terminate_backend) emits
     // 'error' on the pool; unhandled, that would stop the process. The pool replaces it.
     pool.on('error', (err) => console.error(`PostgreSQL connection lost (the pool will reconnect): ${err.message}`));
+    // A client checked out of the pool (a transaction in progress) has no 'error' listener of
+    // the pool's: if its connection dies then, pg emits 'error' on it and, unhandled, that
+    // stops the process. Its queries fail on their own (answered 503) and the pool discards it
+    // on release, so there is nothing more to do here than to hear it.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true });
@@ -144,4 +154,26 @@ function withStatementCache(sqlite: SQLite.Database, onClose: () => void, max = 
 
 export function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/** Node socket errors that mean "the database server is not there (right now)". */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** PostgreSQL SQLSTATEs of a server shutting down, starting up or gone (class 08 connection exceptions, 57P0x operator intervention). */
+const PG_UNAVAILABLE = /^(08...|57P01|57P02|57P03|53300)$/;
+/** What pg and pg-pool say, without a code, when a connection breaks or cannot be had. */
+const DRIVER_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|not queryable|Cannot use a pool after calling end|Client has encountered a connection error/i;
+
+/**
+ * Whether an error means the database is unreachable or busy for now (answered 503 with
+ * Retry-After) rather than a bug (500): a stopped or restarting PostgreSQL, a dropped
+ * connection, a pool that cannot connect in time, or SQLite still locked after busy_timeout.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (SOCKET_CODES.has(code) || PG_UNAVAILABLE.test(code) || code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'))) return true;
+    if (e instanceof AggregateError && e.errors.some((inner) => isDatabaseUnavailable(inner))) return true;
+    if (e instanceof Error && DRIVER_MESSAGES.test(e.message)) return true;
+  }
+  return false;
 }

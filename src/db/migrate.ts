@@ -23,6 +23,9 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009_user_search': m0009,
 };
 
+/** The newest migration's name: the database is ready when it is applied (GET /readyz). */
+export const LATEST_MIGRATION = Object.keys(MIGRATIONS).sort().at(-1)!;
+
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /**

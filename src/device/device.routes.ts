@@ -230,8 +230,11 @@ export const deviceRoutes =
         }
         streams.add(end);
         raw.on('close', end);
-        unsubscribe = await pushHub(ctx).onUser(device.userId, (id) => void pushOne(id).catch(() => end()));
-        if (!open) unsubscribe();
+        // The database may go away after the headers were sent: end the stream, the app reconnects.
+        unsubscribe = await pushHub(ctx)
+          .onUser(device.userId, (id) => void pushOne(id).catch(() => end()))
+          .catch(() => (end(), () => undefined));
+        if (!open) return unsubscribe();
         raw.write(': connected\n\n');
         await pushOne().catch(() => end());
       },

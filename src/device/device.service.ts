@@ -11,6 +11,7 @@ import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
 import { hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
 import { activationId } from '../mfa/push-enrollment.service.js';
 import { templates } from '../notify/templates.js';
+import { metrics } from '../ops/metrics.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
 import { answerSigningString, keyOfStoredJwk, parseDeviceKey, requestSigningString, timestampFresh, verifyDeviceSignature } from './device-signature.js';
 import { pushHub } from './push-hub.js';
@@ -308,6 +309,7 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
     return taken;
   });
   if (!answered) return refuse(transactionNotPending(), row.status === 'pending' ? 'expired' : `already_${row.status}`);
+  metrics(ctx).push(status);
   await pushHub(ctx).publish(transactionId);
   return { status };
 }

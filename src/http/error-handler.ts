@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/database.js';
 import { AppError } from '../errors.js';
 
 /** Fastify's own client-error codes, mapped onto our stable codes. */
@@ -13,9 +14,19 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_CSRF_MISSING_SECRET: 'CSRF_INVALID',
 };
 
+/** Seconds a client is told to wait while the database is unreachable: a restart or failover takes about that long. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** The answer while the database is down or busy: nothing was changed, try again shortly. */
+export const databaseUnavailable = () =>
+  new AppError('DATABASE_UNAVAILABLE', 503, 'The service is briefly unavailable. Please try again in a few seconds.', {
+    retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+  });
+
 /**
  * Every error leaves as `{ "error": CODE, "message": text }`. Client mistakes keep their
- * 4xx status; anything else is a 500 with a generic message, and only those are logged.
+ * 4xx status; a database that cannot be reached (or SQLite still locked) is a 503 with
+ * Retry-After, logged as a warning; anything else is a 500 with a generic message, logged.
  */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler(sendError);
@@ -25,9 +36,14 @@ export function installErrorHandler(app: FastifyInstance): void {
  * The error handler itself; also Fastify's `frameworkErrors` (app.ts), which the router calls
  * before any route (a path like /users/%ZZ that does not percent-decode).
  */
-export function sendError(err: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
+export function sendError(thrown: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
+  let err = thrown;
+  if (!(err instanceof AppError) && isDatabaseUnavailable(err)) {
+    request.log.warn({ reason: (err as Error).message }, 'database unavailable');
+    err = databaseUnavailable();
+  }
   if (err instanceof AppError) {
-    if ((err.status === 429 || err.status === 423) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
+    if ((err.status === 429 || err.status === 423 || err.status === 503) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
     return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
   }
   const fe = err as FastifyError;

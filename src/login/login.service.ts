@@ -2,6 +2,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isActiveUser } from '../directory/user.table.js';
 import { AppError } from '../errors.js';
+import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { PENDING_LOGIN_MS, decideAfterPassword, decideOperatorAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
 import { verifyPassword } from './passwords.js';
@@ -71,6 +72,7 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   if (!decision.allowed) {
     const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
     await audit(ctx.db, ctx.clock.now(), input.actor, { event: 'login.throttled', details: { realm: input.realm, retryAfterSeconds } });
+    metrics(ctx).login('password', 'throttled');
     throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
   }
 
@@ -91,16 +93,18 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
       subjectId: only?.id ?? null,
       details: { realm: input.realm, reason: only && !only.active ? 'account_inactive' : 'bad_credentials' },
     });
+    metrics(ctx).login('password', 'failure');
     throw invalidCredentials();
   }
   await settleAttempt(ctx.db, decision.ticket, 'success');
   if (matches.length > 1) {
+    metrics(ctx).login('password', 'firm_required');
     // Only someone who knows the password learns that the address is in several firms.
     throw new AppError('FIRM_REQUIRED', 409, 'This address belongs to several firms. Enter the short name of your firm.');
   }
 
   const who = matches[0]!;
-  return ctx.db.transaction().execute(async (tx) => {
+  const outcome = await ctx.db.transaction().execute(async (tx) => {
     const actor: Actor = { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId };
     // Operators always need their own second factor (issue 8.6): enrolment at the first login, then every time.
     let decision: GateDecision = who.kind === 'operator' ? await decideOperatorAfterPassword(tx, who.id) : { stage: 'full' };
@@ -128,4 +132,6 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
     });
     return { token, principal: who.kind, next: NEXT_OF_STAGE[decision.stage], ...(decision.notice ? { notice: decision.notice } : {}) };
   });
+  metrics(ctx).login('password', 'success');
+  return outcome;
 }

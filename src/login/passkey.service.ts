@@ -6,6 +6,7 @@ import { beginAuthentication, checkAssertion, recordAssertion, reportCounterRegr
 import type { AuthenticationResponse } from '../factors/webauthn/webauthn.schemas.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { isEnrolled } from './mfa-gate.js';
 import { IP_POLICY, reserveAttempt, settleAttempt } from './throttle.js';
@@ -48,6 +49,7 @@ export async function passkeyLogin(
   if (!decision.allowed) {
     const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
     await audit(ctx.db, ctx.clock.now(), actor, { event: 'login.throttled', details: { realm: 'firm', method: 'passkey', retryAfterSeconds } });
+    metrics(ctx).login('passkey', 'throttled');
     throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
   }
 
@@ -60,6 +62,7 @@ export async function passkeyLogin(
       subjectId: subject?.userId ?? null,
       details: { realm: 'firm', method: 'passkey', reason, ...(detail ? { detail } : {}) },
     });
+    metrics(ctx).login('passkey', 'failure');
     throw passkeyRefused();
   };
 
@@ -114,5 +117,6 @@ export async function passkeyLogin(
   });
   if (!outcome.ok) return refuse(outcome.reason, subject);
   await settleAttempt(ctx.db, decision.ticket, 'success');
+  metrics(ctx).login('passkey', 'success');
   return { token: outcome.token };
 }

@@ -10,6 +10,7 @@ import type { PushStatus } from '../factors/push/push.table.js';
 import { describeUserAgent } from '../factors/push/user-agent.js';
 import type { PendingLogin } from '../http/auth.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { metrics } from '../ops/metrics.js';
 import { assertNotLocked, recordFailure } from './lockout.service.js';
 import { verifySecondFactor, type VerifyResult } from './second-factor.service.js';
 
@@ -150,6 +151,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
     });
     return { limited: false as const, start: { transactionId: id, number, expiresAt }, devices, superseded: superseded.map((s) => s.id) };
   });
+  metrics(ctx).push(started.limited ? 'limited' : 'sent');
   if (started.limited) throw pushLimit(policy.pushWindowMinutes, started.retryAfterMs);
 
   const hub = pushHub(ctx);
@@ -215,7 +217,8 @@ export async function waitForPush(
   const now = ctx.clock.now();
   if (row.status === 'pending') {
     if (Number(row.expires_at) > now) return { status: 'pending' };
-    await ctx.db.updateTable('push_transactions').set({ status: 'expired' }).where('id', '=', row.id).where('status', '=', 'pending').execute();
+    const expired = await ctx.db.updateTable('push_transactions').set({ status: 'expired' }).where('id', '=', row.id).where('status', '=', 'pending').executeTakeFirst();
+    if (Number(expired.numUpdatedRows) > 0) metrics(ctx).push('expired');
     row = (await loadOwn(ctx, pending, transactionId))!;
     if (row.status === 'pending') return { status: 'pending' };
   }
@@ -227,6 +230,7 @@ export async function waitForPush(
 
   // denied, fraud, expired: one failed second factor, counted by the request that takes the row.
   const status = row.status;
+  let counted: 'locked' | 'failure' | null = null;
   await ctx.db.transaction().execute(async (tx) => {
     const taken = await tx
       .updateTable('push_transactions')
@@ -236,7 +240,9 @@ export async function waitForPush(
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) === 0) return;
     const policy = await loadLoginPolicy(tx, pending.firm.id);
-    await recordFailure(ctx, tx, actor, pending.user, policy, { method: 'push', reason: status });
+    const failure = await recordFailure(ctx, tx, actor, pending.user, policy, { method: 'push', reason: status });
+    counted = failure.locked ? 'locked' : 'failure';
   });
+  if (counted) metrics(ctx).login('push', counted);
   return { status };
 }

@@ -6,6 +6,7 @@ import type { PendingPrincipal } from '../http/auth.js';
 import { rememberBrowser } from '../login/remembered-browsers.js';
 import { assertNotLocked, currentLock, invalidCode, lockedUntil, loginPolicyOf, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
+import { metrics } from '../ops/metrics.js';
 import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
 
 export interface ChallengeView {
@@ -67,6 +68,7 @@ export interface VerifyResult {
  */
 export async function verifySecondFactor(ctx: AppContext, pending: PendingPrincipal, actor: Actor, input: VerifyInput): Promise<VerifyResult> {
   const { user } = pending;
+  if (lockedUntil(user, ctx.clock.now()) !== null) metrics(ctx).login(input.method, 'locked');
   assertNotLocked(user, ctx.clock.now());
   const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<VerifyResult>> => {
     const factor = factorFor(input.method);
@@ -86,5 +88,6 @@ export async function verifySecondFactor(ctx: AppContext, pending: PendingPrinci
     const remember = rememberDays > 0 && pending.firm ? { token: await rememberBrowser(ctx, tx, pending.user, rememberDays, actor.userAgent), days: rememberDays } : null;
     return { ok: true, value: { token, remember } };
   });
+  metrics(ctx).login(input.method, outcome.ok ? 'success' : outcome.error.code === 'MFA_LOCKED' ? 'locked' : 'failure');
   return answer(outcome);
 }

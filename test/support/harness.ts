@@ -15,6 +15,7 @@ import { createFirm, type FirmView } from '../../src/firms/firm.service.js';
 import { hashPassword } from '../../src/login/passwords.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { createMailService } from '../../src/notify/mail.service.js';
+import type { LogDestination } from '../../src/ops/logging.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { Secret, TOTP } from 'otpauth';
@@ -42,6 +43,8 @@ export async function startHarness(
     secrets?: SecretBox;
     /** Sees every route as the app adds it (see buildApp). */
     onRoute?: NonNullable<Parameters<typeof buildApp>[1]>['onRoute'];
+    /** Where the app's JSON log lines go (with TESSERA_LOG_LEVEL in `env`). */
+    logDestination?: LogDestination;
   } = {},
 ): Promise<Harness> {
   const database: TestDatabase = options.shared ?? (await createTestDatabase());
@@ -55,7 +58,7 @@ export async function startHarness(
   const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
   const secrets = options.secrets ?? new SecretBox({ id: 'test', key: randomBytes(32) });
   const ctx: AppContext = { config, db, clock, mail, secrets, announce };
-  const app = await buildApp(ctx, { onRoute: options.onRoute });
+  const app = await buildApp(ctx, { onRoute: options.onRoute, logDestination: options.logDestination });
   return {
     app,
     ctx,
