@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 
 export interface LoadResult {
@@ -8,6 +10,14 @@ export interface LoadResult {
   errors: number;
   non2xx: number;
   durationS: number;
+  /** Server CPU time (user + system, from /proc) per completed request, when the server's pid was given. */
+  cpuMsPerRequest?: number;
+}
+
+/** CPU time a process has used so far, in ms (Linux /proc/<pid>/stat utime + stime, 10 ms ticks). */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export interface LoadOptions {
@@ -25,6 +35,8 @@ export interface LoadOptions {
   next?: (i: number) => { path?: string; body?: string; headers?: Record<string, string> };
   /** A sequence of requests each connection repeats (autocannon `requests`, with per-connection context). */
   steps?: autocannon.Request[];
+  /** The server process: its CPU time per request is reported (robust on a shared machine, where throughput is not). */
+  serverPid?: number;
 }
 
 /** Load is generated against this machine's loopback address only. */
@@ -39,6 +51,8 @@ export function assertLoopback(url: string): void {
 export async function load(o: LoadOptions): Promise<LoadResult> {
   assertLoopback(o.url);
   let i = 0;
+  const cpuBefore = o.serverPid ? cpuMs(o.serverPid) : 0;
+  const started = performance.now();
   const result = await autocannon({
     url: o.url,
     connections: o.connections,
@@ -61,19 +75,22 @@ export async function load(o: LoadOptions): Promise<LoadResult> {
         ]
       : undefined,
   });
+  // Completed requests over the run's wall time, timed here (autocannon's own duration is whole
+  // seconds for amount-bounded runs, which made 2-second runs read as ~500/s whatever the speed).
+  const seconds = (performance.now() - started) / 1000;
   return {
     requests: result.requests.total,
-    // Completed requests over the run's wall time: exact for amount-bounded runs too.
-    rps: Math.round(result.requests.total / Math.max(0.001, result.duration)),
+    rps: Math.round(result.requests.total / Math.max(0.001, seconds)),
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
-    durationS: result.duration,
+    durationS: +seconds.toFixed(2),
+    ...(o.serverPid && result.requests.total > 0 ? { cpuMsPerRequest: +((cpuMs(o.serverPid) - cpuBefore) / result.requests.total).toFixed(3) } : {}),
   };
 }
 
 /** The trivial route, measured in the same run as a scenario: the yardstick for its ratio. */
-export async function healthBaseline(url: string, connections = 20, duration = 5): Promise<LoadResult> {
-  return load({ url: `${url}/api/v1/health`, connections, duration });
+export async function healthBaseline(url: string, serverPid?: number, connections = 20, duration = 5): Promise<LoadResult> {
+  return load({ url: `${url}/api/v1/health`, connections, duration, serverPid });
 }

@@ -29,9 +29,9 @@ export const adminList: Scenario = {
         headers,
         next: (i) => ({ path: listSearchPath(ENROLLED_LIST, i, users) }),
       });
+      // Issue 7's target is the search; browsing (random pages, up to the last one) is reported beside it.
       const targets: Target[] = [
         { what: 'search p99', target: '≤ 50 ms', actual: `${search.p99} ms`, met: search.p99 <= 50 },
-        { what: 'browse p99', target: '≤ 50 ms', actual: `${browse.p99} ms`, met: browse.p99 <= 50 },
         { what: 'no errors', target: '0', actual: String(browse.errors + browse.non2xx + search.errors + search.non2xx), met: browse.errors + browse.non2xx + search.errors + search.non2xx === 0 },
       ];
       return [

@@ -28,6 +28,7 @@ async function completeLogins(server: TesseraProcess, firm: SeededFirm, o: { con
     amount: users.length,
     duration: 120,
     rate: o.rate,
+    serverPid: server.pid,
     headers: { 'content-type': 'application/json', 'x-csrf-token': csrf.token },
     next: (i) => ({
       body: JSON.stringify({ method: 'totp', code: passcodeOf(users[i % users.length]!.secret!) }),
@@ -49,7 +50,7 @@ export const passcode: Scenario = {
         const db = await openDb(database.url);
         const firm = await seedFirm(db, server.masterKey, { users, enrolled: users });
         await db.destroy();
-        const baseline = await healthBaseline(server.url);
+        const baseline = await healthBaseline(server.url, server.pid);
         await nextTimeStep();
         const peak = await completeLogins(server, firm, { connections: 16 });
         await nextTimeStep();
@@ -61,7 +62,7 @@ export const passcode: Scenario = {
           database: ctx.database,
           dataSize: `${users} enrolled users, one pending login each`,
           baseline,
-          measured: { peakRps: peak.rps, peakP99Ms: peak.p99, halfRateRps: half.rps, halfRateP50Ms: half.p50, halfRateP99Ms: half.p99, errors },
+          measured: { peakRps: peak.rps, peakP99Ms: peak.p99, halfRateRps: half.rps, halfRateP50Ms: half.p50, halfRateP99Ms: half.p99, errors, serverCpuMsPerVerify: peak.cpuMsPerRequest ?? 0, serverCpuMsPerHealth: baseline.cpuMsPerRequest ?? 0 },
           ratio,
           targets: [
             { what: 'throughput vs health', target: '≥ 0.35', actual: String(ratio), met: ratio >= 0.35 },

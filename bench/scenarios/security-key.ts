@@ -66,7 +66,7 @@ export const securityKey: Scenario = {
       const tokens = await seedSessions(db, firm.firmId, [...ids, ...ids], 'second_factor');
       await db.destroy();
 
-      const baseline = await healthBaseline(server.url);
+      const baseline = await healthBaseline(server.url, server.pid);
       const csrf = await csrfPair(server.url);
       let next = 0;
       type Ctx = { i: number; options?: Parameters<SoftAuthenticator['assert']>[0] };
@@ -92,7 +92,7 @@ export const securityKey: Scenario = {
           },
         } as unknown as autocannon.Request,
       ];
-      const result = await load({ url: server.url, connections: 8, amount: users * 2, duration: 120, steps });
+      const result = await load({ url: server.url, connections: 8, amount: users * 2, duration: 120, steps, serverPid: server.pid });
       const loginsPerSecond = Math.round(result.rps / 2);
       const ratio = ratioOf(loginsPerSecond, baseline);
       const errors = result.errors + result.non2xx;
@@ -102,7 +102,7 @@ export const securityKey: Scenario = {
           database: ctx.database,
           dataSize: `${users} users with an ES256 security key, one pending login each`,
           baseline,
-          measured: { loginsPerSecond, requestP50Ms: result.p50, requestP99Ms: result.p99, errors },
+          measured: { loginsPerSecond, requestP50Ms: result.p50, requestP99Ms: result.p99, errors, serverCpuMsPerLogin: 2 * (result.cpuMsPerRequest ?? 0), serverCpuMsPerHealth: baseline.cpuMsPerRequest ?? 0 },
           ratio,
           targets: [
             { what: 'logins vs health', target: '≥ 0.25', actual: String(ratio), met: ratio >= 0.25 },
