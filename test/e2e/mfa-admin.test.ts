@@ -215,7 +215,8 @@ describe('MFA administration in Chromium', () => {
     await activate.getByLabel('Ends on').fill('2099-12-31');
     await activate.getByRole('button', { name: 'Activate', exact: true }).click();
     await operatorPage.getByRole('status').filter({ hasText: `${firm.firm.name} is active on Standard with 8 licences.` }).waitFor();
-    expect(await row.getByText('Wants 8').count()).toBe(0);
+    // The list reloads after the status line appears: wait for the request to leave the row (fails on timeout).
+    await row.getByText('Wants 8', { exact: true }).waitFor({ state: 'detached' });
     const sub = await rig.h.ctx.db.selectFrom('subscriptions').selectAll().where('firm_id', '=', firm.firm.id).executeTakeFirstOrThrow();
     expect(sub).toMatchObject({ licence_count: 8, requested_licences: null, ends_at: Date.UTC(2099, 11, 31) });
 
