@@ -263,7 +263,9 @@ async function complete(e: Enroller): Promise<void> {
 async function resume(e: Enroller): Promise<void> {
   const { agent, authenticatorId } = e.outstanding!;
   const status = await agent.get(api(`/mfa/enrollment/push/${authenticatorId}`));
-  if (!expectAnswer('enrollment status', status, { 200: true })) return void (e.outstanding = undefined);
+  // 401: the pending login is over, because a completion in flight at the kill committed (it
+  // replaced the session); the next round's login finds the user enrolled (second factor).
+  if (!expectAnswer('enrollment status', status, { 200: true, 401: ['UNAUTHENTICATED'] })) return void (e.outstanding = undefined);
   if (status.json().status === 'active') return complete(e);
   e.outstanding = undefined;
 }
