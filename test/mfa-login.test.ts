@@ -310,13 +310,15 @@ describe('first-login enrollment with an authenticator app', () => {
     const next2 = await pendingSecondFactor(f, user);
     expect((await next2.post(api('/mfa/verify'), { method: 'backup_code', code: backupCodes[0] })).statusCode).toBe(200);
 
-    // Adding another authenticator from that full session: no new session, no new backup codes, same seat.
+    // Adding another authenticator from that full session: a new token (it records a second factor,
+    // which a copied token must not inherit: issue 12), no new backup codes, same seat.
     const tokenBefore = sessionCookie(next2);
     const more = (await next2.post(api('/mfa/enrollment/totp'), {})).json();
     const added = await next2.post(api(`/mfa/enrollment/totp/${more.authenticatorId}/confirm`), { code: codeAt(more.secret) });
     expect(added.statusCode, added.body).toBe(200);
     expect(added.json()).toEqual({ next: 'home', backupCodes: null });
-    expect(sessionCookie(next2)).toBe(tokenBefore);
+    expect(sessionCookie(next2)).not.toBe(tokenBefore);
+    expect(await sessionRow(tokenBefore!)).toBeUndefined();
     expect((await next2.get(api('/mfa/enrollment'))).json()).toMatchObject({ enrolled: true });
     expect((await h.ctx.db.selectFrom('subscriptions').select('seats_used').where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow()).seats_used).toBe(1);
     expect(await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('status', '=', 'active').execute()).toHaveLength(2);
@@ -584,10 +586,13 @@ describe('remember this browser', () => {
     // No second factor in this session: adding an authenticator needs one.
     expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: null });
     expectError(await agent.post(api('/mfa/enrollment/totp'), {}), 403, 'SECOND_FACTOR_REQUIRED');
-    // ...which it gets by answering the second factor from the full session (step-up): same token, now marked.
+    // ...which it gets by answering the second factor from the full session (step-up): a new token
+    // (issue 12: a token copied before the step-up does not inherit it), marked.
+    const remembered = sessionCookie(agent);
     const stepUp = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(e.secret) });
     expect(stepUp.statusCode, stepUp.body).toBe(200);
-    expect(stepUp.cookies.find((c) => c.name === 'tessera_session')).toBeUndefined();
+    expect(stepUp.cookies.find((c) => c.name === 'tessera_session')?.value).not.toBe(remembered);
+    expect(await sessionRow(remembered)).toBeUndefined();
     expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
     expect((await agent.post(api('/mfa/enrollment/totp'), {})).statusCode).toBe(201);
 

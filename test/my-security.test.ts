@@ -136,6 +136,7 @@ describe('GET /me/security', () => {
       mfaEnabled: true,
       enrolled: true,
       secondFactorThisSession: true,
+      stepUpRequired: false,
       authenticators: [
         { id: first, kind: 'totp', label: 'Work phone', phone: '+14155550123', createdAt: createdAt[first], lastUsedAt: 5_000 },
         { id: second, kind: 'totp', label: 'totp', phone: null, createdAt: createdAt[second], lastUsedAt: null },
@@ -147,7 +148,7 @@ describe('GET /me/security', () => {
 
   it('says so when this session did not pass a second factor', async () => {
     const me = await someone(A, 1, { secondFactor: false });
-    expect((await me.agent.get(SECURITY)).json()).toMatchObject({ enrolled: true, secondFactorThisSession: false });
+    expect((await me.agent.get(SECURITY)).json()).toMatchObject({ enrolled: true, secondFactorThisSession: false, stepUpRequired: true });
   });
 
   it('shows an MFA-enabled user who is not enrolled, and a user MFA does not cover', async () => {
@@ -156,6 +157,7 @@ describe('GET /me/security', () => {
       mfaEnabled: true,
       enrolled: false,
       secondFactorThisSession: true,
+      stepUpRequired: false,
       authenticators: [],
       backupCodesRemaining: 0,
       rememberedBrowsers: 0,

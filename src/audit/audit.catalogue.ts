@@ -90,6 +90,8 @@ export const AUDIT_EVENTS = {
   'mfa.replay_refused': { category: 'second_factor', label: 'Used code refused (replay)', result: 'failure', factor: method, flag: 'Replay' },
   'mfa.locked': { category: 'second_factor', label: 'Second factor locked', result: 'failure', flag: 'Lockout' },
   'mfa.unlocked': { category: 'second_factor', label: 'Second factor unlocked', result: 'success' },
+  // A full session (a remembered browser, or one whose step-up aged) passed a second factor again before a security change: new token.
+  'login.step_up': { category: 'second_factor', label: 'Second factor passed again (step-up)', result: 'success', factor: method },
   'mfa.push_sent': { category: 'second_factor', label: 'Push sent', result: 'success', factor: 'push' },
   'mfa.push_limited': { category: 'second_factor', label: 'Push refused: too many', result: 'failure', factor: 'push', flag: 'Push limit' },
   'mfa.push_approved': { category: 'second_factor', label: 'Push approved', result: 'success', factor: 'push' },

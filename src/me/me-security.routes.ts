@@ -22,7 +22,10 @@ export const MyAuthenticatorSchema = Type.Object({
 export const MySecuritySchema = Type.Object({
   mfaEnabled: Type.Boolean({ description: "The firm's MFA configuration covers this user" }),
   enrolled: Type.Boolean({ description: 'The user holds a seat (has an active authenticator)' }),
-  secondFactorThisSession: Type.Boolean({ description: 'This session passed a second factor; changes need it when enrolled' }),
+  secondFactorThisSession: Type.Boolean({ description: 'This session passed a second factor (a remembered browser may have skipped it)' }),
+  stepUpRequired: Type.Boolean({
+    description: 'Changes need a second factor first (403 SECOND_FACTOR_REQUIRED until then): I have an authenticator and this session passed none in the last 15 minutes',
+  }),
   authenticators: Type.Array(MyAuthenticatorSchema),
   backupCodesRemaining: Type.Integer(),
   rememberedBrowsers: Type.Integer(),

@@ -10,6 +10,7 @@ import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { templates } from '../notify/templates.js';
 import type { Session } from '../sessions/session.table.js';
 import { ownedBy } from '../factors/factor.js';
+import { STEP_UP_MAX_AGE_MS, hasFreshStepUp } from '../mfa/pending-login.js';
 import type { OperatorSubject } from '../http/auth.js';
 
 /**
@@ -17,8 +18,9 @@ import type { OperatorSubject } from '../http/auth.js';
  * Every change
  *  - is made under a lock on the user's row, so two concurrent removals cannot both think
  *    the other authenticator is still there and leave the user with none and a seat held;
- *  - needs a second factor passed in this very session when the user has one: a password
- *    (or a stolen session of a remembered browser) must not be enough to swap the factor;
+ *  - needs a second factor passed in this very session, at most STEP_UP_MAX_AGE_MS ago, when
+ *    the user has one: a password (or a stolen session of a remembered browser, or a session
+ *    left open since the morning) must not be enough to swap the factor;
  *  - is audited and mailed to the user, who learns of a change they did not make.
  */
 
@@ -35,6 +37,8 @@ export interface MySecurityView {
   mfaEnabled: boolean;
   enrolled: boolean;
   secondFactorThisSession: boolean;
+  /** Changes need a (new) second factor first: the user has an authenticator and no fresh step-up. */
+  stepUpRequired: boolean;
   authenticators: MyAuthenticatorView[];
   backupCodesRemaining: number;
   rememberedBrowsers: number;
@@ -61,7 +65,11 @@ const authenticatorView = (a: Authenticator): MyAuthenticatorView => ({
 });
 
 const secondFactorRequired = () =>
-  new AppError('SECOND_FACTOR_REQUIRED', 403, 'Sign in with your second factor in this session before changing your security settings.');
+  new AppError(
+    'SECOND_FACTOR_REQUIRED',
+    403,
+    `Verify with your second factor first: changes to your security settings need one from the last ${STEP_UP_MAX_AGE_MS / 60_000} minutes.`,
+  );
 const authenticatorNotFound = () => notFound('Authenticator');
 
 async function activeAuthenticators(db: DbOrTx, me: Pick<Me, 'user'>): Promise<Authenticator[]> {
@@ -85,6 +93,7 @@ export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'u
       mfaEnabled: true,
       enrolled: authenticators.length > 0,
       secondFactorThisSession: me.session.second_factor_at !== null,
+      stepUpRequired: authenticators.length > 0 && !hasFreshStepUp(me.session, now),
       authenticators: authenticators.map(authenticatorView),
       backupCodesRemaining,
       rememberedBrowsers: 0,
@@ -107,6 +116,7 @@ export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'u
     mfaEnabled: isMfaEnabled(policy, user),
     enrolled: seat !== undefined,
     secondFactorThisSession: me.session.second_factor_at !== null,
+    stepUpRequired: authenticators.length > 0 && !hasFreshStepUp(me.session, now),
     authenticators: authenticators.map(authenticatorView),
     backupCodesRemaining,
     rememberedBrowsers: Number(remembered.n),
@@ -116,9 +126,9 @@ export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'u
 /**
  * The start of every change: takes the user's row lock for the transaction (an UPDATE that
  * changes nothing: PostgreSQL holds the row until commit, SQLite the database), then refuses
- * a session without a second factor when the user has an authenticator.
+ * a session without a fresh second factor (step-up) when the user has an authenticator.
  */
-async function beginChange(db: DbOrTx, me: Me): Promise<Authenticator[]> {
+async function beginChange(ctx: AppContext, db: DbOrTx, me: Me): Promise<Authenticator[]> {
   const { user } = me;
   if (user.firm_id === null) {
     await db.updateTable('operators').set((eb) => ({ status: eb.ref('operators.status') })).where('id', '=', user.id).execute();
@@ -131,7 +141,7 @@ async function beginChange(db: DbOrTx, me: Me): Promise<Authenticator[]> {
       .execute();
   }
   const active = await activeAuthenticators(db, me);
-  if (active.length > 0 && me.session.second_factor_at === null) throw secondFactorRequired();
+  if (active.length > 0 && !hasFreshStepUp(me.session, ctx.clock.now())) throw secondFactorRequired();
   return active;
 }
 
@@ -155,7 +165,7 @@ async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: AuditEnt
 }
 
 export async function renameAuthenticator(ctx: AppContext, db: DbOrTx, me: Me, authenticatorId: string, label: string): Promise<MyAuthenticatorView> {
-  const active = await beginChange(db, me);
+  const active = await beginChange(ctx, db, me);
   const target = active.find((a) => a.id === authenticatorId);
   if (!target) throw authenticatorNotFound();
   const next = label.trim();
@@ -188,7 +198,7 @@ export async function removeAuthenticator(
   authenticatorId: string,
   confirm: boolean,
 ): Promise<void> {
-  const active = await beginChange(db, me);
+  const active = await beginChange(ctx, db, me);
   const target = active.find((a) => a.id === authenticatorId);
   if (!target) throw authenticatorNotFound();
   const last = active.length === 1;
@@ -224,7 +234,7 @@ export async function removeAuthenticator(
 
 /** A new set of backup codes; the old set stops working. Only for a user who has an authenticator. */
 export async function regenerateBackupCodes(ctx: AppContext, db: DbOrTx, me: Me): Promise<string[]> {
-  const active = await beginChange(db, me);
+  const active = await beginChange(ctx, db, me);
   // Backup codes stand in for an authenticator; without one there is nothing to recover.
   if (active.length === 0) throw conflict('NOT_ENROLLED', 'Add an authenticator first: backup codes stand in for one when it is not at hand.');
   const codes = await issueBackupCodes(ctx, db, me.user);

@@ -13,7 +13,7 @@ import { isEnrolled, recordBypass, seatAvailable } from '../login/mfa-gate.js';
 import { createSession } from '../sessions/session.service.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
 import { assertNotLocked, currentLock, invalidCode, loginPolicyOf, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
-import { answer, completeSecondFactor, type Outcome } from './pending-login.js';
+import { STEP_UP_MAX_AGE_MS, answer, completeSecondFactor, hasFreshStepUp, type Outcome } from './pending-login.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
@@ -63,7 +63,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
 }
 
 const secondFactorRequired = () =>
-  new AppError('SECOND_FACTOR_REQUIRED', 403, 'Sign in with your second factor in this session before adding an authenticator.');
+  new AppError('SECOND_FACTOR_REQUIRED', 403, `Verify with your second factor first: adding an authenticator needs one from the last ${STEP_UP_MAX_AGE_MS / 60_000} minutes.`);
 
 export async function hasActiveAuthenticator(db: DbOrTx, owner: FactorUser): Promise<boolean> {
   const row = await db.selectFrom('authenticators').select('id').where(ownedBy('authenticators', owner)).where('status', '=', 'active').executeTakeFirst();
@@ -75,12 +75,12 @@ const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now
 /**
  * A password alone (or a remembered browser) must not be enough to add a factor an attacker
  * controls to an enrolled user: from a full session (My security, "add another") the user
- * must have passed a second factor in this session, and an enrollment step opened before
- * the user enrolled elsewhere is over.
+ * must have passed a second factor in this session within STEP_UP_MAX_AGE_MS, and an
+ * enrollment step opened before the user enrolled elsewhere is over.
  */
 export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal): Promise<void> {
   const { session } = pending;
-  if (session.stage === 'full' && session.second_factor_at !== null) return;
+  if (session.stage === 'full' && hasFreshStepUp(session, ctx.clock.now())) return;
   if (!(await hasActiveAuthenticator(ctx.db, pending.user))) return;
   throw session.stage === 'full' ? secondFactorRequired() : alreadyEnrolled();
 }
@@ -98,8 +98,8 @@ export interface ConfirmInput {
 }
 
 export interface ConfirmResult {
-  /** A new full session when the enrollment finished a login; null when the session stays. */
-  token: string | null;
+  /** The new full session (a login finished, or an authenticator added from a full session: a new token either way). */
+  token: string;
   backupCodes: string[] | null;
 }
 

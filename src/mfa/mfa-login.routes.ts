@@ -8,7 +8,7 @@ import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type Pe
 import { isEnrolled } from '../login/mfa-gate.js';
 import { errors } from '../http/schemas.js';
 import { enrollmentInfo, beginTotp, confirmTotp, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
-import { pendingActor, setRememberCookie } from './pending-login.js';
+import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 
 /** Every method of the factor registry (LoginMethod); the registry decides which one a user can answer with. */
@@ -60,21 +60,22 @@ const SkipResult = Type.Object({ next: Type.Literal('home'), notice: Type.Litera
  * the enrollment routes also serve a full session adding another authenticator.
  */
 /**
- * The second factor answers a pending login, and also a full session that has not passed one
- * (a remembered browser skipped it): My security asks for a fresh second factor before any
- * change, and this is how such a session gets one.
+ * The second factor answers a pending login, and also a full session without a fresh one (a
+ * remembered browser skipped it, or the last one is older than STEP_UP_MAX_AGE_MS): My
+ * security asks for a fresh second factor before any change, and this is how such a session
+ * gets one (a step-up, which replaces the session token).
  */
 const STEP_UP_STAGES = ['second_factor', 'full'] as const;
 
 /**
- * A pending login (of a firm user or an operator), or a full session of an enrolled user that
- * has not passed a second factor yet; else 401 (nothing to answer).
+ * A pending login (of a firm user or an operator), or a full session of an enrolled user
+ * without a fresh step-up; else 401 (nothing to answer).
  */
 export async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingPrincipal> {
   const pending = await requirePendingPrincipal(ctx, request, STEP_UP_STAGES);
   if (pending.session.stage === 'full') {
     const enrolled = pending.firm ? await isEnrolled(ctx.db, pending.user.id) : await hasActiveAuthenticator(ctx.db, pending.user);
-    if (pending.session.second_factor_at !== null || !enrolled) throw unauthorized();
+    if (hasFreshStepUp(pending.session, ctx.clock.now()) || !enrolled) throw unauthorized();
   }
   return pending;
 }
@@ -102,7 +103,7 @@ export const mfaLoginRoutes =
       {
         schema: {
           tags,
-          summary: 'Answer the second factor; success replaces the pending session with a full one (or, from a full session, marks it as having passed one)',
+          summary: 'Answer the second factor; success replaces the session (pending, or full for a step-up) with a new full one',
           body: VerifyBody,
           response: { 200: Home, ...errors(400, 401, 403, 423) },
         },
@@ -111,7 +112,7 @@ export const mfaLoginRoutes =
         const pending = await secondFactorTarget(ctx, request);
         const { method, code, remember } = request.body;
         const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), { method, answer: code, remember });
-        if (result.token) setSessionCookie(ctx, reply, result.token);
+        setSessionCookie(ctx, reply, result.token);
         if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
         return { next: 'home' as const };
       },
@@ -153,7 +154,7 @@ export const mfaLoginRoutes =
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         const result = await confirmTotp(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body);
-        if (result.token) setSessionCookie(ctx, reply, result.token);
+        setSessionCookie(ctx, reply, result.token);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );

@@ -6,6 +6,7 @@ import { AppError, unauthorized } from '../errors.js';
 import { actorOf, type PendingPrincipal } from '../http/auth.js';
 import { rememberCookieName } from '../login/remembered-browsers.js';
 import { createSession } from '../sessions/session.service.js';
+import type { Session } from '../sessions/session.table.js';
 
 /** Who acts on a pending login: the user (or operator) the password step identified (actorOf says "anonymous" until then). */
 export function pendingActor(request: FastifyRequest, pending: PendingPrincipal): Actor {
@@ -13,12 +14,27 @@ export function pendingActor(request: FastifyRequest, pending: PendingPrincipal)
 }
 
 /**
- * Ends a half-finished login after its last step (a second factor, or an enrollment
- * confirmation): the pending session is deleted and a NEW full session is made, so a
- * token seen before the second factor is worth nothing after it. The delete is conditional:
- * of two requests finishing the same pending login at once, one wins and the other rolls
- * back with 401. From a full session (adding an authenticator) the session only records
- * that a second factor was passed. Returns the new token, or null when the session stays.
+ * How long a second factor passed in a session counts as a step-up: security changes (My
+ * security, adding an authenticator) need one at most this old, then ask again (issue 12). A
+ * session token stolen after the step-up (a copied cookie) therefore inherits at most this
+ * much of it, and a session left open on a remembered browser does not keep it all day.
+ */
+export const STEP_UP_MAX_AGE_MS = 15 * 60_000;
+
+/** Did this session pass a second factor recently enough for a security change? */
+export function hasFreshStepUp(session: Pick<Session, 'second_factor_at'>, now: number): boolean {
+  return session.second_factor_at !== null && now - Number(session.second_factor_at) < STEP_UP_MAX_AGE_MS;
+}
+
+/**
+ * Ends a second factor or an enrollment confirmation: the session is deleted and a NEW full
+ * session is made, so a token seen before the second factor is worth nothing after it. That
+ * holds for a half-finished login and equally for a step-up on a full session (a remembered
+ * browser going to My security, an authenticator added there, issue 12): a token copied before
+ * the step-up does not inherit it. The delete is conditional: of two requests finishing the
+ * same session at once, one wins and the other rolls back with 401. A step-up keeps the
+ * session's absolute expiry (it counts from the login); a finished login starts a full session.
+ * Deleting the old session also voids what was bound to it (an open push enrollment's QR code).
  */
 export async function completeSecondFactor(
   ctx: AppContext,
@@ -26,13 +42,10 @@ export async function completeSecondFactor(
   pending: PendingPrincipal,
   actor: Actor,
   factors: { method: string; enrolled?: boolean },
-): Promise<string | null> {
+): Promise<string> {
   const now = ctx.clock.now();
   const { session } = pending;
-  if (session.stage === 'full') {
-    await db.updateTable('sessions').set({ second_factor_at: now }).where('id', '=', session.id).execute();
-    return null;
-  }
+  const stepUp = session.stage === 'full';
   const gone = await db.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', session.stage).executeTakeFirst();
   if (Number(gone.numDeletedRows) === 0) throw unauthorized();
   const operator = pending.firm === null;
@@ -43,15 +56,22 @@ export async function completeSecondFactor(
     firmId: pending.firm?.id ?? null,
     stage: 'full',
     secondFactorAt: now,
+    lifetimeMs: stepUp ? Number(session.expires_at) - now : undefined,
     ip: actor.ip,
     userAgent: actor.userAgent,
   });
-  await audit(db, now, actor, {
-    event: 'login.succeeded',
-    subjectType: operator ? 'operator' : 'user',
-    subjectId: pending.user.id,
-    details: { realm: operator ? 'operator' : 'firm', factors: ['password', factors.method], ...(factors.enrolled ? { enrolled: true } : {}) },
-  });
+  const subject = { subjectType: operator ? 'operator' : 'user', subjectId: pending.user.id } as const;
+  const realm = operator ? 'operator' : 'firm';
+  if (!stepUp) {
+    await audit(db, now, actor, {
+      event: 'login.succeeded',
+      ...subject,
+      details: { realm, factors: ['password', factors.method], ...(factors.enrolled ? { enrolled: true } : {}) },
+    });
+  } else if (!factors.enrolled) {
+    // (An authenticator added from a full session is audited as mfa.enrolled by its caller.)
+    await audit(db, now, actor, { event: 'login.step_up', ...subject, details: { realm, method: factors.method } });
+  }
   return token;
 }
 

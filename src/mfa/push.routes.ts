@@ -75,7 +75,7 @@ export const pushRoutes =
       async (request, reply) => {
         const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
         const result = await completePushEnrollment(ctx, pending, pendingActor(request, pending), request.params.authenticatorId);
-        if (result.token) setSessionCookie(ctx, reply, result.token);
+        setSessionCookie(ctx, reply, result.token);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );

@@ -50,8 +50,8 @@ export interface VerifyInput {
 }
 
 export interface VerifyResult {
-  /** The new session's token; null when a full session only recorded the second factor. */
-  token: string | null;
+  /** The new session's token (a new one for a step-up too). */
+  token: string;
   remember: { token: string; days: number } | null;
 }
 
@@ -62,7 +62,7 @@ export interface VerifyResult {
  *                         (time step, backup code) in one conditional UPDATE;
  *   3. record           - a failure counts toward the lockout and is audited, and is committed
  *                         even though the answer is an error; a success resets the count;
- *   4. upgrade session  - the pending session is replaced by a new full one;
+ *   4. upgrade session  - the session (pending, or full for a step-up) is replaced by a new full one;
  *   5. remember browser - when asked and the firm allows it.
  * Every failure answers the same "That code is not right." (a security key: "not accepted") with the attempts left.
  */

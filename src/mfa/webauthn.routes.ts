@@ -65,7 +65,7 @@ export const webauthnRoutes =
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         const result = await confirmWebAuthn(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body.response);
-        if (result.token) setSessionCookie(ctx, reply, result.token);
+        setSessionCookie(ctx, reply, result.token);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );
@@ -95,7 +95,7 @@ export const webauthnRoutes =
       {
         schema: {
           tags,
-          summary: 'Answer the second factor with a security key; success replaces the pending session with a full one (or marks a full one as having passed one)',
+          summary: 'Answer the second factor with a security key; success replaces the session (pending, or full for a step-up) with a new full one',
           body: AssertionBody,
           response: { 200: Home, ...errors(400, 401, 403, 423) },
         },
@@ -104,7 +104,7 @@ export const webauthnRoutes =
         const pending = await secondFactorTarget(ctx, request);
         const { response, remember } = request.body;
         const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), { method: 'webauthn', answer: response, remember });
-        if (result.token) setSessionCookie(ctx, reply, result.token);
+        setSessionCookie(ctx, reply, result.token);
         if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
         return { next: 'home' as const };
       },

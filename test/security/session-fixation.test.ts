@@ -18,6 +18,7 @@ import {
   softKey,
   totpCode,
   totpUser,
+  withSessionCookie,
 } from '../support/security.js';
 
 /**
@@ -37,11 +38,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const withCookie = (token: string) => {
-  const a = new Agent(h.app);
-  a.cookies.set('tessera_session', token);
-  return a;
-};
+const withCookie = (token: string) => withSessionCookie(h, token);
 /** The token is dead: the server has no session for it and every route treats it as no session. */
 async function expectDead(token: string) {
   expect(await sessionRow(h, token)).toBeUndefined();

@@ -172,6 +172,12 @@ export function expectErrorShape(res: LightMyRequestResponse, extra: string[] = 
 // --- people, logins and factors, through the API ----------------------------------------
 
 export const sessionCookie = (agent: Agent) => agent.cookies.get('tessera_session');
+/** A browser that holds this session token (planted, or copied by a thief). */
+export function withSessionCookie(h: Harness, token: string): Agent {
+  const agent = new Agent(h.app);
+  agent.cookies.set('tessera_session', token);
+  return agent;
+}
 export const sessionRow = (h: Harness, token: string) => h.ctx.db.selectFrom('sessions').selectAll().where('id', '=', hashToken(token)).executeTakeFirst();
 
 /** A firm on an active subscription whose staff (case managers, vendor case managers) are MFA-enabled. */

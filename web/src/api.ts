@@ -238,6 +238,8 @@ export interface MySecurity {
   mfaEnabled: boolean;
   enrolled: boolean;
   secondFactorThisSession: boolean;
+  /** Changes need a (new) second factor first: none in this session, or older than 15 minutes. */
+  stepUpRequired: boolean;
   authenticators: MyAuthenticator[];
   backupCodesRemaining: number;
   rememberedBrowsers: number;

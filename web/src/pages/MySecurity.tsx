@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, type MyAuthenticator, type MySecurity as Security } from '../api';
+import { api, ApiError, type MyAuthenticator, type MySecurity as Security } from '../api';
 import { BackupCodes } from '../components/BackupCodes';
 import { DataTable, type Column } from '../components/DataTable';
 import { TextField } from '../components/Field';
@@ -35,11 +35,23 @@ export interface SecurityOwner {
 }
 
 /**
+ * A change request that, refused with 403 SECOND_FACTOR_REQUIRED (the step-up aged while the
+ * page stayed open), also reloads the page's data, which then shows the way to a new step-up.
+ */
+function stepUpAware<T>(request: Promise<T>, onStepUpNeeded: () => void): Promise<T> {
+  return request.catch((cause: unknown) => {
+    if (cause instanceof ApiError && cause.code === 'SECOND_FACTOR_REQUIRED') onStepUpNeeded();
+    throw cause;
+  });
+}
+
+/**
  * My security (/me/security): the signed-in user's authenticators and backup codes. The
  * server refuses changes (403 SECOND_FACTOR_REQUIRED) unless this session passed a second
- * factor, and mails the user about every change. The operator console's Security page
- * (/operator/security) is the same screen over /api/v1/operator (no passkeys: operators
- * always sign in with password and second factor).
+ * factor in the last 15 minutes (STEP_UP_MAX_AGE_MS), and mails the user about every change;
+ * the page then links to /mfa for a step-up, which brings the user back here. The operator
+ * console's Security page (/operator/security) is the same screen over /api/v1/operator (no
+ * passkeys: operators always sign in with password and second factor).
  */
 export function MySecurity({ owner, base }: { owner: SecurityOwner; base: SecurityBase }) {
   const security = useApiGet<Security>(`${base}/security`);
@@ -60,16 +72,19 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
               or you can add an authenticator now.
             </p>
           ) : null}
-          {data.enrolled && !data.secondFactorThisSession ? (
+          {data.stepUpRequired ? (
             <p className="notice notice-info">
-              This browser is remembered, so you signed in without a second factor. Changes here need one:{' '}
-              <Link to="/mfa?next=%2Fme%2Fsecurity">verify with a code</Link>.
+              {data.secondFactorThisSession
+                ? 'You verified your second factor more than 15 minutes ago. Changes here need a recent one:'
+                : 'This browser is remembered, so you signed in without a second factor. Changes here need one:'}{' '}
+              <Link to={`/mfa?next=${encodeURIComponent(`${base}/security`)}`}>verify with a code</Link>.
             </p>
           ) : null}
           <Card title="Authenticators">
             <AuthenticatorTable
               base={base}
               security={data}
+              onStepUpNeeded={security.reload}
               onChanged={(message) => {
                 setNotice(message);
                 security.reload();
@@ -127,6 +142,7 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
           ) : null}
           <BackupCodeSection
             base={base}
+            onStepUpNeeded={security.reload}
             remaining={data.backupCodesRemaining}
             owner={`${owner.name} (${owner.email}) at ${owner.orgName}`}
             onChanged={() => {
@@ -145,11 +161,13 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
 function AuthenticatorTable({
   base,
   security,
+  onStepUpNeeded,
   onChanged,
   onBeforeChange,
 }: {
   base: SecurityBase;
   security: Security;
+  onStepUpNeeded(): void;
   onChanged(message: string): void;
   onBeforeChange(): void;
 }) {
@@ -164,7 +182,7 @@ function AuthenticatorTable({
     const question = last ? LAST_ONE_WARNING : `Remove ${item.label}? It will no longer work for signing in.`;
     if (!window.confirm(question)) return;
     const result = await action.run(() =>
-      api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`),
+      stepUpAware(api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`), onStepUpNeeded),
     );
     if (result.ok) onChanged(`${item.label} was removed.`);
   }
@@ -178,6 +196,7 @@ function AuthenticatorTable({
           <RenameForm
             base={base}
             item={a}
+            onStepUpNeeded={onStepUpNeeded}
             onCancel={() => setRenaming(null)}
             onSaved={(label) => {
               setRenaming(null);
@@ -239,7 +258,19 @@ function AuthenticatorTable({
   );
 }
 
-function RenameForm({ base, item, onSaved, onCancel }: { base: SecurityBase; item: MyAuthenticator; onSaved(label: string): void; onCancel(): void }) {
+function RenameForm({
+  base,
+  item,
+  onStepUpNeeded,
+  onSaved,
+  onCancel,
+}: {
+  base: SecurityBase;
+  item: MyAuthenticator;
+  onStepUpNeeded(): void;
+  onSaved(label: string): void;
+  onCancel(): void;
+}) {
   const [label, setLabel] = useState(item.label);
   const { pending, error, setError, run } = useAction();
 
@@ -250,7 +281,7 @@ function RenameForm({ base, item, onSaved, onCancel }: { base: SecurityBase; ite
       setError('Enter a name.');
       return;
     }
-    const result = await run(() => api.patch<MyAuthenticator>(`${base}/authenticators/${encodeURIComponent(item.id)}`, { label: next }));
+    const result = await run(() => stepUpAware(api.patch<MyAuthenticator>(`${base}/authenticators/${encodeURIComponent(item.id)}`, { label: next }), onStepUpNeeded));
     if (result.ok) onSaved(result.value?.label ?? next);
   }
 
@@ -270,13 +301,25 @@ function RenameForm({ base, item, onSaved, onCancel }: { base: SecurityBase; ite
   );
 }
 
-function BackupCodeSection({ base, remaining, owner, onChanged }: { base: SecurityBase; remaining: number; owner: string; onChanged(): void }) {
+function BackupCodeSection({
+  base,
+  remaining,
+  owner,
+  onStepUpNeeded,
+  onChanged,
+}: {
+  base: SecurityBase;
+  remaining: number;
+  owner: string;
+  onStepUpNeeded(): void;
+  onChanged(): void;
+}) {
   const [codes, setCodes] = useState<string[] | null>(null);
   const { pending, error, run } = useAction();
 
   async function generate() {
     if (!window.confirm('Generate new backup codes? The codes you have now stop working.')) return;
-    const result = await run(() => api.post<{ backupCodes: string[] }>(`${base}/backup-codes`));
+    const result = await run(() => stepUpAware(api.post<{ backupCodes: string[] }>(`${base}/backup-codes`), onStepUpNeeded));
     if (result.ok) setCodes(result.value.backupCodes);
   }
 

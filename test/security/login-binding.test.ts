@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MINUTE, ManualClock } from '../../src/clock.js';
+import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
+import { Agent, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode as harnessCode, type Harness, type TestFirm } from '../support/harness.js';
+import {
+  api,
+  assertionOptions,
+  freshCode,
+  keyUser,
+  loginAs,
+  mfaFirm,
+  pushUser,
+  sendPush,
+  sessionCookie,
+  sessionRow,
+  totpUser,
+  withSessionCookie,
+  type TotpUser,
+} from '../support/security.js';
+
+/**
+ * Security review (issue 12): what binds a login to the way it was made.
+ *  - A step-up (a second factor answered on a full session) replaces the session token, and
+ *    counts for security changes for STEP_UP_MAX_AGE_MS only.
+ * Each test is named after the attack it stops.
+ */
+
+let h: Harness;
+let F: TestFirm;
+
+beforeAll(async () => {
+  h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 14, 9, 0, 0)) });
+  F = await mfaFirm(h);
+});
+afterAll(() => h?.close());
+
+const PHONE = { phone: { number: '020 7946 0958', country: 'GB' } };
+
+// --- item 5 ------------------------------------------------------------------------------
+
+const withCookie = (token: string) => withSessionCookie(h, token);
+
+/** A firm that remembers browsers, and a user of it whose browser it remembers (after one login with the second factor), signed out. */
+async function rememberedUser(days: number): Promise<{ f: TestFirm; u: TotpUser; browser: Agent }> {
+  const f = await mfaFirm(h);
+  await h.ctx.db.updateTable('mfa_settings').set({ remember_days: days }).where('firm_id', '=', f.firm.id).execute();
+  const u = await totpUser(h, f);
+  const browser = await loginAs(h, f, u.user, 'second_factor');
+  expect((await browser.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret), remember: true })).statusCode).toBe(200);
+  await browser.post(api('/logout'));
+  return { f, u, browser };
+}
+
+describe('a step-up replaces the session token and ages', () => {
+  it('a session token copied before a step-up on a remembered browser does not inherit the step-up', async () => {
+    const { f, u, browser } = await rememberedUser(7);
+    await loginAs(h, f, u.user, 'home', browser); // remembered: no second factor asked
+    const copied = sessionCookie(browser)!;
+    const loggedIn = (await sessionRow(h, copied))!;
+    const thief = withCookie(copied);
+    expect((await browser.get(api('/me/security'))).json()).toMatchObject({ secondFactorThisSession: false, stepUpRequired: true });
+
+    h.clock.advance(20 * MINUTE);
+    const stepUp = await browser.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) });
+    expect(stepUp.statusCode, stepUp.body).toBe(200);
+    const fresh = sessionCookie(browser)!;
+    expect(fresh).not.toBe(copied);
+    expect(await sessionRow(h, copied)).toBeUndefined();
+    // The new session carries the step-up, not a longer life: the absolute timeout still counts from the login.
+    expect(await sessionRow(h, fresh)).toMatchObject({ stage: 'full', user_id: u.user.id, second_factor_at: h.clock.now(), expires_at: loggedIn.expires_at });
+    expect((await auditEvents(h, { event: 'login.step_up', subjectId: u.user.id })).at(-1)?.details).toEqual({ realm: 'firm', method: 'totp' });
+
+    // The copied token is worth nothing: no session, and certainly no security change.
+    expectError(await thief.get(api('/me')), 401, 'UNAUTHENTICATED');
+    const before = await dbState(h);
+    expectError(await thief.post(api('/me/backup-codes')), 401, 'UNAUTHENTICATED');
+    expect((await dbState(h)).backup_codes).toEqual(before.backup_codes);
+    // The user's own browser, with the new token, may.
+    expect((await browser.patch(api(`/me/authenticators/${u.authenticatorId}`), { label: 'Stepped up' })).statusCode).toBe(200);
+  });
+
+  it('a session token copied before a step-up does not inherit it, whichever factor answers (backup code, security key, push)', async () => {
+    const stale = async (user: { email: string }, pass: (agent: Agent) => Promise<void>) => {
+      const agent = await loginAs(h, F, user, 'second_factor');
+      await pass(agent);
+      h.clock.advance(STEP_UP_MAX_AGE_MS); // the login's second factor is too old for changes now
+      return { agent, copied: sessionCookie(agent)! };
+    };
+    const expectRotated = async (agent: Agent, copied: string, method: string, userId: string) => {
+      expect(sessionCookie(agent)).not.toBe(copied);
+      expect(await sessionRow(h, copied)).toBeUndefined();
+      expectError(await withCookie(copied).get(api('/me')), 401, 'UNAUTHENTICATED');
+      expect(await sessionRow(h, sessionCookie(agent)!)).toMatchObject({ stage: 'full', second_factor_at: h.clock.now() });
+      expect((await agent.get(api('/me/security'))).json()).toMatchObject({ stepUpRequired: false });
+      expect((await auditEvents(h, { event: 'login.step_up', subjectId: userId })).at(-1)?.details).toEqual({ realm: 'firm', method });
+    };
+
+    const t: TotpUser = await totpUser(h, F);
+    const a = await stale(t.user, async (agent) => {
+      expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, t.secret) })).statusCode).toBe(200);
+    });
+    expect((await a.agent.post(api('/mfa/verify'), { method: 'backup_code', code: t.backupCodes[0] })).statusCode).toBe(200);
+    await expectRotated(a.agent, a.copied, 'backup_code', t.user.id);
+
+    const k = await keyUser(h, F);
+    const b = await stale(k.user, async (agent) => {
+      const res = await agent.post(api('/mfa/webauthn/verify'), { response: k.key.assert(await assertionOptions(agent), k.credential) });
+      expect(res.statusCode, res.body).toBe(200);
+    });
+    const res = await b.agent.post(api('/mfa/webauthn/verify'), { response: k.key.assert(await assertionOptions(b.agent), k.credential) });
+    expect(res.statusCode, res.body).toBe(200);
+    await expectRotated(b.agent, b.copied, 'webauthn', k.user.id);
+
+    const p = await pushUser(h, F);
+    const approve = async (agent: Agent) => {
+      const tx = await sendPush(agent);
+      expect((await p.device.approve(tx.transactionId, tx.number)).statusCode).toBe(200);
+      expect((await agent.get(api(`/mfa/push/${tx.transactionId}/wait`))).json()).toEqual({ status: 'approved' });
+    };
+    const c = await stale(p.user, approve);
+    await approve(c.agent);
+    await expectRotated(c.agent, c.copied, 'push', p.user.id);
+  });
+
+  it('a step-up older than 15 minutes no longer unlocks security changes (a session left open is not a standing licence); a new one does', async () => {
+    const u = await totpUser(h, F);
+    const agent = await loginAs(h, F, u.user, 'second_factor');
+    expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) })).statusCode).toBe(200);
+    expect(STEP_UP_MAX_AGE_MS).toBe(15 * MINUTE);
+
+    h.clock.advance(STEP_UP_MAX_AGE_MS - 1000);
+    expect((await agent.patch(api(`/me/authenticators/${u.authenticatorId}`), { label: 'Still fresh' })).statusCode).toBe(200);
+    // A fresh step-up has nothing to answer.
+    expectError(await agent.get(api('/mfa/challenge')), 401, 'UNAUTHENTICATED');
+
+    h.clock.advance(1000);
+    expect((await agent.get(api('/me/security'))).json()).toMatchObject({ secondFactorThisSession: true, stepUpRequired: true });
+    const before = await dbState(h);
+    const refused = await agent.patch(api(`/me/authenticators/${u.authenticatorId}`), { label: 'Too late' });
+    await expectRefused(h, refused, 403, 'SECOND_FACTOR_REQUIRED', before);
+    expect(refused.json().message).toMatch(/last 15 minutes/);
+    await expectRefused(h, await agent.post(api('/me/backup-codes')), 403, 'SECOND_FACTOR_REQUIRED', before);
+    await expectRefused(h, await agent.delete(api(`/me/authenticators/${u.authenticatorId}?confirm=true`)), 403, 'SECOND_FACTOR_REQUIRED', before);
+    await expectRefused(h, await agent.post(api('/mfa/enrollment/totp'), {}), 403, 'SECOND_FACTOR_REQUIRED', before);
+    await expectRefused(h, await agent.post(api('/mfa/enrollment/push'), PHONE), 403, 'SECOND_FACTOR_REQUIRED', before);
+    // The session itself still works: only security changes need a recent second factor.
+    expect((await agent.get(api('/me'))).statusCode).toBe(200);
+
+    // The screen sends the user to /mfa, which now asks again.
+    expect((await agent.get(api('/mfa/challenge'))).statusCode).toBe(200);
+    const old = sessionCookie(agent)!;
+    expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) })).statusCode).toBe(200);
+    expect(sessionCookie(agent)).not.toBe(old);
+    const renamed = await agent.patch(api(`/me/authenticators/${u.authenticatorId}`), { label: 'Fresh again' });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+  });
+
+  it("an operator's step-up ages the same way: the console stays open, security changes ask again", async () => {
+    const op = await enrolledOperator(h);
+    h.clock.advance(STEP_UP_MAX_AGE_MS);
+    expect((await op.agent.get(api('/operator/firms'))).statusCode).toBe(200);
+    expect((await op.agent.get(api('/operator/security'))).json()).toMatchObject({ secondFactorThisSession: true, stepUpRequired: true });
+    const before = await dbState(h);
+    await expectRefused(h, await op.agent.post(api('/operator/backup-codes')), 403, 'SECOND_FACTOR_REQUIRED', before);
+
+    const old = sessionCookie(op.agent)!;
+    const stepUp = await op.agent.post(api('/mfa/verify'), { method: 'totp', code: harnessCode(h, op.secret) });
+    expect(stepUp.statusCode, stepUp.body).toBe(200);
+    expect(sessionCookie(op.agent)).not.toBe(old);
+    expectError(await withCookie(old).get(api('/operator/firms')), 401, 'UNAUTHENTICATED');
+    expect(await sessionRow(h, sessionCookie(op.agent)!)).toMatchObject({ principal: 'operator', operator_id: op.id, stage: 'full', second_factor_at: h.clock.now() });
+    expect((await auditEvents(h, { event: 'login.step_up', subjectId: op.id })).at(-1)?.details).toEqual({ realm: 'operator', method: 'totp' });
+    expect((await op.agent.post(api('/operator/backup-codes'))).statusCode).toBe(200);
+  });
+});
