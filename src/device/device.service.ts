@@ -50,10 +50,11 @@ class Refused extends Error {
 
 /**
  * Activation (reference 1.3), in ONE transaction: the code used up (one conditional UPDATE:
- * unused, not expired), the key and a fresh passcode secret stored (sealed, bound to the
- * authenticator), the authenticator activated (pending -> active), the seat taken (none free:
- * everything rolls back, 409 NO_SEAT, and the code still works once a seat is free), audited.
- * An unknown, used or expired code is 410 and audited: guessing codes is an attack.
+ * unused, not expired, its enrollment still open), the key and a fresh passcode secret stored
+ * (sealed, bound to the authenticator), the authenticator activated (pending -> active), the
+ * seat taken (none free: everything rolls back, 409 NO_SEAT, and the code still works once a
+ * seat is free), audited. An unknown, used or expired code, or one whose enrollment is over,
+ * is 410 and audited: guessing codes is an attack, and so is using a photographed one late.
  */
 export async function activateDevice(
   ctx: AppContext,
@@ -71,9 +72,25 @@ export async function activateDevice(
         .where('id', '=', activationId(input.code))
         .where('used_at', 'is', null)
         .where('expires_at', '>', now)
+        // Bound to its enrollment (issue 12): the session that showed the QR code must still be
+        // live. Finishing the enrollment with any factor or a step-up replaces that session,
+        // logout and a password change delete it, and it expires: each voids the code, so a
+        // QR code photographed off the screen cannot activate a device that approves pushes later.
+        // (The same test of a live session as loadSession's.)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('sessions')
+              .select('sessions.id')
+              .whereRef('sessions.id', '=', 'device_activations.session_id')
+              .whereRef('sessions.user_id', '=', 'device_activations.user_id')
+              .where('sessions.expires_at', '>', now)
+              .where('sessions.last_seen_at', '>', now - ctx.config.sessionIdleMs),
+          ),
+        )
         .returning(['id', 'firm_id', 'user_id', 'authenticator_id'])
         .executeTakeFirst();
-      if (!used) throw new Refused(activationInvalid(), { reason: 'unknown_used_or_expired' });
+      if (!used) throw await notActivatable(tx, activationId(input.code), now);
       const who = await tx
         .selectFrom('users')
         .innerJoin('firms', 'firms.id', 'users.firm_id')
@@ -125,6 +142,17 @@ export async function activateDevice(
     });
     throw err.error;
   }
+}
+
+/**
+ * Why a code did not activate, for the audit log only: the answer is the same 410 whatever
+ * the reason. A live, unused code whose enrollment is over names its user, since someone
+ * holds a copy of that user's QR code.
+ */
+async function notActivatable(db: DbOrTx, id: string, now: number): Promise<Refused> {
+  const row = await db.selectFrom('device_activations').select(['firm_id', 'user_id', 'used_at', 'expires_at']).where('id', '=', id).executeTakeFirst();
+  if (!row || row.used_at !== null || Number(row.expires_at) <= now) return new Refused(activationInvalid(), { reason: 'unknown_used_or_expired' });
+  return new Refused(activationInvalid(), { reason: 'enrollment_closed' }, row.firm_id, row.user_id);
 }
 
 /** An authenticated device: the authenticator (= device id) and its user. */

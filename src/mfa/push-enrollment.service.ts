@@ -28,7 +28,9 @@ export const notActivated = () => conflict('NOT_ACTIVATED', 'The Tessera Authent
  * "Mobile" at enrollment (reference 1.2, 1.3): the phone number with its country code, then
  * a pending authenticator and a single-use activation code (256 bits, 10 minutes), shown as a
  * QR code and a link that opens the app. The code is bound to this session: only this login
- * is finished by the activation. An older pending push enrollment of the user is replaced.
+ * is finished by the activation, and the code activates nothing once the session is over
+ * (the enrollment finished another way, a step-up, logout, expiry: device.service.ts).
+ * An older pending push enrollment of the user is replaced.
  */
 export async function beginPushEnrollment(ctx: AppContext, pending: PendingLogin, input: { phone: { number: string; country?: string } }): Promise<PushEnrollment> {
   const { user, firm, session } = pending;

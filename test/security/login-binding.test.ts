@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../../src/clock.js';
 import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
 import { Agent, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode as harnessCode, type Harness, type TestFirm } from '../support/harness.js';
+import { DeviceSimulator } from '../support/device-simulator.js';
+import { SoftAuthenticator } from '../support/soft-authenticator.js';
 import {
   api,
   assertionOptions,
@@ -9,10 +11,12 @@ import {
   keyUser,
   loginAs,
   mfaFirm,
+  person,
   pushUser,
   sendPush,
   sessionCookie,
   sessionRow,
+  totpCode,
   totpUser,
   withSessionCookie,
   type TotpUser,
@@ -20,6 +24,8 @@ import {
 
 /**
  * Security review (issue 12): what binds a login to the way it was made.
+ *  - An activation QR code works only while the enrollment that showed it is open: finishing it
+ *    with another factor, a step-up, logout or the pending login's expiry voids it.
  *  - A step-up (a second factor answered on a full session) replaces the session token, and
  *    counts for security changes for STEP_UP_MAX_AGE_MS only.
  * Each test is named after the attack it stops.
@@ -35,6 +41,87 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 const PHONE = { phone: { number: '020 7946 0958', country: 'GB' } };
+
+async function beginMobile(agent: Agent): Promise<{ authenticatorId: string; activationUrl: string }> {
+  const res = await agent.post(api('/mfa/enrollment/push'), PHONE);
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+/** A device that photographed the QR code tries it: refused 410, audited as a closed enrollment of this user, and nothing of the device stored. */
+async function expectPhotographedCodeRefused(begun: { authenticatorId: string; activationUrl: string }, userId: string) {
+  const thief = await DeviceSimulator.create(h.app, h.clock);
+  expectError(await thief.activate(begun.activationUrl), 410, 'ACTIVATION_INVALID');
+  expect(await h.ctx.db.selectFrom('push_devices').select('authenticator_id').where('authenticator_id', '=', begun.authenticatorId).execute()).toEqual([]);
+  const pushAuthenticators = await h.ctx.db.selectFrom('authenticators').select('status').where('user_id', '=', userId).where('kind', '=', 'push').execute();
+  expect(pushAuthenticators.every((a) => a.status === 'pending')).toBe(true);
+  expect((await auditEvents(h, { event: 'device.activation_refused', subjectId: userId })).at(-1)).toMatchObject({
+    firm_id: F.firm.id,
+    details: { reason: 'enrollment_closed' },
+    attention: 1,
+  });
+}
+
+async function confirmTotp(agent: Agent): Promise<void> {
+  const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
+  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()) });
+  expect(res.statusCode, res.body).toBe(200);
+}
+
+// --- item 4 ------------------------------------------------------------------------------
+
+describe('an activation QR code is bound to the enrollment that showed it', () => {
+  it('the QR code activates while its enrollment is open (the control of the tests below)', async () => {
+    const user = await person(h, F);
+    const agent = await loginAs(h, F, user, 'enroll');
+    h.clock.advance(2 * MINUTE);
+    const begun = await beginMobile(agent);
+    h.clock.advance(7 * MINUTE);
+    const device = await DeviceSimulator.create(h.app, h.clock);
+    expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
+    expect((await agent.post(api(`/mfa/enrollment/push/${begun.authenticatorId}/complete`))).statusCode).toBe(200);
+  });
+
+  it('a photographed QR code is void once the user finished enrolling with an authenticator app instead', async () => {
+    const user = await person(h, F);
+    const agent = await loginAs(h, F, user, 'enroll');
+    const begun = await beginMobile(agent);
+    await confirmTotp(agent);
+    await expectPhotographedCodeRefused(begun, user.id);
+  });
+
+  it('a photographed QR code is void once the user signed out of the enrollment', async () => {
+    const user = await person(h, F);
+    const agent = await loginAs(h, F, user, 'enroll');
+    const begun = await beginMobile(agent);
+    expect((await agent.post(api('/logout'))).statusCode).toBe(204);
+    await expectPhotographedCodeRefused(begun, user.id);
+    // Signing in again opens a new enrollment; the old code stays dead.
+    await loginAs(h, F, user, 'enroll', agent);
+    expectError(await (await DeviceSimulator.create(h.app, h.clock)).activate(begun.activationUrl), 410, 'ACTIVATION_INVALID');
+  });
+
+  it("a photographed QR code is void once the pending login expired, though the code's own 10 minutes are not over", async () => {
+    const user = await person(h, F);
+    const agent = await loginAs(h, F, user, 'enroll');
+    h.clock.advance(5 * MINUTE);
+    const begun = await beginMobile(agent); // the code would last until +15 min, the pending login until +10
+    h.clock.advance(5 * MINUTE);
+    await expectPhotographedCodeRefused(begun, user.id);
+  });
+
+  it('a QR code shown in My security is void once the user added a security key there instead', async () => {
+    const u = await totpUser(h, F);
+    const agent = await loginAs(h, F, u.user, 'second_factor');
+    expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) })).statusCode).toBe(200);
+    const begun = await beginMobile(agent);
+    const key = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin });
+    const opts = (await agent.post(api('/mfa/enrollment/webauthn/options'), { label: 'Desk key' })).json();
+    const added = await agent.post(api(`/mfa/enrollment/webauthn/${opts.authenticatorId}/verify`), { response: key.register(opts.options).response });
+    expect(added.statusCode, added.body).toBe(200);
+    await expectPhotographedCodeRefused(begun, u.user.id);
+  });
+});
 
 // --- item 5 ------------------------------------------------------------------------------
 
