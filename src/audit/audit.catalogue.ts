@@ -74,6 +74,8 @@ export const AUDIT_EVENTS = {
   // A passkey sign-in refused for a used challenge or a counter that went back says so.
   'login.failed': { category: 'sign_in', label: 'Sign-in failed', result: 'failure', factor: passwordOrPasskey, flag: replayOr('Failed') },
   'login.throttled': { category: 'sign_in', label: 'Sign-in throttled', result: 'failure', factor: passwordOrPasskey, flag: 'Throttled' },
+  // A remembered browser (which skips the second factor) or a passkey (which is one) refused because the second factor is locked.
+  'login.refused_locked': { category: 'sign_in', label: 'Sign-in refused: second factor locked', result: 'failure', factor: passwordOrPasskey, flag: 'Lockout' },
   'login.mfa_bypassed_no_seat': {
     category: 'sign_in',
     label: 'Signed in without MFA: no licence free',

@@ -57,7 +57,14 @@ export const loginRoutes =
 
     app.post(
       '/login',
-      { schema: { tags: ['session'], summary: 'Password login of a firm user', body: LoginBody, response: { 200: LoginResult, ...errors(400, 401, 403, 409, 429) } } },
+      {
+        schema: {
+          tags: ['session'],
+          summary: 'Password login of a firm user (423 MFA_LOCKED: a remembered browser, but the second factor is locked)',
+          body: LoginBody,
+          response: { 200: LoginResult, ...errors(400, 401, 403, 409, 423, 429) },
+        },
+      },
       (request, reply) => login(ctx, 'firm', request, reply, request.body),
     );
     app.post(

@@ -2,6 +2,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isActiveUser } from '../directory/user.table.js';
 import { AppError } from '../errors.js';
+import { currentLock } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { PENDING_LOGIN_MS, decideAfterPassword, decideOperatorAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
@@ -112,6 +113,17 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
       const user = await tx.selectFrom('users').selectAll().where('id', '=', who.id).executeTakeFirstOrThrow();
       decision = await decideAfterPassword(ctx, tx, user, input.rememberToken);
       if (decision.notice === 'mfa_bypassed_no_seat') await recordBypass(ctx, tx, actor, who.id, who.firmId!);
+      if (decision.refused === 'mfa_locked') {
+        // Committed with the refusal: the administrators see a locked account being tried from a remembered browser.
+        const lock = await currentLock(ctx, tx, user);
+        await audit(tx, ctx.clock.now(), actor, {
+          event: 'login.refused_locked',
+          subjectType: 'user',
+          subjectId: who.id,
+          details: { realm: input.realm, factors: ['password'], rememberedBrowser: true, retryAfterSeconds: lock.details?.retryAfterSeconds },
+        });
+        return { refused: lock };
+      }
     }
     const pending = decision.stage !== 'full';
     const token = await createSession(ctx, tx, {
@@ -132,6 +144,10 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
     });
     return { token, principal: who.kind, next: NEXT_OF_STAGE[decision.stage], ...(decision.notice ? { notice: decision.notice } : {}) };
   });
+  if ('refused' in outcome) {
+    metrics(ctx).login('password', 'locked');
+    throw outcome.refused;
+  }
   metrics(ctx).login('password', 'success');
   return outcome;
 }

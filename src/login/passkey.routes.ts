@@ -31,9 +31,9 @@ export const passkeyRoutes =
       {
         schema: {
           tags,
-          summary: 'Sign in with a passkey; the same 401 for every refusal; throttled per client IP',
+          summary: 'Sign in with a passkey; the same 401 for every refusal (423 MFA_LOCKED while the second factor is locked); throttled per client IP',
           body: VerifyBody,
-          response: { 200: VerifyResult, ...errors(400, 401, 429) },
+          response: { 200: VerifyResult, ...errors(400, 401, 423, 429) },
         },
       },
       async (request, reply) => {

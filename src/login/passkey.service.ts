@@ -6,6 +6,7 @@ import { beginAuthentication, checkAssertion, recordAssertion, reportCounterRegr
 import type { AuthenticationResponse } from '../factors/webauthn/webauthn.schemas.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
+import { currentLock, resetFailures } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { isEnrolled } from './mfa-gate.js';
@@ -37,8 +38,14 @@ type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_discoverable' | 'user
  *   2. a passkey     - the credential was registered as discoverable;
  *   3. the user      - active, MFA-enabled or enrolled, in a firm that turned passkeys on;
  *   4. record        - challenge used up and counter moved on, in the transaction that makes
- *                      the full session (second factor passed: the key is both factors).
- * Every refusal answers the same 401 INVALID_CREDENTIALS and is audited `login.failed` with its reason.
+ *                      the full session (second factor passed: the key is both factors);
+ *   5. not locked    - a passkey is a second factor, so the second factor's lockout holds here
+ *                      too (issue 12), and a success restarts the count like any second factor.
+ *                      Checked after step 4 so that the refused assertion is used up and cannot
+ *                      be replayed once the lock ends.
+ * Every refusal but the lock answers the same 401 INVALID_CREDENTIALS and is audited `login.failed`
+ * with its reason. A locked user answers 423 MFA_LOCKED as at the second factor (only the holder
+ * of the key, with its PIN or biometrics, learns of the lock), audited `login.refused_locked`.
  */
 export async function passkeyLogin(
   ctx: AppContext,
@@ -98,6 +105,16 @@ export async function passkeyLogin(
       return { ok: false as const, reason: recorded };
     }
     const now = ctx.clock.now();
+    if (!(await resetFailures(ctx, tx, user))) {
+      const lock = await currentLock(ctx, tx, user);
+      await audit(tx, now, { ...actor, type: 'user', id: user.id, firmId: user.firm_id }, {
+        event: 'login.refused_locked',
+        subjectType: 'user',
+        subjectId: user.id,
+        details: { realm: 'firm', method: 'passkey', authenticatorId: credential.authenticator_id, retryAfterSeconds: lock.details?.retryAfterSeconds },
+      });
+      return { ok: false as const, locked: lock };
+    }
     const token = await createSession(ctx, tx, {
       principal: 'user',
       userId: user.id,
@@ -115,6 +132,12 @@ export async function passkeyLogin(
     });
     return { ok: true as const, token };
   });
+  if (!outcome.ok && 'locked' in outcome) {
+    // The key itself was right: for the address throttle this was no guess.
+    await settleAttempt(ctx.db, decision.ticket, 'success');
+    metrics(ctx).login('passkey', 'locked');
+    throw outcome.locked;
+  }
   if (!outcome.ok) return refuse(outcome.reason, subject);
   await settleAttempt(ctx.db, decision.ticket, 'success');
   metrics(ctx).login('passkey', 'success');

@@ -124,14 +124,33 @@ export async function recordFailure(
   return { locked: true, until };
 }
 
-/** A success: the count starts again. False when the second factor got locked meanwhile (then nothing may pass). */
-export async function resetFailures(ctx: AppContext, db: DbOrTx, owner: { id: string; firm_id: string | null }): Promise<boolean> {
+/**
+ * Sets the count in ONE conditional UPDATE that holds only while the second factor is not
+ * locked, so a lock committed by a concurrent attempt is seen (PostgreSQL re-reads the row it
+ * waited for; SQLite has one writer). False when locked: then nothing may pass.
+ */
+async function updateUnlessLocked(ctx: AppContext, db: DbOrTx, owner: { id: string; firm_id: string | null }, count: 0 | 'unchanged'): Promise<boolean> {
   const now = ctx.clock.now();
   const done = await counterRow(db, owner)
-    .set({ mfa_failed_count: 0 })
+    .set({ mfa_failed_count: count === 0 ? 0 : sql<number>`mfa_failed_count` })
     .where((eb) => eb.or([eb('mfa_locked_until', 'is', null), eb('mfa_locked_until', '<=', now)]))
     .executeTakeFirst();
   return Number(done.numUpdatedRows) === 1;
+}
+
+/** A success: the count starts again. False when the second factor got locked meanwhile (then nothing may pass). */
+export function resetFailures(ctx: AppContext, db: DbOrTx, owner: { id: string; firm_id: string | null }): Promise<boolean> {
+  return updateUnlessLocked(ctx, db, owner, 0);
+}
+
+/**
+ * For a way in that skips the second factor without answering one (a remembered browser): is
+ * the second factor unlocked right now? Checked by the same conditional UPDATE as a success
+ * (it changes nothing, and takes the row lock until commit), so a lockout racing the login
+ * is not missed; the count is left alone, as no factor was answered.
+ */
+export function notLocked(ctx: AppContext, db: DbOrTx, owner: { id: string; firm_id: string | null }): Promise<boolean> {
+  return updateUnlessLocked(ctx, db, owner, 'unchanged');
 }
 
 /** The current lock of a user (or operator), as an error to throw (for a success that lost the race to a lockout). */

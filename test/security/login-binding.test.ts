@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../../src/clock.js';
 import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
-import { Agent, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode as harnessCode, type Harness, type TestFirm } from '../support/harness.js';
+import { Agent, PASSWORD, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode as harnessCode, type Harness, type TestFirm } from '../support/harness.js';
 import { DeviceSimulator } from '../support/device-simulator.js';
-import { SoftAuthenticator } from '../support/soft-authenticator.js';
+import { SoftAuthenticator, type SoftCredential } from '../support/soft-authenticator.js';
 import {
   api,
   assertionOptions,
@@ -23,11 +23,12 @@ import {
 } from '../support/security.js';
 
 /**
- * Security review (issue 12): what binds a login to the way it was made.
+ * Security review (issue 12), items 4 to 6: what binds a login to the way it was made.
  *  - An activation QR code works only while the enrollment that showed it is open: finishing it
  *    with another factor, a step-up, logout or the pending login's expiry voids it.
  *  - A step-up (a second factor answered on a full session) replaces the session token, and
  *    counts for security changes for STEP_UP_MAX_AGE_MS only.
+ *  - The second-factor lockout holds on every way in: a remembered browser and a passkey too.
  * Each test is named after the attack it stops.
  */
 
@@ -258,5 +259,100 @@ describe('a step-up replaces the session token and ages', () => {
     expect(await sessionRow(h, sessionCookie(op.agent)!)).toMatchObject({ principal: 'operator', operator_id: op.id, stage: 'full', second_factor_at: h.clock.now() });
     expect((await auditEvents(h, { event: 'login.step_up', subjectId: op.id })).at(-1)?.details).toEqual({ realm: 'operator', method: 'totp' });
     expect((await op.agent.post(api('/operator/backup-codes'))).statusCode).toBe(200);
+  });
+});
+
+// --- item 6 ------------------------------------------------------------------------------
+
+const userRow = (id: string) => h.ctx.db.selectFrom('users').select(['mfa_failed_count', 'mfa_locked_until']).where('id', '=', id).executeTakeFirstOrThrow();
+
+/** Ten wrong backup codes from the attacker's own pending login (the attacker knows the password): the second factor locks. */
+async function lockByGuessing(f: TestFirm, user: { email: string }): Promise<void> {
+  const attacker = await loginAs(h, f, user, 'second_factor', new Agent(h.app, { ip: '198.51.100.7' }));
+  for (let i = 0; i < 9; i++) expectError(await attacker.post(api('/mfa/verify'), { method: 'backup_code', code: `GUESS-${i}0000` }), 401, 'INVALID_CODE');
+  expectError(await attacker.post(api('/mfa/verify'), { method: 'backup_code', code: 'GUESS-90000' }), 423, 'MFA_LOCKED');
+}
+
+const sessionsOf = (userId: string) => h.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', userId).orderBy('id').execute();
+
+async function expectLockoutAudited(f: TestFirm, userId: string, details: Record<string, unknown>) {
+  const list = await f.admin.get(api(`/admin/audit-events?event=login.refused_locked&attention=true&userId=${userId}`));
+  expect(list.statusCode, list.body).toBe(200);
+  expect(list.json().items).toHaveLength(1);
+  expect(list.json().items[0]).toMatchObject({ result: 'failure', attention: true, flag: 'Lockout', subject: { id: userId }, details });
+}
+
+describe('the second-factor lockout covers every way in', () => {
+  it('a remembered browser does not get a locked user past the lockout', async () => {
+    const { f, u, browser: remembered } = await rememberedUser(30);
+
+    await lockByGuessing(f, u.user);
+    const lock = await userRow(u.user.id);
+    expect(lock.mfa_locked_until).toBe(h.clock.now() + 15 * MINUTE);
+    const sessionsBefore = await sessionsOf(u.user.id);
+
+    h.clock.advance(MINUTE);
+    const res = await remembered.post(api('/login'), { email: u.user.email, password: PASSWORD, firm: f.firm.slug });
+    expect(res.statusCode, res.body).toBe(423);
+    expect(res.json()).toEqual({ error: 'MFA_LOCKED', message: expect.stringMatching(/locked for 14 minutes/), retryAfterSeconds: 14 * 60 });
+    expect(res.headers['retry-after']).toBe(String(14 * 60));
+    expect(res.cookies.find((c) => c.name === 'tessera_session')).toBeUndefined();
+    expect(sessionCookie(remembered)).toBeUndefined();
+    expect(await sessionsOf(u.user.id)).toEqual(sessionsBefore);
+    expect(await userRow(u.user.id)).toEqual(lock); // neither lifted nor extended
+    await expectLockoutAudited(f, u.user.id, { realm: 'firm', rememberedBrowser: true });
+
+    // The browser stays remembered: once the lock ends it skips the second factor again.
+    h.clock.advance(14 * MINUTE);
+    await loginAs(h, f, u.user, 'home', remembered);
+  });
+
+  it('a passkey does not sign a locked user in, and the refused assertion cannot be replayed once the lock ends', async () => {
+    const f = await mfaFirm(h);
+    const policy = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: true };
+    expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: policy })).statusCode).toBe(200);
+    const user = await person(h, f);
+    const enrolling = await loginAs(h, f, user, 'enroll');
+    const key = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin, uv: true, transports: ['internal'] });
+    const start = (await enrolling.post(api('/mfa/enrollment/webauthn/options'), { label: 'Laptop', passkey: true })).json();
+    const { response, credential } = key.register(start.options);
+    expect((await enrolling.post(api(`/mfa/enrollment/webauthn/${start.authenticatorId}/verify`), { response })).statusCode).toBe(200);
+    await enrolling.post(api('/logout'));
+    const signIn = async (agent: Agent, cred: SoftCredential = credential) => {
+      const opts = (await agent.post(api('/passkey/options'))).json() as { challengeId: string; options: { challenge: string } };
+      const body = { challengeId: opts.challengeId, response: key.assert(opts.options, cred) };
+      return { body, res: await agent.post(api('/passkey/verify'), body) };
+    };
+
+    await lockByGuessing(f, user);
+    const lock = await userRow(user.id);
+    const sessionsBefore = await sessionsOf(user.id);
+    h.clock.advance(14 * MINUTE); // the last minute of the lock
+    const holder = new Agent(h.app, { ip: '203.0.113.20' });
+    const refused = await signIn(holder);
+    expect(refused.res.statusCode, refused.res.body).toBe(423);
+    expect(refused.res.json()).toEqual({ error: 'MFA_LOCKED', message: expect.stringMatching(/locked for 1 minute\b/), retryAfterSeconds: 60 });
+    expect(refused.res.headers['retry-after']).toBe('60');
+    expect(sessionCookie(holder)).toBeUndefined();
+    expect(await sessionsOf(user.id)).toEqual(sessionsBefore);
+    expect(await userRow(user.id)).toEqual(lock); // neither lifted nor extended
+    await expectLockoutAudited(f, user.id, { realm: 'firm', method: 'passkey', authenticatorId: start.authenticatorId });
+
+    // The refused assertion was used up: replayed once the lock has ended (its challenge's 5 minutes
+    // are not over), it is refused as a used challenge, not accepted.
+    h.clock.advance(MINUTE + 1);
+    const replay = await holder.post(api('/passkey/verify'), refused.body);
+    expect(replay.statusCode, replay.body).toBe(401);
+    expect(replay.json().error).toBe('INVALID_CREDENTIALS');
+    expect((await auditEvents(h, { event: 'login.failed' })).at(-1)?.details).toMatchObject({ method: 'passkey', reason: 'challenge_used' });
+    expect(sessionCookie(holder)).toBeUndefined();
+
+    // After the lock a passkey signs in, and like any second factor restarts the failure count.
+    const attacker = await loginAs(h, f, user, 'second_factor', new Agent(h.app, { ip: '198.51.100.8' }));
+    expectError(await attacker.post(api('/mfa/verify'), { method: 'backup_code', code: 'GUESS-AGAIN' }), 401, 'INVALID_CODE');
+    expect((await userRow(user.id)).mfa_failed_count).toBe(1);
+    const ok = await signIn(new Agent(h.app, { ip: '203.0.113.21' }));
+    expect(ok.res.statusCode, ok.res.body).toBe(200);
+    expect((await userRow(user.id)).mfa_failed_count).toBe(0);
   });
 });
