@@ -10,6 +10,7 @@ import type { PushStatus, PushTransaction } from '../factors/push/push.table.js'
 import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
 import { hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
 import { activationId } from '../mfa/push-enrollment.service.js';
+import { PENDING_STAGES } from '../login/mfa-gate.js';
 import { templates } from '../notify/templates.js';
 import { metrics } from '../ops/metrics.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
@@ -254,7 +255,8 @@ const sameNumber = (a: string, b: string | undefined) => b !== undefined && a.le
  *                         number -> denied; deny "It seemed fraudulent" -> fraud; else denied;
  *   4. consume          - ONE conditional UPDATE (pending, not expired, this user) ... RETURNING:
  *                         a replay or a late answer changes nothing (409);
- *   5. fraud            - pushes paused 20 minutes, every active superuser mailed, audited;
+ *   5. fraud            - pushes paused 20 minutes, the user's pending logins ended, every
+ *                         active superuser mailed, audited;
  *   6. announce         - after the commit, through the hub: the waiting login learns it at once.
  */
 export async function answerTransaction(ctx: AppContext, actor: Actor, device: DeviceIdentity, transactionId: string, input: AnswerInput): Promise<{ status: PushStatus }> {
@@ -314,17 +316,40 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
   return { status };
 }
 
-/** "It seemed fraudulent": pushes paused for 20 minutes, the superusers told (user, time, IP, browser), audited. */
+/**
+ * "It seemed fraudulent": pushes paused for 20 minutes, the user's pending logins ended, the
+ * superusers told (user, time, IP, browser), audited.
+ *
+ * Ending the logins: the user just said the login that asked was not theirs, so whoever typed
+ * the password must not go on trying other factors (passcodes, backup codes, a key) in that
+ * login or in another one started meanwhile. Every half-finished login of the user ends, and so
+ * does the session that asked even if it is a full one (a step-up from a remembered browser).
+ * The user's own signed-in sessions stay: the report is about a login attempt, not about them.
+ */
 async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTransaction): Promise<void> {
   const now = ctx.clock.now();
   const pausedUntil = now + FRAUD_PAUSE_MS;
   await tx.updateTable('users').set({ push_paused_until: pausedUntil }).where('id', '=', t.user_id).where('firm_id', '=', t.firm_id).execute();
+  const ended = await tx
+    .deleteFrom('sessions')
+    .where('firm_id', '=', t.firm_id)
+    .where('user_id', '=', t.user_id)
+    .where((eb) => eb.or([eb('stage', 'in', [...PENDING_STAGES]), eb('id', '=', t.session_id)]))
+    .executeTakeFirst();
   const context = JSON.parse(t.context) as { browser?: string; os?: string };
   await audit(tx, now, actor, {
     event: 'mfa.push_fraud',
     subjectType: 'user',
     subjectId: t.user_id,
-    details: { transactionId: t.id, ip: t.ip, browser: context.browser ?? null, os: context.os ?? null, loginAt: Number(t.created_at), pausedUntil },
+    details: {
+      transactionId: t.id,
+      ip: t.ip,
+      browser: context.browser ?? null,
+      os: context.os ?? null,
+      loginAt: Number(t.created_at),
+      pausedUntil,
+      loginsEnded: Number(ended.numDeletedRows),
+    },
   });
   const who = await tx
     .selectFrom('users')
