@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// Security review, issue 12 (item 7).
+// Security review, issue 12 (items 7 and 9).
 //
 // 1. webauthn_credentials.purpose: what the registration was FOR, decided by the server from the
 //    challenge it issued ('register' -> 'second_factor', 'register_passkey' -> 'passkey'), never
@@ -13,6 +13,9 @@ import { sql, type Kysely } from 'kysely';
 //    append-only and never pruned), and it also required a discoverable credential. A passkey
 //    whose audit event is missing becomes a security key, which the user re-registers as a
 //    passkey (the safe side: nothing gains passwordless sign-in that was not made for it).
+//
+// 2. device_nonces: every signed device request carries a random nonce, consumed by a unique
+//    insert, so a captured request cannot be replayed inside the +-120 s timestamp window.
 
 const BATCH = 500;
 
@@ -22,6 +25,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('purpose', 'text', (c) => c.notNull().defaultTo('second_factor').check(sql`purpose in ('second_factor', 'passkey')`))
     .execute();
   await keepPasskeysOfThePasskeyPath(db);
+
+  await db.schema
+    .createTable('device_nonces')
+    // The device (its authenticator); removing the device removes its nonces.
+    .addColumn('device_id', 'text', (c) => c.notNull().references('push_devices.authenticator_id').onDelete('cascade'))
+    .addColumn('nonce', 'text', (c) => c.notNull())
+    // When the signed timestamp stops being accepted; housekeeping deletes the row a window later.
+    .addColumn('expires_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('device_nonces_pkey', ['device_id', 'nonce'])
+    .execute();
+  await db.schema.createIndex('device_nonces_expires_idx').on('device_nonces').column('expires_at').execute();
 }
 
 /** Marks as passkeys the credentials whose enrollment was audited as a passkey registration. Exported for its test. */
