@@ -25,6 +25,7 @@ import {
   verifyDeviceSignature,
 } from './device-signature.js';
 import { pushHub } from './push-hub.js';
+import { pushEndpointProblem } from './web-push.js';
 import { mailSuperusers } from '../notify/superusers.js';
 
 /**
@@ -413,14 +414,17 @@ async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTra
   await mailSuperusers(ctx, tx, t.firm_id, content);
 }
 
-/** The app's Web Push subscription (null: unsubscribed). */
 /** Whether the device may still listen (a removed device's stream ends at its next event). */
 export async function deviceStillActive(ctx: AppContext, device: DeviceIdentity): Promise<boolean> {
   const row = await loadDevice(ctx.db, device.deviceId);
   return !!row && row.status === 'active' && row.user_id === device.userId;
 }
 
-export async function setWebPushSubscription(ctx: AppContext, device: DeviceIdentity, subscription: unknown): Promise<void> {
+/** The app's Web Push subscription (null: unsubscribed); its endpoint must be one Tessera may send to (web-push.ts). */
+export async function setWebPushSubscription(ctx: AppContext, device: DeviceIdentity, subscription: { endpoint: string } | null): Promise<void> {
+  if (subscription !== null && pushEndpointProblem(subscription.endpoint) !== null) {
+    throw badRequest('INVALID_PUSH_ENDPOINT', 'The notification endpoint must be an https address of a public push service.');
+  }
   await ctx.db
     .updateTable('push_devices')
     .set({ web_push: subscription === null ? null : JSON.stringify(subscription), last_seen_at: ctx.clock.now() })
