@@ -118,6 +118,7 @@ export const AUDIT_EVENTS = {
   'mfa.authenticator_renamed': { category: 'enrollment', label: 'Authenticator renamed', result: 'success', factor: kind },
   'mfa.authenticator_removed': { category: 'enrollment', label: 'Authenticator removed', result: 'success', factor: kind },
   'mfa.backup_codes_regenerated': { category: 'enrollment', label: 'New backup codes made', result: 'success', factor: 'backup_code' },
+  'mfa.remembered_browsers_forgotten': { category: 'enrollment', label: 'Remembered browsers forgotten', result: 'success' },
   'device.activation_refused': { category: 'enrollment', label: 'Device activation refused', result: 'failure', factor: 'push', flag: 'Refused' },
   // A signed device request sent a second time (its nonce used) is a replay; anything else a bad signature.
   'device.auth_failed': { category: 'second_factor', label: 'Device request refused', result: 'failure', factor: 'push', flag: replayOr('Bad signature') },
