@@ -11,8 +11,8 @@ import * as m0008 from './migrations/0008_audit_search.js';
 import * as m0009 from './migrations/0009_user_search.js';
 import * as m0012 from './migrations/0012_security_hardening.js';
 
-/** Every migration, in order. A new migration is a new file and one line here. */
-const MIGRATIONS: Record<string, Migration> = {
+/** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_foundation': m0001,
   '0002_mfa_subscription': m0002,
   '0003_enrolled_users_index': m0003,
