@@ -143,6 +143,9 @@ describe('GET /me/security', () => {
       ],
       backupCodesRemaining: 8,
       rememberedBrowsers: 1,
+      // Issue 12: whether a passkey may be added, and the live remembered browsers themselves.
+      passkeysAllowed: false,
+      rememberedBrowserList: [{ browser: 'Unknown browser', os: 'Unknown system', createdAt: h.clock.now(), expiresAt: h.clock.now() + 7 * 86_400_000 }],
     });
   });
 
@@ -161,6 +164,8 @@ describe('GET /me/security', () => {
       authenticators: [],
       backupCodesRemaining: 0,
       rememberedBrowsers: 0,
+      passkeysAllowed: false,
+      rememberedBrowserList: [],
     });
     const corp = await someone(A, 0, { kind: 'corp_user' });
     expect((await corp.agent.get(SECURITY)).json()).toMatchObject({ mfaEnabled: false, enrolled: false, authenticators: [] });

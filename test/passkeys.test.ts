@@ -55,6 +55,12 @@ async function mfaFirm(passkeys: boolean): Promise<TestFirm> {
   return f;
 }
 
+/** Turns passkey sign-in off again (passkeys can only be registered while it is on). */
+async function passkeysOff(f: TestFirm): Promise<TestFirm> {
+  expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, passkeysEnabled: false } })).statusCode).toBe(200);
+  return f;
+}
+
 async function person(f: TestFirm): Promise<UserView> {
   const n = ++seq;
   return addUser(h, f.firm.id, { name: `Lee ${n}`, email: `lee-${n}@example.com`, kind: 'case_manager' });
@@ -114,8 +120,10 @@ describe('the firm setting', () => {
   });
 
   it('off: a passkey does not sign in (401), audited', async () => {
-    const f = await mfaFirm(false);
+    // Registered while the firm allowed passkeys, then the firm turned them off.
+    const f = await mfaFirm(true);
     const p = await enrolled(f);
+    await passkeysOff(f);
     const agent = browser();
     const { challengeId, options } = await passkeyOptions(agent);
     const before = await dbState(h);
@@ -193,7 +201,9 @@ describe('a passkey sign-in where the firm allows it', () => {
   it('refuses, all with the same answer: no user verification, a non-discoverable key, another firm without passkeys, a disabled user, a key that is not registered, a wrong origin, a forged signature, an unknown challenge', async () => {
     const p = await enrolled(f);
     const plainKey = await enrolled(f, false);
-    const elsewhere = await enrolled(await mfaFirm(false));
+    const other = await mfaFirm(true);
+    const elsewhere = await enrolled(other);
+    await passkeysOff(other);
     const disabled = await enrolled(f);
     await h.ctx.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', disabled.user.id).execute();
     const stranger = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin });
@@ -203,7 +213,7 @@ describe('a passkey sign-in where the firm allows it', () => {
     const attempts: [string, () => Promise<{ statusCode: number; body: string; json(): unknown }>][] = [
       ['verification', () => signIn(agent, p, { uv: false })],
       // A plain security key, even if it hands out a user handle, is not a passkey.
-      ['not_discoverable', () => signIn(agent, plainKey, { userHandle: Buffer.from(plainKey.user.id).toString('base64url') })],
+      ['not_passkey', () => signIn(agent, plainKey, { userHandle: Buffer.from(plainKey.user.id).toString('base64url') })],
       ['passkeys_disabled', () => signIn(agent, elsewhere)],
       ['user_inactive', () => signIn(agent, disabled)],
       ['unknown_credential', () => signIn(agent, { ...p, key: stranger, credential: unknown })],

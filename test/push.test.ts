@@ -351,7 +351,8 @@ describe('a push at login (reference 1.4.1)', () => {
     const push = await sendPush(agent);
     const loginAt = new Date(clock.now()).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
     expect((await u.device.answer(push.transactionId, 'deny', { reason: 'fraud' })).json()).toEqual({ status: 'fraud' });
-    expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'fraud' });
+    // The report ends the login that asked (issue 12): its screen can no longer even ask how it went.
+    expectError(await wait(agent, push.transactionId), 401, 'UNAUTHENTICATED');
     expect(await txRow(push.transactionId)).toMatchObject({ status: 'fraud' });
     expect((await auditEvents(h, { event: 'mfa.push_fraud', subjectId: u.user.id }))[0]?.details).toMatchObject({
       transactionId: push.transactionId,
@@ -370,13 +371,14 @@ describe('a push at login (reference 1.4.1)', () => {
     expect(text).toContain('Chrome on Windows');
     expect(text).toContain(`When: ${loginAt}.`);
 
-    // Paused: no push (409), not offered; a passcode of the same device still works.
-    const challenge = (await agent.get(api('/mfa/challenge'))).json();
+    // Paused: no push (409), not offered; a passcode of the same device still works (in a new login).
+    const again = await login(u.f, u.user, 'second_factor');
+    const challenge = (await again.get(api('/mfa/challenge'))).json();
     expect(challenge.methods).toEqual(['totp', 'backup_code']);
     expect(challenge.defaultMethod).toBe('totp');
-    expectError(await agent.post(api('/mfa/push')), 409, 'PUSH_PAUSED');
+    expectError(await again.post(api('/mfa/push')), 409, 'PUSH_PAUSED');
     clock.advance(30_000);
-    const ok = await agent.post(api('/mfa/verify'), { method: 'totp', code: u.device.passcode() });
+    const ok = await again.post(api('/mfa/verify'), { method: 'totp', code: u.device.passcode() });
     expect(ok.statusCode, ok.body).toBe(200);
 
     // After 20 minutes pushes work again.

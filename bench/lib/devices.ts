@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { answerSigningString, requestSigningString } from '../../src/device/device-signature.js';
+import { answerSigningString, newNonce, requestSigningString } from '../../src/device/device-signature.js';
 import type { Db } from '../../src/db/database.js';
 import { PUSH_LABEL } from '../../src/factors/push/push.factor.js';
 import type { SeededFirm, SeededUser } from './seed.js';
@@ -22,13 +22,15 @@ export class BenchDevice {
     return sign('sha256', Buffer.from(data, 'utf8'), { key: this.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
   }
 
-  /** The three signature headers of a device request (`pathWithQuery` from /api/v1 on). */
+  /** The four signature headers of a device request (`pathWithQuery` from /api/v1 on), with a fresh nonce: each request is sent once. */
   headers(method: string, pathWithQuery: string, body?: string): Record<string, string> {
     const timestamp = String(Date.now());
+    const nonce = newNonce();
     return {
       'x-tessera-device': this.deviceId,
       'x-tessera-timestamp': timestamp,
-      'x-tessera-signature': this.sign(requestSigningString(method, pathWithQuery, timestamp, body)),
+      'x-tessera-nonce': nonce,
+      'x-tessera-signature': this.sign(requestSigningString(method, pathWithQuery, timestamp, nonce, body)),
     };
   }
 
@@ -43,7 +45,8 @@ export class BenchDevice {
   streamPath(): string {
     const path = '/api/v1/device/stream';
     const ts = String(Date.now());
-    return `${path}?${new URLSearchParams({ device: this.deviceId, ts, sig: this.sign(requestSigningString('GET', path, ts, undefined)) })}`;
+    const nonce = newNonce();
+    return `${path}?${new URLSearchParams({ device: this.deviceId, ts, sig: this.sign(requestSigningString('GET', path, ts, nonce, undefined)), nonce })}`;
   }
 }
 

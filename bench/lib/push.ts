@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { Db } from '../../src/db/database.js';
-import { answerSigningString, requestSigningString } from '../../src/device/device-signature.js';
+import { answerSigningString, newNonce, requestSigningString } from '../../src/device/device-signature.js';
 import type { SeededUser } from './seed.js';
 
 /**
@@ -53,6 +53,7 @@ export function signedApproval(device: BenchDevice, transactionId: string, numbe
   const path = `/api/v1/device/transactions/${transactionId}/answer`;
   const body = JSON.stringify({ answer: 'approve', number, timestamp: at, signature: signB64u(device.privateKey, answerSigningString({ id: transactionId, answer: 'approve', number, timestamp: at })) });
   const ts = String(at);
+  const nonce = newNonce();
   return {
     method: 'POST',
     path,
@@ -62,16 +63,18 @@ export function signedApproval(device: BenchDevice, transactionId: string, numbe
       'user-agent': 'TesseraAuthenticator/1 (bench)',
       'x-tessera-device': device.deviceId,
       'x-tessera-timestamp': ts,
-      'x-tessera-signature': signB64u(device.privateKey, requestSigningString('POST', path, ts, body)),
+      'x-tessera-nonce': nonce,
+      'x-tessera-signature': signB64u(device.privateKey, requestSigningString('POST', path, ts, nonce, body)),
     },
   };
 }
 
-/** The signed EventSource path of the device's live request stream. */
+/** The signed EventSource path of the device's live request stream (one use: its nonce is spent by the first request). */
 export function signedStreamPath(device: BenchDevice, at = Date.now()): string {
   const path = '/api/v1/device/stream';
   const ts = String(at);
-  return `${path}?${new URLSearchParams({ device: device.deviceId, ts, sig: signB64u(device.privateKey, `GET\n${path}\n${ts}\n`) })}`;
+  const nonce = newNonce();
+  return `${path}?${new URLSearchParams({ device: device.deviceId, ts, sig: signB64u(device.privateKey, requestSigningString('GET', path, ts, nonce, undefined)), nonce })}`;
 }
 
 export interface Sent {

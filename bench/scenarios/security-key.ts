@@ -55,6 +55,7 @@ export const securityKey: Scenario = {
               aaguid: '00000000-0000-0000-0000-000000000000',
               backed_up: 0,
               discoverable: 0,
+              purpose: 'second_factor' as const,
               created_at: now,
             })),
           )

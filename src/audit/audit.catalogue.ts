@@ -63,7 +63,7 @@ const lastFactor = (d: Details) => (Array.isArray(d.factors) ? asFactor(d.factor
 const passwordOrPasskey = (d: Details): AuditFactor => (d.method === 'passkey' ? 'webauthn' : 'password');
 
 /** Reasons of a refused second factor or answer that mean "this was used already". */
-const REPLAY_REASONS = new Set(['replay', 'challenge_used', 'already_approved', 'already_denied', 'already_fraud']);
+const REPLAY_REASONS = new Set(['replay', 'challenge_used', 'already_approved', 'already_denied', 'already_fraud', 'nonce_replayed']);
 const replayOr = (otherwise: string) => (d: Details) =>
   REPLAY_REASONS.has(String(d.reason)) ? 'Replay' : d.reason === 'counter_regression' ? 'Counter regression' : otherwise;
 
@@ -122,8 +122,10 @@ export const AUDIT_EVENTS = {
   'mfa.authenticator_renamed': { category: 'enrollment', label: 'Authenticator renamed', result: 'success', factor: kind },
   'mfa.authenticator_removed': { category: 'enrollment', label: 'Authenticator removed', result: 'success', factor: kind },
   'mfa.backup_codes_regenerated': { category: 'enrollment', label: 'New backup codes made', result: 'success', factor: 'backup_code' },
+  'mfa.remembered_browsers_forgotten': { category: 'enrollment', label: 'Remembered browsers forgotten', result: 'success' },
   'device.activation_refused': { category: 'enrollment', label: 'Device activation refused', result: 'failure', factor: 'push', flag: 'Refused' },
-  'device.auth_failed': { category: 'second_factor', label: 'Device request refused', result: 'failure', factor: 'push', flag: 'Bad signature' },
+  // A signed device request sent a second time (its nonce used) is a replay; anything else a bad signature.
+  'device.auth_failed': { category: 'second_factor', label: 'Device request refused', result: 'failure', factor: 'push', flag: replayOr('Bad signature') },
 
   // The firm's administration
   'user.created': { category: 'administration', label: 'User created', result: 'success' },

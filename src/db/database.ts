@@ -21,7 +21,7 @@ import type { BackupCodeTable, RememberedBrowserTable, TotpAuthenticatorTable } 
 import type { MfaCorporationTable, MfaSettingsTable } from '../mfa-policy/mfa-settings.table.js';
 import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription.table.js';
 import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors/webauthn/webauthn.table.js';
-import type { DeviceActivationTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
+import type { DeviceActivationTable, DeviceNonceTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -46,6 +46,7 @@ export interface Database {
   webauthn_challenges: WebAuthnChallengeTable;
   push_devices: PushDeviceTable;
   device_activations: DeviceActivationTable;
+  device_nonces: DeviceNonceTable;
   push_transactions: PushTransactionTable;
   server_keys: ServerKeyTable;
 }

@@ -9,9 +9,10 @@ import * as m0006 from './migrations/0006_push.js';
 import * as m0007 from './migrations/0007_operator_mfa.js';
 import * as m0008 from './migrations/0008_audit_search.js';
 import * as m0009 from './migrations/0009_user_search.js';
+import * as m0012 from './migrations/0012_security_hardening.js';
 
-/** Every migration, in order. A new migration is a new file and one line here. */
-const MIGRATIONS: Record<string, Migration> = {
+/** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_foundation': m0001,
   '0002_mfa_subscription': m0002,
   '0003_enrolled_users_index': m0003,
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_operator_mfa': m0007,
   '0008_audit_search': m0008,
   '0009_user_search': m0009,
+  '0012_security_hardening': m0012,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */

@@ -95,24 +95,25 @@ function deviceActor(request: FastifyRequest): Actor {
 
 const header = (request: FastifyRequest, name: string) => request.headers[name];
 
-/** The request-signature check of every signed route (headers x-tessera-device / -timestamp / -signature). */
+/** The request-signature check of every signed route (headers x-tessera-device / -timestamp / -nonce / -signature). */
 function signed(ctx: AppContext, request: FastifyRequest): Promise<DeviceIdentity> {
   return authenticateDevice(ctx, deviceActor(request), {
     method: request.method,
     path: request.url,
     deviceId: header(request, 'x-tessera-device'),
     timestamp: header(request, 'x-tessera-timestamp'),
+    nonce: header(request, 'x-tessera-nonce'),
     signature: header(request, 'x-tessera-signature'),
     body: rawBodies.get(request),
   });
 }
 
-/** EventSource cannot send headers: the same three values come as query parameters, and the signed path is the URL without them. */
+/** EventSource cannot send headers: the same four values come as query parameters, and the signed path is the URL without them. */
 function signedStream(ctx: AppContext, request: FastifyRequest): Promise<DeviceIdentity> {
   const url = new URL(request.url, 'http://x');
   const get = (k: string) => url.searchParams.get(k) ?? undefined;
-  const values = { deviceId: get('device'), timestamp: get('ts'), signature: get('sig') };
-  for (const k of ['device', 'ts', 'sig']) url.searchParams.delete(k);
+  const values = { deviceId: get('device'), timestamp: get('ts'), nonce: get('nonce'), signature: get('sig') };
+  for (const k of ['device', 'ts', 'nonce', 'sig']) url.searchParams.delete(k);
   const rest = url.searchParams.toString();
   return authenticateDevice(ctx, deviceActor(request), { method: 'GET', path: url.pathname + (rest ? `?${rest}` : ''), ...values, body: undefined });
 }

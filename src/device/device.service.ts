@@ -10,11 +10,22 @@ import type { PushStatus, PushTransaction } from '../factors/push/push.table.js'
 import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
 import { hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
 import { activationId } from '../mfa/push-enrollment.service.js';
+import { PENDING_STAGES } from '../login/mfa-gate.js';
 import { templates } from '../notify/templates.js';
 import { metrics } from '../ops/metrics.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
-import { answerSigningString, keyOfStoredJwk, parseDeviceKey, requestSigningString, timestampFresh, verifyDeviceSignature } from './device-signature.js';
+import {
+  answerSigningString,
+  DEVICE_CLOCK_SKEW_MS,
+  keyOfStoredJwk,
+  NONCE_PATTERN,
+  parseDeviceKey,
+  requestSigningString,
+  timestampFresh,
+  verifyDeviceSignature,
+} from './device-signature.js';
 import { pushHub } from './push-hub.js';
+import { pushEndpointProblem } from './web-push.js';
 import { mailSuperusers } from '../notify/superusers.js';
 
 /**
@@ -168,6 +179,7 @@ export interface SignedRequest {
   path: string;
   deviceId: unknown;
   timestamp: unknown;
+  nonce: unknown;
   signature: unknown;
   body: string | undefined;
 }
@@ -185,26 +197,58 @@ async function loadDevice(db: DbOrTx, deviceId: string) {
 }
 
 /**
- * Checks a device request's signature: a device that exists, is active (removing it revokes
- * the key at once), of an active user; a timestamp within ±120 s of ours; an ECDSA signature
- * over method, path, timestamp and body digest. Anything else: 401, audited.
+ * Checks a device request's signature, as a declared list of steps:
+ *   1. shape      - a device id, a timestamp within ±120 s of ours, a nonce;
+ *   2. device     - one that exists;
+ *   3. signature  - ECDSA over method, path, timestamp, nonce and body digest, by its key;
+ *   4. active     - the device is active (removing it revokes the key at once), its user too;
+ *   5. nonce      - used up by ONE insert into device_nonces, whose primary key (device, nonce)
+ *                   refuses the same request sent again (a replay inside the ±120 s window),
+ *                   race-free on both databases: of two copies sent at once, one insert wins.
+ * Anything else: 401, audited. The nonce is spent only by a request that passed 1-4, so
+ * nobody without the device key can fill the table.
  */
 export async function authenticateDevice(ctx: AppContext, actor: Actor, req: SignedRequest): Promise<DeviceIdentity> {
   const refuse = async (reason: string, firmId: string | null = null, deviceId: string | null = null): Promise<never> => {
     await audit(ctx.db, ctx.clock.now(), { ...actor, firmId }, { event: 'device.auth_failed', subjectType: deviceId ? 'authenticator' : undefined, subjectId: deviceId, details: { reason, path: req.path.split('?')[0] } });
     throw deviceUnauthenticated();
   };
-  const { deviceId, timestamp, signature } = req;
+  const { deviceId, timestamp, nonce, signature } = req;
   if (typeof deviceId !== 'string' || !/^[0-9a-f-]{36}$/.test(deviceId)) return refuse('no_device');
   if (typeof timestamp !== 'string' || !/^\d{1,16}$/.test(timestamp)) return refuse('no_timestamp');
   if (!timestampFresh(Number(timestamp), ctx.clock.now())) return refuse('stale_timestamp');
+  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return refuse('no_nonce');
   const device = await loadDevice(ctx.db, deviceId);
   if (!device) return refuse('unknown_device');
   const key = keyOfStoredJwk(device.public_key);
-  if (!key || !verifyDeviceSignature(key, requestSigningString(req.method, req.path, timestamp, req.body), signature)) return refuse('bad_signature', device.firm_id, deviceId);
+  if (!key || !verifyDeviceSignature(key, requestSigningString(req.method, req.path, timestamp, nonce, req.body), signature)) return refuse('bad_signature', device.firm_id, deviceId);
   const userActive = isActiveUser({ kind: device.kind, status: device.user_status, portal_access: device.portal_access, record_state: device.record_state });
   if (device.status !== 'active' || !userActive) return refuse('inactive', device.firm_id, deviceId);
+  if (!(await useNonce(ctx.db, deviceId, nonce, Number(timestamp)))) return refuse('nonce_replayed', device.firm_id, deviceId);
   return { deviceId, userId: device.user_id, firmId: device.firm_id };
+}
+
+/**
+ * Uses a request nonce up: true for the first request with it, false for any later one. The row
+ * is kept until the signed timestamp is no longer accepted (timestamp + 120 s); after that a
+ * replay fails on the timestamp anyway, and housekeeping deletes it (pruneDeviceNonces).
+ */
+async function useNonce(db: DbOrTx, deviceId: string, nonce: string, timestamp: number): Promise<boolean> {
+  const inserted = await db
+    .insertInto('device_nonces')
+    .values({ device_id: deviceId, nonce, expires_at: timestamp + DEVICE_CLOCK_SKEW_MS })
+    .onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing())
+    .executeTakeFirst();
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
+/**
+ * Deletes the nonces whose requests can no longer be accepted. A window later than strictly
+ * needed: with several nodes, one whose clock runs behind another's by up to that much still
+ * finds the nonce of a request the other already took.
+ */
+export async function pruneDeviceNonces(db: DbOrTx, now: number): Promise<void> {
+  await db.deleteFrom('device_nonces').where('expires_at', '<', now - DEVICE_CLOCK_SKEW_MS).execute();
 }
 
 export interface TransactionView {
@@ -282,7 +326,8 @@ const sameNumber = (a: string, b: string | undefined) => b !== undefined && a.le
  *                         number -> denied; deny "It seemed fraudulent" -> fraud; else denied;
  *   4. consume          - ONE conditional UPDATE (pending, not expired, this user) ... RETURNING:
  *                         a replay or a late answer changes nothing (409);
- *   5. fraud            - pushes paused 20 minutes, every active superuser mailed, audited;
+ *   5. fraud            - pushes paused 20 minutes, the user's pending logins ended, every
+ *                         active superuser mailed, audited;
  *   6. announce         - after the commit, through the hub: the waiting login learns it at once.
  */
 export async function answerTransaction(ctx: AppContext, actor: Actor, device: DeviceIdentity, transactionId: string, input: AnswerInput): Promise<{ status: PushStatus }> {
@@ -342,17 +387,40 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
   return { status };
 }
 
-/** "It seemed fraudulent": pushes paused for 20 minutes, the superusers told (user, time, IP, browser), audited. */
+/**
+ * "It seemed fraudulent": pushes paused for 20 minutes, the user's pending logins ended, the
+ * superusers told (user, time, IP, browser), audited.
+ *
+ * Ending the logins: the user just said the login that asked was not theirs, so whoever typed
+ * the password must not go on trying other factors (passcodes, backup codes, a key) in that
+ * login or in another one started meanwhile. Every half-finished login of the user ends, and so
+ * does the session that asked even if it is a full one (a step-up from a remembered browser).
+ * The user's own signed-in sessions stay: the report is about a login attempt, not about them.
+ */
 async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTransaction): Promise<void> {
   const now = ctx.clock.now();
   const pausedUntil = now + FRAUD_PAUSE_MS;
   await tx.updateTable('users').set({ push_paused_until: pausedUntil }).where('id', '=', t.user_id).where('firm_id', '=', t.firm_id).execute();
+  const ended = await tx
+    .deleteFrom('sessions')
+    .where('firm_id', '=', t.firm_id)
+    .where('user_id', '=', t.user_id)
+    .where((eb) => eb.or([eb('stage', 'in', [...PENDING_STAGES]), eb('id', '=', t.session_id)]))
+    .executeTakeFirst();
   const context = JSON.parse(t.context) as { browser?: string; os?: string };
   await audit(tx, now, actor, {
     event: 'mfa.push_fraud',
     subjectType: 'user',
     subjectId: t.user_id,
-    details: { transactionId: t.id, ip: t.ip, browser: context.browser ?? null, os: context.os ?? null, loginAt: Number(t.created_at), pausedUntil },
+    details: {
+      transactionId: t.id,
+      ip: t.ip,
+      browser: context.browser ?? null,
+      os: context.os ?? null,
+      loginAt: Number(t.created_at),
+      pausedUntil,
+      loginsEnded: Number(ended.numDeletedRows),
+    },
   });
   const who = await tx
     .selectFrom('users')
@@ -374,14 +442,17 @@ async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTra
   await mailSuperusers(ctx, tx, t.firm_id, content);
 }
 
-/** The app's Web Push subscription (null: unsubscribed). */
 /** Whether the device may still listen (a removed device's stream ends at its next event). */
 export async function deviceStillActive(ctx: AppContext, device: DeviceIdentity): Promise<boolean> {
   const row = await loadDevice(ctx.db, device.deviceId);
   return !!row && row.status === 'active' && row.user_id === device.userId;
 }
 
-export async function setWebPushSubscription(ctx: AppContext, device: DeviceIdentity, subscription: unknown): Promise<void> {
+/** The app's Web Push subscription (null: unsubscribed); its endpoint must be one Tessera may send to (web-push.ts). */
+export async function setWebPushSubscription(ctx: AppContext, device: DeviceIdentity, subscription: { endpoint: string } | null): Promise<void> {
+  if (subscription !== null && pushEndpointProblem(subscription.endpoint) !== null) {
+    throw badRequest('INVALID_PUSH_ENDPOINT', 'The notification endpoint must be an https address of a public push service.');
+  }
   await ctx.db
     .updateTable('push_devices')
     .set({ web_push: subscription === null ? null : JSON.stringify(subscription), last_seen_at: ctx.clock.now() })

@@ -1,3 +1,7 @@
+import dns from 'node:dns';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import webpush, { type PushSubscription, type RequestOptions } from 'web-push';
 import type { AppContext } from '../context.js';
 
@@ -56,12 +60,81 @@ async function loadOrCreate(ctx: AppContext): Promise<VapidKeys> {
 /** What a notification carries: only that a push is waiting, and which. */
 export const pushNotificationPayload = (transactionId: string) => JSON.stringify({ type: 'push', transactionId });
 
-/** A stored subscription, when it still has the shape the push services need; else null. */
+// --- Where a notification may go (issue 12) ----------------------------------------------------
+//
+// A subscription's endpoint is named by the device (anyone holding a device key), and the server
+// then POSTs to it. Unchecked, that is a request from inside the operator's network to any
+// address the device names (server-side request forgery): a cloud metadata service, an admin
+// port on loopback, a database on the private network. So an endpoint must be:
+//   - https on the default port 443 (every push service uses it), with no user name or password;
+//   - a host name, or an IP literal in public unicast space (ipaddr.js's 'unicast' range: not
+//     loopback, private, link-local, unique-local, carrier-grade NAT, multicast, reserved, nor an
+//     IPv4-mapped or translated form of those);
+//   - not a name that designates the local network: a single label (resolved through the search
+//     domains), localhost and *.localhost, and *.local (mDNS), *.internal, *.home.arpa and the
+//     private-use suffixes of RFC 6762 appendix G (.lan, .intranet, .corp, .private, .home).
+// Names are not resolved when the subscription is stored: an answer then says nothing about the
+// address connected to later (DNS rebinding). They are checked where it counts, by the lookup of
+// the connection itself (publicOnlyLookup), which refuses a name with any non-public address.
+
+const LOCAL_SUFFIXES = ['localhost', 'local', 'internal', 'home.arpa', 'lan', 'intranet', 'corp', 'private', 'home'];
+
+/** Is this an IP address in public unicast space? (An IPv4-mapped IPv6 address is judged as its IPv4.) */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  return ipaddr.process(address).range() === 'unicast';
+}
+
+/** Why Tessera will not send to this endpoint, or null when it may. */
+export function pushEndpointProblem(endpoint: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return 'not_a_url';
+  }
+  if (url.protocol !== 'https:') return 'not_https';
+  if (url.username !== '' || url.password !== '') return 'credentials';
+  if (url.port !== '') return 'port';
+  // WHATWG URL parsing has already turned 0x7f.1, 2130706433 and the like into dotted IPv4.
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  if (host.startsWith('[')) return isPublicAddress(host.slice(1, -1)) ? null : 'private_address';
+  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return isPublicAddress(host) ? null : 'private_address';
+  if (!host.includes('.')) return 'local_name';
+  if (LOCAL_SUFFIXES.some((suffix) => host === suffix || host.endsWith(`.${suffix}`))) return 'local_name';
+  return null;
+}
+
+/**
+ * dns.lookup for the push connections, refusing a name that resolves to any non-public
+ * address (all of them are checked: a name with one public and one private address is
+ * refused, or the connection might pick the private one). Node calls it with `all: true`
+ * when it tries the addresses in turn (autoSelectFamily), else for one address.
+ */
+export const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, '');
+    if (addresses.length === 0 || addresses.some((a) => !isPublicAddress(a.address))) {
+      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to a non-public address: no push is sent there`);
+      refused.code = 'ENOTPUBLIC';
+      return callback(refused, '');
+    }
+    if (options.all) return callback(null, addresses);
+    return callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
+};
+
+/** The agent of every Web Push request: its connections resolve names with publicOnlyLookup. */
+export const pushAgent = new https.Agent({ lookup: publicOnlyLookup });
+
+/** A stored subscription, when it still has the shape the push services need and an endpoint Tessera may send to; else null. */
 export function parseSubscription(json: string | null): PushSubscription | null {
   if (!json) return null;
   try {
     const s = JSON.parse(json) as PushSubscription;
-    return typeof s.endpoint === 'string' && typeof s.keys?.p256dh === 'string' && typeof s.keys?.auth === 'string' ? s : null;
+    if (typeof s.endpoint !== 'string' || typeof s.keys?.p256dh !== 'string' || typeof s.keys?.auth !== 'string') return null;
+    // Rows stored before the endpoint was checked on the way in are checked on the way out.
+    return pushEndpointProblem(s.endpoint) === null ? s : null;
   } catch {
     return null;
   }
@@ -90,6 +163,7 @@ export async function sendPushNotifications(
     TTL: 60,
     urgency: 'high',
     timeout: 5_000,
+    agent: pushAgent,
   };
   let sent = 0;
   await Promise.all(

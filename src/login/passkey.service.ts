@@ -28,14 +28,15 @@ export async function passkeyOptions(ctx: AppContext) {
   });
 }
 
-type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_discoverable' | 'user_inactive' | 'not_mfa_user';
+type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_passkey' | 'user_inactive' | 'not_mfa_user';
 
 /**
  * A passkey sign-in (issue 6.5): no email, no password. Throttled per client IP like the
  * password login. Then, as a declared list of steps:
  *   1. ceremony      - the assertion over the 'passkey' challenge named by id, user presence
  *                      AND verification required, the user handle naming the key's owner;
- *   2. a passkey     - the credential was registered as discoverable;
+ *   2. a passkey     - the credential was registered AS a passkey (its stored purpose, set by the
+ *                      server from the registration's challenge), not merely discoverable;
  *   3. the user      - active, MFA-enabled or enrolled, in a firm that turned passkeys on;
  *   4. record        - challenge used up and counter moved on, in the transaction that makes
  *                      the full session (second factor passed: the key is both factors);
@@ -91,7 +92,10 @@ export async function passkeyLogin(
   const { user_id: userId, firm_id: firmId } = credential;
   if (userId === null || firmId === null) return refuse('unknown_credential');
   const subject = { userId, firmId };
-  if (credential.discoverable !== 1) return refuse('not_discoverable', subject);
+  // A security key registered as a second factor never signs in alone, even when its browser
+  // said it stored the credential (credProps.rk is unsigned client output: anyone holding the
+  // password and the key could otherwise claim rk=true and skip the password from then on).
+  if (credential.purpose !== 'passkey') return refuse('not_passkey', subject);
   const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', userId).where('firm_id', '=', firmId).executeTakeFirst();
   if (!user || !isActiveUser(user)) return refuse('user_inactive', subject);
   if (!(await loadLoginPolicy(ctx.db, user.firm_id)).passkeysEnabled) return refuse('passkeys_disabled', subject);

@@ -31,7 +31,11 @@ export async function isRememberedBrowser(ctx: AppContext, db: DbOrTx, userId: s
   return row !== undefined;
 }
 
-/** A superuser reset or a password change forgets every remembered browser of the user. */
-export async function forgetRememberedBrowsers(db: DbOrTx, userId: string): Promise<void> {
-  await db.deleteFrom('remembered_browsers').where('user_id', '=', userId).execute();
+/**
+ * Forgets every remembered browser of the user: a superuser reset, a password change, the
+ * user's own "Forget remembered browsers" or removal of an authenticator. Returns how many.
+ */
+export async function forgetRememberedBrowsers(db: DbOrTx, userId: string): Promise<number> {
+  const gone = await db.deleteFrom('remembered_browsers').where('user_id', '=', userId).executeTakeFirst();
+  return Number(gone.numDeletedRows);
 }

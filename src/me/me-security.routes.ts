@@ -5,7 +5,8 @@ import type { AppContext } from '../context.js';
 import { actorOf, requireOperator, requireUser } from '../http/auth.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { IdParams, errors } from '../http/schemas.js';
-import { getMySecurity, regenerateBackupCodes, removeAuthenticator, renameAuthenticator, type Me } from './me-security.service.js';
+import { clearRememberCookie } from '../mfa/pending-login.js';
+import { forgetMyRememberedBrowsers, getMySecurity, regenerateBackupCodes, removeAuthenticator, renameAuthenticator, type Me } from './me-security.service.js';
 
 const Kind = Type.Union([Type.Literal('totp'), Type.Literal('push'), Type.Literal('webauthn')]);
 const IntOrNull = Type.Union([Type.Integer(), Type.Null()]);
@@ -19,6 +20,13 @@ export const MyAuthenticatorSchema = Type.Object({
   lastUsedAt: IntOrNull,
 });
 
+export const RememberedBrowserSchema = Type.Object({
+  browser: Type.String(),
+  os: Type.String(),
+  createdAt: Type.Integer(),
+  expiresAt: Type.Integer(),
+});
+
 export const MySecuritySchema = Type.Object({
   mfaEnabled: Type.Boolean({ description: "The firm's MFA configuration covers this user" }),
   enrolled: Type.Boolean({ description: 'The user holds a seat (has an active authenticator)' }),
@@ -26,13 +34,22 @@ export const MySecuritySchema = Type.Object({
   stepUpRequired: Type.Boolean({
     description: 'Changes need a second factor first (403 SECOND_FACTOR_REQUIRED until then): I have an authenticator and this session passed none in the last 15 minutes',
   }),
+  passkeysAllowed: Type.Boolean({ description: 'The firm allows passkey sign-in, so a passkey may be added (never for operators)' }),
   authenticators: Type.Array(MyAuthenticatorSchema),
   backupCodesRemaining: Type.Integer(),
-  rememberedBrowsers: Type.Integer(),
+  rememberedBrowsers: Type.Integer({ description: 'Browsers that skip the second factor ("Remember this browser")' }),
+  rememberedBrowserList: Type.Array(RememberedBrowserSchema, { description: 'The newest of them (at most 20)' }),
 });
 
 const LabelBody = Type.Object({ label: Type.String({ minLength: 1, maxLength: 60, pattern: '\\S' }) }, { additionalProperties: false });
-const RemoveQuery = Type.Object({ confirm: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+const RemoveQuery = Type.Object(
+  {
+    confirm: Type.Optional(Type.Boolean()),
+    forgetBrowsers: Type.Optional(Type.Boolean({ description: 'Also forget my remembered browsers' })),
+  },
+  { additionalProperties: false },
+);
+const ForgottenSchema = Type.Object({ forgotten: Type.Integer({ description: 'How many remembered browsers were forgotten' }) });
 const BackupCodesSchema = Type.Object({ backupCodes: Type.Array(Type.String()) });
 
 /**
@@ -91,7 +108,7 @@ const securityRoutes =
       {
         schema: {
           tags,
-          summary: 'Remove one of my authenticators; the last one while MFA is enforced needs confirm=true and un-enrols me',
+          summary: 'Remove one of my authenticators; the last one while MFA is enforced needs confirm=true and un-enrols me; forgetBrowsers=true also forgets my remembered browsers',
           params: IdParams,
           querystring: RemoveQuery,
           response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409) },
@@ -99,10 +116,33 @@ const securityRoutes =
       },
       async (request, reply) => {
         const who = await me(request);
-        await ctx.db.transaction().execute((tx) => removeAuthenticator(ctx, tx, who, request.params.id, request.query.confirm === true));
+        const { confirm, forgetBrowsers } = request.query;
+        await ctx.db.transaction().execute((tx) => removeAuthenticator(ctx, tx, who, request.params.id, { confirm: confirm === true, forgetBrowsers: forgetBrowsers === true }));
+        if (forgetBrowsers === true && who.user.firm_id !== null) clearRememberCookie(ctx, reply);
         return reply.status(204).send(null);
       },
     );
+
+    // Operators are never remembered (issue 8.6): this is My security's only.
+    if (mount.prefix === '/me') {
+      app.delete(
+        at('/remembered-browsers'),
+        {
+          schema: {
+            tags,
+            summary: 'Forget all my remembered browsers: each asks for a second factor at its next sign-in (no second factor needed: it only takes access away)',
+            response: { 200: ForgottenSchema, ...errors(401, 403) },
+          },
+        },
+        async (request, reply) => {
+          const who = await me(request);
+          const forgotten = await ctx.db.transaction().execute((tx) => forgetMyRememberedBrowsers(ctx, tx, who));
+          // This browser's cookie names a row that is gone; take it away too.
+          clearRememberCookie(ctx, reply);
+          return { forgotten };
+        },
+      );
+    }
 
     app.post(
       at('/backup-codes'),

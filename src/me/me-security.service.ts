@@ -11,6 +11,9 @@ import { templates } from '../notify/templates.js';
 import type { Session } from '../sessions/session.table.js';
 import { ownedBy } from '../factors/factor.js';
 import { STEP_UP_MAX_AGE_MS, hasFreshStepUp } from '../mfa/pending-login.js';
+import { describeUserAgent } from '../factors/push/user-agent.js';
+import { forgetRememberedBrowsers } from '../login/remembered-browsers.js';
+import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import type { OperatorSubject } from '../http/auth.js';
 
 /**
@@ -33,16 +36,31 @@ export interface MyAuthenticatorView {
   lastUsedAt: number | null;
 }
 
+/** A browser that skips the second factor ("Remember this browser"), as the user sees it. */
+export interface RememberedBrowserView {
+  browser: string;
+  os: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface MySecurityView {
   mfaEnabled: boolean;
   enrolled: boolean;
   secondFactorThisSession: boolean;
   /** Changes need a (new) second factor first: the user has an authenticator and no fresh step-up. */
   stepUpRequired: boolean;
+  /** The firm allows passkey sign-in, so "Add a passkey" may register one (never for operators). */
+  passkeysAllowed: boolean;
   authenticators: MyAuthenticatorView[];
   backupCodesRemaining: number;
   rememberedBrowsers: number;
+  /** The newest of them (at most REMEMBERED_LISTED). */
+  rememberedBrowserList: RememberedBrowserView[];
 }
+
+/** How many remembered browsers My security lists; the count covers them all. */
+const REMEMBERED_LISTED = 20;
 
 /**
  * Who is asking: the user (or operator: firm_id null), their session, and the actor for the
@@ -94,32 +112,33 @@ export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'u
       enrolled: authenticators.length > 0,
       secondFactorThisSession: me.session.second_factor_at !== null,
       stepUpRequired: authenticators.length > 0 && !hasFreshStepUp(me.session, now),
+      passkeysAllowed: false,
       authenticators: authenticators.map(authenticatorView),
       backupCodesRemaining,
       rememberedBrowsers: 0,
+      rememberedBrowserList: [],
     };
   }
-  const [policy, authenticators, seat, backupCodesRemaining, remembered] = await Promise.all([
+  const live = db.selectFrom('remembered_browsers').where('firm_id', '=', user.firm_id).where('user_id', '=', user.id).where('expires_at', '>', now);
+  const [policy, loginPolicy, authenticators, seat, backupCodesRemaining, remembered, listed] = await Promise.all([
     loadMfaPolicy(db, user.firm_id, now),
+    loadLoginPolicy(db, user.firm_id),
     activeAuthenticators(db, me),
     db.selectFrom('seats').select('user_id').where('firm_id', '=', user.firm_id).where('user_id', '=', user.id).executeTakeFirst(),
     unusedBackupCodes(db, user),
-    db
-      .selectFrom('remembered_browsers')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where('firm_id', '=', user.firm_id)
-      .where('user_id', '=', user.id)
-      .where('expires_at', '>', now)
-      .executeTakeFirstOrThrow(),
+    live.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
+    live.select(['user_agent', 'created_at', 'expires_at']).orderBy('created_at', 'desc').limit(REMEMBERED_LISTED).execute(),
   ]);
   return {
     mfaEnabled: isMfaEnabled(policy, user),
     enrolled: seat !== undefined,
     secondFactorThisSession: me.session.second_factor_at !== null,
     stepUpRequired: authenticators.length > 0 && !hasFreshStepUp(me.session, now),
+    passkeysAllowed: loginPolicy.passkeysEnabled,
     authenticators: authenticators.map(authenticatorView),
     backupCodesRemaining,
     rememberedBrowsers: Number(remembered.n),
+    rememberedBrowserList: listed.map((r) => ({ ...describeUserAgent(r.user_agent), createdAt: Number(r.created_at), expiresAt: Number(r.expires_at) })),
   };
 }
 
@@ -189,14 +208,16 @@ export async function renameAuthenticator(ctx: AppContext, db: DbOrTx, me: Me, a
  * Removes one of the user's authenticators. Removing the last one un-enrols the user: it
  * goes through the enrollment reset (backup codes and remembered browsers go too, the seat
  * is freed, the user's other sessions end), so the next login asks to enrol again. While
- * MFA is enforced for the user that needs `confirm`.
+ * MFA is enforced for the user that needs `confirm`. With `forgetBrowsers` the user's
+ * remembered browsers go too: a lost or stolen phone may be one of them, and a browser that
+ * passed the second factor with the removed authenticator should not keep skipping it.
  */
 export async function removeAuthenticator(
   ctx: AppContext,
   db: DbOrTx,
   me: Me,
   authenticatorId: string,
-  confirm: boolean,
+  o: { confirm: boolean; forgetBrowsers: boolean },
 ): Promise<void> {
   const active = await beginChange(ctx, db, me);
   const target = active.find((a) => a.id === authenticatorId);
@@ -206,7 +227,13 @@ export async function removeAuthenticator(
   if (!last) {
     // Its factor data (the sealed TOTP secret) goes with it: ON DELETE CASCADE.
     await db.deleteFrom('authenticators').where(ownedBy('authenticators', me.user)).where('id', '=', target.id).execute();
-    await recordChange(ctx, db, me, 'mfa.authenticator_removed', `the authenticator "${target.label}" was removed`, details);
+    // Operators are never remembered (firm_id null): nothing to forget.
+    const forgotten = o.forgetBrowsers && me.user.firm_id !== null ? await forgetRememberedBrowsers(db, me.user.id) : 0;
+    const also = forgotten > 0 ? `, and your remembered browsers (${forgotten}) were forgotten` : '';
+    await recordChange(ctx, db, me, 'mfa.authenticator_removed', `the authenticator "${target.label}" was removed${also}`, {
+      ...details,
+      ...(o.forgetBrowsers ? { rememberedBrowsersForgotten: forgotten } : {}),
+    });
     return;
   }
   const { user } = me;
@@ -215,7 +242,7 @@ export async function removeAuthenticator(
     throw conflict('LAST_AUTHENTICATOR', 'This is your only authenticator, and operators must always have one. Add another first, then remove this one.');
   }
   const enforced = isMfaEnabled(await loadMfaPolicy(db, user.firm_id, ctx.clock.now()), user);
-  if (enforced && !confirm) {
+  if (enforced && !o.confirm) {
     throw conflict(
       'CONFIRM_REQUIRED',
       'This is your only authenticator. Removing it means setting up MFA again at your next login; confirm to go ahead.',
@@ -242,4 +269,22 @@ export async function regenerateBackupCodes(ctx: AppContext, db: DbOrTx, me: Me)
     count: codes.length,
   });
   return codes;
+}
+
+/**
+ * "Forget remembered browsers" (issue 12): every browser of the user that skips the second
+ * factor asks for it again at its next sign-in. It only ever takes access away, so it needs no
+ * second factor in this session (a user on a remembered browser who fears another one was
+ * taken can act at once); audited and mailed like every change. Returns how many were forgotten.
+ */
+export async function forgetMyRememberedBrowsers(ctx: AppContext, db: DbOrTx, me: Me): Promise<number> {
+  // Operators are never remembered.
+  if (me.user.firm_id === null) return 0;
+  const forgotten = await forgetRememberedBrowsers(db, me.user.id);
+  if (forgotten > 0) {
+    await recordChange(ctx, db, me, 'mfa.remembered_browsers_forgotten', `your remembered browsers (${forgotten}) were forgotten: each asks for a second factor at its next sign-in`, {
+      count: forgotten,
+    });
+  }
+  return forgotten;
 }

@@ -86,6 +86,11 @@ export function setRememberCookie(ctx: AppContext, reply: FastifyReply, token: s
   });
 }
 
+/** Takes the "remember this browser" cookie away (its row was forgotten). */
+export function clearRememberCookie(ctx: AppContext, reply: FastifyReply): void {
+  reply.clearCookie(rememberCookieName(ctx), { path: '/', secure: ctx.config.publicUrl.protocol === 'https:' });
+}
+
 /** Runs `work` in a transaction whose outcome is a value or an error to answer with AFTER the commit: a failed attempt must still be counted. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: AppError };
 

@@ -16,6 +16,7 @@ import { ownedBy } from '../factors/factor.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
 import { assertNotLocked } from './lockout.service.js';
+import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { completeSecondFactor } from './pending-login.js';
 
 export const webauthnInvalid = () =>
@@ -23,6 +24,18 @@ export const webauthnInvalid = () =>
 export const challengeInvalid = () =>
   badRequest('CHALLENGE_INVALID', 'This security key request expired or was already used. Start again.');
 export const credentialExists = () => conflict('CREDENTIAL_EXISTS', 'This key is already registered.');
+export const passkeysNotAllowed = () =>
+  new AppError('PASSKEYS_NOT_ALLOWED', 403, 'Your firm does not allow signing in with a passkey. Add this key as a security key instead.');
+
+/**
+ * Which registrations may become passkeys (credentials that sign in without the password):
+ * only one asked for explicitly as a passkey (its challenge says so; user verification is then
+ * required), by a firm user whose firm allows passkey sign-in. An operator's key never is one.
+ * Checked when the ceremony starts and again when it ends (the setting may change meanwhile).
+ */
+async function assertMayRegisterPasskey(ctx: AppContext, pending: PendingPrincipal): Promise<void> {
+  if (!pending.firm || !(await loadLoginPolicy(ctx.db, pending.firm.id)).passkeysEnabled) throw passkeysNotAllowed();
+}
 
 /** What a refused registration answers: a stale challenge, a key registered already, or anything else "not verified". */
 function refusalOf(reason: CeremonyReason): AppError {
@@ -39,6 +52,7 @@ function refusalOf(reason: CeremonyReason): AppError {
 export async function beginWebAuthn(ctx: AppContext, pending: PendingPrincipal, input: { label: string; passkey?: boolean }): Promise<RegistrationStart> {
   await assertMayEnroll(ctx, pending);
   assertNotLocked(pending.user, ctx.clock.now());
+  if (input.passkey === true) await assertMayRegisterPasskey(ctx, pending);
   return ctx.db.transaction().execute((tx) =>
     beginRegistration(ctx, tx, {
       user: pending.user,
@@ -92,6 +106,7 @@ export async function confirmWebAuthn(
     });
     throw refusalOf(checked.reason);
   }
+  if (checked.passkey) await assertMayRegisterPasskey(ctx, pending);
 
   return ctx.db.transaction().execute(async (tx) => {
     const now = ctx.clock.now();

@@ -9,7 +9,7 @@ export interface LogDestination {
 const CENSOR = '[redacted]';
 
 /** Headers that carry a credential: session and CSRF cookies, bearer tokens, the device API's signature headers. */
-const SECRET_HEADERS = ['cookie', 'authorization', 'x-csrf-token', 'x-tessera-signature', 'x-tessera-device', 'x-tessera-timestamp', 'proxy-authorization'];
+const SECRET_HEADERS = ['cookie', 'authorization', 'x-csrf-token', 'x-tessera-signature', 'x-tessera-device', 'x-tessera-timestamp', 'x-tessera-nonce', 'proxy-authorization'];
 /** Body fields that hold a password, a code, a token or a signed answer, in any request of the API. */
 const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'code', 'passcode', 'token', 'secret', 'signature', 'answer', 'response', 'rememberToken', 'publicKey'];
 /** Keys that are secret wherever they appear in a logged object (one or two levels down). */
@@ -30,7 +30,7 @@ export const REDACT_PATHS = [
 
 /**
  * A URL as it may be logged: the values of query parameters are replaced (the device stream
- * signs in the query: device, ts, sig, since EventSource cannot send headers), the names kept.
+ * signs in the query: device, ts, sig, nonce, since EventSource cannot send headers), the names kept.
  * One-time links carry their token in the fragment, which never reaches the server.
  */
 export function loggableUrl(url: string): string {

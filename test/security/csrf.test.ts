@@ -100,12 +100,7 @@ describe('the device API: no cookies, no CSRF token, but a device signature', ()
   /** A device request to `r`, signed (or not) as `o` says; the stream carries its signature in the query. */
   async function deviceRequest(r: ApiRoute, o: SignOverrides, extraHeaders: Record<string, string> = {}): Promise<LightMyRequestResponse> {
     const path = fillPath(r.path, randomUUID());
-    if (r.path.endsWith('/stream')) {
-      if (o.unsigned) return h.app.inject({ method: 'GET', url: path, headers: extraHeaders });
-      const ts = String(o.timestamp ?? h.clock.now());
-      const sig = o.signature ?? (await phone.device.sign(`GET\n${path}\n${ts}\n`, o.key));
-      return h.app.inject({ method: 'GET', url: `${path}?${new URLSearchParams({ device: o.deviceId ?? phone.device.deviceId!, ts, sig })}`, headers: extraHeaders });
-    }
+    if (r.path.endsWith('/stream')) return h.app.inject({ method: 'GET', url: await phone.device.streamUrl(o), headers: extraHeaders });
     const payload = body(r) === undefined ? undefined : JSON.stringify(body(r));
     const headers: Record<string, string> = { ...extraHeaders, ...(await phone.device.signatureHeaders(r.method, path, payload, o)) };
     if (payload) headers['content-type'] = 'application/json';

@@ -1,16 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE } from '../../src/clock.js';
-import { createDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
-import * as m0001 from '../../src/db/migrations/0001_foundation.js';
-import * as m0002 from '../../src/db/migrations/0002_mfa_subscription.js';
-import * as m0003 from '../../src/db/migrations/0003_enrolled_users_index.js';
-import * as m0004 from '../../src/db/migrations/0004_mfa_login.js';
-import * as m0005 from '../../src/db/migrations/0005_webauthn.js';
-import * as m0006 from '../../src/db/migrations/0006_push.js';
-import { createTestDatabase } from '../support/database.js';
+import { databaseAt } from '../support/database.js';
 import { hashPassword } from '../../src/login/passwords.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
@@ -347,13 +339,8 @@ describe("the operator's own security settings, and another operator's reset", (
 
 describe('migration 0007 on a database with enrolled users', () => {
   it("keeps every user's factors and their cascades, ends operator sessions, and allows exactly one owner per row", async () => {
-    const database = await createTestDatabase();
-    const db = createDatabase(database.config) as unknown as Kysely<any>;
+    const { db, close } = await databaseAt('0006_push');
     try {
-      const before: Record<string, Migration> = { '0001_foundation': m0001, '0002_mfa_subscription': m0002, '0003_enrolled_users_index': m0003, '0004_mfa_login': m0004, '0005_webauthn': m0005, '0006_push': m0006 };
-      const schema = database.config.kind === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s : undefined;
-      const up = await new Migrator({ db, provider: { getMigrations: async () => before }, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
-      expect(up.error).toBeUndefined();
       await db.insertInto('firms').values({ id: 'f', slug: 'f', name: 'F', created_at: 1 }).execute();
       await db.insertInto('users').values({ id: 'u', firm_id: 'f', email: 'u@f.example', name: 'U', kind: 'case_manager', created_at: 1, updated_at: 1 }).execute();
       await db.insertInto('operators').values({ id: 'o', email: 'o@p.example', name: 'O', status: 'active', created_at: 1 }).execute();
@@ -383,8 +370,7 @@ describe('migration 0007 on a database with enrolled users', () => {
         await expect(db.insertInto('authenticators').values({ id: randomUUID(), ...owner, kind: 'totp', label: 'x', status: 'active', created_at: 4 }).execute()).rejects.toThrow();
       }
     } finally {
-      await db.destroy();
-      await database.drop();
+      await close();
     }
   });
 });

@@ -87,7 +87,7 @@ describe('push answers', () => {
     u = await pushUser(h, F);
   });
 
-  it('the same signed answer (byte for byte) sent twice: the second changes nothing (409)', async () => {
+  it('the same signed answer (byte for byte) sent twice: the second changes nothing (401, its nonce is used; 409 under fresh request headers)', async () => {
     const agent = await loginAs(h, F, u.user, 'second_factor');
     const tx = await sendPush(agent);
     const timestamp = h.clock.now();
@@ -98,9 +98,15 @@ describe('push answers', () => {
     const first = await h.app.inject({ method: 'POST', url, headers, payload });
     expect(first.statusCode, first.body).toBe(200);
     const answered = await h.ctx.db.selectFrom('push_transactions').selectAll().where('id', '=', tx.transactionId).executeTakeFirstOrThrow();
+    // Byte for byte: the request's nonce was used up by the first (issue 12), so it is refused as a replay.
     const replay = await h.app.inject({ method: 'POST', url, headers, payload });
-    expect(replay.statusCode, replay.body).toBe(409);
-    expect(replay.json().error).toBe('TRANSACTION_NOT_PENDING');
+    expect(replay.statusCode, replay.body).toBe(401);
+    expect(replay.json().error).toBe('DEVICE_UNAUTHENTICATED');
+    expect((await auditEvents(h, { event: 'device.auth_failed' })).at(-1)?.details).toMatchObject({ reason: 'nonce_replayed' });
+    // The same signed answer under freshly signed request headers: the answer itself is used up.
+    const resent = await h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...(await u.device.signatureHeaders('POST', url, payload)) }, payload });
+    expect(resent.statusCode, resent.body).toBe(409);
+    expect(resent.json().error).toBe('TRANSACTION_NOT_PENDING');
     expect(await h.ctx.db.selectFrom('push_transactions').selectAll().where('id', '=', tx.transactionId).executeTakeFirstOrThrow()).toEqual(answered);
     expect((await agent.get(api(`/mfa/push/${tx.transactionId}/wait`))).json()).toEqual({ status: 'approved' });
   });

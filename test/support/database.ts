@@ -2,8 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Migrator, sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../../src/config.js';
+import { createDatabase } from '../../src/db/database.js';
+import { MIGRATIONS } from '../../src/db/migrate.js';
 
 /**
  * Each test file gets a database of its own: a fresh SQLite file, or, when
@@ -41,4 +44,30 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A database of its own migrated up to and including `last`, for the test of a later migration:
+ * it fills the tables as the older code left them, then runs migrateToLatest. Untyped (the
+ * tables are the older ones). `close` destroys the connection and drops the database.
+ */
+export async function databaseAt(last: string): Promise<{ db: Kysely<any>; close(): Promise<void> }> {
+  const database = await createTestDatabase();
+  const db = createDatabase(database.config) as unknown as Kysely<any>;
+  const close = async () => {
+    await db.destroy();
+    await database.drop();
+  };
+  try {
+    const chosen = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name <= last));
+    if (!(last in chosen)) throw new Error(`no migration ${last}`);
+    const schema = database.config.kind === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s : undefined;
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => chosen }, ...(schema ? { migrationTableSchema: schema } : {}) });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error;
+    return { db, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

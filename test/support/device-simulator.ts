@@ -3,17 +3,19 @@ import type { LightMyRequestResponse } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
 import type { App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
+import { newNonce } from '../../src/device/device-signature.js';
 
 /**
  * The Tessera Authenticator as a test sees it: its own P-256 key pair made with WebCrypto
  * (private key non-extractable, as the app keeps it in IndexedDB), its own signing, and the
  * device protocol exactly as the app speaks it:
  *   activation   POST /device/activate { code, publicKey: JWK, platform }
- *   a request    x-tessera-device / x-tessera-timestamp / x-tessera-signature, the signature
- *                (ECDSA P-256 SHA-256, IEEE P1363 as WebCrypto makes it, base64url) over
- *                `${METHOD}\n${path with query}\n${timestamp}\n${sha256 base64url of the body, or ""}`
+ *   a request    x-tessera-device / x-tessera-timestamp / x-tessera-nonce / x-tessera-signature,
+ *                the signature (ECDSA P-256 SHA-256, IEEE P1363 as WebCrypto makes it, base64url) over
+ *                `${METHOD}\n${path with query}\n${timestamp}\n${nonce}\n${sha256 base64url of the body, or ""}`,
+ *                the nonce 16 random bytes (base64url), new for every request
  *   an answer    signed again over `${id}|${answer}|${reason ?? ""}|${number ?? ""}|${timestamp}`
- *   a stream     GET /device/stream?device=&ts=&sig= (the signed path without those three)
+ *   a stream     GET /device/stream?device=&ts=&sig=&nonce= (the signed path without those four)
  *   passcodes    TOTP (SHA-1, 6 digits, 30 s) of the secret the activation returned, offline.
  * Every part can be overridden, so a test can make exactly one thing wrong.
  */
@@ -27,6 +29,8 @@ const digest = (body: string | undefined) => (body ? createHash('sha256').update
 export interface SignOverrides {
   deviceId?: string;
   timestamp?: number | string;
+  /** A nonce of one's choosing (e.g. one used before); '' leaves it out. Default: a fresh one. */
+  nonce?: string;
   signature?: string;
   /** Sign with another key (a forger's). */
   key?: webcrypto.CryptoKey;
@@ -99,12 +103,18 @@ export class DeviceSimulator {
     return res;
   }
 
-  /** The three signature headers of a request. */
+  /** The four signature headers of a request. */
   async signatureHeaders(method: string, pathWithQuery: string, body: string | undefined, o: SignOverrides = {}): Promise<Record<string, string>> {
     if (o.unsigned) return {};
     const timestamp = String(o.timestamp ?? this.clock.now());
-    const signature = o.signature ?? (await this.sign(`${method}\n${pathWithQuery}\n${timestamp}\n${digest(body)}`, o.key));
-    return { 'x-tessera-device': o.deviceId ?? this.deviceId ?? '', 'x-tessera-timestamp': timestamp, 'x-tessera-signature': signature };
+    const nonce = o.nonce ?? newNonce();
+    const signature = o.signature ?? (await this.sign(`${method}\n${pathWithQuery}\n${timestamp}\n${nonce}\n${digest(body)}`, o.key));
+    return {
+      'x-tessera-device': o.deviceId ?? this.deviceId ?? '',
+      'x-tessera-timestamp': timestamp,
+      ...(nonce === '' ? {} : { 'x-tessera-nonce': nonce }),
+      'x-tessera-signature': signature,
+    };
   }
 
   /** A signed request to the device API (`path` after /api/v1). */
@@ -143,12 +153,14 @@ export class DeviceSimulator {
     return this.answer(id, 'approve', { ...o, number });
   }
 
-  /** The query of an EventSource URL for /device/stream (the signed path is the path without these). */
-  async streamUrl(): Promise<string> {
+  /** An EventSource URL for /device/stream (the signed path is the path without its four parameters). */
+  async streamUrl(o: SignOverrides = {}): Promise<string> {
     const url = `${API}/device/stream`;
-    const ts = String(this.clock.now());
-    const sig = await this.sign(`GET\n${url}\n${ts}\n`);
-    return `${url}?${new URLSearchParams({ device: this.deviceId!, ts, sig })}`;
+    if (o.unsigned) return url;
+    const ts = String(o.timestamp ?? this.clock.now());
+    const nonce = o.nonce ?? newNonce();
+    const sig = o.signature ?? (await this.sign(`GET\n${url}\n${ts}\n${nonce}\n`, o.key));
+    return `${url}?${new URLSearchParams({ device: o.deviceId ?? this.deviceId!, ts, sig, ...(nonce === '' ? {} : { nonce }) })}`;
   }
 
   /** The passcode the app shows now (computed on the device, no network). */

@@ -311,11 +311,16 @@ const headerMutations: fc.Arbitrary<{ note: string; apply: (h: Record<string, st
       apply: (h: Record<string, string>) => void (h.cookie = c),
     })),
   fc
-    .record({ device: fc.constantFrom('', 'x', 'a'.repeat(500), '__proto__'), ts: fc.constantFrom('', 'NaN', '-1', '1e400', '99999999999999999999'), sig: fc.constantFrom('', 'A'.repeat(86), '!'.repeat(86)) })
-    .map(({ device, ts, sig }) => ({
-      note: `device signature ${JSON.stringify([device.slice(0, 10), ts, sig.slice(0, 5)])}`,
+    .record({
+      device: fc.constantFrom('', 'x', 'a'.repeat(500), '__proto__'),
+      ts: fc.constantFrom('', 'NaN', '-1', '1e400', '99999999999999999999'),
+      nonce: fc.constantFrom('', 'x', 'A'.repeat(22), '!'.repeat(22), 'A'.repeat(5000)),
+      sig: fc.constantFrom('', 'A'.repeat(86), '!'.repeat(86)),
+    })
+    .map(({ device, ts, nonce, sig }) => ({
+      note: `device signature ${JSON.stringify([device.slice(0, 10), ts, nonce.slice(0, 5), sig.slice(0, 5)])}`,
       breaksCsrf: false,
-      apply: (h: Record<string, string>) => Object.assign(h, { 'x-tessera-device': device, 'x-tessera-timestamp': ts, 'x-tessera-signature': sig }),
+      apply: (h: Record<string, string>) => Object.assign(h, { 'x-tessera-device': device, 'x-tessera-timestamp': ts, 'x-tessera-nonce': nonce, 'x-tessera-signature': sig }),
     })),
 );
 

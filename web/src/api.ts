@@ -234,15 +234,27 @@ export interface MyAuthenticator {
 }
 
 /** GET /me/security. */
+/** A browser that skips the second factor ("Remember this browser"). */
+export interface RememberedBrowser {
+  browser: string;
+  os: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface MySecurity {
   mfaEnabled: boolean;
   enrolled: boolean;
   secondFactorThisSession: boolean;
   /** Changes need a (new) second factor first: none in this session, or older than 15 minutes. */
   stepUpRequired: boolean;
+  /** The firm allows passkey sign-in: "Add a passkey" is offered (never to operators). */
+  passkeysAllowed: boolean;
   authenticators: MyAuthenticator[];
   backupCodesRemaining: number;
   rememberedBrowsers: number;
+  /** The newest remembered browsers (at most 20). */
+  rememberedBrowserList: RememberedBrowser[];
 }
 
 /** GET/PUT /admin/mfa/policy. */

@@ -17,6 +17,17 @@ export interface PushDeviceTable {
 }
 export type PushDevice = Selectable<PushDeviceTable>;
 
+/**
+ * A nonce of a signed device request, used up by inserting it: the primary key (device, nonce)
+ * refuses the second insert, so a captured request replayed within its timestamp window fails.
+ */
+export interface DeviceNonceTable {
+  device_id: string;
+  nonce: string;
+  /** The end of the signed timestamp's window; housekeeping deletes the row after that. */
+  expires_at: number;
+}
+
 /** A single-use activation code (QR code / link) of a pending push authenticator. */
 export interface DeviceActivationTable {
   /** sha256 of the code, base64url. */

@@ -208,6 +208,9 @@ export async function checkRegistration(
   // The id the browser names must be the one the authenticator put in authData.
   if (canonicalId(response.id) !== credentialId || canonicalId(response.rawId) !== credentialId) return { ok: false, reason: 'credential_id_mismatch' };
   // credProps (WebAuthn L2 10.4) says whether the key stored the credential; a passkey was required to.
+  // It is unsigned client output: it can refuse a passkey registration (the browser says the key
+  // did not store it), never make one. Whether a credential may sign in without a password is
+  // the challenge's purpose, which only the server set (`passkey` below, stored as `purpose`).
   const rk = (response.clientExtensionResults as { credProps?: { rk?: unknown } }).credProps?.rk;
   const discoverable = rk === true || (passkey && rk === undefined);
   if (passkey && !discoverable) return { ok: false, reason: 'not_discoverable' };
@@ -241,6 +244,8 @@ export async function storeCredential(ctx: AppContext, db: DbOrTx, authenticator
       aaguid: c.aaguid,
       backed_up: c.backedUp ? 1 : 0,
       discoverable: c.discoverable ? 1 : 0,
+      // The server's own record of what this registration was for (see checkRegistration).
+      purpose: c.passkey ? 'passkey' : 'second_factor',
       created_at: ctx.clock.now(),
     })
     .onConflict((oc) => oc.column('credential_id').doNothing())

@@ -1,5 +1,7 @@
 import type { Selectable } from 'kysely';
 
+export type WebAuthnCredentialPurpose = 'second_factor' | 'passkey';
+
 /** The public half of a security key or passkey; one per `authenticators` row of kind 'webauthn'. */
 export interface WebAuthnCredentialTable {
   authenticator_id: string;
@@ -13,8 +15,14 @@ export interface WebAuthnCredentialTable {
   transports: string;
   aaguid: string;
   backed_up: number;
-  /** 1 for a discoverable credential (a passkey), which can sign in without a user name. */
+  /** 1 when the key stored the credential (credProps.rk, as the browser reported it: unsigned, informative only). */
   discoverable: number;
+  /**
+   * What the registration was for, from the challenge the server issued (never from the client):
+   * 'passkey' (registered explicitly as one, with user verification, where the firm allows
+   * passkeys) is the only kind that signs in without a password; 'second_factor' never does.
+   */
+  purpose: WebAuthnCredentialPurpose;
   created_at: number;
 }
 export type WebAuthnCredentialRow = Selectable<WebAuthnCredentialTable>;

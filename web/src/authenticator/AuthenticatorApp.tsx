@@ -254,7 +254,7 @@ function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: s
           }
         });
         source.onerror = () => {
-          // The browser would retry with the same (soon stale) signature: reconnect with a new one.
+          // The browser would retry with the same signature (soon stale, its nonce used): reconnect with a new one.
           source?.close();
           source = null;
           if (!stopped) retryTimer = setTimeout(() => void connect(), STREAM_RETRY_MS);

@@ -1,11 +1,13 @@
 /**
  * The device protocol, as src/device/device-signature.ts verifies it and
  * test/support/device-simulator.ts speaks it:
- *   a request  headers x-tessera-device / x-tessera-timestamp / x-tessera-signature, the
- *              signature (ECDSA P-256 SHA-256, IEEE P1363 as WebCrypto makes it, base64url) over
- *              `${METHOD}\n${path with query}\n${timestamp}\n${sha256 base64url of the body, or ""}`
+ *   a request  headers x-tessera-device / x-tessera-timestamp / x-tessera-nonce / x-tessera-signature,
+ *              the signature (ECDSA P-256 SHA-256, IEEE P1363 as WebCrypto makes it, base64url) over
+ *              `${METHOD}\n${path with query}\n${timestamp}\n${nonce}\n${sha256 base64url of the body, or ""}`;
+ *              the nonce is 16 random bytes (base64url), new for every request: the server uses
+ *              it up, so a request someone captured cannot be sent again
  *   an answer  signed again over `${id}|${answer}|${reason ?? ""}|${number ?? ""}|${timestamp}`
- *   a stream   GET /api/v1/device/stream?device=&ts=&sig= (the signed path without those three)
+ *   a stream   GET /api/v1/device/stream?device=&ts=&sig=&nonce= (the signed path without those four)
  *   passcodes  TOTP (HMAC-SHA1, 6 digits, 30 s) of the activation's secret, on the device.
  */
 import type { AccountInfo, StoredAccount } from './store';
@@ -24,6 +26,11 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 
 async function digest(body: string | undefined): Promise<string> {
   return body ? b64url(await subtle.digest('SHA-256', utf8(body))) : '';
+}
+
+/** A request nonce: 16 random bytes, base64url. */
+function nonce(): string {
+  return b64url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
 }
 
 async function sign(key: CryptoKey, data: string): Promise<string> {
@@ -81,10 +88,12 @@ export async function signedRequest<T>(account: StoredAccount, method: 'GET' | '
   const url = `${API}${path}`;
   const body = payload === undefined ? undefined : JSON.stringify(payload);
   const timestamp = String(Date.now());
-  const signature = await sign(account.privateKey, `${method}\n${url}\n${timestamp}\n${await digest(body)}`);
+  const once = nonce();
+  const signature = await sign(account.privateKey, `${method}\n${url}\n${timestamp}\n${once}\n${await digest(body)}`);
   return send<T>(method, url, body, {
     'x-tessera-device': account.deviceId,
     'x-tessera-timestamp': timestamp,
+    'x-tessera-nonce': once,
     'x-tessera-signature': signature,
   });
 }
@@ -143,12 +152,13 @@ export async function answerTransaction(
   return signedRequest(account, 'POST', `/device/transactions/${encodeURIComponent(id)}/answer`, body);
 }
 
-/** The URL of an EventSource on /device/stream: the signature travels in the query. */
+/** The URL of an EventSource on /device/stream: the signature travels in the query. Good for one connection (its nonce). */
 export async function streamUrl(account: StoredAccount): Promise<string> {
   const url = `${API}/device/stream`;
   const ts = String(Date.now());
-  const sig = await sign(account.privateKey, `GET\n${url}\n${ts}\n`);
-  return `${url}?${new URLSearchParams({ device: account.deviceId, ts, sig })}`;
+  const once = nonce();
+  const sig = await sign(account.privateKey, `GET\n${url}\n${ts}\n${once}\n`);
+  return `${url}?${new URLSearchParams({ device: account.deviceId, ts, sig, nonce: once })}`;
 }
 
 // --- Passcodes (RFC 6238 over RFC 4226), offline ------------------------------------------

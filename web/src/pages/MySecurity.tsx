@@ -1,8 +1,8 @@
-import { useState, type FormEvent } from 'react';
-import { api, ApiError, type MyAuthenticator, type MySecurity as Security } from '../api';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { api, ApiError, type MyAuthenticator, type MySecurity as Security, type RememberedBrowser } from '../api';
 import { BackupCodes } from '../components/BackupCodes';
 import { DataTable, type Column } from '../components/DataTable';
-import { TextField } from '../components/Field';
+import { CheckboxField, TextField } from '../components/Field';
 import { Enrollment, type AddedKind } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
@@ -112,7 +112,8 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
                 >
                   Add security key
                 </button>
-                {base === '/me' ? (
+                {/* Only where the firm allows passkey sign-in: the server refuses a passkey elsewhere (issue 12). */}
+                {base === '/me' && data.passkeysAllowed ? (
                   <button
                     type="button"
                     className="button-secondary"
@@ -150,6 +151,17 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
               security.reload();
             }}
           />
+          {/* Operators are never remembered. */}
+          {base === '/me' ? (
+            <RememberedBrowsersSection
+              security={data}
+              onBeforeChange={() => setNotice(null)}
+              onChanged={(message) => {
+                setNotice(message);
+                security.reload();
+              }}
+            />
+          ) : null}
         </>
       ) : security.error ? null : (
         <p className="muted">Loading…</p>
@@ -172,19 +184,17 @@ function AuthenticatorTable({
   onBeforeChange(): void;
 }) {
   const [renaming, setRenaming] = useState<string | null>(null);
+  const [removing, setRemoving] = useState<MyAuthenticator | null>(null);
   const action = useAction();
   const active = security.authenticators;
+  // Removing the last one while MFA is enforced frees the seat: the next login enrols again.
+  const last = security.mfaEnabled && active.length === 1;
 
-  async function remove(item: MyAuthenticator) {
-    onBeforeChange();
-    // Removing the last one while MFA is enforced frees the seat: the next login enrols again.
-    const last = security.mfaEnabled && active.length === 1;
-    const question = last ? LAST_ONE_WARNING : `Remove ${item.label}? It will no longer work for signing in.`;
-    if (!window.confirm(question)) return;
-    const result = await action.run(() =>
-      stepUpAware(api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`), onStepUpNeeded),
-    );
-    if (result.ok) onChanged(`${item.label} was removed.`);
+  async function remove(item: MyAuthenticator, forgetBrowsers: boolean) {
+    const query = new URLSearchParams({ ...(last ? { confirm: 'true' } : {}), ...(forgetBrowsers ? { forgetBrowsers: 'true' } : {}) }).toString();
+    const result = await action.run(() => stepUpAware(api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${query ? `?${query}` : ''}`), onStepUpNeeded));
+    setRemoving(null);
+    if (result.ok) onChanged(forgetBrowsers ? `${item.label} was removed, and your remembered browsers were forgotten.` : `${item.label} was removed.`);
   }
 
   const columns: Column<MyAuthenticator>[] = [
@@ -235,7 +245,11 @@ function AuthenticatorTable({
             className="button-danger button-small"
             aria-label={`Remove ${a.label}`}
             disabled={action.pending}
-            onClick={() => void remove(a)}
+            onClick={() => {
+              onBeforeChange();
+              action.setError(null);
+              setRemoving(a);
+            }}
           >
             Remove
           </button>
@@ -254,7 +268,136 @@ function AuthenticatorTable({
         rowKey={(a) => a.id}
         emptyText="You have no authenticator yet."
       />
+      {removing ? (
+        <RemoveDialog
+          item={removing}
+          warning={last ? LAST_ONE_WARNING : 'It will no longer work for signing in.'}
+          // The last one resets the enrollment, which forgets the remembered browsers anyway.
+          remembered={base === '/me' && active.length > 1 ? security.rememberedBrowsers : 0}
+          pending={action.pending}
+          onConfirm={(forget) => void remove(removing, forget)}
+          onCancel={() => setRemoving(null)}
+        />
+      ) : null}
     </>
+  );
+}
+
+/**
+ * The confirmation of "Remove": a modal dialog (the browser's own <dialog>: focus kept inside,
+ * Escape cancels). Where the user has remembered browsers it offers to forget them too, ticked
+ * by default: an authenticator is often removed because the phone or key is lost, and a
+ * browser that skips the second factor is then the next thing to take back.
+ */
+function RemoveDialog({
+  item,
+  warning,
+  remembered,
+  pending,
+  onConfirm,
+  onCancel,
+}: {
+  item: MyAuthenticator;
+  warning: string;
+  remembered: number;
+  pending: boolean;
+  onConfirm(forgetBrowsers: boolean): void;
+  onCancel(): void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  const textId = useId();
+  const [forget, setForget] = useState(true);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      className="dialog"
+      aria-labelledby={titleId}
+      aria-describedby={textId}
+      onCancel={(event) => {
+        event.preventDefault();
+        onCancel();
+      }}
+    >
+      <h2 id={titleId}>Remove {item.label}?</h2>
+      <p id={textId}>{warning}</p>
+      {remembered > 0 ? (
+        <CheckboxField
+          label="Also forget remembered browsers"
+          checked={forget}
+          onChange={setForget}
+          hint={`${plural(remembered, 'browser')} now sign${remembered === 1 ? 's' : ''} you in without a second factor. Forgotten, each asks for one at its next sign-in.`}
+        />
+      ) : null}
+      <div className="form-actions">
+        <button type="button" className="button-danger" disabled={pending} onClick={() => onConfirm(remembered > 0 && forget)}>
+          Remove
+        </button>
+        <button type="button" className="button-secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+/**
+ * Remembered browsers (issue 12): how many browsers skip the second factor, which (the newest
+ * 20), and one button to forget them all. Forgetting needs no second factor in this session
+ * (it only takes access away); the server audits it and mails the user.
+ */
+function RememberedBrowsersSection({
+  security,
+  onBeforeChange,
+  onChanged,
+}: {
+  security: Security;
+  onBeforeChange(): void;
+  onChanged(message: string): void;
+}) {
+  const { pending, error, run } = useAction();
+  const count = security.rememberedBrowsers;
+
+  async function forgetAll() {
+    onBeforeChange();
+    const result = await run(() => api.delete<{ forgotten: number }>('/me/remembered-browsers'));
+    if (result.ok) onChanged(`${plural(result.value.forgotten, 'remembered browser')} forgotten. Each asks for a second factor at its next sign-in.`);
+  }
+
+  const columns: Column<RememberedBrowser>[] = [
+    { header: 'Browser', cell: (b) => `${b.browser} on ${b.os}` },
+    { header: 'Remembered', cell: (b) => formatDate(b.createdAt) },
+    { header: 'Until', cell: (b) => formatDate(b.expiresAt) },
+  ];
+
+  return (
+    <Card title="Remembered browsers">
+      <ErrorAlert message={error} />
+      <p className="stat-value">{plural(count, 'remembered browser')}</p>
+      <p className="muted">
+        A remembered browser signs you in without a second factor until the date shown. If one may be in someone else’s hands, forget
+        them all: each asks for a second factor at its next sign-in, this one too.
+      </p>
+      {count > 0 ? (
+        <DataTable
+          label="Remembered browsers"
+          columns={columns}
+          rows={security.rememberedBrowserList}
+          rowKey={(b) => `${b.createdAt}-${b.expiresAt}-${b.browser}-${b.os}`}
+          emptyText="No browser is remembered."
+        />
+      ) : null}
+      <div className="form-actions">
+        <button type="button" className="button-secondary" disabled={pending || count === 0} onClick={() => void forgetAll()}>
+          Forget all remembered browsers
+        </button>
+      </div>
+    </Card>
   );
 }
 

@@ -150,7 +150,7 @@ const FORM_WORDS: Record<SecondFactorMethod, { name: string; field: string; intr
 /** What the login screen says after the phone's answer (or the lack of one). */
 const PUSH_OUTCOME: Record<Exclude<PushStatus, 'pending' | 'approved'>, string> = {
   denied: 'The request was denied on your phone. Try again, or use a passcode instead.',
-  fraud: 'The request was reported as fraudulent on your phone. Your firm’s administrators were told. Use a passcode or a security key.',
+  fraud: 'The request was reported as fraudulent on your phone. Your firm’s administrators were told, and this sign-in was ended. Sign in again to use a passcode or a security key.',
   expired: 'The request expired before it was answered. Try again, or use a passcode instead.',
 };
 
@@ -175,6 +175,7 @@ function PushForm({
   const lockedFor = challenge.lockedUntil === null ? 0 : (challenge.lockedUntil - Date.now()) / 1000;
   const [error, setError] = useState<string | null>(lockedFor > 0 ? lockMessage(lockedFor) : null);
   const [outcome, setOutcome] = useState<string | null>(null);
+  const [ended, setEnded] = useState(false);
 
   useEffect(() => {
     if (!push) return;
@@ -192,6 +193,8 @@ function PushForm({
           }
           setPush(null);
           setOutcome(PUSH_OUTCOME[status]);
+          // A fraud report ends the pending login on the server: only a new sign-in goes on.
+          setEnded(status === 'fraud');
           return;
         } catch (cause) {
           if (controller.signal.aborted) return;
@@ -255,11 +258,17 @@ function PushForm({
         </>
       ) : (
         <>
-          <p className="muted">{FORM_WORDS.push.intro}</p>
+          {ended ? null : <p className="muted">{FORM_WORDS.push.intro}</p>}
           <div className="form-actions">
-            <button type="submit" disabled={sending}>
-              {outcome ? 'Try again' : 'Send me a push'}
-            </button>
+            {ended ? (
+              <button type="button" onClick={onExpired}>
+                Sign in again
+              </button>
+            ) : (
+              <button type="submit" disabled={sending}>
+                {outcome ? 'Try again' : 'Send me a push'}
+              </button>
+            )}
           </div>
         </>
       )}
