@@ -6,7 +6,8 @@ import { badRequest } from '../errors.js';
 import { actorOf } from '../http/auth.js';
 import { Email, Name, errors } from '../http/schemas.js';
 import { deleteOperatorSessions, deleteUserSessions } from '../sessions/session.service.js';
-import { consumeToken, peekToken } from './one-time-token.service.js';
+import { lockedUser } from '../directory/user.service.js';
+import { consumeToken, linkInvalid, peekToken } from './one-time-token.service.js';
 import { forgetRememberedBrowsers } from './remembered-browsers.js';
 import { PASSWORD_MAX, checkPasswordPolicy, hashPassword } from './passwords.js';
 
@@ -88,6 +89,10 @@ export const passwordRoutes =
         const passwordHash = await hashPassword(password);
         const actor = actorOf(request);
         await ctx.db.transaction().execute(async (tx) => {
+          // The user's row before the link (the lock order of user.service.ts): a link used while
+          // its user's address changes waits for the change, then finds itself void.
+          const peeked = account.token;
+          if (peeked.user_id && !(await lockedUser(tx, peeked.firm_id!, peeked.user_id))) throw linkInvalid();
           const t = await consumeToken(ctx, tx, token);
           const now = ctx.clock.now();
           if (t.purpose === 'operator_setup') {
