@@ -9,6 +9,7 @@ import type { PageOf } from '../http/schemas.js';
 import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
 import { issueLink, voidLinks } from '../login/one-time-token.service.js';
 import { scheduleEnablementMailFor } from '../mfa-policy/enablement.js';
+import { addressChangeColumns, announceAddressChange } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { isActiveUser, isStaffKind, type User, type UserKind, type UserUpdate } from './user.table.js';
@@ -239,7 +240,7 @@ export async function updateUser(
   try {
     await db
       .updateTable('users')
-      .set({ ...changed, updated_at: now })
+      .set({ ...changed, ...(newEmail !== undefined ? addressChangeColumns(newEmail, now) : {}), updated_at: now })
       .where('firm_id', '=', firmId)
       .where('id', '=', userId)
       .execute();
@@ -252,6 +253,8 @@ export async function updateUser(
   // Issue 12, item 2: a link mailed before a change of address (perhaps to a mistyped one, which
   // a stranger may hold) or to a user who can no longer log in must not set a password any more.
   if (newEmail !== undefined || deactivated) await voidLinks(db, { userId }, now);
+  // Issue 12, item 3: the old address learns of the change (an insider pointing the account at their own address).
+  if (newEmail !== undefined) await announceAddressChange(ctx, db, { id: userId, firm_id: firmId }, user.email);
   // A user who can no longer log in loses every session at once, not at its idle timeout,
   // and their MFA seat comes back to the firm (A.2.9).
   if (deactivated) await resetEnrollment(ctx, db, actor, firmId, userId, recycleReason(after));
