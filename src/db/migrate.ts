@@ -9,6 +9,7 @@ import * as m0006 from './migrations/0006_push.js';
 import * as m0007 from './migrations/0007_operator_mfa.js';
 import * as m0008 from './migrations/0008_audit_search.js';
 import * as m0009 from './migrations/0009_user_search.js';
+import * as m0010 from './migrations/0010_address_history.js';
 import * as m0012 from './migrations/0012_security_hardening.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
@@ -22,6 +23,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0007_operator_mfa': m0007,
   '0008_audit_search': m0008,
   '0009_user_search': m0009,
+  '0010_address_history': m0010,
   '0012_security_hardening': m0012,
 };
 

@@ -8,7 +8,7 @@ import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { FRAUD_PAUSE_MS } from '../factors/push/push.factor.js';
 import type { PushStatus, PushTransaction } from '../factors/push/push.table.js';
 import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
-import { hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
+import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
 import { activationId } from '../mfa/push-enrollment.service.js';
 import { PENDING_STAGES } from '../login/mfa-gate.js';
 import { templates } from '../notify/templates.js';
@@ -119,8 +119,9 @@ export async function activateDevice(
         .where('user_id', '=', who.id)
         .where('kind', '=', 'push')
         .where('status', '=', 'pending')
+        .returning('label')
         .executeTakeFirst();
-      if (Number(activated.numUpdatedRows) === 0) throw new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id);
+      if (!activated) throw new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id);
       const secret = new Secret({ size: SECRET_BYTES }).base32;
       await tx
         .insertInto('push_devices')
@@ -135,6 +136,7 @@ export async function activateDevice(
         subjectId: who.id,
         details: { kind: 'push', authenticatorId: used.authenticator_id, firstEnrollment, phone: true, platform: input.platform ?? null },
       });
+      await announceNewAuthenticator(ctx, tx, who, actor, { kind: 'push', label: activated.label });
       return {
         deviceId: used.authenticator_id,
         secret,

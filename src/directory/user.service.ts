@@ -7,8 +7,9 @@ import type { Database, DbOrTx } from '../db/database.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
 import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
-import { issueLink } from '../login/one-time-token.service.js';
+import { issueLink, voidLinks } from '../login/one-time-token.service.js';
 import { scheduleEnablementMailFor } from '../mfa-policy/enablement.js';
+import { addressChangeColumns, announceAddressChange } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { isActiveUser, isStaffKind, type User, type UserKind, type UserUpdate } from './user.table.js';
@@ -49,6 +50,32 @@ function userWriteError(err: unknown): unknown {
   if (isUniqueViolation(err)) return emailTaken();
   if (isForeignKeyViolation(err)) return corporationNotFound();
   return err;
+}
+
+/**
+ * One user of one firm read under its row lock for the rest of the transaction (an UPDATE that
+ * changes nothing: PostgreSQL holds the row until commit, SQLite serialises writers anyway);
+ * undefined when there is none. A change decided from what was read (the old address to tell, a
+ * deactivation) is then not raced by another change of the same user.
+ *
+ * Lock order: whatever also writes a user's one-time links (an address change, a deactivation or
+ * a deletion voids them; setting a password uses one) takes the user's row first, then the links,
+ * so two of them wait for each other instead of deadlocking on PostgreSQL.
+ */
+export async function lockedUser(db: DbOrTx, firmId: string, userId: string): Promise<User | undefined> {
+  return db
+    .updateTable('users')
+    .set((eb) => ({ updated_at: eb.ref('users.updated_at') }))
+    .where('firm_id', '=', firmId)
+    .where('id', '=', userId)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+async function lockUser(db: DbOrTx, firmId: string, userId: string): Promise<User> {
+  const user = await lockedUser(db, firmId, userId);
+  if (!user) throw notFound('User');
+  return user;
 }
 
 /** One user of one firm, or NOT_FOUND (also when it exists in another firm). */
@@ -136,6 +163,8 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     mfa_failed_count: 0,
     mfa_locked_until: null,
     push_paused_until: null,
+    previous_email: null,
+    email_changed_at: null,
     created_at: now,
     updated_at: now,
   };
@@ -159,10 +188,10 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
   return getUserView(db, firmId, user.id, now);
 }
 
-/** Mails a fresh set-password link (older ones stop working). */
+/** Mails a fresh set-password link (older ones stop working), bound to the address it is mailed to. */
 export async function mailPasswordLink(ctx: AppContext, db: DbOrTx, user: User): Promise<void> {
   const firm = await db.selectFrom('firms').select('name').where('id', '=', user.firm_id).executeTakeFirstOrThrow();
-  const url = await issueLink(ctx, db, { purpose: 'set_password', userId: user.id, firmId: user.firm_id });
+  const url = await issueLink(ctx, db, { purpose: 'set_password', userId: user.id, firmId: user.firm_id, email: user.email });
   await ctx.mail.enqueue(db, {
     firmId: user.firm_id,
     to: user.email,
@@ -178,7 +207,7 @@ export async function updateUser(
   userId: string,
   patch: UserPatch,
 ): Promise<UserView> {
-  const user = await getUser(db, firmId, userId);
+  const user = await lockUser(db, firmId, userId);
   const staff = isStaffKind(user.kind);
   if (patch.status !== undefined && !staff) throw fieldNotForKind('status', user.kind);
   if (patch.portalAccess !== undefined && staff) throw fieldNotForKind('portalAccess', user.kind);
@@ -206,14 +235,26 @@ export async function updateUser(
   const changed = Object.fromEntries(Object.entries(set).filter(([k, v]) => user[k as keyof User] !== v));
   if (Object.keys(changed).length === 0) return getUserView(db, firmId, userId, ctx.clock.now());
 
+  const now = ctx.clock.now();
+  const newEmail = changed.email as string | undefined;
   try {
-    await db.updateTable('users').set({ ...changed, updated_at: ctx.clock.now() }).where('firm_id', '=', firmId).where('id', '=', userId).execute();
+    await db
+      .updateTable('users')
+      .set({ ...changed, ...(newEmail !== undefined ? addressChangeColumns(newEmail, now) : {}), updated_at: now })
+      .where('firm_id', '=', firmId)
+      .where('id', '=', userId)
+      .execute();
   } catch (err) {
     throw userWriteError(err);
   }
   const after = { ...user, ...changed } as User;
   const deactivated = isActiveUser(user) && !isActiveUser(after);
   const reactivated = !isActiveUser(user) && isActiveUser(after);
+  // Issue 12, item 2: a link mailed before a change of address (perhaps to a mistyped one, which
+  // a stranger may hold) or to a user who can no longer log in must not set a password any more.
+  if (newEmail !== undefined || deactivated) await voidLinks(db, { userId }, now);
+  // Issue 12, item 3: the old address learns of the change (an insider pointing the account at their own address).
+  if (newEmail !== undefined) await announceAddressChange(ctx, db, { id: userId, firm_id: firmId }, user.email);
   // A user who can no longer log in loses every session at once, not at its idle timeout,
   // and their MFA seat comes back to the firm (A.2.9).
   if (deactivated) await resetEnrollment(ctx, db, actor, firmId, userId, recycleReason(after));
@@ -239,10 +280,11 @@ function recycleReason(after: User): ResetReason {
 }
 
 export async function deleteUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, userId: string): Promise<void> {
-  const user = await getUser(db, firmId, userId);
+  const user = await lockUser(db, firmId, userId);
   if (actor.id === user.id) throw conflict('CANNOT_CHANGE_SELF', 'You cannot delete your own account; ask another superuser.');
   await resetEnrollment(ctx, db, actor, firmId, userId, 'user_deleted');
   await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  // Their unused links go with them (issue 12, item 2), in this transaction.
   await db.deleteFrom('one_time_tokens').where('user_id', '=', userId).execute();
   await db.deleteFrom('users').where('firm_id', '=', firmId).where('id', '=', userId).execute();
   await audit(db, ctx.clock.now(), actor, { event: 'user.deleted', firmId, subjectType: 'user', subjectId: userId, details: { kind: user.kind } });

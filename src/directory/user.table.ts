@@ -33,6 +33,12 @@ export interface UserTable {
   mfa_locked_until: number | null;
   /** Pushes to this user paused until then (epoch ms) after a fraud report (issue 5.6); passcodes and keys still work. */
   push_paused_until: Generated<number | null>;
+  /**
+   * The address before the latest change of `email`, and when that change was (migration 0010).
+   * For 7 days after a change, security notices go to this address too (src/notify/security-notice.ts).
+   */
+  previous_email: string | null;
+  email_changed_at: number | null;
   created_at: number;
   updated_at: number;
 }

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { FACTORS } from '../factors/registry.js';
 import { forgetRememberedBrowsers } from '../login/remembered-browsers.js';
+import { loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
 import { releaseSeat } from '../subscriptions/seat.service.js';
@@ -43,16 +44,10 @@ export async function resetEnrollment(
     details: { reason, seatFreed: freed, authenticatorsRemoved: Number(removed.numDeletedRows) },
   });
   if (reason === 'admin_reset') {
-    const user = await db
-      .selectFrom('users')
-      .innerJoin('firms', 'firms.id', 'users.firm_id')
-      .select(['users.email', 'users.name', 'firms.name as firmName'])
-      .where('users.id', '=', userId)
-      .executeTakeFirstOrThrow();
-    await ctx.mail.enqueue(db, {
-      firmId,
-      to: user.email,
-      ...templates.enrollmentReset({ name: user.name, firmName: user.firmName, reason: 'by an administrator', url: new URL('/login', ctx.config.publicUrl).toString() }),
+    const account = { id: userId, firm_id: firmId };
+    await mailSecurityNotice(ctx, db, account, {
+      event: 'mfa.enrollment_reset',
+      mail: (h) => templates.enrollmentReset({ name: h.name, firmName: h.firmName, reason: 'by an administrator', url: loginUrl(ctx, account) }),
     });
   }
   return true;

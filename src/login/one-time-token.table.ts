@@ -9,6 +9,12 @@ export interface OneTimeTokenTable {
   operator_id: string | null;
   user_id: string | null;
   firm_id: string | null;
+  /**
+   * The address the link was mailed to (a setup link: the operator's address when issued). The
+   * link works only while its account still has this address (migration 0010; null on older
+   * links, which therefore match no address and no longer work).
+   */
+  email: string | null;
   created_at: number;
   expires_at: number;
   used_at: number | null;

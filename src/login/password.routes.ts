@@ -2,11 +2,15 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { audit } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { badRequest } from '../errors.js';
+import { isUniqueViolation } from '../db/constraints.js';
+import { badRequest, conflict } from '../errors.js';
 import { actorOf } from '../http/auth.js';
 import { Email, Name, errors } from '../http/schemas.js';
+import { addressChangeColumns, announceAddressChange, loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
+import { templates } from '../notify/templates.js';
 import { deleteOperatorSessions, deleteUserSessions } from '../sessions/session.service.js';
-import { consumeToken, peekToken } from './one-time-token.service.js';
+import { lockedUser } from '../directory/user.service.js';
+import { consumeToken, linkInvalid, peekToken } from './one-time-token.service.js';
 import { forgetRememberedBrowsers } from './remembered-browsers.js';
 import { PASSWORD_MAX, checkPasswordPolicy, hashPassword } from './passwords.js';
 
@@ -88,15 +92,34 @@ export const passwordRoutes =
         const passwordHash = await hashPassword(password);
         const actor = actorOf(request);
         await ctx.db.transaction().execute(async (tx) => {
+          // The user's row before the link (the lock order of user.service.ts): a link used while
+          // its user's address changes waits for the change, then finds itself void.
+          const peeked = account.token;
+          if (peeked.user_id && !(await lockedUser(tx, peeked.firm_id!, peeked.user_id))) throw linkInvalid();
           const t = await consumeToken(ctx, tx, token);
           const now = ctx.clock.now();
+          const owner = t.purpose === 'operator_setup' ? { id: t.operator_id!, firm_id: null } : { id: t.user_id!, firm_id: t.firm_id! };
+          let addressChanged = false;
           if (t.purpose === 'operator_setup') {
-            await tx
-              .updateTable('operators')
-              .set({ password_hash: passwordHash, ...(newEmail ? { email: newEmail } : {}), ...(name ? { name: name.trim() } : {}) })
-              .where('id', '=', t.operator_id!)
-              .execute();
-            await deleteOperatorSessions(tx, t.operator_id!);
+            const before = await tx.selectFrom('operators').select(['email', 'password_hash']).where('id', '=', owner.id).executeTakeFirstOrThrow();
+            addressChanged = newEmail !== undefined && newEmail !== before.email;
+            // The first setup replaces the placeholder address (FIRST_OPERATOR_EMAIL) that nobody
+            // receives mail at: nothing to remember or announce. A setup link of an operator who
+            // already has a password (the `--setup-link` recovery) changes an address in use:
+            // remembered and announced to the old address like a user's (issue 12, item 3).
+            const established = before.password_hash !== null;
+            const address = addressChanged ? (established ? addressChangeColumns(newEmail!, now) : { email: newEmail! }) : {};
+            try {
+              await tx
+                .updateTable('operators')
+                .set({ password_hash: passwordHash, ...address, ...(name ? { name: name.trim() } : {}) })
+                .where('id', '=', owner.id)
+                .execute();
+            } catch (err) {
+              throw isUniqueViolation(err) ? conflict('EMAIL_TAKEN', 'Another operator already has this email address.') : err;
+            }
+            await deleteOperatorSessions(tx, owner.id);
+            if (addressChanged && established) await announceAddressChange(ctx, tx, owner, before.email);
           } else {
             await tx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', t.user_id!).execute();
             await deleteUserSessions(tx, t.user_id!);
@@ -108,7 +131,13 @@ export const passwordRoutes =
             event: 'password.set',
             subjectType,
             subjectId,
-            details: { via: t.purpose },
+            details: { via: t.purpose, ...(addressChanged ? { addressChanged } : {}) },
+          });
+          // Issue 12, item 3: a password set by whoever holds the link is announced, and within 7
+          // days of an address change to the previous address too.
+          await mailSecurityNotice(ctx, tx, owner, {
+            event: 'password.set',
+            mail: (h) => templates.passwordSet({ name: h.name, firmName: h.firmName, at: now, ip: actor.ip, url: loginUrl(ctx, owner) }),
           });
         });
         return reply.status(204).send(null);

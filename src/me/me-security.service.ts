@@ -7,6 +7,7 @@ import { resetEnrollment } from '../enrollment/enrollment.service.js';
 import { AppError, conflict, notFound } from '../errors.js';
 import { issueBackupCodes, unusedBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
+import { mailSecurityNotice, mySecurityUrl } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import type { Session } from '../sessions/session.table.js';
 import { ownedBy } from '../factors/factor.js';
@@ -164,22 +165,14 @@ async function beginChange(ctx: AppContext, db: DbOrTx, me: Me): Promise<Authent
   return active;
 }
 
-/** Audits a change and mails the user about it, in the transaction of the change. */
+/** Audits a change and mails the user about it (and a recent previous address: issue 12, item 3), in the transaction of the change. */
 async function recordChange(ctx: AppContext, db: DbOrTx, me: Me, event: AuditEntry['event'], change: string, details: Record<string, unknown>): Promise<void> {
   const now = ctx.clock.now();
   const operator = me.user.firm_id === null;
   await audit(db, now, me.actor, { event, firmId: me.user.firm_id, subjectType: operator ? 'operator' : 'user', subjectId: me.user.id, details });
-  await ctx.mail.enqueue(db, {
-    firmId: me.user.firm_id,
-    to: me.user.email,
-    ...templates.securityChanged({
-      name: me.user.name,
-      firmName: me.firmName,
-      change,
-      at: now,
-      ip: me.actor.ip,
-      url: new URL(operator ? '/operator/security' : '/me/security', ctx.config.publicUrl).toString(),
-    }),
+  await mailSecurityNotice(ctx, db, me.user, {
+    event,
+    mail: (h) => templates.securityChanged({ name: h.name, firmName: h.firmName, change, at: now, ip: me.actor.ip, url: mySecurityUrl(ctx, me.user) }),
   });
 }
 

@@ -3,11 +3,14 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
+import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
 import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from '../factors/totp/totp.factor.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
+import { mailSecurityNotice, mySecurityUrl } from '../notify/security-notice.js';
+import { templates } from '../notify/templates.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { isEnrolled, recordBypass, seatAvailable } from '../login/mfa-gate.js';
 import { createSession } from '../sessions/session.service.js';
@@ -151,8 +154,9 @@ export async function activateAuthenticator(
     .where('id', '=', a.authenticatorId)
     .where(ownedBy('authenticators', user))
     .where('status', '=', 'pending')
+    .returning('label')
     .executeTakeFirst();
-  if (Number(activated.numUpdatedRows) === 0) throw alreadyConfirmed();
+  if (!activated) throw alreadyConfirmed();
   if (firm && (await takeSeat(ctx, tx, firm.id, user.id)) === 'no_seat') throw noSeat();
   const backupCodes = firstEnrollment ? await issueBackupCodes(ctx, tx, user) : null;
   if (!(await resetFailures(ctx, tx, user))) throw await currentLock(ctx, tx, user);
@@ -163,7 +167,35 @@ export async function activateAuthenticator(
     subjectId: user.id,
     details: { kind: a.kind, authenticatorId: a.authenticatorId, firstEnrollment, ...a.details },
   });
+  await announceNewAuthenticator(ctx, tx, user, actor, { kind: a.kind, label: activated.label });
   return { firstEnrollment, backupCodes };
+}
+
+const KIND_NAMES: Record<AuthenticatorKind, string> = {
+  totp: 'an authenticator app',
+  webauthn: 'a security key',
+  push: 'the Tessera Authenticator on a phone',
+};
+
+/**
+ * Mails the owner that an authenticator was added, whatever the factor and wherever (first
+ * enrollment, My security), in the transaction that activates it. After an MFA reset, an
+ * authenticator someone else enrolled is how they keep the account: the owner must hear of it,
+ * also at an address changed in the last 7 days (issue 12, item 3).
+ */
+export async function announceNewAuthenticator(
+  ctx: AppContext,
+  tx: DbOrTx,
+  owner: FactorUser,
+  actor: Actor,
+  added: { kind: AuthenticatorKind; label: string },
+): Promise<void> {
+  const now = ctx.clock.now();
+  await mailSecurityNotice(ctx, tx, owner, {
+    event: 'mfa.enrolled',
+    mail: (h) =>
+      templates.authenticatorAdded({ name: h.name, firmName: h.firmName, authenticator: `${KIND_NAMES[added.kind]} named "${added.label}"`, at: now, ip: actor.ip, url: mySecurityUrl(ctx, owner) }),
+  });
 }
 
 export async function confirmTotp(ctx: AppContext, pending: PendingPrincipal, actor: Actor, authenticatorId: string, input: ConfirmInput): Promise<ConfirmResult> {

@@ -12,6 +12,15 @@ export interface MailContent {
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
+/** A time as mails show it: "2026-01-01 09:30 UTC". */
+const utc = (at: number) => new Date(at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+
+/** The end of every notice of a change to one's own account: when, from where, and what to do if it was not you. */
+const notYou = (at: number, ip: string | null) => [
+  `When: ${utc(at)}. From: ${ip ?? 'an unknown address'}.`,
+  'If this was not you, tell your administrator at once: someone else may be using your account.',
+];
+
 /** Paragraphs of text, plus an optional call-to-action link, rendered both ways. */
 function compose(subject: string, paragraphs: string[], action?: { label: string; url: string }): MailContent {
   const text = [...paragraphs, ...(action ? [`${action.label}: ${action.url}`] : []), '-- Tessera'].join('\n\n');
@@ -80,17 +89,53 @@ export const templates = {
   },
   /** My security (issue 4.6): every change to a user's second factors is mailed to them. */
   securityChanged(p: { name: string; firmName: string; change: string; at: number; ip: string | null; url: string }): MailContent {
-    const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
     return compose(
       'Your Tessera security settings changed',
-      [
-        `Hello ${p.name},`,
-        `The multi-factor authentication settings of your ${p.firmName} account changed: ${p.change}.`,
-        `When: ${when}. From: ${p.ip ?? 'an unknown address'}.`,
-        'If this was not you, tell your administrator at once: someone else may be using your account.',
-      ],
+      [`Hello ${p.name},`, `The multi-factor authentication settings of your ${p.firmName} account changed: ${p.change}.`, ...notYou(p.at, p.ip)],
       { label: 'Review My security', url: p.url },
     );
+  },
+  /** A new authenticator, at enrollment or from My security (issue 12, item 3): a factor someone else added is how an account is kept. */
+  authenticatorAdded(p: { name: string; firmName: string; authenticator: string; at: number; ip: string | null; url: string }): MailContent {
+    return compose(
+      'A new authenticator was added to your Tessera account',
+      [`Hello ${p.name},`, `A new authenticator was added to your ${p.firmName} account: ${p.authenticator}. It can now be used as your second factor.`, ...notYou(p.at, p.ip)],
+      { label: 'Review My security', url: p.url },
+    );
+  },
+  /** A password set with a one-time link (issue 12, item 3). */
+  passwordSet(p: { name: string; firmName: string; at: number; ip: string | null; url: string }): MailContent {
+    return compose(
+      'Your Tessera password was set',
+      [`Hello ${p.name},`, `The password of your ${p.firmName} account was set with a one-time link, and every session of the account was ended.`, ...notYou(p.at, p.ip)],
+      { label: 'Log in', url: p.url },
+    );
+  },
+  /**
+   * To the address an account had before (issue 12, item 3): a superuser who points a user's
+   * account at their own address must not take it over unseen. It never shows the new address,
+   * not even in part: the old address may be a mistyped one that a stranger holds.
+   */
+  addressChanged(p: { name: string; firmName: string; at: number; noticeDays: number; contact: string }): MailContent {
+    return compose(`The email address of your ${p.firmName} account was changed`, [
+      `Hello ${p.name},`,
+      `The email address of your ${p.firmName} account was changed on ${utc(p.at)}; this address is no longer the account's. Mails about the account now go to the new address, which this mail does not show, and links mailed here before no longer work.`,
+      `For ${p.noticeDays} days, notices of security changes to the account (a password set, an MFA reset, a new authenticator) come here too.`,
+      `If you did not ask for this change, contact ${p.contact} at once: whoever holds the new address can set the account's password.`,
+    ]);
+  },
+  /**
+   * A security notice to the address an account had until a recent change (issue 12, item 3):
+   * what happened and when, in the audit log's words; not the details the account's own address
+   * gets (IP address, authenticator names, links), since the old address may be a stranger's.
+   */
+  securityNoticeToPreviousAddress(p: { name: string; firmName: string; change: string; at: number; changedAt: number; noticeDays: number; contact: string }): MailContent {
+    return compose(`Security change on the ${p.firmName} account that used this address`, [
+      `Hello ${p.name},`,
+      `The ${p.firmName} account that used this email address (its address was last changed on ${utc(p.changedAt)}) had a security change on ${utc(p.at)}: ${p.change}.`,
+      `Notices like this one come here for ${p.noticeDays} days after an address change, so that a change you did not ask for does not go unseen.`,
+      `If you did not ask for the address change, contact ${p.contact} at once.`,
+    ]);
   },
   mfaLocked(p: { firmName: string; userName: string; userEmail: string; failures: number; minutes: number; url: string }): MailContent {
     return compose(
@@ -104,7 +149,7 @@ export const templates = {
   },
   /** "It seemed fraudulent" on a push (issue 5.6, reference 1.4.1): the login may be someone else's, with the user's password. */
   pushFraud(p: { firmName: string; userName: string; userEmail: string; at: number; ip: string | null; browser: string; os: string; pauseMinutes: number; url: string }): MailContent {
-    const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+    const when = utc(p.at);
     return compose(
       `Fraudulent login attempt reported by ${p.userName} at ${p.firmName}`,
       [
@@ -117,7 +162,7 @@ export const templates = {
   },
   /** A security key's signature counter went backwards (issue 6.3): two copies of the key may exist. */
   securityKeyCloned(p: { firmName: string; userName: string; userEmail: string; keyName: string; at: number; ip: string | null; url: string }): MailContent {
-    const when = new Date(p.at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+    const when = utc(p.at);
     return compose(
       `Possibly cloned security key of ${p.userName} at ${p.firmName}`,
       [

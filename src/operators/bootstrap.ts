@@ -29,6 +29,7 @@ export async function ensureOperatorSetup(ctx: AppContext): Promise<string | nul
 
 /** A new setup link for the oldest operator (recovery: `npm start -- --setup-link`). */
 export async function issueOperatorSetupLink(ctx: AppContext): Promise<string> {
-  const op = await ctx.db.selectFrom('operators').select('id').orderBy('created_at').executeTakeFirstOrThrow();
-  return issueLink(ctx, ctx.db, { purpose: 'operator_setup', operatorId: op.id });
+  const op = await ctx.db.selectFrom('operators').select(['id', 'email']).orderBy('created_at').executeTakeFirstOrThrow();
+  // Bound to the operator's address now: if it changes before the link is used, the link is dead.
+  return issueLink(ctx, ctx.db, { purpose: 'operator_setup', operatorId: op.id, email: op.email });
 }

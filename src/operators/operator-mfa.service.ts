@@ -4,9 +4,9 @@ import type { DbOrTx } from '../db/database.js';
 import { conflict, notFound } from '../errors.js';
 import { ownedBy } from '../factors/factor.js';
 import { FACTORS } from '../factors/registry.js';
+import { loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { deleteOperatorSessions } from '../sessions/session.service.js';
-import { PLATFORM_NAME } from './operator-mail.js';
 
 export interface OperatorView {
   id: string;
@@ -55,7 +55,7 @@ export async function resetOperatorFactors(ctx: AppContext, db: DbOrTx, actor: A
   if (operatorId === actor.id) {
     throw conflict('SELF_RESET', 'You cannot reset your own second factor here: change your authenticators under Security.');
   }
-  const op = await db.selectFrom('operators').select(['id', 'email', 'name']).where('id', '=', operatorId).executeTakeFirst();
+  const op = await db.selectFrom('operators').select('id').where('id', '=', operatorId).executeTakeFirst();
   if (!op) throw notFound('The operator');
   const owner = { id: op.id, firm_id: null };
   for (const factor of FACTORS) await factor.reset(db, owner);
@@ -69,9 +69,8 @@ export async function resetOperatorFactors(ctx: AppContext, db: DbOrTx, actor: A
     subjectId: op.id,
     details: { reason: 'operator_reset', authenticatorsRemoved: Number(removed.numDeletedRows) },
   });
-  await ctx.mail.enqueue(db, {
-    firmId: null,
-    to: op.email,
-    ...templates.enrollmentReset({ name: op.name, firmName: PLATFORM_NAME, reason: 'by another operator', url: new URL('/operator/login', ctx.config.publicUrl).toString() }),
+  await mailSecurityNotice(ctx, db, owner, {
+    event: 'mfa.enrollment_reset',
+    mail: (h) => templates.enrollmentReset({ name: h.name, firmName: h.firmName, reason: 'by another operator', url: loginUrl(ctx, owner) }),
   });
 }

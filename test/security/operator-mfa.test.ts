@@ -330,8 +330,9 @@ describe("the operator's own security settings, and another operator's reset", (
     expect(await h.ctx.db.selectFrom('backup_codes').select('id').where('operator_id', '=', lost.id).execute()).toEqual([]);
     const [ev] = await auditEvents(h, { event: 'mfa.enrollment_reset', subjectId: lost.id });
     expect(ev).toMatchObject({ actor_type: 'operator', actor_id: olga.id, subject_type: 'operator', firm_id: null, details: { reason: 'operator_reset', authenticatorsRemoved: 1 } });
-    const mail = await h.ctx.db.selectFrom('mail_outbox').select('subject').where('to_address', '=', lost.email).executeTakeFirstOrThrow();
-    expect(mail.subject).toBe('Your MFA enrollment at Tessera operators was reset');
+    // Their enrolment was mailed to them too (issue 12, item 3), then the reset.
+    const mails = await h.ctx.db.selectFrom('mail_outbox').select('subject').where('to_address', '=', lost.email).execute();
+    expect(mails.map((m) => m.subject).sort()).toEqual(['A new authenticator was added to your Tessera account', 'Your MFA enrollment at Tessera operators was reset']);
     const { body } = await passwordStep(lost.email);
     expect(body.next).toBe('enroll');
   });

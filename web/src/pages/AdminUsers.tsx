@@ -321,7 +321,15 @@ function EditUserForm({
       <ErrorAlert message={error} />
       <p className="muted">Kind: {KIND_LABELS[user.kind]}</p>
       <TextField label="Name" value={name} onChange={setName} autoComplete="off" required />
-      <TextField label="Email" type="email" value={email} onChange={setEmail} autoComplete="off" required />
+      <TextField
+        label="Email"
+        type="email"
+        value={email}
+        onChange={setEmail}
+        autoComplete="off"
+        required
+        hint="A new address voids the user's unused set-password links; the old address is told of the change, and of security changes for 7 days."
+      />
       {inCorporation ? (
         <>
           <SelectField
