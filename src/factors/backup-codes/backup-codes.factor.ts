@@ -169,7 +169,8 @@ export const backupCodeFactor: LoginFactor = {
     if (typeof code !== 'string') return { ok: false, reason: 'wrong' };
     const typed = normaliseBackupCode(code);
     if (!/^[0-9A-Z]{10}$/.test(typed)) return { ok: false, reason: 'wrong' };
-    const rows = await db.selectFrom('backup_codes').selectAll().where(ownedBy('backup_codes', user)).execute();
+    // In one order for every request: two attempts re-sealing the same rows lock them alike (no deadlock).
+    const rows = await db.selectFrom('backup_codes').selectAll().where(ownedBy('backup_codes', user)).orderBy('id').execute();
     // Every key and stored MAC is opened before anything is compared: one that no configured key
     // opens stops the step (503), rather than count as a wrong code or tell about the others.
     const keys = await macKeys(ctx, db, rows.map((r) => r.key_id));

@@ -135,6 +135,8 @@ export const totpFactor: LoginFactor = {
       .where(ownedBy('authenticators', user))
       .where('authenticators.kind', 'in', PASSCODE_KINDS)
       .where('authenticators.status', '=', 'active')
+      // One order for every request: two sign-ins re-sealing the same rows lock them alike (no deadlock).
+      .orderBy('authenticators.id')
       .execute();
     // Every secret is opened before any code is compared: one that no configured key opens stops
     // the step (503) rather than count as a wrong code, and tells nothing about the others.
