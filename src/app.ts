@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
+import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { AppError } from './errors.js';
 import { isDeviceApi } from './device/device.routes.js';
@@ -34,7 +35,7 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
   const app = Fastify({
     logger: loggerOptions(ctx.config, options.logDestination),
     bodyLimit: 64 * 1024,
-    trustProxy: ctx.config.trustProxy,
+    trustProxy: fastifyTrustProxy(ctx.config.trustProxy),
     frameworkErrors: sendError,
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -110,6 +111,20 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
 
   await serveWebApps(app);
   return app;
+}
+
+/**
+ * TESSERA_TRUST_PROXY as Fastify's `trustProxy` (proxy-addr): request.ip is then the rightmost
+ * X-Forwarded-For entry that is not a trusted hop, never an entry the client wrote in front of
+ * it. A list of addresses/CIDRs is trusted by address. A hop count trusts the TCP peer and the
+ * next `hops - 1` entries whoever they are (Fastify itself gives a bare number no trust at
+ * all, since it cannot check the peer): it is right only where nothing but the proxies can
+ * reach Tessera's port, which the README says.
+ */
+export function fastifyTrustProxy(trust: Config['trustProxy']): false | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false || trust === 0) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return [...trust];
 }
 
 /**

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 /**
@@ -17,7 +18,12 @@ export interface Config {
   sessionIdleMs: number;
   sessionAbsoluteMs: number;
   oneTimeLinkMs: number;
-  trustProxy: boolean;
+  /**
+   * Which hops in front of Tessera are trusted proxies: false (none: the client is the TCP
+   * peer), a hop count, or the proxies' addresses/CIDRs. The client address is the rightmost
+   * X-Forwarded-For entry that is not a trusted hop (see app.ts).
+   */
+  trustProxy: TrustProxy;
   /** 32-byte key for secrets at rest; null = use (or create) the key file in the data directory. */
   masterKey: Buffer | null;
   /** Older master keys, still accepted for opening values sealed before a rotation. */
@@ -26,6 +32,8 @@ export interface Config {
   /** Bearer token that opens GET /metrics; null = only loopback clients not relayed by a proxy. */
   metricsToken: string | null;
 }
+
+export type TrustProxy = false | number | readonly string[];
 
 export class ConfigError extends Error {
   constructor(
@@ -50,9 +58,9 @@ export const CONFIG_OPTIONS = [
   ['TESSERA_SESSION_IDLE_MINUTES', '30', 'A session ends after this long without a request.'],
   ['TESSERA_SESSION_ABSOLUTE_HOURS', '12', 'A session ends this long after login, whatever happens.'],
   ['TESSERA_ONE_TIME_LINK_HOURS', '24', 'Lifetime of setup and set-your-password links.'],
-  ['TESSERA_MASTER_KEY', '(key file)', '32 random bytes as base64 or hex (`openssl rand -base64 32`): encrypts TOTP and device secrets (AES-256-GCM). Without it, `<data dir>/master.key` is created on first start (mode 0600). Set the same key on every node.'],
-  ['TESSERA_RETIRED_MASTER_KEYS', '(none)', 'Comma-separated older master keys, to open secrets sealed before a key rotation.'],
-  ['TESSERA_TRUST_PROXY', 'false', '`true` when behind a reverse proxy or load balancer: client IPs are then taken from X-Forwarded-For.'],
+  ['TESSERA_MASTER_KEY', '(key file)', '32 random bytes as base64 or hex (`openssl rand -base64 32`): seals TOTP and device secrets, the Web Push key and the backup-code hashes (AES-256-GCM). Without it, `<data dir>/master.key` is created on first start (mode 0600). Set the same key on every node.'],
+  ['TESSERA_RETIRED_MASTER_KEYS', '(none)', 'Comma-separated older master keys, during a key rotation: values sealed under them still open, and are re-sealed under the current key (on use, and by a job) until `--reseal` says the old keys can be removed (see Operations).'],
+  ['TESSERA_TRUST_PROXY', 'false', 'Behind a reverse proxy or load balancer: the proxies\' addresses or CIDRs, comma-separated (`10.0.0.0/8,127.0.0.1`), or their number (`1`: one proxy that appends to X-Forwarded-For). The client address is then the rightmost X-Forwarded-For entry that is not a trusted proxy. `true` is refused: it would let every client choose its address.'],
   ['TESSERA_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.'],
   ['TESSERA_METRICS_TOKEN', '(none)', 'Bearer token for `GET /metrics` (Prometheus `authorization: { credentials: ... }`), at least 16 characters. Without it, metrics are served only to loopback clients (127.0.0.1, ::1) that no proxy relayed.'],
 ] as const;
@@ -68,12 +76,49 @@ function intOption(env: Env, name: string, def: number, min: number, max: number
   return n;
 }
 
-function boolOption(env: Env, name: string, def: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return def;
-  if (['true', '1', 'yes'].includes(raw)) return true;
-  if (['false', '0', 'no'].includes(raw)) return false;
-  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
+/** Most proxies a request plausibly passes through: a bigger count is a typo, not a topology. */
+const MAX_PROXY_HOPS = 10;
+/** The names proxy-addr (Fastify's trustProxy) knows for whole address ranges. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * TESSERA_TRUST_PROXY. `true` used to trust every hop, so the client's address was the
+ * leftmost X-Forwarded-For entry, which the client writes itself: a fresh header per request
+ * escaped the per-address throttle and put a forged address on the phone's approval screen,
+ * in fraud mails and in the audit log. Only a hop count or the proxies' own addresses say
+ * where the client's own entry is (the rightmost one no trusted proxy wrote), so `true` is
+ * refused, and `1` is one hop, never "true".
+ */
+function trustProxyOption(env: Env, name: string): TrustProxy {
+  const raw = env[name]?.trim() ?? '';
+  if (raw === '' || ['false', 'no', '0'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) {
+    throw new ConfigError(
+      name,
+      `"${raw}" would trust every X-Forwarded-For entry, which any client can write. Set the addresses or CIDRs of your proxies (e.g. 10.0.0.0/8,127.0.0.1) or how many proxies stand in front of Tessera (e.g. 1).`,
+    );
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > MAX_PROXY_HOPS) throw new ConfigError(name, `a hop count must be between 0 and ${MAX_PROXY_HOPS}, got ${hops}`);
+    return hops;
+  }
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (!isProxyAddress(entry)) {
+      throw new ConfigError(name, `"${entry}" is not an IP address, a CIDR range (10.0.0.0/8, fd00::/8) or one of ${PROXY_RANGE_NAMES.join(', ')}; expected a comma-separated list of them, or a hop count`);
+    }
+  }
+  return Object.freeze(entries);
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function urlOption(name: string, raw: string, protocols: string[]): URL {
@@ -153,7 +198,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     sessionIdleMs: intOption(env, 'TESSERA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60) * 60_000,
     sessionAbsoluteMs: intOption(env, 'TESSERA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30) * 3_600_000,
     oneTimeLinkMs: intOption(env, 'TESSERA_ONE_TIME_LINK_HOURS', 24, 1, 24 * 14) * 3_600_000,
-    trustProxy: boolOption(env, 'TESSERA_TRUST_PROXY', false),
+    trustProxy: trustProxyOption(env, 'TESSERA_TRUST_PROXY'),
     masterKey: env.TESSERA_MASTER_KEY?.trim() ? parseKey('TESSERA_MASTER_KEY', env.TESSERA_MASTER_KEY) : null,
     retiredMasterKeys: (env.TESSERA_RETIRED_MASTER_KEYS ?? '')
       .split(',')

@@ -1,5 +1,7 @@
 import type { AppContext } from './context.js';
 import { pruneDeviceNonces } from './device/device.service.js';
+import { RESEAL_SECRETS_JOB } from './crypto/reseal.job.js';
+import { enqueueJobOnce } from './jobs/job.service.js';
 import { pruneAttempts } from './login/throttle.js';
 import { pruneSessions } from './sessions/session.service.js';
 
@@ -10,7 +12,9 @@ const DAY = 86_400_000;
  * are idempotent, so several processes may run them at once): ended sessions, old password
  * attempts, expired WebAuthn challenges and remembered browsers, enrollments started and never
  * confirmed, finished background jobs, old push requests and activation codes, device request
- * nonces past their window, and mails older than 90 days. The audit log is kept.
+ * nonces past their window, and mails older than 90 days. The audit log is kept. And while
+ * retired master keys are configured, the re-seal job is queued again: a node still on the old
+ * key may have sealed values since.
  */
 export async function runHousekeeping(ctx: AppContext): Promise<void> {
   const now = ctx.clock.now();
@@ -27,4 +31,10 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await ctx.db.deleteFrom('device_activations').where('expires_at', '<', now - DAY).execute();
   await pruneDeviceNonces(ctx.db, now);
   await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
+  await queueResealWhileKeysRetired(ctx);
+}
+
+/** Master-key rotation: while retired keys are configured, the job that re-seals their values is queued (at start, and by housekeeping). */
+export async function queueResealWhileKeysRetired(ctx: AppContext): Promise<void> {
+  if (ctx.secrets.retiredIds.length > 0) await enqueueJobOnce(ctx, RESEAL_SECRETS_JOB);
 }

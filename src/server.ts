@@ -7,14 +7,15 @@ import { createDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
 import { wakePushWaiters } from './device/push-hub.js';
-import { vapidKeys } from './device/web-push.js';
-import { runHousekeeping } from './housekeeping.js';
+import { loadVapidKeysAtStart } from './device/web-push.js';
+import { describeReseal, resealSecrets } from './crypto/reseal.job.js';
+import { queueResealWhileKeysRetired, runHousekeeping } from './housekeeping.js';
 import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
 import { exitGracefullyOnSignals } from './ops/shutdown.js';
 
-/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link. */
+/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link, --reseal. */
 async function main(argv: string[]): Promise<void> {
   let config: Config;
   try {
@@ -40,9 +41,19 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  if (argv.includes('--reseal')) {
+    // Master-key rotation: re-seal now what the job would, and say whether the retired keys may go.
+    const report = await resealSecrets(ctx);
+    for (const line of describeReseal(report)) announce(line);
+    await db.destroy();
+    process.exitCode = report.left === 0 ? 0 : 1;
+    return;
+  }
+
   const app = await buildApp(ctx);
   // The Web Push (VAPID) key pair is made on the first start and shared by every process.
-  await vapidKeys(ctx);
+  await loadVapidKeysAtStart(ctx, (message, err) => app.log.error({ err }, message));
+  await queueResealWhileKeysRetired(ctx);
   await app.listen({ host: config.host, port: config.port });
   mail.start();
   const jobs = startJobWorker(ctx);

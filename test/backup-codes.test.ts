@@ -92,7 +92,9 @@ describe('backup codes', () => {
       expect(stored).not.toContain(normaliseBackupCode(c));
     }
     for (const r of rows) {
-      expect(r.code_hash).toMatch(/^[\w-]{43}$/); // HMAC-SHA256, base64url
+      // HMAC-SHA256 of the code, sealed under the current master key and bound to its row (rotation re-seals it).
+      expect(r.code_hash).toMatch(/^v1\.test\.[\w-]{16}\.[\w-]{64}$/);
+      expect(h.ctx.secrets.open(r.code_hash, r.id)).toHaveLength(32);
       expect(r.key_id).toBe('test');
       expect(r.firm_id).toBe(f.firm.id);
       expect(r.used_at).toBeNull();

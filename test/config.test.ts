@@ -30,7 +30,7 @@ describe('configuration', () => {
       TESSERA_SESSION_IDLE_MINUTES: '15',
       TESSERA_SESSION_ABSOLUTE_HOURS: '8',
       TESSERA_ONE_TIME_LINK_HOURS: '48',
-      TESSERA_TRUST_PROXY: 'true',
+      TESSERA_TRUST_PROXY: '10.0.0.0/8, 192.0.2.7,fd00::/8',
       TESSERA_LOG_LEVEL: 'warn',
     });
     expect(c.port).toBe(8443);
@@ -40,7 +40,7 @@ describe('configuration', () => {
     expect(c.sessionIdleMs).toBe(15 * 60_000);
     expect(c.sessionAbsoluteMs).toBe(8 * 3_600_000);
     expect(c.oneTimeLinkMs).toBe(48 * 3_600_000);
-    expect(c.trustProxy).toBe(true);
+    expect(c.trustProxy).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8']);
     expect(c.logLevel).toBe('warn');
   });
 
@@ -57,6 +57,13 @@ describe('configuration', () => {
     ['TESSERA_SESSION_IDLE_MINUTES', '0'],
     ['TESSERA_SESSION_ABSOLUTE_HOURS', '-1'],
     ['TESSERA_TRUST_PROXY', 'maybe'],
+    ['TESSERA_TRUST_PROXY', 'true'],
+    ['TESSERA_TRUST_PROXY', 'yes'],
+    ['TESSERA_TRUST_PROXY', '11'],
+    ['TESSERA_TRUST_PROXY', '10.0.0.0/33'],
+    ['TESSERA_TRUST_PROXY', '10.0.0.0/8/1'],
+    ['TESSERA_TRUST_PROXY', '10.0.0.300'],
+    ['TESSERA_TRUST_PROXY', '10.0.0.1,*'],
     ['TESSERA_LOG_LEVEL', 'loud'],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     let err: unknown;
@@ -68,6 +75,16 @@ describe('configuration', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).variable).toBe(name);
     expect((err as Error).message).toContain(name);
+  });
+
+  it('reads TESSERA_TRUST_PROXY as off, a hop count or a list of proxies, never as "trust everyone"', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TESSERA_TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TESSERA_TRUST_PROXY: '0' }).trustProxy).toBe(false);
+    expect(loadConfig({ TESSERA_TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TESSERA_TRUST_PROXY: ' 2 ' }).trustProxy).toBe(2);
+    expect(loadConfig({ TESSERA_TRUST_PROXY: 'loopback,172.16.0.0/12' }).trustProxy).toEqual(['loopback', '172.16.0.0/12']);
+    expect(() => loadConfig({ TESSERA_TRUST_PROXY: 'TRUE' })).toThrow(/addresses or CIDRs of your proxies .* how many proxies/);
   });
 
   it('lists every option in the README table', () => {

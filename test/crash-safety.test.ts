@@ -127,8 +127,9 @@ beforeAll(async () => {
     TESSERA_DATA_DIR: dataDir,
     TESSERA_DATABASE_URL: database.config.kind === 'sqlite' ? `sqlite:${database.config.file}` : database.config.url,
     TESSERA_MASTER_KEY: masterKey.toString('base64'),
-    // Every simulated user comes from an address of their own (X-Forwarded-For), as they would.
-    TESSERA_TRUST_PROXY: 'true',
+    // Every simulated user comes from an address of their own (X-Forwarded-For), as they would:
+    // the test client stands in for the one proxy in front of the process.
+    TESSERA_TRUST_PROXY: '1',
   };
   // Seeding in this process, with the project's own services, on the same database and key,
   // before the server runs (with SQLite, only one process may write: see the README).

@@ -15,7 +15,7 @@ import {
   type DeviceIdentity,
 } from './device.service.js';
 import { closePushHub, pushHub } from './push-hub.js';
-import { vapidKeys } from './web-push.js';
+import { vapidPublicKey } from './web-push.js';
 
 /**
  * The device API of the Tessera Authenticator (issue 5). No cookies, so no session and no
@@ -158,7 +158,7 @@ export const deviceRoutes =
     app.get(
       `${DEVICE_PREFIX}vapid-public-key`,
       { schema: { tags, summary: 'The server\'s VAPID public key, for PushManager.subscribe', response: { 200: Type.Object({ key: Type.String() }) } } },
-      async () => ({ key: (await vapidKeys(ctx)).publicKey }),
+      async () => ({ key: await vapidPublicKey(ctx) }),
     );
 
     app.get(

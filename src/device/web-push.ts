@@ -3,7 +3,10 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import webpush, { type PushSubscription, type RequestOptions } from 'web-push';
+import { sql, type SqlBool } from 'kysely';
 import type { AppContext } from '../context.js';
+import { resealOnUse, sealedServerKeys } from '../crypto/reseal.js';
+import { SecretUnavailable } from '../crypto/secret-box.js';
 
 /**
  * Web Push (RFC 8030, VAPID RFC 8292) to the Tessera Authenticator, for when the app is
@@ -15,29 +18,76 @@ import type { AppContext } from '../context.js';
 const VAPID_PUBLIC = 'vapid_public_key';
 const VAPID_PRIVATE = 'vapid_private_key';
 
+/** The sealed VAPID private key (one row of server_keys, bound to its name). */
+export const VAPID_PRIVATE_KEY = sealedServerKeys('Web Push (VAPID) private keys', sql<SqlBool>`${sql.ref('name')} = ${VAPID_PRIVATE}`);
+
 export interface VapidKeys {
   publicKey: string;
   privateKey: string;
 }
 
-const cache = new WeakMap<AppContext, Promise<VapidKeys>>();
-
-/**
- * The server's VAPID key pair, made on first start. Several processes starting together
- * each propose a pair; insert-or-ignore keeps the first, and every process reads that one.
- * The private key is sealed at rest like every other secret.
- */
-export function vapidKeys(ctx: AppContext): Promise<VapidKeys> {
-  let keys = cache.get(ctx);
-  if (!keys) {
-    keys = loadOrCreate(ctx);
-    keys.catch(() => cache.delete(ctx));
-    cache.set(ctx, keys);
-  }
-  return keys;
+interface StoredVapidKeys {
+  publicKey: string;
+  sealedPrivateKey: string;
 }
 
-async function loadOrCreate(ctx: AppContext): Promise<VapidKeys> {
+const stored = new WeakMap<AppContext, Promise<StoredVapidKeys>>();
+const opened = new WeakMap<AppContext, Promise<VapidKeys>>();
+
+/** One promise per context, forgotten when it fails (the next call tries again). */
+function once<T>(cache: WeakMap<AppContext, Promise<T>>, ctx: AppContext, make: (ctx: AppContext) => Promise<T>): Promise<T> {
+  let value = cache.get(ctx);
+  if (!value) {
+    value = make(ctx);
+    value.catch(() => cache.delete(ctx));
+    cache.set(ctx, value);
+  }
+  return value;
+}
+
+/** The public key, for PushManager.subscribe: it is not sealed, so it is served even while the private key cannot be opened. */
+export async function vapidPublicKey(ctx: AppContext): Promise<string> {
+  return (await once(stored, ctx, loadOrCreate)).publicKey;
+}
+
+/**
+ * The server's VAPID key pair. The private key is opened once per process and, when it was
+ * sealed under a retired master key, re-sealed under the current one (key rotation, on use).
+ * Throws SecretUnavailable when no configured master key opens it.
+ */
+export function vapidKeys(ctx: AppContext): Promise<VapidKeys> {
+  return once(opened, ctx, async () => {
+    const { publicKey, sealedPrivateKey } = await once(stored, ctx, loadOrCreate);
+    const privateKey = ctx.secrets.open(sealedPrivateKey, VAPID_PRIVATE);
+    await resealOnUse(ctx, ctx.db, VAPID_PRIVATE_KEY, VAPID_PRIVATE, sealedPrivateKey, privateKey);
+    return { publicKey, privateKey: privateKey.toString() };
+  });
+}
+
+/**
+ * At start: the key pair made (first start) and opened, so the first push does not wait for it.
+ * A private key that no configured master key opens (the key it was sealed under was removed
+ * before the re-seal) does not stop the start: Web Push stays off, while the app's live stream
+ * and polling still show push requests; it is logged with what to do. The keys are never
+ * replaced on their own: putting the old master key back restores them, and every device's
+ * subscription with them.
+ */
+export async function loadVapidKeysAtStart(ctx: AppContext, log: (message: string, err: unknown) => void): Promise<VapidKeys | null> {
+  try {
+    return await vapidKeys(ctx);
+  } catch (err) {
+    if (!(err instanceof SecretUnavailable)) throw err;
+    log(`Web Push is off: the VAPID private key was sealed under master key ${err.keyId ?? '?'}, which is not configured (${err.reason}). Put that key back in TESSERA_RETIRED_MASTER_KEYS.`, err);
+    return null;
+  }
+}
+
+/**
+ * The key pair as stored, made on first start. Several processes starting together each
+ * propose a pair; insert-or-ignore keeps the first, and every process reads that one. The
+ * private key is sealed at rest like every other secret.
+ */
+async function loadOrCreate(ctx: AppContext): Promise<StoredVapidKeys> {
   const fresh = webpush.generateVAPIDKeys();
   const now = ctx.clock.now();
   await ctx.db.transaction().execute(async (tx) => {
@@ -52,9 +102,9 @@ async function loadOrCreate(ctx: AppContext): Promise<VapidKeys> {
   });
   const rows = await ctx.db.selectFrom('server_keys').select(['name', 'value']).where('name', 'in', [VAPID_PUBLIC, VAPID_PRIVATE]).execute();
   const publicKey = rows.find((r) => r.name === VAPID_PUBLIC)?.value;
-  const sealed = rows.find((r) => r.name === VAPID_PRIVATE)?.value;
-  if (!publicKey || !sealed) throw new Error('VAPID keys missing after insert');
-  return { publicKey, privateKey: ctx.secrets.open(sealed, VAPID_PRIVATE).toString() };
+  const sealedPrivateKey = rows.find((r) => r.name === VAPID_PRIVATE)?.value;
+  if (!publicKey || !sealedPrivateKey) throw new Error('VAPID keys missing after insert');
+  return { publicKey, sealedPrivateKey };
 }
 
 /** What a notification carries: only that a push is waiting, and which. */

@@ -26,7 +26,8 @@ export const databaseUnavailable = () =>
 /**
  * Every error leaves as `{ "error": CODE, "message": text }`. Client mistakes keep their
  * 4xx status; a database that cannot be reached (or SQLite still locked) is a 503 with
- * Retry-After, logged as a warning; anything else is a 500 with a generic message, logged.
+ * Retry-After, logged as a warning; another 5xx AppError keeps its code, logged; anything
+ * else is a 500 with a generic message, logged.
  */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler(sendError);
@@ -43,6 +44,10 @@ export function sendError(thrown: FastifyError | AppError, request: FastifyReque
     err = databaseUnavailable();
   }
   if (err instanceof AppError) {
+    // A lasting server-side condition raised on purpose (SECRET_UNAVAILABLE: a master key is
+    // missing) is the operator's to fix: logged, with what the error carries beyond its message.
+    // Passing ones that say when to retry (migrations still running) would only flood the log.
+    if (err === thrown && err.status >= 500 && !err.details?.retryAfterSeconds) request.log.error({ err }, err.message);
     if ((err.status === 429 || err.status === 423 || err.status === 503) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
     return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
   }

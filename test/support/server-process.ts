@@ -81,7 +81,7 @@ interface InjectLike {
   url: string;
   headers?: Record<string, string>;
   payload?: string;
-  /** Sent as X-Forwarded-For (the process must run with TESSERA_TRUST_PROXY=true for it to count). */
+  /** Sent as X-Forwarded-For (the process must run with TESSERA_TRUST_PROXY=1 for it to count: the test client is then its one proxy). */
   remoteAddress?: string;
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import type { AppContext } from '../../context.js';
+import { resealOnUse, type SealedColumn } from '../../crypto/reseal.js';
 import type { DbOrTx } from '../../db/database.js';
 import { ownedBy, ownerColumns, type FactorResult, type FactorUser, type LoginFactor } from '../factor.js';
 
@@ -14,6 +15,15 @@ export const TOTP_PARAMS = { algorithm: 'SHA1', digits: 6, period: 30 } as const
 /** At most one time step of clock drift either side (RFC 6238 5.2). */
 export const TOTP_WINDOW = 1;
 const SECRET_BYTES = 20; // 160 bits, the RFC 4226 recommendation
+
+/** The sealed secrets of authenticator apps and of the Tessera Authenticator's passcodes, each bound to its authenticator. */
+export const TOTP_SECRETS: SealedColumn = {
+  label: 'TOTP and device passcode secrets',
+  table: 'totp_authenticators',
+  id: 'authenticator_id',
+  value: 'secret_enc',
+  aad: (authenticatorId) => authenticatorId,
+};
 
 const totpOf = (secret: Secret, issuer = 'Tessera', label = 'user') => new TOTP({ ...TOTP_PARAMS, issuer, label, secret });
 
@@ -67,12 +77,22 @@ export async function beginTotpEnrollment(
  */
 export async function checkTotpCode(ctx: AppContext, db: DbOrTx, authenticatorId: string, code: string): Promise<FactorResult> {
   const row = await db.selectFrom('totp_authenticators').select('secret_enc').where('authenticator_id', '=', authenticatorId).executeTakeFirst();
-  return row ? checkSealedSecret(ctx, db, authenticatorId, row.secret_enc, code) : { ok: false, reason: 'wrong' };
+  if (!row) return { ok: false, reason: 'wrong' };
+  return checkSecret(ctx, db, authenticatorId, await openSecret(ctx, db, authenticatorId, row.secret_enc), code);
 }
 
-/** checkTotpCode for a secret already read (the login path reads all of a user's in one query). */
-async function checkSealedSecret(ctx: AppContext, db: DbOrTx, authenticatorId: string, sealed: string, code: string): Promise<FactorResult> {
-  const secret = ctx.secrets.open(sealed, authenticatorId).toString();
+/**
+ * The base32 secret of a sealed row, re-sealed under the current master key when it was
+ * sealed under a retired one (key rotation, on use). Throws SecretUnavailable (503) when no
+ * configured key opens it.
+ */
+async function openSecret(ctx: AppContext, db: DbOrTx, authenticatorId: string, sealed: string): Promise<string> {
+  const secret = ctx.secrets.open(sealed, authenticatorId);
+  await resealOnUse(ctx, db, TOTP_SECRETS, authenticatorId, sealed, secret);
+  return secret.toString();
+}
+
+async function checkSecret(ctx: AppContext, db: DbOrTx, authenticatorId: string, secret: string, code: string): Promise<FactorResult> {
   const step = matchingStep(secret, code, ctx.clock.now());
   if (step === null) return { ok: false, reason: 'wrong' };
   const taken = await db
@@ -115,10 +135,16 @@ export const totpFactor: LoginFactor = {
       .where(ownedBy('authenticators', user))
       .where('authenticators.kind', 'in', PASSCODE_KINDS)
       .where('authenticators.status', '=', 'active')
+      // One order for every request: two sign-ins re-sealing the same rows lock them alike (no deadlock).
+      .orderBy('authenticators.id')
       .execute();
+    // Every secret is opened before any code is compared: one that no configured key opens stops
+    // the step (503) rather than count as a wrong code, and tells nothing about the others.
+    const secrets: { id: string; secret: string }[] = [];
+    for (const a of mine) secrets.push({ id: a.id, secret: await openSecret(ctx, db, a.id, a.secret_enc) });
     let replay = false;
-    for (const a of mine) {
-      const r = await checkSealedSecret(ctx, db, a.id, a.secret_enc, code);
+    for (const a of secrets) {
+      const r = await checkSecret(ctx, db, a.id, a.secret, code);
       if (r.ok) return r;
       replay ||= r.reason === 'replay';
     }
