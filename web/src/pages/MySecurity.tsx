@@ -1,12 +1,14 @@
 import { useState, type FormEvent } from 'react';
 import { api, type MyAuthenticator, type MySecurity as Security } from '../api';
-import { BackupCodes } from '../components/BackupCodes';
 import { DataTable, type Column } from '../components/DataTable';
 import { TextField } from '../components/Field';
-import { Enrollment, type AddedKind } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { OperatorNav } from '../components/SectionNav';
+import { BackupCodes } from '../factors/backup-codes/BackupCodes';
+import { Enrollment } from '../factors/Enrollment';
+import type { AddedKind } from '../factors/factor';
+import { keySetup } from '../factors/webauthn/webauthn.factor';
 import { useAction, useApiGet } from '../useApi';
 import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
@@ -42,7 +44,7 @@ export interface SecurityOwner {
  * always sign in with password and second factor).
  */
 export function MySecurity({ owner, base }: { owner: SecurityOwner; base: SecurityBase }) {
-  const security = useApiGet<Security>(`${base}/security`);
+  const security = useApiGet(`${base}/security`);
   const [adding, setAdding] = useState<Adding>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const data = security.data;
@@ -116,7 +118,7 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
             <Enrollment
               key={adding}
               mode="add"
-              start={adding === 'choose' ? undefined : adding}
+              start={adding === 'choose' ? undefined : keySetup(adding === 'passkey')}
               onCancel={() => setAdding(null)}
               onFinished={({ added }) => {
                 setAdding(null);
@@ -164,7 +166,7 @@ function AuthenticatorTable({
     const question = last ? LAST_ONE_WARNING : `Remove ${item.label}? It will no longer work for signing in.`;
     if (!window.confirm(question)) return;
     const result = await action.run(() =>
-      api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${last ? '?confirm=true' : ''}`),
+      api.delete(`${base}/authenticators/{id}`, { params: { path: { id: item.id }, query: last ? { confirm: true } : {} } }),
     );
     if (result.ok) onChanged(`${item.label} was removed.`);
   }
@@ -250,7 +252,7 @@ function RenameForm({ base, item, onSaved, onCancel }: { base: SecurityBase; ite
       setError('Enter a name.');
       return;
     }
-    const result = await run(() => api.patch<MyAuthenticator>(`${base}/authenticators/${encodeURIComponent(item.id)}`, { label: next }));
+    const result = await run(() => api.patch(`${base}/authenticators/{id}`, { params: { path: { id: item.id } }, body: { label: next } }));
     if (result.ok) onSaved(result.value?.label ?? next);
   }
 
@@ -276,7 +278,7 @@ function BackupCodeSection({ base, remaining, owner, onChanged }: { base: Securi
 
   async function generate() {
     if (!window.confirm('Generate new backup codes? The codes you have now stop working.')) return;
-    const result = await run(() => api.post<{ backupCodes: string[] }>(`${base}/backup-codes`));
+    const result = await run(() => api.post(`${base}/backup-codes`));
     if (result.ok) setCodes(result.value.backupCodes);
   }
 
