@@ -77,6 +77,9 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
   });
 
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name in the document (`Error`, not `def-0`), so
+    // the types generated from it (web/src/api.generated.ts) read as the server names them.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       info: { title: 'Tessera API', version: '1', description: 'Multi-factor authentication for firm portals.' },
       components: {

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { audit } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { actorOf, clearSessionCookie, requireOperator, requireUser, sessionToken, setSessionCookie } from '../http/auth.js';
+import { UserKind } from '../directory/directory.schemas.js';
 import { Email, errors } from '../http/schemas.js';
 import { unauthorized } from '../errors.js';
 import { deleteSession } from '../sessions/session.service.js';
@@ -35,7 +36,7 @@ const Me = Type.Union([
       id: Type.String(),
       email: Type.String(),
       name: Type.String(),
-      kind: Type.String(),
+      kind: UserKind,
       isSuperuser: Type.Boolean(),
       firm: Type.Object({ id: Type.String(), name: Type.String(), slug: Type.String() }),
     }),

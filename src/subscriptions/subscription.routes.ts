@@ -14,6 +14,7 @@ import {
   declineSubscription,
   listFirmFeatures,
   listSubscriptions,
+  MFA_FEATURE,
   requestLicences,
   requestSubscription,
   suspendSubscription,
@@ -43,7 +44,15 @@ const FeaturesSchema = Type.Object({
   categories: Type.Array(
     Type.Object({
       name: Type.String(),
-      features: Type.Array(Type.Object({ key: Type.String(), name: Type.String(), description: Type.String(), state: SubscriptionStateSchema })),
+      features: Type.Array(
+        Type.Object({
+          // The features there are (one today): each is subscribed to at POST /admin/subscriptions/<key>.
+          key: Type.Literal(MFA_FEATURE.key),
+          name: Type.String(),
+          description: Type.String(),
+          state: SubscriptionStateSchema,
+        }),
+      ),
     }),
   ),
 });

@@ -1,293 +1,43 @@
-// The one HTTP client of the browser app. Every page talks to the server through
-// `api`, so CSRF handling, error shapes and the "session ended" signal live here only.
+// The one HTTP client of the browser app. Every page talks to the server through `api`, so
+// CSRF handling, error shapes and the "session ended" signal live here only. What each route
+// takes and answers is not written here: it comes from api.generated.ts, which
+// `npm run api:types` generates from the server's OpenAPI document (the routes' own schemas),
+// so a call that no longer matches its route fails `npm run typecheck`.
+import createClient, { type MaybeOptionalInit } from 'openapi-fetch';
+import type { paths } from './api.generated';
 
 const BASE = '/api/v1';
 
-export type Kind = 'case_manager' | 'vendor_case_manager' | 'corp_user' | 'foreign_national';
+/** The API's routes, keyed by their path below /api/v1 (as every call names them). */
+type Routes = { [P in keyof paths as P extends `${typeof BASE}${infer Rest}` ? Rest : never]: paths[P] };
 
-export interface Operator {
-  id: string;
-  email: string;
-  name: string;
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** The paths that answer `M`, with their parameters as in the document: `/admin/users/{id}`. */
+export type PathOf<M extends Method> = { [P in keyof Routes]: Routes[P] extends Record<M, object> ? P : never }[keyof Routes];
+
+interface Operation {
+  parameters: { query?: unknown };
+  requestBody?: unknown;
+  responses: object;
 }
+type OperationOf<M extends Method, P extends PathOf<M>> = Routes[P] extends Record<M, infer O extends Operation> ? O : never;
+type JsonOf<T> = T extends { content: { 'application/json': infer B } } ? B : undefined;
+type Success<R> = R[Extract<keyof R, 200 | 201 | 204>];
 
-export interface SessionUser {
-  id: string;
-  email: string;
-  name: string;
-  kind: Kind;
-  isSuperuser: boolean;
-  firm: { id: string; name: string; slug: string };
-}
+/** What a route answers on success (undefined for 204 No Content). */
+export type Answer<M extends Method, P extends PathOf<M>> = JsonOf<Success<OperationOf<M, P>['responses']>>;
+/** The JSON body a route takes. */
+export type RequestBody<M extends Method, P extends PathOf<M>> = JsonOf<OperationOf<M, P>['requestBody']>;
+/** The query string a GET route takes (every field optional). */
+export type Query<P extends PathOf<'get'>> = NonNullable<OperationOf<'get', P>['parameters']['query']>;
+/** A call's path parameters, query, body and abort signal: required where the route requires them. */
+export type CallOptions<M extends Method, P extends PathOf<M>> = MaybeOptionalInit<Routes[P], M>;
 
-export type Me = { principal: 'operator'; operator: Operator } | { principal: 'user'; user: SessionUser };
-
-export interface UserView {
-  id: string;
-  email: string;
-  name: string;
-  kind: Kind;
-  isSuperuser: boolean;
-  corporation: { id: string; name: string } | null;
-  status: 'active' | 'disabled' | null;
-  portalAccess: 'enabled' | 'disabled' | null;
-  recordState: 'active' | 'inactive' | null;
-  active: boolean;
-  hasPassword: boolean;
-  createdAt: number;
-  /** Only on GET /admin/users/:id. */
-  mfa?: UserMfaState;
-}
-
-/** The MFA state of a user, as the firm admin sees it on GET /admin/users/:id. */
-export interface UserMfaState {
-  enrolled: boolean;
-  lockedUntil: number | null;
-  failedAttempts: number;
-}
-
-export interface Corporation {
-  id: string;
-  name: string;
-  createdAt: number;
-  userCount: number;
-}
-
-export interface Firm {
-  id: string;
-  slug: string;
-  name: string;
-  createdAt: number;
-  userCount: number;
-}
-
-/** An operator in the console's Operators list, with the state of their second factor. */
-export interface OperatorSummary {
-  id: string;
-  email: string;
-  name: string;
-  status: 'active' | 'disabled';
-  enrolled: boolean;
-  authenticators: number;
-  lockedUntil: number | null;
-  createdAt: number;
-}
-
-export interface OutboxItem {
-  id: string;
-  to: string;
-  subject: string;
-  status: string;
-  link: string | null;
-  textBody: string;
-  createdAt: number;
-}
-
-export type SubscriptionState = 'not_subscribed' | 'requested' | 'active' | 'suspended' | 'cancelled';
-
-export interface SubscriptionFeature {
-  key: string;
-  name: string;
-  description: string;
-  state: SubscriptionState;
-}
-
-export interface SubscriptionCatalogue {
-  categories: { name: string; features: SubscriptionFeature[] }[];
-}
-
-export type CorporationScope = 'all' | 'specific';
-
-export interface MfaConfiguration {
-  caseManagers: boolean;
-  vendorCaseManagers: boolean;
-  corporationScope: CorporationScope;
-  allCorpUsers: boolean;
-  allForeignNationals: boolean;
-}
-
-export interface MfaCorporation {
-  id: string;
-  name: string;
-  corpUsers: boolean;
-  foreignNationals: boolean;
-}
-
-/** Everything the MFA page shows, as GET /admin/mfa and every MFA change answer it. */
-export interface MfaOverview {
-  subscription: {
-    state: SubscriptionState;
-    planName: string | null;
-    licenceCount: number;
-    startsAt: number | null;
-    endsAt: number | null;
-    requestedAt: number | null;
-    activatedAt: number | null;
-    requestedLicences: number | null;
-    live: boolean;
-  };
-  configuration: MfaConfiguration & { corporations: MfaCorporation[] };
-  counters: { caseManagers: number; vendorCaseManagers: number; corpUsers: number; foreignNationals: number };
-  usage: { licenceCount: number; enrolled: number; unutilised: number; percent: number; bypassLogins: number };
-}
-
-export type AuthenticatorMethod = 'totp' | 'push' | 'webauthn';
-
-export interface EnrolledUser {
-  userId: string;
-  name: string;
-  email: string;
-  kind: Kind;
-  organisation: string;
-  methods: AuthenticatorMethod[];
-  /** E.164 phone numbers of the user's active authenticators that have one, sorted. */
-  phones: string[];
-  enrolledAt: number;
-  lastUsedAt: number | null;
-}
-
-/** GET /admin/mfa/fraud-reports: a push the user denied as "It seemed fraudulent". */
-export interface FraudReport {
-  id: string;
-  userId: string;
-  userName: string;
-  email: string;
-  reportedAt: number;
-  ip: string | null;
-  browser: string;
-  os: string;
-}
-
-// --- MFA at login --------------------------------------------------------------------
-
-/** What POST /login answers for a firm user: where the login goes next. */
-export interface LoginResult {
-  principal: 'user' | 'operator';
-  next: 'home' | 'second_factor' | 'enroll';
-  notice?: LoginNotice;
-}
-
-export type LoginNotice = 'mfa_bypassed_no_seat';
-
-export type SecondFactorMethod = 'push' | 'totp' | 'backup_code' | 'webauthn';
-
-/** GET /mfa/challenge: the pending second-factor step of a login. */
-export interface MfaChallenge {
-  user: { name: string; email: string };
-  firmName: string;
-  methods: SecondFactorMethod[];
-  /** "webauthn" when the user has a security key and no phone (reference 2.2.c), else "totp". */
-  defaultMethod?: SecondFactorMethod;
-  lockedUntil: number | null;
-  /** 0: the firm does not let browsers be remembered. */
-  rememberDays: number;
-}
-
-/** GET /mfa/enrollment. */
-export interface EnrollmentInfo {
-  firmName: string;
-  user: { name: string; email: string; kind: Kind | 'operator' };
-  methods: { kind: AuthenticatorMethod; label: string }[];
-  seatAvailable: boolean;
-  enrolled: boolean;
-}
-
-/** POST /mfa/enrollment/totp: a pending authenticator to confirm with a code. */
-export interface TotpEnrollment {
-  authenticatorId: string;
-  otpauthUri: string;
-  secret: string;
-  qrSvg: string;
-}
-
-/** POST /mfa/enrollment/push: a pending Tessera Authenticator, activated by opening the link (or scanning the QR code). */
-export interface PushEnrollment {
-  authenticatorId: string;
-  activationUrl: string;
-  qrSvg: string;
-  expiresAt: number;
-}
-
-/** POST /mfa/push: the request sent to the user's devices, and the number to type there. */
-export interface PushStart {
-  transactionId: string;
-  number: string;
-  expiresAt: number;
-}
-
-export type PushStatus = 'pending' | 'approved' | 'denied' | 'fraud' | 'expired';
-
-/** Where a finished login step goes; backup codes only after a first enrollment. */
-export interface StepResult {
-  next: 'home';
-  notice?: LoginNotice;
-  backupCodes?: string[] | null;
-}
-
-export interface MyAuthenticator {
-  id: string;
-  kind: AuthenticatorMethod;
-  label: string;
-  phone: string | null;
-  createdAt: number;
-  lastUsedAt: number | null;
-}
-
-/** GET /me/security. */
-/** A browser that skips the second factor ("Remember this browser"). */
-export interface RememberedBrowser {
-  browser: string;
-  os: string;
-  createdAt: number;
-  expiresAt: number;
-}
-
-export interface MySecurity {
-  mfaEnabled: boolean;
-  enrolled: boolean;
-  secondFactorThisSession: boolean;
-  /** Changes need a (new) second factor first: none in this session, or older than 15 minutes. */
-  stepUpRequired: boolean;
-  /** The firm allows passkey sign-in: "Add a passkey" is offered (never to operators). */
-  passkeysAllowed: boolean;
-  authenticators: MyAuthenticator[];
-  backupCodesRemaining: number;
-  rememberedBrowsers: number;
-  /** The newest remembered browsers (at most 20). */
-  rememberedBrowserList: RememberedBrowser[];
-}
-
-/** GET/PUT /admin/mfa/policy. */
-export interface MfaLoginPolicy {
-  lockoutThreshold: number;
-  lockoutMinutes: number;
-  rememberDays: number;
-  /** Enrolled users may sign in with a passkey instead of a password (off by default). */
-  passkeysEnabled: boolean;
-}
-
-/** One firm's subscription, as the operator console lists it. */
-export interface SubscriptionItem {
-  firmId: string;
-  firmName: string;
-  firmSlug: string;
-  state: Exclude<SubscriptionState, 'not_subscribed'>;
-  planName: string | null;
-  licenceCount: number;
-  seatsUsed: number;
-  startsAt: number | null;
-  endsAt: number | null;
-  requestedAt: number | null;
-  activatedAt: number | null;
-  requestedLicences: number | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  total: number;
-  page: number;
-  pageSize: number;
-}
+type Call<M extends Method> = <P extends PathOf<M>>(
+  path: P,
+  ...options: undefined extends CallOptions<M, P> ? [options?: CallOptions<M, P>] : [options: CallOptions<M, P>]
+) => Promise<Answer<M, P>>;
 
 export class ApiError extends Error {
   constructor(
@@ -318,8 +68,8 @@ export function isAbort(error: unknown): boolean {
   return error instanceof DOMException && error.name === 'AbortError';
 }
 
-/** Builds `?a=1&b=x`, leaving out empty values. */
-export function query(params: Record<string, string | number | undefined | null>): string {
+/** Builds `?a=1&b=x`, leaving out empty values (an empty filter field means "no filter"). */
+export function query(params: Record<string, unknown>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
@@ -339,7 +89,7 @@ export function resetCsrfToken(): void {
 
 function getCsrfToken(): Promise<string> {
   if (!csrfToken) {
-    const pending = request<{ token: string }>('GET', '/csrf').then((body) => body.token);
+    const pending = api.get('/csrf').then((body) => body.token);
     pending.catch(() => {
       if (csrfToken === pending) csrfToken = null;
     });
@@ -356,8 +106,6 @@ export function onSessionEnded(listener: () => void): () => void {
   return () => sessionEndedListeners.delete(listener);
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
 async function toApiError(response: Response): Promise<ApiError> {
   try {
     const body = (await response.json()) as { error?: unknown; message?: unknown };
@@ -371,31 +119,26 @@ async function toApiError(response: Response): Promise<ApiError> {
   return new ApiError(response.status, 'HTTP_ERROR', `The server answered with an error (${response.status}).`);
 }
 
-async function request<T>(method: Method, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const changesState = method !== 'GET';
+/**
+ * Sends one request built by openapi-fetch: adds the CSRF token to state-changing requests
+ * (once more with a fresh token if the server no longer accepts it), and turns every
+ * failure into an ApiError, so a caller gets the answer or an exception, never an error body.
+ */
+async function send(request: Request): Promise<Response> {
+  const changesState = request.method !== 'GET';
   for (let attempt = 0; ; attempt++) {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (changesState) headers['x-csrf-token'] = await getCsrfToken();
+    // A copy per attempt: a retry needs the body again.
+    const sent = request.clone();
+    if (changesState) sent.headers.set('x-csrf-token', await getCsrfToken());
 
     let response: Response;
     try {
-      response = await fetch(BASE + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: 'same-origin',
-        signal,
-      });
+      response = await fetch(sent);
     } catch (error) {
       if (isAbort(error)) throw error;
       throw new ApiError(0, 'NETWORK_ERROR', 'Could not reach the server. Check your connection and try again.');
     }
-
-    if (response.ok) {
-      const text = response.status === 204 ? '' : await response.text();
-      return (text ? JSON.parse(text) : undefined) as T;
-    }
+    if (response.ok) return response;
 
     const error = await toApiError(response);
     if (changesState && attempt === 0 && response.status === 403 && error.code === 'CSRF_INVALID') {
@@ -409,10 +152,60 @@ async function request<T>(method: Method, path: string, body?: unknown, signal?:
   }
 }
 
+const client = createClient<Routes>({
+  baseUrl: BASE,
+  fetch: send,
+  credentials: 'same-origin',
+  headers: { accept: 'application/json' },
+  querySerializer: (params) => query(params),
+});
+
+function caller<M extends Method>(method: M): Call<M> {
+  // The typing is Call<M>'s; openapi-fetch's own generic signature cannot be forwarded as is.
+  return (async (path: string, options?: object) => {
+    const { data } = await client.request(method, path as never, options as never);
+    return data;
+  }) as unknown as Call<M>;
+}
+
+/** `api.get('/admin/users/{id}', { params: { path: { id } } })`: the answer, or an ApiError thrown. */
 export const api = {
-  get: <T>(path: string, signal?: AbortSignal) => request<T>('GET', path, undefined, signal),
-  post: <T = void>(path: string, body?: unknown) => request<T>('POST', path, body),
-  put: <T = void>(path: string, body: unknown) => request<T>('PUT', path, body),
-  patch: <T = void>(path: string, body: unknown) => request<T>('PATCH', path, body),
-  delete: <T = void>(path: string) => request<T>('DELETE', path),
+  get: caller('get'),
+  post: caller('post'),
+  put: caller('put'),
+  patch: caller('patch'),
+  delete: caller('delete'),
 };
+
+// --- Names for answers the pages share, all taken from the generated types ------------------
+
+export type Me = Answer<'get', '/me'>;
+export type Operator = Extract<Me, { principal: 'operator' }>['operator'];
+export type SessionUser = Extract<Me, { principal: 'user' }>['user'];
+
+export type UserView = Answer<'get', '/admin/users/{id}'>;
+export type Kind = UserView['kind'];
+export type Corporation = Answer<'get', '/admin/corporations/{id}'>;
+export type Firm = Answer<'get', '/operator/firms'>['items'][number];
+export type OperatorSummary = Answer<'get', '/operator/operators'>['items'][number];
+export type OutboxItem = Answer<'get', '/operator/outbox'>['items'][number];
+
+export type SubscriptionFeature = Answer<'get', '/admin/subscriptions'>['categories'][number]['features'][number];
+export type SubscriptionState = SubscriptionFeature['state'];
+export type SubscriptionItem = Answer<'get', '/operator/subscriptions'>['items'][number];
+
+export type MfaOverview = Answer<'get', '/admin/mfa'>;
+export type MfaConfiguration = RequestBody<'put', '/admin/mfa/configuration'>;
+export type MfaCorporation = MfaOverview['configuration']['corporations'][number];
+export type MfaLoginPolicy = Answer<'get', '/admin/mfa/policy'>;
+export type EnrolledUser = Answer<'get', '/admin/mfa/enrolled'>['items'][number];
+export type FraudReport = Answer<'get', '/admin/mfa/fraud-reports'>['items'][number];
+
+export type LoginResult = Answer<'post', '/login'>;
+export type LoginNotice = NonNullable<LoginResult['notice']>;
+export type MfaChallenge = Answer<'get', '/mfa/challenge'>;
+export type SecondFactorMethod = MfaChallenge['methods'][number];
+export type EnrollmentInfo = Answer<'get', '/mfa/enrollment'>;
+export type AuthenticatorMethod = EnrollmentInfo['methods'][number]['kind'];
+export type MySecurity = Answer<'get', '/me/security'>;
+export type MyAuthenticator = MySecurity['authenticators'][number];

@@ -30,7 +30,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const refresh = useCallback(async (): Promise<Session> => {
     let next: Session;
     try {
-      next = fromMe(await api.get<Me>('/me'));
+      next = fromMe(await api.get('/me'));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       next = { status: 'anonymous' };

@@ -60,6 +60,58 @@ export const AuthenticationResponseSchema = Type.Object(
 );
 export type AuthenticationResponse = Static<typeof AuthenticationResponseSchema>;
 
-/** The options JSON handed to the browser; produced by @simplewebauthn/server, so described loosely. */
-export const CreationOptionsSchema = Type.Object({ challenge: Type.String(), rp: Type.Object({ id: Type.Optional(Type.String()), name: Type.String() }) }, { additionalProperties: true });
-export const RequestOptionsSchema = Type.Object({ challenge: Type.String(), rpId: Type.Optional(Type.String()) }, { additionalProperties: true });
+// --- The options handed to the browser -------------------------------------------------
+// Made by @simplewebauthn/server and read by @simplewebauthn/browser (WebAuthn L3
+// PublicKeyCredential{Creation,Request}OptionsJSON). Described field by field, so the OpenAPI
+// document (and the web apps' types generated from it) say what the browser receives; the
+// objects stay open (additionalProperties) so that a field a newer library adds still reaches
+// the browser rather than being dropped by the serializer.
+
+const Open = { additionalProperties: true } as const;
+const UserVerification = Type.Enum(['discouraged', 'preferred', 'required']);
+const Hints = Type.Array(Type.Enum(['hybrid', 'security-key', 'client-device']));
+const CredentialDescriptor = Type.Object({ id: Type.String(), type: Type.String(), transports: Type.Optional(Type.Array(Type.String())) }, Open);
+const ExtensionInputs = Type.Object(
+  { appid: Type.Optional(Type.String()), credProps: Type.Optional(Type.Boolean()), hmacCreateSecret: Type.Optional(Type.Boolean()), minPinLength: Type.Optional(Type.Boolean()) },
+  Open,
+);
+
+export const CreationOptionsSchema = Type.Object(
+  {
+    rp: Type.Object({ name: Type.String(), id: Type.Optional(Type.String()) }, Open),
+    user: Type.Object({ id: Type.String(), name: Type.String(), displayName: Type.String() }, Open),
+    challenge: Type.String(),
+    pubKeyCredParams: Type.Array(Type.Object({ alg: Type.Integer(), type: Type.Literal('public-key') }, Open)),
+    timeout: Type.Optional(Type.Integer()),
+    excludeCredentials: Type.Optional(Type.Array(CredentialDescriptor)),
+    authenticatorSelection: Type.Optional(
+      Type.Object(
+        {
+          authenticatorAttachment: Type.Optional(Attachment),
+          requireResidentKey: Type.Optional(Type.Boolean()),
+          residentKey: Type.Optional(Type.Enum(['discouraged', 'preferred', 'required'])),
+          userVerification: Type.Optional(UserVerification),
+        },
+        Open,
+      ),
+    ),
+    hints: Type.Optional(Hints),
+    attestation: Type.Optional(Type.Enum(['direct', 'enterprise', 'indirect', 'none'])),
+    attestationFormats: Type.Optional(Type.Array(Type.Enum(['fido-u2f', 'packed', 'android-safetynet', 'android-key', 'tpm', 'apple', 'none']))),
+    extensions: Type.Optional(ExtensionInputs),
+  },
+  Open,
+);
+
+export const RequestOptionsSchema = Type.Object(
+  {
+    challenge: Type.String(),
+    timeout: Type.Optional(Type.Integer()),
+    rpId: Type.Optional(Type.String()),
+    allowCredentials: Type.Optional(Type.Array(CredentialDescriptor)),
+    userVerification: Type.Optional(UserVerification),
+    hints: Type.Optional(Hints),
+    extensions: Type.Optional(ExtensionInputs),
+  },
+  Open,
+);

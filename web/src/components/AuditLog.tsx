@@ -1,5 +1,5 @@
 import { useCallback, useMemo } from 'react';
-import { query } from '../api';
+import { query, type Answer } from '../api';
 import { useApiGet, usePagedList } from '../useApi';
 import { DataTable, type Column } from './DataTable';
 import { SelectField, TextField } from './Field';
@@ -7,41 +7,10 @@ import { ErrorAlert } from './Notice';
 import { Card } from './Page';
 import { SearchBox } from './SearchBox';
 
-/** A person or thing an audit event names (GET .../audit-events). */
-export interface AuditParty {
-  type: string;
-  id: string | null;
-  name: string | null;
-  email: string | null;
-}
-
-export interface AuditEvent {
-  id: number;
-  at: number;
-  event: string;
-  label: string;
-  category: string;
-  result: 'success' | 'failure';
-  factor: string | null;
-  attention: boolean;
-  flag: string | null;
-  actor: AuditParty;
-  subject: AuditParty | null;
-  firm: { id: string; name: string | null; slug: string | null } | null;
-  ip: string | null;
-  userAgent: string | null;
-  details: Record<string, unknown>;
-}
-
-/** The list's page carries one more field than other lists: whether the count stopped at its bound. */
-type AuditPageExtra = { totalCapped?: boolean };
-
-/** GET .../audit-events/catalogue: the filters' choices, from the server's one catalogue. */
-interface AuditCatalogue {
-  events: { event: string; label: string; category: string }[];
-  categories: { category: string; label: string }[];
-  factors: { factor: string; label: string }[];
-}
+/** One event of GET .../audit-events (the firm's and the platform's logs have the same shape). */
+type AuditEvent = Answer<'get', '/admin/audit-events'>['items'][number];
+/** A person or thing an audit event names. */
+type AuditParty = AuditEvent['actor'];
 
 type Filters = { from: string; to: string; user: string; event: string; result: string; factor: string; attention: string };
 const NO_FILTERS: Filters = { from: '', to: '', user: '', event: '', result: '', factor: '', attention: '' };
@@ -90,8 +59,8 @@ function detailLine(details: Record<string, unknown>): string {
  * a text badge ("Needs attention: Replay") as well as a marked background.
  */
 export function AuditLog({ base, label, platform }: { base: '/admin/audit-events' | '/operator/audit-events'; label: string; platform?: boolean }) {
-  const { filters, refine, list, paging } = usePagedList<AuditEvent, Filters>(base, NO_FILTERS);
-  const catalogue = useApiGet<AuditCatalogue>(`${base}/catalogue`);
+  const { filters, refine, list, paging } = usePagedList(base, NO_FILTERS);
+  const catalogue = useApiGet(`${base}/catalogue`);
   const onSearch = useCallback((user: string) => refine({ user }), [refine]);
   const { page: _page, ...chosen } = filters;
   const attentionOnly = chosen.attention === 'true';
@@ -165,7 +134,7 @@ export function AuditLog({ base, label, platform }: { base: '/admin/audit-events
             onChange={(factor) => refine({ factor })}
           />
         </SearchBox>
-        {(list.data as AuditPageExtra | undefined)?.totalCapped ? (
+        {list.data?.totalCapped ? (
           <p className="muted">
             More than {total.toLocaleString()} events match: the pages show the newest {total.toLocaleString()}. Narrow the time range, or export CSV (up to
             100,000 events).

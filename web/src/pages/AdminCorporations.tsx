@@ -10,7 +10,7 @@ import { useAction, usePagedList } from '../useApi';
 
 
 export function AdminCorporations() {
-  const { filters, refine, list, paging } = usePagedList<Corporation, { q: string }>('/admin/corporations', { q: '' });
+  const { filters, refine, list, paging } = usePagedList('/admin/corporations', { q: '' });
   const [newName, setNewName] = useState('');
   const [renaming, setRenaming] = useState<Corporation | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -28,7 +28,7 @@ export function AdminCorporations() {
     event.preventDefault();
     setNotice(null);
     const name = newName.trim();
-    const result = await create.run(() => api.post<Corporation>('/admin/corporations', { name }));
+    const result = await create.run(() => api.post('/admin/corporations', { body: { name } }));
     if (result.ok) {
       setNewName('');
       done(`${result.value.name} was added.`);
@@ -38,7 +38,7 @@ export function AdminCorporations() {
   async function remove(corporation: Corporation) {
     setNotice(null);
     if (!window.confirm(`Delete ${corporation.name}? This cannot be undone.`)) return;
-    const result = await rowAction.run(() => api.delete(`/admin/corporations/${encodeURIComponent(corporation.id)}`));
+    const result = await rowAction.run(() => api.delete('/admin/corporations/{id}', { params: { path: { id: corporation.id } } }));
     if (result.ok) done(`${corporation.name} was deleted.`);
   }
 
@@ -140,7 +140,7 @@ function RenameForm({
   async function submit(event: FormEvent) {
     event.preventDefault();
     const result = await run(() =>
-      api.patch<Corporation>(`/admin/corporations/${encodeURIComponent(corporation.id)}`, { name: name.trim() }),
+      api.patch('/admin/corporations/{id}', { params: { path: { id: corporation.id } }, body: { name: name.trim() } }),
     );
     if (result.ok) onRenamed(result.value);
   }

@@ -2,15 +2,12 @@ import { useCallback, useId, useRef, useState, type FormEvent } from 'react';
 import {
   api,
   errorMessage,
-  query,
-  type Corporation,
   type EnrolledUser,
   type FraudReport,
   type MfaConfiguration,
   type MfaCorporation,
   type MfaLoginPolicy,
   type MfaOverview,
-  type Page as ListPage,
 } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { CheckboxField, SelectField, TextField } from '../components/Field';
@@ -29,7 +26,7 @@ import { formatDate, formatDay, KIND_LABELS, METHOD_LABELS, plural, SUBSCRIPTION
  * page re-renders from it, so the counters and usage always match what the server did.
  */
 export function AdminMfa() {
-  const overview = useApiGet<MfaOverview>('/admin/mfa');
+  const overview = useApiGet('/admin/mfa');
   const data = overview.data;
 
   return (
@@ -136,7 +133,7 @@ function LicenceRequestForm({ licenceCount, onChanged }: { licenceCount: number;
       setError(`Enter a whole number above your current ${plural(licenceCount, 'licence')}.`);
       return;
     }
-    const result = await run(() => api.post<MfaOverview>('/admin/mfa/licence-request', { licences }));
+    const result = await run(() => api.post('/admin/mfa/licence-request', { body: { licences } }));
     if (result.ok) {
       setWanted('');
       onChanged(result.value);
@@ -227,7 +224,7 @@ function ConfigurationSection({
       allCorpUsers: next.allCorpUsers,
       allForeignNationals: next.allForeignNationals,
     };
-    void send({ ...overview, configuration: next }, () => api.put<MfaOverview>('/admin/mfa/configuration', body));
+    void send({ ...overview, configuration: next }, () => api.put('/admin/mfa/configuration', { body }));
   }
 
   return (
@@ -313,7 +310,7 @@ function SpecificCorporations({
   send(shown: MfaOverview | null, request: () => Promise<MfaOverview>): Promise<boolean>;
 }) {
   const added = overview.configuration.corporations;
-  const choices = useApiGet<ListPage<Corporation>>(active ? `/admin/corporations${query({ pageSize: 100 })}` : null);
+  const choices = useApiGet(active ? '/admin/corporations' : null, { query: { pageSize: 100 } });
   const [chosen, setChosen] = useState('');
   const [formError, setFormError] = useState<string | null>(null);
   const addedIds = new Set(added.map((c) => c.id));
@@ -332,17 +329,17 @@ function SpecificCorporations({
     }
     const corporationId = chosen;
     setChosen('');
-    await send(null, () => api.post<MfaOverview>('/admin/mfa/corporations', { corporationId }));
+    await send(null, () => api.post('/admin/mfa/corporations', { body: { corporationId } }));
   }
 
   function toggle(corporation: MfaCorporation, patch: Pick<MfaCorporation, 'corpUsers'> | Pick<MfaCorporation, 'foreignNationals'>) {
     const shown = withCorporations(added.map((c) => (c.id === corporation.id ? { ...c, ...patch } : c)));
-    void send(shown, () => api.patch<MfaOverview>(`/admin/mfa/corporations/${encodeURIComponent(corporation.id)}`, patch));
+    void send(shown, () => api.patch('/admin/mfa/corporations/{corporationId}', { params: { path: { corporationId: corporation.id } }, body: patch }));
   }
 
   function remove(corporation: MfaCorporation) {
     const shown = withCorporations(added.filter((c) => c.id !== corporation.id));
-    void send(shown, () => api.delete<MfaOverview>(`/admin/mfa/corporations/${encodeURIComponent(corporation.id)}`));
+    void send(shown, () => api.delete('/admin/mfa/corporations/{corporationId}', { params: { path: { corporationId: corporation.id } } }));
   }
 
   const hint = choices.error
@@ -446,7 +443,7 @@ function Counters({ counters }: { counters: MfaOverview['counters'] }) {
 
 /** Lockout after wrong codes, remembered browsers (issue 4) and passkey sign-in (issue 6): the firm's own settings. */
 function LoginPolicySection() {
-  const policy = useApiGet<MfaLoginPolicy>('/admin/mfa/policy');
+  const policy = useApiGet('/admin/mfa/policy');
   return (
     <Card title="Login policy">
       <ErrorAlert message={policy.error} />
@@ -459,7 +456,8 @@ function LoginPolicySection() {
   );
 }
 
-type NumericPolicyKey = Exclude<keyof MfaLoginPolicy, 'passkeysEnabled'>;
+/** The numbers this form edits (the push settings are not sent, so the server keeps them). */
+type NumericPolicyKey = 'lockoutThreshold' | 'lockoutMinutes' | 'rememberDays';
 
 const POLICY_LIMITS: Record<NumericPolicyKey, { min: number; max: number; name: string }> = {
   lockoutThreshold: { min: 3, max: 50, name: 'Lock after failed codes' },
@@ -481,7 +479,7 @@ function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(
   async function submit(event: FormEvent) {
     event.preventDefault();
     setSaved(null);
-    const body = { passkeysEnabled } as MfaLoginPolicy;
+    const numbers = {} as Record<NumericPolicyKey, number>;
     for (const key of Object.keys(POLICY_LIMITS) as NumericPolicyKey[]) {
       const { min, max, name } = POLICY_LIMITS[key];
       const n = Number(values[key]);
@@ -489,9 +487,9 @@ function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(
         setError(`${name}: enter a whole number from ${min} to ${max}.`);
         return;
       }
-      body[key] = n;
+      numbers[key] = n;
     }
-    const result = await run(() => api.put<MfaLoginPolicy>('/admin/mfa/policy', body));
+    const result = await run(() => api.put('/admin/mfa/policy', { body: { ...numbers, passkeysEnabled } }));
     if (result.ok) {
       onSaved(result.value);
       setSaved('The login policy was saved.');
@@ -558,7 +556,7 @@ function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(
 // --- Enrolled Users ----------------------------------------------------------------
 
 function EnrolledSection({ onReset }: { onReset(): void }) {
-  const { filters, refine, setPage, list, paging } = usePagedList<EnrolledUser, { q: string }>('/admin/mfa/enrolled', { q: '' });
+  const { filters, refine, setPage, list, paging } = usePagedList('/admin/mfa/enrolled', { q: '' });
   const [notice, setNotice] = useState<string | null>(null);
   const action = useAction();
 
@@ -567,7 +565,7 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
   async function reset(user: EnrolledUser) {
     setNotice(null);
     if (!window.confirm(`Reset the MFA enrollment of ${user.name}? Their authenticators stop working and the seat is freed.`)) return;
-    const result = await action.run(() => api.post(`/admin/mfa/enrolled/${encodeURIComponent(user.userId)}/reset`));
+    const result = await action.run(() => api.post('/admin/mfa/enrolled/{userId}/reset', { params: { path: { userId: user.userId } } }));
     if (!result.ok) return;
     setNotice(`MFA enrollment of ${user.name} was reset.`);
     // The last row of a later page: go back a page rather than show an empty one.
@@ -632,7 +630,7 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
 
 /** Push requests the firm's users denied as "It seemed fraudulent" (issue 5.6), newest first: the facts the superusers were mailed. */
 function FraudReportsSection() {
-  const { list, paging } = usePagedList<FraudReport, Record<string, never>>('/admin/mfa/fraud-reports', {});
+  const { list, paging } = usePagedList('/admin/mfa/fraud-reports', {});
 
   const columns: Column<FraudReport>[] = [
     {

@@ -1,5 +1,5 @@
 import { useId, useState } from 'react';
-import { api, type SubscriptionCatalogue, type SubscriptionFeature } from '../api';
+import { api, type SubscriptionFeature } from '../api';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { FirmAdminNav } from '../components/SectionNav';
@@ -12,13 +12,13 @@ const FEATURE_PAGES: Record<string, string> = { mfa: '/admin/mfa' };
 
 /** Setup > Subscriptions (reference A.1): the features a firm can subscribe to, by category. */
 export function AdminSubscriptions() {
-  const catalogue = useApiGet<SubscriptionCatalogue>('/admin/subscriptions');
+  const catalogue = useApiGet('/admin/subscriptions');
   const [notice, setNotice] = useState<string | null>(null);
   const subscribe = useAction();
 
   async function request(feature: SubscriptionFeature) {
     setNotice(null);
-    const result = await subscribe.run(() => api.post(`/admin/subscriptions/${encodeURIComponent(feature.key)}`));
+    const result = await subscribe.run(() => api.post(`/admin/subscriptions/${feature.key}`));
     if (result.ok) setNotice('Subscription requested. The accounts team will get in touch to activate it.');
     // Reload after a refusal too: a double-submit means the state already moved on.
     catalogue.reload();

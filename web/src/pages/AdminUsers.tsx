@@ -1,5 +1,5 @@
 import { useCallback, useState, type FormEvent } from 'react';
-import { api, query, type Corporation, type Kind, type Page as ListPage, type UserView } from '../api';
+import { api, type Corporation, type Kind, type RequestBody, type UserView } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { CheckboxField, SelectField, TextField, type Option } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
@@ -14,12 +14,10 @@ import { belongsToCorporation, describeState, formatDate, KIND_LABELS, KIND_OPTI
 type Editor = { mode: 'closed' } | { mode: 'new' } | { mode: 'edit'; user: UserView };
 
 export function AdminUsers() {
-  const { filters, refine, list, paging } = usePagedList<UserView, { q: string; kind: string }>('/admin/users', { q: '', kind: '' });
+  const { filters, refine, list, paging } = usePagedList('/admin/users', { q: '', kind: '' });
   const [editor, setEditor] = useState<Editor>({ mode: 'closed' });
   // Corporation choices are only needed while a form is open.
-  const corporations = useApiGet<ListPage<Corporation>>(
-    editor.mode === 'closed' ? null : `/admin/corporations${query({ pageSize: 100 })}`,
-  );
+  const corporations = useApiGet(editor.mode === 'closed' ? null : '/admin/corporations', { query: { pageSize: 100 } });
   const [notice, setNotice] = useState<string | null>(null);
   const rowAction = useAction();
 
@@ -39,14 +37,14 @@ export function AdminUsers() {
 
   async function sendLink(user: UserView) {
     setNotice(null);
-    const result = await rowAction.run(() => api.post(`/admin/users/${encodeURIComponent(user.id)}/password-link`));
+    const result = await rowAction.run(() => api.post('/admin/users/{id}/password-link', { params: { path: { id: user.id } } }));
     if (result.ok) setNotice(`A new set-password link was mailed to ${user.email}.`);
   }
 
   async function remove(user: UserView) {
     setNotice(null);
     if (!window.confirm(`Delete ${user.name} (${user.email})? This cannot be undone.`)) return;
-    const result = await rowAction.run(() => api.delete(`/admin/users/${encodeURIComponent(user.id)}`));
+    const result = await rowAction.run(() => api.delete('/admin/users/{id}', { params: { path: { id: user.id } } }));
     if (result.ok) {
       if (editor.mode === 'edit' && editor.user.id === user.id) setEditor({ mode: 'closed' });
       setNotice(`${user.name} was deleted.`);
@@ -235,7 +233,7 @@ function NewUserForm({
       ...(kind === 'case_manager' ? { isSuperuser } : {}),
       ...(needsCorporation ? { corporationId } : {}),
     };
-    const result = await run(() => api.post<UserView>('/admin/users', body));
+    const result = await run(() => api.post('/admin/users', { body }));
     if (result.ok) onCreated(result.value);
   }
 
@@ -267,11 +265,7 @@ function NewUserForm({
   );
 }
 
-type UserPatch = Partial<
-  Pick<UserView, 'name' | 'email' | 'isSuperuser' | 'status' | 'portalAccess' | 'recordState'> & {
-    corporationId: string;
-  }
->;
+type UserPatch = RequestBody<'patch', '/admin/users/{id}'>;
 
 function EditUserForm({
   user,
@@ -312,7 +306,7 @@ function EditUserForm({
       onSaved(user);
       return;
     }
-    const result = await run(() => api.patch<UserView>(`/admin/users/${encodeURIComponent(user.id)}`, patch));
+    const result = await run(() => api.patch('/admin/users/{id}', { params: { path: { id: user.id } }, body: patch }));
     if (result.ok) onSaved(result.value);
   }
 
@@ -390,7 +384,7 @@ function EditUserForm({
  * user's own record is loaded.
  */
 function MfaLock({ user }: { user: UserView }) {
-  const detail = useApiGet<UserView>(`/admin/users/${encodeURIComponent(user.id)}`);
+  const detail = useApiGet('/admin/users/{id}', { path: { id: user.id } });
   const { pending, error, run } = useAction();
   const [unlocked, setUnlocked] = useState(false);
   const mfa = detail.data?.mfa;
@@ -398,7 +392,7 @@ function MfaLock({ user }: { user: UserView }) {
   const locked = !unlocked && mfa.lockedUntil !== null && mfa.lockedUntil > Date.now();
 
   async function unlock() {
-    const result = await run(() => api.post(`/admin/users/${encodeURIComponent(user.id)}/mfa-unlock`));
+    const result = await run(() => api.post('/admin/users/{id}/mfa-unlock', { params: { path: { id: user.id } } }));
     if (result.ok) {
       setUnlocked(true);
       detail.reload();

@@ -1,4 +1,4 @@
-import { Enrollment } from '../components/Enrollment';
+import { Enrollment } from '../factors/Enrollment';
 import { Page } from '../components/Page';
 import { signInAgain, useFinishSignIn, useSession } from '../session';
 

@@ -6,7 +6,7 @@ import { Card, Page } from '../components/Page';
 import { historyState, Link, navigate } from '../router';
 import { nextParam, safeNext, withNext } from '../safe-next';
 import { useSession } from '../session';
-import { keyErrorMessage, signInWithPasskey } from '../webauthn';
+import { keyErrorMessage, signInWithPasskey } from '../factors/webauthn/ceremonies';
 
 /** Where a firm user's login goes after the password (the server decides the step). */
 function afterPassword(result: LoginResult): { to: string; state?: Record<string, unknown> } {
@@ -49,10 +49,10 @@ export function Login({ audience }: LoginProps) {
       let target: { to: string; state?: Record<string, unknown> };
       if (audience === 'operator') {
         // Operators always pass their own second factor next (enrolling one at the first login).
-        const result = await api.post<LoginResult>('/operator/login', { email, password });
+        const result = await api.post('/operator/login', { body: { email, password } });
         target = result.next === 'home' ? { to: '/operator' } : { to: withNext(result.next === 'enroll' ? '/enroll' : '/mfa', '/operator') };
       } else {
-        const result = await api.post<LoginResult>('/login', { email, password, ...(firm.trim() ? { firm: firm.trim() } : {}) });
+        const result = await api.post('/login', { body: { email, password, ...(firm.trim() ? { firm: firm.trim() } : {}) } });
         target = afterPassword(result);
       }
       // The session changed, and the CSRF token is bound to it. (A login still waiting

@@ -1,12 +1,14 @@
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { api, ApiError, type MyAuthenticator, type MySecurity as Security, type RememberedBrowser } from '../api';
-import { BackupCodes } from '../components/BackupCodes';
+import { api, ApiError, type MyAuthenticator, type MySecurity as Security, } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
 import { CheckboxField, TextField } from '../components/Field';
-import { Enrollment, type AddedKind } from '../components/Enrollment';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { OperatorNav } from '../components/SectionNav';
+import { BackupCodes } from '../factors/backup-codes/BackupCodes';
+import { Enrollment } from '../factors/Enrollment';
+import type { AddedKind } from '../factors/factor';
+import { keySetup } from '../factors/webauthn/webauthn.factor';
 import { useAction, useApiGet } from '../useApi';
 import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
@@ -54,7 +56,7 @@ function stepUpAware<T>(request: Promise<T>, onStepUpNeeded: () => void): Promis
  * passkeys: operators always sign in with password and second factor).
  */
 export function MySecurity({ owner, base }: { owner: SecurityOwner; base: SecurityBase }) {
-  const security = useApiGet<Security>(`${base}/security`);
+  const security = useApiGet(`${base}/security`);
   const [adding, setAdding] = useState<Adding>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const data = security.data;
@@ -132,7 +134,7 @@ export function MySecurity({ owner, base }: { owner: SecurityOwner; base: Securi
             <Enrollment
               key={adding}
               mode="add"
-              start={adding === 'choose' ? undefined : adding}
+              start={adding === 'choose' ? undefined : keySetup(adding === 'passkey')}
               onCancel={() => setAdding(null)}
               onFinished={({ added }) => {
                 setAdding(null);
@@ -191,8 +193,7 @@ function AuthenticatorTable({
   const last = security.mfaEnabled && active.length === 1;
 
   async function remove(item: MyAuthenticator, forgetBrowsers: boolean) {
-    const query = new URLSearchParams({ ...(last ? { confirm: 'true' } : {}), ...(forgetBrowsers ? { forgetBrowsers: 'true' } : {}) }).toString();
-    const result = await action.run(() => stepUpAware(api.delete(`${base}/authenticators/${encodeURIComponent(item.id)}${query ? `?${query}` : ''}`), onStepUpNeeded));
+    const result = await action.run(() => stepUpAware(api.delete(`${base}/authenticators/{id}`, { params: { path: { id: item.id }, query: { ...(last ? { confirm: true } : {}), ...(forgetBrowsers ? { forgetBrowsers: true } : {}) } } }), onStepUpNeeded));
     setRemoving(null);
     if (result.ok) onChanged(forgetBrowsers ? `${item.label} was removed, and your remembered browsers were forgotten.` : `${item.label} was removed.`);
   }
@@ -365,11 +366,11 @@ function RememberedBrowsersSection({
 
   async function forgetAll() {
     onBeforeChange();
-    const result = await run(() => api.delete<{ forgotten: number }>('/me/remembered-browsers'));
+    const result = await run(() => api.delete('/me/remembered-browsers'));
     if (result.ok) onChanged(`${plural(result.value.forgotten, 'remembered browser')} forgotten. Each asks for a second factor at its next sign-in.`);
   }
 
-  const columns: Column<RememberedBrowser>[] = [
+  const columns: Column<Security['rememberedBrowserList'][number]>[] = [
     { header: 'Browser', cell: (b) => `${b.browser} on ${b.os}` },
     { header: 'Remembered', cell: (b) => formatDate(b.createdAt) },
     { header: 'Until', cell: (b) => formatDate(b.expiresAt) },
@@ -424,7 +425,7 @@ function RenameForm({
       setError('Enter a name.');
       return;
     }
-    const result = await run(() => stepUpAware(api.patch<MyAuthenticator>(`${base}/authenticators/${encodeURIComponent(item.id)}`, { label: next }), onStepUpNeeded));
+    const result = await run(() => stepUpAware(api.patch(`${base}/authenticators/{id}`, { params: { path: { id: item.id } }, body: { label: next } }), onStepUpNeeded));
     if (result.ok) onSaved(result.value?.label ?? next);
   }
 
@@ -462,7 +463,7 @@ function BackupCodeSection({
 
   async function generate() {
     if (!window.confirm('Generate new backup codes? The codes you have now stop working.')) return;
-    const result = await run(() => stepUpAware(api.post<{ backupCodes: string[] }>(`${base}/backup-codes`), onStepUpNeeded));
+    const result = await run(() => stepUpAware(api.post(`${base}/backup-codes`), onStepUpNeeded));
     if (result.ok) setCodes(result.value.backupCodes);
   }
 

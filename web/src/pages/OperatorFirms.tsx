@@ -18,7 +18,7 @@ const columns: Column<Firm>[] = [
 ];
 
 export function OperatorFirms() {
-  const { filters, refine, list, paging } = usePagedList<Firm, { q: string }>('/operator/firms', { q: '' });
+  const { filters, refine, list, paging } = usePagedList('/operator/firms', { q: '' });
   const [notice, setNotice] = useState<string | null>(null);
 
   const onSearch = useCallback((q: string) => refine({ q }), [refine]);
@@ -74,7 +74,7 @@ function NewFirmForm({ onStart, onCreated }: { onStart(): void; onCreated(superu
     onStart();
     const email = superuserEmail.trim();
     const body = { name: name.trim(), slug: slug.trim(), superuser: { name: superuserName.trim(), email } };
-    const result = await run(() => api.post('/operator/firms', body));
+    const result = await run(() => api.post('/operator/firms', { body }));
     if (result.ok) {
       setName('');
       setSlug('');

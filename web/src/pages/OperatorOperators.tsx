@@ -12,14 +12,14 @@ import { formatDate } from '../words';
  * phone or key here; their own factors are under Security.
  */
 export function OperatorOperators({ selfId }: { selfId: string }) {
-  const list = useApiGet<{ items: OperatorSummary[] }>('/operator/operators');
+  const list = useApiGet('/operator/operators');
   const action = useAction();
   const [notice, setNotice] = useState<string | null>(null);
 
   async function reset(op: OperatorSummary) {
     setNotice(null);
     if (!window.confirm(`Reset the second factor of ${op.name}? Their authenticators and backup codes stop working, they are signed out, and they set up a new one at their next sign-in.`)) return;
-    const result = await action.run(() => api.post(`/operator/operators/${encodeURIComponent(op.id)}/mfa-reset`));
+    const result = await action.run(() => api.post('/operator/operators/{id}/mfa-reset', { params: { path: { id: op.id } } }));
     if (result.ok) {
       setNotice(`The second factor of ${op.name} was reset.`);
       list.reload();

@@ -27,7 +27,7 @@ const columns: Column<OutboxItem>[] = [
 
 /** Mail the platform has sent or queued; lets an operator hand on a link when mail is not set up. */
 export function OperatorOutbox() {
-  const { list, paging } = usePagedList<OutboxItem, Record<string, never>>('/operator/outbox', {});
+  const { list, paging } = usePagedList('/operator/outbox', {});
 
   return (
     <Page title="Outbox" wide>

@@ -9,6 +9,9 @@ import { useAction, usePagedList } from '../useApi';
 import { dayToEpoch, epochToDay, formatDate, formatDay, plural, SUBSCRIPTION_STATE_SHORT } from '../words';
 
 
+/** The one-click actions on a firm's subscription: the routes below /operator/subscriptions/{firmId}/. */
+type SubscriptionAction = 'decline' | 'licence-request/decline' | 'suspend' | 'cancel';
+
 const STATE_OPTIONS = [
   { value: '', label: 'All states' },
   { value: 'requested', label: 'Requested' },
@@ -23,7 +26,7 @@ const STATE_OPTIONS = [
  * answer requests for more licences.
  */
 export function OperatorSubscriptions() {
-  const { filters, refine, list, paging } = usePagedList<SubscriptionItem, { state: string }>('/operator/subscriptions', { state: '' });
+  const { filters, refine, list, paging } = usePagedList('/operator/subscriptions', { state: '' });
   const [activating, setActivating] = useState<SubscriptionItem | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const rowAction = useAction();
@@ -39,10 +42,10 @@ export function OperatorSubscriptions() {
     list.reload();
   }
 
-  async function act(item: SubscriptionItem, path: string, message: string, confirmText?: string) {
+  async function act(item: SubscriptionItem, action: SubscriptionAction, message: string, confirmText?: string) {
     setNotice(null);
     if (confirmText && !window.confirm(confirmText)) return;
-    const result = await rowAction.run(() => api.post(`/operator/subscriptions/${encodeURIComponent(item.firmId)}/${path}`));
+    const result = await rowAction.run(() => api.post(`/operator/subscriptions/{firmId}/${action}`, { params: { path: { firmId: item.firmId } } }));
     if (result.ok) {
       if (activating?.firmId === item.firmId) setActivating(null);
       done(message);
@@ -241,7 +244,7 @@ function ActivateForm({
     }
     const body = { planName: planName.trim(), licenceCount, startsAt, endsAt };
     const result = await run(() =>
-      api.post<SubscriptionItem>(`/operator/subscriptions/${encodeURIComponent(item.firmId)}/activate`, body),
+      api.post('/operator/subscriptions/{firmId}/activate', { params: { path: { firmId: item.firmId } }, body }),
     );
     if (result.ok) onActivated(result.value);
   }

@@ -1,17 +1,12 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, errorMessage } from '../api';
+import { api, errorMessage, type Answer } from '../api';
 import { TextField } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { Link } from '../router';
 import { useAction } from '../useApi';
 
-interface LinkInfo {
-  purpose: 'operator_setup' | 'set_password';
-  email: string;
-  name: string;
-  firmName: string | null;
-}
+type LinkInfo = Answer<'post', '/password/inspect'>;
 
 /** The token travels in the URL fragment so it never reaches a server log or a Referer header. */
 function tokenFromFragment(): string {
@@ -51,7 +46,7 @@ function SetPasswordForm({ token }: { token: string }) {
     }
     let current = true;
     api
-      .post<LinkInfo>('/password/inspect', { token })
+      .post('/password/inspect', { body: { token } })
       .then((body) => {
         if (!current) return;
         setInfo(body);
@@ -75,7 +70,7 @@ function SetPasswordForm({ token }: { token: string }) {
       return;
     }
     const body = isOperatorSetup ? { token, password, name, email } : { token, password };
-    const result = await run(() => api.post('/password/set', body));
+    const result = await run(() => api.post('/password/set', { body }));
     if (result.ok) setDone(true);
   }
 

@@ -3,15 +3,9 @@
 // The server makes every challenge and checks every answer; this file only carries the
 // options to the browser (`@simplewebauthn/browser` turns base64url into bytes and back)
 // and the answer back to the server.
-import {
-  browserSupportsWebAuthn,
-  startAuthentication,
-  startRegistration,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/browser';
-import { api, ApiError, type LoginResult, type StepResult } from './api';
-import { codeErrorMessage } from './words';
+import { browserSupportsWebAuthn, startAuthentication, startRegistration } from '@simplewebauthn/browser';
+import { api, ApiError, type Answer, type LoginResult } from '../../api';
+import { codeErrorMessage } from '../../words';
 
 export const KEY_WORDS = {
   cancelled: 'The request was cancelled or timed out. Try again.',
@@ -84,12 +78,18 @@ export function isSignedOut(cause: unknown): boolean {
   return cause instanceof ApiError && cause.status === 401 && cause.code === 'UNAUTHENTICATED';
 }
 
-// --- Enrollment: a security key, or a passkey, from /enroll or My security -----------------
-
-interface RegistrationStart {
-  authenticatorId: string;
-  options: PublicKeyCredentialCreationOptionsJSON;
+/**
+ * A ceremony's answer as the API takes it. The API's schema lets the extension outputs be any
+ * object (browsers add new ones; the spec keeps them open), which its generated type says with
+ * an index signature; @simplewebauthn names the outputs it knows in an interface, which
+ * TypeScript does not match to an index signature. A plain copy of the same keys does.
+ */
+function forApi<T extends { clientExtensionResults: object }>(answer: T) {
+  const { clientExtensionResults, ...rest } = answer;
+  return { ...rest, clientExtensionResults: { ...clientExtensionResults } };
 }
+
+// --- Enrollment: a security key, or a passkey, from /enroll or My security -----------------
 
 /**
  * Registers a key: the server makes the options (and a pending authenticator named
@@ -98,31 +98,29 @@ interface RegistrationStart {
  */
 export async function registerKey(label: string, passkey: boolean): Promise<{ backupCodes: string[] | null }> {
   ensureSupported();
-  const start = await api.post<RegistrationStart>('/mfa/enrollment/webauthn/options', { label, ...(passkey ? { passkey: true } : {}) });
+  const start = await api.post('/mfa/enrollment/webauthn/options', { body: { label, ...(passkey ? { passkey: true } : {}) } });
   const response = await startRegistration({ optionsJSON: start.options });
-  const result = await api.post<{ next: 'home'; backupCodes: string[] | null }>(
-    `/mfa/enrollment/webauthn/${encodeURIComponent(start.authenticatorId)}/verify`,
-    { response },
-  );
+  const result = await api.post('/mfa/enrollment/webauthn/{authenticatorId}/verify', {
+    params: { path: { authenticatorId: start.authenticatorId } },
+    body: { response: forApi(response) },
+  });
   return { backupCodes: result.backupCodes ?? null };
 }
 
 // --- The second factor of a login (/mfa) ---------------------------------------------------
 
-export async function verifyWithKey(remember: boolean | undefined): Promise<StepResult> {
+export async function verifyWithKey(remember: boolean | undefined): Promise<Answer<'post', '/mfa/webauthn/verify'>> {
   ensureSupported();
-  const { options } = await api.post<{ options: PublicKeyCredentialRequestOptionsJSON }>('/mfa/webauthn/options');
+  const { options } = await api.post('/mfa/webauthn/options');
   const response = await startAuthentication({ optionsJSON: options });
-  return api.post<StepResult>('/mfa/webauthn/verify', { response, ...(remember === undefined ? {} : { remember }) });
+  return api.post('/mfa/webauthn/verify', { body: { response: forApi(response), ...(remember === undefined ? {} : { remember }) } });
 }
 
 // --- Passkey sign-in (/login): no email, no password ---------------------------------------
 
 export async function signInWithPasskey(): Promise<LoginResult> {
   ensureSupported();
-  const { challengeId, options } = await api.post<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON }>(
-    '/passkey/options',
-  );
+  const { challengeId, options } = await api.post('/passkey/options');
   const response = await startAuthentication({ optionsJSON: options });
-  return api.post<LoginResult>('/passkey/verify', { challengeId, response });
+  return api.post('/passkey/verify', { body: { challengeId, response: forApi(response) } });
 }

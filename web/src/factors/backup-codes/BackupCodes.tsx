@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ErrorAlert, StatusNotice } from './Notice';
+import { ErrorAlert, StatusNotice } from '../../components/Notice';
 
 interface BackupCodesProps {
   codes: readonly string[];

@@ -1,0 +1,235 @@
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import { api, ApiError, errorMessage, resetCsrfToken, type AuthenticatorMethod, type EnrollmentInfo, type LoginNotice } from '../api';
+import { ErrorAlert } from '../components/Notice';
+import { Card } from '../components/Page';
+import { useAction } from '../useApi';
+import { BackupCodes } from './backup-codes/BackupCodes';
+import { CancelButton } from './CancelButton';
+import type { AddedKind, ChoiceValues, EnrollmentSetup } from './factor';
+import { ENROLLMENTS } from './registry';
+
+/**
+ * "first": the mandatory enrollment of a login (/enroll), which explains what is
+ * happening (reference "Enrolling users"). "add": another authenticator from My security.
+ */
+export type EnrollmentMode = 'first' | 'add';
+
+interface EnrollmentProps {
+  mode: EnrollmentMode;
+  /** Straight to a setup, without the choice of method (My security's "Add security key", "Add a passkey"). */
+  start?: EnrollmentSetup;
+  /** Enrolled (or, at first login with no licence free, skipped): where to go is the caller's choice. */
+  onFinished(result: { notice?: LoginNotice; added?: AddedKind }): void;
+  /** The pending login is gone (401): the caller sends the user to sign in again. */
+  onSignedOut?(): void;
+  onCancel?(): void;
+}
+
+/** The choices for this user: the methods the server lists, in this app's order (factors/registry.ts). */
+function offeredMethods(info: EnrollmentInfo) {
+  return ENROLLMENTS.filter((choice) => info.methods.some((m) => m.kind === choice.kind));
+}
+
+type Step = { name: 'choose' } | { name: 'setup'; setup: EnrollmentSetup } | { name: 'codes'; codes: string[]; added: AddedKind };
+
+/**
+ * The enrollment screen: the method picker, then the chosen factor's own setup screen (from
+ * its folder), then the backup codes of a first enrollment. It knows no factor by name.
+ */
+export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: EnrollmentProps) {
+  const [info, setInfo] = useState<EnrollmentInfo | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [step, setStep] = useState<Step>(start ? { name: 'setup', setup: start } : { name: 'choose' });
+  // NO_SEAT at confirmation: the last licence went to someone else meanwhile.
+  const [noSeat, setNoSeat] = useState<string | null>(null);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    api
+      .get('/mfa/enrollment', { signal: controller.signal })
+      .then(setInfo)
+      .catch((cause: unknown) => {
+        if (controller.signal.aborted) return;
+        if (cause instanceof ApiError && cause.status === 401) onSignedOut?.();
+        else setLoadError(errorMessage(cause));
+      });
+    return () => controller.abort();
+  }, [onSignedOut]);
+
+  if (loadError) return <ErrorAlert message={loadError} />;
+  if (!info) return <p className="muted">Loading…</p>;
+
+  const canSkip = mode === 'first' && (noSeat !== null || !info.seatAvailable);
+
+  if (step.name === 'codes') {
+    return (
+      <Card title="Your backup codes">
+        <BackupCodes
+          codes={step.codes}
+          owner={`${info.user.name} (${info.user.email}) at ${info.firmName}`}
+          onContinue={() => onFinished({ added: step.added })}
+        />
+      </Card>
+    );
+  }
+
+  return (
+    <>
+      {mode === 'first' && step.name === 'choose' ? <Explanation info={info} /> : null}
+      {canSkip ? (
+        <SkipNotice message={noSeat} onSkipped={onFinished} />
+      ) : step.name === 'choose' ? (
+        <MethodChoice info={info} mode={mode} onStarted={(setup) => setStep({ name: 'setup', setup })} onCancel={onCancel} />
+      ) : (
+        step.setup.render({
+          info,
+          onCancel,
+          onNoSeat: setNoSeat,
+          onSignedOut,
+          onConfirmed: (codes) => {
+            const { added } = step.setup;
+            if (codes && codes.length > 0) setStep({ name: 'codes', codes, added });
+            else onFinished({ added });
+          },
+        })
+      )}
+    </>
+  );
+}
+
+function Explanation({ info }: { info: EnrollmentInfo }) {
+  return (
+    <Card>
+      <p className="lead">
+        Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, your phone or a
+        security key proves it is really you.
+      </p>
+      <p>This is a one-time setup. It takes about two minutes. You can use one of three ways:</p>
+      <ul>
+        <li>
+          <strong>The Tessera Authenticator app</strong> on your phone: approve each sign-in with a tap (a push), or read a passcode
+          from it, even offline. Nothing to install from a store: you open it from the QR code or link shown in the next step.
+        </li>
+        <li>
+          <strong>Any authenticator app</strong> you already have, such as Google Authenticator, Microsoft Authenticator, Duo
+          Mobile or 1Password: it shows a 6-digit passcode to type here.
+        </li>
+        <li>
+          <strong>A security key</strong>, such as a YubiKey or a Feitian key, instead of a phone: insert it and tap it when it
+          blinks.
+        </li>
+      </ul>
+      <p className="muted">Your firm decides which of them you can choose below.</p>
+    </Card>
+  );
+}
+
+function SkipNotice({ message, onSkipped }: { message: string | null; onSkipped(result: { notice?: LoginNotice }): void }) {
+  const { pending, error, run } = useAction();
+
+  async function skip() {
+    const result = await run(() => api.post('/mfa/enrollment/skip'));
+    if (!result.ok) return;
+    // The session became a full one: its CSRF token is fetched again.
+    resetCsrfToken();
+    onSkipped({ notice: result.value.notice ?? 'mfa_bypassed_no_seat' });
+  }
+
+  return (
+    <Card>
+      {message ? (
+        <p role="alert" className="notice notice-error">
+          {message}
+        </p>
+      ) : (
+        <p role="status" className="notice notice-info">
+          Your firm has no free licence for multi-factor authentication right now, so you cannot set it up today. You can sign
+          in with your password only, and you will be asked to enrol once a licence is available.
+        </p>
+      )}
+      <ErrorAlert message={error} />
+      <div className="form-actions">
+        <button type="button" disabled={pending} onClick={() => void skip()}>
+          Continue without MFA
+        </button>
+      </div>
+    </Card>
+  );
+}
+
+function MethodChoice({
+  info,
+  mode,
+  onStarted,
+  onCancel,
+}: {
+  info: EnrollmentInfo;
+  mode: EnrollmentMode;
+  onStarted(setup: EnrollmentSetup): void;
+  onCancel?(): void;
+}) {
+  const offered = offeredMethods(info);
+  const [method, setMethod] = useState<AuthenticatorMethod | ''>(offered[0]?.kind ?? '');
+  const { pending, error, setError, run } = useAction();
+  const headingId = useId();
+  const radioName = useId();
+  // What each method's own fields hold (the phone of the Tessera Authenticator), kept while
+  // another method is chosen.
+  const [values, setValues] = useState<Partial<Record<AuthenticatorMethod, ChoiceValues>>>(() =>
+    Object.fromEntries(offered.map((f) => [f.kind, f.initialValues?.() ?? {}])),
+  );
+  const chosen = offered.find((f) => f.kind === method);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (!chosen) {
+      setError('Choose how you want to sign in.');
+      return;
+    }
+    const result = await run(() => chosen.start(values[chosen.kind] ?? {}));
+    if (!result.ok) return;
+    if (typeof result.value === 'string') setError(result.value);
+    else onStarted(result.value);
+  }
+
+  return (
+    <Card title={mode === 'first' ? 'Choose how you sign in' : 'Add an authenticator'}>
+      <form className="form" aria-labelledby={headingId} onSubmit={submit} noValidate>
+        <ErrorAlert message={error} />
+        <p id={headingId} className="muted">
+          {mode === 'first' ? 'Choose what you will use as your second factor.' : 'Choose what to add.'}
+        </p>
+        {offered.length === 0 ? (
+          <p className="muted">No method is available for you yet. Ask your firm administrator.</p>
+        ) : (
+          <div role="radiogroup" aria-label="Method" className="method-list">
+            {offered.map((choice) => (
+              <label key={choice.kind} className="method">
+                <input
+                  type="radio"
+                  name={radioName}
+                  value={choice.kind}
+                  checked={method === choice.kind}
+                  onChange={() => setMethod(choice.kind)}
+                />
+                <span>
+                  <span className="method-name">{choice.label}</span>
+                  <span className="method-description">{choice.description}</span>
+                </span>
+              </label>
+            ))}
+          </div>
+        )}
+        {chosen?.ChoiceFields ? (
+          <chosen.ChoiceFields values={values[chosen.kind] ?? {}} onChange={(next) => setValues((all) => ({ ...all, [chosen.kind]: next }))} />
+        ) : null}
+        <div className="form-actions">
+          <button type="submit" disabled={pending || offered.length === 0}>
+            Continue
+          </button>
+          <CancelButton onCancel={onCancel} />
+        </div>
+      </form>
+    </Card>
+  );
+}

@@ -1,0 +1,43 @@
+import { api } from '../../api';
+import { browserCountry } from '../../countries';
+import type { ChoiceValues, WebFactor } from '../factor';
+import { PhoneFields, phoneBody } from '../PhoneFields';
+import { PushSetup } from './PushSetup';
+import { PushStep } from './PushStep';
+
+/** The picker asks for the phone first: the server keeps it with the device (the enrolled users list shows it). */
+function PhoneChoice({ values, onChange }: { values: ChoiceValues; onChange(values: ChoiceValues): void }) {
+  return (
+    <PhoneFields
+      number={values.number ?? ''}
+      country={values.country ?? ''}
+      onNumber={(number) => onChange({ ...values, number })}
+      onCountry={(country) => onChange({ ...values, country })}
+      hint="The phone the Tessera Authenticator will be on"
+      required
+    />
+  );
+}
+
+/** The Tessera Authenticator: push approvals with a number to type, and passcodes offline. */
+export const pushFactor: WebFactor = {
+  enrollment: {
+    kind: 'push',
+    label: 'Mobile (Tessera Authenticator)',
+    description:
+      'Approve each sign-in on your phone with the Tessera Authenticator: it asks you to type the number shown here, then to tap Approve. It also shows passcodes when you are offline.',
+    ChoiceFields: PhoneChoice,
+    initialValues: () => ({ number: '', country: browserCountry() }),
+    async start(values) {
+      if (!values.number?.trim()) return 'Enter the number of the phone the Tessera Authenticator will be on.';
+      const phone = phoneBody(values.number, values.country ?? '');
+      const enrollment = await api.post('/mfa/enrollment/push', { body: { phone } });
+      return { added: 'push', render: (props) => <PushSetup {...props} enrollment={enrollment} phone={phone} /> };
+    },
+  },
+  secondFactor: {
+    method: 'push',
+    Form: PushStep,
+    offer: { label: 'Send me a push', style: 'button' },
+  },
+};
