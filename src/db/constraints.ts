@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
+import type { DbOrTx } from './database.js';
 
 /** True when a write failed on a UNIQUE constraint, on SQLite or PostgreSQL. */
 export function isUniqueViolation(err: unknown): boolean {
@@ -10,6 +11,21 @@ export function isUniqueViolation(err: unknown): boolean {
 export function isForeignKeyViolation(err: unknown): boolean {
   const e = err as { code?: string } | null;
   return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/**
+ * Whether another row of the firm already has this name, regardless of case: corporation and
+ * application names are unique per firm that way ("Acme" and "ACME" are one), which a unique
+ * index on (firm_id, lower(name)) enforces too.
+ */
+export async function nameInFirmTaken(db: DbOrTx, table: 'corporations' | 'applications', firmId: string, name: string, exceptId?: string): Promise<boolean> {
+  let q = db
+    .selectFrom(table)
+    .select('id')
+    .where('firm_id', '=', firmId)
+    .where(sql<boolean>`lower(name) = ${name.toLowerCase()}`);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  return (await q.executeTakeFirst()) !== undefined;
 }
 
 /**
