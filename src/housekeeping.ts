@@ -1,3 +1,4 @@
+import { dropExpiredPreviousSecrets } from './applications/application.repository.js';
 import type { AppContext } from './context.js';
 import { pruneAttempts } from './login/throttle.js';
 import { pruneSessions } from './sessions/session.service.js';
@@ -8,8 +9,8 @@ const DAY = 86_400_000;
  * Rows that have outlived their use, removed every few minutes by each process (the deletes
  * are idempotent, so several processes may run them at once): ended sessions, old password
  * attempts, expired WebAuthn challenges and remembered browsers, enrollments started and never
- * confirmed, finished background jobs, old push requests and activation codes, and mails older
- * than 90 days. The audit log is kept.
+ * confirmed, finished background jobs, old push requests and activation codes, mails older
+ * than 90 days, and applications' previous secrets whose rotation grace is over. The audit log is kept.
  */
 export async function runHousekeeping(ctx: AppContext): Promise<void> {
   const now = ctx.clock.now();
@@ -24,5 +25,6 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await ctx.db.deleteFrom('push_transactions').where('status', '!=', 'fraud').where('created_at', '<', now - 30 * DAY).execute();
   await ctx.db.deleteFrom('push_transactions').where('created_at', '<', now - 365 * DAY).execute();
   await ctx.db.deleteFrom('device_activations').where('expires_at', '<', now - DAY).execute();
+  await dropExpiredPreviousSecrets(ctx.db, now);
   await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
 }
