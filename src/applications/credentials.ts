@@ -30,6 +30,3 @@ export const newIntegrationKey = () => `DI${randomString(UPPER_ALNUM, 18)}`;
 
 /** A Duo secret key: 40 letters and digits (238 bits), as Duo issues them; the HMAC key of Duo's request signatures and of the Web SDK's HS512 JWTs. */
 export const newSecretKey = () => randomString(ALNUM, 40);
-
-export const INTEGRATION_KEY_PATTERN = /^DI[A-Z0-9]{18}$/;
-export const SECRET_KEY_PATTERN = /^[A-Za-z0-9]{40}$/;

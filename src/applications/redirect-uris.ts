@@ -23,7 +23,7 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Why `uri` may not be registered, or null when it may. */
 export function redirectUriProblem(uri: string): string | null {
-  if (!/^https?:\/\/[^/]/i.test(uri)) return 'it must be an absolute https:// URL (or http:// to localhost)';
+  if (!/^https?:\/\/[^/]/i.test(uri)) return 'it must be an absolute https:// URL (or http:// to localhost while developing)';
   let url: URL;
   try {
     url = new URL(uri);
@@ -34,7 +34,7 @@ export function redirectUriProblem(uri: string): string | null {
   if (uri.includes('\\')) return 'it must not contain a backslash';
   if (url.username || url.password || /^https?:\/\/[^/?]*@/i.test(uri)) return 'it must not contain a user name or password';
   if (url.hostname.includes('*')) return 'wildcards are not allowed: register each URI exactly';
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) return 'http:// is allowed only for localhost, 127.0.0.1 or [::1]; use https://';
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) return 'http:// is allowed only for localhost, 127.0.0.1 or [::1]; use https:// instead';
   return null;
 }
 

@@ -59,6 +59,58 @@ export interface Firm {
   name: string;
   createdAt: number;
   userCount: number;
+  applicationCount: number;
+}
+
+// --- Applications (a firm's own systems that sign users in through Tessera) -----------
+
+export type ApplicationType = 'oidc' | 'duo_auth_api' | 'duo_web_sdk';
+export type ClientType = 'confidential' | 'public';
+export type SecretAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt';
+export type NewUserPolicy = 'enroll' | 'allow' | 'deny';
+export type GracePeriod = 'none' | '1h' | '24h' | '7d';
+
+/** GET /admin/applications/:id, and every answer of a change. Never holds the secret. */
+export interface Application {
+  id: string;
+  type: ApplicationType;
+  name: string;
+  /** OIDC client ID, or the Duo integration key. */
+  clientId: string;
+  clientType: ClientType | null;
+  tokenEndpointAuthMethod: SecretAuthMethod | 'none' | null;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  /** null: every user of the firm. */
+  allowedKinds: Kind[] | null;
+  newUserPolicy: NewUserPolicy | null;
+  status: 'active' | 'disabled';
+  hasSecret: boolean;
+  secretRotatedAt: number | null;
+  previousSecretExpiresAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  createdBy: { id: string; name: string } | null;
+  discoveryUrl: string | null;
+  apiHostname: string | null;
+}
+
+/** POST /admin/applications and POST /admin/applications/:id/rotate-secret: the one time the secret is shown. */
+export interface ApplicationWithSecret {
+  application: Application;
+  secret: string | null;
+}
+
+/** The fields a superuser sets (POST takes them all; PATCH the ones that may change). */
+export interface ApplicationInput {
+  type: ApplicationType;
+  name: string;
+  clientType?: ClientType;
+  tokenEndpointAuthMethod?: SecretAuthMethod;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  allowedKinds?: Kind[] | null;
+  newUserPolicy?: NewUserPolicy;
 }
 
 /** An operator in the console's Operators list, with the state of their second factor. */
