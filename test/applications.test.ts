@@ -230,6 +230,13 @@ describe('POST /admin/applications', () => {
     await expectRefused(await A.admin.post(APPS, authApiBody({ name })), 409, 'APPLICATION_NAME_TAKEN', before);
   });
 
+  it('the same name created several times at once: one is created, the others answer 409 APPLICATION_NAME_TAKEN', async () => {
+    const answers = await Promise.all(Array.from({ length: 5 }, () => A.admin.post(APPS, authApiBody({ name: 'Raced Name' }))));
+    expect(answers.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409]);
+    for (const r of answers) if (r.statusCode === 409) expect(r.json()).toEqual({ error: 'APPLICATION_NAME_TAKEN', message: expect.any(String) });
+    expect(await h.ctx.db.selectFrom('applications').select('id').where('firm_id', '=', A.firm.id).where('name', '=', 'Raced Name').execute()).toHaveLength(1);
+  });
+
   it('the same name may exist in another firm', async () => {
     const { application } = await create(B, oidcBody({ name: 'Case Portal' }));
     expect(await row(application.id)).toMatchObject({ firm_id: B.firm.id, name: 'Case Portal' });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEventName } from '../audit/audit.catalogue.js';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { isUniqueViolation } from '../db/constraints.js';
+import { isUniqueViolation, isUniqueViolationOf } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -216,7 +216,7 @@ export async function createApplication(ctx: AppContext, db: DbOrTx, actor: Acto
     });
   } catch (err) {
     // A name taken between the check and the insert (the same name created twice at once).
-    if (isUniqueViolation(err) && (await nameInUse(db, firmId, name))) throw nameTaken();
+    if (isUniqueViolationOf(err, 'applications_firm_name_unique')) throw nameTaken();
     throw err;
   }
   const app = await loadApplication(db, firmId, id);

@@ -7,6 +7,16 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/**
+ * True when a write failed on this UNIQUE index (PostgreSQL names it in `constraint`, SQLite in
+ * the message). No query may follow such an error to find out which: PostgreSQL refuses every
+ * statement of a transaction after an error.
+ */
+export function isUniqueViolationOf(err: unknown, index: string): boolean {
+  const e = err as { constraint?: string; message?: string } | null;
+  return isUniqueViolation(err) && (e?.constraint === index || (e?.message ?? '').includes(index));
+}
+
 /** True when a write failed on a FOREIGN KEY constraint (the row it points at went away meanwhile). */
 export function isForeignKeyViolation(err: unknown): boolean {
   const e = err as { code?: string } | null;
