@@ -1,3 +1,4 @@
+import { dropExpiredPreviousSecrets } from './applications/application.repository.js';
 import type { AppContext } from './context.js';
 import { pruneDeviceNonces } from './device/device.service.js';
 import { RESEAL_SECRETS_JOB } from './crypto/reseal.job.js';
@@ -12,9 +13,9 @@ const DAY = 86_400_000;
  * are idempotent, so several processes may run them at once): ended sessions, old password
  * attempts, expired WebAuthn challenges and remembered browsers, enrollments started and never
  * confirmed, finished background jobs, old push requests and activation codes, device request
- * nonces past their window, and mails older than 90 days. The audit log is kept. And while
- * retired master keys are configured, the re-seal job is queued again: a node still on the old
- * key may have sealed values since.
+ * nonces past their window, mails older than 90 days, and applications' previous secrets whose
+ * rotation grace is over. The audit log is kept. And while retired master keys are configured,
+ * the re-seal job is queued again: a node still on the old key may have sealed values since.
  */
 export async function runHousekeeping(ctx: AppContext): Promise<void> {
   const now = ctx.clock.now();
@@ -30,6 +31,7 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await ctx.db.deleteFrom('push_transactions').where('created_at', '<', now - 365 * DAY).execute();
   await ctx.db.deleteFrom('device_activations').where('expires_at', '<', now - DAY).execute();
   await pruneDeviceNonces(ctx.db, now);
+  await dropExpiredPreviousSecrets(ctx.db, now);
   await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
   await queueResealWhileKeysRetired(ctx);
 }

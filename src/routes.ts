@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from './context.js';
+import { applicationRoutes } from './applications/application.routes.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { deviceRoutes } from './device/device.routes.js';
 import { directoryRoutes } from './directory/directory.routes.js';
@@ -33,4 +34,5 @@ export const routeModules: ((ctx: AppContext) => FastifyPluginAsyncTypebox)[] = 
   pushRoutes,
   deviceRoutes,
   auditRoutes,
+  applicationRoutes,
 ];

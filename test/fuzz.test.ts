@@ -4,6 +4,7 @@ import type { LightMyRequestResponse, RouteOptions } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApplication } from '../src/applications/application.service.js';
 import { systemActor } from '../src/audit/audit.service.js';
 import { ManualClock } from '../src/clock.js';
 import { isDeviceApi } from '../src/device/device.routes.js';
@@ -132,6 +133,9 @@ async function callers(route: FuzzRoute): Promise<{ personas: Persona[]; ids: st
   const member = await addUser(h, firm.id, { name: 'Mo Member', email: `mo@${firm.slug}.example`, kind: 'case_manager' }, null);
   await enrollForTest(h, firm.id, member.id);
   const corporation = await addCorporation(h, firm.id, 'Acme Corp');
+  const application = await h.ctx.db.transaction().execute((tx) =>
+    createApplication(h.ctx, tx, { ...systemActor, firmId: firm.id }, firm.id, { type: 'oidc', name: 'Case Portal', redirectUris: ['https://portal.example/cb'] }),
+  );
   const authenticator = await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', member.id).executeTakeFirstOrThrow();
   // Lockouts from the previous batch would hide the handlers behind a 423.
   await h.ctx.db.updateTable('users').set({ mfa_failed_count: 0, mfa_locked_until: null }).where('firm_id', '=', g.firmId).execute();
@@ -161,7 +165,7 @@ async function callers(route: FuzzRoute): Promise<{ personas: Persona[]; ids: st
       sign: (method, url, payload) => g.device.signatureHeaders(method, url, payload),
     });
   }
-  return { personas, ids: [firm.id, firm.superuser.id, member.id, corporation.id, authenticator.id] };
+  return { personas, ids: [firm.id, firm.superuser.id, member.id, corporation.id, authenticator.id, application.application.id] };
 }
 
 /** Stable per route, so adding a route does not change the requests of the others. */

@@ -78,7 +78,7 @@ describe('POST /operator/firms', () => {
     const res = await op.post(FIRMS, { name: '  Hooli Legal  ', slug: 'hooli', superuser: { name: ' Gavin Belson ', email: 'Gavin@Hooli.example' } });
     expect(res.statusCode, res.body).toBe(201);
     const { firm, superuser } = res.json();
-    expect(firm).toEqual({ id: expect.any(String), slug: 'hooli', name: 'Hooli Legal', createdAt: h.clock.now(), userCount: 1 });
+    expect(firm).toEqual({ id: expect.any(String), slug: 'hooli', name: 'Hooli Legal', createdAt: h.clock.now(), userCount: 1, applicationCount: 0 });
     expect(superuser).toEqual({
       id: expect.any(String),
       email: 'gavin@hooli.example',

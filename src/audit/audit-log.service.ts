@@ -3,7 +3,7 @@ import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
 import { containsText } from '../db/constraints.js';
 import type { Database, DbOrTx } from '../db/database.js';
 import { badRequest } from '../errors.js';
-import { AUDIT_CATEGORIES, AUDIT_FACTORS, classify, parseDetails, type AuditCategory, type AuditEventName, type AuditFactor, type AuditResult } from './audit.catalogue.js';
+import { AUDIT_CATEGORIES, AUDIT_EVENT_NAMES, AUDIT_EVENTS, AUDIT_FACTORS, classify, parseDetails, type AuditCategory, type AuditEventName, type AuditFactor, type AuditResult } from './audit.catalogue.js';
 import type { AuditEvent } from './audit.table.js';
 
 /**
@@ -27,6 +27,10 @@ export interface AuditFilters {
   factor?: AuditFactor;
   /** true: failures and suspicious events only ("Needs attention"). */
   attention?: boolean;
+  /** One application's events (its page's "last calls"); the scope still applies. */
+  applicationId?: string;
+  /** Leave out the events of these categories (e.g. the administration of the application itself). */
+  excludeCategories?: readonly AuditCategory[];
 }
 
 /** A person or thing an event names, with a name where we still know one. */
@@ -92,6 +96,11 @@ function filtered(db: DbOrTx, scope: AuditScope, f: AuditFilters): AuditQuery {
   if (f.result) q = q.where('audit_events.result', '=', f.result);
   if (f.factor) q = q.where('audit_events.factor', '=', f.factor);
   if (f.attention !== undefined) q = q.where('audit_events.attention', '=', f.attention ? 1 : 0);
+  if (f.applicationId) q = q.where('audit_events.application_id', '=', f.applicationId);
+  if (f.excludeCategories?.length) {
+    const excluded = AUDIT_EVENT_NAMES.filter((e) => f.excludeCategories!.includes(AUDIT_EVENTS[e].category));
+    if (excluded.length) q = q.where('audit_events.event', 'not in', excluded);
+  }
   if (f.userId) {
     const id = f.userId;
     q = q.where((eb) => eb.or([eb('audit_events.actor_id', '=', id), eb('audit_events.subject_id', '=', id)]));
@@ -257,11 +266,13 @@ async function views(db: DbOrTx, scope: AuditScope, rows: AuditEvent[]): Promise
   if (operatorIds.length) {
     for (const o of await db.selectFrom('operators').select(['id', 'name', 'email']).where('id', 'in', operatorIds).execute()) people.set(`operator:${o.id}`, o);
   }
-  const corporationIds = [...new Set(rows.filter((r) => r.subject_type === 'corporation' && r.subject_id).map((r) => r.subject_id!))];
-  if (corporationIds.length) {
-    let q = db.selectFrom('corporations').select(['id', 'name']).where('id', 'in', corporationIds);
+  // Corporations and applications a row is about, by their current name (a deleted one has none; its details keep the name).
+  for (const [type, table] of [['corporation', 'corporations'], ['application', 'applications']] as const) {
+    const subjectIds = [...new Set(rows.filter((r) => r.subject_type === type && r.subject_id).map((r) => r.subject_id!))];
+    if (subjectIds.length === 0) continue;
+    let q = db.selectFrom(table).select(['id', 'name']).where('id', 'in', subjectIds);
     if (firmScope) q = q.where('firm_id', '=', firmScope);
-    for (const c of await q.execute()) people.set(`corporation:${c.id}`, { name: c.name, email: '' });
+    for (const c of await q.execute()) people.set(`${type}:${c.id}`, { name: c.name, email: '' });
   }
   const firms = new Map<string, { name: string; slug: string }>();
   const firmIds = firmScope ? [] : [...new Set(rows.map((r) => r.firm_id).filter((x): x is string => x !== null))];

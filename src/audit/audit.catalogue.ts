@@ -141,6 +141,13 @@ export const AUDIT_EVENTS = {
   'mfa.corporation_changed': { category: 'administration', label: 'MFA corporation changed', result: 'success' },
   'mfa.corporation_removed': { category: 'administration', label: 'Corporation removed from MFA', result: 'success' },
   'mfa.policy_changed': { category: 'administration', label: 'Login policy changed', result: 'success' },
+  // Applications (issue 14 item 1, issue 15 item 1): details name the application, never its secret.
+  'application.created': { category: 'administration', label: 'Application created', result: 'success' },
+  'application.changed': { category: 'administration', label: 'Application changed', result: 'success' },
+  'application.disabled': { category: 'administration', label: 'Application disabled', result: 'success' },
+  'application.enabled': { category: 'administration', label: 'Application enabled', result: 'success' },
+  'application.deleted': { category: 'administration', label: 'Application deleted', result: 'success' },
+  'application.secret_rotated': { category: 'administration', label: 'Application secret rotated', result: 'success' },
 
   // Subscriptions and licences
   'subscription.requested': { category: 'subscription', label: 'Subscription requested', result: 'success' },

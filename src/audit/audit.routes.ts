@@ -50,7 +50,7 @@ const AuditEventSchema = Type.Object({
   userAgent: Type.Union([Type.String(), Type.Null()]),
   details: Type.Record(Type.String(), Type.Unknown()),
 });
-const AuditPageSchema = Type.Object({
+export const AuditPageSchema = Type.Object({
   items: Type.Array(AuditEventSchema),
   total: Type.Integer(),
   totalCapped: Type.Boolean(),

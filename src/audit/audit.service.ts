@@ -22,6 +22,8 @@ export interface AuditEntry {
   subjectId?: string | null;
   /** Never a secret: no passwords, tokens or codes. */
   details?: Record<string, unknown>;
+  /** The application the event concerns (an admin change of it, or a login that came through it). */
+  applicationId?: string | null;
 }
 
 /** Appends one event. Pass the transaction of the change it records, so both land or neither. */
@@ -44,6 +46,7 @@ export async function audit(db: DbOrTx, at: number, actor: Actor, entry: AuditEn
       result,
       factor,
       attention: attention ? 1 : 0,
+      application_id: entry.applicationId ?? null,
     })
     .execute();
 }

@@ -20,6 +20,8 @@ export interface AuditEventTable {
   factor: ColumnType<AuditFactor | null, AuditFactor | null | undefined, never>;
   /** 1 for failures and suspicious events ("Needs attention"), else 0. */
   attention: ColumnType<number, number | undefined, never>;
+  /** The application the event concerns (its admin changes; later the logins and calls that came through it); null for Tessera itself. */
+  application_id: ColumnType<string | null, string | null | undefined, never>;
 }
 export type AuditEvent = Selectable<AuditEventTable>;
 export type NewAuditEvent = Insertable<AuditEventTable>;

@@ -1,3 +1,4 @@
+import { APPLICATION_PREVIOUS_SECRETS, APPLICATION_SECRETS } from '../applications/application.lookup.js';
 import type { AppContext } from '../context.js';
 import { VAPID_PRIVATE_KEY } from '../device/web-push.js';
 import { BACKUP_CODES, BACKUP_CODE_MAC_KEYS, dropUnusedMacKeys, keepRetiredMacKeys, unopenableMacKeyIds } from '../factors/backup-codes/backup-codes.factor.js';
@@ -12,7 +13,7 @@ import { resealColumn, type ColumnReport } from './reseal.js';
 export const RESEAL_SECRETS_JOB = 'secrets.reseal';
 
 /** Every column of sealed values. A new one is its SealedColumn and one line here. */
-export const SEALED_COLUMNS = [BACKUP_CODE_MAC_KEYS, VAPID_PRIVATE_KEY, TOTP_SECRETS, BACKUP_CODES];
+export const SEALED_COLUMNS = [BACKUP_CODE_MAC_KEYS, VAPID_PRIVATE_KEY, TOTP_SECRETS, BACKUP_CODES, APPLICATION_SECRETS, APPLICATION_PREVIOUS_SECRETS];
 
 export interface ResealReport {
   currentKeyId: string;

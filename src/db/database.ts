@@ -6,6 +6,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type SqliteDatabase, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import type { ApplicationTable } from '../applications/application.table.js';
 import type { AuditEventTable } from '../audit/audit.table.js';
 import type { CorporationTable } from '../directory/corporation.table.js';
 import type { UserTable } from '../directory/user.table.js';
@@ -49,6 +50,7 @@ export interface Database {
   device_nonces: DeviceNonceTable;
   push_transactions: PushTransactionTable;
   server_keys: ServerKeyTable;
+  applications: ApplicationTable;
 }
 
 export type Db = Kysely<Database>;

@@ -11,6 +11,7 @@ import * as m0008 from './migrations/0008_audit_search.js';
 import * as m0009 from './migrations/0009_user_search.js';
 import * as m0010 from './migrations/0010_address_history.js';
 import * as m0012 from './migrations/0012_security_hardening.js';
+import * as m0014 from './migrations/0014_applications.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -25,6 +26,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0009_user_search': m0009,
   '0010_address_history': m0010,
   '0012_security_hardening': m0012,
+  '0014_applications': m0014,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */

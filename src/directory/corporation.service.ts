@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { sql } from 'kysely';
-import { containsText, isUniqueViolation } from '../db/constraints.js';
+import { containsText, isUniqueViolation, nameInFirmTaken } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import { conflict, notFound } from '../errors.js';
 import type { PageOf } from '../http/schemas.js';
@@ -16,16 +15,8 @@ export interface CorporationView {
 
 const nameTaken = () => conflict('CORPORATION_NAME_TAKEN', 'This firm already has a corporation with that name.');
 
-/** Names are unique per firm regardless of case ("Acme" and "ACME" are one client); a unique index enforces it too. */
-async function nameInUse(db: DbOrTx, firmId: string, name: string, exceptId?: string): Promise<boolean> {
-  let q = db
-    .selectFrom('corporations')
-    .select('id')
-    .where('firm_id', '=', firmId)
-    .where(sql<boolean>`lower(name) = ${name.toLowerCase()}`);
-  if (exceptId) q = q.where('id', '!=', exceptId);
-  return (await q.executeTakeFirst()) !== undefined;
-}
+/** Names are unique per firm regardless of case ("Acme" and "ACME" are one client). */
+const nameInUse = (db: DbOrTx, firmId: string, name: string, exceptId?: string) => nameInFirmTaken(db, 'corporations', firmId, name, exceptId);
 
 function corporationsWithCounts(db: DbOrTx, firmId: string) {
   return db

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { audit } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { actorOf, requireSuperuser } from '../http/auth.js';
+import { requireFirmAdmin } from '../http/auth.js';
 import { IdParams, Page, PageQuery, errors } from '../http/schemas.js';
 import { createCorporation, deleteCorporation, getCorporation, listCorporations, renameCorporation } from './corporation.service.js';
 import { CorporationBody, CorporationViewSchema, NewUserBody, UserKind, UserPatchBody, UserViewSchema } from './directory.schemas.js';
@@ -17,10 +17,7 @@ export const directoryRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     const tags = ['firm admin'];
-    const admin = async (request: FastifyRequest) => {
-      const { user, firm } = await requireSuperuser(ctx, request);
-      return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
-    };
+    const admin = (request: FastifyRequest) => requireFirmAdmin(ctx, request);
 
     app.get(
       '/admin/users',

@@ -14,6 +14,8 @@ export interface FirmView {
   name: string;
   createdAt: number;
   userCount: number;
+  /** The firm's registered applications (OIDC clients and Duo integrations), active or disabled. */
+  applicationCount: number;
 }
 
 /** Lower-case letters, digits and inner dashes. */
@@ -35,6 +37,7 @@ export async function listFirms(db: DbOrTx, query: { q?: string; page?: number; 
       'firms.name',
       'firms.created_at',
       eb.selectFrom('users').whereRef('users.firm_id', '=', 'firms.id').select(eb.fn.countAll<number>().as('n')).as('user_count'),
+      eb.selectFrom('applications').whereRef('applications.firm_id', '=', 'firms.id').select(eb.fn.countAll<number>().as('n')).as('application_count'),
     ])
     .orderBy('firms.name')
     .orderBy('firms.id')
@@ -42,7 +45,14 @@ export async function listFirms(db: DbOrTx, query: { q?: string; page?: number; 
     .offset((page - 1) * pageSize)
     .execute();
   return {
-    items: rows.map((r) => ({ id: r.id, slug: r.slug, name: r.name, createdAt: r.created_at, userCount: Number(r.user_count ?? 0) })),
+    items: rows.map((r) => ({
+      id: r.id,
+      slug: r.slug,
+      name: r.name,
+      createdAt: r.created_at,
+      userCount: Number(r.user_count ?? 0),
+      applicationCount: Number(r.application_count ?? 0),
+    })),
     total: Number(total),
     page,
     pageSize,
@@ -68,5 +78,5 @@ export async function createFirm(
   }
   await audit(db, now, actor, { event: 'firm.created', firmId: id, subjectType: 'firm', subjectId: id, details: { slug } });
   const superuser = await createUser(ctx, db, { ...actor, firmId: id }, id, { ...input.superuser, kind: 'case_manager', isSuperuser: true });
-  return { firm: { id, slug, name: input.name.trim(), createdAt: now, userCount: 1 }, superuser };
+  return { firm: { id, slug, name: input.name.trim(), createdAt: now, userCount: 1, applicationCount: 0 }, superuser };
 }

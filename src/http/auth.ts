@@ -127,6 +127,12 @@ export async function requireSuperuser(ctx: AppContext, request: FastifyRequest)
   return who;
 }
 
+/** What every firm administration route starts with: the superuser's firm (every query is scoped by it) and the actor of the change for the audit log. */
+export async function requireFirmAdmin(ctx: AppContext, request: FastifyRequest): Promise<{ firmId: string; actor: Actor }> {
+  const { user, firm } = await requireSuperuser(ctx, request);
+  return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
+}
+
 export interface PendingLogin {
   session: Session;
   user: User;

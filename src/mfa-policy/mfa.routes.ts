@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
-import { actorOf, requireSuperuser } from '../http/auth.js';
+import { requireFirmAdmin } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { addMfaCorporation, changeMfaCorporation, removeMfaCorporation, updateConfiguration } from './mfa-config.service.js';
 import { getMfaOverview } from './mfa-overview.service.js';
@@ -18,10 +18,7 @@ export const mfaRoutes =
     const tags = ['firm admin: MFA'];
     // GET/PUT /admin/mfa/policy: the login policy (lockout, remembered browsers).
     await app.register(mfaLoginPolicyRoutes(ctx));
-    const admin = async (request: FastifyRequest) => {
-      const { user, firm } = await requireSuperuser(ctx, request);
-      return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
-    };
+    const admin = (request: FastifyRequest) => requireFirmAdmin(ctx, request);
 
     app.get(
       '/admin/mfa',

@@ -7,7 +7,7 @@ import { actorOf, requireOperator } from '../http/auth.js';
 import { Email, IdParams, Name, Page, PageQuery, errors } from '../http/schemas.js';
 import { listOperators, resetOperatorFactors } from './operator-mfa.service.js';
 
-const FirmViewSchema = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), createdAt: Type.Integer(), userCount: Type.Integer() });
+const FirmViewSchema = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), createdAt: Type.Integer(), userCount: Type.Integer(), applicationCount: Type.Integer() });
 
 const NewFirmBody = Type.Object(
   {

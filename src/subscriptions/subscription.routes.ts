@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { actorOf, requireOperator, requireSuperuser } from '../http/auth.js';
+import { actorOf, requireFirmAdmin, requireOperator } from '../http/auth.js';
 import { Page, PageQuery, errors } from '../http/schemas.js';
 import { getMfaOverview } from '../mfa-policy/mfa-overview.service.js';
 import { MfaOverviewSchema, SubscriptionStateSchema } from '../mfa-policy/mfa.schemas.js';
@@ -80,10 +80,7 @@ const FirmParams = Type.Object({ firmId: Type.String({ minLength: 1, maxLength: 
 export const subscriptionRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    const admin = async (request: FastifyRequest) => {
-      const { user, firm } = await requireSuperuser(ctx, request);
-      return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
-    };
+    const admin = (request: FastifyRequest) => requireFirmAdmin(ctx, request);
     const operator = async (request: FastifyRequest): Promise<Actor> => {
       const op = await requireOperator(ctx, request);
       return { ...actorOf(request), type: 'operator', id: op.id, firmId: null };

@@ -44,6 +44,7 @@ const b = {} as {
   pendingKey: string;
   pendingPush: string;
   transaction: string;
+  application: string;
   secrets: string[];
 };
 /** Firm A's callers: each may use its routes with its own ids. */
@@ -79,7 +80,12 @@ beforeAll(async () => {
   const bFraud = await pushUser(h, B);
   const fraud = await sendPush(await loginAs(h, B, bFraud.user, 'second_factor'));
   expect((await bFraud.device.answer(fraud.transactionId, 'deny', { reason: 'fraud' })).statusCode).toBe(200);
-  b.secrets = [B.firm.id, B.superuser.email, bTotp.user.email, bPush.user.email, bFraud.user.email, b.user, b.enrolledUser, b.corporation, b.listedCorporation, b.transaction, fraud.transactionId];
+  // An application of B (a Duo integration: its integration key names it to the doors).
+  const app = await B.admin.post(api('/admin/applications'), { type: 'duo_auth_api', name: 'B VPN' });
+  expect(app.statusCode, app.body).toBe(201);
+  b.application = app.json().application.id;
+  const bAppKeys = [app.json().application.clientId as string, app.json().secret as string];
+  b.secrets = [...bAppKeys, b.application, B.firm.id, B.superuser.email, bTotp.user.email, bPush.user.email, bFraud.user.email, b.user, b.enrolledUser, b.corporation, b.listedCorporation, b.transaction, fraud.transactionId];
 
   // Firm A's callers.
   const aTotp = await totpUser(h, A);
@@ -118,6 +124,14 @@ add('POST /api/v1/admin/users corporationId', () => b.corporation, superA('POST'
 add('GET /api/v1/admin/corporations/:id id', () => b.corporation, superA('GET', '/api/v1/admin/corporations/:id'));
 add('PATCH /api/v1/admin/corporations/:id id', () => b.corporation, superA('PATCH', '/api/v1/admin/corporations/:id', () => ({ name: 'Renamed by A' })));
 add('DELETE /api/v1/admin/corporations/:id id', () => b.corporation, superA('DELETE', '/api/v1/admin/corporations/:id'));
+// Applications: B's application, as A's superuser (every action, and its calls list).
+add('GET /api/v1/admin/applications/:id id', () => b.application, superA('GET', '/api/v1/admin/applications/:id'));
+add('PATCH /api/v1/admin/applications/:id id', () => b.application, superA('PATCH', '/api/v1/admin/applications/:id', () => ({ name: 'Taken over' })));
+add('DELETE /api/v1/admin/applications/:id id', () => b.application, superA('DELETE', '/api/v1/admin/applications/:id'));
+add('POST /api/v1/admin/applications/:id/disable id', () => b.application, superA('POST', '/api/v1/admin/applications/:id/disable'));
+add('POST /api/v1/admin/applications/:id/enable id', () => b.application, superA('POST', '/api/v1/admin/applications/:id/enable'));
+add('POST /api/v1/admin/applications/:id/rotate-secret id', () => b.application, superA('POST', '/api/v1/admin/applications/:id/rotate-secret', () => ({ grace: 'none' })));
+add('GET /api/v1/admin/applications/:id/calls id', () => b.application, superA('GET', '/api/v1/admin/applications/:id/calls'));
 // The MFA page: B's listed corporation, B's enrolled user.
 add('POST /api/v1/admin/mfa/corporations corporationId', () => b.corporation, superA('POST', '/api/v1/admin/mfa/corporations', (id) => ({ corporationId: id })));
 add('PATCH /api/v1/admin/mfa/corporations/:corporationId corporationId', () => b.listedCorporation, superA('PATCH', '/api/v1/admin/mfa/corporations/:id', () => ({ corpUsers: false })));

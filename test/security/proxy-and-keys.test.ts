@@ -6,6 +6,9 @@ import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { findDuoIntegration } from '../../src/applications/application.lookup.js';
+import { createApplication } from '../../src/applications/application.service.js';
+import { systemActor } from '../../src/audit/audit.service.js';
 import { HOUR, ManualClock } from '../../src/clock.js';
 import { RESEAL_SECRETS_JOB, describeReseal, resealSecrets } from '../../src/crypto/reseal.job.js';
 import { SecretBox, SecretUnavailable, keyIdOf } from '../../src/crypto/secret-box.js';
@@ -229,12 +232,14 @@ async function storeCodesTheOldWay(h: Harness, userId: string, firmId: string, m
   return codes;
 }
 
-/** Every stored sealed value: TOTP and device secrets, server keys (VAPID, kept MAC keys), backup codes. */
+/** Every stored sealed value: TOTP and device secrets, server keys (VAPID, kept MAC keys), backup codes, applications' secrets. */
 async function sealedValues(h: Harness): Promise<{ where: string; aad: string; value: string }[]> {
   const totp = await h.ctx.db.selectFrom('totp_authenticators').select(['authenticator_id', 'secret_enc']).execute();
   const server = await h.ctx.db.selectFrom('server_keys').select(['name', 'value']).where('name', '!=', 'vapid_public_key').execute();
   const codes = await h.ctx.db.selectFrom('backup_codes').select(['id', 'code_hash']).execute();
+  const apps = await h.ctx.db.selectFrom('applications').select(['id', 'secret', 'previous_secret']).execute();
   return [
+    ...apps.flatMap((r) => [r.secret, r.previous_secret].filter((v) => v !== null).map((value) => ({ where: `application ${r.id}`, aad: r.id, value }))),
     ...totp.map((r) => ({ where: `totp ${r.authenticator_id}`, aad: r.authenticator_id, value: r.secret_enc })),
     ...server.map((r) => ({ where: `server key ${r.name}`, aad: r.name, value: r.value })),
     ...codes.map((r) => ({ where: `backup code ${r.id}`, aad: r.id, value: r.code_hash })),
@@ -249,6 +254,7 @@ describe('master-key rotation, finished', () => {
   let phone: Awaited<ReturnType<typeof pushUser>>;
   let old: { user: { id: string; email: string }; codes: string[] };
   let vapidBefore: { publicKey: string; privateKey: string };
+  let duo: { ikey: string; skey: string };
 
   beforeAll(async () => {
     // Before the rotation: everything sealed under OLD.
@@ -257,6 +263,8 @@ describe('master-key rotation, finished', () => {
     phone = await pushUser(before, F);
     const oldUser = await totpUser(before, F);
     old = { user: oldUser.user, codes: await storeCodesTheOldWay(before, oldUser.user.id, F.firm.id, OLD) };
+    const created = await createApplication(before.ctx, before.ctx.db, systemActor, F.firm.id, { type: 'duo_auth_api', name: 'VPN' });
+    duo = { ikey: created.application.clientId, skey: created.secret! };
     for (const v of await sealedValues(before)) if (v.value.startsWith('v1.')) expect(v.value, v.where).toMatch(sealedUnder(OLD));
     await p.stop(before);
 
@@ -278,6 +286,8 @@ describe('master-key rotation, finished', () => {
       expect(() => h.ctx.secrets.open(v.value, v.aad), v.where).not.toThrow();
     }
     expect((await resealSecrets(h.ctx)).left).toBe(0);
+    // An application's secret key, sealed under OLD, opens under NEW alone.
+    expect((await findDuoIntegration(h.ctx.db, h.ctx.secrets, duo.ikey, h.clock))?.secretKeys).toEqual([duo.skey]);
     await p.stop(h);
   });
 

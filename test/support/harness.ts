@@ -255,6 +255,7 @@ const STATE_TABLES = {
   push_transactions: 'id',
   server_keys: 'name',
   operators: 'id',
+  applications: 'id',
 } as const;
 type StateTable = keyof typeof STATE_TABLES;
 

@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { TopBar } from './components/TopBar';
+import { AdminApplications } from './pages/AdminApplications';
 import { AdminAudit } from './pages/AdminAudit';
 import { AdminCorporations } from './pages/AdminCorporations';
 import { AdminMfa } from './pages/AdminMfa';
@@ -29,6 +30,8 @@ function adminPage(path: string): ReactNode {
       return <AdminUsers />;
     case '/admin/corporations':
       return <AdminCorporations />;
+    case '/admin/applications':
+      return <AdminApplications />;
     case '/admin/subscriptions':
       return <AdminSubscriptions />;
     case '/admin/audit':
@@ -77,6 +80,7 @@ function route(path: string, session: Session): ReactNode {
       return <MySecurity owner={{ name: session.user.name, email: session.user.email, orgName: session.user.firm.name }} base="/me" />;
     case '/admin/users':
     case '/admin/corporations':
+    case '/admin/applications':
     case '/admin/subscriptions':
     case '/admin/mfa':
     case '/admin/audit':

@@ -573,6 +573,7 @@ export interface paths {
                                 name: string;
                                 createdAt: number;
                                 userCount: number;
+                                applicationCount: number;
                             }[];
                             total: number;
                             page: number;
@@ -646,6 +647,7 @@ export interface paths {
                                 name: string;
                                 createdAt: number;
                                 userCount: number;
+                                applicationCount: number;
                             };
                             superuser: {
                                 id: string;
@@ -6050,7 +6052,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6167,7 +6169,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6300,7 +6302,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6417,7 +6419,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6517,6 +6519,1022 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/applications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Applications of the firm, by name; q matches the name or is a client id / integration key */
+        get: {
+            parameters: {
+                query?: {
+                    page?: number;
+                    pageSize?: number;
+                    q?: string;
+                    /** @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt) */
+                    type?: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                    status?: "active" | "disabled";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                id: string;
+                                /**
+                                 * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                                 * @enum {string}
+                                 */
+                                type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                                name: string;
+                                /** @description OIDC client_id, or the Duo integration key */
+                                clientId: string;
+                                /**
+                                 * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                                 * @enum {string|null}
+                                 */
+                                clientType: "confidential" | "public" | null;
+                                /** @enum {string|null} */
+                                tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                                redirectUris: string[];
+                                postLogoutRedirectUris: string[];
+                                allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                                /**
+                                 * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                                 * @enum {string|null}
+                                 */
+                                newUserPolicy: "enroll" | "allow" | "deny" | null;
+                                /** @enum {string} */
+                                status: "active" | "disabled";
+                                hasSecret: boolean;
+                                secretRotatedAt: number | null;
+                                /** @description Until when the secret before the last rotation still works (epoch ms) */
+                                previousSecretExpiresAt: number | null;
+                                createdAt: number;
+                                updatedAt: number;
+                                createdBy: {
+                                    id: string;
+                                    name: string;
+                                } | null;
+                                discoveryUrl: string | null;
+                                apiHostname: string | null;
+                            }[];
+                            total: number;
+                            page: number;
+                            pageSize: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Register an application; the answer holds its secret, shown this once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                         * @enum {string}
+                         */
+                        type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                        /**
+                         * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                         * @enum {string}
+                         */
+                        clientType?: "confidential" | "public";
+                        name: string;
+                        /**
+                         * @description OIDC confidential clients only; default client_secret_basic
+                         * @enum {string}
+                         */
+                        tokenEndpointAuthMethod?: "client_secret_basic" | "client_secret_post" | "client_secret_jwt";
+                        /** @description OIDC and Web SDK: at least one */
+                        redirectUris?: string[];
+                        /** @description OIDC only */
+                        postLogoutRedirectUris?: string[];
+                        allowedKinds?: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                        /**
+                         * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                         * @enum {string}
+                         */
+                        newUserPolicy?: "enroll" | "allow" | "deny";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            application: {
+                                id: string;
+                                /**
+                                 * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                                 * @enum {string}
+                                 */
+                                type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                                name: string;
+                                /** @description OIDC client_id, or the Duo integration key */
+                                clientId: string;
+                                /**
+                                 * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                                 * @enum {string|null}
+                                 */
+                                clientType: "confidential" | "public" | null;
+                                /** @enum {string|null} */
+                                tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                                redirectUris: string[];
+                                postLogoutRedirectUris: string[];
+                                allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                                /**
+                                 * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                                 * @enum {string|null}
+                                 */
+                                newUserPolicy: "enroll" | "allow" | "deny" | null;
+                                /** @enum {string} */
+                                status: "active" | "disabled";
+                                hasSecret: boolean;
+                                secretRotatedAt: number | null;
+                                /** @description Until when the secret before the last rotation still works (epoch ms) */
+                                previousSecretExpiresAt: number | null;
+                                createdAt: number;
+                                updatedAt: number;
+                                createdBy: {
+                                    id: string;
+                                    name: string;
+                                } | null;
+                                discoveryUrl: string | null;
+                                apiHostname: string | null;
+                            };
+                            /** @description The client secret or Duo secret key, shown only in this answer; null for a public client */
+                            secret: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/applications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /**
+                             * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                             * @enum {string}
+                             */
+                            type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                            name: string;
+                            /** @description OIDC client_id, or the Duo integration key */
+                            clientId: string;
+                            /**
+                             * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                             * @enum {string|null}
+                             */
+                            clientType: "confidential" | "public" | null;
+                            /** @enum {string|null} */
+                            tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                            redirectUris: string[];
+                            postLogoutRedirectUris: string[];
+                            allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                            /**
+                             * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                             * @enum {string|null}
+                             */
+                            newUserPolicy: "enroll" | "allow" | "deny" | null;
+                            /** @enum {string} */
+                            status: "active" | "disabled";
+                            hasSecret: boolean;
+                            secretRotatedAt: number | null;
+                            /** @description Until when the secret before the last rotation still works (epoch ms) */
+                            previousSecretExpiresAt: number | null;
+                            createdAt: number;
+                            updatedAt: number;
+                            createdBy: {
+                                id: string;
+                                name: string;
+                            } | null;
+                            discoveryUrl: string | null;
+                            apiHostname: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete an application for good, with its keys */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change an application: name, redirect URIs, who may sign in, new user policy, token endpoint authentication */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name?: string;
+                        /**
+                         * @description OIDC confidential clients only; default client_secret_basic
+                         * @enum {string}
+                         */
+                        tokenEndpointAuthMethod?: "client_secret_basic" | "client_secret_post" | "client_secret_jwt";
+                        /** @description OIDC and Web SDK: at least one */
+                        redirectUris?: string[];
+                        /** @description OIDC only */
+                        postLogoutRedirectUris?: string[];
+                        allowedKinds?: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                        /**
+                         * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                         * @enum {string}
+                         */
+                        newUserPolicy?: "enroll" | "allow" | "deny";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /**
+                             * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                             * @enum {string}
+                             */
+                            type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                            name: string;
+                            /** @description OIDC client_id, or the Duo integration key */
+                            clientId: string;
+                            /**
+                             * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                             * @enum {string|null}
+                             */
+                            clientType: "confidential" | "public" | null;
+                            /** @enum {string|null} */
+                            tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                            redirectUris: string[];
+                            postLogoutRedirectUris: string[];
+                            allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                            /**
+                             * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                             * @enum {string|null}
+                             */
+                            newUserPolicy: "enroll" | "allow" | "deny" | null;
+                            /** @enum {string} */
+                            status: "active" | "disabled";
+                            hasSecret: boolean;
+                            secretRotatedAt: number | null;
+                            /** @description Until when the secret before the last rotation still works (epoch ms) */
+                            previousSecretExpiresAt: number | null;
+                            createdAt: number;
+                            updatedAt: number;
+                            createdBy: {
+                                id: string;
+                                name: string;
+                            } | null;
+                            discoveryUrl: string | null;
+                            apiHostname: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/admin/applications/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable an application: nobody signs in through it until it is enabled again */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /**
+                             * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                             * @enum {string}
+                             */
+                            type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                            name: string;
+                            /** @description OIDC client_id, or the Duo integration key */
+                            clientId: string;
+                            /**
+                             * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                             * @enum {string|null}
+                             */
+                            clientType: "confidential" | "public" | null;
+                            /** @enum {string|null} */
+                            tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                            redirectUris: string[];
+                            postLogoutRedirectUris: string[];
+                            allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                            /**
+                             * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                             * @enum {string|null}
+                             */
+                            newUserPolicy: "enroll" | "allow" | "deny" | null;
+                            /** @enum {string} */
+                            status: "active" | "disabled";
+                            hasSecret: boolean;
+                            secretRotatedAt: number | null;
+                            /** @description Until when the secret before the last rotation still works (epoch ms) */
+                            previousSecretExpiresAt: number | null;
+                            createdAt: number;
+                            updatedAt: number;
+                            createdBy: {
+                                id: string;
+                                name: string;
+                            } | null;
+                            discoveryUrl: string | null;
+                            apiHostname: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/applications/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable a disabled application */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            /**
+                             * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                             * @enum {string}
+                             */
+                            type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                            name: string;
+                            /** @description OIDC client_id, or the Duo integration key */
+                            clientId: string;
+                            /**
+                             * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                             * @enum {string|null}
+                             */
+                            clientType: "confidential" | "public" | null;
+                            /** @enum {string|null} */
+                            tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                            redirectUris: string[];
+                            postLogoutRedirectUris: string[];
+                            allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                            /**
+                             * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                             * @enum {string|null}
+                             */
+                            newUserPolicy: "enroll" | "allow" | "deny" | null;
+                            /** @enum {string} */
+                            status: "active" | "disabled";
+                            hasSecret: boolean;
+                            secretRotatedAt: number | null;
+                            /** @description Until when the secret before the last rotation still works (epoch ms) */
+                            previousSecretExpiresAt: number | null;
+                            createdAt: number;
+                            updatedAt: number;
+                            createdBy: {
+                                id: string;
+                                name: string;
+                            } | null;
+                            discoveryUrl: string | null;
+                            apiHostname: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/applications/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new client secret or secret key, shown this once; the current one keeps working for the grace period chosen */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description How long the current secret keeps working beside the new one: none, 1 hour, 24 hours or 7 days
+                         * @enum {string}
+                         */
+                        grace: "none" | "1h" | "24h" | "7d";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            application: {
+                                id: string;
+                                /**
+                                 * @description oidc: OpenID Connect client; duo_auth_api: Duo Auth API; duo_web_sdk: Duo Web SDK (Universal Prompt)
+                                 * @enum {string}
+                                 */
+                                type: "oidc" | "duo_auth_api" | "duo_web_sdk";
+                                name: string;
+                                /** @description OIDC client_id, or the Duo integration key */
+                                clientId: string;
+                                /**
+                                 * @description OIDC only. confidential: holds a client secret; public: no secret, PKCE required
+                                 * @enum {string|null}
+                                 */
+                                clientType: "confidential" | "public" | null;
+                                /** @enum {string|null} */
+                                tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none" | null;
+                                redirectUris: string[];
+                                postLogoutRedirectUris: string[];
+                                allowedKinds: ("case_manager" | "vendor_case_manager" | "corp_user" | "foreign_national")[] | null;
+                                /**
+                                 * @description Duo types only: for usernames Tessera does not know, require enrollment, allow access or deny access
+                                 * @enum {string|null}
+                                 */
+                                newUserPolicy: "enroll" | "allow" | "deny" | null;
+                                /** @enum {string} */
+                                status: "active" | "disabled";
+                                hasSecret: boolean;
+                                secretRotatedAt: number | null;
+                                /** @description Until when the secret before the last rotation still works (epoch ms) */
+                                previousSecretExpiresAt: number | null;
+                                createdAt: number;
+                                updatedAt: number;
+                                createdBy: {
+                                    id: string;
+                                    name: string;
+                                } | null;
+                                discoveryUrl: string | null;
+                                apiHostname: string | null;
+                            };
+                            /** @description The client secret or Duo secret key, shown only in this answer; null for a public client */
+                            secret: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/applications/{id}/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest sign-ins and calls through the application, from the audit log (its own administration left out) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                id: number;
+                                at: number;
+                                event: string;
+                                label: string;
+                                /** @enum {string} */
+                                category: "sign_in" | "second_factor" | "enrollment" | "administration" | "subscription" | "platform";
+                                /** @enum {string} */
+                                result: "success" | "failure";
+                                /** @enum {string|null} */
+                                factor: "password" | "totp" | "push" | "webauthn" | "backup_code" | null;
+                                attention: boolean;
+                                flag: string | null;
+                                actor: {
+                                    type: string;
+                                    id: string | null;
+                                    name: string | null;
+                                    email: string | null;
+                                };
+                                subject: {
+                                    type: string;
+                                    id: string | null;
+                                    name: string | null;
+                                    email: string | null;
+                                } | null;
+                                firm: {
+                                    id: string;
+                                    name: string | null;
+                                    slug: string | null;
+                                } | null;
+                                ip: string | null;
+                                userAgent: string | null;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            total: number;
+                            totalCapped: boolean;
+                            page: number;
+                            pageSize: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };

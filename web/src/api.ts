@@ -209,3 +209,13 @@ export type EnrollmentInfo = Answer<'get', '/mfa/enrollment'>;
 export type AuthenticatorMethod = EnrollmentInfo['methods'][number]['kind'];
 export type MySecurity = Answer<'get', '/me/security'>;
 export type MyAuthenticator = MySecurity['authenticators'][number];
+
+export type Application = Answer<'get', '/admin/applications/{id}'>;
+export type ApplicationType = Application['type'];
+export type ClientType = NonNullable<Application['clientType']>;
+export type SecretAuthMethod = Exclude<NonNullable<Application['tokenEndpointAuthMethod']>, 'none'>;
+export type NewUserPolicy = NonNullable<Application['newUserPolicy']>;
+export type ApplicationWithSecret = Answer<'post', '/admin/applications'>;
+export type ApplicationInput = RequestBody<'post', '/admin/applications'>;
+export type GracePeriod = RequestBody<'post', '/admin/applications/{id}/rotate-secret'>['grace'];
+export type ApplicationCall = Answer<'get', '/admin/applications/{id}/calls'>['items'][number];

@@ -1,4 +1,4 @@
-import { ApiError, errorMessage, type AuthenticatorMethod, type Kind, type SubscriptionState, type UserView } from './api';
+import { ApiError, errorMessage, type ApplicationType, type AuthenticatorMethod, type GracePeriod, type Kind, type NewUserPolicy, type SecretAuthMethod, type SubscriptionState, type UserView } from './api';
 
 export const KIND_LABELS: Record<Kind, string> = {
   case_manager: 'Case manager',
@@ -109,4 +109,38 @@ export function codeErrorMessage(cause: unknown): string {
 /** Groups a setup key in fours for reading it off the screen: "JBSW Y3DP EHPK 3PXP". */
 export function groupKey(secret: string): string {
   return secret.replace(/\s+/g, '').replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+export const APPLICATION_TYPE_LABELS: Record<ApplicationType, string> = {
+  oidc: 'OpenID Connect',
+  duo_auth_api: 'Duo Auth API',
+  duo_web_sdk: 'Duo Web SDK',
+};
+
+export const NEW_USER_POLICY_LABELS: Record<NewUserPolicy, string> = {
+  enroll: 'Require enrollment',
+  allow: 'Allow access',
+  deny: 'Deny access',
+};
+
+export const AUTH_METHOD_LABELS: Record<SecretAuthMethod, string> = {
+  client_secret_basic: 'client_secret_basic (HTTP Basic, the default)',
+  client_secret_post: 'client_secret_post (in the request body)',
+  client_secret_jwt: 'client_secret_jwt (a JWT signed with the secret)',
+};
+
+/** When the current secret stops working after a rotation. */
+export const GRACE_LABELS: Record<GracePeriod, string> = {
+  none: 'Now',
+  '1h': 'In 1 hour',
+  '24h': 'In 24 hours',
+  '7d': 'In 7 days',
+};
+
+/** "Client secret" -> "client secret", "Client ID" -> "client ID": the word inside a sentence. */
+export const inSentence = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
+
+/** What an application calls its id and its secret: OIDC says client ID / client secret, Duo integration key / secret key. */
+export function credentialNames(type: ApplicationType): { id: string; secret: string } {
+  return type === 'oidc' ? { id: 'Client ID', secret: 'Client secret' } : { id: 'Integration key', secret: 'Secret key' };
 }

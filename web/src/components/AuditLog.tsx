@@ -29,6 +29,7 @@ const PARTY_TYPES: Record<string, string> = {
   firm: 'The firm',
   subscription: 'The subscription',
   corporation: 'Corporation',
+  application: 'Application',
   authenticator: 'Authenticator',
 };
 

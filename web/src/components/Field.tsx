@@ -1,4 +1,4 @@
-import { useId, type InputHTMLAttributes, type ReactNode } from 'react';
+import { useId, type InputHTMLAttributes, type ReactNode, type TextareaHTMLAttributes } from 'react';
 
 interface ShellProps {
   label: string;
@@ -42,6 +42,24 @@ export function TextField({ label, value, onChange, hint, type = 'text', ...rest
           onChange={(event) => onChange(event.target.value)}
           {...rest}
         />
+      )}
+    </FieldShell>
+  );
+}
+
+type TextAreaFieldProps = Omit<TextareaHTMLAttributes<HTMLTextAreaElement>, 'onChange' | 'value' | 'id'> & {
+  label: string;
+  value: string;
+  onChange(value: string): void;
+  hint?: ReactNode;
+};
+
+/** Several lines of text (a list, one item per line). */
+export function TextAreaField({ label, value, onChange, hint, rows = 3, ...rest }: TextAreaFieldProps) {
+  return (
+    <FieldShell label={label} hint={hint}>
+      {({ id, hintId }) => (
+        <textarea id={id} value={value} rows={rows} aria-describedby={hintId} onChange={(event) => onChange(event.target.value)} {...rest} />
       )}
     </FieldShell>
   );

@@ -26,6 +26,7 @@ export function FirmAdminNav() {
       items={[
         { to: '/admin/users', label: 'Users' },
         { to: '/admin/corporations', label: 'Corporations' },
+        { to: '/admin/applications', label: 'Applications' },
         { to: '/admin/subscriptions', label: 'Subscriptions' },
         { to: '/admin/mfa', label: 'MFA' },
         { to: '/admin/audit', label: 'Audit log' },

@@ -35,7 +35,7 @@ export function Home({ user }: { user: SessionUser }) {
       </Card>
       {user.isSuperuser ? (
         <Card title="Firm administration">
-          <p className="muted">As a superuser you manage the people, corporations and MFA subscription of {user.firm.name}.</p>
+          <p className="muted">As a superuser you manage the people, corporations, applications and MFA subscription of {user.firm.name}.</p>
           <FirmAdminNav />
         </Card>
       ) : null}

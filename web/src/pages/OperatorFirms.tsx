@@ -14,6 +14,7 @@ const columns: Column<Firm>[] = [
   { header: 'Name', cell: (f) => f.name },
   { header: 'Short name', cell: (f) => <code>{f.slug}</code> },
   { header: 'Users', className: 'numeric', cell: (f) => f.userCount },
+  { header: 'Applications', className: 'numeric', cell: (f) => f.applicationCount },
   { header: 'Created', cell: (f) => formatDate(f.createdAt) },
 ];
 
