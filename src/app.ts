@@ -33,6 +33,8 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
   const https = ctx.config.publicUrl.protocol === 'https:';
   const app = Fastify({
     logger: loggerOptions(ctx.config, options.logDestination),
+    // TESSERA_TLS_CERT/KEY: Tessera serves HTTPS itself (Duo's clients speak nothing else).
+    https: ctx.config.tls ? { cert: ctx.config.tls.cert, key: ctx.config.tls.key } : null,
     bodyLimit: 64 * 1024,
     trustProxy: ctx.config.trustProxy,
     frameworkErrors: sendError,
