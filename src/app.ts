@@ -12,6 +12,8 @@ import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { AppError } from './errors.js';
 import { isDeviceApi } from './device/device.routes.js';
+import { duoDoor, isDuoApi, type DuoDoorOptions } from './duo/door.js';
+import { sendDuoError } from './duo/envelope.js';
 import { attachSession, refusePendingOperator } from './http/auth.js';
 import { installErrorHandler, sendError } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
@@ -28,15 +30,23 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /**
  * Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen().
  * `onRoute` sees every route as it is added (the fuzz test enumerates the routes with it);
- * `logDestination` receives the JSON log lines (the log-redaction test reads them).
+ * `logDestination` receives the JSON log lines (the log-redaction test reads them); `duo`
+ * mounts the Duo-compatible door with its integration look-up (only tests do so until the
+ * applications registry provides one).
  */
-export async function buildApp(ctx: AppContext, options: { onRoute?: (route: RouteOptions) => void; logDestination?: LogDestination } = {}): Promise<App> {
+export async function buildApp(
+  ctx: AppContext,
+  options: { onRoute?: (route: RouteOptions) => void; logDestination?: LogDestination; duo?: DuoDoorOptions<any> } = {},
+): Promise<App> {
   const https = ctx.config.publicUrl.protocol === 'https:';
   const app = Fastify({
     logger: loggerOptions(ctx.config, options.logDestination),
+    // TESSERA_TLS_CERT/KEY: Tessera serves HTTPS itself (Duo's clients speak nothing else).
+    https: ctx.config.tls ? { cert: ctx.config.tls.cert, key: ctx.config.tls.key } : null,
     bodyLimit: 64 * 1024,
     trustProxy: fastifyTrustProxy(ctx.config.trustProxy),
-    frameworkErrors: sendError,
+    // A URL the router cannot decode is answered in the shape of the door it was meant for.
+    frameworkErrors: (err, request, reply) => (isDuoApi(request.url) ? sendDuoError : sendError)(err, request, reply),
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
   }).withTypeProvider<TypeBoxTypeProvider>();
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
@@ -100,8 +110,8 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
     refusePendingOperator(request);
   });
   app.addHook('onRequest', (request, reply, done) => {
-    // The device API carries no cookies (so there is nothing to forge) and is authenticated by signatures.
-    if (!UNSAFE_METHODS.has(request.method) || isDeviceApi(request.url)) return done();
+    // The device API and the Duo door carry no cookies (so there is nothing to forge) and are authenticated by signatures.
+    if (!UNSAFE_METHODS.has(request.method) || isDeviceApi(request.url) || isDuoApi(request.url)) return done();
     app.csrfProtection(request, reply, done);
   });
   // API answers are about one user at one moment; no cache may keep them.
@@ -111,6 +121,7 @@ export async function buildApp(ctx: AppContext, options: { onRoute?: (route: Rou
 
   for (const routes of routeModules) await app.register(routes(ctx), { prefix: '/api/v1' });
   await app.register(opsRoutes(ctx));
+  if (options.duo) await app.register(duoDoor(ctx, options.duo));
 
   await serveWebApps(app);
   return app;

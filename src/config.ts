@@ -1,3 +1,5 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 
@@ -31,6 +33,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Bearer token that opens GET /metrics; null = only loopback clients not relayed by a proxy. */
   metricsToken: string | null;
+  /** Certificate (chain) and private key, PEM, read at start; null = plain HTTP (TLS ends at a proxy, or nowhere). */
+  tls: { certFile: string; keyFile: string; cert: Buffer; key: Buffer } | null;
 }
 
 export type TrustProxy = false | number | readonly string[];
@@ -49,7 +53,7 @@ export class ConfigError extends Error {
 export const CONFIG_OPTIONS = [
   ['TESSERA_HOST', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).'],
   ['TESSERA_PORT', '3000', 'TCP port to listen on.'],
-  ['TESSERA_PUBLIC_URL', 'http://localhost:<port>', 'URL users open; used for links in mails, the Secure cookie flag (https), and the WebAuthn origin and RP ID.'],
+  ['TESSERA_PUBLIC_URL', 'http://localhost:<port>', 'URL users open; used for links in mails, the Secure cookie flag (https), and the WebAuthn origin and RP ID. The default is https://localhost:<port> when Tessera serves TLS itself.'],
   ['TESSERA_DATA_DIR', './data', 'Folder for the embedded SQLite database and generated key files.'],
   ['TESSERA_DATABASE_URL', 'sqlite:<data dir>/tessera.db', '`sqlite:<file>` or `postgres://user@host:port/db` (add `?options=-c%20search_path%3D<schema>` for a schema).'],
   ['TESSERA_DB_POOL_SIZE', '10', 'PostgreSQL connections per process.'],
@@ -63,6 +67,8 @@ export const CONFIG_OPTIONS = [
   ['TESSERA_TRUST_PROXY', 'false', 'Behind a reverse proxy or load balancer: the proxies\' addresses or CIDRs, comma-separated (`10.0.0.0/8,127.0.0.1`), or their number (`1`: one proxy that appends to X-Forwarded-For). The client address is then the rightmost X-Forwarded-For entry that is not a trusted proxy. `true` is refused: it would let every client choose its address.'],
   ['TESSERA_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent.'],
   ['TESSERA_METRICS_TOKEN', '(none)', 'Bearer token for `GET /metrics` (Prometheus `authorization: { credentials: ... }`), at least 16 characters. Without it, metrics are served only to loopback clients (127.0.0.1, ::1) that no proxy relayed.'],
+  ['TESSERA_TLS_CERT', '(none)', 'PEM file with the server certificate (then any intermediates): Tessera serves HTTPS itself. Set together with `TESSERA_TLS_KEY`; read at start (restart to load a renewed certificate). Without both, plain HTTP (TLS at a reverse proxy).'],
+  ['TESSERA_TLS_KEY', '(none)', 'PEM file with the private key of `TESSERA_TLS_CERT` (unencrypted; keep it mode 0600).'],
 ] as const;
 
 type Env = Record<string, string | undefined>;
@@ -148,7 +154,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const host = env.TESSERA_HOST?.trim() || '127.0.0.1';
   const port = intOption(env, 'TESSERA_PORT', 3000, 0, 65535);
 
-  const publicUrl = urlOption('TESSERA_PUBLIC_URL', env.TESSERA_PUBLIC_URL?.trim() || `http://localhost:${port}`, ['http:', 'https:']);
+  const tls = tlsOption(env, cwd);
+  const publicUrl = urlOption('TESSERA_PUBLIC_URL', env.TESSERA_PUBLIC_URL?.trim() || `${tls ? 'https' : 'http'}://localhost:${port}`, ['http:', 'https:']);
   if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash || publicUrl.username) {
     throw new ConfigError('TESSERA_PUBLIC_URL', 'must be an origin only (scheme, host, optional port), without path, query or credentials');
   }
@@ -206,5 +213,46 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       .map((k) => parseKey('TESSERA_RETIRED_MASTER_KEYS', k)),
     logLevel,
     metricsToken,
+    tls,
   });
+}
+
+/**
+ * TESSERA_TLS_CERT and TESSERA_TLS_KEY: both or neither. The files are read and checked here,
+ * so that a wrong path, a file that is not PEM, an encrypted key or a key of another certificate
+ * stops the start with the variable's name, not with an OpenSSL error from deep in listen().
+ */
+function tlsOption(env: Env, cwd: string): Config['tls'] {
+  const certFile = env.TESSERA_TLS_CERT?.trim() || null;
+  const keyFile = env.TESSERA_TLS_KEY?.trim() || null;
+  if (!certFile && !keyFile) return null;
+  if (!certFile) throw new ConfigError('TESSERA_TLS_CERT', 'must be set together with TESSERA_TLS_KEY (the certificate of that key)');
+  if (!keyFile) throw new ConfigError('TESSERA_TLS_KEY', 'must be set together with TESSERA_TLS_CERT (the private key of that certificate)');
+  const read = (name: string, file: string): Buffer => {
+    const full = path.resolve(cwd, file);
+    try {
+      return fs.readFileSync(full);
+    } catch (err) {
+      throw new ConfigError(name, `cannot read "${full}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  const cert = read('TESSERA_TLS_CERT', certFile);
+  const key = read('TESSERA_TLS_KEY', keyFile);
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError('TESSERA_TLS_CERT', `"${certFile}" is not a PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    const encrypted = /passphrase/i.test((err as Error).message) || key.includes('ENCRYPTED');
+    throw new ConfigError('TESSERA_TLS_KEY', encrypted ? `"${keyFile}" is encrypted; give the key without a passphrase (file mode 0600)` : `"${keyFile}" is not a PEM private key`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError('TESSERA_TLS_KEY', `"${keyFile}" is not the private key of the certificate in TESSERA_TLS_CERT`);
+  }
+  return { certFile: path.resolve(cwd, certFile), keyFile: path.resolve(cwd, keyFile), cert, key };
 }

@@ -86,7 +86,7 @@ async function main(argv: string[]): Promise<void> {
     await db.destroy();
   }, announce);
 
-  announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}, database: ${config.database.kind}).`);
+  announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}${config.tls ? ' with TLS' : ''}, database: ${config.database.kind}).`);
   const setupLink = await ensureOperatorSetup(ctx);
   if (setupLink) {
     announce(`\nFirst start: open this one-time link to set up the operator account (valid ${config.oneTimeLinkMs / 3_600_000} h):\n  ${setupLink}\n`);

@@ -33,6 +33,15 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler(sendError);
 }
 
+/** The first schema violation of a validation error: the field it concerns (dotted path) and a sentence saying what is wrong. */
+export function validationProblem(fe: FastifyError): { field: string | undefined; message: string } {
+  const first = fe.validation?.[0];
+  const where = fe.validationContext ?? 'request';
+  const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+  const field = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : (params?.missingProperty ?? params?.additionalProperty);
+  return { field, message: `Invalid ${where}${field ? ` (${field})` : ''}: ${first?.message ?? 'does not match the schema'}.` };
+}
+
 /**
  * The error handler itself; also Fastify's `frameworkErrors` (app.ts), which the router calls
  * before any route (a path like /users/%ZZ that does not percent-decode).
@@ -52,13 +61,7 @@ export function sendError(thrown: FastifyError | AppError, request: FastifyReque
     return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
   }
   const fe = err as FastifyError;
-  if (fe.validation) {
-    const first = fe.validation[0];
-    const where = fe.validationContext ?? 'request';
-    const field = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : (first?.params as { missingProperty?: string; additionalProperty?: string })?.missingProperty ?? (first?.params as { additionalProperty?: string })?.additionalProperty;
-    const message = `Invalid ${where}${field ? ` (${field})` : ''}: ${first?.message ?? 'does not match the schema'}.`;
-    return reply.status(400).send({ error: 'VALIDATION_FAILED', message });
-  }
+  if (fe.validation) return reply.status(400).send({ error: 'VALIDATION_FAILED', message: validationProblem(fe).message });
   const status = fe.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     const code = (fe.code && FASTIFY_CODES[fe.code]) || (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');

@@ -45,6 +45,8 @@ export async function startHarness(
     onRoute?: NonNullable<Parameters<typeof buildApp>[1]>['onRoute'];
     /** Where the app's JSON log lines go (with TESSERA_LOG_LEVEL in `env`). */
     logDestination?: LogDestination;
+    /** Mounts the Duo door with this integration look-up (see buildApp). */
+    duo?: NonNullable<Parameters<typeof buildApp>[1]>['duo'];
   } = {},
 ): Promise<Harness> {
   const database: TestDatabase = options.shared ?? (await createTestDatabase());
@@ -58,7 +60,7 @@ export async function startHarness(
   const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
   const secrets = options.secrets ?? new SecretBox({ id: 'test', key: randomBytes(32) });
   const ctx: AppContext = { config, db, clock, mail, secrets, announce };
-  const app = await buildApp(ctx, { onRoute: options.onRoute, logDestination: options.logDestination });
+  const app = await buildApp(ctx, { onRoute: options.onRoute, logDestination: options.logDestination, duo: options.duo });
   return {
     app,
     ctx,

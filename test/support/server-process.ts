@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import type { App } from '../../src/app.js';
 import { projectRoot } from '../../src/http/paths.js';
@@ -10,7 +11,8 @@ import { freePort } from '../../bench/lib/server.js';
  * entry run from the TypeScript sources with tsx (`node --import tsx src/server.ts`, so no
  * build is needed), on a free port of 127.0.0.1, with only the environment given here
  * (plus PATH). Resolves once GET /api/v1/health answers; rejects with the process's output
- * if it exits or is not ready within `readyTimeoutMs`.
+ * if it exits or is not ready within `readyTimeoutMs`. With `ca` (the process given
+ * TESSERA_TLS_CERT/KEY), it is spoken to over HTTPS, trusting that CA.
  */
 export interface ServerProcess {
   url: string;
@@ -29,13 +31,14 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number }): Promise<ServerProcess> {
+export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number; ca?: string }): Promise<ServerProcess> {
   const cwd = options.cwd ?? projectRoot();
   const port = options.env.TESSERA_PORT ? Number(options.env.TESSERA_PORT) : await freePort();
+  const url = `${options.ca ? 'https' : 'http'}://127.0.0.1:${port}`;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     TESSERA_HOST: '127.0.0.1',
-    TESSERA_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    TESSERA_PUBLIC_URL: url,
     TESSERA_LOG_LEVEL: 'silent',
     ...options.env,
     TESSERA_PORT: String(port),
@@ -45,7 +48,6 @@ export async function startServerProcess(options: { env: Record<string, string>;
   proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<ExitStatus>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
 
   const server: ServerProcess = {
     url,
@@ -64,7 +66,7 @@ export async function startServerProcess(options: { env: Record<string, string>;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`Tessera exited during start (${proc.exitCode ?? proc.signalCode}):\n${output}`);
-    const res = await request(url, { method: 'GET', url: '/api/v1/health' }).catch(() => null);
+    const res = await request(url, { method: 'GET', url: '/api/v1/health', ca: options.ca }).catch(() => null);
     if (res?.statusCode === 200) return server;
     if (Date.now() > deadline) {
       await server.stop('SIGKILL');
@@ -83,6 +85,8 @@ interface InjectLike {
   payload?: string;
   /** Sent as X-Forwarded-For (the process must run with TESSERA_TRUST_PROXY=1 for it to count: the test client is then its one proxy). */
   remoteAddress?: string;
+  /** For an https base: the CA (PEM) its certificate chains to. */
+  ca?: string;
 }
 
 export interface HttpResponse {
@@ -95,11 +99,14 @@ export interface HttpResponse {
 
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One request over real HTTP; rejects when the connection fails (refused, reset by a killed process). */
+/** One request over real HTTP (HTTPS for an https base); rejects when the connection fails (refused, reset by a killed process). */
 export function request(base: string, o: InjectLike): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const headers = o.remoteAddress ? { ...o.headers, 'x-forwarded-for': o.remoteAddress } : o.headers;
-    const req = http.request(new URL(o.url, base), { method: o.method, headers, agent: keepAlive }, (res) => {
+    const target = new URL(o.url, base);
+    const send = target.protocol === 'https:' ? https.request : http.request;
+    const agent = target.protocol === 'https:' ? new https.Agent({ ca: o.ca }) : keepAlive;
+    const req = send(target, { method: o.method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
