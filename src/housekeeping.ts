@@ -1,5 +1,7 @@
 import type { AppContext } from './context.js';
 import { pruneAttempts } from './login/throttle.js';
+import { pruneOidcPayloads } from './oidc/adapter.js';
+import { pruneSigningKeys } from './oidc/keys.js';
 import { pruneSessions } from './sessions/session.service.js';
 
 const DAY = 86_400_000;
@@ -8,8 +10,9 @@ const DAY = 86_400_000;
  * Rows that have outlived their use, removed every few minutes by each process (the deletes
  * are idempotent, so several processes may run them at once): ended sessions, old password
  * attempts, expired WebAuthn challenges and remembered browsers, enrollments started and never
- * confirmed, finished background jobs, old push requests and activation codes, and mails older
- * than 90 days. The audit log is kept.
+ * confirmed, finished background jobs, old push requests and activation codes, mails older
+ * than 90 days, the OpenID Provider's expired records (sessions, codes, tokens, grants) and its
+ * retired signing keys once no token they signed can still be valid. The audit log is kept.
  */
 export async function runHousekeeping(ctx: AppContext): Promise<void> {
   const now = ctx.clock.now();
@@ -24,5 +27,7 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await ctx.db.deleteFrom('push_transactions').where('status', '!=', 'fraud').where('created_at', '<', now - 30 * DAY).execute();
   await ctx.db.deleteFrom('push_transactions').where('created_at', '<', now - 365 * DAY).execute();
   await ctx.db.deleteFrom('device_activations').where('expires_at', '<', now - DAY).execute();
+  await pruneOidcPayloads(ctx.db, ctx.clock);
+  await pruneSigningKeys(ctx);
   await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
 }

@@ -9,6 +9,7 @@ import * as m0006 from './migrations/0006_push.js';
 import * as m0007 from './migrations/0007_operator_mfa.js';
 import * as m0008 from './migrations/0008_audit_search.js';
 import * as m0009 from './migrations/0009_user_search.js';
+import * as m0015 from './migrations/0015_oidc_provider.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_operator_mfa': m0007,
   '0008_audit_search': m0008,
   '0009_user_search': m0009,
+  '0015_oidc_provider': m0015,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */
