@@ -56,8 +56,17 @@ export class SecretBox {
   mac(purpose: string, value: string, keyId = this.current.id): { keyId: string; mac: string } {
     const master = this.byId.get(keyId);
     if (!master) throw new Error(`unknown key ${keyId}`);
-    const derived = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `tessera ${purpose}`, 32));
-    return { keyId, mac: createHmac('sha256', derived).update(value).digest('base64url') };
+    return { keyId, mac: createHmac('sha256', derive(master, purpose)).update(value).digest('base64url') };
+  }
+
+  /**
+   * 32-byte keys for one purpose (HKDF-SHA256 of each master key), the current key's first and
+   * then the retired ones': every node with the same master key derives the same keys, and
+   * values made before a master-key rotation still check (e.g. signed cookies: sign with the
+   * first, accept any).
+   */
+  derivedKeys(purpose: string): Buffer[] {
+    return [this.current.key, ...[...this.byId.values()].filter((k) => k !== this.current.key)].map((master) => derive(master, purpose));
   }
 
   macMatches(purpose: string, value: string, keyId: string, expected: string): boolean {
@@ -67,3 +76,5 @@ export class SecretBox {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 }
+
+const derive = (master: Buffer, purpose: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `tessera ${purpose}`, 32));

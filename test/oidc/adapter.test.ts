@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors, type AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MINUTE, ManualClock } from '../../src/clock.js';
+import { ManualClock } from '../../src/clock.js';
 import { createDatabase } from '../../src/db/database.js';
 import { runHousekeeping } from '../../src/housekeeping.js';
 import { ClientSourceAdapter, KyselyAdapter, OidcStorageUnavailable } from '../../src/oidc/adapter.js';
