@@ -11,10 +11,11 @@ import { vapidKeys } from './device/web-push.js';
 import { runHousekeeping } from './housekeeping.js';
 import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
+import { KEY_REFRESH_MS, rotateSigningKeys } from './oidc/keys.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
 import { exitGracefullyOnSignals } from './ops/shutdown.js';
 
-/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link. */
+/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link, --rotate-signing-keys. */
 async function main(argv: string[]): Promise<void> {
   let config: Config;
   try {
@@ -40,9 +41,23 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  if (argv.includes('--rotate-signing-keys')) {
+    // The OpenID Provider's ID-token signing keys (src/oidc/keys.ts): new ones published now,
+    // signing once every running process has loaded them; the old ones published until their tokens expire.
+    const rotation = await rotateSigningKeys(ctx);
+    const when = (ms: number) => new Date(ms).toISOString();
+    for (const k of rotation.created) announce(`New ${k.alg} signing key ${k.kid}: published now, signs from ${when(k.activeFrom)}.`);
+    for (const k of rotation.retired) announce(`Retired ${k.alg} signing key ${k.kid}: published until ${when(k.publishUntil)}.`);
+    announce(`Running Tessera processes load the new keys within ${KEY_REFRESH_MS / 1000} s; nothing needs a restart.`);
+    await db.destroy();
+    return;
+  }
+
   const app = await buildApp(ctx);
-  // The Web Push (VAPID) key pair is made on the first start and shared by every process.
+  // The Web Push (VAPID) key pair is made on the first start and shared by every process; so are
+  // the OpenID Provider's signing keys (made here if there are none, and the provider built).
   await vapidKeys(ctx);
+  await app.oidc.provider();
   await app.listen({ host: config.host, port: config.port });
   mail.start();
   const jobs = startJobWorker(ctx);

@@ -81,10 +81,10 @@ export interface Rotation {
 export async function rotateSigningKeys(ctx: AppContext): Promise<Rotation> {
   const fresh = await Promise.all(SIGNING_ALGS.map(generateKey));
   const now = ctx.clock.now();
-  const activeFrom = now + KEY_ACTIVATION_DELAY_MS;
+  const delayedFrom = now + KEY_ACTIVATION_DELAY_MS;
   // The old key may sign until every node has switched (activation plus one reload), and its
   // last token lives LONGEST_SIGNED_TOKEN_MS.
-  const publishUntil = activeFrom + KEY_REFRESH_MS + LONGEST_SIGNED_TOKEN_MS;
+  const publishUntil = delayedFrom + KEY_REFRESH_MS + LONGEST_SIGNED_TOKEN_MS;
   try {
     return await ctx.db.transaction().execute(async (tx) => {
       const retired = await tx
@@ -93,9 +93,11 @@ export async function rotateSigningKeys(ctx: AppContext): Promise<Rotation> {
         .where('state', '=', 'current')
         .returning(['kid', 'alg'])
         .execute();
-      await tx.insertInto('oidc_signing_keys').values(fresh.map((key) => keyRow(ctx, key, now, activeFrom))).execute();
+      // A key with no predecessor (no keys yet) signs at once: there is nothing to sign meanwhile.
+      const activeFrom = (alg: SigningAlg) => (retired.some((r) => r.alg === alg) ? delayedFrom : now);
+      await tx.insertInto('oidc_signing_keys').values(fresh.map((key) => keyRow(ctx, key, now, activeFrom(key.alg)))).execute();
       return {
-        created: fresh.map((k) => ({ kid: k.kid, alg: k.alg, activeFrom })),
+        created: fresh.map((k) => ({ kid: k.kid, alg: k.alg, activeFrom: activeFrom(k.alg) })),
         retired: retired.map((r) => ({ ...r, publishUntil })),
       };
     });

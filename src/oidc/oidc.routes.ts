@@ -30,6 +30,9 @@ const PROVIDER_PATHS: [string, HTTPMethods[]][] = [
   [`${OIDC_ROUTES.end_session}/success`, ['GET']],
 ];
 
+/** Whether a route (as registered, e.g. `/oidc/auth/:uid`) is one the provider answers, in OAuth's error shape. */
+export const isProviderRoute = (url: string) => PROVIDER_PATHS.some(([path]) => path === url);
+
 /** Whether a request belongs to the OpenID Connect door (exempt from the API's CSRF check: the provider has its own). */
 export const isOidcDoor = (url: string) => /^\/(oidc(\/|\?|$)|\.well-known\/(openid-configuration|oauth-authorization-server)(\/|\?|$))/.test(url);
 
@@ -129,7 +132,19 @@ export const oidcRoutes =
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
     for (const [url, methods] of PROVIDER_PATHS) {
-      app.route({ method: methods, url, schema: { hide: true }, handler: (request, reply) => door.handle(request, reply) });
+      app.route({
+        method: methods,
+        url,
+        schema: { hide: true },
+        handler: (request, reply) => {
+          // The provider answers CORS preflights; any other OPTIONS would reach its router as a
+          // plain-text 404. It is HTTP's question "what may I do here?": 204 and Allow.
+          if (request.method === 'OPTIONS' && !request.headers['access-control-request-method']) {
+            return reply.code(204).header('allow', methods.filter((m) => m !== 'OPTIONS').join(', ')).send();
+          }
+          return door.handle(request, reply);
+        },
+      });
     }
 
     // Where the provider sends the browser to sign in (interactions.url). The login itself

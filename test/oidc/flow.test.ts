@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACR, amrFor } from '../../src/oidc/accounts.js';
 import type { ClientSource, OidcClientRecord } from '../../src/oidc/clients.js';
 import { addCorporation, addUser, firmWithAdmin, type TestFirm } from '../support/harness.js';
-import { Browser, completeLogin, interactionUid, ISSUER, relyingParty, startOidcNode, type OidcNode } from '../support/oidc.js';
+import { Browser, completeLogin, interactionUid, ISSUER, relyingParty, signIn as signInWith, startOidcNode, type OidcNode, type SignInNodes } from '../support/oidc.js';
 
 /**
  * The authorization code flow end to end, with openid-client as the relying party, over real
@@ -13,7 +13,6 @@ import { Browser, completeLogin, interactionUid, ISSUER, relyingParty, startOidc
  * interaction is the part a later change builds; `completeLogin` records its result as that
  * page will.
  */
-const SCOPE = 'openid profile email tessera offline_access';
 const secret = (name: string) => `${name}-secret-0123456789-0123456789-0123456789`;
 const webClient = (id: string, firmId: string, extra: Record<string, unknown> = {}): OidcClientRecord => ({
   firmId,
@@ -62,50 +61,9 @@ const auth = (id: string) =>
   id === 'post' ? client.ClientSecretPost(secret(id)) : id === 'jwt' ? client.ClientSecretJwt(secret(id)) : id === 'spa' ? client.None() : client.ClientSecretBasic(secret(id));
 const redirectUri = (id: string) => `https://${id}.example/callback`;
 
-interface SignIn {
-  tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
-  browser: Browser;
-  callback: URL;
-  verifier: string;
-}
-
-/**
- * One sign-in: authorization request on `start`, login and resume on `resume`, code redeemed on
- * `redeem`. By default it asks for offline_access, which OIDC Core 11 grants only with
- * prompt=consent; `params` replaces scope and prompt.
- */
-async function signIn(
-  clientId: string,
-  nodes: { start: OidcNode; resume: OidcNode; redeem: OidcNode },
-  options: { browser?: Browser; accountId?: string; params?: Record<string, string> } = {},
-): Promise<SignIn> {
-  const browser = options.browser ?? new Browser();
-  const rp = await relyingParty(nodes.redeem, clientId, {}, auth(clientId));
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(rp, {
-    redirect_uri: redirectUri(clientId),
-    scope: SCOPE,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    ...(options.params ?? { scope: SCOPE, prompt: 'consent' }),
-  });
-  let res = await browser.get(nodes.start, url);
-  if (res.status === 303 && new URL(res.headers.get('location')!, ISSUER).pathname.startsWith('/oidc/interaction/')) {
-    const uid = interactionUid(res);
-    expect((await browser.get(nodes.start, `/oidc/interaction/${uid}`)).status).toBe(200);
-    await completeLogin(nodes.resume, uid, options.accountId ?? user.id);
-    res = await browser.get(nodes.resume, `/oidc/auth/${uid}`);
-  }
-  expect(res.status, await res.clone().text()).toBe(303);
-  const callback = new URL(res.headers.get('location')!);
-  expect(callback.origin + callback.pathname).toBe(redirectUri(clientId));
-  const tokens = await client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
-  return { tokens, browser, callback, verifier };
-}
+/** One sign-in of `user` (by default) to one of the clients above; see signIn in test/support/oidc.ts. */
+const signIn = (clientId: string, nodes: SignInNodes, options: { browser?: Browser; accountId?: string; params?: Record<string, string> } = {}) =>
+  signInWith({ clientId, auth: auth(clientId), redirectUri: redirectUri(clientId), accountId: options.accountId ?? user.id, nodes, browser: options.browser, params: options.params });
 
 const currentKid = async (alg: 'ES256' | 'RS256') =>
   (await a.h.ctx.db.selectFrom('oidc_signing_keys').select('kid').where('alg', '=', alg).where('state', '=', 'current').executeTakeFirstOrThrow()).kid;

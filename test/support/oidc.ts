@@ -1,6 +1,8 @@
 import * as client from 'openid-client';
 import type Provider from 'oidc-provider';
+import { expect } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
+import type { SecretBox } from '../../src/crypto/secret-box.js';
 import { amrFor, ACR } from '../../src/oidc/accounts.js';
 import { staticClients, type ClientSource, type OidcClientRecord } from '../../src/oidc/clients.js';
 import { startHarness, type Harness } from './harness.js';
@@ -20,13 +22,14 @@ export interface OidcNode {
   provider(): Promise<Provider>;
 }
 
-export async function startOidcNode(options: { clients: OidcClientRecord[] | ClientSource; clock?: ManualClock; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
+export async function startOidcNode(options: { clients: OidcClientRecord[] | ClientSource; clock?: ManualClock; secrets?: SecretBox; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
   const other = options.sameDatabaseAs?.h;
   const h = await startHarness({
     env: { TESSERA_PUBLIC_URL: ISSUER },
     clock: options.clock,
     oidcClients: Array.isArray(options.clients) ? staticClients(options.clients) : options.clients,
-    ...(other ? { shared: { config: other.ctx.config.database, drop: async () => undefined }, secrets: other.ctx.secrets } : {}),
+    secrets: other?.ctx.secrets ?? options.secrets,
+    ...(other ? { shared: { config: other.ctx.config.database, drop: async () => undefined } } : {}),
   });
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   const address = h.app.server.address();
@@ -107,4 +110,61 @@ export async function completeLogin(node: OidcNode, uid: string, accountId: stri
   if (!interaction) throw new Error(`no interaction ${uid}`);
   interaction.result = { login: { accountId, acr: login.acr ?? ACR.mfa, amr: login.amr ?? amrFor(['password', 'totp']) }, consent: {} };
   await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+}
+
+export interface SignInNodes {
+  start: OidcNode;
+  resume: OidcNode;
+  redeem: OidcNode;
+}
+
+export interface SignIn {
+  tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  browser: Browser;
+  callback: URL;
+  verifier: string;
+}
+
+/**
+ * One sign-in with the code flow and PKCE: the authorization request on `start`, the login and
+ * the resumed request on `resume` (straight back with a code when the browser's session
+ * suffices), the code redeemed by openid-client on `redeem`, which checks state, nonce and iss.
+ * By default it asks for offline_access, which OIDC Core 11 grants only with prompt=consent;
+ * `params` replaces scope and prompt.
+ */
+export async function signIn(options: {
+  clientId: string;
+  auth: client.ClientAuth;
+  redirectUri: string;
+  accountId: string;
+  nodes: SignInNodes;
+  browser?: Browser;
+  params?: Record<string, string>;
+}): Promise<SignIn> {
+  const { nodes } = options;
+  const browser = options.browser ?? new Browser();
+  const rp = await relyingParty(nodes.redeem, options.clientId, {}, options.auth);
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(rp, {
+    redirect_uri: options.redirectUri,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...(options.params ?? { scope: 'openid profile email tessera offline_access', prompt: 'consent' }),
+  });
+  let res = await browser.get(nodes.start, url);
+  if (res.status === 303 && new URL(res.headers.get('location')!, ISSUER).pathname.startsWith('/oidc/interaction/')) {
+    const uid = interactionUid(res);
+    expect((await browser.get(nodes.start, `/oidc/interaction/${uid}`)).status).toBe(200);
+    await completeLogin(nodes.resume, uid, options.accountId);
+    res = await browser.get(nodes.resume, `/oidc/auth/${uid}`);
+  }
+  expect(res.status, await res.clone().text()).toBe(303);
+  const callback = new URL(res.headers.get('location')!);
+  expect(callback.origin + callback.pathname).toBe(options.redirectUri);
+  const tokens = await client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+  return { tokens, browser, callback, verifier };
 }
