@@ -149,7 +149,7 @@ export function adapterFactory(db: Db, clock: Clock, clients: ClientSource): Ada
 
 /**
  * The database is away (stopped, failing over) or SQLite is locked: answered as OAuth's
- * `temporarily_unavailable` with 503 (and Retry-After, src/oidc/oidc.routes.ts), as every other
+ * `temporarily_unavailable` with 503 (and Retry-After, src/oidc/provider.ts), as every other
  * route answers 503 DATABASE_UNAVAILABLE, rather than as a 500 server_error.
  */
 export class OidcStorageUnavailable extends errors.OIDCProviderError {

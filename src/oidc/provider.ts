@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { JWK } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../http/error-handler.js';
 import { escapeHtml } from '../http/html.js';
 import { ACR_VALUES, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
 import { adapterFactory } from './adapter.js';
@@ -50,6 +51,11 @@ export function createProvider(ctx: AppContext, jwks: { keys: JWK[] }, sources: 
   // issuer whatever Host header a client sent, and sees the client's real address.
   provider.proxy = true;
   provider.on('server_error', (_kctx: unknown, err: Error) => log.error({ err }, 'OpenID provider error'));
+  // The database away (OidcStorageUnavailable, 503): say when to come back, as the API does.
+  provider.use(async (kctx, next) => {
+    await next();
+    if (kctx.status === 503) kctx.set('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+  });
   // Koa's own error event (a failure outside the provider's route error handlers), else printed to stderr.
   (provider as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'OpenID provider error'));
   return provider;

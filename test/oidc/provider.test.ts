@@ -257,3 +257,25 @@ describe('the provider\'s pages', () => {
     expect(await node.h.ctx.db.selectFrom('oidc_payloads').select('model').where('id', '=', uid).executeTakeFirst()).toEqual({ model: 'Interaction' });
   });
 });
+
+describe('while the database is away', () => {
+  let away: OidcNode;
+  beforeAll(async () => {
+    // The Applications registry reads the database; here it fails as pg does when PostgreSQL is down.
+    const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    away = await startOidcNode({ clients: { findClient: async () => Promise.reject(down) } });
+    await away.provider();
+  });
+  afterAll(() => away?.h.close());
+
+  it('the provider answers 503 temporarily_unavailable with Retry-After, not a server error', async () => {
+    const token = await away.h.app.inject({ method: 'POST', url: '/oidc/token', headers: { ...form, authorization: basic('portal', 'x') }, payload: 'grant_type=authorization_code&code=x' });
+    expect([token.statusCode, token.json().error]).toEqual([503, 'temporarily_unavailable']);
+    expect(token.headers['retry-after']).toBe('5');
+    const page = await away.h.app.inject({ method: 'GET', url: authUrl({ client_id: 'portal', response_type: 'code', scope: 'openid' }), headers: { accept: 'text/html' } });
+    expect(page.statusCode).toBe(503);
+    expect(page.headers['retry-after']).toBe('5');
+    expect(page.headers.location).toBeUndefined();
+    expect(page.body).toContain('temporarily_unavailable');
+  });
+});
