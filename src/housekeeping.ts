@@ -1,6 +1,6 @@
 import type { AppContext } from './context.js';
 import { pruneAttempts } from './login/throttle.js';
-import { pruneOidcPayloads } from './oidc/adapter.js';
+import { pruneOidcPayloads } from './oidc/payload.repository.js';
 import { pruneSigningKeys } from './oidc/keys.js';
 import { pruneSessions } from './sessions/session.service.js';
 

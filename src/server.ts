@@ -54,11 +54,12 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const app = await buildApp(ctx);
-  // The Web Push (VAPID) key pair is made on the first start and shared by every process; so are
-  // the OpenID Provider's signing keys (made here if there are none, and the provider built).
+  // The Web Push (VAPID) key pair is made on the first start and shared by every process.
   await vapidKeys(ctx);
-  await app.oidc.provider();
   await app.listen({ host: config.host, port: config.port });
+  // So are the OpenID Provider's signing keys: made now if there are none (an RSA key takes a
+  // moment; requests to the provider meanwhile wait for it), and the provider built.
+  await app.oidc.provider();
   mail.start();
   const jobs = startJobWorker(ctx);
   const housekeeping = setInterval(() => {

@@ -168,8 +168,3 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
     throw err;
   }
 }
-
-/** Housekeeping: records past their lifetime (consumed codes included: the reuse check needs them only while they live). */
-export async function pruneOidcPayloads(db: Db, clock: Clock): Promise<void> {
-  await db.deleteFrom('oidc_payloads').where('expires_at', '<=', clock.now()).execute();
-}

@@ -5,7 +5,8 @@ import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
 import { AppError } from '../errors.js';
 import { ensureSigningKeys, KEY_REFRESH_MS, providerJwks, publishedKeys } from './keys.js';
-import { createProvider, interactionPath, OIDC_ROUTES, type ProviderSources } from './provider.js';
+import { interactionPath, OIDC_ROUTES } from './paths.js';
+import type { ProviderSources } from './provider.js';
 
 /**
  * The OpenID Connect front door: oidc-provider mounted in Tessera's Fastify app, in the same
@@ -76,6 +77,7 @@ export function createOidcDoor(ctx: AppContext, sources: ProviderSources, log: F
     return { jwks, fingerprint: jwks.keys.map((k) => k.kid).join(' ') };
   };
   const build = async ({ jwks, fingerprint }: Awaited<ReturnType<typeof load>>): Promise<Serving> => {
+    const { createProvider } = await import('./provider.js');
     const provider = createProvider(ctx, jwks, sources, log);
     return { provider, callback: provider.callback(), fingerprint };
   };

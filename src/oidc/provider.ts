@@ -8,34 +8,16 @@ import { ACR_VALUES, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
 import { adapterFactory } from './adapter.js';
 import { FIRM_METADATA, type ClientSource } from './clients.js';
 import { ACCESS_TOKEN_TTL, AUTHORIZATION_CODE_TTL, ID_TOKEN_TTL, INTERACTION_TTL } from './lifetimes.js';
+import { interactionPath, OIDC_ROUTES } from './paths.js';
 
 /**
  * The OpenID Provider (issue 14) on `oidc-provider`, panva's OpenID Certified implementation:
  * the protocol is the library's; this file is Tessera's configuration of it. The issuer is
  * TESSERA_PUBLIC_URL; its endpoints live under /oidc/ and its discovery document at
- * /.well-known/openid-configuration (src/oidc/oidc.routes.ts mounts them).
+ * /.well-known/openid-configuration (src/oidc/oidc.routes.ts mounts them). Loaded on first use
+ * (oidc.routes.ts imports it dynamically), so that a process or test that never serves OpenID
+ * Connect does not load oidc-provider and its libraries.
  */
-
-/** oidc-provider's routes, all under /oidc/ (features that are off keep theirs there too, unserved). */
-export const OIDC_ROUTES = {
-  authorization: '/oidc/auth',
-  token: '/oidc/token',
-  userinfo: '/oidc/userinfo',
-  jwks: '/oidc/jwks',
-  revocation: '/oidc/token/revocation',
-  end_session: '/oidc/session/end',
-  introspection: '/oidc/token/introspection',
-  registration: '/oidc/reg',
-  pushed_authorization_request: '/oidc/request',
-  device_authorization: '/oidc/device/auth',
-  code_verification: '/oidc/device',
-  backchannel_authentication: '/oidc/backchannel',
-  challenge: '/oidc/challenge',
-  credential: '/oidc/credential',
-} as const;
-
-/** Tessera's own page for the login inside an authorization request (password and second factor). */
-export const interactionPath = (uid: string) => `/oidc/interaction/${uid}`;
 
 export interface ProviderSources {
   clients: ClientSource;
