@@ -57,9 +57,6 @@ async function main(argv: string[]): Promise<void> {
   // The Web Push (VAPID) key pair is made on the first start and shared by every process.
   await vapidKeys(ctx);
   await app.listen({ host: config.host, port: config.port });
-  // So are the OpenID Provider's signing keys: made now if there are none (an RSA key takes a
-  // moment; requests to the provider meanwhile wait for it), and the provider built.
-  await app.oidc.provider();
   mail.start();
   const jobs = startJobWorker(ctx);
   const housekeeping = setInterval(() => {
@@ -91,6 +88,10 @@ async function main(argv: string[]): Promise<void> {
     await db.destroy();
   }, announce);
 
+  // So are the OpenID Provider's signing keys: made now if there are none (an RSA key takes a
+  // moment; requests to the provider meanwhile wait for it), and the provider built. After the
+  // signal handlers, so that a SIGTERM meanwhile is a graceful stop.
+  await app.oidc.provider();
   announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}, database: ${config.database.kind}).`);
   const setupLink = await ensureOperatorSetup(ctx);
   if (setupLink) {
