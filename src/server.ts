@@ -3,7 +3,7 @@ import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { AppContext } from './context.js';
 import { loadSecretBox } from './crypto/master-key.js';
-import { createDatabase } from './db/database.js';
+import { createDatabase, isDatabaseUnavailable } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
 import { wakePushWaiters } from './device/push-hub.js';
@@ -89,9 +89,13 @@ async function main(argv: string[]): Promise<void> {
   }, announce);
 
   // So are the OpenID Provider's signing keys: made now if there are none (an RSA key takes a
-  // moment; requests to the provider meanwhile wait for it), and the provider built. After the
-  // signal handlers, so that a SIGTERM meanwhile is a graceful stop.
-  await app.oidc.provider();
+  // moment; requests to the provider meanwhile wait for it), and the provider built. In the
+  // background, after the signal handlers: a SIGTERM meanwhile is a graceful stop, and a database
+  // that goes away meanwhile does not stop the process (the first request to the provider tries again).
+  app.oidc.provider().catch((err) => {
+    if (isDatabaseUnavailable(err)) app.log.warn({ err }, 'OpenID provider not built yet (database unavailable); the next request to it tries again');
+    else app.log.error({ err }, 'OpenID provider could not be built; the next request to it tries again');
+  });
   announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}, database: ${config.database.kind}).`);
   const setupLink = await ensureOperatorSetup(ctx);
   if (setupLink) {
