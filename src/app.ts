@@ -19,11 +19,21 @@ import { installErrorHandler, sendError } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
+import { directoryAccounts } from './oidc/accounts.js';
+import { noClients, type ClientSource } from './oidc/clients.js';
+import { createOidcDoor, isOidcDoor, oidcRoutes, type OidcDoor } from './oidc/oidc.routes.js';
 import { loggerOptions, type LogDestination } from './ops/logging.js';
 import { installRequestMetrics, opsRoutes } from './ops/ops.routes.js';
 import { routeModules } from './routes.js';
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The OpenID Connect door (src/oidc/oidc.routes.ts): its provider and key reload. */
+    oidc: OidcDoor;
+  }
+}
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -32,11 +42,12 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * `onRoute` sees every route as it is added (the fuzz test enumerates the routes with it);
  * `logDestination` receives the JSON log lines (the log-redaction test reads them); `duo`
  * mounts the Duo-compatible door with its integration look-up (only tests do so until the
- * applications registry provides one).
+ * applications registry provides one); `oidcClients` is where the OpenID Provider finds its
+ * clients (none until the Applications registry).
  */
 export async function buildApp(
   ctx: AppContext,
-  options: { onRoute?: (route: RouteOptions) => void; logDestination?: LogDestination; duo?: DuoDoorOptions<any> } = {},
+  options: { onRoute?: (route: RouteOptions) => void; logDestination?: LogDestination; duo?: DuoDoorOptions<any>; oidcClients?: ClientSource } = {},
 ): Promise<App> {
   const https = ctx.config.publicUrl.protocol === 'https:';
   const app = Fastify({
@@ -110,8 +121,9 @@ export async function buildApp(
     refusePendingOperator(request);
   });
   app.addHook('onRequest', (request, reply, done) => {
-    // The device API and the Duo door carry no cookies (so there is nothing to forge) and are authenticated by signatures.
-    if (!UNSAFE_METHODS.has(request.method) || isDeviceApi(request.url) || isDuoApi(request.url)) return done();
+    // The device API and the Duo door carry no cookies (so there is nothing to forge) and are authenticated by signatures;
+    // the OpenID Provider authenticates its clients and guards its own forms (src/oidc/oidc.routes.ts).
+    if (!UNSAFE_METHODS.has(request.method) || isDeviceApi(request.url) || isDuoApi(request.url) || isOidcDoor(request.url)) return done();
     app.csrfProtection(request, reply, done);
   });
   // API answers are about one user at one moment; no cache may keep them.
@@ -122,6 +134,10 @@ export async function buildApp(
   for (const routes of routeModules) await app.register(routes(ctx), { prefix: '/api/v1' });
   await app.register(opsRoutes(ctx));
   if (options.duo) await app.register(duoDoor(ctx, options.duo));
+  const oidc = createOidcDoor(ctx, { clients: options.oidcClients ?? noClients, accounts: directoryAccounts(ctx.db) }, app.log);
+  app.decorate('oidc', oidc);
+  app.addHook('onClose', async () => oidc.close());
+  await app.register(oidcRoutes(oidc));
 
   await serveWebApps(app);
   return app;
@@ -159,7 +175,7 @@ async function serveWebApps(app: App): Promise<void> {
   const hasWeb = fs.existsSync(path.join(dir, 'index.html'));
   if (hasWeb) await app.register(fastifyStatic, { root: dir, prefix: '/', wildcard: false, index: false });
   app.setNotFoundHandler((request, reply) => {
-    const isPage = request.method === 'GET' && !/^\/api(\/|\?|$)/.test(request.url) && !path.extname(request.url.split('?')[0]!);
+    const isPage = request.method === 'GET' && !/^\/api(\/|\?|$)/.test(request.url) && !isOidcDoor(request.url) && !path.extname(request.url.split('?')[0]!);
     // The Tessera Authenticator (/authenticator and below) is an app of its own.
     const file = /^\/authenticator(\/|$|\?)/.test(request.url) ? 'authenticator.html' : 'index.html';
     if (isPage && hasWeb) return reply.type('text/html').header('cache-control', 'no-cache').sendFile(file);

@@ -4,6 +4,8 @@ import { pruneDeviceNonces } from './device/device.service.js';
 import { RESEAL_SECRETS_JOB } from './crypto/reseal.job.js';
 import { enqueueJobOnce } from './jobs/job.service.js';
 import { pruneAttempts } from './login/throttle.js';
+import { pruneOidcPayloads } from './oidc/payload.repository.js';
+import { pruneSigningKeys } from './oidc/keys.js';
 import { pruneSessions } from './sessions/session.service.js';
 
 const DAY = 86_400_000;
@@ -13,9 +15,11 @@ const DAY = 86_400_000;
  * are idempotent, so several processes may run them at once): ended sessions, old password
  * attempts, expired WebAuthn challenges and remembered browsers, enrollments started and never
  * confirmed, finished background jobs, old push requests and activation codes, device request
- * nonces past their window, mails older than 90 days, and applications' previous secrets whose
- * rotation grace is over. The audit log is kept. And while retired master keys are configured,
- * the re-seal job is queued again: a node still on the old key may have sealed values since.
+ * nonces past their window, mails older than 90 days, applications' previous secrets whose
+ * rotation grace is over, the OpenID Provider's expired records (sessions, codes, tokens,
+ * grants) and its retired signing keys once no token they signed can still be valid. The audit
+ * log is kept. And while retired master keys are configured, the re-seal job is queued again: a
+ * node still on the old key may have sealed values since.
  */
 export async function runHousekeeping(ctx: AppContext): Promise<void> {
   const now = ctx.clock.now();
@@ -32,6 +36,8 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await ctx.db.deleteFrom('device_activations').where('expires_at', '<', now - DAY).execute();
   await pruneDeviceNonces(ctx.db, now);
   await dropExpiredPreviousSecrets(ctx.db, now);
+  await pruneOidcPayloads(ctx.db, ctx.clock);
+  await pruneSigningKeys(ctx);
   await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
   await queueResealWhileKeysRetired(ctx);
 }

@@ -3,7 +3,7 @@ import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import type { AppContext } from './context.js';
 import { loadSecretBox } from './crypto/master-key.js';
-import { createDatabase } from './db/database.js';
+import { createDatabase, isDatabaseUnavailable } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { seedDemo } from './demo.js';
 import { wakePushWaiters } from './device/push-hub.js';
@@ -12,10 +12,11 @@ import { describeReseal, resealSecrets } from './crypto/reseal.job.js';
 import { queueResealWhileKeysRetired, runHousekeeping } from './housekeeping.js';
 import { startJobWorker } from './jobs/job.service.js';
 import { createMailService } from './notify/mail.service.js';
+import { KEY_REFRESH_MS, rotateSigningKeys } from './oidc/keys.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
 import { exitGracefullyOnSignals } from './ops/shutdown.js';
 
-/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link, --reseal. */
+/** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link, --reseal, --rotate-signing-keys. */
 async function main(argv: string[]): Promise<void> {
   let config: Config;
   try {
@@ -47,6 +48,18 @@ async function main(argv: string[]): Promise<void> {
     for (const line of describeReseal(report)) announce(line);
     await db.destroy();
     process.exitCode = report.left === 0 ? 0 : 1;
+    return;
+  }
+
+  if (argv.includes('--rotate-signing-keys')) {
+    // The OpenID Provider's ID-token signing keys (src/oidc/keys.ts): new ones published now,
+    // signing once every running process has loaded them; the old ones published until their tokens expire.
+    const rotation = await rotateSigningKeys(ctx);
+    const when = (ms: number) => new Date(ms).toISOString();
+    for (const k of rotation.created) announce(`New ${k.alg} signing key ${k.kid}: published now, signs from ${when(k.activeFrom)}.`);
+    for (const k of rotation.retired) announce(`Retired ${k.alg} signing key ${k.kid}: published until ${when(k.publishUntil)}.`);
+    announce(`Running Tessera processes load the new keys within ${KEY_REFRESH_MS / 1000} s; nothing needs a restart.`);
+    await db.destroy();
     return;
   }
 
@@ -86,6 +99,14 @@ async function main(argv: string[]): Promise<void> {
     await db.destroy();
   }, announce);
 
+  // So are the OpenID Provider's signing keys: made now if there are none (an RSA key takes a
+  // moment; requests to the provider meanwhile wait for it), and the provider built. In the
+  // background, after the signal handlers: a SIGTERM meanwhile is a graceful stop, and a database
+  // that goes away meanwhile does not stop the process (the first request to the provider tries again).
+  app.oidc.provider().catch((err) => {
+    if (isDatabaseUnavailable(err)) app.log.warn({ err }, 'OpenID provider not built yet (database unavailable); the next request to it tries again');
+    else app.log.error({ err }, 'OpenID provider could not be built; the next request to it tries again');
+  });
   announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}${config.tls ? ' with TLS' : ''}, database: ${config.database.kind}).`);
   const setupLink = await ensureOperatorSetup(ctx);
   if (setupLink) {

@@ -8,6 +8,7 @@ import { createApplication } from '../src/applications/application.service.js';
 import { systemActor } from '../src/audit/audit.service.js';
 import { ManualClock } from '../src/clock.js';
 import { isDeviceApi } from '../src/device/device.routes.js';
+import { isProviderRoute } from '../src/oidc/oidc.routes.js';
 import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
 import { createFirm } from '../src/firms/firm.service.js';
 import { sessionCookieName } from '../src/http/auth.js';
@@ -50,7 +51,7 @@ let h: Harness;
 function collect(route: RouteOptions): void {
   for (const method of [route.method].flat()) {
     if (method === 'HEAD') continue;
-    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url) });
+    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url) });
   }
 }
 
@@ -99,8 +100,9 @@ beforeAll(async () => {
   await d.post(api(`/mfa/enrollment/push/${push.json().authenticatorId}/complete`));
 
   g = { csrf: { cookie: csrfCookie.value, token: csrfRes.json().token }, operatorId, firmId: firm.id, totpUserId: totpUser.id, enrollUserId: enrollUser.id, device };
-  // The VAPID key pair is made on first use: make it now, so that no GET below is the first.
+  // The VAPID key pair and the OpenID signing keys are made on first use: make them now, so that no GET below is the first.
   await h.app.inject({ method: 'GET', url: api('/device/vapid-public-key') });
+  await h.app.oidc.provider();
 }, 60_000);
 
 afterAll(async () => {
@@ -181,9 +183,34 @@ async function send(r: FuzzRequest): Promise<LightMyRequestResponse> {
 }
 
 const ERROR_CODE = /^[A-Z][A-Z0-9_]*$/;
+/** RFC 6749 5.2 / appendix A.7: error codes are lower-case ASCII words joined by underscores. */
+const OAUTH_ERROR_CODE = /^[a-z]+(_[a-z]+)*$/;
+
+/**
+ * The OpenID Provider's routes follow OAuth 2.0, not the API: a server must ignore parameters
+ * it does not know (RFC 6749 3.1), so "malformed" by the API's rules may well be answered 2xx;
+ * errors are `{ error, error_description }` (RFC 6749 5.2), or a page where the browser cannot be
+ * sent back to the application. Fastify's own refusals before the provider (a broken URL) keep
+ * the API's shape. Never a 5xx.
+ */
+function oauthProblemOf(res: LightMyRequestResponse): string | null {
+  if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
+  if (res.statusCode < 400) return null;
+  if (String(res.headers['content-type']).startsWith('text/html')) return /<h1>[^<]+<\/h1>/.test(res.body) ? null : `${res.statusCode} page without a heading: ${res.body.slice(0, 200)}`;
+  let body: { error?: unknown; error_description?: unknown; message?: unknown };
+  try {
+    body = res.json();
+  } catch {
+    return `${res.statusCode} neither JSON nor a page: ${res.headers['content-type']} ${res.body.slice(0, 200)}`;
+  }
+  const oauth = typeof body.error === 'string' && OAUTH_ERROR_CODE.test(body.error) && body.error !== 'server_error' && (body.error_description === undefined || typeof body.error_description === 'string');
+  const api = typeof body.error === 'string' && ERROR_CODE.test(body.error) && typeof body.message === 'string';
+  return oauth || api ? null : `${res.statusCode} not an OAuth error: ${res.body.slice(0, 300)}`;
+}
 
 /** What is wrong with one answer, or null. */
-function problemOf(r: FuzzRequest, res: LightMyRequestResponse): string | null {
+function problemOf(r: FuzzRequest, res: LightMyRequestResponse, route?: FuzzRoute): string | null {
+  if (route?.oauth) return oauthProblemOf(res);
   if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (r.malformed && (res.statusCode < 400 || res.statusCode >= 500)) return `malformed but answered ${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (res.statusCode >= 400) {
@@ -262,22 +289,25 @@ describe('fuzzing every route', () => {
         stats.requests++;
         if (r.malformed) stats.malformed++;
         if (res.statusCode < 400) stats.accepted++;
-        const problem = problemOf(r, res);
+        const problem = problemOf(r, res, route);
         if (problem) failures.push(`${describeRequest(r)} -> ${problem}`);
         return res;
       };
+      // The provider keeps its own state in oidc_payloads whatever the request (an interaction for
+      // a sign-in request, a session holding the logout form's xsrf secret): nothing else may change.
+      const ownState = (tables: string[]) => (route.oauth ? tables.filter((t) => t !== 'oidc_payloads') : tables);
 
       // Malformed requests must not change one row; well-formed GET requests (a safe method) at
       // most leave an audit event (a refused device signature is audited).
       let before = await snapshot();
       for (const r of requests.filter((x) => x.malformed)) await check(r);
       let after = await snapshot();
-      const changed = changedTables(before, after);
+      const changed = ownState(changedTables(before, after));
       if (changed.length) failures.push(`${title}: malformed requests changed ${changed.join(', ')}`);
       before = after;
       for (const r of requests.filter((x) => !x.malformed && x.method === 'GET')) await check(r);
       after = await snapshot();
-      const wroteOnGet = changedTables(before, after).filter((t) => t !== 'audit_events');
+      const wroteOnGet = ownState(changedTables(before, after)).filter((t) => t !== 'audit_events');
       if (wroteOnGet.length) failures.push(`${title}: GET requests changed ${wroteOnGet.join(', ')}`);
 
       // Well-formed changes reach the handler, which may act (2xx) or refuse and record the
@@ -286,7 +316,7 @@ describe('fuzzing every route', () => {
         before = after;
         const res = await check(r);
         after = await snapshot();
-        const wrote = changedTables(before, after).filter((t) => !ATTEMPT_RECORDS.has(t));
+        const wrote = ownState(changedTables(before, after)).filter((t) => !ATTEMPT_RECORDS.has(t));
         if (res.statusCode >= 400 && wrote.length) failures.push(`${describeRequest(r)} -> ${res.statusCode} ${res.body.slice(0, 100)} but changed ${wrote.join(', ')}`);
       }
       stats.routes++;

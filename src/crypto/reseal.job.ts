@@ -4,6 +4,7 @@ import { VAPID_PRIVATE_KEY } from '../device/web-push.js';
 import { BACKUP_CODES, BACKUP_CODE_MAC_KEYS, dropUnusedMacKeys, keepRetiredMacKeys, unopenableMacKeyIds } from '../factors/backup-codes/backup-codes.factor.js';
 import { TOTP_SECRETS } from '../factors/totp/totp.factor.js';
 import type { JobHandler } from '../jobs/handlers.js';
+import { OIDC_SIGNING_KEYS } from '../oidc/keys.js';
 import { resealColumn, type ColumnReport } from './reseal.js';
 
 // This module must not import the job queue (src/jobs/job.service.ts): the queue imports the
@@ -13,7 +14,7 @@ import { resealColumn, type ColumnReport } from './reseal.js';
 export const RESEAL_SECRETS_JOB = 'secrets.reseal';
 
 /** Every column of sealed values. A new one is its SealedColumn and one line here. */
-export const SEALED_COLUMNS = [BACKUP_CODE_MAC_KEYS, VAPID_PRIVATE_KEY, TOTP_SECRETS, BACKUP_CODES, APPLICATION_SECRETS, APPLICATION_PREVIOUS_SECRETS];
+export const SEALED_COLUMNS = [BACKUP_CODE_MAC_KEYS, VAPID_PRIVATE_KEY, TOTP_SECRETS, BACKUP_CODES, APPLICATION_SECRETS, APPLICATION_PREVIOUS_SECRETS, OIDC_SIGNING_KEYS];
 
 export interface ResealReport {
   currentKeyId: string;

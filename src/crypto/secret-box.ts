@@ -126,6 +126,18 @@ export class SecretBox {
    */
   derivedKey(purpose: string, keyId = this.current.id): Buffer | null {
     const master = this.byId.get(keyId);
-    return master ? Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `tessera ${purpose}`, 32)) : null;
+    return master ? derive(master, purpose) : null;
+  }
+
+  /**
+   * 32-byte keys for one purpose (HKDF-SHA256 of each master key), the current key's first and
+   * then the retired ones': every node with the same master key derives the same keys, and
+   * values made before a master-key rotation still check (e.g. signed cookies: sign with the
+   * first, accept any).
+   */
+  derivedKeys(purpose: string): Buffer[] {
+    return [this.current.key, ...[...this.byId.values()].filter((k) => k !== this.current.key)].map((master) => derive(master, purpose));
   }
 }
+
+const derive = (master: Buffer, purpose: string) => Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `tessera ${purpose}`, 32));

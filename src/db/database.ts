@@ -23,6 +23,7 @@ import type { MfaCorporationTable, MfaSettingsTable } from '../mfa-policy/mfa-se
 import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription.table.js';
 import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors/webauthn/webauthn.table.js';
 import type { DeviceActivationTable, DeviceNonceTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
+import type { OidcPayloadTable, OidcSigningKeyTable } from '../oidc/oidc.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -51,6 +52,8 @@ export interface Database {
   push_transactions: PushTransactionTable;
   server_keys: ServerKeyTable;
   applications: ApplicationTable;
+  oidc_payloads: OidcPayloadTable;
+  oidc_signing_keys: OidcSigningKeyTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,3 +1,5 @@
+import { escapeHtml } from '../http/html.js';
+
 /**
  * Every mail Tessera sends, in one place: plain text and HTML from the same words.
  * Values are escaped for HTML; nothing secret other than the link a mail exists to carry.
@@ -8,9 +10,6 @@ export interface MailContent {
   html: string;
   link?: string;
 }
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** A time as mails show it: "2026-01-01 09:30 UTC". */
 const utc = (at: number) => new Date(at).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');

@@ -13,6 +13,7 @@ import { HOUR, ManualClock } from '../../src/clock.js';
 import { RESEAL_SECRETS_JOB, describeReseal, resealSecrets } from '../../src/crypto/reseal.job.js';
 import { SecretBox, SecretUnavailable, keyIdOf } from '../../src/crypto/secret-box.js';
 import { loadVapidKeysAtStart, vapidKeys } from '../../src/device/web-push.js';
+import { ensureSigningKeys, publishedKeys, providerJwks } from '../../src/oidc/keys.js';
 import { normaliseBackupCode } from '../../src/factors/backup-codes/backup-codes.factor.js';
 import { beginTotpEnrollment } from '../../src/factors/totp/totp.factor.js';
 import { queueResealWhileKeysRetired } from '../../src/housekeeping.js';
@@ -238,7 +239,9 @@ async function sealedValues(h: Harness): Promise<{ where: string; aad: string; v
   const server = await h.ctx.db.selectFrom('server_keys').select(['name', 'value']).where('name', '!=', 'vapid_public_key').execute();
   const codes = await h.ctx.db.selectFrom('backup_codes').select(['id', 'code_hash']).execute();
   const apps = await h.ctx.db.selectFrom('applications').select(['id', 'secret', 'previous_secret']).execute();
+  const oidcKeys = await h.ctx.db.selectFrom('oidc_signing_keys').select(['kid', 'private_jwk']).execute();
   return [
+    ...oidcKeys.map((r) => ({ where: `OIDC signing key ${r.kid}`, aad: `oidc_signing_key:${r.kid}`, value: r.private_jwk })),
     ...apps.flatMap((r) => [r.secret, r.previous_secret].filter((v) => v !== null).map((value) => ({ where: `application ${r.id}`, aad: r.id, value }))),
     ...totp.map((r) => ({ where: `totp ${r.authenticator_id}`, aad: r.authenticator_id, value: r.secret_enc })),
     ...server.map((r) => ({ where: `server key ${r.name}`, aad: r.name, value: r.value })),
@@ -265,6 +268,7 @@ describe('master-key rotation, finished', () => {
     old = { user: oldUser.user, codes: await storeCodesTheOldWay(before, oldUser.user.id, F.firm.id, OLD) };
     const created = await createApplication(before.ctx, before.ctx.db, systemActor, F.firm.id, { type: 'duo_auth_api', name: 'VPN' });
     duo = { ikey: created.application.clientId, skey: created.secret! };
+    await ensureSigningKeys(before.ctx);
     for (const v of await sealedValues(before)) if (v.value.startsWith('v1.')) expect(v.value, v.where).toMatch(sealedUnder(OLD));
     await p.stop(before);
 
@@ -288,6 +292,9 @@ describe('master-key rotation, finished', () => {
     expect((await resealSecrets(h.ctx)).left).toBe(0);
     // An application's secret key, sealed under OLD, opens under NEW alone.
     expect((await findDuoIntegration(h.ctx.db, h.ctx.secrets, duo.ikey, h.clock))?.secretKeys).toEqual([duo.skey]);
+    // And the OpenID Provider's signing keys (ES256 and RS256) open under NEW alone.
+    expect(values.filter((v) => v.where.startsWith('OIDC signing key'))).toHaveLength(2);
+    expect(providerJwks(h.ctx, await publishedKeys(h.ctx.db, h.clock.now()), h.clock.now()).keys).toHaveLength(2);
     await p.stop(h);
   });
 

@@ -31,6 +31,8 @@ export interface FuzzRoute {
   schema: FastifySchema | undefined;
   /** Cookies and CSRF do not apply (the device API). */
   device: boolean;
+  /** The OpenID Provider answers (src/oidc/oidc.routes.ts): OAuth 2.0's rules, not the API's. */
+  oauth?: boolean;
 }
 
 /** One generated request, and what the fuzz test may expect of it. */

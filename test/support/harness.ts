@@ -15,6 +15,7 @@ import { createFirm, type FirmView } from '../../src/firms/firm.service.js';
 import { hashPassword } from '../../src/login/passwords.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { createMailService } from '../../src/notify/mail.service.js';
+import type { ClientSource } from '../../src/oidc/clients.js';
 import type { LogDestination } from '../../src/ops/logging.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -47,6 +48,8 @@ export async function startHarness(
     logDestination?: LogDestination;
     /** Mounts the Duo door with this integration look-up (see buildApp). */
     duo?: NonNullable<Parameters<typeof buildApp>[1]>['duo'];
+    /** The OpenID Provider's clients (none by default). */
+    oidcClients?: ClientSource;
   } = {},
 ): Promise<Harness> {
   const database: TestDatabase = options.shared ?? (await createTestDatabase());
@@ -60,7 +63,7 @@ export async function startHarness(
   const mail = createMailService({ db, clock, smtpUrl: config.smtpUrl, from: config.mailFrom, announce });
   const secrets = options.secrets ?? new SecretBox({ id: 'test', key: randomBytes(32) });
   const ctx: AppContext = { config, db, clock, mail, secrets, announce };
-  const app = await buildApp(ctx, { onRoute: options.onRoute, logDestination: options.logDestination, duo: options.duo });
+  const app = await buildApp(ctx, { onRoute: options.onRoute, logDestination: options.logDestination, duo: options.duo, oidcClients: options.oidcClients });
   return {
     app,
     ctx,
@@ -258,6 +261,8 @@ const STATE_TABLES = {
   server_keys: 'name',
   operators: 'id',
   applications: 'id',
+  oidc_payloads: 'id',
+  oidc_signing_keys: 'kid',
 } as const;
 type StateTable = keyof typeof STATE_TABLES;
 

@@ -1,0 +1,40 @@
+import type { ClientMetadata } from 'oidc-provider';
+
+/**
+ * Where the provider finds its clients (the firm's applications, issue 14). The Applications
+ * registry provides the real source; the provider asks it for every request that names a
+ * client (through the adapter's Client model, src/oidc/adapter.ts), so a client added,
+ * changed or removed there is seen at once by every node, with nothing cached across requests
+ * beyond oidc-provider's own memo of identical metadata.
+ */
+export interface ClientSource {
+  /** The client, or undefined when there is none by that id (or it is switched off). */
+  findClient(clientId: string): Promise<OidcClientRecord | undefined>;
+}
+
+export interface OidcClientRecord {
+  /** The firm the application belongs to: only that firm's users can sign in to it. */
+  firmId: string;
+  /**
+   * oidc-provider client metadata (snake_case, RFC 7591 / OIDC Registration names): client_id,
+   * redirect_uris, post_logout_redirect_uris, token_endpoint_auth_method (`client_secret_basic`,
+   * `client_secret_post`, `client_secret_jwt`, or `none` for a public client, which must use
+   * PKCE), client_secret in clear for the three secret methods (the registry keeps it sealed at
+   * rest and opens it here: client_secret_jwt needs the secret itself, not a hash), grant_types
+   * (`authorization_code`, `refresh_token`), client_name, ... Checked by oidc-provider on every load;
+   * metadata it refuses makes the client unusable (`invalid_client`), never a crash.
+   */
+  metadata: ClientMetadata;
+}
+
+/** The custom client metadata property that carries the firm of a client into oidc-provider. */
+export const FIRM_METADATA = 'tessera_firm_id';
+
+/** Until the Applications registry is wired in: no client exists, every authorization request is refused. */
+export const noClients: ClientSource = { findClient: async () => undefined };
+
+/** A fixed list of clients (tests; a deployment's own fixed clients if ever wanted). */
+export function staticClients(records: OidcClientRecord[]): ClientSource {
+  const byId = new Map(records.map((r) => [String(r.metadata.client_id), r]));
+  return { findClient: async (clientId) => byId.get(clientId) };
+}
