@@ -8,12 +8,11 @@ import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { FRAUD_PAUSE_MS } from '../factors/push/push.factor.js';
 import type { PushStatus, PushTransaction } from '../factors/push/push.table.js';
 import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
-import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
+import { activateAuthenticator } from '../core/activation.js';
 import { activationId } from '../mfa/push-enrollment.service.js';
 import { PENDING_STAGES } from '../login/mfa-gate.js';
 import { templates } from '../notify/templates.js';
 import { metrics } from '../ops/metrics.js';
-import { takeSeat } from '../subscriptions/seat.service.js';
 import {
   answerSigningString,
   DEVICE_CLOCK_SKEW_MS,
@@ -111,32 +110,22 @@ export async function activateDevice(
         .where('users.firm_id', '=', used.firm_id)
         .executeTakeFirst();
       if (!who || !isActiveUser(who)) throw new Refused(activationInvalid(), { reason: 'user_inactive' }, used.firm_id, used.user_id);
-      const firstEnrollment = !(await hasActiveAuthenticator(tx, who));
-      const activated = await tx
-        .updateTable('authenticators')
-        .set({ status: 'active', confirmed_at: now, last_used_at: now })
-        .where('id', '=', used.authenticator_id)
-        .where('user_id', '=', who.id)
-        .where('kind', '=', 'push')
-        .where('status', '=', 'pending')
-        .returning('label')
-        .executeTakeFirst();
-      if (!activated) throw new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id);
+      // The one activation of every factor (seat, audit `mfa.enrolled`, the owner mailed); the
+      // login that showed the QR code finishes later, with the backup codes of a first enrollment.
+      const { firstEnrollment } = await activateAuthenticator(ctx, tx, { user: who, firm: { id: who.firm_id } }, { ...actor, type: 'user', id: who.id, firmId: who.firm_id }, {
+        authenticatorId: used.authenticator_id,
+        kind: 'push',
+        details: { phone: true, platform: input.platform ?? null },
+        completion: 'at_completion',
+        notPending: () => new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id),
+      });
       const secret = new Secret({ size: SECRET_BYTES }).base32;
       await tx
         .insertInto('push_devices')
         .values({ authenticator_id: used.authenticator_id, public_key: JSON.stringify(parsed.jwk), platform: input.platform ?? null, web_push: null, created_at: now, last_seen_at: now })
         .execute();
       await tx.insertInto('totp_authenticators').values({ authenticator_id: used.authenticator_id, secret_enc: ctx.secrets.seal(secret, used.authenticator_id), last_step: null }).execute();
-      if ((await takeSeat(ctx, tx, who.firm_id, who.id)) === 'no_seat') throw noSeat();
       await tx.updateTable('device_activations').set({ first_enrollment: firstEnrollment ? 1 : 0 }).where('id', '=', used.id).execute();
-      await audit(tx, now, { ...actor, type: 'user', id: who.id, firmId: who.firm_id }, {
-        event: 'mfa.enrolled',
-        subjectType: 'user',
-        subjectId: who.id,
-        details: { kind: 'push', authenticatorId: used.authenticator_id, firstEnrollment, phone: true, platform: input.platform ?? null },
-      });
-      await announceNewAuthenticator(ctx, tx, who, actor, { kind: 'push', label: activated.label });
       return {
         deviceId: used.authenticator_id,
         secret,

@@ -5,7 +5,8 @@ import { AppError } from '../errors.js';
 import { currentLock } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
-import { PENDING_LOGIN_MS, decideAfterPassword, decideOperatorAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
+import { PENDING_LOGIN_MS, decideAfterPassword, decideOperatorAfterPassword, type GateDecision, type LoginNotice } from './mfa-gate.js';
+import { recordBypass } from '../core/seats.js';
 import { verifyPassword } from './passwords.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
 

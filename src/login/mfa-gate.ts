@@ -1,10 +1,11 @@
-import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { User } from '../directory/user.table.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { notLocked } from '../mfa/lockout.service.js';
 import { isRememberedBrowser } from './remembered-browsers.js';
+import { isEnrolled } from '../core/enrolled.js';
+import { seatAvailable } from '../core/seats.js';
 
 /** What a session may do: 'full' is logged in; the two others are a half-finished login. */
 export type SessionStage = 'full' | 'second_factor' | 'enroll';
@@ -21,17 +22,6 @@ export interface GateDecision {
   remembered?: boolean;
   /** No session at all: the browser is remembered but the second factor is locked (answer MFA_LOCKED). */
   refused?: 'mfa_locked';
-}
-
-/** Does this user hold a seat, i.e. has at least one confirmed authenticator? */
-export async function isEnrolled(db: DbOrTx, userId: string): Promise<boolean> {
-  return (await db.selectFrom('seats').select('user_id').where('user_id', '=', userId).executeTakeFirst()) !== undefined;
-}
-
-/** Is a seat free in the firm's subscription right now? */
-export async function seatAvailable(db: DbOrTx, firmId: string): Promise<boolean> {
-  const sub = await db.selectFrom('subscriptions').select(['seats_used', 'licence_count', 'state']).where('firm_id', '=', firmId).executeTakeFirst();
-  return !!sub && sub.state === 'active' && sub.seats_used < sub.licence_count;
 }
 
 /**
@@ -56,7 +46,7 @@ export async function decideAfterPassword(
 ): Promise<GateDecision> {
   const policy = await loadMfaPolicy(db, user.firm_id, ctx.clock.now());
   if (!isMfaEnabled(policy, user)) return { stage: 'full' };
-  if (await isEnrolled(db, user.id)) {
+  if (await isEnrolled(db, user)) {
     if (await isRememberedBrowser(ctx, db, user.id, rememberToken)) {
       if (!(await notLocked(ctx, db, user))) return { stage: 'second_factor', remembered: true, refused: 'mfa_locked' };
       return { stage: 'full', remembered: true };
@@ -75,14 +65,4 @@ export async function decideAfterPassword(
 export async function decideOperatorAfterPassword(db: DbOrTx, operatorId: string): Promise<GateDecision> {
   const active = await db.selectFrom('authenticators').select('id').where('operator_id', '=', operatorId).where('status', '=', 'active').executeTakeFirst();
   return { stage: active ? 'second_factor' : 'enroll' };
-}
-
-/** Counts and audits a login let through on the password alone because no seat was free. */
-export async function recordBypass(ctx: AppContext, db: DbOrTx, actor: Actor, userId: string, firmId: string): Promise<void> {
-  await db
-    .updateTable('subscriptions')
-    .set((eb) => ({ bypass_logins: eb('bypass_logins', '+', 1) }))
-    .where('firm_id', '=', firmId)
-    .execute();
-  await audit(db, ctx.clock.now(), actor, { event: 'login.mfa_bypassed_no_seat', firmId, subjectType: 'user', subjectId: userId });
 }

@@ -14,7 +14,8 @@ import type { RegistrationResponse } from '../factors/webauthn/webauthn.schemas.
 import type { PendingPrincipal } from '../http/auth.js';
 import { ownedBy } from '../factors/factor.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
-import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
+import { activateAuthenticator, alreadyConfirmed } from '../core/activation.js';
+import { assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
 import { assertNotLocked } from './lockout.service.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { completeSecondFactor } from './pending-login.js';
