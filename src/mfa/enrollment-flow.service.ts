@@ -174,7 +174,7 @@ export async function skipEnrollment(ctx: AppContext, pending: PendingLogin, act
       event: 'login.succeeded',
       subjectType: 'user',
       subjectId: user.id,
-      details: { realm: 'firm', factors: ['password'], notice: 'mfa_bypassed_no_seat' },
+      details: { realm: 'firm', factors: ['password'], notice: 'mfa_bypassed_no_seat', reason: 'no_seat_bypass' },
     });
     return token;
   });
