@@ -9,6 +9,7 @@ import { FRAUD_PAUSE_MS } from '../factors/push/push.factor.js';
 import type { PushStatus, PushTransaction } from '../factors/push/push.table.js';
 import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
 import { activateAuthenticator } from '../core/activation.js';
+import { endAttempt } from '../core/login-attempt.js';
 import { activationId } from '../mfa/push-enrollment.service.js';
 import { PENDING_STAGES } from '../login/mfa-gate.js';
 import { templates } from '../notify/templates.js';
@@ -82,20 +83,32 @@ export async function activateDevice(
         .where('id', '=', activationId(input.code))
         .where('used_at', 'is', null)
         .where('expires_at', '>', now)
-        // Bound to its enrollment (issue 12): the session that showed the QR code must still be
-        // live. Finishing the enrollment with any factor or a step-up replaces that session,
-        // logout and a password change delete it, and it expires: each voids the code, so a
-        // QR code photographed off the screen cannot activate a device that approves pushes later.
-        // (The same test of a live session as loadSession's.)
+        // Bound to its enrollment (issue 12): the login attempt that showed the QR code must
+        // still be live. Finishing the enrollment with any factor or a step-up replaces the web
+        // session and with it its attempt, logout and a password change delete them, and they
+        // expire: each voids the code, so a QR code photographed off the screen cannot activate a
+        // device that approves pushes later. (A web attempt's session is tested as loadSession does.)
         .where((eb) =>
           eb.exists(
             eb
-              .selectFrom('sessions')
-              .select('sessions.id')
-              .whereRef('sessions.id', '=', 'device_activations.session_id')
-              .whereRef('sessions.user_id', '=', 'device_activations.user_id')
-              .where('sessions.expires_at', '>', now)
-              .where('sessions.last_seen_at', '>', now - ctx.config.sessionIdleMs),
+              .selectFrom('login_attempts')
+              .select('login_attempts.id')
+              .whereRef('login_attempts.id', '=', 'device_activations.attempt_id')
+              .whereRef('login_attempts.user_id', '=', 'device_activations.user_id')
+              .where('login_attempts.expires_at', '>', now)
+              .where((a) =>
+                a.or([
+                  a('login_attempts.session_id', 'is', null),
+                  a.exists(
+                    a
+                      .selectFrom('sessions')
+                      .select('sessions.id')
+                      .whereRef('sessions.id', '=', 'login_attempts.session_id')
+                      .where('sessions.expires_at', '>', now)
+                      .where('sessions.last_seen_at', '>', now - ctx.config.sessionIdleMs),
+                  ),
+                ]),
+              ),
           ),
         )
         .returning(['id', 'firm_id', 'user_id', 'authenticator_id'])
@@ -392,12 +405,18 @@ async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTra
   const now = ctx.clock.now();
   const pausedUntil = now + FRAUD_PAUSE_MS;
   await tx.updateTable('users').set({ push_paused_until: pausedUntil }).where('id', '=', t.user_id).where('firm_id', '=', t.firm_id).execute();
+  // The attempt that asked, and its web session if it has one (its session id is read first: deleting the attempt's session deletes the attempt).
+  const asking = t.attempt_id === null ? undefined : await tx.selectFrom('login_attempts').select('session_id').where('id', '=', t.attempt_id).executeTakeFirst();
+  const askingSession = asking?.session_id ?? null;
   const ended = await tx
     .deleteFrom('sessions')
     .where('firm_id', '=', t.firm_id)
     .where('user_id', '=', t.user_id)
-    .where((eb) => eb.or([eb('stage', 'in', [...PENDING_STAGES]), eb('id', '=', t.session_id)]))
+    .where((eb) => eb.or([eb('stage', 'in', [...PENDING_STAGES]), ...(askingSession ? [eb('id', '=', askingSession)] : [])]))
     .executeTakeFirst();
+  // Every attempt of the user in progress ends too, whatever its door.
+  await tx.deleteFrom('login_attempts').where('firm_id', '=', t.firm_id).where('user_id', '=', t.user_id).where('stage', '!=', 'step_up').execute();
+  if (t.attempt_id !== null) await endAttempt(tx, t.attempt_id);
   const context = JSON.parse(t.context) as { browser?: string; os?: string };
   await audit(tx, now, actor, {
     event: 'mfa.push_fraud',

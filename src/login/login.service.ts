@@ -4,7 +4,8 @@ import { isActiveUser, type User } from '../directory/user.table.js';
 import { AppError } from '../errors.js';
 import { currentLock } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
-import { createSession } from '../sessions/session.service.js';
+import { createSession, hashToken } from '../sessions/session.service.js';
+import { openAttempt } from '../core/login-attempt.js';
 import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
 import { decideAfterPassword, decideOperatorAfterPassword, type Decision } from '../core/decision.js';
 import { recordBypass } from '../core/seats.js';
@@ -143,6 +144,11 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
       ip: input.actor.ip,
       userAgent: input.actor.userAgent,
     });
+    if (pending) {
+      // The login in progress (src/core/login-attempt.ts), the web door's one per pending session: it ends with it.
+      const session = await tx.selectFrom('sessions').select(['id', 'expires_at']).where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
+      await openAttempt(ctx, tx, { owner: { id: who.id, firm_id: who.firmId }, stage: stage as 'second_factor' | 'enroll', door: 'web', sessionId: session.id, expiresAt: Number(session.expires_at) });
+    }
     await audit(tx, ctx.clock.now(), actor, {
       event: pending ? 'login.password_accepted' : 'login.succeeded',
       subjectType: who.kind,

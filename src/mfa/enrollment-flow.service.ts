@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
-import { audit, type Actor } from '../audit/audit.service.js';
+import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { UserKind } from '../directory/user.table.js';
 import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
@@ -10,9 +10,9 @@ import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { isEnrolled } from '../core/enrolled.js';
 import { recordBypass, seatAvailable } from '../core/seats.js';
 import { activateAuthenticator, alreadyConfirmed } from '../core/activation.js';
-import { createSession } from '../sessions/session.service.js';
 import { assertNotLocked, invalidCode, loginPolicyOf, mfaLocked, recordFailure } from './lockout.service.js';
-import { STEP_UP_MAX_AGE_MS, answer, completeSecondFactor, hasFreshStepUp, type Outcome } from './pending-login.js';
+import { STEP_UP_MAX_AGE_MS, answer, completeSecondFactor, hasFreshStepUp, sessionOf, type Outcome } from './pending-login.js';
+import { completeAttempt } from '../core/completion.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
@@ -165,17 +165,10 @@ export async function skipEnrollment(ctx: AppContext, pending: PendingLogin, act
   return ctx.db.transaction().execute(async (tx) => {
     if (await isEnrolled(tx, user)) throw alreadyEnrolled();
     if (await seatAvailable(tx, firm.id)) throw conflict('SEAT_AVAILABLE', 'A licence is free: set up your second factor to continue.');
-    const now = ctx.clock.now();
     await recordBypass(ctx, tx, actor, user.id, firm.id);
-    const gone = await tx.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', 'enroll').executeTakeFirst();
-    if (Number(gone.numDeletedRows) === 0) throw unauthorized();
-    const token = await createSession(ctx, tx, { principal: 'user', userId: user.id, firmId: firm.id, stage: 'full', ip: actor.ip, userAgent: actor.userAgent });
-    await audit(tx, now, actor, {
-      event: 'login.succeeded',
-      subjectType: 'user',
-      subjectId: user.id,
-      details: { realm: 'firm', factors: ['password'], notice: 'mfa_bypassed_no_seat', reason: 'no_seat_bypass' },
-    });
+    if (session.stage !== 'enroll') throw unauthorized();
+    const authentication = await completeAttempt(ctx, tx, pending.attempt, actor, { satisfied: 'not_needed', reason: 'no_seat_bypass' });
+    const token = await sessionOf(ctx, tx, session, authentication, actor);
     return token;
   });
 }
