@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
 import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
-import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
+import { AppError, notFound, secondFactorRequired, unauthorized } from '../core/errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from '../factors/totp/totp.factor.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
@@ -65,15 +65,13 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
   };
 }
 
-const secondFactorRequired = () =>
-  new AppError('SECOND_FACTOR_REQUIRED', 403, `Verify with your second factor first: adding an authenticator needs one from the last ${STEP_UP_MAX_AGE_MS / 60_000} minutes.`);
 
 export async function hasActiveAuthenticator(db: DbOrTx, owner: FactorUser): Promise<boolean> {
   const row = await db.selectFrom('authenticators').select('id').where(ownedBy('authenticators', owner)).where('status', '=', 'active').executeTakeFirst();
   return row !== undefined;
 }
 
-const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now: log in again and use your second factor.');
+const alreadyEnrolled = () => new AppError('ALREADY_ENROLLED');
 
 /**
  * A password alone (or a remembered browser) must not be enough to add a factor an attacker
@@ -85,7 +83,7 @@ export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal
   const { session } = pending;
   if (session.stage === 'full' && hasFreshStepUp(session, ctx.clock.now())) return;
   if (!(await hasActiveAuthenticator(ctx.db, pending.user))) return;
-  throw session.stage === 'full' ? secondFactorRequired() : alreadyEnrolled();
+  throw session.stage === 'full' ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
 }
 
 /** Starts an authenticator-app enrollment: a pending authenticator (an older pending one is replaced), issuer = the firm's name (operators: PLATFORM_NAME). */
@@ -116,14 +114,14 @@ export function phoneE164(phone: ConfirmInput['phone']): string | null {
     parsed = undefined;
   }
   if (!parsed || !parsed.isValid()) {
-    throw badRequest('INVALID_PHONE', 'That phone number is not valid. Enter it with its country code, e.g. +44 20 7946 0958.');
+    throw new AppError('INVALID_PHONE');
   }
   return parsed.number;
 }
 
-export const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
+export const alreadyConfirmed = () => new AppError('ALREADY_CONFIRMED');
 export const noSeat = () =>
-  conflict('NO_SEAT', 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.');
+  new AppError('NO_SEAT');
 
 /**
  * Confirms a pending authenticator-app enrollment with one valid code, then in ONE
@@ -243,7 +241,7 @@ export async function skipEnrollment(ctx: AppContext, pending: PendingLogin, act
   const { user, firm, session } = pending;
   return ctx.db.transaction().execute(async (tx) => {
     if (await isEnrolled(tx, user.id)) throw alreadyEnrolled();
-    if (await seatAvailable(tx, firm.id)) throw conflict('SEAT_AVAILABLE', 'A licence is free: set up your second factor to continue.');
+    if (await seatAvailable(tx, firm.id)) throw new AppError('SEAT_AVAILABLE');
     const now = ctx.clock.now();
     await recordBypass(ctx, tx, actor, user.id, firm.id);
     const gone = await tx.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', 'enroll').executeTakeFirst();
