@@ -2,7 +2,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
-import { conflict, type AppError } from '../errors.js';
+import { AppError } from './errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
 import { currentLock, resetFailures } from '../mfa/lockout.service.js';
@@ -11,9 +11,8 @@ import { templates } from '../notify/templates.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
 import { isEnrolled } from './enrolled.js';
 
-export const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
-export const noSeat = () =>
-  conflict('NO_SEAT', 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.');
+export const alreadyConfirmed = () => new AppError('ALREADY_CONFIRMED');
+export const noSeat = () => new AppError('NO_SEAT');
 
 /** Whose authenticator is activated: a firm user (and their firm) or an operator (firm null, takes no seat). */
 export interface ActivationSubject {

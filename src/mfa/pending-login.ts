@@ -4,7 +4,7 @@ import { completeAttempt, type Authentication } from '../core/completion.js';
 import type { LoginMethod } from '../factors/factor.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import { AppError, unauthorized } from '../errors.js';
+import { AppError, unauthorized } from '../core/errors.js';
 import { actorOf, type PendingPrincipal } from '../http/auth.js';
 import { rememberCookieName } from '../login/remembered-browsers.js';
 import { createSession } from '../sessions/session.service.js';

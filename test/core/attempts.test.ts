@@ -11,9 +11,9 @@ import { beginAuthentication } from '../../src/factors/webauthn/webauthn.ceremon
 import type { AuthenticationResponse, RegistrationResponse } from '../../src/factors/webauthn/webauthn.schemas.js';
 import { createFirm } from '../../src/firms/firm.service.js';
 import type { PendingLogin } from '../../src/http/auth.js';
-import { beginTotp, confirmTotp } from '../../src/mfa/enrollment-flow.service.js';
+import { beginTotp, confirmTotp } from '../../src/factors/totp/totp-enrollment.service.js';
 import { verifySecondFactor } from '../../src/mfa/second-factor.service.js';
-import { beginWebAuthn, confirmWebAuthn } from '../../src/mfa/webauthn-enrollment.service.js';
+import { beginWebAuthn, confirmWebAuthn } from '../../src/factors/webauthn/webauthn-enrollment.service.js';
 import { createSession, hashToken } from '../../src/sessions/session.service.js';
 import { activateSubscription, addUser, auditEvents, enableMfaForStaff, startHarness, type Harness } from '../support/harness.js';
 import { totpCode } from '../support/security.js';
