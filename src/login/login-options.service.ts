@@ -1,5 +1,5 @@
 import type { AppContext } from '../context.js';
-import { AppError } from '../errors.js';
+import { tooManyAttempts } from '../core/errors.js';
 import { LOGIN_POLICY_DEFAULTS } from '../mfa-policy/mfa-login-policy.service.js';
 import { reserveAttempt, settleAttempt, type ThrottlePolicy } from './throttle.js';
 
@@ -23,8 +23,7 @@ export const FIRM_HINT_POLICY: ThrottlePolicy = { freeFailures: 20, baseDelayMs:
 export async function firmLoginOptions(ctx: AppContext, input: { firmSlug: string; ip: string | null }): Promise<{ passkeys: boolean }> {
   const decision = await reserveAttempt(ctx.db, ctx.clock, [{ scope: 'firm_hint', key: input.ip ?? 'unknown', policy: FIRM_HINT_POLICY }]);
   if (!decision.allowed) {
-    const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
-    throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many look-ups. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
+    throw tooManyAttempts(Math.ceil(decision.retryAfterMs / 1000));
   }
   const row = await ctx.db
     .selectFrom('firms')
