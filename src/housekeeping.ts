@@ -3,7 +3,7 @@ import type { AppContext } from './context.js';
 import { pruneDeviceNonces } from './factors/push/device.service.js';
 import { RESEAL_SECRETS_JOB } from './crypto/reseal.job.js';
 import { enqueueJobOnce } from './jobs/job.service.js';
-import { pruneAttempts } from './login/throttle.js';
+import { pruneAttempts } from './core/throttle.js';
 import { pruneOidcPayloads } from './oidc/payload.repository.js';
 import { pruneSigningKeys } from './oidc/keys.js';
 import { pruneSessions } from './sessions/session.service.js';

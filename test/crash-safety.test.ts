@@ -9,7 +9,7 @@ import { ManualClock, systemClock } from '../src/clock.js';
 import { SecretBox, keyIdOf } from '../src/crypto/secret-box.js';
 import type { UserView } from '../src/directory/user.view.js';
 import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
-import { hashPassword } from '../src/login/passwords.js';
+import { hashPassword } from '../src/core/passwords.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
 import { Agent, PASSWORD, activateSubscription, addUser, auditEvents, enableMfaForStaff, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE } from '../src/clock.js';
-import { ACCOUNT_POLICY } from '../src/login/throttle.js';
+import { ACCOUNT_POLICY } from '../src/core/throttle.js';
 import { Agent, PASSWORD, addCorporation, addUser, expectError, firmWithAdmin, operatorAgent, startHarness, type Harness, type TestFirm } from './support/harness.js';
 
 let ipCounter = 0;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
-import { ACCOUNT_POLICY } from '../src/login/throttle.js';
+import { ACCOUNT_POLICY } from '../src/core/throttle.js';
 import { ensureOperatorSetup } from '../src/operators/bootstrap.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { Agent, expectError, firmWithAdmin, startHarness, type Harness } from './support/harness.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkPasswordPolicy, hashPassword, verifyPassword } from '../src/login/passwords.js';
+import { checkPasswordPolicy, hashPassword, verifyPassword } from '../src/core/passwords.js';
 
 const code = (fn: () => void) => {
   try {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HOUR, ManualClock } from '../src/clock.js';
-import { ACCOUNT_POLICY, IP_POLICY, delayAfter, reserveAttempt, settleAttempt, type ThrottlePolicy } from '../src/login/throttle.js';
+import { ACCOUNT_POLICY, IP_POLICY, delayAfter, reserveAttempt, settleAttempt, type ThrottlePolicy } from '../src/core/throttle.js';
 import { startHarness, type Harness } from './support/harness.js';
 
 describe('growing delays', () => {

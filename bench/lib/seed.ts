@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config.js';
 import { SecretBox, keyIdOf } from '../../src/crypto/secret-box.js';
 import { createDatabase, type Db } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
-import { hashPassword } from '../../src/login/passwords.js';
+import { hashPassword } from '../../src/core/passwords.js';
 import { hashToken, newToken } from '../../src/sessions/session.service.js';
 
 export const BENCH_PASSWORD = 'bench passphrase that is long';

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { hashPassword, verifyPassword } from '../../src/login/passwords.js';
+import { hashPassword, verifyPassword } from '../../src/core/passwords.js';
 import { healthBaseline, load } from '../lib/load.js';
 import { type Scenario, ratioOf } from '../lib/scenario.js';
 import { BENCH_PASSWORD, csrfPair, openDb, seedFirm } from '../lib/seed.js';

@@ -11,7 +11,7 @@ import type { AuditEventTable } from '../audit/audit.table.js';
 import type { CorporationTable } from '../directory/corporation.table.js';
 import type { UserTable } from '../directory/user.table.js';
 import type { FirmTable } from '../firms/firm.table.js';
-import type { AuthAttemptTable } from '../login/auth-attempt.table.js';
+import type { AuthAttemptTable } from '../core/auth-attempt.table.js';
 import type { OneTimeTokenTable } from '../login/one-time-token.table.js';
 import type { MailOutboxTable } from '../notify/mail.table.js';
 import type { OperatorTable } from '../operators/operator.table.js';

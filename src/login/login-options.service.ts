@@ -1,7 +1,7 @@
 import type { AppContext } from '../context.js';
 import { tooManyAttempts } from '../core/errors.js';
 import { LOGIN_POLICY_DEFAULTS } from '../mfa-policy/mfa-login-policy.service.js';
-import { reserveAttempt, settleAttempt, type ThrottlePolicy } from './throttle.js';
+import { reserveAttempt, settleAttempt, type ThrottlePolicy } from '../core/throttle.js';
 
 /**
  * Look-ups of a firm's sign-in options per client IP. Only answers of `passkeys: false` count

@@ -7,10 +7,11 @@ import { actorOf, clearSessionCookie, requireOperator, requireUser, sessionToken
 import { UserKind } from '../directory/directory.schemas.js';
 import { Email, errors } from '../http/schemas.js';
 import { unauthorized } from '../core/errors.js';
-import { deleteSession } from '../sessions/session.service.js';
-import { passwordLogin } from './login.service.js';
+import { passwordStep } from '../core/password-step.js';
+import { createSession, deleteSession, hashToken } from '../sessions/session.service.js';
+import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
 import { rememberCookieName } from './remembered-browsers.js';
-import { PASSWORD_MAX } from './passwords.js';
+import { PASSWORD_MAX } from '../core/passwords.js';
 
 // Not format-checked: a malformed address is just a wrong one, answered like any other.
 const Credentials = {
@@ -115,16 +116,34 @@ async function login(
   body: { email: string; password: string; firm?: string },
 ) {
   const old = sessionToken(ctx, request);
-  const { token, ...result } = await passwordLogin(ctx, {
-    realm,
-    email: body.email,
-    password: body.password,
-    firmSlug: body.firm,
-    actor: actorOf(request),
-    rememberToken: request.cookies[rememberCookieName(ctx)],
-  });
+  const actor = actorOf(request);
+  // The core decides (src/core/password-step.ts); the web door holds the login as its session, made
+  // in the same transaction: pending (second factor, enrollment) for a short while, or full.
+  const { accepted, held: token } = await passwordStep(
+    ctx,
+    { realm, email: body.email, password: body.password, firmSlug: body.firm, actor, rememberToken: request.cookies[rememberCookieName(ctx)], door: 'web' },
+    async (tx, { subject, stage }) => {
+      const pending = stage !== 'full';
+      const token = await createSession(ctx, tx, {
+        principal: subject.type,
+        operatorId: subject.type === 'operator' ? subject.id : null,
+        userId: subject.type === 'user' ? subject.id : null,
+        firmId: subject.firmId,
+        stage,
+        lifetimeMs: pending ? PENDING_LOGIN_MS : undefined,
+        ip: actor.ip,
+        userAgent: actor.userAgent,
+      });
+      const session = await tx.selectFrom('sessions').select(['id', 'expires_at']).where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
+      return { value: token, sessionId: session.id, expiresAt: Number(session.expires_at) };
+    },
+  );
   // A new token at every login: a session fixed before login is worth nothing after it.
   if (old) await deleteSession(ctx.db, old);
   setSessionCookie(ctx, reply, token);
-  return result;
+  const notice: LoginNotice | undefined = accepted.bypassed ? 'mfa_bypassed_no_seat' : undefined;
+  return { principal: accepted.subject.type, next: NEXT_OF_STAGE[accepted.stage], ...(notice ? { notice } : {}) };
 }
+
+/** Where the user goes next: the homepage, or the second-factor or enrollment screen. */
+const NEXT_OF_STAGE = { full: 'home', second_factor: 'second_factor', enroll: 'enroll' } as const;

@@ -10,7 +10,7 @@ import { currentLock, resetFailures } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { isEnrolled } from '../core/enrolled.js';
-import { IP_POLICY, reserveAttempt, settleAttempt } from './throttle.js';
+import { IP_POLICY, reserveAttempt, settleAttempt } from '../core/throttle.js';
 
 /** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
 export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 'This passkey cannot sign you in. Sign in with your email address and password.');

@@ -12,7 +12,7 @@ import { deleteOperatorSessions, deleteUserSessions } from '../sessions/session.
 import { lockedUser } from '../directory/user.service.js';
 import { consumeToken, linkInvalid, peekToken } from './one-time-token.service.js';
 import { forgetRememberedBrowsers } from './remembered-browsers.js';
-import { PASSWORD_MAX, checkPasswordPolicy, hashPassword } from './passwords.js';
+import { PASSWORD_MAX, checkPasswordPolicy, hashPassword } from '../core/passwords.js';
 
 const Token = Type.String({ minLength: 22, maxLength: 22, pattern: '^[A-Za-z0-9_-]+$' });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { hashPassword } from '../../src/login/passwords.js';
+import { hashPassword } from '../../src/core/passwords.js';
 import { enrolledOperator, PASSWORD, totpCode, type TestOperator } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
 

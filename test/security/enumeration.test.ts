@@ -1,8 +1,8 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { ACCOUNT_POLICY } from '../../src/login/throttle.js';
-import { hashPassword } from '../../src/login/passwords.js';
+import { ACCOUNT_POLICY } from '../../src/core/throttle.js';
+import { hashPassword } from '../../src/core/passwords.js';
 import { Agent, PASSWORD, addCorporation, addUser, firmWithAdmin, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { api, median, person } from '../support/security.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE } from '../../src/clock.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { databaseAt } from '../support/database.js';
-import { hashPassword } from '../../src/login/passwords.js';
+import { hashPassword } from '../../src/core/passwords.js';
 import { hashToken } from '../../src/sessions/session.service.js';
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
 import {

@@ -19,7 +19,7 @@ import { beginTotpEnrollment } from '../../src/factors/totp/totp.factor.js';
 import { queueResealWhileKeysRetired } from '../../src/housekeeping.js';
 import { projectRoot } from '../../src/http/paths.js';
 import { runDueJobs } from '../../src/jobs/job.service.js';
-import { IP_POLICY } from '../../src/login/throttle.js';
+import { IP_POLICY } from '../../src/core/throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Agent, PASSWORD, addUser, auditEvents, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { api, apiRoutes, freshCode, loginAs, mfaFirm, pushUser, sampleOf, sendPush, totpUser } from '../support/security.js';

@@ -3,7 +3,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../../src/clock.js';
 import { LOGIN_POLICY_DEFAULTS } from '../../src/mfa-policy/mfa-login-policy.service.js';
-import { ACCOUNT_POLICY, IP_POLICY } from '../../src/login/throttle.js';
+import { ACCOUNT_POLICY, IP_POLICY } from '../../src/core/throttle.js';
 import { Agent, PASSWORD, firmWithAdmin, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { api, freshCode, loginAs, mfaFirm, person, pushUser, sendPush, totpCode, totpUser } from '../support/security.js';
 

@@ -12,7 +12,7 @@ import { createCorporation } from '../../src/directory/corporation.service.js';
 import { createUser, type NewUserInput } from '../../src/directory/user.service.js';
 import type { UserView } from '../../src/directory/user.view.js';
 import { createFirm, type FirmView } from '../../src/firms/firm.service.js';
-import { hashPassword } from '../../src/login/passwords.js';
+import { hashPassword } from '../../src/core/passwords.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { createMailService } from '../../src/notify/mail.service.js';
 import type { ClientSource } from '../../src/oidc/clients.js';

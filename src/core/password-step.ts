@@ -1,43 +1,64 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/database.js';
 import { isActiveUser, type User } from '../directory/user.table.js';
-import { AppError, tooManyAttempts } from '../core/errors.js';
 import { currentLock } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
-import { createSession, hashToken } from '../sessions/session.service.js';
-import { openAttempt } from '../core/login-attempt.js';
-import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
-import { decideAfterPassword, decideOperatorAfterPassword, type Decision } from '../core/decision.js';
-import { recordBypass } from '../core/seats.js';
+import { decideAfterPassword, decideOperatorAfterPassword, type Decision } from './decision.js';
+import { AppError, tooManyAttempts } from './errors.js';
+import { openAttempt, type LoginAttempt } from './login-attempt.js';
+import type { Door } from './login-attempt.table.js';
 import { verifyPassword } from './passwords.js';
+import { recordBypass } from './seats.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
 
-export const invalidCredentials = () =>
-  new AppError('INVALID_CREDENTIALS');
+export const invalidCredentials = () => new AppError('INVALID_CREDENTIALS');
 
 /** How many accounts with one address we try a password against before asking for the firm. */
 const MAX_CANDIDATES = 10;
 
-export interface PasswordLoginInput {
+export interface PasswordStepInput {
   realm: 'firm' | 'operator';
   email: string;
   password: string;
   /** Narrows a firm login to one firm; needed only when the address exists in several. */
   firmSlug?: string;
   actor: Actor;
-  /** The "remember this browser" cookie, if the browser sent one. */
+  /** A remembered-browser token, if the door has one (the web door's cookie). */
   rememberToken?: string;
+  /** The door the login came in by; the attempt of a pending login records it. */
+  door: Door;
 }
 
-export interface LoginOutcome {
-  token: string;
-  principal: 'operator' | 'user';
-  /** Where the user goes next: the homepage, or the second-factor or enrollment screen. */
-  next: 'home' | 'second_factor' | 'enroll';
-  notice?: LoginNotice;
+/** A correct password and the decision on it (src/core/decision.ts). */
+export interface PasswordAccepted {
+  subject: { type: 'operator' | 'user'; id: string; firmId: string | null };
+  decision: Decision;
+  /** What the login needs next: nothing ('full'), a second factor, an enrollment. */
+  stage: 'full' | 'second_factor' | 'enroll';
+  /** Signed in without a second factor because no seat was free. */
+  bypassed: boolean;
 }
 
-const NEXT_OF_STAGE = { full: 'home', second_factor: 'second_factor', enroll: 'enroll' } as const;
+/**
+ * What a door keeps of the login in its own terms, made in the password step's transaction (the
+ * web door: its session). A pending login's attempt is bound to it (`sessionId`) and ends with it
+ * (`expiresAt`).
+ */
+export interface DoorHold<T> {
+  value: T;
+  expiresAt: number;
+  sessionId?: string | null;
+}
+
+export interface PasswordStepResult<T> {
+  accepted: PasswordAccepted;
+  /** The login in progress: null when the decision signs the subject in at once. */
+  attempt: LoginAttempt | null;
+  /** What the door made (its session). */
+  held: T;
+}
 
 interface Candidate {
   kind: 'operator' | 'user';
@@ -47,7 +68,7 @@ interface Candidate {
   active: boolean;
 }
 
-async function findCandidates(ctx: AppContext, input: PasswordLoginInput, email: string): Promise<Candidate[]> {
+async function findCandidates(ctx: AppContext, input: PasswordStepInput, email: string): Promise<Candidate[]> {
   if (input.realm === 'operator') {
     const ops = await ctx.db.selectFrom('operators').selectAll().where('email', '=', email).execute();
     return ops.map((o) => ({ kind: 'operator', id: o.id, firmId: null, passwordHash: o.password_hash, active: o.status === 'active' }));
@@ -63,18 +84,24 @@ async function findCandidates(ctx: AppContext, input: PasswordLoginInput, email:
 }
 
 /**
- * Password login, the same for unknown and known addresses: throttled by what was typed,
- * a full argon2 verification either way, one answer for every kind of wrong. Returns the
- * session token; the stage says what the session may do (later issues add the MFA stages).
+ * The password step, the same for unknown and known addresses: throttled by what was typed, a
+ * full argon2 verification either way, one answer for every kind of wrong (INVALID_CREDENTIALS),
+ * then the decision. The door's `hold` runs in the same transaction as the decision's audit and
+ * the attempt (the web door makes its session there), so a login is all written or not at all.
+ * A refusal (a remembered browser, but the second factor is locked) throws MFA_LOCKED.
  */
-export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput): Promise<LoginOutcome> {
+export async function passwordStep<T>(
+  ctx: AppContext,
+  input: PasswordStepInput,
+  hold: (tx: Transaction<Database>, accepted: PasswordAccepted) => Promise<DoorHold<T>>,
+): Promise<PasswordStepResult<T>> {
   const email = input.email.trim().toLowerCase();
-  const decision = await reserveAttempt(ctx.db, ctx.clock, [
+  const throttle = await reserveAttempt(ctx.db, ctx.clock, [
     { scope: 'account', key: accountKey(input.realm, email), policy: ACCOUNT_POLICY },
     { scope: 'ip', key: input.actor.ip ?? 'unknown', policy: IP_POLICY },
   ]);
-  if (!decision.allowed) {
-    const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
+  if (!throttle.allowed) {
+    const retryAfterSeconds = Math.ceil(throttle.retryAfterMs / 1000);
     await audit(ctx.db, ctx.clock.now(), input.actor, { event: 'login.throttled', details: { realm: input.realm, retryAfterSeconds } });
     metrics(ctx).login('password', 'throttled');
     throw tooManyAttempts(retryAfterSeconds);
@@ -88,7 +115,7 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   }
 
   if (matches.length === 0) {
-    await settleAttempt(ctx.db, decision.ticket, 'failure');
+    await settleAttempt(ctx.db, throttle.ticket, 'failure');
     const only = candidates.length === 1 ? candidates[0]! : null;
     await audit(ctx.db, ctx.clock.now(), input.actor, {
       event: 'login.failed',
@@ -100,7 +127,7 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
     metrics(ctx).login('password', 'failure');
     throw invalidCredentials();
   }
-  await settleAttempt(ctx.db, decision.ticket, 'success');
+  await settleAttempt(ctx.db, throttle.ticket, 'success');
   if (matches.length > 1) {
     metrics(ctx).login('password', 'firm_required');
     // Only someone who knows the password learns that the address is in several firms.
@@ -110,7 +137,7 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   const who = matches[0]!;
   const outcome = await ctx.db.transaction().execute(async (tx) => {
     const actor: Actor = { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId };
-    // The decision (src/core/decision.ts); operators always need their own second factor (issue 8.6).
+    // Operators always need their own second factor (issue 8.6).
     let user: User | null = null;
     let decision: Decision;
     if (who.kind === 'operator') decision = await decideOperatorAfterPassword(ctx, tx, who.id);
@@ -134,29 +161,19 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
     }
     const stage = decision.verdict === 'refused' ? 'second_factor' : decision.verdict;
     const pending = stage !== 'full';
-    const token = await createSession(ctx, tx, {
-      principal: who.kind,
-      operatorId: who.kind === 'operator' ? who.id : null,
-      userId: who.kind === 'user' ? who.id : null,
-      firmId: who.firmId,
-      stage,
-      lifetimeMs: pending ? PENDING_LOGIN_MS : undefined,
-      ip: input.actor.ip,
-      userAgent: input.actor.userAgent,
-    });
-    if (pending) {
-      // The login in progress (src/core/login-attempt.ts), the web door's one per pending session: it ends with it.
-      const session = await tx.selectFrom('sessions').select(['id', 'expires_at']).where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
-      await openAttempt(ctx, tx, { owner: { id: who.id, firm_id: who.firmId }, stage: stage as 'second_factor' | 'enroll', door: 'web', sessionId: session.id, expiresAt: Number(session.expires_at) });
-    }
+    const accepted: PasswordAccepted = { subject: { type: who.kind, id: who.id, firmId: who.firmId }, decision, stage, bypassed: reason === 'no_seat_bypass' };
+    const held = await hold(tx, accepted);
+    // The login in progress (login-attempt.ts), bound to what the door holds and ending with it.
+    const attempt = pending
+      ? await openAttempt(ctx, tx, { owner: { id: who.id, firm_id: who.firmId }, stage, door: input.door, sessionId: held.sessionId ?? null, expiresAt: held.expiresAt })
+      : null;
     await audit(tx, ctx.clock.now(), actor, {
       event: pending ? 'login.password_accepted' : 'login.succeeded',
       subjectType: who.kind,
       subjectId: who.id,
       details: { realm: input.realm, factors: ['password'], ...(pending ? { next: stage } : {}), ...(remembered ? { rememberedBrowser: true } : {}), reason },
     });
-    const notice: LoginNotice | undefined = reason === 'no_seat_bypass' ? 'mfa_bypassed_no_seat' : undefined;
-    return { token, principal: who.kind, next: NEXT_OF_STAGE[stage], ...(notice ? { notice } : {}) };
+    return { accepted, attempt, held: held.value };
   });
   if ('refused' in outcome) {
     metrics(ctx).login('password', 'locked');
