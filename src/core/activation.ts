@@ -5,7 +5,7 @@ import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
 import { AppError } from './errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
-import { currentLock, resetFailures } from '../mfa/lockout.service.js';
+import { currentLock, resetFailures } from './lockout.js';
 import { mailSecurityNotice, mySecurityUrl } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { takeSeat } from '../subscriptions/seat.service.js';

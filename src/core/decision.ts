@@ -4,7 +4,7 @@ import type { User } from '../directory/user.table.js';
 import type { LoginMethod } from '../factors/factor.js';
 import { isRememberedBrowser } from '../login/remembered-browsers.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
-import { notLocked } from '../mfa/lockout.service.js';
+import { notLocked } from './lockout.js';
 import { isEnrolled } from './enrolled.js';
 import { seatAvailable } from './seats.js';
 
@@ -51,7 +51,7 @@ export interface Facts {
   enrolled(): Promise<boolean>;
   seatFree(): Promise<boolean>;
   remembered(): Promise<boolean>;
-  /** Takes the row lock of the failure count until commit (lockout.service.ts notLocked), so a lockout racing the login is not missed. */
+  /** Takes the row lock of the failure count until commit (lockout.ts notLocked), so a lockout racing the login is not missed. */
   unlocked(): Promise<boolean>;
 }
 

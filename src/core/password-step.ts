@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import type { Transaction } from 'kysely';
 import type { Database } from '../db/database.js';
 import { isActiveUser, type User } from '../directory/user.table.js';
-import { currentLock } from '../mfa/lockout.service.js';
+import { currentLock } from './lockout.js';
 import { metrics } from '../ops/metrics.js';
 import { decideAfterPassword, decideOperatorAfterPassword, type Decision } from './decision.js';
 import { AppError, tooManyAttempts } from './errors.js';

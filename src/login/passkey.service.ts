@@ -6,7 +6,7 @@ import { beginAuthentication, checkAssertion, recordAssertion, reportCounterRegr
 import type { AuthenticationResponse } from '../factors/webauthn/webauthn.schemas.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
-import { currentLock, resetFailures } from '../mfa/lockout.service.js';
+import { currentLock, resetFailures } from '../core/lockout.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { isEnrolled } from '../core/enrolled.js';

@@ -4,7 +4,7 @@ import { completeAttempt, type Authentication } from '../core/completion.js';
 import type { LoginMethod } from '../factors/factor.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import { AppError, unauthorized } from '../core/errors.js';
+import { unauthorized } from '../core/errors.js';
 import { actorOf, type PendingPrincipal } from '../http/auth.js';
 import { rememberCookieName } from '../login/remembered-browsers.js';
 import { createSession } from '../sessions/session.service.js';
@@ -85,11 +85,3 @@ export function setRememberCookie(ctx: AppContext, reply: FastifyReply, token: s
 export function clearRememberCookie(ctx: AppContext, reply: FastifyReply): void {
   reply.clearCookie(rememberCookieName(ctx), { path: '/', secure: ctx.config.publicUrl.protocol === 'https:' });
 }
-
-/** Runs `work` in a transaction whose outcome is a value or an error to answer with AFTER the commit: a failed attempt must still be counted. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: AppError };
-
-export const answer = <T>(outcome: Outcome<T>): T => {
-  if (!outcome.ok) throw outcome.error;
-  return outcome.value;
-};

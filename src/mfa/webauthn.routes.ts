@@ -6,7 +6,7 @@ import { beginAuthentication } from '../factors/webauthn/webauthn.ceremony.js';
 import { AuthenticationResponseSchema, CreationOptionsSchema, RegistrationResponseSchema, RequestOptionsSchema } from '../factors/webauthn/webauthn.schemas.js';
 import { requirePendingPrincipal, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
-import { assertNotLocked } from './lockout.service.js';
+import { assertNotLocked } from '../core/lockout.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
 import { pendingActor, setRememberCookie } from './pending-login.js';
 import { verifySecondFactor } from './second-factor.service.js';

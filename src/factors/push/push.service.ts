@@ -11,7 +11,7 @@ import { describeUserAgent } from './user-agent.js';
 import type { PendingLogin } from '../../http/auth.js';
 import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
 import { metrics } from '../../ops/metrics.js';
-import { assertNotLocked, recordFailure } from '../../mfa/lockout.service.js';
+import { assertNotLocked, recordFailure } from '../../core/lockout.js';
 import { verifySecondFactor, type VerifyResult } from '../../mfa/second-factor.service.js';
 
 /** The longest a login waits for an answer in one request (below common proxy timeouts). */

@@ -10,8 +10,9 @@ import {
   type ConfirmInput,
   type ConfirmResult,
 } from '../../mfa/enrollment-flow.service.js';
-import { assertNotLocked, invalidCode, loginPolicyOf, mfaLocked, recordFailure } from '../../mfa/lockout.service.js';
-import { answer, completeSecondFactor, type Outcome } from '../../mfa/pending-login.js';
+import { assertNotLocked, invalidCode, loginPolicyOf, mfaLocked, recordFailure } from '../../core/lockout.js';
+import { completeSecondFactor } from '../../mfa/pending-login.js';
+import { answer, type Outcome } from '../../core/outcome.js';
 import { PLATFORM_NAME } from '../../operators/operator-mail.js';
 import { ownedBy } from '../factor.js';
 import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from './totp.factor.js';

@@ -16,7 +16,7 @@ import { ownedBy } from '../factor.js';
 import { PLATFORM_NAME } from '../../operators/operator-mail.js';
 import { activateAuthenticator, alreadyConfirmed } from '../../core/activation.js';
 import { assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
-import { assertNotLocked } from '../../mfa/lockout.service.js';
+import { assertNotLocked } from '../../core/lockout.js';
 import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
 import { completeSecondFactor } from '../../mfa/pending-login.js';
 

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import { AppError } from '../core/errors.js';
+import { AppError } from './errors.js';
 import { LOGIN_POLICY_DEFAULTS, loadLoginPolicy, type LoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { templates } from '../notify/templates.js';
 import { mailSuperusers } from '../notify/superusers.js';
