@@ -3,7 +3,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
-import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
+import { AUTHENTICATOR_KINDS, type AuthenticatorKind } from '../factors/kinds.js';
 import { AppError, badRequest, conflict, unauthorized } from '../errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
@@ -21,11 +21,14 @@ export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
 /** The Tessera Authenticator on a phone (reference 1.1 to 1.3): push approvals and offline passcodes. */
 export const MOBILE_LABEL = 'Mobile (Tessera Authenticator)';
+/** The name each kind's enrollment offers (the user may change it). */
+const OFFERED_LABELS: Record<AuthenticatorKind, string> = { push: MOBILE_LABEL, totp: DEFAULT_TOTP_LABEL, webauthn: DEFAULT_SECURITY_KEY_LABEL };
+const offers = (kinds: readonly AuthenticatorKind[]) => kinds.map((kind) => ({ kind, label: OFFERED_LABELS[kind] }));
 
 export interface EnrollmentView {
   firmName: string;
   user: { name: string; email: string; kind: UserKind | 'operator' };
-  methods: { kind: 'push' | 'totp' | 'webauthn'; label: string }[];
+  methods: { kind: AuthenticatorKind; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;
 }
@@ -41,10 +44,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
     return {
       firmName: PLATFORM_NAME,
       user: { name: user.name, email: user.email, kind: 'operator' },
-      methods: [
-        { kind: 'totp', label: DEFAULT_TOTP_LABEL },
-        { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
-      ],
+      methods: offers(AUTHENTICATOR_KINDS.filter((kind) => kind !== 'push')),
       seatAvailable: true,
       enrolled: await hasActiveAuthenticator(ctx.db, user),
     };
@@ -54,11 +54,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
   return {
     firmName: firm.name,
     user: { name: user.name, email: user.email, kind: user.kind },
-    methods: [
-      { kind: 'push', label: MOBILE_LABEL },
-      { kind: 'totp', label: DEFAULT_TOTP_LABEL },
-      { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
-    ],
+    methods: offers(AUTHENTICATOR_KINDS),
     seatAvailable: free,
     enrolled,
   };
@@ -129,7 +125,7 @@ export async function activateAuthenticator(
   tx: DbOrTx,
   pending: PendingPrincipal,
   actor: Actor,
-  a: { authenticatorId: string; kind: 'totp' | 'webauthn'; set?: { label?: string; phone_e164?: string | null }; details?: Record<string, unknown> },
+  a: { authenticatorId: string; kind: AuthenticatorKind; set?: { label?: string; phone_e164?: string | null }; details?: Record<string, unknown> },
 ): Promise<{ firstEnrollment: boolean; backupCodes: string[] | null }> {
   const { user, firm } = pending;
   const firstEnrollment = !(await hasActiveAuthenticator(tx, user));
