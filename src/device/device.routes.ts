@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { badRequest } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { errors } from '../http/schemas.js';
 import {
   activateDevice,
@@ -133,7 +133,7 @@ export const deviceRoutes =
       try {
         done(null, JSON.parse(text));
       } catch {
-        done(badRequest('MALFORMED_JSON', 'The request body is not valid JSON.'), undefined);
+        done(new AppError('MALFORMED_JSON'), undefined);
       }
     });
     // Open streams would keep the server from closing.

@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
 import { AUTHENTICATOR_KINDS, type AuthenticatorKind } from '../factors/kinds.js';
-import { AppError, badRequest, conflict, unauthorized } from '../errors.js';
+import { AppError, secondFactorRequired, unauthorized } from '../core/errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
@@ -60,15 +60,13 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
   };
 }
 
-const secondFactorRequired = () =>
-  new AppError('SECOND_FACTOR_REQUIRED', 403, `Verify with your second factor first: adding an authenticator needs one from the last ${STEP_UP_MAX_AGE_MS / 60_000} minutes.`);
 
 export async function hasActiveAuthenticator(db: DbOrTx, owner: FactorUser): Promise<boolean> {
   const row = await db.selectFrom('authenticators').select('id').where(ownedBy('authenticators', owner)).where('status', '=', 'active').executeTakeFirst();
   return row !== undefined;
 }
 
-const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now: log in again and use your second factor.');
+const alreadyEnrolled = () => new AppError('ALREADY_ENROLLED');
 
 /**
  * A password alone (or a remembered browser) must not be enough to add a factor an attacker
@@ -80,7 +78,7 @@ export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal
   const { session } = pending;
   if (session.stage === 'full' && hasFreshStepUp(session, ctx.clock.now())) return;
   if (!(await hasActiveAuthenticator(ctx.db, pending.user))) return;
-  throw session.stage === 'full' ? secondFactorRequired() : alreadyEnrolled();
+  throw session.stage === 'full' ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
 }
 
 export interface ConfirmInput {
@@ -105,14 +103,14 @@ export function phoneE164(phone: ConfirmInput['phone']): string | null {
     parsed = undefined;
   }
   if (!parsed || !parsed.isValid()) {
-    throw badRequest('INVALID_PHONE', 'That phone number is not valid. Enter it with its country code, e.g. +44 20 7946 0958.');
+    throw new AppError('INVALID_PHONE');
   }
   return parsed.number;
 }
 
-export const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
+export const alreadyConfirmed = () => new AppError('ALREADY_CONFIRMED');
 export const noSeat = () =>
-  conflict('NO_SEAT', 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.');
+  new AppError('NO_SEAT');
 
 /**
  * The end of every enrollment, whatever the factor, in the caller's transaction: the pending
@@ -189,7 +187,7 @@ export async function skipEnrollment(ctx: AppContext, pending: PendingLogin, act
   const { user, firm, session } = pending;
   return ctx.db.transaction().execute(async (tx) => {
     if (await isEnrolled(tx, user.id)) throw alreadyEnrolled();
-    if (await seatAvailable(tx, firm.id)) throw conflict('SEAT_AVAILABLE', 'A licence is free: set up your second factor to continue.');
+    if (await seatAvailable(tx, firm.id)) throw new AppError('SEAT_AVAILABLE');
     const now = ctx.clock.now();
     await recordBypass(ctx, tx, actor, user.id, firm.id);
     const gone = await tx.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', 'enroll').executeTakeFirst();

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
 import { UserKind } from '../directory/directory.schemas.js';
 import type { FastifyRequest } from 'fastify';
-import { unauthorized } from '../errors.js';
+import { unauthorized } from '../core/errors.js';
 import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type PendingLogin, type PendingPrincipal } from '../http/auth.js';
 import { isEnrolled } from '../login/mfa-gate.js';
 import { errors } from '../http/schemas.js';

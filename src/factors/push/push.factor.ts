@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../../db/database.js';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../core/errors.js';
 import type { FactorUser, LoginFactor } from '../factor.js';
 
 export const PUSH_LABEL = 'Tessera Authenticator';
@@ -30,7 +30,7 @@ export async function pushPausedUntil(db: DbOrTx, user: FactorUser, now: number)
 }
 
 export const pushRefused = (attemptsLeft: number) =>
-  new AppError('PUSH_NOT_APPROVED', 401, 'The push was not approved.', { attemptsLeft });
+  new AppError('PUSH_NOT_APPROVED', undefined, { attemptsLeft });
 
 /**
  * Push approvals from the Tessera Authenticator (reference 1.4.1). The answer itself comes

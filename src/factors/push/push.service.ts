@@ -4,7 +4,7 @@ import { audit, type Actor } from '../../audit/audit.service.js';
 import type { AppContext } from '../../context.js';
 import { pushHub } from './push-hub.js';
 import { sendPushNotifications } from './web-push.js';
-import { AppError, conflict, notFound } from '../../errors.js';
+import { AppError, notFound } from '../../core/errors.js';
 import { activeDevices, PUSH_TTL_MS } from './push.factor.js';
 import type { PushStatus } from './push.table.js';
 import { describeUserAgent } from './user-agent.js';
@@ -20,7 +20,6 @@ export const WAIT_MAX_MS = 25_000;
 export const pushLimit = (minutes: number, retryAfterMs: number) =>
   new AppError(
     'PUSH_LIMIT',
-    429,
     `Too many push requests in the last ${minutes} minutes without an approval. Use a passcode from your Tessera Authenticator or a security key instead.`,
     // Retry-After: when the oldest push that counts leaves the window.
     { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
@@ -29,12 +28,11 @@ export const pushPaused = (until: number, now: number) => {
   const minutes = Math.max(1, Math.ceil((until - now) / 60_000));
   return new AppError(
     'PUSH_PAUSED',
-    409,
     `Push requests to you are paused for ${minutes} more minute${minutes === 1 ? '' : 's'} after a request was reported as fraudulent. Use a passcode or a security key.`,
     { retryAfterSeconds: Math.ceil((until - now) / 1000) },
   );
 };
-export const noPushDevice = () => conflict('PUSH_UNAVAILABLE', 'You have no Tessera Authenticator activated for push requests.');
+export const noPushDevice = () => new AppError('PUSH_UNAVAILABLE');
 
 export interface PushStart {
   transactionId: string;

@@ -1,6 +1,6 @@
 import type { Actor } from '../../audit/audit.service.js';
 import type { AppContext } from '../../context.js';
-import { notFound } from '../../errors.js';
+import { notFound } from '../../core/errors.js';
 import type { PendingPrincipal } from '../../http/auth.js';
 import {
   DEFAULT_TOTP_LABEL,
