@@ -1,7 +1,9 @@
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { ownedBy, type LoginMethod } from '../factors/factor.js';
+import { ownedBy } from '../factors/factor.js';
+import type { AuthenticatorKind, LoginMethod } from '../factors/kinds.js';
 import { FACTORS, factorFor } from '../factors/registry.js';
+import { PASSCODE_KINDS } from '../factors/totp/totp.factor.js';
 import type { PendingPrincipal } from '../http/auth.js';
 import { rememberBrowser } from '../login/remembered-browsers.js';
 import { assertNotLocked, currentLock, invalidCode, lockedUntil, loginPolicyOf, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
@@ -14,7 +16,7 @@ export interface ChallengeView {
   firmName: string;
   methods: LoginMethod[];
   /** What the screen offers first: a push when the user has a device, the security key when the user has one and no phone (reference 2.2.c), else the passcode. */
-  defaultMethod: 'push' | 'totp' | 'webauthn';
+  defaultMethod: AuthenticatorKind;
   lockedUntil: number | null;
   rememberDays: number;
 }
@@ -25,12 +27,13 @@ export async function secondFactorChallenge(ctx: AppContext, pending: PendingPri
   const policy = await loginPolicyOf(ctx.db, user);
   const methods: LoginMethod[] = [];
   for (const f of FACTORS) if (await f.available(ctx.db, user, ctx.clock.now())) methods.push(f.method);
+  // A phone: an authenticator that gives passcodes (an authenticator app, a Tessera Authenticator).
   const phone = await ctx.db
     .selectFrom('authenticators')
     .select('id')
     .where(ownedBy('authenticators', user))
     .where('status', '=', 'active')
-    .where('kind', 'in', ['totp', 'push'])
+    .where('kind', 'in', PASSCODE_KINDS)
     .executeTakeFirst();
   return {
     user: { name: user.name, email: user.email },

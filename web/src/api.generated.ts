@@ -3610,7 +3610,7 @@ export interface paths {
                             passkeysAllowed: boolean;
                             authenticators: {
                                 id: string;
-                                kind: "totp" | "push" | "webauthn";
+                                kind: "push" | "totp" | "webauthn";
                                 label: string;
                                 /** @description E.164 number of the device, when given */
                                 phone: string | null;
@@ -3766,7 +3766,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             id: string;
-                            kind: "totp" | "push" | "webauthn";
+                            kind: "push" | "totp" | "webauthn";
                             label: string;
                             /** @description E.164 number of the device, when given */
                             phone: string | null;
@@ -3973,7 +3973,7 @@ export interface paths {
                             passkeysAllowed: boolean;
                             authenticators: {
                                 id: string;
-                                kind: "totp" | "push" | "webauthn";
+                                kind: "push" | "totp" | "webauthn";
                                 label: string;
                                 /** @description E.164 number of the device, when given */
                                 phone: string | null;
@@ -4129,7 +4129,7 @@ export interface paths {
                     content: {
                         "application/json": {
                             id: string;
-                            kind: "totp" | "push" | "webauthn";
+                            kind: "push" | "totp" | "webauthn";
                             label: string;
                             /** @description E.164 number of the device, when given */
                             phone: string | null;
