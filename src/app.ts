@@ -7,15 +7,16 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type RouteOptions } from 'fastify';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { AppError } from './core/errors.js';
 import { isDeviceApi } from './device/device.routes.js';
 import { duoDoor, isDuoApi, type DuoDoorOptions } from './duo/door.js';
 import { sendDuoError } from './duo/envelope.js';
+import type { App } from './http/app-instance.js';
 import { attachSession, refusePendingOperator } from './http/auth.js';
-import { installErrorHandler, sendError } from './http/error-handler.js';
+import { installErrorHandler, sendClientError, sendError } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
@@ -26,7 +27,7 @@ import { loggerOptions, type LogDestination } from './ops/logging.js';
 import { installRequestMetrics, opsRoutes } from './ops/ops.routes.js';
 import { routeModules } from './routes.js';
 
-export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+export type { App };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,6 +59,8 @@ export async function buildApp(
     trustProxy: fastifyTrustProxy(ctx.config.trustProxy),
     // A URL the router cannot decode is answered in the shape of the door it was meant for.
     frameworkErrors: (err, request, reply) => (isDuoApi(request.url) ? sendDuoError : sendError)(err, request, reply),
+    // What Node's parser refuses (headers too large, bad bytes) in our error shape, not Fastify's.
+    clientErrorHandler: sendClientError,
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
   }).withTypeProvider<TypeBoxTypeProvider>();
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
@@ -159,12 +162,13 @@ export function fastifyTrustProxy(trust: Config['trustProxy']): false | string[]
 
 /**
  * Defence in depth beside the CSRF token: a browser that says where a request came from
- * must say it came from our own origin.
+ * must say it came from our own origin. `Origin: null` (a sandboxed frame, a data: URL, a
+ * cross-site redirect) is not our origin either: refused like any other.
  */
 function rejectCrossSite(ctx: AppContext, headers: Record<string, string | string[] | undefined>): void {
   const origin = headers.origin;
   const site = headers['sec-fetch-site'];
-  if ((typeof origin === 'string' && origin !== 'null' && origin !== ctx.config.publicUrl.origin) || site === 'cross-site') {
+  if ((typeof origin === 'string' && origin !== ctx.config.publicUrl.origin) || site === 'cross-site') {
     throw new AppError('CSRF_INVALID', 'Requests from other sites are refused.');
   }
 }
