@@ -13,9 +13,9 @@ import {
   setWebPushSubscription,
   transactionViews,
   type DeviceIdentity,
-} from './device.service.js';
-import { closePushHub, pushHub } from './push-hub.js';
-import { vapidPublicKey } from './web-push.js';
+} from '../factors/push/device.service.js';
+import { closePushHub, pushHub } from '../factors/push/push-hub.js';
+import { vapidPublicKey } from '../factors/push/web-push.js';
 
 /**
  * The device API of the Tessera Authenticator (issue 5). No cookies, so no session and no

@@ -7,7 +7,8 @@ import { unauthorized } from '../core/errors.js';
 import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type PendingLogin, type PendingPrincipal } from '../http/auth.js';
 import { isEnrolled } from '../login/mfa-gate.js';
 import { errors } from '../http/schemas.js';
-import { enrollmentInfo, beginTotp, confirmTotp, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
+import { enrollmentInfo, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
+import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
 import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 

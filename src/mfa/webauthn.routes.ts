@@ -10,7 +10,7 @@ import { assertNotLocked } from './lockout.service.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
 import { pendingActor, setRememberCookie } from './pending-login.js';
 import { verifySecondFactor } from './second-factor.service.js';
-import { beginWebAuthn, confirmWebAuthn } from './webauthn-enrollment.service.js';
+import { beginWebAuthn, confirmWebAuthn } from '../factors/webauthn/webauthn-enrollment.service.js';
 
 const OptionsBody = Type.Object(
   {

@@ -34,7 +34,7 @@ export const pushRefused = (attemptsLeft: number) =>
 
 /**
  * Push approvals from the Tessera Authenticator (reference 1.4.1). The answer itself comes
- * from the device (src/device/device.service.ts); what the login "verifies" here is the id
+ * from the device (src/factors/push/device.service.ts); what the login "verifies" here is the id
  * of a push transaction of this very session that the device approved and no login took
  * yet, taken by one conditional UPDATE: an approval finishes exactly one login, once.
  * The device's offline passcodes (1.4.2) are the TOTP factor's (a totp_authenticators row

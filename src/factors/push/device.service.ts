@@ -1,19 +1,19 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Secret } from 'otpauth';
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import type { DbOrTx } from '../db/database.js';
-import { isActiveUser } from '../directory/user.table.js';
-import { AppError, notFound } from '../core/errors.js';
-import { FRAUD_PAUSE_MS } from '../factors/push/push.factor.js';
-import type { PushStatus, PushTransaction } from '../factors/push/push.table.js';
-import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
-import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
-import { activationId } from '../mfa/push-enrollment.service.js';
-import { PENDING_STAGES } from '../login/mfa-gate.js';
-import { templates } from '../notify/templates.js';
-import { metrics } from '../ops/metrics.js';
-import { takeSeat } from '../subscriptions/seat.service.js';
+import { audit, type Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import type { DbOrTx } from '../../db/database.js';
+import { isActiveUser } from '../../directory/user.table.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { FRAUD_PAUSE_MS } from './push.factor.js';
+import type { PushStatus, PushTransaction } from './push.table.js';
+import { TOTP_PARAMS } from '../totp/totp.factor.js';
+import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../../mfa/enrollment-flow.service.js';
+import { activationId } from './push-enrollment.service.js';
+import { PENDING_STAGES } from '../../login/mfa-gate.js';
+import { templates } from '../../notify/templates.js';
+import { metrics } from '../../ops/metrics.js';
+import { takeSeat } from '../../subscriptions/seat.service.js';
 import {
   answerSigningString,
   DEVICE_CLOCK_SKEW_MS,
@@ -26,7 +26,7 @@ import {
 } from './device-signature.js';
 import { pushHub } from './push-hub.js';
 import { pushEndpointProblem } from './web-push.js';
-import { mailSuperusers } from '../notify/superusers.js';
+import { mailSuperusers } from '../../notify/superusers.js';
 
 /**
  * The Tessera Authenticator's side of the protocol (issue 5): activation with a single-use

@@ -1,14 +1,14 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import QRCode from 'qrcode';
-import type { Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import { AppError, notFound } from '../core/errors.js';
-import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
-import { ACTIVATION_TTL_MS, PUSH_LABEL } from '../factors/push/push.factor.js';
-import type { PendingLogin } from '../http/auth.js';
-import { assertMayEnroll, phoneE164, type ConfirmResult } from './enrollment-flow.service.js';
-import { assertNotLocked, currentLock, resetFailures } from './lockout.service.js';
-import { completeSecondFactor } from './pending-login.js';
+import type { Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { issueBackupCodes } from '../backup-codes/backup-codes.factor.js';
+import { ACTIVATION_TTL_MS, PUSH_LABEL } from './push.factor.js';
+import type { PendingLogin } from '../../http/auth.js';
+import { assertMayEnroll, phoneE164, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { assertNotLocked, currentLock, resetFailures } from '../../mfa/lockout.service.js';
+import { completeSecondFactor } from '../../mfa/pending-login.js';
 
 export interface PushEnrollment {
   authenticatorId: string;

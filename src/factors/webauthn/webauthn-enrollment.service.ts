@@ -1,7 +1,7 @@
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import { AppError, notFound } from '../core/errors.js';
-import { consumeChallenge } from '../factors/webauthn/webauthn.challenges.js';
+import { audit, type Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { consumeChallenge } from './webauthn.challenges.js';
 import {
   beginRegistration,
   checkRegistration,
@@ -9,15 +9,15 @@ import {
   storeCredential,
   type CeremonyReason,
   type RegistrationStart,
-} from '../factors/webauthn/webauthn.ceremony.js';
-import type { RegistrationResponse } from '../factors/webauthn/webauthn.schemas.js';
-import type { PendingPrincipal } from '../http/auth.js';
-import { ownedBy } from '../factors/factor.js';
-import { PLATFORM_NAME } from '../operators/operator-mail.js';
-import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
-import { assertNotLocked } from './lockout.service.js';
-import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
-import { completeSecondFactor } from './pending-login.js';
+} from './webauthn.ceremony.js';
+import type { RegistrationResponse } from './webauthn.schemas.js';
+import type { PendingPrincipal } from '../../http/auth.js';
+import { ownedBy } from '../factor.js';
+import { PLATFORM_NAME } from '../../operators/operator-mail.js';
+import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { assertNotLocked } from '../../mfa/lockout.service.js';
+import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
+import { completeSecondFactor } from '../../mfa/pending-login.js';
 
 export const webauthnInvalid = () =>
   new AppError('WEBAUTHN_INVALID');

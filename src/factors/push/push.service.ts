@@ -1,18 +1,18 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import { pushHub } from '../device/push-hub.js';
-import { sendPushNotifications } from '../device/web-push.js';
-import { AppError, notFound } from '../core/errors.js';
-import { activeDevices, PUSH_TTL_MS } from '../factors/push/push.factor.js';
-import type { PushStatus } from '../factors/push/push.table.js';
-import { describeUserAgent } from '../factors/push/user-agent.js';
-import type { PendingLogin } from '../http/auth.js';
-import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
-import { metrics } from '../ops/metrics.js';
-import { assertNotLocked, recordFailure } from './lockout.service.js';
-import { verifySecondFactor, type VerifyResult } from './second-factor.service.js';
+import { audit, type Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import { pushHub } from './push-hub.js';
+import { sendPushNotifications } from './web-push.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { activeDevices, PUSH_TTL_MS } from './push.factor.js';
+import type { PushStatus } from './push.table.js';
+import { describeUserAgent } from './user-agent.js';
+import type { PendingLogin } from '../../http/auth.js';
+import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
+import { metrics } from '../../ops/metrics.js';
+import { assertNotLocked, recordFailure } from '../../mfa/lockout.service.js';
+import { verifySecondFactor, type VerifyResult } from '../../mfa/second-factor.service.js';
 
 /** The longest a login waits for an answer in one request (below common proxy timeouts). */
 export const WAIT_MAX_MS = 25_000;
