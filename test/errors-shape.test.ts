@@ -126,6 +126,16 @@ describe('what Fastify refuses, before the route', () => {
   });
 });
 
+describe('each door answers its own 404s with its own hooks (issue 13 item 6)', () => {
+  it('the web door: an unknown API path still passes the CSRF check first; the device door: no CSRF, a plain 404; both no-store', async () => {
+    const web = await send(request('POST /api/v1/nowhere', ['Content-Type: application/json', 'Content-Length: 2'], '{}'));
+    expectShape(web, 403, 'CSRF_INVALID');
+    const device = await send(request('POST /api/v1/device/nowhere', ['Content-Type: application/json', 'Content-Length: 2'], '{}'));
+    expectShape(device, 404, 'NOT_FOUND');
+    expect([web.headers['cache-control'], device.headers['cache-control']]).toEqual(['no-store', 'no-store']);
+  });
+});
+
 describe('a state-changing request with Origin: null', () => {
   const login = (origin: string | null) =>
     post(

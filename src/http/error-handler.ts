@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { AppError, databaseUnavailable, ERROR_CATALOGUE, isServiceFault, type ErrorCode } from '../core/errors.js';
-import { RETRY_AFTER_STATUSES, webStatusOf } from '../web/error-status.js';
+import { RETRY_AFTER_STATUSES, webStatusOf } from './error-status.js';
 
 /**
  * Fastify's (and its plugins') own client-error codes, mapped onto ours: they answer with our
@@ -54,6 +54,11 @@ export function sendClientError(this: FastifyInstance, err: NodeJS.ErrnoExceptio
     );
   }
   socket.destroy(err);
+}
+
+/** The answer for a URL no route takes, in the error shape (the web and device doors, and the app outside them). */
+export function notFoundAnswer(request: FastifyRequest, reply: FastifyReply) {
+  return reply.status(webStatusOf('NOT_FOUND')).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}.` });
 }
 
 /**
