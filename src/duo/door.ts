@@ -13,8 +13,8 @@ import { authenticateSignedRequest, type SignedBody } from './signature.js';
  * and JSON, with the raw bytes the signature needs), its own error and not-found handlers
  * (Duo's `{"stat":"FAIL","code":...}` envelope), and one hook that authenticates every route
  * by Duo's request signature, against an injected integration look-up. None of the /api/v1
- * machinery (session, CSRF, `{error, message}`) applies here; app.ts exempts these paths from
- * its CSRF hook (isDuoApi), the one root hook that would otherwise act on them.
+ * machinery (session, CSRF, `{error, message}`) applies here: those are the web door's own
+ * hooks (src/web/door.ts), which never see these paths.
  *
  * An endpoint is a route in a module of `duoRouteModules` (or the `routes` option); it finds its
  * parameters in `request.query` (GET, DELETE) or `request.body` (POST), decoded by the same
