@@ -7,6 +7,7 @@ import { pruneAttempts } from './login/throttle.js';
 import { pruneOidcPayloads } from './oidc/payload.repository.js';
 import { pruneSigningKeys } from './oidc/keys.js';
 import { pruneSessions } from './sessions/session.service.js';
+import { pruneLoginAttempts } from './core/login-attempt.js';
 
 const DAY = 86_400_000;
 
@@ -24,6 +25,7 @@ const DAY = 86_400_000;
 export async function runHousekeeping(ctx: AppContext): Promise<void> {
   const now = ctx.clock.now();
   await pruneSessions(ctx);
+  await pruneLoginAttempts(ctx.db, now);
   await pruneAttempts(ctx.db, ctx.clock);
   await ctx.db.deleteFrom('webauthn_challenges').where('expires_at', '<=', now).execute();
   await ctx.db.deleteFrom('remembered_browsers').where('expires_at', '<=', now).execute();

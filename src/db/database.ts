@@ -24,6 +24,7 @@ import type { SeatTable, SubscriptionTable } from '../subscriptions/subscription
 import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors/webauthn/webauthn.table.js';
 import type { DeviceActivationTable, DeviceNonceTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
 import type { OidcPayloadTable, OidcSigningKeyTable } from '../oidc/oidc.table.js';
+import type { LoginAttemptTable } from '../core/login-attempt.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -54,6 +55,7 @@ export interface Database {
   applications: ApplicationTable;
   oidc_payloads: OidcPayloadTable;
   oidc_signing_keys: OidcSigningKeyTable;
+  login_attempts: LoginAttemptTable;
 }
 
 export type Db = Kysely<Database>;

@@ -13,6 +13,7 @@ import * as m0010 from './migrations/0010_address_history.js';
 import * as m0012 from './migrations/0012_security_hardening.js';
 import * as m0014 from './migrations/0014_applications.js';
 import * as m0015 from './migrations/0015_oidc_provider.js';
+import * as m0016 from './migrations/0016_login_attempts.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -29,6 +30,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0012_security_hardening': m0012,
   '0014_applications': m0014,
   '0015_oidc_provider': m0015,
+  '0016_login_attempts': m0016,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { ExpressionBuilder } from 'kysely';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
-import type { Database, DbOrTx } from '../db/database.js';
+import type { DbOrTx } from '../db/database.js';
 import { AppError, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
-import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
+import { resetEnrollment, type ResetReason } from '../core/enrollment-reset.js';
+import { enrolledSql } from '../core/enrolled.js';
 import { issueLink, voidLinks } from '../login/one-time-token.service.js';
 import { scheduleEnablementMailFor } from '../mfa-policy/enablement.js';
 import { addressChangeColumns, announceAddressChange } from '../notify/security-notice.js';
@@ -85,10 +85,6 @@ export async function getUser(db: DbOrTx, firmId: string, userId: string): Promi
   return user;
 }
 
-/** Is the user holding a seat? An EXISTS on the seat of the row being read, for the `mfa` part of the view. */
-const enrolledSql = (eb: ExpressionBuilder<Database, 'users'>) =>
-  eb.exists(eb.selectFrom('seats').select('seats.user_id').whereRef('seats.user_id', '=', 'users.id').whereRef('seats.firm_id', '=', 'users.firm_id')).as('mfa_enrolled');
-
 /** One user of one firm as the admin API shows it, in one query; NOT_FOUND also when it exists in another firm. */
 export async function getUserView(db: DbOrTx, firmId: string, userId: string, now: number): Promise<UserView> {
   const row = await db
@@ -96,7 +92,7 @@ export async function getUserView(db: DbOrTx, firmId: string, userId: string, no
     .leftJoin('corporations', 'corporations.id', 'users.corporation_id')
     .selectAll('users')
     .select('corporations.name as corporation_name')
-    .select(enrolledSql)
+    .select((eb) => enrolledSql(eb).as('mfa_enrolled'))
     .where('users.firm_id', '=', firmId)
     .where('users.id', '=', userId)
     .executeTakeFirst();
@@ -122,7 +118,7 @@ export async function listUsers(
   const rows = await base
     .selectAll('users')
     .select('corporations.name as corporation_name')
-    .select(enrolledSql)
+    .select((eb) => enrolledSql(eb).as('mfa_enrolled'))
     .orderBy('users.name')
     .orderBy('users.id')
     .limit(pageSize)
@@ -257,7 +253,7 @@ export async function updateUser(
   if (newEmail !== undefined) await announceAddressChange(ctx, db, { id: userId, firm_id: firmId }, user.email);
   // A user who can no longer log in loses every session at once, not at its idle timeout,
   // and their MFA seat comes back to the firm (A.2.9).
-  if (deactivated) await resetEnrollment(ctx, db, actor, firmId, userId, recycleReason(after));
+  if (deactivated) await resetEnrollment(ctx, db, actor, { id: userId, firm_id: firmId }, recycleReason(after));
   // MFA no longer applies to them: a later re-activation invites them to enrol again (A.2.5).
   if (deactivated) await db.updateTable('users').set({ mfa_notified_at: null }).where('firm_id', '=', firmId).where('id', '=', userId).execute();
   if (reactivated) await scheduleEnablementMailFor(ctx, db, after);
@@ -282,7 +278,7 @@ function recycleReason(after: User): ResetReason {
 export async function deleteUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, userId: string): Promise<void> {
   const user = await lockUser(db, firmId, userId);
   if (actor.id === user.id) throw new AppError('CANNOT_CHANGE_SELF', 'You cannot delete your own account; ask another superuser.');
-  await resetEnrollment(ctx, db, actor, firmId, userId, 'user_deleted');
+  await resetEnrollment(ctx, db, actor, { id: userId, firm_id: firmId }, 'user_deleted');
   await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
   // Their unused links go with them (issue 12, item 2), in this transaction.
   await db.deleteFrom('one_time_tokens').where('user_id', '=', userId).execute();

@@ -132,15 +132,3 @@ async function phonesOf(db: DbOrTx, firmId: string, userIds: string[]): Promise<
   }
   return byUser;
 }
-
-/** Is this user of this firm enrolled (holding a seat)? Used to answer 404 before a reset. */
-export async function isEnrolled(db: DbOrTx, firmId: string, userId: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('seats')
-    .innerJoin('users', (j) => j.onRef('users.id', '=', 'seats.user_id').onRef('users.firm_id', '=', 'seats.firm_id'))
-    .select('seats.user_id')
-    .where('seats.firm_id', '=', firmId)
-    .where('seats.user_id', '=', userId)
-    .executeTakeFirst();
-  return row !== undefined;
-}

@@ -5,8 +5,9 @@ import { USER_KINDS, type UserKind as Kind } from '../directory/user.table.js';
 import { notFound } from '../core/errors.js';
 import { actorOf, requireSuperuser } from '../http/auth.js';
 import { Page, PageQuery, errors } from '../http/schemas.js';
-import { isEnrolled, listEnrolled } from './enrolled-users.service.js';
-import { resetEnrollment } from './enrollment.service.js';
+import { isEnrolled } from '../core/enrolled.js';
+import { listEnrolled } from './enrolled-users.service.js';
+import { resetEnrollment } from '../core/enrollment-reset.js';
 
 const Method = Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]);
 
@@ -64,9 +65,9 @@ export const enrollmentRoutes =
         const actor = { ...actorOf(request), id: user.id, firmId: firm.id };
         const { userId } = request.params;
         await ctx.db.transaction().execute(async (tx) => {
-          if (!(await isEnrolled(tx, firm.id, userId))) throw notFound('Enrolled user');
+          if (!(await isEnrolled(tx, { id: userId, firm_id: firm.id }))) throw notFound('Enrolled user');
           // False when a concurrent reset got there first; throwing rolls back its session deletion too.
-          if (!(await resetEnrollment(ctx, tx, actor, firm.id, userId, 'admin_reset'))) throw notFound('Enrolled user');
+          if (!(await resetEnrollment(ctx, tx, actor, { id: userId, firm_id: firm.id }, 'admin_reset'))) throw notFound('Enrolled user');
         });
         return reply.status(204).send(null);
       },

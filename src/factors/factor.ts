@@ -33,9 +33,14 @@ export function ownedBy(table: 'authenticators' | 'backup_codes', owner: FactorU
     : sql<boolean>`(${col('user_id')} = ${owner.id} and ${col('firm_id')} = ${owner.firm_id})`;
 }
 
-/** Where an answer comes from: the session it belongs to (a WebAuthn challenge is bound to it) and who sends it; needed by factors with challenges. */
+/**
+ * Where an answer comes from: the login attempt it belongs to (src/core/login-attempt.ts: a
+ * WebAuthn challenge and a push transaction are bound to it; `sessionId` is the web door's
+ * session of the attempt, recorded beside it) and who sends it; needed by factors with challenges.
+ */
 export interface FactorAttempt {
-  sessionId: string;
+  attemptId: string;
+  sessionId: string | null;
   actor: Actor;
 }
 

@@ -8,6 +8,8 @@ import type { SessionStage } from '../login/mfa-gate.js';
 import type { Operator } from '../operators/operator.table.js';
 import { loadSession } from '../sessions/session.service.js';
 import type { Session } from '../sessions/session.table.js';
+import { attemptOfSession, type LoginAttempt } from '../core/login-attempt.js';
+import type { FactorUser } from '../factors/factor.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -133,8 +135,13 @@ export async function requireFirmAdmin(ctx: AppContext, request: FastifyRequest)
   return { firmId: firm.id, actor: { ...actorOf(request), id: user.id, firmId: firm.id } };
 }
 
+/**
+ * The web door's view of a login in progress: its session, its attempt (src/core/login-attempt.ts,
+ * one per session: what the services bind challenges, pushes and activations to), and who.
+ */
 export interface PendingLogin {
   session: Session;
+  attempt: LoginAttempt;
   user: User;
   firm: Firm;
 }
@@ -145,6 +152,7 @@ export type OperatorSubject = Operator & { firm_id: null };
 /** An operator's login at the second-factor or enrollment step (or a full session adding a factor): no firm. */
 export interface PendingOperatorLogin {
   session: Session;
+  attempt: LoginAttempt;
   user: OperatorSubject;
   firm: null;
 }
@@ -163,7 +171,20 @@ export async function requirePendingLogin(ctx: AppContext, request: FastifyReque
   if (!s || !stages.includes(s.stage as SessionStage) || s.principal !== 'user' || !s.user_id || !s.firm_id) throw unauthorized();
   const found = await loadUserAndFirm(ctx, s.user_id, s.firm_id);
   if (!found || !isActiveUser(found.user)) throw unauthorized();
-  return { session: s, ...found };
+  return { session: s, attempt: await webAttempt(ctx, s, found.user), ...found };
+}
+
+/**
+ * The attempt of this session: a pending session's was opened with it at the password step; a
+ * full session gets one ('step_up') the first time it answers a second factor again or adds an
+ * authenticator. It ends with the session (ON DELETE CASCADE).
+ */
+async function webAttempt(ctx: AppContext, s: Session, owner: FactorUser): Promise<LoginAttempt> {
+  const stage = s.stage === 'full' ? 'step_up' : (s.stage as 'second_factor' | 'enroll');
+  const attempt = await attemptOfSession(ctx, ctx.db, { owner, stage, door: 'web', sessionId: s.id, expiresAt: Number(s.expires_at) });
+  // The session ended since it was read (a concurrent request finished the login): nothing to answer.
+  if (!attempt) throw unauthorized();
+  return attempt;
 }
 
 /** requirePendingLogin for firm users and operators: the routes of the second factor, enrollment and My security. */
@@ -172,5 +193,6 @@ export async function requirePendingPrincipal(ctx: AppContext, request: FastifyR
   if (s?.principal !== 'operator') return requirePendingLogin(ctx, request, stages);
   if (!stages.includes(s.stage as SessionStage) || !s.operator_id) throw unauthorized();
   const op = await loadActiveOperator(ctx, s.operator_id);
-  return { session: s, user: { ...op, firm_id: null }, firm: null };
+  const user: OperatorSubject = { ...op, firm_id: null };
+  return { session: s, attempt: await webAttempt(ctx, s, user), user, firm: null };
 }

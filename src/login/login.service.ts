@@ -1,11 +1,14 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { isActiveUser } from '../directory/user.table.js';
+import { isActiveUser, type User } from '../directory/user.table.js';
 import { AppError, tooManyAttempts } from '../core/errors.js';
 import { currentLock } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
-import { createSession } from '../sessions/session.service.js';
-import { PENDING_LOGIN_MS, decideAfterPassword, decideOperatorAfterPassword, recordBypass, type GateDecision, type LoginNotice } from './mfa-gate.js';
+import { createSession, hashToken } from '../sessions/session.service.js';
+import { openAttempt } from '../core/login-attempt.js';
+import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
+import { decideAfterPassword, decideOperatorAfterPassword, type Decision } from '../core/decision.js';
+import { recordBypass } from '../core/seats.js';
 import { verifyPassword } from './passwords.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
 
@@ -107,42 +110,53 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   const who = matches[0]!;
   const outcome = await ctx.db.transaction().execute(async (tx) => {
     const actor: Actor = { ...input.actor, type: who.kind, id: who.id, firmId: who.firmId };
-    // Operators always need their own second factor (issue 8.6): enrolment at the first login, then every time.
-    let decision: GateDecision = who.kind === 'operator' ? await decideOperatorAfterPassword(tx, who.id) : { stage: 'full' };
-    if (who.kind === 'user') {
-      const user = await tx.selectFrom('users').selectAll().where('id', '=', who.id).executeTakeFirstOrThrow();
+    // The decision (src/core/decision.ts); operators always need their own second factor (issue 8.6).
+    let user: User | null = null;
+    let decision: Decision;
+    if (who.kind === 'operator') decision = await decideOperatorAfterPassword(ctx, tx, who.id);
+    else {
+      user = await tx.selectFrom('users').selectAll().where('id', '=', who.id).executeTakeFirstOrThrow();
       decision = await decideAfterPassword(ctx, tx, user, input.rememberToken);
-      if (decision.notice === 'mfa_bypassed_no_seat') await recordBypass(ctx, tx, actor, who.id, who.firmId!);
-      if (decision.refused === 'mfa_locked') {
-        // Committed with the refusal: the administrators see a locked account being tried from a remembered browser.
-        const lock = await currentLock(ctx, tx, user);
-        await audit(tx, ctx.clock.now(), actor, {
-          event: 'login.refused_locked',
-          subjectType: 'user',
-          subjectId: who.id,
-          details: { realm: input.realm, factors: ['password'], rememberedBrowser: true, retryAfterSeconds: lock.details?.retryAfterSeconds },
-        });
-        return { refused: lock };
-      }
     }
-    const pending = decision.stage !== 'full';
+    const { reason } = decision;
+    const remembered = reason === 'remembered_browser' || reason === 'locked';
+    if (reason === 'no_seat_bypass') await recordBypass(ctx, tx, actor, who.id, who.firmId!);
+    if (decision.verdict === 'refused' && user) {
+      // Committed with the refusal: the administrators see a locked account being tried from a remembered browser.
+      const lock = await currentLock(ctx, tx, user);
+      await audit(tx, ctx.clock.now(), actor, {
+        event: 'login.refused_locked',
+        subjectType: 'user',
+        subjectId: who.id,
+        details: { realm: input.realm, factors: ['password'], rememberedBrowser: true, reason, retryAfterSeconds: lock.details?.retryAfterSeconds },
+      });
+      return { refused: lock };
+    }
+    const stage = decision.verdict === 'refused' ? 'second_factor' : decision.verdict;
+    const pending = stage !== 'full';
     const token = await createSession(ctx, tx, {
       principal: who.kind,
       operatorId: who.kind === 'operator' ? who.id : null,
       userId: who.kind === 'user' ? who.id : null,
       firmId: who.firmId,
-      stage: decision.stage,
+      stage,
       lifetimeMs: pending ? PENDING_LOGIN_MS : undefined,
       ip: input.actor.ip,
       userAgent: input.actor.userAgent,
     });
+    if (pending) {
+      // The login in progress (src/core/login-attempt.ts), the web door's one per pending session: it ends with it.
+      const session = await tx.selectFrom('sessions').select(['id', 'expires_at']).where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
+      await openAttempt(ctx, tx, { owner: { id: who.id, firm_id: who.firmId }, stage: stage as 'second_factor' | 'enroll', door: 'web', sessionId: session.id, expiresAt: Number(session.expires_at) });
+    }
     await audit(tx, ctx.clock.now(), actor, {
       event: pending ? 'login.password_accepted' : 'login.succeeded',
       subjectType: who.kind,
       subjectId: who.id,
-      details: { realm: input.realm, factors: ['password'], ...(pending ? { next: decision.stage } : {}), ...(decision.remembered ? { rememberedBrowser: true } : {}) },
+      details: { realm: input.realm, factors: ['password'], ...(pending ? { next: stage } : {}), ...(remembered ? { rememberedBrowser: true } : {}), reason },
     });
-    return { token, principal: who.kind, next: NEXT_OF_STAGE[decision.stage], ...(decision.notice ? { notice: decision.notice } : {}) };
+    const notice: LoginNotice | undefined = reason === 'no_seat_bypass' ? 'mfa_bypassed_no_seat' : undefined;
+    return { token, principal: who.kind, next: NEXT_OF_STAGE[stage], ...(notice ? { notice } : {}) };
   });
   if ('refused' in outcome) {
     metrics(ctx).login('password', 'locked');

@@ -1,11 +1,6 @@
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import type { DbOrTx } from '../db/database.js';
-import type { User } from '../directory/user.table.js';
-import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
-import { notLocked } from '../mfa/lockout.service.js';
-import { isRememberedBrowser } from './remembered-browsers.js';
-
+/**
+ * The web door's stages of a session: the login decision itself is src/core/decision.ts.
+ */
 /** What a session may do: 'full' is logged in; the two others are a half-finished login. */
 export type SessionStage = 'full' | 'second_factor' | 'enroll';
 export const PENDING_STAGES: readonly SessionStage[] = ['second_factor', 'enroll'];
@@ -13,76 +8,3 @@ export const PENDING_STAGES: readonly SessionStage[] = ['second_factor', 'enroll
 export const PENDING_LOGIN_MS = 10 * 60_000;
 
 export type LoginNotice = 'mfa_bypassed_no_seat';
-
-export interface GateDecision {
-  stage: SessionStage;
-  notice?: LoginNotice;
-  /** The second factor was skipped because this browser is remembered. */
-  remembered?: boolean;
-  /** No session at all: the browser is remembered but the second factor is locked (answer MFA_LOCKED). */
-  refused?: 'mfa_locked';
-}
-
-/** Does this user hold a seat, i.e. has at least one confirmed authenticator? */
-export async function isEnrolled(db: DbOrTx, userId: string): Promise<boolean> {
-  return (await db.selectFrom('seats').select('user_id').where('user_id', '=', userId).executeTakeFirst()) !== undefined;
-}
-
-/** Is a seat free in the firm's subscription right now? */
-export async function seatAvailable(db: DbOrTx, firmId: string): Promise<boolean> {
-  const sub = await db.selectFrom('subscriptions').select(['seats_used', 'licence_count', 'state']).where('firm_id', '=', firmId).executeTakeFirst();
-  return !!sub && sub.state === 'active' && sub.seats_used < sub.licence_count;
-}
-
-/**
- * The login state machine after a correct password (issue 4.1, reference A.2.7):
- *   not MFA-enabled                        -> full
- *   MFA-enabled, enrolled                  -> second_factor (full if this browser is remembered,
- *                                             refused while the second factor is locked)
- *   MFA-enabled, not enrolled, seat free   -> enroll
- *   MFA-enabled, not enrolled, no seat     -> full, with a notice; audited and counted in Usage.
- * An enrolled user is never let through without the second factor, whatever the seat count.
- * A remembered browser skips the second factor, never its lockout (issue 12): the lock means
- * someone is guessing this user's codes, and a browser remembered earlier (perhaps the one the
- * guesser sits at) must not be the way around it. The login is refused with the answer a locked
- * user gets at the second factor (MFA_LOCKED), rather than sent to a second-factor screen that
- * could not be answered until the lock ends.
- */
-export async function decideAfterPassword(
-  ctx: AppContext,
-  db: DbOrTx,
-  user: Pick<User, 'id' | 'firm_id' | 'kind' | 'corporation_id' | 'status' | 'portal_access' | 'record_state'>,
-  rememberToken: string | undefined,
-): Promise<GateDecision> {
-  const policy = await loadMfaPolicy(db, user.firm_id, ctx.clock.now());
-  if (!isMfaEnabled(policy, user)) return { stage: 'full' };
-  if (await isEnrolled(db, user.id)) {
-    if (await isRememberedBrowser(ctx, db, user.id, rememberToken)) {
-      if (!(await notLocked(ctx, db, user))) return { stage: 'second_factor', remembered: true, refused: 'mfa_locked' };
-      return { stage: 'full', remembered: true };
-    }
-    return { stage: 'second_factor' };
-  }
-  if (await seatAvailable(db, user.firm_id)) return { stage: 'enroll' };
-  return { stage: 'full', notice: 'mfa_bypassed_no_seat' };
-}
-
-/**
- * The operator's state machine after a correct password (issue 8.6): always a second factor,
- * whatever any firm's configuration says; an operator without one enrols first. No seat is
- * involved (operators belong to no firm) and no browser is remembered.
- */
-export async function decideOperatorAfterPassword(db: DbOrTx, operatorId: string): Promise<GateDecision> {
-  const active = await db.selectFrom('authenticators').select('id').where('operator_id', '=', operatorId).where('status', '=', 'active').executeTakeFirst();
-  return { stage: active ? 'second_factor' : 'enroll' };
-}
-
-/** Counts and audits a login let through on the password alone because no seat was free. */
-export async function recordBypass(ctx: AppContext, db: DbOrTx, actor: Actor, userId: string, firmId: string): Promise<void> {
-  await db
-    .updateTable('subscriptions')
-    .set((eb) => ({ bypass_logins: eb('bypass_logins', '+', 1) }))
-    .where('firm_id', '=', firmId)
-    .execute();
-  await audit(db, ctx.clock.now(), actor, { event: 'login.mfa_bypassed_no_seat', firmId, subjectType: 'user', subjectId: userId });
-}

@@ -9,7 +9,7 @@ import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { currentLock, resetFailures } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
-import { isEnrolled } from './mfa-gate.js';
+import { isEnrolled } from '../core/enrolled.js';
 import { IP_POLICY, reserveAttempt, settleAttempt } from './throttle.js';
 
 /** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
@@ -99,7 +99,7 @@ export async function passkeyLogin(
   const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', userId).where('firm_id', '=', firmId).executeTakeFirst();
   if (!user || !isActiveUser(user)) return refuse('user_inactive', subject);
   if (!(await loadLoginPolicy(ctx.db, user.firm_id)).passkeysEnabled) return refuse('passkeys_disabled', subject);
-  const covered = isMfaEnabled(await loadMfaPolicy(ctx.db, user.firm_id, ctx.clock.now()), user) || (await isEnrolled(ctx.db, user.id));
+  const covered = isMfaEnabled(await loadMfaPolicy(ctx.db, user.firm_id, ctx.clock.now()), user) || (await isEnrolled(ctx.db, user));
   if (!covered) return refuse('not_mfa_user', subject);
 
   const outcome = await ctx.db.transaction().execute(async (tx) => {

@@ -3,7 +3,8 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { User } from '../directory/user.table.js';
 import type { Authenticator, AuthenticatorKind } from '../enrollment/authenticator.table.js';
-import { resetEnrollment } from '../enrollment/enrollment.service.js';
+import { resetEnrollment } from '../core/enrollment-reset.js';
+import { isEnrolled } from '../core/enrolled.js';
 import { AppError, notFound, secondFactorRequired } from '../core/errors.js';
 import { issueBackupCodes, unusedBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
@@ -115,18 +116,18 @@ export async function getMySecurity(ctx: AppContext, db: DbOrTx, me: Pick<Me, 'u
     };
   }
   const live = db.selectFrom('remembered_browsers').where('firm_id', '=', user.firm_id).where('user_id', '=', user.id).where('expires_at', '>', now);
-  const [policy, loginPolicy, authenticators, seat, backupCodesRemaining, remembered, listed] = await Promise.all([
+  const [policy, loginPolicy, authenticators, enrolled, backupCodesRemaining, remembered, listed] = await Promise.all([
     loadMfaPolicy(db, user.firm_id, now),
     loadLoginPolicy(db, user.firm_id),
     activeAuthenticators(db, me),
-    db.selectFrom('seats').select('user_id').where('firm_id', '=', user.firm_id).where('user_id', '=', user.id).executeTakeFirst(),
+    isEnrolled(db, user),
     unusedBackupCodes(db, user),
     live.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow(),
     live.select(['user_agent', 'created_at', 'expires_at']).orderBy('created_at', 'desc').limit(REMEMBERED_LISTED).execute(),
   ]);
   return {
     mfaEnabled: isMfaEnabled(policy, user),
-    enrolled: seat !== undefined,
+    enrolled,
     secondFactorThisSession: me.session.second_factor_at !== null,
     stepUpRequired: authenticators.length > 0 && !hasFreshStepUp(me.session, now),
     passkeysAllowed: loginPolicy.passkeysEnabled,
@@ -240,7 +241,7 @@ export async function removeAuthenticator(
     `the authenticator "${target.label}" was removed; it was your last one${enforced ? ', so you will be asked to set up MFA again at your next login' : ''}`,
     { ...details, mfaEnabled: enforced },
   );
-  await resetEnrollment(ctx, db, me.actor, user.firm_id, user.id, 'self_removed', { keepSessionId: me.session.id });
+  await resetEnrollment(ctx, db, me.actor, user, 'self_removed', { keepSessionId: me.session.id });
 }
 
 /** A new set of backup codes; the old set stops working. Only for a user who has an authenticator. */

@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import type { Database } from '../db/database.js';
 import type { JobHandler } from '../jobs/job-handler.js';
 import { templates } from '../notify/templates.js';
+import { enrolledSql } from '../core/enrolled.js';
 import { ENABLEMENT_MAILS_JOB, scheduleEnablementMails } from './enablement.js';
 import { activeUserSql, coveredKindSql, loadMfaPolicy, type MfaPolicy } from './mfa-policy.js';
 
@@ -21,9 +22,6 @@ type UsersEb = ExpressionBuilder<Database, 'users'>;
 function enabledStaffSql(eb: UsersEb, policy: MfaPolicy): Expression<SqlBool> {
   return eb.and([activeUserSql(eb), eb.or(MAILED_KINDS.map((kind) => coveredKindSql(eb, policy, kind)))]);
 }
-
-/** SQL: the user holds a seat, i.e. is enrolled: never invite them to enrol. */
-const enrolledSql = (eb: UsersEb) => eb.exists(eb.selectFrom('seats').select('seats.user_id').whereRef('seats.user_id', '=', 'users.id'));
 
 /**
  * Idempotent by construction, so a job that stopped midway can simply run again:
@@ -62,7 +60,7 @@ export const sendEnablementMails: JobHandler = async (ctx, job) => {
       // Re-read per batch: a change meanwhile (switch off, subscription suspended) stops the mailing.
       const current = await loadMfaPolicy(tx, firmId, now);
       if (!current.live) return null;
-      const candidate = (eb: UsersEb) => eb.and([enabledStaffSql(eb, current), eb.not(enrolledSql(eb))]);
+      const candidate = (eb: UsersEb) => eb.and([enabledStaffSql(eb, current), eb.not(enrolledSql(eb)) /* never invite the enrolled */]);
       const batch = await tx
         .selectFrom('users')
         .select('id')

@@ -5,9 +5,9 @@ import { UserKind } from '../directory/directory.schemas.js';
 import type { FastifyRequest } from 'fastify';
 import { unauthorized } from '../core/errors.js';
 import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type PendingLogin, type PendingPrincipal } from '../http/auth.js';
-import { isEnrolled } from '../login/mfa-gate.js';
+import { isEnrolled } from '../core/enrolled.js';
 import { errors } from '../http/schemas.js';
-import { enrollmentInfo, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
+import { enrollmentInfo, skipEnrollment } from './enrollment-flow.service.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
 import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
@@ -75,7 +75,7 @@ const STEP_UP_STAGES = ['second_factor', 'full'] as const;
 export async function secondFactorTarget(ctx: AppContext, request: FastifyRequest): Promise<PendingPrincipal> {
   const pending = await requirePendingPrincipal(ctx, request, STEP_UP_STAGES);
   if (pending.session.stage === 'full') {
-    const enrolled = pending.firm ? await isEnrolled(ctx.db, pending.user.id) : await hasActiveAuthenticator(ctx.db, pending.user);
+    const enrolled = await isEnrolled(ctx.db, pending.user);
     if (hasFreshStepUp(pending.session, ctx.clock.now()) || !enrolled) throw unauthorized();
   }
   return pending;

@@ -1,5 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { audit, type Actor } from '../audit/audit.service.js';
+import type { Actor } from '../audit/audit.service.js';
+import { completeAttempt, type Authentication } from '../core/completion.js';
+import type { LoginMethod } from '../factors/factor.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError, unauthorized } from '../core/errors.js';
@@ -27,52 +29,45 @@ export function hasFreshStepUp(session: Pick<Session, 'second_factor_at'>, now: 
 }
 
 /**
- * Ends a second factor or an enrollment confirmation: the session is deleted and a NEW full
- * session is made, so a token seen before the second factor is worth nothing after it. That
- * holds for a half-finished login and equally for a step-up on a full session (a remembered
- * browser going to My security, an authenticator added there, issue 12): a token copied before
- * the step-up does not inherit it. The delete is conditional: of two requests finishing the
- * same session at once, one wins and the other rolls back with 401. A step-up keeps the
- * session's absolute expiry (it counts from the login); a finished login starts a full session.
- * Deleting the old session also voids what was bound to it (an open push enrollment's QR code).
+ * Ends a second factor or an enrollment confirmation. The core completes the login attempt
+ * (src/core/completion.ts: one conditional DELETE, audited) and returns its Authentication; the
+ * web door's part is here: the session is deleted and a NEW full session is made, so a token seen
+ * before the second factor is worth nothing after it. That holds for a half-finished login and
+ * equally for a step-up on a full session (a remembered browser going to My security, an
+ * authenticator added there, issue 12): a token copied before the step-up does not inherit it. Of
+ * two requests finishing the same login at once, one wins and the other rolls back with 401. A
+ * step-up keeps the session's absolute expiry (it counts from the login); a finished login starts
+ * a full session. Ending the attempt also voids what was bound to it (an open push enrollment's
+ * QR code).
  */
 export async function completeSecondFactor(
   ctx: AppContext,
   db: DbOrTx,
   pending: PendingPrincipal,
   actor: Actor,
-  factors: { method: string; enrolled?: boolean },
+  factors: { method: LoginMethod; enrolled?: boolean },
 ): Promise<string> {
+  const authentication = await completeAttempt(ctx, db, pending.attempt, actor, { satisfied: factors.enrolled ? 'enrolled' : 'verified', method: factors.method });
+  return sessionOf(ctx, db, pending.session, authentication, actor);
+}
+
+/** The web door's answer to an Authentication: the session (pending, or full for a step-up) replaced by a new full one; returns its token. */
+export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, authentication: Authentication, actor: Actor): Promise<string> {
   const now = ctx.clock.now();
-  const { session } = pending;
-  const stepUp = session.stage === 'full';
   const gone = await db.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', session.stage).executeTakeFirst();
   if (Number(gone.numDeletedRows) === 0) throw unauthorized();
-  const operator = pending.firm === null;
-  const token = await createSession(ctx, db, {
-    principal: operator ? 'operator' : 'user',
-    operatorId: operator ? pending.user.id : null,
-    userId: operator ? null : pending.user.id,
-    firmId: pending.firm?.id ?? null,
+  const operator = authentication.subject.type === 'operator';
+  return createSession(ctx, db, {
+    principal: authentication.subject.type,
+    operatorId: operator ? authentication.subject.id : null,
+    userId: operator ? null : authentication.subject.id,
+    firmId: authentication.firmId,
     stage: 'full',
-    secondFactorAt: now,
-    lifetimeMs: stepUp ? Number(session.expires_at) - now : undefined,
+    secondFactorAt: authentication.secondFactor.satisfied === 'not_needed' ? null : authentication.authTime,
+    lifetimeMs: authentication.stepUp ? Number(session.expires_at) - now : undefined,
     ip: actor.ip,
     userAgent: actor.userAgent,
   });
-  const subject = { subjectType: operator ? 'operator' : 'user', subjectId: pending.user.id } as const;
-  const realm = operator ? 'operator' : 'firm';
-  if (!stepUp) {
-    await audit(db, now, actor, {
-      event: 'login.succeeded',
-      ...subject,
-      details: { realm, factors: ['password', factors.method], ...(factors.enrolled ? { enrolled: true } : {}) },
-    });
-  } else if (!factors.enrolled) {
-    // (An authenticator added from a full session is audited as mfa.enrolled by its caller.)
-    await audit(db, now, actor, { event: 'login.step_up', ...subject, details: { realm, method: factors.method } });
-  }
-  return token;
 }
 
 /** The "remember this browser" cookie (issue 4.7): HttpOnly, SameSite=Lax, Secure on https, for the firm's number of days. */

@@ -72,7 +72,7 @@ export async function verifySecondFactor(ctx: AppContext, pending: PendingPrinci
   assertNotLocked(user, ctx.clock.now());
   const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<VerifyResult>> => {
     const factor = factorFor(input.method);
-    const result = await factor.verify(ctx, tx, user, input.answer, { sessionId: pending.session.id, actor });
+    const result = await factor.verify(ctx, tx, user, input.answer, { attemptId: pending.attempt.id, sessionId: pending.session.id, actor });
     // The firm's policy matters only to a failure (lockout) or a "remember me": not read on the hot path.
     if (!result.ok) {
       const policy = await loginPolicyOf(tx, user);

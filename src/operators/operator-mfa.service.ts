@@ -1,12 +1,8 @@
-import { audit, type Actor } from '../audit/audit.service.js';
+import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError, notFound } from '../core/errors.js';
-import { ownedBy } from '../factors/factor.js';
-import { FACTORS } from '../factors/registry.js';
-import { loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
-import { templates } from '../notify/templates.js';
-import { deleteOperatorSessions } from '../sessions/session.service.js';
+import { resetEnrollment } from '../core/enrollment-reset.js';
 
 export interface OperatorView {
   id: string;
@@ -57,20 +53,5 @@ export async function resetOperatorFactors(ctx: AppContext, db: DbOrTx, actor: A
   }
   const op = await db.selectFrom('operators').select('id').where('id', '=', operatorId).executeTakeFirst();
   if (!op) throw notFound('The operator');
-  const owner = { id: op.id, firm_id: null };
-  for (const factor of FACTORS) await factor.reset(db, owner);
-  const removed = await db.deleteFrom('authenticators').where(ownedBy('authenticators', owner)).executeTakeFirst();
-  await db.updateTable('operators').set({ mfa_failed_count: 0, mfa_locked_until: null }).where('id', '=', op.id).execute();
-  await deleteOperatorSessions(db, op.id);
-  await audit(db, ctx.clock.now(), actor, {
-    event: 'mfa.enrollment_reset',
-    firmId: null,
-    subjectType: 'operator',
-    subjectId: op.id,
-    details: { reason: 'operator_reset', authenticatorsRemoved: Number(removed.numDeletedRows) },
-  });
-  await mailSecurityNotice(ctx, db, owner, {
-    event: 'mfa.enrollment_reset',
-    mail: (h) => templates.enrollmentReset({ name: h.name, firmName: h.firmName, reason: 'by another operator', url: loginUrl(ctx, owner) }),
-  });
+  await resetEnrollment(ctx, db, actor, { id: op.id, firm_id: null }, 'operator_reset');
 }

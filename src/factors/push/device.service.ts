@@ -8,12 +8,12 @@ import { AppError, notFound } from '../../core/errors.js';
 import { FRAUD_PAUSE_MS } from './push.factor.js';
 import type { PushStatus, PushTransaction } from './push.table.js';
 import { TOTP_PARAMS } from '../totp/totp.factor.js';
-import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../../mfa/enrollment-flow.service.js';
+import { activateAuthenticator } from '../../core/activation.js';
+import { endAttempt } from '../../core/login-attempt.js';
 import { activationId } from './push-enrollment.service.js';
 import { PENDING_STAGES } from '../../login/mfa-gate.js';
 import { templates } from '../../notify/templates.js';
 import { metrics } from '../../ops/metrics.js';
-import { takeSeat } from '../../subscriptions/seat.service.js';
 import {
   answerSigningString,
   DEVICE_CLOCK_SKEW_MS,
@@ -83,20 +83,32 @@ export async function activateDevice(
         .where('id', '=', activationId(input.code))
         .where('used_at', 'is', null)
         .where('expires_at', '>', now)
-        // Bound to its enrollment (issue 12): the session that showed the QR code must still be
-        // live. Finishing the enrollment with any factor or a step-up replaces that session,
-        // logout and a password change delete it, and it expires: each voids the code, so a
-        // QR code photographed off the screen cannot activate a device that approves pushes later.
-        // (The same test of a live session as loadSession's.)
+        // Bound to its enrollment (issue 12): the login attempt that showed the QR code must
+        // still be live. Finishing the enrollment with any factor or a step-up replaces the web
+        // session and with it its attempt, logout and a password change delete them, and they
+        // expire: each voids the code, so a QR code photographed off the screen cannot activate a
+        // device that approves pushes later. (A web attempt's session is tested as loadSession does.)
         .where((eb) =>
           eb.exists(
             eb
-              .selectFrom('sessions')
-              .select('sessions.id')
-              .whereRef('sessions.id', '=', 'device_activations.session_id')
-              .whereRef('sessions.user_id', '=', 'device_activations.user_id')
-              .where('sessions.expires_at', '>', now)
-              .where('sessions.last_seen_at', '>', now - ctx.config.sessionIdleMs),
+              .selectFrom('login_attempts')
+              .select('login_attempts.id')
+              .whereRef('login_attempts.id', '=', 'device_activations.attempt_id')
+              .whereRef('login_attempts.user_id', '=', 'device_activations.user_id')
+              .where('login_attempts.expires_at', '>', now)
+              .where((a) =>
+                a.or([
+                  a('login_attempts.session_id', 'is', null),
+                  a.exists(
+                    a
+                      .selectFrom('sessions')
+                      .select('sessions.id')
+                      .whereRef('sessions.id', '=', 'login_attempts.session_id')
+                      .where('sessions.expires_at', '>', now)
+                      .where('sessions.last_seen_at', '>', now - ctx.config.sessionIdleMs),
+                  ),
+                ]),
+              ),
           ),
         )
         .returning(['id', 'firm_id', 'user_id', 'authenticator_id'])
@@ -111,32 +123,22 @@ export async function activateDevice(
         .where('users.firm_id', '=', used.firm_id)
         .executeTakeFirst();
       if (!who || !isActiveUser(who)) throw new Refused(activationInvalid(), { reason: 'user_inactive' }, used.firm_id, used.user_id);
-      const firstEnrollment = !(await hasActiveAuthenticator(tx, who));
-      const activated = await tx
-        .updateTable('authenticators')
-        .set({ status: 'active', confirmed_at: now, last_used_at: now })
-        .where('id', '=', used.authenticator_id)
-        .where('user_id', '=', who.id)
-        .where('kind', '=', 'push')
-        .where('status', '=', 'pending')
-        .returning('label')
-        .executeTakeFirst();
-      if (!activated) throw new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id);
+      // The one activation of every factor (seat, audit `mfa.enrolled`, the owner mailed); the
+      // login that showed the QR code finishes later, with the backup codes of a first enrollment.
+      const { firstEnrollment } = await activateAuthenticator(ctx, tx, { user: who, firm: { id: who.firm_id } }, { ...actor, type: 'user', id: who.id, firmId: who.firm_id }, {
+        authenticatorId: used.authenticator_id,
+        kind: 'push',
+        details: { phone: true, platform: input.platform ?? null },
+        completion: 'at_completion',
+        notPending: () => new Refused(activationInvalid(), { reason: 'not_pending' }, used.firm_id, used.user_id),
+      });
       const secret = new Secret({ size: SECRET_BYTES }).base32;
       await tx
         .insertInto('push_devices')
         .values({ authenticator_id: used.authenticator_id, public_key: JSON.stringify(parsed.jwk), platform: input.platform ?? null, web_push: null, created_at: now, last_seen_at: now })
         .execute();
       await tx.insertInto('totp_authenticators').values({ authenticator_id: used.authenticator_id, secret_enc: ctx.secrets.seal(secret, used.authenticator_id), last_step: null }).execute();
-      if ((await takeSeat(ctx, tx, who.firm_id, who.id)) === 'no_seat') throw noSeat();
       await tx.updateTable('device_activations').set({ first_enrollment: firstEnrollment ? 1 : 0 }).where('id', '=', used.id).execute();
-      await audit(tx, now, { ...actor, type: 'user', id: who.id, firmId: who.firm_id }, {
-        event: 'mfa.enrolled',
-        subjectType: 'user',
-        subjectId: who.id,
-        details: { kind: 'push', authenticatorId: used.authenticator_id, firstEnrollment, phone: true, platform: input.platform ?? null },
-      });
-      await announceNewAuthenticator(ctx, tx, who, actor, { kind: 'push', label: activated.label });
       return {
         deviceId: used.authenticator_id,
         secret,
@@ -403,12 +405,18 @@ async function reportFraud(ctx: AppContext, tx: DbOrTx, actor: Actor, t: PushTra
   const now = ctx.clock.now();
   const pausedUntil = now + FRAUD_PAUSE_MS;
   await tx.updateTable('users').set({ push_paused_until: pausedUntil }).where('id', '=', t.user_id).where('firm_id', '=', t.firm_id).execute();
+  // The attempt that asked, and its web session if it has one (its session id is read first: deleting the attempt's session deletes the attempt).
+  const asking = t.attempt_id === null ? undefined : await tx.selectFrom('login_attempts').select('session_id').where('id', '=', t.attempt_id).executeTakeFirst();
+  const askingSession = asking?.session_id ?? null;
   const ended = await tx
     .deleteFrom('sessions')
     .where('firm_id', '=', t.firm_id)
     .where('user_id', '=', t.user_id)
-    .where((eb) => eb.or([eb('stage', 'in', [...PENDING_STAGES]), eb('id', '=', t.session_id)]))
+    .where((eb) => eb.or([eb('stage', 'in', [...PENDING_STAGES]), ...(askingSession ? [eb('id', '=', askingSession)] : [])]))
     .executeTakeFirst();
+  // Every attempt of the user in progress ends too, whatever its door.
+  await tx.deleteFrom('login_attempts').where('firm_id', '=', t.firm_id).where('user_id', '=', t.user_id).where('stage', '!=', 'step_up').execute();
+  if (t.attempt_id !== null) await endAttempt(tx, t.attempt_id);
   const context = JSON.parse(t.context) as { browser?: string; os?: string };
   await audit(tx, now, actor, {
     event: 'mfa.push_fraud',

@@ -56,6 +56,7 @@ export async function beginPushEnrollment(ctx: AppContext, pending: PendingLogin
         user_id: user.id,
         authenticator_id: id,
         session_id: session.id,
+        attempt_id: pending.attempt.id,
         created_at: now,
         expires_at: expiresAt,
         used_at: null,
@@ -78,7 +79,7 @@ const ownActivation = (ctx: AppContext, pending: PendingLogin, authenticatorId: 
     .where('authenticators.user_id', '=', pending.user.id)
     .where('authenticators.firm_id', '=', pending.firm.id)
     .where('authenticators.kind', '=', 'push')
-    .where('device_activations.session_id', '=', pending.session.id)
+    .where('device_activations.attempt_id', '=', pending.attempt.id)
     .executeTakeFirst();
 
 /** What the enrollment screen polls to notice the activation by itself. */

@@ -55,7 +55,7 @@ export const pushFactor: LoginFactor = {
       .where('id', '=', answer)
       .where('user_id', '=', user.id)
       .where('firm_id', '=', user.firm_id)
-      .where('session_id', '=', attempt.sessionId)
+      .where('attempt_id', '=', attempt.attemptId)
       .where('status', '=', 'approved')
       .where('completed_at', 'is', null)
       .returning('answered_by')

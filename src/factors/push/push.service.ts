@@ -128,6 +128,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
         firm_id: firm.id,
         user_id: user.id,
         session_id: session.id,
+        attempt_id: pending.attempt.id,
         status: 'pending',
         number,
         created_at: now,
@@ -174,7 +175,7 @@ const loadOwn = (ctx: AppContext, pending: PendingLogin, transactionId: string) 
     .where('id', '=', transactionId)
     .where('user_id', '=', pending.user.id)
     .where('firm_id', '=', pending.firm.id)
-    .where('session_id', '=', pending.session.id)
+    .where('attempt_id', '=', pending.attempt.id)
     .executeTakeFirst();
 
 /**

@@ -35,7 +35,10 @@ export interface DeviceActivationTable {
   firm_id: string;
   user_id: string;
   authenticator_id: string;
+  /** The web door's session that showed the QR code (a record; the binding is attempt_id). */
   session_id: string;
+  /** The login attempt that showed the QR code (null only for rows older than migration 0016). */
+  attempt_id: string | null;
   created_at: number;
   expires_at: number;
   used_at: number | null;
@@ -52,7 +55,10 @@ export interface PushTransactionTable {
   id: string;
   firm_id: string;
   user_id: string;
+  /** The web door's session of the login (a record; the binding is attempt_id). */
   session_id: string;
+  /** The login attempt waiting for the answer (null only for rows older than migration 0016). */
+  attempt_id: string | null;
   status: PushStatus;
   /** The number shown on the login screen and typed into the app (verified push). */
   number: string;

@@ -2,10 +2,9 @@ import type { Actor } from '../../audit/audit.service.js';
 import type { AppContext } from '../../context.js';
 import { notFound } from '../../core/errors.js';
 import type { PendingPrincipal } from '../../http/auth.js';
+import { activateAuthenticator, alreadyConfirmed } from '../../core/activation.js';
 import {
   DEFAULT_TOTP_LABEL,
-  activateAuthenticator,
-  alreadyConfirmed,
   assertMayEnroll,
   phoneE164,
   type ConfirmInput,

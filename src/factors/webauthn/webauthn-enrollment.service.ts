@@ -14,7 +14,8 @@ import type { RegistrationResponse } from './webauthn.schemas.js';
 import type { PendingPrincipal } from '../../http/auth.js';
 import { ownedBy } from '../factor.js';
 import { PLATFORM_NAME } from '../../operators/operator-mail.js';
-import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { activateAuthenticator, alreadyConfirmed } from '../../core/activation.js';
+import { assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
 import { assertNotLocked } from '../../mfa/lockout.service.js';
 import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
 import { completeSecondFactor } from '../../mfa/pending-login.js';
@@ -57,7 +58,7 @@ export async function beginWebAuthn(ctx: AppContext, pending: PendingPrincipal, 
     beginRegistration(ctx, tx, {
       user: pending.user,
       firmName: pending.firm?.name ?? PLATFORM_NAME,
-      sessionId: pending.session.id,
+      attempt: { attemptId: pending.attempt.id, sessionId: pending.session.id },
       label: input.label.trim(),
       passkey: input.passkey === true,
     }),
@@ -82,7 +83,7 @@ export async function confirmWebAuthn(
   authenticatorId: string,
   response: RegistrationResponse,
 ): Promise<ConfirmResult> {
-  const { user, firm, session } = pending;
+  const { user, firm } = pending;
   await assertMayEnroll(ctx, pending);
   const authenticator = await ctx.db
     .selectFrom('authenticators')
@@ -95,7 +96,7 @@ export async function confirmWebAuthn(
   if (authenticator.status === 'active') throw alreadyConfirmed();
   assertNotLocked(user, ctx.clock.now());
 
-  const checked = await checkRegistration(ctx, ctx.db, session.id, response);
+  const checked = await checkRegistration(ctx, ctx.db, pending.attempt.id, response);
   if (!checked.ok) {
     await audit(ctx.db, ctx.clock.now(), actor, {
       event: 'mfa.enrollment_refused',

@@ -20,6 +20,12 @@ import { mailSuperusers } from '../../notify/superusers.js';
 import { PLATFORM_NAME, mailOperators, operatorsUrl } from '../../operators/operator-mail.js';
 import { ownedBy, ownerColumns, type FactorUser } from '../factor.js';
 
+/** The login attempt a ceremony is bound to, and the web door's session of it (recorded beside it). */
+export interface AttemptBinding {
+  attemptId: string;
+  sessionId: string | null;
+}
+
 /** COSE algorithms accepted (issue 6.3): ES256, EdDSA, RS256, and nothing else. */
 export const WEBAUTHN_ALGORITHMS: readonly number[] = [-7, -8, -257];
 /** The spec's ceiling for a credential id (WebAuthn L3 7.1 step 23). */
@@ -113,13 +119,13 @@ export interface RegistrationStart {
 /**
  * Options for a new security key (or, with `passkey`, a passkey) of a user: a pending
  * authenticator with the label (an older pending key of the user is replaced) and a
- * 'register' challenge bound to the session. The user's existing keys are excluded, so the
+ * 'register' challenge bound to the login attempt. The user's existing keys are excluded, so the
  * browser says "already registered" instead of making a second credential on the same key.
  */
 export async function beginRegistration(
   ctx: AppContext,
   db: DbOrTx,
-  input: { user: FactorUser & { email: string; name: string }; firmName: string; sessionId: string; label: string; passkey: boolean },
+  input: { user: FactorUser & { email: string; name: string }; firmName: string; attempt: AttemptBinding; label: string; passkey: boolean },
 ): Promise<RegistrationStart> {
   const { user } = input;
   const now = ctx.clock.now();
@@ -129,7 +135,7 @@ export async function beginRegistration(
     .insertInto('authenticators')
     .values({ id: authenticatorId, ...ownerColumns(user), kind: 'webauthn', label: input.label, status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
     .execute();
-  const { bytes } = await issueChallenge(ctx, db, input.passkey ? 'register_passkey' : 'register', { sessionId: input.sessionId, userId: user.firm_id === null ? null : user.id, firmId: user.firm_id });
+  const { bytes } = await issueChallenge(ctx, db, input.passkey ? 'register_passkey' : 'register', { ...input.attempt, userId: user.firm_id === null ? null : user.id, firmId: user.firm_id });
   const existing = await userCredentials(db, user);
   const options = await generateRegistrationOptions({
     rpName: input.firmName,
@@ -165,7 +171,7 @@ export interface NewCredential {
 
 /**
  * Checks a registration response without writing anything: precheck, the live challenge of
- * this session, then @simplewebauthn/server with our RP ID, origin and algorithms (every
+ * this login attempt, then @simplewebauthn/server with our RP ID, origin and algorithms (every
  * error it throws is a refusal, never a 500), the credential id (the one in authData, at
  * most 1023 bytes, not registered by anyone yet). `consumeChallenge` and the insert follow
  * in the caller's transaction.
@@ -173,7 +179,7 @@ export interface NewCredential {
 export async function checkRegistration(
   ctx: AppContext,
   db: DbOrTx,
-  sessionId: string,
+  attemptId: string,
   response: RegistrationResponse,
 ): Promise<({ ok: true; challenge: WebAuthnChallengeRow } & NewCredential) | CeremonyFailure> {
   const pre = precheck(
@@ -181,7 +187,7 @@ export async function checkRegistration(
     response,
   );
   if (!pre.ok) return pre;
-  const live = await findLiveChallenge(db, ctx.clock.now(), { purposes: ['register', 'register_passkey'], sessionId, challenge: pre.challenge });
+  const live = await findLiveChallenge(db, ctx.clock.now(), { purposes: ['register', 'register_passkey'], attemptId, challenge: pre.challenge });
   if (!live.ok) return live;
   const passkey = live.row.purpose === 'register_passkey';
   const rp = relyingParty(ctx);
@@ -290,19 +296,19 @@ async function userCredentials(db: DbOrTx, owner: FactorUser, activeOnly = false
 
 /**
  * Options for an assertion. With a user (the second factor): their active keys with
- * transports, user verification preferred, an 'authenticate' challenge bound to the session.
+ * transports, user verification preferred, an 'authenticate' challenge bound to the login attempt.
  * Without (a passkey sign-in): no list, so the authenticator offers its discoverable
  * credentials, user verification required, a 'passkey' challenge with no session.
  */
 export async function beginAuthentication(
   ctx: AppContext,
   db: DbOrTx,
-  who: { owner: FactorUser; sessionId: string } | null,
+  who: { owner: FactorUser; attempt: AttemptBinding } | null,
 ): Promise<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON; keys: number }> {
   const keys = who ? await userCredentials(db, who.owner, true) : [];
   const { id, bytes } = who
-    ? await issueChallenge(ctx, db, 'authenticate', { sessionId: who.sessionId, userId: who.owner.firm_id === null ? null : who.owner.id, firmId: who.owner.firm_id })
-    : await issueChallenge(ctx, db, 'passkey', { sessionId: null, userId: null, firmId: null });
+    ? await issueChallenge(ctx, db, 'authenticate', { ...who.attempt, userId: who.owner.firm_id === null ? null : who.owner.id, firmId: who.owner.firm_id })
+    : await issueChallenge(ctx, db, 'passkey', { attemptId: null, sessionId: null, userId: null, firmId: null });
   const options = await generateAuthenticationOptions({
     rpID: relyingParty(ctx).id,
     challenge: bytes,
@@ -327,7 +333,7 @@ export type AssertionFailure = CeremonyFailure & { credential?: StoredCredential
 /**
  * Checks an assertion without writing anything, as a declared list of steps:
  *   1. precheck     - sizes, base64url, a readable clientDataJSON;
- *   2. challenge    - live, of this session (or the passkey challenge named by id);
+ *   2. challenge    - live, of this login attempt (or the passkey challenge named by id);
  *   3. credential   - registered, active, and (second factor) the user's own in the user's firm:
  *                     a key of another user or firm is "not accepted" like a forged one;
  *   4. signature    - @simplewebauthn/server with our RP ID and origin, user presence always,
@@ -342,7 +348,7 @@ export async function checkAssertion(
   db: DbOrTx,
   input: {
     response: AuthenticationResponse;
-    challenge: { sessionId: string } | { id: string };
+    challenge: { attemptId: string } | { id: string };
     /** The user or operator answering a second factor; null for a passkey sign-in (firm users' keys only). */
     owner: FactorUser | null;
     requireUserVerification: boolean;
@@ -355,7 +361,7 @@ export async function checkAssertion(
   const lookup: ChallengeLookup =
     'id' in input.challenge
       ? { purposes: ['passkey'], id: input.challenge.id, challenge: pre.challenge }
-      : { purposes: ['authenticate'], sessionId: input.challenge.sessionId, challenge: pre.challenge };
+      : { purposes: ['authenticate'], attemptId: input.challenge.attemptId, challenge: pre.challenge };
   const live = await findLiveChallenge(db, ctx.clock.now(), lookup);
   if (!live.ok) return live;
 

@@ -9,7 +9,9 @@ export const CHALLENGE_TTL_MS = 5 * 60_000;
 const CHALLENGE_BYTES = 32;
 
 export interface ChallengeBinding {
-  /** The session the ceremony belongs to; null only for a passkey sign-in, which has none yet. */
+  /** The login attempt the ceremony belongs to; null only for a passkey sign-in, which has none yet. */
+  attemptId: string | null;
+  /** The web door's session of that attempt, recorded beside it. */
   sessionId: string | null;
   userId: string | null;
   firmId: string | null;
@@ -36,6 +38,7 @@ export async function issueChallenge(
       id,
       purpose,
       session_id: binding.sessionId,
+      attempt_id: binding.attemptId,
       user_id: binding.userId,
       firm_id: binding.firmId,
       challenge,
@@ -47,9 +50,9 @@ export async function issueChallenge(
   return { id, challenge, bytes: new Uint8Array(bytes) };
 }
 
-/** Which challenge an answer claims: the one of this session with this value, or (passkey) the one with this id. */
+/** Which challenge an answer claims: the one of this login attempt with this value, or (passkey) the one with this id. */
 export type ChallengeLookup =
-  | { purposes: readonly WebAuthnChallengePurpose[]; sessionId: string; challenge: string }
+  | { purposes: readonly WebAuthnChallengePurpose[]; attemptId: string; challenge: string }
   | { purposes: readonly WebAuthnChallengePurpose[]; id: string; challenge: string };
 
 /** Why a challenge is not live, for the audit log (the answer never says). */
@@ -66,11 +69,11 @@ export async function findLiveChallenge(
   lookup: ChallengeLookup,
 ): Promise<{ ok: true; row: WebAuthnChallengeRow } | { ok: false; reason: ChallengeProblem }> {
   let q = db.selectFrom('webauthn_challenges').selectAll().where('purpose', 'in', [...lookup.purposes]);
-  q = 'id' in lookup ? q.where('id', '=', lookup.id).where('session_id', 'is', null) : q.where('challenge', '=', lookup.challenge);
+  q = 'id' in lookup ? q.where('id', '=', lookup.id).where('attempt_id', 'is', null) : q.where('challenge', '=', lookup.challenge);
   const rows = await q.execute();
-  const row = rows.find((r) => r.challenge === lookup.challenge && ('id' in lookup || r.session_id === lookup.sessionId));
+  const row = rows.find((r) => r.challenge === lookup.challenge && ('id' in lookup || r.attempt_id === lookup.attemptId));
   if (!row) {
-    // Another session's: say "used" when it was (a replay, possibly from the login it finished).
+    // Another attempt's: say "used" when it was (a replay, possibly from the login it finished).
     if (rows.some((r) => r.used_at !== null)) return { ok: false, reason: 'challenge_used' };
     return { ok: false, reason: rows.length > 0 && !('id' in lookup) ? 'challenge_other_session' : 'challenge_unknown' };
   }
@@ -80,7 +83,7 @@ export async function findLiveChallenge(
 }
 
 /**
- * Uses a challenge up, once: ONE conditional UPDATE (unused, unexpired, same session)
+ * Uses a challenge up, once: ONE conditional UPDATE (unused, unexpired, same attempt)
  * ... RETURNING. Of two requests answering the same challenge at once, one wins.
  */
 export async function consumeChallenge(db: DbOrTx, now: number, row: WebAuthnChallengeRow): Promise<boolean> {
@@ -90,7 +93,7 @@ export async function consumeChallenge(db: DbOrTx, now: number, row: WebAuthnCha
     .where('id', '=', row.id)
     .where('used_at', 'is', null)
     .where('expires_at', '>', now);
-  q = row.session_id === null ? q.where('session_id', 'is', null) : q.where('session_id', '=', row.session_id);
+  q = row.attempt_id === null ? q.where('attempt_id', 'is', null) : q.where('attempt_id', '=', row.attempt_id);
   const taken = await q.returning('id').executeTakeFirst();
   return taken !== undefined;
 }

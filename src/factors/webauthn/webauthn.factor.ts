@@ -34,7 +34,7 @@ export const webauthnFactor: LoginFactor = {
     if (!isAssertion(answer) || !attempt) return { ok: false, reason: 'malformed' };
     const checked = await checkAssertion(ctx, db, {
       response: answer,
-      challenge: { sessionId: attempt.sessionId },
+      challenge: { attemptId: attempt.attemptId },
       owner: user,
       requireUserVerification: false,
     });

@@ -37,7 +37,10 @@ export type WebAuthnChallengePurpose = 'register' | 'register_passkey' | 'authen
 export interface WebAuthnChallengeTable {
   id: string;
   purpose: WebAuthnChallengePurpose;
+  /** The web door's session of the ceremony (a record; the binding is attempt_id). */
   session_id: string | null;
+  /** The login attempt the ceremony belongs to; null for a passkey sign-in (no attempt yet). */
+  attempt_id: string | null;
   user_id: string | null;
   firm_id: string | null;
   /** base64url of 32 random bytes, as the browser echoes it in clientDataJSON. */
