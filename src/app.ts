@@ -1,21 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import cookie from '@fastify/cookie';
-import csrf from '@fastify/csrf-protection';
 import helmet from 'helmet';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type RouteOptions } from 'fastify';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
-import { AppError } from './core/errors.js';
-import { isDeviceApi } from './device/device.routes.js';
+import { DEVICE_API_PREFIX, deviceDoor } from './device/door.js';
 import { duoDoor, isDuoApi, type DuoDoorOptions } from './duo/door.js';
 import { sendDuoError } from './duo/envelope.js';
-import { attachSession, refusePendingOperator } from './http/auth.js';
-import { installErrorHandler, sendError } from './http/error-handler.js';
+import type { App } from './http/app-instance.js';
+import { installErrorHandler, notFoundAnswer, sendClientError, sendError } from './http/error-handler.js';
 import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
@@ -24,9 +21,9 @@ import { noClients, type ClientSource } from './oidc/clients.js';
 import { createOidcDoor, isOidcDoor, oidcRoutes, type OidcDoor } from './oidc/oidc.routes.js';
 import { loggerOptions, type LogDestination } from './ops/logging.js';
 import { installRequestMetrics, opsRoutes } from './ops/ops.routes.js';
-import { routeModules } from './routes.js';
+import { WEB_API_PREFIX, webDoor } from './web/door.js';
 
-export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+export type { App };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,8 +31,6 @@ declare module 'fastify' {
     oidc: OidcDoor;
   }
 }
-
-const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
  * Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen().
@@ -58,6 +53,8 @@ export async function buildApp(
     trustProxy: fastifyTrustProxy(ctx.config.trustProxy),
     // A URL the router cannot decode is answered in the shape of the door it was meant for.
     frameworkErrors: (err, request, reply) => (isDuoApi(request.url) ? sendDuoError : sendError)(err, request, reply),
+    // What Node's parser refuses (headers too large, bad bytes) in our error shape, not Fastify's.
+    clientErrorHandler: sendClientError,
     logController: new LogController({ disableRequestLogging: ctx.config.logLevel !== 'debug' && ctx.config.logLevel !== 'trace' }),
   }).withTypeProvider<TypeBoxTypeProvider>();
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
@@ -91,12 +88,6 @@ export async function buildApp(
     crossOriginEmbedderPolicy: false,
   });
   app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, () => done()));
-  await app.register(cookie);
-  await app.register(csrf, {
-    cookieKey: https ? '__Host-tessera_csrf' : 'tessera_csrf',
-    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: https },
-  });
-
   await app.register(swagger, {
     // Shared schemas keep their $id as their name in the document (`Error`, not `def-0`), so
     // the types generated from it (web/src/api.generated.ts) read as the server names them.
@@ -113,25 +104,17 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
-  app.addHook('onRequest', async (request) => {
-    request.session = null;
-    if (!request.url.startsWith('/api/v1/')) return;
-    if (UNSAFE_METHODS.has(request.method)) rejectCrossSite(ctx, request.headers);
-    await attachSession(ctx, request);
-    refusePendingOperator(request);
-  });
-  app.addHook('onRequest', (request, reply, done) => {
-    // The device API and the Duo door carry no cookies (so there is nothing to forge) and are authenticated by signatures;
-    // the OpenID Provider authenticates its clients and guards its own forms (src/oidc/oidc.routes.ts).
-    if (!UNSAFE_METHODS.has(request.method) || isDeviceApi(request.url) || isDuoApi(request.url) || isOidcDoor(request.url)) return done();
-    app.csrfProtection(request, reply, done);
-  });
-  // API answers are about one user at one moment; no cache may keep them.
+  // The session behind the cookie is the web door's to read (src/web/door.ts); elsewhere there is none.
+  app.decorateRequest('session', null);
+  // API answers are about one user at one moment; no cache may keep them (every door under /api/v1, errors included).
   app.addHook('onSend', async (request, reply) => {
     if (request.url.startsWith('/api/v1/')) reply.header('cache-control', 'no-store');
   });
 
-  for (const routes of routeModules) await app.register(routes(ctx), { prefix: '/api/v1' });
+  // The front doors, each an encapsulated plugin with its own hooks, body parsers and error
+  // handler: Tessera's own pages, the Tessera Authenticator, Duo's clients, OpenID clients.
+  await app.register(webDoor(ctx), { prefix: WEB_API_PREFIX });
+  await app.register(deviceDoor(ctx), { prefix: DEVICE_API_PREFIX });
   await app.register(opsRoutes(ctx));
   if (options.duo) await app.register(duoDoor(ctx, options.duo));
   const oidc = createOidcDoor(ctx, { clients: options.oidcClients ?? noClients, accounts: directoryAccounts(ctx.db) }, app.log);
@@ -157,18 +140,6 @@ export function fastifyTrustProxy(trust: Config['trustProxy']): false | string[]
   return [...trust];
 }
 
-/**
- * Defence in depth beside the CSRF token: a browser that says where a request came from
- * must say it came from our own origin.
- */
-function rejectCrossSite(ctx: AppContext, headers: Record<string, string | string[] | undefined>): void {
-  const origin = headers.origin;
-  const site = headers['sec-fetch-site'];
-  if ((typeof origin === 'string' && origin !== 'null' && origin !== ctx.config.publicUrl.origin) || site === 'cross-site') {
-    throw new AppError('CSRF_INVALID', 'Requests from other sites are refused.');
-  }
-}
-
 /** The React apps: static files from dist/web, and index.html for every client-side route. */
 async function serveWebApps(app: App): Promise<void> {
   const dir = webDistDir();
@@ -180,6 +151,6 @@ async function serveWebApps(app: App): Promise<void> {
     const file = /^\/authenticator(\/|$|\?)/.test(request.url) ? 'authenticator.html' : 'index.html';
     if (isPage && hasWeb) return reply.type('text/html').header('cache-control', 'no-cache').sendFile(file);
     if (isPage) return reply.status(503).type('text/plain').send('The web apps are not built. Run `npm run build`.');
-    return reply.status(404).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}.` });
+    return notFoundAnswer(request, reply);
   });
 }

@@ -2,7 +2,7 @@ import { dropExpiredPreviousSecrets } from './applications/application.repositor
 import type { AppContext } from './context.js';
 import { pruneDeviceNonces } from './factors/push/device.service.js';
 import { RESEAL_SECRETS_JOB } from './crypto/reseal.job.js';
-import { enqueueJobOnce } from './jobs/job.service.js';
+import { enqueueJobOnce } from './jobs/job.queue.js';
 import { pruneAttempts } from './core/throttle.js';
 import { pruneOidcPayloads } from './oidc/payload.repository.js';
 import { pruneSigningKeys } from './oidc/keys.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError, ERROR_CATALOGUE, SERVICE_FAULTS, type ErrorCode } from '../src/core/errors.js';
-import { WEB_ERROR_STATUS } from '../src/web/error-status.js';
+import { WEB_ERROR_STATUS } from '../src/http/error-status.js';
 
 const codes = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
 

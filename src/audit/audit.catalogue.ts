@@ -1,3 +1,5 @@
+import type { LoginMethod } from '../factors/kinds.js';
+
 /**
  * Every audit event Tessera writes, in ONE list: its category, a human label, whether it
  * records a success or a failure, which factor it concerns, and whether it needs an
@@ -26,15 +28,15 @@ export type AuditCategory = keyof typeof AUDIT_CATEGORIES;
 export const AUDIT_RESULTS = ['success', 'failure'] as const;
 export type AuditResult = (typeof AUDIT_RESULTS)[number];
 
-/** The factors an event can concern. A passkey sign-in is a security key's (WebAuthn). */
-export const AUDIT_FACTORS = {
+/** The factors an event can concern: the password and every kind of the factor registry. A passkey sign-in is a security key's (WebAuthn). */
+export type AuditFactor = 'password' | LoginMethod;
+export const AUDIT_FACTORS: Readonly<Record<AuditFactor, string>> = {
   password: 'Password',
   totp: 'Passcode (authenticator app)',
   push: 'Push (Tessera Authenticator)',
   webauthn: 'Security key or passkey',
   backup_code: 'Backup code',
-} as const;
-export type AuditFactor = keyof typeof AUDIT_FACTORS;
+};
 
 type Details = Record<string, unknown>;
 

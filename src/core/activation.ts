@@ -1,7 +1,7 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
+import type { AuthenticatorKind } from '../factors/kinds.js';
 import { AppError } from './errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';

@@ -2,7 +2,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { unauthorized } from './errors.js';
-import type { LoginMethod } from '../factors/factor.js';
+import type { LoginMethod } from '../factors/kinds.js';
 import { amrOf, type Amr, type DecisionReason } from './decision.js';
 import type { LoginAttempt } from './login-attempt.js';
 

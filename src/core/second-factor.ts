@@ -2,8 +2,10 @@ import type { Transaction } from 'kysely';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { Database } from '../db/database.js';
-import { ownedBy, type FactorUser, type LoginMethod } from '../factors/factor.js';
+import { ownedBy, type FactorUser } from '../factors/factor.js';
+import type { AuthenticatorKind, LoginMethod } from '../factors/kinds.js';
 import { FACTORS, factorFor } from '../factors/registry.js';
+import { PASSCODE_KINDS } from '../factors/totp/totp.factor.js';
 import { rememberBrowser } from '../login/remembered-browsers.js';
 import { metrics } from '../ops/metrics.js';
 import { completeAttempt, type Authentication } from './completion.js';
@@ -24,7 +26,7 @@ export interface FactorChoice {
   /** The factors this subject can answer with now, in the registry's order. */
   methods: LoginMethod[];
   /** What to offer first: a push when the user has a device, the security key when the user has one and no phone (reference 2.2.c), else the passcode. */
-  defaultMethod: 'push' | 'totp' | 'webauthn';
+  defaultMethod: AuthenticatorKind;
   lockedUntil: number | null;
   rememberDays: number;
 }
@@ -34,12 +36,13 @@ export async function factorsFor(ctx: AppContext, subject: SecondFactorSubject):
   const policy = await loginPolicyOf(ctx.db, subject);
   const methods: LoginMethod[] = [];
   for (const f of FACTORS) if (await f.available(ctx.db, subject, ctx.clock.now())) methods.push(f.method);
+  // A phone: an authenticator that gives passcodes (an authenticator app, a Tessera Authenticator).
   const phone = await ctx.db
     .selectFrom('authenticators')
     .select('id')
     .where(ownedBy('authenticators', subject))
     .where('status', '=', 'active')
-    .where('kind', 'in', ['totp', 'push'])
+    .where('kind', 'in', PASSCODE_KINDS)
     .executeTakeFirst();
   return {
     methods,

@@ -3,12 +3,12 @@ import type { AppContext } from '../context.js';
 import { VAPID_PRIVATE_KEY } from '../factors/push/web-push.js';
 import { BACKUP_CODES, BACKUP_CODE_MAC_KEYS, dropUnusedMacKeys, keepRetiredMacKeys, unopenableMacKeyIds } from '../factors/backup-codes/backup-codes.factor.js';
 import { TOTP_SECRETS } from '../factors/totp/totp.factor.js';
-import type { JobHandler } from '../jobs/handlers.js';
+import type { JobHandler } from '../jobs/job-handler.js';
 import { OIDC_SIGNING_KEYS } from '../oidc/keys.js';
 import { resealColumn, type ColumnReport } from './reseal.js';
 
-// This module must not import the job queue (src/jobs/job.service.ts): the queue imports the
-// handler registry, which imports this file.
+// This module must not import the job runner (src/jobs/job.service.ts): the runner imports the
+// handler registry, which imports this file (src/jobs/job.queue.ts queues without it).
 
 /** The job that re-seals every value sealed under a retired master key (queued at start and by housekeeping while retired keys are configured). */
 export const RESEAL_SECRETS_JOB = 'secrets.reseal';

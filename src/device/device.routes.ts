@@ -18,16 +18,16 @@ import { closePushHub, pushHub } from '../factors/push/push-hub.js';
 import { vapidPublicKey } from '../factors/push/web-push.js';
 
 /**
- * The device API of the Tessera Authenticator (issue 5). No cookies, so no session and no
- * CSRF token (app.ts exempts /device/ from the CSRF hook): every request but activation and
- * the VAPID key is authenticated by the device key's signature (device-signature.ts).
+ * The device API of the Tessera Authenticator (issue 5), mounted at DEVICE_API_PREFIX by its
+ * door (door.ts). No cookies, so no session and no CSRF token: every request but activation
+ * and the VAPID key is authenticated by the device key's signature (device-signature.ts).
  */
 
 const SSE_PING_MS = 25_000;
-const DEVICE_PREFIX = '/device/';
+export const DEVICE_API_PREFIX = '/api/v1/device';
 
-/** Whether a request goes to the device API (exempt from the cookie CSRF check: it carries no cookies and is signed). */
-export const isDeviceApi = (url: string) => url.startsWith(`/api/v1${DEVICE_PREFIX}`);
+/** Whether a request goes to the device API (a door of its own: no cookies, signed requests). */
+export const isDeviceApi = (url: string) => url.startsWith(`${DEVICE_API_PREFIX}/`);
 
 const Jwk = Type.Object(
   {
@@ -143,7 +143,7 @@ export const deviceRoutes =
     app.addHook('onClose', async () => closePushHub(ctx));
 
     app.post(
-      `${DEVICE_PREFIX}activate`,
+      '/activate',
       {
         schema: {
           tags,
@@ -156,19 +156,19 @@ export const deviceRoutes =
     );
 
     app.get(
-      `${DEVICE_PREFIX}vapid-public-key`,
+      '/vapid-public-key',
       { schema: { tags, summary: 'The server\'s VAPID public key, for PushManager.subscribe', response: { 200: Type.Object({ key: Type.String() }) } } },
       async () => ({ key: await vapidPublicKey(ctx) }),
     );
 
     app.get(
-      `${DEVICE_PREFIX}transactions`,
+      '/transactions',
       { schema: { tags, summary: 'The pending push requests of this device\'s user (signed)', response: { 200: Type.Object({ items: Type.Array(TransactionView) }), ...errors(401) } } },
       async (request) => ({ items: await transactionViews(ctx, await signed(ctx, request)) }),
     );
 
     app.post(
-      `${DEVICE_PREFIX}transactions/:id/answer`,
+      '/transactions/:id/answer',
       {
         schema: {
           tags,
@@ -185,7 +185,7 @@ export const deviceRoutes =
     );
 
     app.put(
-      `${DEVICE_PREFIX}web-push`,
+      '/web-push',
       { schema: { tags, summary: 'Store (or clear) the app\'s Web Push subscription (signed)', body: WebPushBody, response: { ...errors(400, 401) } } },
       async (request, reply) => {
         const device = await signed(ctx, request);
@@ -195,7 +195,7 @@ export const deviceRoutes =
     );
 
     app.get(
-      `${DEVICE_PREFIX}stream`,
+      '/stream',
       { schema: { tags, summary: 'Server-sent events: `push` (a transaction view) as requests arrive, `ping` every 25 s (signed in the query)' } },
       async (request, reply) => {
         const device = await signedStream(ctx, request);

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { DuoRouteModule } from './door.js';
+import type { DuoRouteModule } from './route-module.js';
 import { duoOk, OkEnvelope } from './envelope.js';
 
 /**

@@ -1,9 +1,9 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { authApiRoutes } from './auth-api.routes.js';
 import { DuoError, sendDuoError } from './envelope.js';
 import { decodeFormPairs, decodeUtf8, paramsObject } from './form-params.js';
+import { DUO_PREFIXES, type DuoPrefix, type DuoRouteModule } from './route-module.js';
 import { authenticateSignedRequest, type SignedBody } from './signature.js';
 
 /**
@@ -13,8 +13,8 @@ import { authenticateSignedRequest, type SignedBody } from './signature.js';
  * and JSON, with the raw bytes the signature needs), its own error and not-found handlers
  * (Duo's `{"stat":"FAIL","code":...}` envelope), and one hook that authenticates every route
  * by Duo's request signature, against an injected integration look-up. None of the /api/v1
- * machinery (session, CSRF, `{error, message}`) applies here; app.ts exempts these paths from
- * its CSRF hook (isDuoApi), the one root hook that would otherwise act on them.
+ * machinery (session, CSRF, `{error, message}`) applies here: those are the web door's own
+ * hooks (src/web/door.ts), which never see these paths.
  *
  * An endpoint is a route in a module of `duoRouteModules` (or the `routes` option); it finds its
  * parameters in `request.query` (GET, DELETE) or `request.body` (POST), decoded by the same
@@ -40,17 +40,7 @@ export interface DuoIntegration {
  */
 export type LookupIntegration<I extends DuoIntegration = DuoIntegration> = (ikey: string) => Promise<I | null>;
 
-/**
- * The path prefixes Duo's clients call: the Auth API, and the Universal Prompt's OAuth endpoints
- * (health_check, authorize, token: still to come). Each answers Duo's envelope, a 404 included.
- */
-export const DUO_PREFIXES = ['/auth/v2', '/oauth/v1'] as const;
-export type DuoPrefix = (typeof DUO_PREFIXES)[number];
-
-export interface DuoRouteModule {
-  prefix: DuoPrefix;
-  routes: (ctx: AppContext) => FastifyPluginAsyncTypebox;
-}
+export { DUO_PREFIXES, type DuoPrefix, type DuoRouteModule };
 
 /** Every endpoint module of the door, in one list. */
 export const duoRouteModules: DuoRouteModule[] = [authApiRoutes];

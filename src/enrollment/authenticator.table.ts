@@ -1,6 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
-
-export type AuthenticatorKind = 'totp' | 'push' | 'webauthn';
+import type { AuthenticatorKind } from '../factors/kinds.js';
 
 /**
  * One enrolled thing. 'pending' while its enrollment is being confirmed; 'active' after.

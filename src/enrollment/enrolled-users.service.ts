@@ -2,7 +2,7 @@ import type { DbOrTx } from '../db/database.js';
 import { searchedUsers } from '../directory/user-search.js';
 import type { UserKind } from '../directory/user.table.js';
 import type { PageOf } from '../http/schemas.js';
-import type { AuthenticatorKind } from './authenticator.table.js';
+import { AUTHENTICATOR_KINDS, type AuthenticatorKind } from '../factors/kinds.js';
 
 /** One row of the Enrolled Users list (A.2.5). */
 export interface EnrolledUserView {
@@ -23,7 +23,7 @@ export interface EnrolledUserView {
 }
 
 /** Sorted, so the flags below come out as a sorted list. */
-const METHODS: readonly AuthenticatorKind[] = ['push', 'totp', 'webauthn'];
+const METHODS: readonly AuthenticatorKind[] = [...AUTHENTICATOR_KINDS].sort();
 
 /**
  * The enrolled users of one firm: everyone holding a seat (src/subscriptions/seat.service.ts),

@@ -8,8 +8,7 @@ import { Page, PageQuery, errors } from '../http/schemas.js';
 import { isEnrolled } from '../core/enrolled.js';
 import { listEnrolled } from './enrolled-users.service.js';
 import { resetEnrollment } from '../core/enrollment-reset.js';
-
-const Method = Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]);
+import { AuthenticatorKindSchema } from '../factors/factor.schemas.js';
 
 export const EnrolledUserSchema = Type.Object({
   userId: Type.String(),
@@ -17,7 +16,7 @@ export const EnrolledUserSchema = Type.Object({
   email: Type.String(),
   kind: Type.Unsafe<Kind>({ type: 'string', enum: [...USER_KINDS] }),
   organisation: Type.String({ description: "The user's corporation, or the firm for staff" }),
-  methods: Type.Array(Method, { description: 'Distinct kinds of active authenticators, sorted' }),
+  methods: Type.Array(AuthenticatorKindSchema, { description: 'Distinct kinds of active authenticators, sorted' }),
   phones: Type.Array(Type.String(), { description: 'E.164 phone numbers of active authenticators that have one, sorted' }),
   enrolledAt: Type.Integer({ description: 'When the seat was taken (epoch ms)' }),
   lastUsedAt: Type.Union([Type.Integer(), Type.Null()], { description: 'Latest use of any authenticator (epoch ms)' }),

@@ -3,8 +3,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { AppError } from '../core/errors.js';
 import { sql, type RawBuilder } from 'kysely';
-
-export type LoginMethod = 'push' | 'totp' | 'backup_code' | 'webauthn';
+import type { LoginMethod } from './kinds.js';
 
 /**
  * Whom a factor checks: a user of one firm, or a platform operator (issue 8.6), who belongs
@@ -58,8 +57,8 @@ export type FactorResult =
  * My security and the enrollment reset only ever go through the list. Adding a factor is
  * adding a folder and one line there.
  */
-export interface LoginFactor {
-  method: LoginMethod;
+export interface LoginFactor<M extends LoginMethod = LoginMethod> {
+  method: M;
   /** Whether this user can answer with this factor at `now` (has an active authenticator, unused codes, pushes not paused...). */
   available(db: DbOrTx, user: FactorUser, now?: number): Promise<boolean>;
   /**

@@ -1,19 +1,65 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { AppError, databaseUnavailable, ERROR_CATALOGUE, isServiceFault, type ErrorCode } from '../core/errors.js';
-import { RETRY_AFTER_STATUSES, webStatusOf } from '../web/error-status.js';
+import { RETRY_AFTER_STATUSES, webStatusOf } from './error-status.js';
 
-/** Fastify's own client-error codes, mapped onto our stable codes. */
+/**
+ * Fastify's (and its plugins') own client-error codes, mapped onto ours: they answer with our
+ * code and our message, never Fastify's wording. A 4xx not listed is BAD_REQUEST.
+ */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_REQUEST',
   FST_ERR_BAD_URL: 'MALFORMED_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URL_TOO_LONG',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_NOT_FOUND: 'NOT_FOUND',
   FST_CSRF_INVALID_TOKEN: 'CSRF_INVALID',
   FST_CSRF_MISSING_SECRET: 'CSRF_INVALID',
 };
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request (its `clientError`): too many
+ * header bytes (a swollen cookie), a byte a header or the request line may not hold (control
+ * characters in a cookie, raw non-ASCII in the URL), a broken request line or framing. Such a
+ * request reached no door, so it is answered in the web door's shape, on the raw socket.
+ */
+const PARSER_CODES: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_INVALID_URL: 'MALFORMED_URL',
+};
+const PARSER_MESSAGES: Partial<Record<string, string>> = {
+  HPE_INVALID_URL: 'The address is not valid (it holds a character an address cannot hold).',
+};
+
+/** Fastify's `clientErrorHandler`: `{ error, message }` with a stable code, then the connection is closed (the parser cannot go on). */
+export function sendClientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = (err.code && PARSER_CODES[err.code]) || 'MALFORMED_REQUEST';
+  this.log.debug({ err: { code: err.code, message: err.message } }, 'client error');
+  if (socket.writable) {
+    const status = webStatusOf(code);
+    const body = JSON.stringify({ error: code, message: (err.code && PARSER_MESSAGES[err.code]) || ERROR_CATALOGUE[code] });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        'Content-Type: application/json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(err);
+}
+
+/** The answer for a URL no route takes, in the error shape (the web and device doors, and the app outside them). */
+export function notFoundAnswer(request: FastifyRequest, reply: FastifyReply) {
+  return reply.status(webStatusOf('NOT_FOUND')).send({ error: 'NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}.` });
+}
 
 /**
  * Every error leaves as `{ "error": CODE, "message": text }`. Client mistakes keep their
@@ -57,9 +103,9 @@ export function sendError(thrown: FastifyError | AppError, request: FastifyReque
   if (fe.validation) return reply.status(webStatusOf('VALIDATION_FAILED')).send({ error: 'VALIDATION_FAILED', message: validationProblem(fe).message });
   const status = fe.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    const code: ErrorCode = (fe.code && FASTIFY_CODES[fe.code]) || (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
-    const message = code === 'CSRF_INVALID' || code === 'MALFORMED_URL' ? ERROR_CATALOGUE[code] : fe.message;
-    return reply.status(status).send({ error: code, message });
+    const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    const code: ErrorCode = known ?? (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
+    return reply.status(known ? webStatusOf(known) : status).send({ error: code, message: known ? ERROR_CATALOGUE[code] : fe.message });
   }
   request.log.error({ err }, 'unhandled error');
   return reply.status(500).send({ error: 'INTERNAL', message: ERROR_CATALOGUE.INTERNAL });

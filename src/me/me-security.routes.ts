@@ -5,15 +5,15 @@ import type { AppContext } from '../context.js';
 import { actorOf, requireOperator, requireUser } from '../http/auth.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { IdParams, errors } from '../http/schemas.js';
+import { AuthenticatorKindSchema } from '../factors/factor.schemas.js';
 import { clearRememberCookie } from '../mfa/pending-login.js';
 import { forgetMyRememberedBrowsers, getMySecurity, regenerateBackupCodes, removeAuthenticator, renameAuthenticator, type Me } from './me-security.service.js';
 
-const Kind = Type.Union([Type.Literal('totp'), Type.Literal('push'), Type.Literal('webauthn')]);
 const IntOrNull = Type.Union([Type.Integer(), Type.Null()]);
 
 export const MyAuthenticatorSchema = Type.Object({
   id: Type.String(),
-  kind: Kind,
+  kind: AuthenticatorKindSchema,
   label: Type.String(),
   phone: Type.Union([Type.String(), Type.Null()], { description: 'E.164 number of the device, when given' }),
   createdAt: Type.Integer(),

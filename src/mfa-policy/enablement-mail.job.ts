@@ -1,16 +1,14 @@
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { AppContext } from '../context.js';
 import type { Database } from '../db/database.js';
-import type { JobHandler } from '../jobs/handlers.js';
+import type { JobHandler } from '../jobs/job-handler.js';
 import { templates } from '../notify/templates.js';
 import { enrolledSql } from '../core/enrolled.js';
+import { ENABLEMENT_MAILS_JOB, scheduleEnablementMails } from './enablement.js';
 import { activeUserSql, coveredKindSql, loadMfaPolicy, type MfaPolicy } from './mfa-policy.js';
 
-// This module must not import the job queue (src/jobs/job.service.ts): the queue imports the
-// handler registry, which imports this file. enablement.ts is loaded lazily where needed.
-
-/** The job that mails staff "MFA is now on for your account" (A.2.5). */
-export const ENABLEMENT_MAILS_JOB = 'mfa.enablement_mails';
+// This module must not import the job runner (src/jobs/job.service.ts): the runner imports the
+// handler registry, which imports this file. enablement.ts queues through src/jobs/job.queue.ts.
 
 /** Users claimed and mailed per transaction: a crash loses at most one uncommitted batch, which the re-run redoes. */
 export const ENABLEMENT_MAIL_BATCH = 200;
@@ -113,6 +111,5 @@ async function waitForStart(ctx: AppContext, firmId: string): Promise<void> {
     .where('run_at', '>=', sub.starts_at)
     .executeTakeFirst();
   if (waiting) return;
-  const { scheduleEnablementMails } = await import('./enablement.js');
   await scheduleEnablementMails(ctx, ctx.db, firmId, sub.starts_at);
 }

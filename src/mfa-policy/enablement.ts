@@ -1,11 +1,11 @@
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { isStaffKind, type User } from '../directory/user.table.js';
-import { enqueueJob } from '../jobs/job.service.js';
-import { ENABLEMENT_MAILS_JOB } from './enablement-mail.job.js';
+import { enqueueJob } from '../jobs/job.queue.js';
 import { isMfaEnabled, loadMfaPolicy } from './mfa-policy.js';
 
-export { ENABLEMENT_MAILS_JOB };
+/** The job that mails staff "MFA is now on for your account" (A.2.5): enablement-mail.job.ts. */
+export const ENABLEMENT_MAILS_JOB = 'mfa.enablement_mails';
 
 /**
  * Asks for the "MFA is now on" mails of a firm (A.2.5) to be sent in the background:

@@ -2,6 +2,7 @@ import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { UserKind } from '../directory/user.table.js';
+import { AUTHENTICATOR_KINDS, type AuthenticatorKind } from '../factors/kinds.js';
 import { AppError, secondFactorRequired, unauthorized } from '../core/errors.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
@@ -14,11 +15,14 @@ export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
 /** The Tessera Authenticator on a phone (reference 1.1 to 1.3): push approvals and offline passcodes. */
 export const MOBILE_LABEL = 'Mobile (Tessera Authenticator)';
+/** The name each kind's enrollment offers (the user may change it). */
+const OFFERED_LABELS: Record<AuthenticatorKind, string> = { push: MOBILE_LABEL, totp: DEFAULT_TOTP_LABEL, webauthn: DEFAULT_SECURITY_KEY_LABEL };
+const offers = (kinds: readonly AuthenticatorKind[]) => kinds.map((kind) => ({ kind, label: OFFERED_LABELS[kind] }));
 
 export interface EnrollmentView {
   firmName: string;
   user: { name: string; email: string; kind: UserKind | 'operator' };
-  methods: { kind: 'push' | 'totp' | 'webauthn'; label: string }[];
+  methods: { kind: AuthenticatorKind; label: string }[];
   seatAvailable: boolean;
   enrolled: boolean;
 }
@@ -34,10 +38,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
     return {
       firmName: PLATFORM_NAME,
       user: { name: user.name, email: user.email, kind: 'operator' },
-      methods: [
-        { kind: 'totp', label: DEFAULT_TOTP_LABEL },
-        { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
-      ],
+      methods: offers(AUTHENTICATOR_KINDS.filter((kind) => kind !== 'push')),
       seatAvailable: true,
       enrolled: await isEnrolled(ctx.db, user),
     };
@@ -47,11 +48,7 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
   return {
     firmName: firm.name,
     user: { name: user.name, email: user.email, kind: user.kind },
-    methods: [
-      { kind: 'push', label: MOBILE_LABEL },
-      { kind: 'totp', label: DEFAULT_TOTP_LABEL },
-      { kind: 'webauthn', label: DEFAULT_SECURITY_KEY_LABEL },
-    ],
+    methods: offers(AUTHENTICATOR_KINDS),
     seatAvailable: free,
     enrolled,
   };

@@ -7,33 +7,32 @@ import { unauthorized } from '../core/errors.js';
 import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type PendingLogin, type PendingPrincipal } from '../http/auth.js';
 import { isEnrolled } from '../core/enrolled.js';
 import { errors } from '../http/schemas.js';
+import { AuthenticatorKindSchema, CodeMethodSchema, LoginMethodSchema } from '../factors/factor.schemas.js';
 import { enrollmentInfo, skipEnrollment } from './enrollment-flow.service.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
 import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 
-/** Every method of the factor registry (LoginMethod); the registry decides which one a user can answer with. */
-const Method = Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn'), Type.Literal('backup_code')]);
-/** The methods answered with a typed code here; a security key answers at /mfa/webauthn/verify. */
-const CodeMethod = Type.Union([Type.Literal('totp'), Type.Literal('backup_code')]);
 /** Any string is a code to check (wrong, short, long, letters: all "not right"); only a non-string is malformed. */
 const Code = Type.String({ maxLength: 256 });
 
 const ChallengeSchema = Type.Object({
   user: Type.Object({ name: Type.String(), email: Type.String() }),
   firmName: Type.String(),
-  methods: Type.Array(Method),
-  defaultMethod: Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]),
+  /** Every method of the factor registry; the registry decides which ones this user can answer with. */
+  methods: Type.Array(LoginMethodSchema),
+  defaultMethod: AuthenticatorKindSchema,
   lockedUntil: Type.Union([Type.Integer(), Type.Null()]),
   rememberDays: Type.Integer(),
 });
-const VerifyBody = Type.Object({ method: CodeMethod, code: Code, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+/** A typed code; a security key answers at /mfa/webauthn/verify, a push by its long-poll. */
+const VerifyBody = Type.Object({ method: CodeMethodSchema, code: Code, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 const Home = Type.Object({ next: Type.Literal('home') });
 
 const EnrollmentSchema = Type.Object({
   firmName: Type.String(),
   user: Type.Object({ name: Type.String(), email: Type.String(), kind: Type.Union([UserKind, Type.Literal('operator')]) }),
-  methods: Type.Array(Type.Object({ kind: Type.Union([Type.Literal('push'), Type.Literal('totp'), Type.Literal('webauthn')]), label: Type.String() })),
+  methods: Type.Array(Type.Object({ kind: AuthenticatorKindSchema, label: Type.String() })),
   seatAvailable: Type.Boolean(),
   enrolled: Type.Boolean(),
 });

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
 import { completeAttempt, type Authentication } from '../core/completion.js';
-import type { LoginMethod } from '../factors/factor.js';
+import type { LoginMethod } from '../factors/kinds.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { unauthorized } from '../core/errors.js';

@@ -1,3 +1,4 @@
+import { amrOf } from '../core/decision.js';
 import type { AuditFactor } from '../audit/audit.catalogue.js';
 import type { DbOrTx } from '../db/database.js';
 import { isActiveUser, type UserKind } from '../directory/user.table.js';
@@ -49,22 +50,9 @@ export const SCOPE_CLAIMS = {
 export const ACR = { password: 'urn:tessera:acr:password', mfa: 'urn:tessera:acr:mfa' } as const;
 export const ACR_VALUES = [ACR.mfa, ACR.password];
 
-/** RFC 8176 authentication method references for what a login used. */
-const AMR: Record<AuditFactor, string> = {
-  password: 'pwd',
-  totp: 'otp',
-  // Single-use codes from a printed list: one-time passwords too.
-  backup_code: 'otp',
-  // An answer signed with the Tessera Authenticator's key, kept by the browser (WebCrypto): a software-secured key.
-  push: 'swk',
-  // A FIDO2 authenticator: a hardware-secured key.
-  webauthn: 'hwk',
-};
-
-/** The `amr` of a login that used these factors; `mfa` once two kinds of factor were used (RFC 8176 section 2). */
+/** The `amr` of a login that used these factors: the core's RFC 8176 table (`mfa` once two kinds of factor were used). */
 export function amrFor(factors: AuditFactor[]): string[] {
-  const methods = [...new Set(factors.map((f) => AMR[f]))];
-  return new Set(factors).size > 1 ? [...methods, 'mfa'] : methods;
+  return amrOf([...new Set(factors)]);
 }
 
 /** The directory as an AccountSource: the user of that firm, if they may still sign in. */

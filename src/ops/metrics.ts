@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppContext } from '../context.js';
-import type { LoginMethod } from '../factors/factor.js';
+import type { LoginMethod } from '../factors/kinds.js';
 
 /** Which step of a login a result belongs to: the password, one of the second factors, or a passkey (both at once). */
 export type LoginFactor = 'password' | LoginMethod | 'passkey';

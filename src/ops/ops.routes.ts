@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
-import type { App } from '../app.js';
+import type { App } from '../http/app-instance.js';
 import type { AppContext } from '../context.js';
 import { LATEST_MIGRATION } from '../db/migrate.js';
 import { AppError, notFound } from '../core/errors.js';

@@ -21,6 +21,7 @@ import { hashToken } from '../../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { Secret, TOTP } from 'otpauth';
 import { TOTP_PARAMS } from '../../src/factors/totp/totp.factor.js';
+import type { AuthenticatorKind } from '../../src/factors/kinds.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -308,7 +309,7 @@ export async function enrollForTest(
   h: Harness,
   firmId: string,
   userId: string,
-  kind: 'totp' | 'push' | 'webauthn' = 'totp',
+  kind: AuthenticatorKind = 'totp',
 ): Promise<'taken' | 'already_held' | 'no_seat'> {
   const { takeSeat } = await import('../../src/subscriptions/seat.service.js');
   class NoSeat extends Error {}

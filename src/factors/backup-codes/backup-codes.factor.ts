@@ -160,7 +160,7 @@ export async function unusedBackupCodes(db: DbOrTx, owner: FactorUser): Promise<
   return Number(row.n);
 }
 
-export const backupCodeFactor: LoginFactor = {
+export const backupCodeFactor: LoginFactor<'backup_code'> = {
   method: 'backup_code',
   async available(db, user) {
     return (await unusedBackupCodes(db, user)) > 0;

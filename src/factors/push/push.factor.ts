@@ -40,7 +40,7 @@ export const pushRefused = (attemptsLeft: number) =>
  * The device's offline passcodes (1.4.2) are the TOTP factor's (a totp_authenticators row
  * per push authenticator).
  */
-export const pushFactor: LoginFactor = {
+export const pushFactor: LoginFactor<'push'> = {
   method: 'push',
   async available(db, user, now = Date.now()) {
     // Operators have no Tessera Authenticator (a device belongs to firm accounts): no push.

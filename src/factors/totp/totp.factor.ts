@@ -5,6 +5,7 @@ import type { AppContext } from '../../context.js';
 import { resealOnUse, type SealedColumn } from '../../crypto/reseal.js';
 import type { DbOrTx } from '../../db/database.js';
 import { ownedBy, ownerColumns, type FactorResult, type FactorUser, type LoginFactor } from '../factor.js';
+import type { AuthenticatorKind } from '../kinds.js';
 
 /**
  * Authenticator apps (RFC 6238). The parameters every common app reads from an otpauth URI
@@ -111,9 +112,9 @@ async function checkSecret(ctx: AppContext, db: DbOrTx, authenticatorId: string,
  * (reference 1.4.2), whose secret is a totp_authenticators row of the push authenticator;
  * one code path and one replay rule for both.
  */
-const PASSCODE_KINDS = ['totp', 'push'] as const;
+export const PASSCODE_KINDS = ['totp', 'push'] as const satisfies readonly AuthenticatorKind[];
 
-export const totpFactor: LoginFactor = {
+export const totpFactor: LoginFactor<'totp'> = {
   method: 'totp',
   async available(db, user) {
     const row = await db

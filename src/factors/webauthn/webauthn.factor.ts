@@ -17,7 +17,7 @@ const isAssertion = (answer: unknown): answer is AuthenticationResponse =>
  * of the user's own active keys, over a challenge of this very session, user presence
  * required, user verification preferred (not required: many keys have no PIN).
  */
-export const webauthnFactor: LoginFactor = {
+export const webauthnFactor: LoginFactor<'webauthn'> = {
   method: 'webauthn',
   async available(db, user) {
     const row = await db

@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent, type InputHTMLAttributes } from 'react';
-import { api, ApiError } from '../api';
+import { api, ApiError, type RequestBody } from '../api';
 import { TextField } from '../components/Field';
 import { ErrorAlert } from '../components/Notice';
 import { codeErrorMessage, lockMessage } from '../words';
@@ -8,7 +8,7 @@ import { RememberField } from './RememberField';
 
 /** What a typed-code factor (a passcode, a backup code) tells the shared form. */
 export interface CodeWords {
-  method: 'totp' | 'backup_code';
+  method: RequestBody<'post', '/mfa/verify'>['method'];
   /** The form's accessible name and the field's label. */
   name: string;
   intro: string;

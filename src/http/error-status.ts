@@ -2,18 +2,22 @@ import type { ErrorCode } from '../core/errors.js';
 
 /**
  * The web door's one mapping from the core's error codes to HTTP statuses (the web pages' API
- * under /api/v1, the operational routes, the OpenID Provider's own pages). Every code has a
- * status: a code added to the catalogue does not type-check until it is given one here.
+ * under /api/v1, and what the app answers outside any door: health, metrics, pages, the
+ * OpenID Provider's interaction pages). Every code has a status: a code added to the
+ * catalogue does not type-check until it is given one here.
  *
- * The Tessera Authenticator's device API answers with the same statuses and the same
- * `{ error, message }` shape: its clients are our own app, which reads them as the web pages do.
+ * The device API (src/device/door.ts) shares it, on purpose: its one client is our own
+ * Tessera Authenticator, which reads statuses and `{ error, message }` as the web pages do.
+ * That is why it lives here, beside the error handler both doors install, and not in a door
+ * folder (doors do not import each other). The Duo door has its own (src/duo/envelope.ts).
  */
 export const WEB_ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   MALFORMED_JSON: 400,
   MALFORMED_URL: 400,
   MALFORMED_REQUEST: 400,
-  MALFORMED_COOKIE: 400,
+  URL_TOO_LONG: 414,
+  REQUEST_TIMEOUT: 408,
   HEADERS_TOO_LARGE: 431,
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,

@@ -1,0 +1,15 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { AppContext } from '../context.js';
+
+/**
+ * The path prefixes Duo's clients call: the Auth API, and the Universal Prompt's OAuth endpoints
+ * (health_check, authorize, token: still to come). Each answers Duo's envelope, a 404 included.
+ */
+export const DUO_PREFIXES = ['/auth/v2', '/oauth/v1'] as const;
+export type DuoPrefix = (typeof DUO_PREFIXES)[number];
+
+/** One endpoint module of the Duo door (door.ts lists them; an endpoint module imports only this, not the door). */
+export interface DuoRouteModule {
+  prefix: DuoPrefix;
+  routes: (ctx: AppContext) => FastifyPluginAsyncTypebox;
+}
