@@ -25,6 +25,24 @@ export interface LoginAttempt {
   applicationId: string | null;
   sessionId: string | null;
   expiresAt: number;
+  /**
+   * A step-up: when the subject last answered a second factor in the login it steps up (the web
+   * door fills it from its session's second_factor_at); null if never, absent when not known.
+   */
+  secondFactorAt?: number | null;
+}
+
+/**
+ * How long a second factor passed in a login counts as a step-up: security changes (My
+ * security, adding an authenticator) need one at most this old, then ask again (issue 12). A
+ * session token stolen after the step-up (a copied cookie) therefore inherits at most this
+ * much of it, and a session left open on a remembered browser does not keep it all day.
+ */
+export const STEP_UP_MAX_AGE_MS = 15 * 60_000;
+
+/** Did the login this attempt steps up pass a second factor recently enough for a security change? */
+export function hasFreshSecondFactor(attempt: Pick<LoginAttempt, 'stage' | 'secondFactorAt'>, now: number): boolean {
+  return attempt.stage === 'step_up' && attempt.secondFactorAt != null && now - attempt.secondFactorAt < STEP_UP_MAX_AGE_MS;
 }
 
 const attemptOf = (r: LoginAttemptRow): LoginAttempt => ({

@@ -184,7 +184,8 @@ async function webAttempt(ctx: AppContext, s: Session, owner: FactorUser): Promi
   const attempt = await attemptOfSession(ctx, ctx.db, { owner, stage, door: 'web', sessionId: s.id, expiresAt: Number(s.expires_at) });
   // The session ended since it was read (a concurrent request finished the login): nothing to answer.
   if (!attempt) throw unauthorized();
-  return attempt;
+  // A step-up's freshness travels on the attempt: the core's services read no session.
+  return { ...attempt, secondFactorAt: s.second_factor_at === null ? null : Number(s.second_factor_at) };
 }
 
 /** requirePendingLogin for firm users and operators: the routes of the second factor, enrollment and My security. */

@@ -3,13 +3,15 @@ import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { UserKind } from '../directory/user.table.js';
 import { AUTHENTICATOR_KINDS, type AuthenticatorKind } from '../factors/kinds.js';
+import type { FactorUser } from '../factors/factor.js';
 import { AppError, secondFactorRequired, unauthorized } from '../core/errors.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { isEnrolled } from '../core/enrolled.js';
 import { recordBypass, seatAvailable } from '../core/seats.js';
 import { completeAttempt } from '../core/completion.js';
-import { STEP_UP_MAX_AGE_MS, hasFreshStepUp, sessionOf } from './pending-login.js';
+import { sessionOf } from './pending-login.js';
+import { STEP_UP_MAX_AGE_MS, hasFreshSecondFactor, type LoginAttempt } from '../core/login-attempt.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
@@ -63,11 +65,12 @@ const alreadyEnrolled = () => new AppError('ALREADY_ENROLLED');
  * must have passed a second factor in this session within STEP_UP_MAX_AGE_MS, and an
  * enrollment step opened before the user enrolled elsewhere is over.
  */
-export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal): Promise<void> {
-  const { session } = pending;
-  if (session.stage === 'full' && hasFreshStepUp(session, ctx.clock.now())) return;
-  if (!(await isEnrolled(ctx.db, pending.user))) return;
-  throw session.stage === 'full' ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
+export async function assertMayEnroll(ctx: AppContext, login: { attempt: LoginAttempt; user: FactorUser }): Promise<void> {
+  const { attempt } = login;
+  const stepUp = attempt.stage === 'step_up';
+  if (hasFreshSecondFactor(attempt, ctx.clock.now())) return;
+  if (!(await isEnrolled(ctx.db, login.user))) return;
+  throw stepUp ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
 }
 
 export interface ConfirmInput {

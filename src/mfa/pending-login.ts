@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
 import { completeAttempt, type Authentication } from '../core/completion.js';
+import { STEP_UP_MAX_AGE_MS } from '../core/login-attempt.js';
 import type { LoginMethod } from '../factors/kinds.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
@@ -15,13 +16,8 @@ export function pendingActor(request: FastifyRequest, pending: PendingPrincipal)
   return { ...actorOf(request), type: pending.firm ? 'user' : 'operator', id: pending.user.id, firmId: pending.firm?.id ?? null };
 }
 
-/**
- * How long a second factor passed in a session counts as a step-up: security changes (My
- * security, adding an authenticator) need one at most this old, then ask again (issue 12). A
- * session token stolen after the step-up (a copied cookie) therefore inherits at most this
- * much of it, and a session left open on a remembered browser does not keep it all day.
- */
-export const STEP_UP_MAX_AGE_MS = 15 * 60_000;
+/** How long a second factor counts as a step-up (the core's, src/core/login-attempt.ts). */
+export { STEP_UP_MAX_AGE_MS };
 
 /** Did this session pass a second factor recently enough for a security change? */
 export function hasFreshStepUp(session: Pick<Session, 'second_factor_at'>, now: number): boolean {

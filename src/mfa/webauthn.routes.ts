@@ -83,7 +83,7 @@ export const webauthnRoutes =
         const pending = await secondFactorTarget(ctx, request);
         assertNotLocked(pending.user, ctx.clock.now());
         return ctx.db.transaction().execute(async (tx) => {
-          const started = await beginAuthentication(ctx, tx, { owner: pending.user, attempt: { attemptId: pending.attempt.id, sessionId: pending.session.id } });
+          const started = await beginAuthentication(ctx, tx, { owner: pending.user, attempt: { attemptId: pending.attempt.id, sessionId: pending.attempt.sessionId } });
           if (started.keys === 0) throw noSecurityKey(); // rolls the challenge back
           return { options: started.options };
         });

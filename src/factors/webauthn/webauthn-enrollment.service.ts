@@ -58,7 +58,7 @@ export async function beginWebAuthn(ctx: AppContext, pending: PendingPrincipal, 
     beginRegistration(ctx, tx, {
       user: pending.user,
       firmName: pending.firm?.name ?? PLATFORM_NAME,
-      attempt: { attemptId: pending.attempt.id, sessionId: pending.session.id },
+      attempt: { attemptId: pending.attempt.id, sessionId: pending.attempt.sessionId },
       label: input.label.trim(),
       passkey: input.passkey === true,
     }),
