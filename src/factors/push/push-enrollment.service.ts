@@ -33,7 +33,7 @@ export const notActivated = () => new AppError('NOT_ACTIVATED');
  * An older pending push enrollment of the user is replaced.
  */
 export async function beginPushEnrollment(ctx: AppContext, pending: PendingLogin, input: { phone: { number: string; country?: string } }): Promise<PushEnrollment> {
-  const { user, firm, session } = pending;
+  const { user, firm, attempt } = pending;
   await assertMayEnroll(ctx, pending);
   assertNotLocked(user, ctx.clock.now());
   const phone = phoneE164(input.phone);
@@ -55,7 +55,7 @@ export async function beginPushEnrollment(ctx: AppContext, pending: PendingLogin
         firm_id: firm.id,
         user_id: user.id,
         authenticator_id: id,
-        session_id: session.id,
+        session_id: attempt.sessionId,
         attempt_id: pending.attempt.id,
         created_at: now,
         expires_at: expiresAt,

@@ -56,7 +56,7 @@ const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart
  * Then, after the commit, the devices are told (SSE through the hub, and Web Push).
  */
 export async function startPush(ctx: AppContext, pending: PendingLogin, actor: Actor, log: FastifyBaseLogger): Promise<PushStart> {
-  const { user, firm, session } = pending;
+  const { user, firm, attempt } = pending;
   const now = ctx.clock.now();
   assertNotLocked(user, now);
   const policy = await loadLoginPolicy(ctx.db, firm.id);
@@ -127,7 +127,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
         id,
         firm_id: firm.id,
         user_id: user.id,
-        session_id: session.id,
+        session_id: attempt.sessionId,
         attempt_id: pending.attempt.id,
         status: 'pending',
         number,

@@ -35,8 +35,8 @@ export interface DeviceActivationTable {
   firm_id: string;
   user_id: string;
   authenticator_id: string;
-  /** The web door's session that showed the QR code (a record; the binding is attempt_id). */
-  session_id: string;
+  /** The web door's session that showed the QR code (a record; the binding is attempt_id); null for a door with no session (migration 0017). */
+  session_id: string | null;
   /** The login attempt that showed the QR code (null only for rows older than migration 0016). */
   attempt_id: string | null;
   created_at: number;
@@ -55,8 +55,8 @@ export interface PushTransactionTable {
   id: string;
   firm_id: string;
   user_id: string;
-  /** The web door's session of the login (a record; the binding is attempt_id). */
-  session_id: string;
+  /** The web door's session of the login (a record; the binding is attempt_id); null for a door with no session (migration 0017). */
+  session_id: string | null;
   /** The login attempt waiting for the answer (null only for rows older than migration 0016). */
   attempt_id: string | null;
   status: PushStatus;
