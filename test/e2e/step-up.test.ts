@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
 import { PASSWORD, type TestFirm } from '../support/harness.js';
-import { freshCode, mfaFirm, totpUser, type TotpUser } from '../support/security.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
+import { mfaFirm } from '../support/fixtures.js';
+import { freshCode, totpUser, type TotpUser } from '../support/factors.js';
 
 /**
  * Issue 12, item 5 in Chromium: a step-up on a remembered browser replaces the session cookie
@@ -19,7 +20,7 @@ describe('Step-up in My security, in Chromium', () => {
   beforeAll(async () => {
     rig = await startBrowserRig();
     page = rig.page;
-    firm = await mfaFirm(rig.h);
+    firm = await mfaFirm(rig.h, { licences: 20, enabled: 'staff' });
     await rig.h.ctx.db.updateTable('mfa_settings').set({ remember_days: 7 }).where('firm_id', '=', firm.firm.id).execute();
     rita = await totpUser(rig.h, firm);
   });

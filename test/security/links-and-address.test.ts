@@ -17,8 +17,10 @@ import {
   tokenOf,
   type Harness,
   type TestFirm,
+  totpCode,
 } from '../support/harness.js';
-import { api, loginAs, mfaFirm, person, registerKey, softKey, totpCode, totpUser } from '../support/security.js';
+import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
+import { registerKey, softKey, totpUser } from '../support/factors.js';
 
 /**
  * Security review, issue 12, items 2 and 3.
@@ -41,7 +43,7 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 1, 9, 0, 5)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
@@ -234,7 +236,7 @@ describe('item 3: address changes are announced', () => {
     step();
     const agent = await loginAs(h, F, { email: insider }, 'enroll');
     const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
-    const enrolled = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()), label: "Sam's phone" });
+    const enrolled = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret), label: "Sam's phone" });
     expect(enrolled.statusCode, enrolled.body).toBe(200);
 
     // The owner heard of every step at their old address, in order...

@@ -1,26 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../../src/clock.js';
 import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
-import { Agent, PASSWORD, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode as harnessCode, type Harness, type TestFirm } from '../support/harness.js';
+import { Agent, PASSWORD, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode, type Harness, type TestFirm } from '../support/harness.js';
 import { DeviceSimulator } from '../support/device-simulator.js';
 import { SoftAuthenticator, type SoftCredential } from '../support/soft-authenticator.js';
-import {
-  api,
-  assertionOptions,
-  freshCode,
-  keyUser,
-  loginAs,
-  mfaFirm,
-  person,
-  pushUser,
-  sendPush,
-  sessionCookie,
-  sessionRow,
-  totpCode,
-  totpUser,
-  withSessionCookie,
-  type TotpUser,
-} from '../support/security.js';
+import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, withSessionCookie } from '../support/fixtures.js';
+import { assertionOptions, freshCode, keyUser, pushUser, sendPush, totpUser, type TotpUser } from '../support/factors.js';
 
 /**
  * Security review (issue 12), items 4 to 6: what binds a login to the way it was made.
@@ -37,7 +22,7 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 14, 9, 0, 0)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
@@ -65,7 +50,7 @@ async function expectPhotographedCodeRefused(begun: { authenticatorId: string; a
 
 async function confirmTotp(agent: Agent): Promise<void> {
   const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
-  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()) });
+  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret) });
   expect(res.statusCode, res.body).toBe(200);
 }
 
@@ -130,7 +115,7 @@ const withCookie = (token: string) => withSessionCookie(h, token);
 
 /** A firm that remembers browsers, and a user of it whose browser it remembers (after one login with the second factor), signed out. */
 async function rememberedUser(days: number): Promise<{ f: TestFirm; u: TotpUser; browser: Agent }> {
-  const f = await mfaFirm(h);
+  const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
   await h.ctx.db.updateTable('mfa_settings').set({ remember_days: days }).where('firm_id', '=', f.firm.id).execute();
   const u = await totpUser(h, f);
   const browser = await loginAs(h, f, u.user, 'second_factor');
@@ -252,7 +237,7 @@ describe('a step-up replaces the session token and ages', () => {
     await expectRefused(h, await op.agent.post(api('/operator/backup-codes')), 403, 'SECOND_FACTOR_REQUIRED', before);
 
     const old = sessionCookie(op.agent)!;
-    const stepUp = await op.agent.post(api('/mfa/verify'), { method: 'totp', code: harnessCode(h, op.secret) });
+    const stepUp = await op.agent.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, op.secret) });
     expect(stepUp.statusCode, stepUp.body).toBe(200);
     expect(sessionCookie(op.agent)).not.toBe(old);
     expectError(await withCookie(old).get(api('/operator/firms')), 401, 'UNAUTHENTICATED');
@@ -308,7 +293,7 @@ describe('the second-factor lockout covers every way in', () => {
   });
 
   it('a passkey does not sign a locked user in, and the refused assertion cannot be replayed once the lock ends', async () => {
-    const f = await mfaFirm(h);
+    const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
     const policy = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: true };
     expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: policy })).statusCode).toBe(200);
     const user = await person(h, f);

@@ -2,24 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { hashToken } from '../../src/sessions/session.service.js';
-import { Agent, addCorporation, addUser, enrollForTest, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import {
-  api,
-  assertionOptions,
-  freshCode,
-  keyUser,
-  loginAs,
-  mfaFirm,
-  person,
-  pushUser,
-  sendPush,
-  sessionCookie,
-  sessionRow,
-  softKey,
-  totpCode,
-  totpUser,
-  withSessionCookie,
-} from '../support/security.js';
+import { Agent, addCorporation, addUser, enrollForTest, startHarness, type Harness, type TestFirm, totpCode } from '../support/harness.js';
+import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, withSessionCookie } from '../support/fixtures.js';
+import { assertionOptions, freshCode, keyUser, pushUser, sendPush, softKey, totpUser } from '../support/factors.js';
 
 /**
  * Session fixation (firm users; operators: operator-mfa.test.ts). A session token is never
@@ -34,7 +19,7 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 3, 9, 0, 0)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
@@ -137,7 +122,7 @@ describe('finishing the first enrollment makes a new session; the pending token 
     const agent = await loginAs(h, F, await person(h, F), 'enroll');
     const pending = sessionCookie(agent)!;
     const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
-    expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()) })).statusCode).toBe(200);
+    expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret) })).statusCode).toBe(200);
     await rotated(agent, pending);
     await expectDead(pending);
   });
@@ -153,7 +138,7 @@ describe('finishing the first enrollment makes a new session; the pending token 
   });
 
   it('skipping because the last licence went meanwhile', async () => {
-    const one = await mfaFirm(h, 1);
+    const one = await mfaFirm(h, { licences: 1, enabled: 'staff' });
     const agent = await loginAs(h, one, await person(h, one), 'enroll');
     const pending = sessionCookie(agent)!;
     expect(await enrollForTest(h, one.firm.id, (await person(h, one)).id)).toBe('taken');
