@@ -126,12 +126,12 @@ export interface KeyUser {
   authenticatorId: string;
 }
 
-/** A user who enrolled a security key (named `label`) at first login, then logged out. */
+/** A user who enrolled a security key (named `label`, 'Blue key' unless given) at first login, then logged out. */
 export async function keyUser(h: Harness, f: TestFirm, o: { label?: string; overrides?: RegisterOverrides } = {}): Promise<KeyUser> {
   const user = await person(h, f);
   const agent = await loginAs(h, f, user, 'enroll');
   const key = softKey(h);
-  const { credential, authenticatorId } = await registerKey(agent, key, o.label, o.overrides);
+  const { credential, authenticatorId } = await registerKey(agent, key, o.label ?? 'Blue key', o.overrides);
   await agent.post(api('/logout'));
   return { f, user, key, credential, authenticatorId };
 }
