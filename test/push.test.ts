@@ -12,7 +12,7 @@ import {
   type Harness,
 } from './support/harness.js';
 import { startSmtpServer } from './support/smtp.js';
-import { CHROME_WINDOWS, api, loginAs, mfaFirm, person, sessionCookie, sessionRow, stateBesidesAudit } from './support/fixtures.js';
+import { CHROME_WINDOWS, api, loginAs, mfaFirm, person, sessionCookie, sessionRow, stateBesidesAudit, browserOf } from './support/fixtures.js';
 import { beginMobile, pushUser, sendPush } from './support/factors.js';
 
 /**
@@ -41,9 +41,6 @@ afterAll(async () => {
 
 // --- helpers ---
 
-/** The browser of every login here: Chrome on Windows, at one address. */
-const chrome = () => new Agent(h.app, { userAgent: CHROME_WINDOWS, ip: '203.0.113.7' });
-
 const wait = (agent: Agent, id: string) => agent.get(api(`/mfa/push/${id}/wait`));
 const txRow = (id: string) => h.ctx.db.selectFrom('push_transactions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 const failures = async (userId: string) =>
@@ -56,7 +53,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
   it('asks for the phone, shows a QR code and link, activates the device (key in, secret out), takes the seat then, and the screen finishes by itself', async () => {
     const f = await mfaFirm(h, { licences: 3 });
     const user = await person(h, f);
-    const agent = await loginAs(h, f, user, 'enroll', chrome());
+    const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
     const info = (await agent.get(api('/mfa/enrollment'))).json();
     expect(info.methods[0]).toEqual({ kind: 'push', label: 'Mobile (Tessera Authenticator)' });
 
@@ -113,7 +110,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
   it('refuses a used, an expired and an unknown code with 410 (audited), changing nothing', async () => {
     const f = await mfaFirm(h);
     const user = await person(h, f);
-    const agent = await loginAs(h, f, user, 'enroll', chrome());
+    const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
     const begun = await beginMobile(agent);
     const device = await DeviceSimulator.create(h.app, clock);
     expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
@@ -125,7 +122,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
     expect(await stateBesidesAudit(h)).toEqual(before);
 
     const late = await person(h, f);
-    const lateAgent = await loginAs(h, f, late, 'enroll', chrome());
+    const lateAgent = await loginAs(h, f, late, 'enroll', browserOf(h));
     const lateBegun = await beginMobile(lateAgent);
     clock.advance(10 * MINUTE + 1);
     before = await stateBesidesAudit(h);
@@ -139,8 +136,8 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
     const f = await mfaFirm(h, { licences: 1 });
     const a = await person(h, f);
     const b = await person(h, f);
-    const agentA = await loginAs(h, f, a, 'enroll', chrome());
-    const agentB = await loginAs(h, f, b, 'enroll', chrome());
+    const agentA = await loginAs(h, f, a, 'enroll', browserOf(h));
+    const agentB = await loginAs(h, f, b, 'enroll', browserOf(h));
     const begunA = await beginMobile(agentA);
     const begunB = await beginMobile(agentB);
     expect((await (await DeviceSimulator.create(h.app, clock)).activate(begunA.activationUrl)).statusCode).toBe(200);
@@ -152,7 +149,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
 
   it('refuses garbage in every activation field with 400', async () => {
     const f = await mfaFirm(h);
-    const agent = await loginAs(h, f, await person(h, f), 'enroll', chrome());
+    const agent = await loginAs(h, f, await person(h, f), 'enroll', browserOf(h));
     const begun = await beginMobile(agent);
     const code = DeviceSimulator.codeOf(begun.activationUrl);
     const device = await DeviceSimulator.create(h.app, clock);
@@ -186,7 +183,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
 describe('a push at login (reference 1.4.1)', () => {
   it('Approve with the number shown on the login screen: the waiting login lands on the homepage at once', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const challenge = (await agent.get(api('/mfa/challenge'))).json();
     expect(challenge.methods).toEqual(['push', 'totp', 'backup_code']);
     expect(challenge.defaultMethod).toBe('push');
@@ -232,7 +229,7 @@ describe('a push at login (reference 1.4.1)', () => {
 
   it('an answer replayed, or sent again, is refused (409) and changes nothing', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const timestamp = clock.now();
     const first = await u.device.approve(push.transactionId, push.number, { timestamp });
@@ -247,7 +244,7 @@ describe('a push at login (reference 1.4.1)', () => {
 
   it('a wrong number denies (verified push): the login fails once, audited', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const res = await u.device.approve(push.transactionId, wrongNumberFor(push.number));
     expect(res.json()).toEqual({ status: 'denied' });
@@ -263,7 +260,7 @@ describe('a push at login (reference 1.4.1)', () => {
 
   it('"It was a mistake" denies without any report', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const mailsBefore = await h.ctx.db.selectFrom('mail_outbox').select('id').execute();
     expect((await u.device.answer(push.transactionId, 'deny', { reason: 'mistake' })).json()).toEqual({ status: 'denied' });
@@ -276,7 +273,7 @@ describe('a push at login (reference 1.4.1)', () => {
 
   it('"It seemed fraudulent" denies, mails the superusers (real SMTP), pauses pushes 20 minutes; passcodes still work', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const loginAt = new Date(clock.now()).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
     expect((await u.device.answer(push.transactionId, 'deny', { reason: 'fraud' })).json()).toEqual({ status: 'fraud' });
@@ -301,7 +298,7 @@ describe('a push at login (reference 1.4.1)', () => {
     expect(text).toContain(`When: ${loginAt}.`);
 
     // Paused: no push (409), not offered; a passcode of the same device still works (in a new login).
-    const again = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const again = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const challenge = (await again.get(api('/mfa/challenge'))).json();
     expect(challenge.methods).toEqual(['totp', 'backup_code']);
     expect(challenge.defaultMethod).toBe('totp');
@@ -312,13 +309,13 @@ describe('a push at login (reference 1.4.1)', () => {
 
     // After 20 minutes pushes work again.
     clock.advance(20 * MINUTE);
-    const later = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const later = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     expect((await later.post(api('/mfa/push'))).statusCode).toBe(201);
   });
 
   it('expires after 60 seconds: a late answer is refused, the wait says expired and counts one failure', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     clock.advance(60_000);
     expect((await u.device.transactions()).json().items).toEqual([]);
@@ -333,7 +330,7 @@ describe('a push at login (reference 1.4.1)', () => {
 
   it('keeps one pending push per user: a new one expires the older (without counting a failure)', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const first = await sendPush(agent);
     const second = await sendPush(agent);
     expect(await txRow(first.transactionId)).toMatchObject({ status: 'expired' });
@@ -345,7 +342,7 @@ describe('a push at login (reference 1.4.1)', () => {
 
   it('limits push bombing: the 6th push in 15 minutes without an approval is refused, also after a restart; an approval resets it', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     for (let i = 0; i < 5; i++) {
       await sendPush(agent);
       clock.advance(MINUTE);
@@ -370,13 +367,13 @@ describe('a push at login (reference 1.4.1)', () => {
 
     // The window slides: 11 minutes later the first pushes are out of it.
     clock.advance(11 * MINUTE);
-    const next = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const next = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(next);
     expect((await u.device.approve(push.transactionId, push.number)).statusCode).toBe(200);
     expect((await wait(next, push.transactionId)).json()).toEqual({ status: 'approved' });
     // After the approval the count starts again.
     clock.advance(1000);
-    const third = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const third = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     for (let i = 0; i < 5; i++) await sendPush(third);
     expectError(await third.post(api('/mfa/push')), 429, 'PUSH_LIMIT');
   });
@@ -389,7 +386,7 @@ describe('a push at login (reference 1.4.1)', () => {
     expect(put.statusCode, put.body).toBe(200);
     expect(put.json()).toMatchObject({ pushNumberDigits: 3, pushMaxPerWindow: 2, pushWindowMinutes: 15 });
     expect((await u.f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...policy, pushNumberDigits: 4 } })).statusCode).toBe(400);
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     expect(push.number).toMatch(/^\d{3}$/);
     expect((await u.device.transactions()).json().items[0].numberDigits).toBe(3);
@@ -403,7 +400,7 @@ describe('a push at login (reference 1.4.1)', () => {
 describe('device requests that are not what they claim', () => {
   it('refuses unsigned, badly signed, stale, and forged requests with 401 (audited), changing nothing', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const forger = await DeviceSimulator.create(h.app, clock);
     const before = await stateBesidesAudit(h);
@@ -450,7 +447,7 @@ describe('device requests that are not what they claim', () => {
     const u = await pushUser(h, await mfaFirm(h));
     const sameFirm = await pushUser(h, u.f);
     const otherFirm = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const before = await stateBesidesAudit(h);
     expectError(await sameFirm.device.approve(push.transactionId, push.number), 404, 'NOT_FOUND');
@@ -462,13 +459,13 @@ describe('device requests that are not what they claim', () => {
     expect((await otherFirm.device.transactions()).json().items).toEqual([]);
     expect((await auditEvents(h, { event: 'mfa.push_answer_refused', subjectId: otherFirm.user.id })).map((e) => e.details.reason)).toEqual(['other_user', 'other_user']);
     // Another user's login cannot wait on this transaction either.
-    const theirs = await loginAs(h, sameFirm.f, sameFirm.user, 'second_factor', chrome());
+    const theirs = await loginAs(h, sameFirm.f, sameFirm.user, 'second_factor', browserOf(h));
     expectError(await wait(theirs, push.transactionId), 404, 'NOT_FOUND');
   });
 
   it('refuses garbage in every answer field with 400, changing nothing', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const before = await stateBesidesAudit(h);
     for (const body of [
@@ -495,7 +492,7 @@ describe('device requests that are not what they claim', () => {
 
   it('a removed device stops working at once; the device API needs no CSRF token but the login side does', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     clock.advance(30_000);
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: u.device.passcode() })).statusCode).toBe(200);
     const removed = await agent.delete(api(`/me/authenticators/${u.authenticatorId}?confirm=true`));
@@ -504,7 +501,7 @@ describe('device requests that are not what they claim', () => {
     expect(await h.ctx.db.selectFrom('push_devices').select('authenticator_id').where('authenticator_id', '=', u.authenticatorId).executeTakeFirst()).toBeUndefined();
     // Cookies + no CSRF token on the login side: refused.
     const other = await pushUser(h, await mfaFirm(h));
-    const login2 = await loginAs(h, other.f, other.user, 'second_factor', chrome());
+    const login2 = await loginAs(h, other.f, other.user, 'second_factor', browserOf(h));
     expectError(await login2.raw('POST', api('/mfa/push'), { csrf: false }), 403, 'CSRF_INVALID');
   });
 });
@@ -514,11 +511,11 @@ describe('device requests that are not what they claim', () => {
 describe('the app\'s offline passcodes (reference 1.4.2)', () => {
   it('are accepted through the passcode path, once per time step', async () => {
     const u = await pushUser(h, await mfaFirm(h));
-    const agent = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     clock.advance(30_000);
     const code = u.device.passcode();
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code })).statusCode).toBe(200);
-    const again = await loginAs(h, u.f, u.user, 'second_factor', chrome());
+    const again = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     expectError(await again.post(api('/mfa/verify'), { method: 'totp', code }), 401, 'INVALID_CODE');
     expect((await auditEvents(h, { event: 'mfa.replay_refused', subjectId: u.user.id })).length).toBe(1);
   });

@@ -4,7 +4,7 @@ import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
 import { Agent, PASSWORD, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode, type Harness, type TestFirm } from '../support/harness.js';
 import { DeviceSimulator } from '../support/device-simulator.js';
 import { SoftAuthenticator, type SoftCredential } from '../support/soft-authenticator.js';
-import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, withSessionCookie } from '../support/fixtures.js';
+import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, withSessionCookie, mfaAttempts } from '../support/fixtures.js';
 import { assertionOptions, freshCode, keyUser, pushUser, sendPush, totpUser, type TotpUser } from '../support/factors.js';
 
 /**
@@ -111,8 +111,6 @@ describe('an activation QR code is bound to the enrollment that showed it', () =
 
 // --- item 5 ------------------------------------------------------------------------------
 
-const withCookie = (token: string) => withSessionCookie(h, token);
-
 /** A firm that remembers browsers, and a user of it whose browser it remembers (after one login with the second factor), signed out. */
 async function rememberedUser(days: number): Promise<{ f: TestFirm; u: TotpUser; browser: Agent }> {
   const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
@@ -130,7 +128,7 @@ describe('a step-up replaces the session token and ages', () => {
     await loginAs(h, f, u.user, 'home', browser); // remembered: no second factor asked
     const copied = sessionCookie(browser)!;
     const loggedIn = (await sessionRow(h, copied))!;
-    const thief = withCookie(copied);
+    const thief = withSessionCookie(h, copied);
     expect((await browser.get(api('/me/security'))).json()).toMatchObject({ secondFactorThisSession: false, stepUpRequired: true });
 
     h.clock.advance(20 * MINUTE);
@@ -162,7 +160,7 @@ describe('a step-up replaces the session token and ages', () => {
     const expectRotated = async (agent: Agent, copied: string, method: string, userId: string) => {
       expect(sessionCookie(agent)).not.toBe(copied);
       expect(await sessionRow(h, copied)).toBeUndefined();
-      expectError(await withCookie(copied).get(api('/me')), 401, 'UNAUTHENTICATED');
+      expectError(await withSessionCookie(h, copied).get(api('/me')), 401, 'UNAUTHENTICATED');
       expect(await sessionRow(h, sessionCookie(agent)!)).toMatchObject({ stage: 'full', second_factor_at: h.clock.now() });
       expect((await agent.get(api('/me/security'))).json()).toMatchObject({ stepUpRequired: false });
       expect((await auditEvents(h, { event: 'login.step_up', subjectId: userId })).at(-1)?.details).toEqual({ realm: 'firm', method });
@@ -240,7 +238,7 @@ describe('a step-up replaces the session token and ages', () => {
     const stepUp = await op.agent.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, op.secret) });
     expect(stepUp.statusCode, stepUp.body).toBe(200);
     expect(sessionCookie(op.agent)).not.toBe(old);
-    expectError(await withCookie(old).get(api('/operator/firms')), 401, 'UNAUTHENTICATED');
+    expectError(await withSessionCookie(h, old).get(api('/operator/firms')), 401, 'UNAUTHENTICATED');
     expect(await sessionRow(h, sessionCookie(op.agent)!)).toMatchObject({ principal: 'operator', operator_id: op.id, stage: 'full', second_factor_at: h.clock.now() });
     expect((await auditEvents(h, { event: 'login.step_up', subjectId: op.id })).at(-1)?.details).toEqual({ realm: 'operator', method: 'totp' });
     expect((await op.agent.post(api('/operator/backup-codes'))).statusCode).toBe(200);
@@ -248,8 +246,6 @@ describe('a step-up replaces the session token and ages', () => {
 });
 
 // --- item 6 ------------------------------------------------------------------------------
-
-const userRow = (id: string) => h.ctx.db.selectFrom('users').select(['mfa_failed_count', 'mfa_locked_until']).where('id', '=', id).executeTakeFirstOrThrow();
 
 /** Ten wrong backup codes from the attacker's own pending login (the attacker knows the password): the second factor locks. */
 async function lockByGuessing(f: TestFirm, user: { email: string }): Promise<void> {
@@ -272,7 +268,7 @@ describe('the second-factor lockout covers every way in', () => {
     const { f, u, browser: remembered } = await rememberedUser(30);
 
     await lockByGuessing(f, u.user);
-    const lock = await userRow(u.user.id);
+    const lock = await mfaAttempts(h, u.user.id);
     expect(lock.mfa_locked_until).toBe(h.clock.now() + 15 * MINUTE);
     const sessionsBefore = await sessionsOf(u.user.id);
 
@@ -284,7 +280,7 @@ describe('the second-factor lockout covers every way in', () => {
     expect(res.cookies.find((c) => c.name === 'tessera_session')).toBeUndefined();
     expect(sessionCookie(remembered)).toBeUndefined();
     expect(await sessionsOf(u.user.id)).toEqual(sessionsBefore);
-    expect(await userRow(u.user.id)).toEqual(lock); // neither lifted nor extended
+    expect(await mfaAttempts(h, u.user.id)).toEqual(lock); // neither lifted nor extended
     await expectLockoutAudited(f, u.user.id, { realm: 'firm', rememberedBrowser: true });
 
     // The browser stays remembered: once the lock ends it skips the second factor again.
@@ -310,7 +306,7 @@ describe('the second-factor lockout covers every way in', () => {
     };
 
     await lockByGuessing(f, user);
-    const lock = await userRow(user.id);
+    const lock = await mfaAttempts(h, user.id);
     const sessionsBefore = await sessionsOf(user.id);
     h.clock.advance(14 * MINUTE); // the last minute of the lock
     const holder = new Agent(h.app, { ip: '203.0.113.20' });
@@ -320,7 +316,7 @@ describe('the second-factor lockout covers every way in', () => {
     expect(refused.res.headers['retry-after']).toBe('60');
     expect(sessionCookie(holder)).toBeUndefined();
     expect(await sessionsOf(user.id)).toEqual(sessionsBefore);
-    expect(await userRow(user.id)).toEqual(lock); // neither lifted nor extended
+    expect(await mfaAttempts(h, user.id)).toEqual(lock); // neither lifted nor extended
     await expectLockoutAudited(f, user.id, { realm: 'firm', method: 'passkey', authenticatorId: start.authenticatorId });
 
     // The refused assertion was used up: replayed once the lock has ended (its challenge's 5 minutes
@@ -335,9 +331,9 @@ describe('the second-factor lockout covers every way in', () => {
     // After the lock a passkey signs in, and like any second factor restarts the failure count.
     const attacker = await loginAs(h, f, user, 'second_factor', new Agent(h.app, { ip: '198.51.100.8' }));
     expectError(await attacker.post(api('/mfa/verify'), { method: 'backup_code', code: 'GUESS-AGAIN' }), 401, 'INVALID_CODE');
-    expect((await userRow(user.id)).mfa_failed_count).toBe(1);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(1);
     const ok = await signIn(new Agent(h.app, { ip: '203.0.113.21' }));
     expect(ok.res.statusCode, ok.res.body).toBe(200);
-    expect((await userRow(user.id)).mfa_failed_count).toBe(0);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(0);
   });
 });

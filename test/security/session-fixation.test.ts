@@ -23,11 +23,10 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const withCookie = (token: string) => withSessionCookie(h, token);
 /** The token is dead: the server has no session for it and every route treats it as no session. */
 async function expectDead(token: string) {
   expect(await sessionRow(h, token)).toBeUndefined();
-  const a = withCookie(token);
+  const a = withSessionCookie(h, token);
   expect((await a.get(api('/me'))).statusCode).toBe(401);
   expect((await a.get(api('/mfa/challenge'))).statusCode).toBe(401);
 }
@@ -43,7 +42,7 @@ async function rotated(agent: Agent, ...earlier: (string | undefined)[]): Promis
 describe('the password step', () => {
   it('a cookie set before login (a made-up token) is never adopted', async () => {
     const planted = randomBytes(16).toString('base64url');
-    const agent = withCookie(planted);
+    const agent = withSessionCookie(h, planted);
     const user = await person(h, F);
     await loginAs(h, F, user, 'enroll', agent);
     await rotated(agent, planted);
@@ -56,7 +55,7 @@ describe('the password step', () => {
     const planter = await loginAs(h, F, attacker.user, 'second_factor');
     const planted = sessionCookie(planter)!;
     const victimUser = await totpUser(h, F);
-    const browser = withCookie(planted);
+    const browser = withSessionCookie(h, planted);
     await loginAs(h, F, victimUser.user, 'second_factor', browser);
     const token = await rotated(browser, planted);
     await expectDead(planted);
@@ -67,7 +66,7 @@ describe('the password step', () => {
     const corp = await addCorporation(h, F.firm.id, 'Fixation Ltd');
     const user = await addUser(h, F.firm.id, { name: 'Cory Corp', email: 'cory@fixation.example', kind: 'corp_user', corporationId: corp.id });
     const planted = randomBytes(16).toString('base64url');
-    const agent = withCookie(planted);
+    const agent = withSessionCookie(h, planted);
     await loginAs(h, F, user, 'home', agent);
     await rotated(agent, planted);
   });
@@ -155,7 +154,7 @@ describe('logout ends the session on the server', () => {
     const agent = await loginAs(h, F, u.user, 'second_factor');
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) })).statusCode).toBe(200);
     const token = sessionCookie(agent)!;
-    const copy = withCookie(token);
+    const copy = withSessionCookie(h, token);
     expect((await copy.get(api('/me'))).statusCode).toBe(200);
     const out = await agent.post(api('/logout'));
     expect(out.statusCode).toBe(204);
@@ -169,7 +168,7 @@ describe('logout ends the session on the server', () => {
     const token = sessionCookie(agent)!;
     expect((await agent.post(api('/logout'))).statusCode).toBe(204);
     await expectDead(token);
-    const res = await withCookie(token).post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) });
+    const res = await withSessionCookie(h, token).post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) });
     expect(res.statusCode).toBe(401);
   });
 });

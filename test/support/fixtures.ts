@@ -25,6 +25,9 @@ export const PHONE = { number: '020 7946 0958', country: 'GB' } as const;
 export const CHROME_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36';
 export const FIREFOX_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0';
 
+/** A browser with Chrome on Windows' user agent, at 203.0.113.7 (another browser, from `userAgent` and `ip`). */
+export const browserOf = (h: Harness, o: { userAgent?: string; ip?: string } = {}) => new Agent(h.app, { userAgent: o.userAgent ?? CHROME_WINDOWS, ip: o.ip ?? '203.0.113.7' });
+
 let seq = 0;
 /** An address no other user of the test file has: `who-N@example.com`. */
 export const uniqueEmail = (who: string) => `${who}-${++seq}@example.com`;
@@ -114,7 +117,8 @@ export const sessionRow = (h: Harness, token: string) => h.ctx.db.selectFrom('se
 
 // --- rows -------------------------------------------------------------------------------
 
-export const userRow = (h: Harness, id: string) => h.ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+/** The user's row; undefined once the user is deleted. */
+export const userRow = (h: Harness, id: string) => h.ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 
 /** The second-factor attempt counter of a user and the lockout it led to. */
 export const mfaAttempts = (h: Harness, userId: string) =>
