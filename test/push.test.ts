@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
-import { pushNotificationPayload, sendPushNotifications, vapidKeys } from '../src/device/web-push.js';
+import { pushNotificationPayload, sendPushNotifications, vapidKeys } from '../src/factors/push/web-push.js';
 import { describeUserAgent } from '../src/factors/push/user-agent.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
