@@ -2,18 +2,17 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.js';
 import { ManualClock, systemClock } from '../src/clock.js';
 import { SecretBox, keyIdOf } from '../src/crypto/secret-box.js';
 import type { UserView } from '../src/directory/user.view.js';
-import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
 import { hashPassword } from '../src/login/passwords.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
-import { Agent, PASSWORD, activateSubscription, addUser, auditEvents, enableMfaForStaff, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';
+import { Agent, PASSWORD, activateSubscription, addUser, auditEvents, enableMfaForStaff, firmWithAdmin, startHarness, type Harness, type TestFirm, totpAt } from './support/harness.js';
 import { overHttp, startServerProcess, type ServerProcess } from './support/server-process.js';
+import { api } from './support/fixtures.js';
 
 /**
  * Crash safety (issue 8.4). The real server process (node + tsx, on this file's own SQLite file
@@ -49,7 +48,6 @@ const ENROLLING = 50;
 const FREE_LICENCES = 30;
 const PUSH_USERS = 12;
 const READY_MS = 30_000;
-const api = (p: string) => `/api/v1${p}`;
 
 /** mulberry32: a small seeded generator, so every run kills at the same points of its progress. */
 function seeded(seed: number) {
@@ -167,8 +165,6 @@ afterAll(async () => {
 
 // --- the flows ----------------------------------------------------------------------------
 
-const codeOf = (secret: string) => TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: Date.now() });
-
 function expectAnswer(where: string, res: { statusCode: number; body: string }, allowed: Record<number, string[] | true>): boolean {
   const rule = allowed[res.statusCode];
   if (rule === true) return true;
@@ -215,7 +211,7 @@ async function enrollFlow(e: Enroller, { agent, next }: LoggedIn, progress: (kin
   const begun = await agent.post(api('/mfa/enrollment/totp'), {});
   if (!expectAnswer('begin', begun, { 201: true })) return;
   const { authenticatorId, secret } = begun.json() as { authenticatorId: string; secret: string };
-  const confirmed = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: codeOf(secret) });
+  const confirmed = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: totpAt(secret, Date.now()) });
   if (expectAnswer('confirm', confirmed, { 200: true, 409: ['NO_SEAT'] })) {
     e.enrolled = true;
     ok.confirms.push({ userId: e.user.id, authenticatorId });

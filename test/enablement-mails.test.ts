@@ -16,6 +16,7 @@ import {
   type TestFirm,
 } from './support/harness.js';
 import { startSmtpServer, type ReceivedMail } from './support/smtp.js';
+import { MFA_OFF } from './support/fixtures.js';
 
 /**
  * "MFA is now on" mails (reference A.2.5), read back from a real SMTP server: who gets one,
@@ -24,7 +25,6 @@ import { startSmtpServer, type ReceivedMail } from './support/smtp.js';
  */
 
 const CONFIG = '/api/v1/admin/mfa/configuration';
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false };
 
 let h: Harness;
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
@@ -122,7 +122,7 @@ describe('who is mailed when MFA is enabled', () => {
     const corpUser = await x.add('corp_user', { corporationId: corp.id });
     const foreign = await x.add('foreign_national', { corporationId: corp.id });
 
-    await x.put({ ...OFF, caseManagers: true, allCorpUsers: true, allForeignNationals: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, allCorpUsers: true, allForeignNationals: true });
     await flush();
     const wanted = [x.f.superuser.email, ...cms.map((u) => u.email)];
     const nobody = [disabled.email, enrolled.email, vendor.email, corpUser.email, foreign.email];
@@ -134,7 +134,7 @@ describe('who is mailed when MFA is enabled', () => {
 
     // More jobs, more runs: nobody is mailed twice.
     await h.ctx.db.transaction().execute((tx) => scheduleEnablementMails(h.ctx, tx, x.f.firm.id));
-    await x.put({ ...OFF, caseManagers: true, vendorCaseManagers: false, allCorpUsers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, vendorCaseManagers: false, allCorpUsers: true });
     await flush();
     await flush();
     expect(mailCounts([...wanted, ...nobody])).toEqual({ ...times(wanted, 1), ...times(nobody, 0) });
@@ -149,7 +149,7 @@ describe('who is mailed when MFA is enabled', () => {
     await enrollForTest(h, x.f.firm.id, enrolled.id);
     const cm = await x.add('case_manager');
 
-    await x.put({ ...OFF, vendorCaseManagers: true });
+    await x.put({ ...MFA_OFF, vendorCaseManagers: true });
     await flush();
     const wanted = vendors.map((u) => u.email);
     const nobody = [disabled.email, enrolled.email, cm.email, x.f.superuser.email];
@@ -159,7 +159,7 @@ describe('who is mailed when MFA is enabled', () => {
   it('mails nobody while the subscription is not live, and waits for a start date ahead', async () => {
     const x = await newFirm();
     const cm = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     const start = h.clock.now() + 3_600_000;
     await h.ctx.db.updateTable('subscriptions').set({ starts_at: start }).where('firm_id', '=', x.f.firm.id).execute();
     await flush();
@@ -175,7 +175,7 @@ describe('who is mailed when MFA is enabled', () => {
   it('a suspended subscription stops the mails', async () => {
     const x = await newFirm();
     const cm = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await h.ctx.db.updateTable('subscriptions').set({ state: 'suspended' }).where('firm_id', '=', x.f.firm.id).execute();
     await flush();
     expect(mailCounts([cm.email])).toEqual({ [cm.email]: 0 });
@@ -187,15 +187,15 @@ describe('off and on again', () => {
     const x = await newFirm();
     const a = await x.add('case_manager');
     const b = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await flush();
     expect(await enrollForTest(h, x.f.firm.id, b.id)).toBe('taken'); // b enrols after the first mail
     const enrolledBefore = await x.add('vendor_case_manager');
     await enrollForTest(h, x.f.firm.id, enrolledBefore.id);
 
-    await x.put({ ...OFF });
+    await x.put({ ...MFA_OFF });
     await flush();
-    await x.put({ ...OFF, caseManagers: true, vendorCaseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, vendorCaseManagers: true });
     await flush();
     expect(mailCounts([a.email, b.email, enrolledBefore.email, x.f.superuser.email])).toEqual({
       [a.email]: 2,
@@ -210,7 +210,7 @@ describe('staff created or re-activated while MFA is on', () => {
   it('a case manager created while case managers are enabled is mailed; other kinds are not', async () => {
     const x = await newFirm();
     const corp = await addCorporation(h, x.f.firm.id, 'Client Co');
-    await x.put({ ...OFF, caseManagers: true, allCorpUsers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, allCorpUsers: true });
     await flush();
     const res = await x.f.admin.post('/api/v1/admin/users', { name: 'New Nina', email: `nina@${x.f.firm.slug}.example`, kind: 'case_manager' });
     expect(res.statusCode, res.body).toBe(201);
@@ -226,7 +226,7 @@ describe('staff created or re-activated while MFA is on', () => {
 
   it('no job is queued for a user created while MFA does not apply to them', async () => {
     const x = await newFirm();
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await flush();
     await x.add('vendor_case_manager');
     const pending = await h.ctx.db.selectFrom('jobs').select('id').where('firm_id', '=', x.f.firm.id).where('status', '=', 'pending').execute();
@@ -236,7 +236,7 @@ describe('staff created or re-activated while MFA is on', () => {
   it('a case manager disabled and re-activated while enabled is invited again (the disable reset their enrollment)', async () => {
     const x = await newFirm();
     const cm = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await flush();
     await enrollForTest(h, x.f.firm.id, cm.id);
     await disable(x, cm, 'status', 'disabled');
@@ -254,7 +254,7 @@ describe('a thousand case managers', () => {
     const emails = await insertCaseManagers(x.f.firm.id, 1000);
     const before = smtp.received.length;
 
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     // The response came back before any mail was written: the work is in a pending job.
     expect(await outboxOf(x.f.firm.id)).toEqual([]);
     const jobs = await h.ctx.db.selectFrom('jobs').selectAll().where('firm_id', '=', x.f.firm.id).execute();
@@ -275,7 +275,7 @@ describe('crash safety', () => {
   it('a job that died midway is picked up after its lease and finishes: no duplicates, nobody missed', async () => {
     const x = await newFirm(1000);
     const emails = [...(await insertCaseManagers(x.f.firm.id, 449)), x.f.superuser.email];
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     const [job] = await h.ctx.db.selectFrom('jobs').selectAll().where('firm_id', '=', x.f.firm.id).where('status', '=', 'pending').execute();
 
     // The worker claims the job (lease of 5 minutes) ...
@@ -321,7 +321,7 @@ describe('crash safety', () => {
   it('two runs at once (two jobs, two workers) mail each user once', async () => {
     const x = await newFirm(1000);
     const emails = [...(await insertCaseManagers(x.f.firm.id, 300)), x.f.superuser.email];
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await h.ctx.db.transaction().execute((tx) => scheduleEnablementMails(h.ctx, tx, x.f.firm.id));
     await Promise.all([runDueJobs(h.ctx), runDueJobs(h.ctx)]);
     const outbox = await outboxOf(x.f.firm.id);

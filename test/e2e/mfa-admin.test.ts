@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { addCorporation, addUser, enrolledOperator, enrollForTest, firmWithAdmin, PASSWORD, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { addCorporation, addUser, enrolledOperator, enrollForTest, firmWithAdmin, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
+import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
 
 /**
  * Reference A.1 to A.2.7 in a real browser: a superuser subscribes, the operator activates
@@ -37,11 +37,8 @@ describe('MFA administration in Chromium', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async (p: Page, path: string, email: string, heading: string) => {
-    await p.goto(`${rig.baseUrl}${path}`);
-    await p.getByLabel('Email').fill(email);
-    await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const signInTo = async (p: Page, path: string, email: string, heading: string) => {
+    await signIn(rig, p, email, path);
     await p.getByRole('heading', { name: heading }).waitFor();
   };
 
@@ -49,7 +46,7 @@ describe('MFA administration in Chromium', () => {
   const usage = () => page.getByRole('region', { name: 'Usage' });
 
   it('lets the superuser subscribe from Setup > Subscriptions', async () => {
-    await signIn(page, '/login', firm.superuser.email, 'Welcome, Sam Super');
+    await signInTo(page, '/login', firm.superuser.email, 'Welcome, Sam Super');
     await page.getByRole('navigation', { name: 'Firm administration' }).getByRole('link', { name: 'Subscriptions' }).click();
     await page.getByRole('heading', { name: 'Subscriptions', level: 1 }).waitFor();
 
@@ -63,7 +60,7 @@ describe('MFA administration in Chromium', () => {
 
   it('lets the operator activate the subscription with 5 licences', async () => {
     // The operator's own second factor (issue 8.6): password, then a passcode of their app.
-    await signIn(operatorPage, '/operator/login', OPERATOR_EMAIL, 'Second factor');
+    await signInTo(operatorPage, '/operator/login', OPERATOR_EMAIL, 'Second factor');
     rig.h.clock.advance(30_000); // a time step the enrolment did not use
     const passcode = operatorPage.getByRole('form', { name: 'Passcode' });
     await passcode.getByLabel('Passcode').fill(totpCode(rig.h, operator.secret));

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { hashPassword } from '../../src/login/passwords.js';
 import { enrolledOperator, PASSWORD, totpCode, type TestOperator } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
 
 /**
  * Issue 8.6 in a real browser: an operator without a second factor signs in, is sent to the
@@ -28,15 +28,8 @@ describe('operator console: the operator\'s own second factor', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async () => {
-    await page.goto(`${rig.baseUrl}/operator/login`);
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
-
   it('enrols an authenticator app at the first sign-in, then opens the console', async () => {
-    await signIn();
+    await signIn(rig, page, EMAIL, '/operator/login');
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     const methods = page.getByRole('radiogroup', { name: 'Method' });
     // No Tessera Authenticator for operators: an app or a key.
@@ -57,7 +50,7 @@ describe('operator console: the operator\'s own second factor', () => {
   it('asks for the passcode at the next sign-in', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Operator sign-in', level: 1 }).waitFor();
-    await signIn();
+    await signIn(rig, page, EMAIL, '/operator/login');
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     rig.h.clock.advance(30_000);
     const form = page.getByRole('form', { name: 'Passcode' });

@@ -19,6 +19,7 @@ import {
   type Harness,
   type TestOperator,
 } from '../support/harness.js';
+import { api } from '../support/fixtures.js';
 
 /**
  * Security suite, issue 8.6: "operator screens need the operator's own second factor (the
@@ -29,7 +30,6 @@ import {
  */
 
 let h: Harness;
-const api = (p: string) => `/api/v1${p}`;
 const STEP = 30_000;
 
 beforeAll(async () => {
