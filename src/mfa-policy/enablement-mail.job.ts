@@ -1,7 +1,8 @@
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { AppContext } from '../context.js';
-import type { Database } from '../db/database.js';
+import type { Database, DbOrTx } from '../db/database.js';
 import type { JobHandler } from '../jobs/handlers.js';
+import { issueLink } from '../login/one-time-token.service.js';
 import { templates } from '../notify/templates.js';
 import { activeUserSql, coveredKindSql, loadMfaPolicy, type MfaPolicy } from './mfa-policy.js';
 
@@ -20,7 +21,7 @@ const MAILED_KINDS = ['case_manager', 'vendor_case_manager'] as const;
 type UsersEb = ExpressionBuilder<Database, 'users'>;
 
 /** SQL: a staff user whom the configuration makes MFA-enabled (the subscription being live is checked in JS). */
-function enabledStaffSql(eb: UsersEb, policy: MfaPolicy): Expression<SqlBool> {
+export function enabledStaffSql(eb: UsersEb, policy: MfaPolicy): Expression<SqlBool> {
   return eb.and([activeUserSql(eb), eb.or(MAILED_KINDS.map((kind) => coveredKindSql(eb, policy, kind)))]);
 }
 
@@ -41,13 +42,9 @@ export const sendEnablementMails: JobHandler = async (ctx, job) => {
   if (!firmId) return;
 
   const policy = await loadMfaPolicy(ctx.db, firmId, ctx.clock.now());
-  await ctx.db
-    .updateTable('users')
-    .set({ mfa_notified_at: null })
-    .where('firm_id', '=', firmId)
-    .where('mfa_notified_at', 'is not', null)
-    .$if(policy.live, (q) => q.where((eb) => eb.not(enabledStaffSql(eb, policy))))
-    .execute();
+  // The requests that narrowed the configuration already did this in their own transaction
+  // (forgetUncoveredNotices); here it covers what no request announces (a plan's end date passing).
+  await forgetUncoveredNotices(ctx.db, firmId, policy);
   if (!policy.live) {
     await waitForStart(ctx, firmId);
     return;
@@ -87,10 +84,21 @@ export const sendEnablementMails: JobHandler = async (ctx, job) => {
         )
         .where('mfa_notified_at', 'is', null)
         .where(candidate)
-        .returning(['id', 'email', 'name'])
+        .returning(['id', 'email', 'name', 'password_hash'])
         .execute();
       for (const user of claimed) {
-        await ctx.mail.enqueue(tx, { firmId, to: user.email, ...templates.mfaEnabled({ name: user.name, firmName: firm.name, url }) });
+        // Someone who never set a password cannot "log in and enrol": they get a fresh
+        // set-password link (it replaces the older one) worded for that first step.
+        const content =
+          user.password_hash === null
+            ? templates.mfaEnabledSetPassword({
+                name: user.name,
+                firmName: firm.name,
+                url: await issueLink(ctx, tx, { purpose: 'set_password', userId: user.id, firmId, email: user.email }),
+                expiresHours: ctx.config.oneTimeLinkMs / 3_600_000,
+              })
+            : templates.mfaEnabled({ name: user.name, firmName: firm.name, url });
+        await ctx.mail.enqueue(tx, { firmId, to: user.email, ...content });
       }
       return batch[batch.length - 1]!.id;
     });
@@ -98,6 +106,24 @@ export const sendEnablementMails: JobHandler = async (ctx, job) => {
     after = last;
   }
 };
+
+/**
+ * Forgets the "MFA is on" mail of every user the policy does not cover (now), so that
+ * covering them again mails them again. The requests that narrow who is covered (a switch
+ * turned off, a subscription suspended or cancelled) call it in their own transaction, with
+ * the policy as that transaction sees it: an off-and-on pair of requests is then exact
+ * whenever the jobs they queue happen to run (the job reads the state when it runs, and would
+ * otherwise see only the final "on").
+ */
+export async function forgetUncoveredNotices(db: DbOrTx, firmId: string, policy: MfaPolicy): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ mfa_notified_at: null })
+    .where('firm_id', '=', firmId)
+    .where('mfa_notified_at', 'is not', null)
+    .$if(policy.live, (q) => q.where((eb) => eb.not(enabledStaffSql(eb, policy))))
+    .execute();
+}
 
 /**
  * An active subscription whose start date lies ahead turns MFA on later, with no request
