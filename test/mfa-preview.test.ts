@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const preview = (body: object) => f.admin.raw('POST', PREVIEW, { body });
+const preview = (body: Record<string, unknown> | unknown[]) => f.admin.raw('POST', PREVIEW, { body });
 
 describe('widening', () => {
   it('counts the case managers brought under MFA (the superuser included) and those who would be mailed, and changes nothing', async () => {
