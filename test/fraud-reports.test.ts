@@ -55,11 +55,11 @@ async function loginAt(f: TestFirm, user: { email: string }, expected: string, u
   return agent;
 }
 
-/** A case manager who enrolled the Tessera Authenticator (phone +44 20 7946 0958) by QR code, then logged out. */
+/** A case manager who enrolled the Tessera Authenticator (phone +44 7911 123456) by QR code, then logged out. */
 async function pushUser(f: TestFirm, name: string): Promise<PushUser> {
   const user = await addUser(h, f.firm.id, { name, email: `${name.split(' ')[0]!.toLowerCase()}-${++seq}@example.com`, kind: 'case_manager' });
   const agent = await loginAt(f, user, 'enroll');
-  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } });
   expect(begun.statusCode, begun.body).toBe(201);
   const device = await DeviceSimulator.create(h.app, clock);
   expect((await device.activate(begun.json().activationUrl)).statusCode).toBe(200);
@@ -143,7 +143,7 @@ describe('fraud reports', () => {
 
   it("the reporting device's phone number shows in Enrolled Users", async () => {
     const enrolled = (await A.admin.get('/api/v1/admin/mfa/enrolled?q=robin')).json() as { items: EnrolledUserView[] };
-    expect(enrolled.items.map((i) => [i.name, i.methods, i.phones])).toEqual([['Robin Reed', ['push'], ['+442079460958']]]);
+    expect(enrolled.items.map((i) => [i.name, i.methods, i.phones])).toEqual([['Robin Reed', ['push'], ['+447911123456']]]);
   });
 
   it.each(['page=0', 'pageSize=101', 'page=abc', 'q=robin', 'foo=1'])('refuses the query %s with 400 VALIDATION_FAILED', async (query) => {

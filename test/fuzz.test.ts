@@ -66,7 +66,7 @@ interface Globals {
 let g: Globals;
 
 const api = (p: string) => `/api/v1${p}`;
-const PHONE = { number: '020 7946 0958', country: 'GB' };
+const PHONE = { number: '07911 123456', country: 'GB' };
 
 beforeAll(async () => {
   h = await startHarness({ clock, onRoute: collect });

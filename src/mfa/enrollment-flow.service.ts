@@ -1,14 +1,14 @@
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
 import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
-import { AppError, badRequest, conflict, notFound, unauthorized } from '../errors.js';
+import { AppError, conflict, notFound, unauthorized } from '../errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from '../factors/totp/totp.factor.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
+import { phoneE164 } from '../factors/phone-number.js';
 import { mailSecurityNotice, mySecurityUrl } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
@@ -104,21 +104,6 @@ export interface ConfirmResult {
   /** The new full session (a login finished, or an authenticator added from a full session: a new token either way). */
   token: string;
   backupCodes: string[] | null;
-}
-
-/** The phone of the device, with its country code (reference 1.2), in E.164; 400 when it is not a valid number. */
-export function phoneE164(phone: ConfirmInput['phone']): string | null {
-  if (!phone) return null;
-  let parsed;
-  try {
-    parsed = parsePhoneNumberFromString(phone.number, phone.country?.toUpperCase() as CountryCode | undefined);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || !parsed.isValid()) {
-    throw badRequest('INVALID_PHONE', 'That phone number is not valid. Enter it with its country code, e.g. +44 20 7946 0958.');
-  }
-  return parsed.number;
 }
 
 export const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');

@@ -6,7 +6,8 @@ import { conflict, notFound } from '../errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { ACTIVATION_TTL_MS, PUSH_LABEL } from '../factors/push/push.factor.js';
 import type { PendingLogin } from '../http/auth.js';
-import { assertMayEnroll, phoneE164, type ConfirmResult } from './enrollment-flow.service.js';
+import { phoneE164 } from '../factors/phone-number.js';
+import { assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
 import { assertNotLocked, currentLock, resetFailures } from './lockout.service.js';
 import { completeSecondFactor } from './pending-login.js';
 

@@ -239,7 +239,7 @@ export interface PushUser {
 export async function pushUser(h: Harness, f: TestFirm): Promise<PushUser> {
   const user = await person(h, f);
   const agent = await loginAs(h, f, user, 'enroll');
-  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } });
   expect(begun.statusCode, begun.body).toBe(201);
   const { authenticatorId, activationUrl } = begun.json() as { authenticatorId: string; activationUrl: string };
   const device = await DeviceSimulator.create(h.app, h.clock);
