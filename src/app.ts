@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
-import { AppError } from './errors.js';
+import { AppError } from './core/errors.js';
 import { isDeviceApi } from './device/device.routes.js';
 import { duoDoor, isDuoApi, type DuoDoorOptions } from './duo/door.js';
 import { sendDuoError } from './duo/envelope.js';
@@ -165,7 +165,7 @@ function rejectCrossSite(ctx: AppContext, headers: Record<string, string | strin
   const origin = headers.origin;
   const site = headers['sec-fetch-site'];
   if ((typeof origin === 'string' && origin !== 'null' && origin !== ctx.config.publicUrl.origin) || site === 'cross-site') {
-    throw new AppError('CSRF_INVALID', 403, 'Requests from other sites are refused.');
+    throw new AppError('CSRF_INVALID', 'Requests from other sites are refused.');
   }
 }
 

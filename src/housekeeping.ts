@@ -1,6 +1,6 @@
 import { dropExpiredPreviousSecrets } from './applications/application.repository.js';
 import type { AppContext } from './context.js';
-import { pruneDeviceNonces } from './device/device.service.js';
+import { pruneDeviceNonces } from './factors/push/device.service.js';
 import { RESEAL_SECRETS_JOB } from './crypto/reseal.job.js';
 import { enqueueJobOnce } from './jobs/job.service.js';
 import { pruneAttempts } from './login/throttle.js';

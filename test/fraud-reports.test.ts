@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
 import type { UserView } from '../src/directory/user.view.js';
 import type { EnrolledUserView } from '../src/enrollment/enrolled-users.service.js';
-import type { FraudReportView } from '../src/mfa/fraud-reports.service.js';
+import type { FraudReportView } from '../src/factors/push/fraud-reports.service.js';
 import { DeviceSimulator } from './support/device-simulator.js';
 import { Agent, PASSWORD, activateSubscription, addUser, firmWithAdmin, operatorAgent, startHarness, userAgent, type Harness, type TestFirm } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers } from './support/access.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
 import type { UserView } from '../src/directory/user.view.js';
-import { pushNotificationPayload, sendPushNotifications, vapidKeys } from '../src/device/web-push.js';
+import { pushNotificationPayload, sendPushNotifications, vapidKeys } from '../src/factors/push/web-push.js';
 import { describeUserAgent } from '../src/factors/push/user-agent.js';
 import { hashToken } from '../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';

@@ -1,12 +1,12 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { answerSigningString, newNonce, requestSigningString } from '../../src/device/device-signature.js';
+import { answerSigningString, newNonce, requestSigningString } from '../../src/factors/push/device-signature.js';
 import type { Db } from '../../src/db/database.js';
 import { PUSH_LABEL } from '../../src/factors/push/push.factor.js';
 import type { SeededFirm, SeededUser } from './seed.js';
 
 /**
  * A Tessera Authenticator for load runs: its own P-256 key, and the device protocol's signed
- * strings taken from src/device/device-signature.ts (so they cannot drift from what the
+ * strings taken from src/factors/push/device-signature.ts (so they cannot drift from what the
  * server verifies). node:crypto signs synchronously with the IEEE P1363 encoding WebCrypto
  * uses, which is what a load generator needs; test/support/device-simulator.ts is the
  * WebCrypto twin that talks to an in-process app.

@@ -1,13 +1,13 @@
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { Db } from '../../src/db/database.js';
-import { answerSigningString, newNonce, requestSigningString } from '../../src/device/device-signature.js';
+import { answerSigningString, newNonce, requestSigningString } from '../../src/factors/push/device-signature.js';
 import type { SeededUser } from './seed.js';
 
 /**
  * The Tessera Authenticator as the push benchmarks drive it: a real P-256 key per device
  * (node:crypto, IEEE P1363 signatures exactly as the app's WebCrypto makes them), and the
- * device protocol of src/device/device-signature.ts; the same wire format as
+ * device protocol of src/factors/push/device-signature.ts; the same wire format as
  * test/support/device-simulator.ts, without the in-process app.
  */
 

@@ -5,7 +5,7 @@ import type { AppContext } from '../context.js';
 import { isUniqueViolation, isUniqueViolationOf } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { AppError, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
 import {
   changeStatus,
@@ -91,8 +91,8 @@ export type ApplicationChange = Partial<Pick<NewApplicationInput, 'name' | 'toke
 export const GRACE_PERIODS = { none: 0, '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
 export type GracePeriod = keyof typeof GRACE_PERIODS;
 
-const nameTaken = () => conflict('APPLICATION_NAME_TAKEN', 'This firm already has an application with that name.');
-const notApplicable = (message: string) => badRequest('FIELD_NOT_APPLICABLE', message);
+const nameTaken = () => new AppError('APPLICATION_NAME_TAKEN');
+const notApplicable = (message: string) => new AppError('FIELD_NOT_APPLICABLE', message);
 const applicationNotFound = () => notFound('Application');
 
 /**
@@ -119,7 +119,7 @@ function checkFields(type: ApplicationType, clientType: ClientType | null, input
     throw notApplicable('An OpenID Connect application has no new user policy: only users Tessera knows can sign in through it.');
   }
   if (type !== 'duo_auth_api' && input.redirectUris !== undefined && input.redirectUris.length === 0) {
-    throw badRequest('REDIRECT_URI_REQUIRED', 'Register at least one redirect URI: Tessera sends users back only to a registered one.');
+    throw new AppError('REDIRECT_URI_REQUIRED');
   }
   if (input.redirectUris) checkRedirectUris('redirectUris', input.redirectUris);
   if (input.postLogoutRedirectUris) checkRedirectUris('postLogoutRedirectUris', input.postLogoutRedirectUris);
@@ -289,7 +289,7 @@ export async function setApplicationStatus(ctx: AppContext, db: DbOrTx, actor: A
  */
 export async function rotateApplicationSecret(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, id: string, grace: GracePeriod): Promise<ApplicationWithSecret> {
   const app = await loadApplication(db, firmId, id);
-  if (app.secret === null) throw conflict('APPLICATION_HAS_NO_SECRET', 'A public client has no secret to rotate: it proves itself with PKCE.');
+  if (app.secret === null) throw new AppError('APPLICATION_HAS_NO_SECRET');
   const now = ctx.clock.now();
   const graceMs = GRACE_PERIODS[grace];
   const secret = isDuoType(app.type) ? newSecretKey() : newClientSecret();
@@ -301,7 +301,7 @@ export async function rotateApplicationSecret(ctx: AppContext, db: DbOrTx, actor
     secret_rotated_at: now,
     updated_at: now,
   });
-  if (!rotated) throw conflict('APPLICATION_SECRET_CHANGED', 'The secret was just rotated by someone else. Reload the application and try again.');
+  if (!rotated) throw new AppError('APPLICATION_SECRET_CHANGED');
   const after = await loadApplication(db, firmId, id);
   await auditApplication(ctx, db, actor, firmId, 'application.secret_rotated', after, { grace, previousValidUntil: after.previous_expires_at });
   return { application: await viewOf(ctx, db, firmId, after), secret };

@@ -1,4 +1,4 @@
-import { badRequest } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 /**
  * Which redirect URIs an application may register (RFC 6749 §3.1.2, OAuth 2.0 Security BCP
@@ -44,7 +44,7 @@ export function checkRedirectUris(field: 'redirectUris' | 'postLogoutRedirectUri
     const problem = redirectUriProblem(uri);
     if (problem) {
       const what = field === 'redirectUris' ? 'redirect URI' : 'post-logout redirect URI';
-      throw badRequest('INVALID_REDIRECT_URI', `The ${what} ${JSON.stringify(uri.length > 120 ? `${uri.slice(0, 120)}…` : uri)} cannot be used: ${problem}.`);
+      throw new AppError('INVALID_REDIRECT_URI', `The ${what} ${JSON.stringify(uri.length > 120 ? `${uri.slice(0, 120)}…` : uri)} cannot be used: ${problem}.`);
     }
   }
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
 import { containsText } from '../db/constraints.js';
 import type { Database, DbOrTx } from '../db/database.js';
-import { badRequest } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { AUDIT_CATEGORIES, AUDIT_EVENT_NAMES, AUDIT_EVENTS, AUDIT_FACTORS, classify, parseDetails, type AuditCategory, type AuditEventName, type AuditFactor, type AuditResult } from './audit.catalogue.js';
 import type { AuditEvent } from './audit.table.js';
 
@@ -128,7 +128,7 @@ function peopleMatching(eb: ExpressionBuilder<Database, 'audit_events'>, scope: 
 /** From > to is a mistake of the caller, said as such rather than answered with nothing. */
 function checkRange(f: AuditFilters): void {
   if (f.from !== undefined && f.to !== undefined && f.from > f.to) {
-    throw badRequest('INVALID_TIME_RANGE', 'The start of the time range is after its end.');
+    throw new AppError('INVALID_TIME_RANGE', 'The start of the time range is after its end.');
   }
 }
 
@@ -141,7 +141,7 @@ export async function listAuditEvents(db: DbOrTx, scope: AuditScope, f: AuditFil
   const pageSize = f.pageSize ?? 20;
   const offset = (page - 1) * pageSize;
   if (offset >= COUNT_LIMIT) {
-    throw badRequest(
+    throw new AppError(
       'PAGE_TOO_DEEP',
       `Only the newest ${COUNT_LIMIT.toLocaleString('en')} matching events can be paged through. Narrow the time range, or export CSV.`,
     );

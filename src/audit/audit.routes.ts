@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
-import { badRequest } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { requireOperator, requireSuperuser } from '../http/auth.js';
 import { PageQuery, errors } from '../http/schemas.js';
 import { AUDIT_CATEGORIES, AUDIT_EVENTS, AUDIT_EVENT_NAMES, AUDIT_FACTORS, AUDIT_RESULTS } from './audit.catalogue.js';
@@ -82,7 +82,7 @@ function filtersOf(q: Static<typeof FilterQuery>): AuditFilters {
     if (value === undefined) return undefined;
     const ms = Date.parse(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value);
     // ajv accepts a leap second (23:59:60), which Date.parse does not.
-    if (!Number.isFinite(ms)) throw badRequest('INVALID_TIME_RANGE', `The ${name} time is not a date or time we can read.`);
+    if (!Number.isFinite(ms)) throw new AppError('INVALID_TIME_RANGE', `The ${name} time is not a date or time we can read.`);
     return DATE_ONLY.test(value) && endOfDay ? ms + DAY - 1 : ms;
   };
   return {

@@ -1,6 +1,6 @@
 import { APPLICATION_PREVIOUS_SECRETS, APPLICATION_SECRETS } from '../applications/application.lookup.js';
 import type { AppContext } from '../context.js';
-import { VAPID_PRIVATE_KEY } from '../device/web-push.js';
+import { VAPID_PRIVATE_KEY } from '../factors/push/web-push.js';
 import { BACKUP_CODES, BACKUP_CODE_MAC_KEYS, dropUnusedMacKeys, keepRetiredMacKeys, unopenableMacKeyIds } from '../factors/backup-codes/backup-codes.factor.js';
 import { TOTP_SECRETS } from '../factors/totp/totp.factor.js';
 import type { JobHandler } from '../jobs/handlers.js';

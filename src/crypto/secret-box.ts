@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 /**
  * Encryption at rest for secrets (TOTP seeds, device secrets, the Web Push key, backup-code
@@ -45,11 +45,7 @@ export class SecretUnavailable extends AppError {
     readonly keyId: string | null,
     readonly reason: UnsealFailure,
   ) {
-    super(
-      'SECRET_UNAVAILABLE',
-      503,
-      'A stored secret needed for this step cannot be opened with this server’s master keys. The administrator has to restore the master key it was sealed with (TESSERA_RETIRED_MASTER_KEYS).',
-    );
+    super('SECRET_UNAVAILABLE');
   }
 }
 

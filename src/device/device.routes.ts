@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { badRequest } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { errors } from '../http/schemas.js';
 import {
   activateDevice,
@@ -13,9 +13,9 @@ import {
   setWebPushSubscription,
   transactionViews,
   type DeviceIdentity,
-} from './device.service.js';
-import { closePushHub, pushHub } from './push-hub.js';
-import { vapidPublicKey } from './web-push.js';
+} from '../factors/push/device.service.js';
+import { closePushHub, pushHub } from '../factors/push/push-hub.js';
+import { vapidPublicKey } from '../factors/push/web-push.js';
 
 /**
  * The device API of the Tessera Authenticator (issue 5). No cookies, so no session and no
@@ -133,7 +133,7 @@ export const deviceRoutes =
       try {
         done(null, JSON.parse(text));
       } catch {
-        done(badRequest('MALFORMED_JSON', 'The request body is not valid JSON.'), undefined);
+        done(new AppError('MALFORMED_JSON'), undefined);
       }
     });
     // Open streams would keep the server from closing.

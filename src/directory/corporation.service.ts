@@ -3,7 +3,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { containsText, isUniqueViolation, nameInFirmTaken } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
-import { conflict, notFound } from '../errors.js';
+import { AppError, corporationNotEmpty, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
 
 export interface CorporationView {
@@ -13,7 +13,7 @@ export interface CorporationView {
   userCount: number;
 }
 
-const nameTaken = () => conflict('CORPORATION_NAME_TAKEN', 'This firm already has a corporation with that name.');
+const nameTaken = () => new AppError('CORPORATION_NAME_TAKEN');
 
 /** Names are unique per firm regardless of case ("Acme" and "ACME" are one client). */
 const nameInUse = (db: DbOrTx, firmId: string, name: string, exceptId?: string) => nameInFirmTaken(db, 'corporations', firmId, name, exceptId);
@@ -89,7 +89,7 @@ export async function renameCorporation(ctx: AppContext, db: DbOrTx, actor: Acto
 export async function deleteCorporation(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, id: string): Promise<void> {
   const corp = await getCorporation(db, firmId, id);
   if (corp.userCount > 0) {
-    throw conflict('CORPORATION_NOT_EMPTY', `${corp.name} still has ${corp.userCount} user(s); move or delete them first.`);
+    throw corporationNotEmpty(corp.name, corp.userCount);
   }
   // Conditional: a user added since the count above keeps the corporation alive.
   const deleted = await db
@@ -98,6 +98,6 @@ export async function deleteCorporation(ctx: AppContext, db: DbOrTx, actor: Acto
     .where('id', '=', id)
     .where((eb) => eb.not(eb.exists(eb.selectFrom('users').select('users.id').whereRef('users.corporation_id', '=', 'corporations.id'))))
     .executeTakeFirst();
-  if (Number(deleted.numDeletedRows) === 0) throw conflict('CORPORATION_NOT_EMPTY', `${corp.name} still has users; move or delete them first.`);
+  if (Number(deleted.numDeletedRows) === 0) throw corporationNotEmpty(corp.name);
   await audit(db, ctx.clock.now(), actor, { event: 'corporation.deleted', firmId, subjectType: 'corporation', subjectId: id, details: { name: corp.name } });
 }

@@ -4,7 +4,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
 import type { Database, DbOrTx } from '../db/database.js';
-import { AppError, badRequest, conflict, notFound } from '../errors.js';
+import { AppError, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
 import { resetEnrollment, type ResetReason } from '../enrollment/enrollment.service.js';
 import { issueLink, voidLinks } from '../login/one-time-token.service.js';
@@ -35,11 +35,11 @@ export interface UserPatch {
   corporationId?: string;
 }
 
-const emailTaken = () => conflict('EMAIL_TAKEN', 'Another user of this firm already has this email address.');
+const emailTaken = () => new AppError('EMAIL_TAKEN');
 const fieldNotForKind = (field: string, kind: UserKind) =>
-  badRequest('FIELD_NOT_FOR_KIND', `${field} does not apply to a user of kind ${kind}.`);
+  new AppError('FIELD_NOT_FOR_KIND', `${field} does not apply to a user of kind ${kind}.`);
 
-const corporationNotFound = () => new AppError('CORPORATION_NOT_FOUND', 400, 'The chosen corporation does not exist in this firm.');
+const corporationNotFound = () => new AppError('CORPORATION_NOT_FOUND');
 
 async function requireCorporation(db: DbOrTx, firmId: string, corporationId: string): Promise<void> {
   const corp = await db.selectFrom('corporations').select('id').where('firm_id', '=', firmId).where('id', '=', corporationId).executeTakeFirst();
@@ -139,11 +139,11 @@ export async function listUsers(
 export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, input: NewUserInput): Promise<UserView> {
   const staff = isStaffKind(input.kind);
   if (input.isSuperuser && input.kind !== 'case_manager') {
-    throw badRequest('SUPERUSER_KIND', 'Only case managers can be superusers.');
+    throw new AppError('SUPERUSER_KIND');
   }
   if (staff && input.corporationId) throw fieldNotForKind('corporationId', input.kind);
   if (!staff && !input.corporationId) {
-    throw badRequest('CORPORATION_REQUIRED', 'Corp users and foreign nationals belong to a corporation: choose one.');
+    throw new AppError('CORPORATION_REQUIRED');
   }
   if (input.corporationId) await requireCorporation(db, firmId, input.corporationId);
 
@@ -216,9 +216,9 @@ export async function updateUser(
   if (patch.portalAccess !== undefined && staff) throw fieldNotForKind('portalAccess', user.kind);
   if (patch.recordState !== undefined && staff) throw fieldNotForKind('recordState', user.kind);
   if (patch.corporationId !== undefined && staff) throw fieldNotForKind('corporationId', user.kind);
-  if (patch.isSuperuser === true && user.kind !== 'case_manager') throw badRequest('SUPERUSER_KIND', 'Only case managers can be superusers.');
+  if (patch.isSuperuser === true && user.kind !== 'case_manager') throw new AppError('SUPERUSER_KIND');
   if (actor.id === user.id && (patch.status === 'disabled' || patch.isSuperuser === false)) {
-    throw conflict('CANNOT_CHANGE_SELF', 'You cannot disable yourself or remove your own superuser role; ask another superuser.');
+    throw new AppError('CANNOT_CHANGE_SELF', 'You cannot disable yourself or remove your own superuser role; ask another superuser.');
   }
   if (patch.corporationId !== undefined) await requireCorporation(db, firmId, patch.corporationId);
 
@@ -284,7 +284,7 @@ function recycleReason(after: User): ResetReason {
 
 export async function deleteUser(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, userId: string): Promise<void> {
   const user = await lockUser(db, firmId, userId);
-  if (actor.id === user.id) throw conflict('CANNOT_CHANGE_SELF', 'You cannot delete your own account; ask another superuser.');
+  if (actor.id === user.id) throw new AppError('CANNOT_CHANGE_SELF', 'You cannot delete your own account; ask another superuser.');
   await resetEnrollment(ctx, db, actor, firmId, userId, 'user_deleted');
   await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
   // Their unused links go with them (issue 12, item 2), in this transaction.

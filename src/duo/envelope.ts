@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type TSchema } from 'typebox';
 import { isDatabaseUnavailable } from '../db/database.js';
-import { AppError } from '../errors.js';
-import { DATABASE_RETRY_AFTER_SECONDS, validationProblem } from '../http/error-handler.js';
+import { AppError, DATABASE_RETRY_AFTER_SECONDS, isServiceFault, type ErrorCode } from '../core/errors.js';
+import { validationProblem } from '../http/error-handler.js';
 import type { AuthFailure } from './signature.js';
 
 /**
@@ -67,6 +67,13 @@ const FASTIFY_DETAILS: Record<string, string> = {
 };
 
 /**
+ * The Duo door's mapping of the core's codes: Duo's table has no finer refusal than 40002 (the
+ * message says which), and 40401 for what does not exist. The service's own faults are
+ * answered 50301 / 50001 below.
+ */
+const duoErrorOf = (code: ErrorCode): DuoErrorName => (code === 'NOT_FOUND' ? 'NOT_FOUND' : 'INVALID_PARAMETERS');
+
+/**
  * The Duo door's error handler (and its `frameworkErrors` for a broken URL): every error leaves
  * in Duo's envelope, never in the `{error, message}` shape of /api/v1. Client mistakes are
  * 4xx; a database that cannot be reached is 503 with Retry-After; anything else is a 500,
@@ -83,7 +90,7 @@ export function sendDuoError(thrown: FastifyError | Error, request: FastifyReque
     reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
     return fail('UNAVAILABLE');
   }
-  if (thrown instanceof AppError && thrown.status < 500) return fail(thrown.status === 404 ? 'NOT_FOUND' : 'INVALID_PARAMETERS', thrown.message);
+  if (thrown instanceof AppError && !isServiceFault(thrown.code)) return fail(duoErrorOf(thrown.code), thrown.message);
   const fe = thrown as FastifyError;
   // Duo names the offending parameter in message_detail.
   if (fe.validation) {

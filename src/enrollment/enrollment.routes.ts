@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { USER_KINDS, type UserKind as Kind } from '../directory/user.table.js';
-import { notFound } from '../errors.js';
+import { notFound } from '../core/errors.js';
 import { actorOf, requireSuperuser } from '../http/auth.js';
 import { Page, PageQuery, errors } from '../http/schemas.js';
 import { isEnrolled, listEnrolled } from './enrolled-users.service.js';

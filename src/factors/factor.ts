@@ -1,7 +1,7 @@
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import type { AppError } from '../errors.js';
+import type { AppError } from '../core/errors.js';
 import { sql, type RawBuilder } from 'kysely';
 
 export type LoginMethod = 'push' | 'totp' | 'backup_code' | 'webauthn';

@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString, validatePhoneNumberLength, type CountryCode, type NumberType } from 'libphonenumber-js/max';
-import { badRequest } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 /**
  * The phone of an authenticator (reference 1.2: "the phone number and country code of the
@@ -28,7 +28,7 @@ const MESSAGES: Record<PhoneProblem, (country: string | undefined) => string> = 
 const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
 
 const refuse = (reason: PhoneProblem, country: string | undefined) =>
-  badRequest('INVALID_PHONE', MESSAGES[reason](country && (regionNames.of(country) ?? country)), { field: 'phone', reason });
+  new AppError('INVALID_PHONE', MESSAGES[reason](country && (regionNames.of(country) ?? country)), { field: 'phone', reason });
 
 /** The number in E.164, or a 400 that says what is wrong with it. */
 export function phoneE164(phone: { number: string; country?: string } | undefined): string | null {

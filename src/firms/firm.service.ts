@@ -5,7 +5,7 @@ import { containsText, isUniqueViolation } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import { createUser } from '../directory/user.service.js';
 import type { UserView } from '../directory/user.view.js';
-import { conflict } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
 
 export interface FirmView {
@@ -21,7 +21,7 @@ export interface FirmView {
 /** Lower-case letters, digits and inner dashes. */
 export const SLUG_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
 
-const slugTaken = () => conflict('SLUG_TAKEN', 'Another firm already uses this short name.');
+const slugTaken = () => new AppError('SLUG_TAKEN');
 
 export async function listFirms(db: DbOrTx, query: { q?: string; page?: number; pageSize?: number }): Promise<PageOf<FirmView>> {
   const page = query.page ?? 1;

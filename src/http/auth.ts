@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isActiveUser, type User } from '../directory/user.table.js';
-import { AppError, forbidden, unauthorized } from '../errors.js';
+import { AppError, forbidden, unauthorized } from '../core/errors.js';
 import type { Firm } from '../firms/firm.table.js';
 import type { SessionStage } from '../login/mfa-gate.js';
 import type { Operator } from '../operators/operator.table.js';
@@ -73,7 +73,7 @@ async function loadUserAndFirm(ctx: AppContext, userId: string, firmId: string):
 
 /** An operator's session that has not passed the operator's own second factor (issue 8.6): a stable 403, so the console sends them to /mfa or /enroll. */
 export const mfaRequired = () =>
-  new AppError('MFA_REQUIRED', 403, 'Finish signing in with your second factor first.');
+  new AppError('MFA_REQUIRED');
 
 async function loadActiveOperator(ctx: AppContext, operatorId: string): Promise<Operator> {
   const op = await ctx.db.selectFrom('operators').selectAll().where('id', '=', operatorId).executeTakeFirst();

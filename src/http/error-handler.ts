@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/database.js';
-import { AppError } from '../errors.js';
+import { AppError, databaseUnavailable, ERROR_CATALOGUE, isServiceFault, type ErrorCode } from '../core/errors.js';
+import { RETRY_AFTER_STATUSES, webStatusOf } from '../web/error-status.js';
 
 /** Fastify's own client-error codes, mapped onto our stable codes. */
-const FASTIFY_CODES: Record<string, string> = {
+const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_REQUEST',
@@ -13,15 +14,6 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_CSRF_INVALID_TOKEN: 'CSRF_INVALID',
   FST_CSRF_MISSING_SECRET: 'CSRF_INVALID',
 };
-
-/** Seconds a client is told to wait while the database is unreachable: a restart or failover takes about that long. */
-export const DATABASE_RETRY_AFTER_SECONDS = 5;
-
-/** The answer while the database is down or busy: nothing was changed, try again shortly. */
-export const databaseUnavailable = () =>
-  new AppError('DATABASE_UNAVAILABLE', 503, 'The service is briefly unavailable. Please try again in a few seconds.', {
-    retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
-  });
 
 /**
  * Every error leaves as `{ "error": CODE, "message": text }`. Client mistakes keep their
@@ -56,23 +48,19 @@ export function sendError(thrown: FastifyError | AppError, request: FastifyReque
     // A lasting server-side condition raised on purpose (SECRET_UNAVAILABLE: a master key is
     // missing) is the operator's to fix: logged, with what the error carries beyond its message.
     // Passing ones that say when to retry (migrations still running) would only flood the log.
-    if (err === thrown && err.status >= 500 && !err.details?.retryAfterSeconds) request.log.error({ err }, err.message);
-    if ((err.status === 429 || err.status === 423 || err.status === 503) && err.details?.retryAfterSeconds) reply.header('retry-after', String(err.details.retryAfterSeconds));
-    return reply.status(err.status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
+    if (err === thrown && isServiceFault(err.code) && !err.retryAfterSeconds) request.log.error({ err }, err.message);
+    const status = webStatusOf(err.code);
+    if (RETRY_AFTER_STATUSES.has(status) && err.retryAfterSeconds) reply.header('retry-after', String(err.retryAfterSeconds));
+    return reply.status(status).send({ error: err.code, message: err.message, ...(err.details ?? {}) });
   }
   const fe = err as FastifyError;
-  if (fe.validation) return reply.status(400).send({ error: 'VALIDATION_FAILED', message: validationProblem(fe).message });
+  if (fe.validation) return reply.status(webStatusOf('VALIDATION_FAILED')).send({ error: 'VALIDATION_FAILED', message: validationProblem(fe).message });
   const status = fe.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    const code = (fe.code && FASTIFY_CODES[fe.code]) || (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
-    const message =
-      code === 'CSRF_INVALID'
-        ? 'The form expired or came from another site. Reload the page and try again.'
-        : code === 'MALFORMED_URL'
-          ? 'The address is not valid (a broken %-escape).'
-          : fe.message;
+    const code: ErrorCode = (fe.code && FASTIFY_CODES[fe.code]) || (status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
+    const message = code === 'CSRF_INVALID' || code === 'MALFORMED_URL' ? ERROR_CATALOGUE[code] : fe.message;
     return reply.status(status).send({ error: code, message });
   }
   request.log.error({ err }, 'unhandled error');
-  return reply.status(500).send({ error: 'INTERNAL', message: 'Something went wrong on our side. Please try again.' });
+  return reply.status(500).send({ error: 'INTERNAL', message: ERROR_CATALOGUE.INTERNAL });
 }

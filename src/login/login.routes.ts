@@ -6,7 +6,7 @@ import type { AppContext } from '../context.js';
 import { actorOf, clearSessionCookie, requireOperator, requireUser, sessionToken, setSessionCookie } from '../http/auth.js';
 import { UserKind } from '../directory/directory.schemas.js';
 import { Email, errors } from '../http/schemas.js';
-import { unauthorized } from '../errors.js';
+import { unauthorized } from '../core/errors.js';
 import { deleteSession } from '../sessions/session.service.js';
 import { passwordLogin } from './login.service.js';
 import { rememberCookieName } from './remembered-browsers.js';

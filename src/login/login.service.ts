@@ -1,7 +1,7 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isActiveUser } from '../directory/user.table.js';
-import { AppError } from '../errors.js';
+import { AppError, tooManyAttempts } from '../core/errors.js';
 import { currentLock } from '../mfa/lockout.service.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
@@ -10,7 +10,7 @@ import { verifyPassword } from './passwords.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
 
 export const invalidCredentials = () =>
-  new AppError('INVALID_CREDENTIALS', 401, 'The email address or password is not right.');
+  new AppError('INVALID_CREDENTIALS');
 
 /** How many accounts with one address we try a password against before asking for the firm. */
 const MAX_CANDIDATES = 10;
@@ -74,7 +74,7 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
     const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
     await audit(ctx.db, ctx.clock.now(), input.actor, { event: 'login.throttled', details: { realm: input.realm, retryAfterSeconds } });
     metrics(ctx).login('password', 'throttled');
-    throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
+    throw tooManyAttempts(retryAfterSeconds);
   }
 
   const candidates = await findCandidates(ctx, input, email);
@@ -101,7 +101,7 @@ export async function passwordLogin(ctx: AppContext, input: PasswordLoginInput):
   if (matches.length > 1) {
     metrics(ctx).login('password', 'firm_required');
     // Only someone who knows the password learns that the address is in several firms.
-    throw new AppError('FIRM_REQUIRED', 409, 'This address belongs to several firms. Enter the short name of your firm.');
+    throw new AppError('FIRM_REQUIRED');
   }
 
   const who = matches[0]!;

@@ -1,12 +1,12 @@
 import type { ExpressionBuilder } from 'kysely';
 import type { AppContext } from '../context.js';
 import type { Database, DbOrTx } from '../db/database.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { hashToken, newToken } from '../sessions/session.service.js';
 import type { OneTimeToken, OneTimeTokenPurpose } from './one-time-token.table.js';
 
 export const linkInvalid = () =>
-  new AppError('LINK_INVALID', 410, 'This link has expired or was already used. Ask your administrator for a new one.');
+  new AppError('LINK_INVALID');
 
 export interface TokenSubject {
   purpose: OneTimeTokenPurpose;

@@ -1,7 +1,7 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isActiveUser } from '../directory/user.table.js';
-import { AppError } from '../errors.js';
+import { AppError, tooManyAttempts } from '../core/errors.js';
 import { beginAuthentication, checkAssertion, recordAssertion, reportCounterRegression, type CeremonyReason } from '../factors/webauthn/webauthn.ceremony.js';
 import type { AuthenticationResponse } from '../factors/webauthn/webauthn.schemas.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
@@ -13,7 +13,7 @@ import { isEnrolled } from './mfa-gate.js';
 import { IP_POLICY, reserveAttempt, settleAttempt } from './throttle.js';
 
 /** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
-export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 401, 'This passkey cannot sign you in. Sign in with your email address and password.');
+export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 'This passkey cannot sign you in. Sign in with your email address and password.');
 
 /**
  * Options for "Sign in with a passkey": a challenge with no session and no user (the
@@ -58,7 +58,7 @@ export async function passkeyLogin(
     const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
     await audit(ctx.db, ctx.clock.now(), actor, { event: 'login.throttled', details: { realm: 'firm', method: 'passkey', retryAfterSeconds } });
     metrics(ctx).login('passkey', 'throttled');
-    throw new AppError('TOO_MANY_ATTEMPTS', 429, `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
+    throw tooManyAttempts(retryAfterSeconds);
   }
 
   const refuse = async (reason: Refusal, subject?: { userId: string | null; firmId: string | null }, detail?: string): Promise<never> => {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { audit } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isUniqueViolation } from '../db/constraints.js';
-import { badRequest, conflict } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { actorOf } from '../http/auth.js';
 import { Email, Name, errors } from '../http/schemas.js';
 import { addressChangeColumns, announceAddressChange, loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
@@ -84,7 +84,7 @@ export const passwordRoutes =
         const account = await linkAccount(ctx, token);
         const isSetup = account.token.purpose === 'operator_setup';
         if (!isSetup && (email !== undefined || name !== undefined)) {
-          throw badRequest('VALIDATION_FAILED', 'Only the first operator setup can choose an address and name.');
+          throw new AppError('VALIDATION_FAILED', 'Only the first operator setup can choose an address and name.');
         }
         const newEmail = email?.trim().toLowerCase();
         checkPasswordPolicy(password, { email: newEmail ?? account.email });
@@ -116,7 +116,7 @@ export const passwordRoutes =
                 .where('id', '=', owner.id)
                 .execute();
             } catch (err) {
-              throw isUniqueViolation(err) ? conflict('EMAIL_TAKEN', 'Another operator already has this email address.') : err;
+              throw isUniqueViolation(err) ? new AppError('EMAIL_TAKEN', 'Another operator already has this email address.') : err;
             }
             await deleteOperatorSessions(tx, owner.id);
             if (addressChanged && established) await announceAddressChange(ctx, tx, owner, before.email);

@@ -1,6 +1,6 @@
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 
 /** argon2id with the OWASP minimum (m=19 MiB, t=2, p=1). */
 const ARGON2 = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -20,17 +20,17 @@ export function checkPasswordPolicy(password: string, context: { email?: string 
   const normalised = password.normalize('NFKC');
   const length = [...normalised].length;
   if (length < PASSWORD_MIN) {
-    throw new AppError('PASSWORD_TOO_SHORT', 400, `The password must have at least ${PASSWORD_MIN} characters.`);
+    throw new AppError('PASSWORD_TOO_SHORT', `The password must have at least ${PASSWORD_MIN} characters.`);
   }
   if (length > PASSWORD_MAX) {
-    throw new AppError('PASSWORD_TOO_LONG', 400, `The password must have at most ${PASSWORD_MAX} characters.`);
+    throw new AppError('PASSWORD_TOO_LONG', `The password must have at most ${PASSWORD_MAX} characters.`);
   }
   const lower = normalised.toLowerCase();
   const contextWords = ['tessera', context.email?.toLowerCase(), context.email?.toLowerCase().split('@')[0]].filter(
     (w): w is string => !!w && w.length >= 4,
   );
   if (COMMON.has(lower) || contextWords.includes(lower)) {
-    throw new AppError('PASSWORD_TOO_COMMON', 400, 'This password is too common or too easy to guess. Choose another one.');
+    throw new AppError('PASSWORD_TOO_COMMON');
   }
 }
 

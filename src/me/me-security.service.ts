@@ -4,7 +4,7 @@ import type { DbOrTx } from '../db/database.js';
 import type { User } from '../directory/user.table.js';
 import type { Authenticator, AuthenticatorKind } from '../enrollment/authenticator.table.js';
 import { resetEnrollment } from '../enrollment/enrollment.service.js';
-import { AppError, conflict, notFound } from '../errors.js';
+import { AppError, notFound, secondFactorRequired } from '../core/errors.js';
 import { issueBackupCodes, unusedBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { mailSecurityNotice, mySecurityUrl } from '../notify/security-notice.js';
@@ -83,12 +83,6 @@ const authenticatorView = (a: Authenticator): MyAuthenticatorView => ({
   lastUsedAt: a.last_used_at === null ? null : Number(a.last_used_at),
 });
 
-const secondFactorRequired = () =>
-  new AppError(
-    'SECOND_FACTOR_REQUIRED',
-    403,
-    `Verify with your second factor first: changes to your security settings need one from the last ${STEP_UP_MAX_AGE_MS / 60_000} minutes.`,
-  );
 const authenticatorNotFound = () => notFound('Authenticator');
 
 async function activeAuthenticators(db: DbOrTx, me: Pick<Me, 'user'>): Promise<Authenticator[]> {
@@ -161,7 +155,7 @@ async function beginChange(ctx: AppContext, db: DbOrTx, me: Me): Promise<Authent
       .execute();
   }
   const active = await activeAuthenticators(db, me);
-  if (active.length > 0 && !hasFreshStepUp(me.session, ctx.clock.now())) throw secondFactorRequired();
+  if (active.length > 0 && !hasFreshStepUp(me.session, ctx.clock.now())) throw secondFactorRequired(STEP_UP_MAX_AGE_MS);
   return active;
 }
 
@@ -232,14 +226,11 @@ export async function removeAuthenticator(
   const { user } = me;
   if (user.firm_id === null) {
     // An operator always keeps a second factor: replacing one is adding the new one, then removing the old.
-    throw conflict('LAST_AUTHENTICATOR', 'This is your only authenticator, and operators must always have one. Add another first, then remove this one.');
+    throw new AppError('LAST_AUTHENTICATOR');
   }
   const enforced = isMfaEnabled(await loadMfaPolicy(db, user.firm_id, ctx.clock.now()), user);
   if (enforced && !o.confirm) {
-    throw conflict(
-      'CONFIRM_REQUIRED',
-      'This is your only authenticator. Removing it means setting up MFA again at your next login; confirm to go ahead.',
-    );
+    throw new AppError('CONFIRM_REQUIRED');
   }
   await recordChange(
     ctx,
@@ -256,7 +247,7 @@ export async function removeAuthenticator(
 export async function regenerateBackupCodes(ctx: AppContext, db: DbOrTx, me: Me): Promise<string[]> {
   const active = await beginChange(ctx, db, me);
   // Backup codes stand in for an authenticator; without one there is nothing to recover.
-  if (active.length === 0) throw conflict('NOT_ENROLLED', 'Add an authenticator first: backup codes stand in for one when it is not at hand.');
+  if (active.length === 0) throw new AppError('NOT_ENROLLED');
   const codes = await issueBackupCodes(ctx, db, me.user);
   await recordChange(ctx, db, me, 'mfa.backup_codes_regenerated', 'a new set of backup codes was made; the earlier codes no longer work', {
     count: codes.length,

@@ -2,7 +2,7 @@ import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
-import { AppError, conflict, notFound } from '../errors.js';
+import { AppError, notFound } from '../core/errors.js';
 import { scheduleEnablementMails } from './enablement.js';
 import type { AddCorporationInput, ConfigurationInput, CorporationSwitchesInput } from './mfa.schemas.js';
 
@@ -12,8 +12,8 @@ import type { AddCorporationInput, ConfigurationInput, CorporationSwitchesInput 
  */
 
 const notActive = () =>
-  conflict('SUBSCRIPTION_NOT_ACTIVE', 'MFA can be configured only while the MFA subscription is active.');
-const corporationNotFound = () => new AppError('CORPORATION_NOT_FOUND', 400, 'The chosen corporation does not exist in this firm.');
+  new AppError('SUBSCRIPTION_NOT_ACTIVE');
+const corporationNotFound = () => new AppError('CORPORATION_NOT_FOUND');
 
 /** The configuration only changes under an active subscription (requested, suspended or cancelled ones are read-only). */
 async function requireActiveSubscription(db: DbOrTx, firmId: string): Promise<void> {
@@ -69,7 +69,7 @@ export async function addMfaCorporation(ctx: AppContext, db: DbOrTx, actor: Acto
   await requireActiveSubscription(db, firmId);
   const corp = await db.selectFrom('corporations').select(['id', 'name']).where('firm_id', '=', firmId).where('id', '=', input.corporationId).executeTakeFirst();
   if (!corp) throw corporationNotFound();
-  const already = () => conflict('CORPORATION_ALREADY_ADDED', `${corp.name} is already in the list.`);
+  const already = () => new AppError('CORPORATION_ALREADY_ADDED', `${corp.name} is already in the list.`);
   const listed = await db.selectFrom('mfa_corporations').select('corporation_id').where('firm_id', '=', firmId).where('corporation_id', '=', corp.id).executeTakeFirst();
   if (listed) throw already();
   const now = ctx.clock.now();

@@ -3,20 +3,18 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { UserKind } from '../directory/user.table.js';
 import type { AuthenticatorKind } from '../enrollment/authenticator.table.js';
-import { AppError, conflict, notFound, unauthorized } from '../errors.js';
+import { AppError, secondFactorRequired, unauthorized } from '../core/errors.js';
 import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
-import { beginTotpEnrollment, checkTotpCode, type TotpEnrollment } from '../factors/totp/totp.factor.js';
 import type { PendingLogin, PendingPrincipal } from '../http/auth.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
-import { phoneE164 } from '../factors/phone-number.js';
 import { mailSecurityNotice, mySecurityUrl } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
 import { isEnrolled, recordBypass, seatAvailable } from '../login/mfa-gate.js';
 import { createSession } from '../sessions/session.service.js';
 import { takeSeat } from '../subscriptions/seat.service.js';
-import { assertNotLocked, currentLock, invalidCode, loginPolicyOf, mfaLocked, recordFailure, resetFailures } from './lockout.service.js';
-import { STEP_UP_MAX_AGE_MS, answer, completeSecondFactor, hasFreshStepUp, type Outcome } from './pending-login.js';
+import { currentLock, resetFailures } from './lockout.service.js';
+import { STEP_UP_MAX_AGE_MS, hasFreshStepUp } from './pending-login.js';
 
 export const DEFAULT_TOTP_LABEL = 'Authenticator app';
 export const DEFAULT_SECURITY_KEY_LABEL = 'Security key';
@@ -65,15 +63,13 @@ export async function enrollmentInfo(ctx: AppContext, pending: PendingPrincipal)
   };
 }
 
-const secondFactorRequired = () =>
-  new AppError('SECOND_FACTOR_REQUIRED', 403, `Verify with your second factor first: adding an authenticator needs one from the last ${STEP_UP_MAX_AGE_MS / 60_000} minutes.`);
 
 export async function hasActiveAuthenticator(db: DbOrTx, owner: FactorUser): Promise<boolean> {
   const row = await db.selectFrom('authenticators').select('id').where(ownedBy('authenticators', owner)).where('status', '=', 'active').executeTakeFirst();
   return row !== undefined;
 }
 
-const alreadyEnrolled = () => conflict('ALREADY_ENROLLED', 'You are enrolled now: log in again and use your second factor.');
+const alreadyEnrolled = () => new AppError('ALREADY_ENROLLED');
 
 /**
  * A password alone (or a remembered browser) must not be enough to add a factor an attacker
@@ -85,13 +81,7 @@ export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal
   const { session } = pending;
   if (session.stage === 'full' && hasFreshStepUp(session, ctx.clock.now())) return;
   if (!(await hasActiveAuthenticator(ctx.db, pending.user))) return;
-  throw session.stage === 'full' ? secondFactorRequired() : alreadyEnrolled();
-}
-
-/** Starts an authenticator-app enrollment: a pending authenticator (an older pending one is replaced), issuer = the firm's name (operators: PLATFORM_NAME). */
-export async function beginTotp(ctx: AppContext, pending: PendingPrincipal): Promise<TotpEnrollment> {
-  await assertMayEnroll(ctx, pending);
-  return ctx.db.transaction().execute((tx) => beginTotpEnrollment(ctx, tx, pending.user, pending.firm?.name ?? PLATFORM_NAME));
+  throw session.stage === 'full' ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
 }
 
 export interface ConfirmInput {
@@ -106,17 +96,10 @@ export interface ConfirmResult {
   backupCodes: string[] | null;
 }
 
-export const alreadyConfirmed = () => conflict('ALREADY_CONFIRMED', 'This authenticator is already confirmed.');
+export const alreadyConfirmed = () => new AppError('ALREADY_CONFIRMED');
 export const noSeat = () =>
-  conflict('NO_SEAT', 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.');
+  new AppError('NO_SEAT');
 
-/**
- * Confirms a pending authenticator-app enrollment with one valid code, then in ONE
- * transaction: activates the authenticator (pending -> active, conditionally), takes the
- * seat (none free: everything rolls back, 409 NO_SEAT), issues backup codes at the user's
- * first enrollment, and finishes the login. A wrong code counts toward the lockout like any
- * failed second factor; while locked nothing is checked.
- */
 /**
  * The end of every enrollment, whatever the factor, in the caller's transaction: the pending
  * authenticator becomes active (one conditional UPDATE: a second confirmation finds nothing to
@@ -183,42 +166,6 @@ export async function announceNewAuthenticator(
   });
 }
 
-export async function confirmTotp(ctx: AppContext, pending: PendingPrincipal, actor: Actor, authenticatorId: string, input: ConfirmInput): Promise<ConfirmResult> {
-  const { user } = pending;
-  await assertMayEnroll(ctx, pending);
-  const authenticator = await ctx.db
-    .selectFrom('authenticators')
-    .select(['id', 'status'])
-    .where('id', '=', authenticatorId)
-    .where(ownedBy('authenticators', user))
-    .where('kind', '=', 'totp')
-    .executeTakeFirst();
-  if (!authenticator) throw notFound('The authenticator');
-  if (authenticator.status === 'active') throw alreadyConfirmed();
-  assertNotLocked(user, ctx.clock.now());
-  // Before the code: a right code with a wrong phone must not use up its time step.
-  const phone = phoneE164(input.phone);
-  const label = input.label?.trim() || DEFAULT_TOTP_LABEL;
-  const policy = await loginPolicyOf(ctx.db, user);
-
-  const outcome = await ctx.db.transaction().execute(async (tx): Promise<Outcome<ConfirmResult>> => {
-    const checked = await checkTotpCode(ctx, tx, authenticatorId, input.code);
-    if (!checked.ok) {
-      const failure = await recordFailure(ctx, tx, actor, user, policy, { method: 'totp', reason: checked.reason, during: 'enrollment' });
-      return { ok: false, error: failure.locked ? mfaLocked(failure.until, ctx.clock.now()) : invalidCode(failure.attemptsLeft) };
-    }
-    const { backupCodes } = await activateAuthenticator(ctx, tx, pending, actor, {
-      authenticatorId,
-      kind: 'totp',
-      set: { label, phone_e164: phone },
-      details: { phone: phone !== null },
-    });
-    const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'totp', enrolled: true });
-    return { ok: true, value: { token, backupCodes } };
-  });
-  return answer(outcome);
-}
-
 /**
  * "No licence free" at the enrollment step (reference A.2.7): the user goes on with the
  * password alone, audited and counted. Only while no seat is free, and never for a user
@@ -228,7 +175,7 @@ export async function skipEnrollment(ctx: AppContext, pending: PendingLogin, act
   const { user, firm, session } = pending;
   return ctx.db.transaction().execute(async (tx) => {
     if (await isEnrolled(tx, user.id)) throw alreadyEnrolled();
-    if (await seatAvailable(tx, firm.id)) throw conflict('SEAT_AVAILABLE', 'A licence is free: set up your second factor to continue.');
+    if (await seatAvailable(tx, firm.id)) throw new AppError('SEAT_AVAILABLE');
     const now = ctx.clock.now();
     await recordBypass(ctx, tx, actor, user.id, firm.id);
     const gone = await tx.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', 'enroll').executeTakeFirst();

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
 import { requireSuperuser } from '../http/auth.js';
 import { Page, PageQuery, errors } from '../http/schemas.js';
-import { listFraudReports } from './fraud-reports.service.js';
+import { listFraudReports } from '../factors/push/fraud-reports.service.js';
 
 export const FraudReportSchema = Type.Object({
   id: Type.String({ description: 'The push request reported' }),

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { LOGIN_POLICY_DEFAULTS, loadLoginPolicy, type LoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { templates } from '../notify/templates.js';
 import { mailSuperusers } from '../notify/superusers.js';
@@ -35,14 +35,13 @@ async function lockedUntilNow(db: DbOrTx, owner: { id: string; firm_id: string |
 }
 
 /** The one answer to every wrong, malformed, replayed or expired code: it never says which. */
-export const invalidCode = (attemptsLeft: number) => new AppError('INVALID_CODE', 401, 'That code is not right.', { attemptsLeft });
+export const invalidCode = (attemptsLeft: number) => new AppError('INVALID_CODE', undefined, { attemptsLeft });
 
 export function mfaLocked(until: number, now: number): AppError {
   const retryAfterSeconds = Math.max(1, Math.ceil((until - now) / 1000));
   const minutes = Math.ceil(retryAfterSeconds / 60);
   return new AppError(
     'MFA_LOCKED',
-    423,
     `Too many wrong codes: your second factor is locked for ${minutes} minute${minutes === 1 ? '' : 's'}. Try again later, or ask your administrator to unlock it.`,
     { retryAfterSeconds },
   );

@@ -3,11 +3,12 @@ import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
 import { UserKind } from '../directory/directory.schemas.js';
 import type { FastifyRequest } from 'fastify';
-import { unauthorized } from '../errors.js';
+import { unauthorized } from '../core/errors.js';
 import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type PendingLogin, type PendingPrincipal } from '../http/auth.js';
 import { isEnrolled } from '../login/mfa-gate.js';
 import { errors } from '../http/schemas.js';
-import { enrollmentInfo, beginTotp, confirmTotp, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
+import { enrollmentInfo, hasActiveAuthenticator, skipEnrollment } from './enrollment-flow.service.js';
+import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
 import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import { AppError, unauthorized } from '../errors.js';
+import { AppError, unauthorized } from '../core/errors.js';
 import { actorOf, type PendingPrincipal } from '../http/auth.js';
 import { rememberCookieName } from '../login/remembered-browsers.js';
 import { createSession } from '../sessions/session.service.js';

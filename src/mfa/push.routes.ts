@@ -5,8 +5,8 @@ import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { userSecondFactorTarget } from './mfa-login.routes.js';
 import { pendingActor } from './pending-login.js';
-import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from './push-enrollment.service.js';
-import { startPush, waitForPush } from './push.service.js';
+import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
+import { startPush, waitForPush } from '../factors/push/push.service.js';
 
 /**
  * The login side of the Tessera Authenticator (issue 5): "Mobile" at enrollment (QR code,

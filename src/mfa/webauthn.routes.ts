@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
-import { conflict } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { beginAuthentication } from '../factors/webauthn/webauthn.ceremony.js';
 import { AuthenticationResponseSchema, CreationOptionsSchema, RegistrationResponseSchema, RequestOptionsSchema } from '../factors/webauthn/webauthn.schemas.js';
 import { requirePendingPrincipal, setSessionCookie } from '../http/auth.js';
@@ -10,7 +10,7 @@ import { assertNotLocked } from './lockout.service.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
 import { pendingActor, setRememberCookie } from './pending-login.js';
 import { verifySecondFactor } from './second-factor.service.js';
-import { beginWebAuthn, confirmWebAuthn } from './webauthn-enrollment.service.js';
+import { beginWebAuthn, confirmWebAuthn } from '../factors/webauthn/webauthn-enrollment.service.js';
 
 const OptionsBody = Type.Object(
   {
@@ -26,7 +26,7 @@ const ConfirmResult = Type.Object({ next: Type.Literal('home'), backupCodes: Typ
 const AssertionBody = Type.Object({ response: AuthenticationResponseSchema, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 const Home = Type.Object({ next: Type.Literal('home') });
 
-const noSecurityKey = () => conflict('NO_SECURITY_KEY', 'You have no security key to sign in with. Use another method.');
+const noSecurityKey = () => new AppError('NO_SECURITY_KEY');
 
 /**
  * Security keys (issue 6, reference 2.2): enrollment (first login, or "add another" from a

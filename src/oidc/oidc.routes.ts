@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HTTPMethods } fro
 import type Provider from 'oidc-provider';
 import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
-import { AppError } from '../errors.js';
+import { AppError } from '../core/errors.js';
 import { ensureSigningKeys, KEY_REFRESH_MS, providerJwks, publishedKeys } from './keys.js';
 import { interactionPath, OIDC_ROUTES } from './paths.js';
 import type { ProviderSources } from './provider.js';
@@ -155,7 +155,7 @@ export const oidcRoutes =
     app.get(interactionPath(':uid'), { schema: { hide: true, params: UidParams } }, async (request, reply) => {
       const provider = await door.provider();
       const interaction = await provider.Interaction.find(request.params.uid);
-      if (!interaction) throw new AppError('INTERACTION_NOT_FOUND', 404, 'This sign-in request has expired or does not exist. Go back to the application and start again.');
+      if (!interaction) throw new AppError('INTERACTION_NOT_FOUND');
       return reply
         .type('text/html')
         .header('cache-control', 'no-store')

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { JWK } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AppContext } from '../context.js';
-import { DATABASE_RETRY_AFTER_SECONDS } from '../http/error-handler.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../core/errors.js';
 import { escapeHtml } from '../http/html.js';
 import { ACR_VALUES, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
 import { adapterFactory } from './adapter.js';

@@ -1,7 +1,7 @@
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
-import { conflict, notFound } from '../errors.js';
+import { AppError, notFound } from '../core/errors.js';
 import { ownedBy } from '../factors/factor.js';
 import { FACTORS } from '../factors/registry.js';
 import { loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
@@ -53,7 +53,7 @@ export async function listOperators(ctx: AppContext, db: DbOrTx): Promise<Operat
  */
 export async function resetOperatorFactors(ctx: AppContext, db: DbOrTx, actor: Actor & { id: string }, operatorId: string): Promise<void> {
   if (operatorId === actor.id) {
-    throw conflict('SELF_RESET', 'You cannot reset your own second factor here: change your authenticators under Security.');
+    throw new AppError('SELF_RESET');
   }
   const op = await db.selectFrom('operators').select('id').where('id', '=', operatorId).executeTakeFirst();
   if (!op) throw notFound('The operator');

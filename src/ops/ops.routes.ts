@@ -6,7 +6,7 @@ import { Type } from 'typebox';
 import type { App } from '../app.js';
 import type { AppContext } from '../context.js';
 import { LATEST_MIGRATION } from '../db/migrate.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, notFound } from '../core/errors.js';
 import { errors } from '../http/schemas.js';
 import { metrics } from './metrics.js';
 
@@ -44,7 +44,7 @@ export const opsRoutes =
         const { rows } = await sql<{ name: string | null }>`select max(name) as name from kysely_migration`.execute(ctx.db);
         const applied = rows[0]?.name ?? null;
         if (applied === null || applied < LATEST_MIGRATION) {
-          throw new AppError('MIGRATIONS_PENDING', 503, `The database is not migrated yet (at ${applied ?? 'none'}, expected ${LATEST_MIGRATION}).`, {
+          throw new AppError('MIGRATIONS_PENDING', `The database is not migrated yet (at ${applied ?? 'none'}, expected ${LATEST_MIGRATION}).`, {
             retryAfterSeconds: 5,
           });
         }
@@ -73,7 +73,7 @@ function assertMetricsAllowed(ctx: AppContext, request: FastifyRequest): void {
   if (token) {
     const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1]?.trim() ?? '';
     if (!timingSafeEqual(digest(given), digest(token))) {
-      throw new AppError('UNAUTHENTICATED', 401, 'Metrics need the bearer token configured in TESSERA_METRICS_TOKEN.');
+      throw new AppError('UNAUTHENTICATED', 'Metrics need the bearer token configured in TESSERA_METRICS_TOKEN.');
     }
     return;
   }

@@ -2,7 +2,7 @@ import { audit, type Actor, type AuditEntry } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { containsText } from '../db/constraints.js';
-import { badRequest, conflict, notFound } from '../errors.js';
+import { AppError, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
 import { forgetUncoveredEnablementMails, scheduleEnablementMails } from '../mfa-policy/enablement.js';
 import { isSubscriptionLive } from '../mfa-policy/mfa-policy.js';
@@ -82,7 +82,7 @@ const ACTIVATABLE_FROM: SubscriptionState[] = ['requested', 'suspended', 'cancel
 const CANCELLABLE_FROM: SubscriptionState[] = ['requested', 'active', 'suspended'];
 
 const noSubscription = () => notFound('Subscription');
-const invalidState = (state: string, action: string) => conflict('INVALID_STATE', `A subscription in state "${state}" cannot be ${action}.`);
+const invalidState = (state: string, action: string) => new AppError('INVALID_STATE', `A subscription in state "${state}" cannot be ${action}.`);
 
 export async function subscriptionRow(db: DbOrTx, firmId: string): Promise<Subscription | undefined> {
   return db.selectFrom('subscriptions').selectAll().where('firm_id', '=', firmId).executeTakeFirst();
@@ -156,7 +156,7 @@ export async function requestSubscription(ctx: AppContext, db: DbOrTx, actor: Ac
       .where('state', 'in', SUBSCRIBABLE_FROM)
       .executeTakeFirst();
     if (Number(reopened.numUpdatedRows) === 0) {
-      throw conflict('ALREADY_SUBSCRIBED', 'MFA is already subscribed or requested for this firm.');
+      throw new AppError('ALREADY_SUBSCRIBED');
     }
     from = 'cancelled';
   }
@@ -184,11 +184,11 @@ export async function requestLicences(ctx: AppContext, db: DbOrTx, actor: Actor,
     .executeTakeFirst();
   if (!updated) {
     const row = await subscriptionRow(db, firmId);
-    if (!row || row.state !== 'active') throw conflict('SUBSCRIPTION_NOT_ACTIVE', 'Licences can only be requested for an active MFA subscription.');
+    if (!row || row.state !== 'active') throw new AppError('SUBSCRIPTION_NOT_ACTIVE', 'Licences can only be requested for an active MFA subscription.');
     if (row.licence_count >= licences) {
-      throw badRequest('LICENCES_NOT_MORE', `Ask for more than the ${row.licence_count} licences the firm already has.`);
+      throw new AppError('LICENCES_NOT_MORE', `Ask for more than the ${row.licence_count} licences the firm already has.`);
     }
-    throw conflict('LICENCE_REQUEST_PENDING', `A request for ${row.requested_licences} licences is already waiting for the operator.`);
+    throw new AppError('LICENCE_REQUEST_PENDING', `A request for ${row.requested_licences} licences is already waiting for the operator.`);
   }
   await audit(db, now, actor, {
     event: 'subscription.licences_requested',
@@ -303,7 +303,7 @@ async function refuseTransition(db: DbOrTx, firmId: string, action: string): Pro
 export async function activateSubscription(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, input: ActivationInput): Promise<SubscriptionItem> {
   const startsAt = input.startsAt ?? null;
   const endsAt = input.endsAt ?? null;
-  if (startsAt !== null && endsAt !== null && endsAt <= startsAt) throw badRequest('INVALID_DATES', 'The end must come after the start.');
+  if (startsAt !== null && endsAt !== null && endsAt <= startsAt) throw new AppError('INVALID_DATES');
   const planName = input.planName.trim();
   const licenceCount = input.licenceCount;
   const now = ctx.clock.now();
@@ -352,7 +352,7 @@ export async function activateSubscription(ctx: AppContext, db: DbOrTx, actor: A
     const row = await subscriptionRow(db, firmId);
     if (!row) throw noSubscription();
     if (row.seats_used > licenceCount) {
-      throw conflict(
+      throw new AppError(
         'LICENCES_BELOW_ENROLLED',
         `${row.seats_used} users are enrolled; reset enrollments until no more than ${licenceCount} are, or keep at least ${row.seats_used} licences.`,
       );
@@ -421,7 +421,7 @@ export async function declineLicenceRequest(ctx: AppContext, db: DbOrTx, actor: 
   const now = ctx.clock.now();
   const row = await subscriptionRow(db, firmId);
   if (!row) throw noSubscription();
-  const noRequest = () => conflict('NO_LICENCE_REQUEST', 'There is no pending licence request.');
+  const noRequest = () => new AppError('NO_LICENCE_REQUEST');
   if (row.requested_licences === null) throw noRequest();
   // Conditional on the very request read above: one of two concurrent declines matches.
   const cleared = await db

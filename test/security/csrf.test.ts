@@ -2,7 +2,7 @@ import { randomUUID, webcrypto } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { DEVICE_CLOCK_SKEW_MS } from '../../src/device/device-signature.js';
+import { DEVICE_CLOCK_SKEW_MS } from '../../src/factors/push/device-signature.js';
 import { DeviceSimulator, type SignOverrides } from '../support/device-simulator.js';
 import { Agent, dbState, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { api, apiRoutes, fillPath, isDeviceRoute, isUnsafe, loginAs, mfaFirm, pushUser, type ApiRoute, type PushUser } from '../support/security.js';

@@ -12,7 +12,7 @@ import { systemActor } from '../../src/audit/audit.service.js';
 import { HOUR, ManualClock } from '../../src/clock.js';
 import { RESEAL_SECRETS_JOB, describeReseal, resealSecrets } from '../../src/crypto/reseal.job.js';
 import { SecretBox, SecretUnavailable, keyIdOf } from '../../src/crypto/secret-box.js';
-import { loadVapidKeysAtStart, vapidKeys } from '../../src/device/web-push.js';
+import { loadVapidKeysAtStart, vapidKeys } from '../../src/factors/push/web-push.js';
 import { ensureSigningKeys, publishedKeys, providerJwks } from '../../src/oidc/keys.js';
 import { normaliseBackupCode } from '../../src/factors/backup-codes/backup-codes.factor.js';
 import { beginTotpEnrollment } from '../../src/factors/totp/totp.factor.js';

@@ -3,7 +3,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { Secret, TOTP } from 'otpauth';
 import type { App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
-import { newNonce } from '../../src/device/device-signature.js';
+import { newNonce } from '../../src/factors/push/device-signature.js';
 
 /**
  * The Tessera Authenticator as a test sees it: its own P-256 key pair made with WebCrypto

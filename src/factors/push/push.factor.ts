@@ -1,5 +1,5 @@
 import type { DbOrTx } from '../../db/database.js';
-import { AppError } from '../../errors.js';
+import { AppError } from '../../core/errors.js';
 import type { FactorUser, LoginFactor } from '../factor.js';
 
 export const PUSH_LABEL = 'Tessera Authenticator';
@@ -30,11 +30,11 @@ export async function pushPausedUntil(db: DbOrTx, user: FactorUser, now: number)
 }
 
 export const pushRefused = (attemptsLeft: number) =>
-  new AppError('PUSH_NOT_APPROVED', 401, 'The push was not approved.', { attemptsLeft });
+  new AppError('PUSH_NOT_APPROVED', undefined, { attemptsLeft });
 
 /**
  * Push approvals from the Tessera Authenticator (reference 1.4.1). The answer itself comes
- * from the device (src/device/device.service.ts); what the login "verifies" here is the id
+ * from the device (src/factors/push/device.service.ts); what the login "verifies" here is the id
  * of a push transaction of this very session that the device approved and no login took
  * yet, taken by one conditional UPDATE: an approval finishes exactly one login, once.
  * The device's offline passcodes (1.4.2) are the TOTP factor's (a totp_authenticators row

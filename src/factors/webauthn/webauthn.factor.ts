@@ -1,11 +1,11 @@
-import { AppError } from '../../errors.js';
+import { AppError } from '../../core/errors.js';
 import { ownedBy, type LoginFactor } from '../factor.js';
 import { checkAssertion, recordAssertion, reportCounterRegression } from './webauthn.ceremony.js';
 import type { AuthenticationResponse } from './webauthn.schemas.js';
 
 /** The one answer to every refused security key (forged, foreign, replayed, cloned): it never says which. */
 export const webauthnFailed = (attemptsLeft: number) =>
-  new AppError('WEBAUTHN_FAILED', 401, 'The security key was not accepted.', { attemptsLeft });
+  new AppError('WEBAUTHN_FAILED', undefined, { attemptsLeft });
 
 /** The route validated the shape (AuthenticationResponseSchema); this only guards the registry's `unknown`. */
 const isAssertion = (answer: unknown): answer is AuthenticationResponse =>

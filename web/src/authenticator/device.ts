@@ -1,5 +1,5 @@
 /**
- * The device protocol, as src/device/device-signature.ts verifies it and
+ * The device protocol, as src/factors/push/device-signature.ts verifies it and
  * test/support/device-simulator.ts speaks it:
  *   a request  headers x-tessera-device / x-tessera-timestamp / x-tessera-nonce / x-tessera-signature,
  *              the signature (ECDSA P-256 SHA-256, IEEE P1363 as WebCrypto makes it, base64url) over

@@ -1,19 +1,19 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Secret } from 'otpauth';
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import type { DbOrTx } from '../db/database.js';
-import { isActiveUser } from '../directory/user.table.js';
-import { AppError, badRequest, conflict, notFound } from '../errors.js';
-import { FRAUD_PAUSE_MS } from '../factors/push/push.factor.js';
-import type { PushStatus, PushTransaction } from '../factors/push/push.table.js';
-import { TOTP_PARAMS } from '../factors/totp/totp.factor.js';
-import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../mfa/enrollment-flow.service.js';
-import { activationId } from '../mfa/push-enrollment.service.js';
-import { PENDING_STAGES } from '../login/mfa-gate.js';
-import { templates } from '../notify/templates.js';
-import { metrics } from '../ops/metrics.js';
-import { takeSeat } from '../subscriptions/seat.service.js';
+import { audit, type Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import type { DbOrTx } from '../../db/database.js';
+import { isActiveUser } from '../../directory/user.table.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { FRAUD_PAUSE_MS } from './push.factor.js';
+import type { PushStatus, PushTransaction } from './push.table.js';
+import { TOTP_PARAMS } from '../totp/totp.factor.js';
+import { announceNewAuthenticator, hasActiveAuthenticator, noSeat } from '../../mfa/enrollment-flow.service.js';
+import { activationId } from './push-enrollment.service.js';
+import { PENDING_STAGES } from '../../login/mfa-gate.js';
+import { templates } from '../../notify/templates.js';
+import { metrics } from '../../ops/metrics.js';
+import { takeSeat } from '../../subscriptions/seat.service.js';
 import {
   answerSigningString,
   DEVICE_CLOCK_SKEW_MS,
@@ -26,7 +26,7 @@ import {
 } from './device-signature.js';
 import { pushHub } from './push-hub.js';
 import { pushEndpointProblem } from './web-push.js';
-import { mailSuperusers } from '../notify/superusers.js';
+import { mailSuperusers } from '../../notify/superusers.js';
 
 /**
  * The Tessera Authenticator's side of the protocol (issue 5): activation with a single-use
@@ -35,9 +35,9 @@ import { mailSuperusers } from '../notify/superusers.js';
  */
 
 export const activationInvalid = () =>
-  new AppError('ACTIVATION_INVALID', 410, 'This activation code is not valid any more (used, expired or unknown). Start the enrollment again to get a new QR code.');
-export const deviceUnauthenticated = () => new AppError('DEVICE_UNAUTHENTICATED', 401, 'The device request is not signed by an active Tessera Authenticator.');
-export const transactionNotPending = () => conflict('TRANSACTION_NOT_PENDING', 'This request was already answered or has expired.');
+  new AppError('ACTIVATION_INVALID');
+export const deviceUnauthenticated = () => new AppError('DEVICE_UNAUTHENTICATED');
+export const transactionNotPending = () => new AppError('TRANSACTION_NOT_PENDING');
 const SECRET_BYTES = 20;
 
 export interface ActivationResult {
@@ -73,7 +73,7 @@ export async function activateDevice(
   input: { code: string; publicKey: unknown; platform?: string },
 ): Promise<ActivationResult> {
   const parsed = parseDeviceKey(input.publicKey);
-  if (!parsed) throw badRequest('INVALID_PUBLIC_KEY', 'The public key must be a P-256 public key as a JWK (kty "EC", crv "P-256", x, y).');
+  if (!parsed) throw new AppError('INVALID_PUBLIC_KEY');
   try {
     return await ctx.db.transaction().execute(async (tx) => {
       const now = ctx.clock.now();
@@ -344,7 +344,7 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
     });
     throw error;
   };
-  if (input.reason !== undefined && input.answer !== 'deny') throw badRequest('INVALID_ANSWER', 'A reason goes with a denial only.');
+  if (input.reason !== undefined && input.answer !== 'deny') throw new AppError('INVALID_ANSWER');
   const signed = answerSigningString({ id: transactionId, answer: input.answer, reason: input.reason, number: input.number, timestamp: input.timestamp });
   const device_ = await loadDevice(ctx.db, device.deviceId);
   const key = device_ ? keyOfStoredJwk(device_.public_key) : null;
@@ -453,7 +453,7 @@ export async function deviceStillActive(ctx: AppContext, device: DeviceIdentity)
 /** The app's Web Push subscription (null: unsubscribed); its endpoint must be one Tessera may send to (web-push.ts). */
 export async function setWebPushSubscription(ctx: AppContext, device: DeviceIdentity, subscription: { endpoint: string } | null): Promise<void> {
   if (subscription !== null && pushEndpointProblem(subscription.endpoint) !== null) {
-    throw badRequest('INVALID_PUSH_ENDPOINT', 'The notification endpoint must be an https address of a public push service.');
+    throw new AppError('INVALID_PUSH_ENDPOINT');
   }
   await ctx.db
     .updateTable('push_devices')

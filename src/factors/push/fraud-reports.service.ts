@@ -1,6 +1,6 @@
-import type { DbOrTx } from '../db/database.js';
-import { describeUserAgent } from '../factors/push/user-agent.js';
-import type { PageOf } from '../http/schemas.js';
+import type { DbOrTx } from '../../db/database.js';
+import { describeUserAgent } from './user-agent.js';
+import type { PageOf } from '../../http/schemas.js';
 
 /** One "It seemed fraudulent" answer, as the firm's superusers see it on the MFA page (issue 5.6). */
 export interface FraudReportView {

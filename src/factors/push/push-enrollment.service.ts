@@ -1,15 +1,15 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import QRCode from 'qrcode';
-import type { Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import { conflict, notFound } from '../errors.js';
-import { issueBackupCodes } from '../factors/backup-codes/backup-codes.factor.js';
-import { ACTIVATION_TTL_MS, PUSH_LABEL } from '../factors/push/push.factor.js';
-import type { PendingLogin } from '../http/auth.js';
-import { phoneE164 } from '../factors/phone-number.js';
-import { assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
-import { assertNotLocked, currentLock, resetFailures } from './lockout.service.js';
-import { completeSecondFactor } from './pending-login.js';
+import type { Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { issueBackupCodes } from '../backup-codes/backup-codes.factor.js';
+import { ACTIVATION_TTL_MS, PUSH_LABEL } from './push.factor.js';
+import type { PendingLogin } from '../../http/auth.js';
+import { assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { phoneE164 } from '../phone-number.js';
+import { assertNotLocked, currentLock, resetFailures } from '../../mfa/lockout.service.js';
+import { completeSecondFactor } from '../../mfa/pending-login.js';
 
 export interface PushEnrollment {
   authenticatorId: string;
@@ -23,7 +23,7 @@ export type PushEnrollmentStatus = 'pending' | 'active' | 'expired';
 /** An activation code is stored as its hash: the database alone cannot activate a device. */
 export const activationId = (code: string) => createHash('sha256').update(code, 'utf8').digest('base64url');
 
-export const notActivated = () => conflict('NOT_ACTIVATED', 'The Tessera Authenticator has not been activated yet: scan the QR code with it first.');
+export const notActivated = () => new AppError('NOT_ACTIVATED');
 
 /**
  * "Mobile" at enrollment (reference 1.2, 1.3): the phone number with its country code, then
@@ -108,7 +108,7 @@ export async function completePushEnrollment(ctx: AppContext, pending: PendingLo
       .where('id', '=', row.activation_id)
       .where('completed_at', 'is', null)
       .executeTakeFirst();
-    if (Number(taken.numUpdatedRows) === 0) throw conflict('ALREADY_CONFIRMED', 'This enrollment is already complete.');
+    if (Number(taken.numUpdatedRows) === 0) throw new AppError('ALREADY_CONFIRMED');
     const backupCodes = row.first_enrollment === 1 ? await issueBackupCodes(ctx, tx, pending.user) : null;
     if (!(await resetFailures(ctx, tx, pending.user))) throw await currentLock(ctx, tx, pending.user);
     const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'push', enrolled: true });

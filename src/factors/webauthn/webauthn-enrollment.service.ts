@@ -1,7 +1,7 @@
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import { AppError, badRequest, conflict, notFound } from '../errors.js';
-import { consumeChallenge } from '../factors/webauthn/webauthn.challenges.js';
+import { audit, type Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { consumeChallenge } from './webauthn.challenges.js';
 import {
   beginRegistration,
   checkRegistration,
@@ -9,23 +9,23 @@ import {
   storeCredential,
   type CeremonyReason,
   type RegistrationStart,
-} from '../factors/webauthn/webauthn.ceremony.js';
-import type { RegistrationResponse } from '../factors/webauthn/webauthn.schemas.js';
-import type { PendingPrincipal } from '../http/auth.js';
-import { ownedBy } from '../factors/factor.js';
-import { PLATFORM_NAME } from '../operators/operator-mail.js';
-import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from './enrollment-flow.service.js';
-import { assertNotLocked } from './lockout.service.js';
-import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
-import { completeSecondFactor } from './pending-login.js';
+} from './webauthn.ceremony.js';
+import type { RegistrationResponse } from './webauthn.schemas.js';
+import type { PendingPrincipal } from '../../http/auth.js';
+import { ownedBy } from '../factor.js';
+import { PLATFORM_NAME } from '../../operators/operator-mail.js';
+import { activateAuthenticator, alreadyConfirmed, assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { assertNotLocked } from '../../mfa/lockout.service.js';
+import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
+import { completeSecondFactor } from '../../mfa/pending-login.js';
 
 export const webauthnInvalid = () =>
-  badRequest('WEBAUTHN_INVALID', 'The security key\'s answer could not be verified. Try again, or try another key.');
+  new AppError('WEBAUTHN_INVALID');
 export const challengeInvalid = () =>
-  badRequest('CHALLENGE_INVALID', 'This security key request expired or was already used. Start again.');
-export const credentialExists = () => conflict('CREDENTIAL_EXISTS', 'This key is already registered.');
+  new AppError('CHALLENGE_INVALID');
+export const credentialExists = () => new AppError('CREDENTIAL_EXISTS');
 export const passkeysNotAllowed = () =>
-  new AppError('PASSKEYS_NOT_ALLOWED', 403, 'Your firm does not allow signing in with a passkey. Add this key as a security key instead.');
+  new AppError('PASSKEYS_NOT_ALLOWED');
 
 /**
  * Which registrations may become passkeys (credentials that sign in without the password):

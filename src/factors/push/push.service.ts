@@ -1,18 +1,18 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { audit, type Actor } from '../audit/audit.service.js';
-import type { AppContext } from '../context.js';
-import { pushHub } from '../device/push-hub.js';
-import { sendPushNotifications } from '../device/web-push.js';
-import { AppError, conflict, notFound } from '../errors.js';
-import { activeDevices, PUSH_TTL_MS } from '../factors/push/push.factor.js';
-import type { PushStatus } from '../factors/push/push.table.js';
-import { describeUserAgent } from '../factors/push/user-agent.js';
-import type { PendingLogin } from '../http/auth.js';
-import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
-import { metrics } from '../ops/metrics.js';
-import { assertNotLocked, recordFailure } from './lockout.service.js';
-import { verifySecondFactor, type VerifyResult } from './second-factor.service.js';
+import { audit, type Actor } from '../../audit/audit.service.js';
+import type { AppContext } from '../../context.js';
+import { pushHub } from './push-hub.js';
+import { sendPushNotifications } from './web-push.js';
+import { AppError, notFound } from '../../core/errors.js';
+import { activeDevices, PUSH_TTL_MS } from './push.factor.js';
+import type { PushStatus } from './push.table.js';
+import { describeUserAgent } from './user-agent.js';
+import type { PendingLogin } from '../../http/auth.js';
+import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
+import { metrics } from '../../ops/metrics.js';
+import { assertNotLocked, recordFailure } from '../../mfa/lockout.service.js';
+import { verifySecondFactor, type VerifyResult } from '../../mfa/second-factor.service.js';
 
 /** The longest a login waits for an answer in one request (below common proxy timeouts). */
 export const WAIT_MAX_MS = 25_000;
@@ -20,7 +20,6 @@ export const WAIT_MAX_MS = 25_000;
 export const pushLimit = (minutes: number, retryAfterMs: number) =>
   new AppError(
     'PUSH_LIMIT',
-    429,
     `Too many push requests in the last ${minutes} minutes without an approval. Use a passcode from your Tessera Authenticator or a security key instead.`,
     // Retry-After: when the oldest push that counts leaves the window.
     { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
@@ -29,12 +28,11 @@ export const pushPaused = (until: number, now: number) => {
   const minutes = Math.max(1, Math.ceil((until - now) / 60_000));
   return new AppError(
     'PUSH_PAUSED',
-    409,
     `Push requests to you are paused for ${minutes} more minute${minutes === 1 ? '' : 's'} after a request was reported as fraudulent. Use a passcode or a security key.`,
     { retryAfterSeconds: Math.ceil((until - now) / 1000) },
   );
 };
-export const noPushDevice = () => conflict('PUSH_UNAVAILABLE', 'You have no Tessera Authenticator activated for push requests.');
+export const noPushDevice = () => new AppError('PUSH_UNAVAILABLE');
 
 export interface PushStart {
   transactionId: string;

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { sql } from 'kysely';
-import type { AppContext } from '../context.js';
-import { isPostgres } from '../db/database.js';
+import type { AppContext } from '../../context.js';
+import { isPostgres } from '../../db/database.js';
 
 /** The PostgreSQL channel a push transaction's id is announced on, when it is created or answered. */
 export const PUSH_CHANNEL = 'tessera_push';

@@ -4,9 +4,9 @@ import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import webpush, { type PushSubscription, type RequestOptions } from 'web-push';
 import { sql, type SqlBool } from 'kysely';
-import type { AppContext } from '../context.js';
-import { resealOnUse, sealedServerKeys } from '../crypto/reseal.js';
-import { SecretUnavailable } from '../crypto/secret-box.js';
+import type { AppContext } from '../../context.js';
+import { resealOnUse, sealedServerKeys } from '../../crypto/reseal.js';
+import { SecretUnavailable } from '../../crypto/secret-box.js';
 
 /**
  * Web Push (RFC 8030, VAPID RFC 8292) to the Tessera Authenticator, for when the app is
