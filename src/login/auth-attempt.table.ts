@@ -1,13 +1,14 @@
 import type { Insertable, Selectable } from 'kysely';
 
 /**
- * One row per password attempt and throttling key (the submitted account, and the client IP).
+ * One row per password attempt and throttling key (the submitted account, and the client IP),
+ * and one per look-up of a firm's sign-in options (`firm_hint`, by client IP: login-options.service.ts).
  * A row is written *before* the password is checked, then its outcome set, so that
  * concurrent attempts can never slip past the hourly cap (see throttle.ts).
  */
 export interface AuthAttemptTable {
   id: string;
-  scope: 'account' | 'ip';
+  scope: 'account' | 'ip' | 'firm_hint';
   key: string;
   at: number;
   outcome: 'pending' | 'failure' | 'success' | 'refused';

@@ -17,8 +17,10 @@ const Credentials = {
   email: Type.String({ minLength: 1, maxLength: 254 }),
   password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX * 4 }),
 };
+/** A firm's short name as people type it (any case; compared in lower case). */
+export const FirmSlugInput = Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9-]+$' });
 const LoginBody = Type.Object(
-  { ...Credentials, firm: Type.Optional(Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9-]+$' })) },
+  { ...Credentials, firm: Type.Optional(FirmSlugInput) },
   { additionalProperties: false },
 );
 const OperatorLoginBody = Type.Object(Credentials, { additionalProperties: false });

@@ -5,6 +5,8 @@ import { AuthenticationResponseSchema, RequestOptionsSchema } from '../factors/w
 import { actorOf, sessionToken, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { deleteSession } from '../sessions/session.service.js';
+import { firmLoginOptions } from './login-options.service.js';
+import { FirmSlugInput } from './login.routes.js';
 import { passkeyLogin, passkeyOptions } from './passkey.service.js';
 
 const OptionsResult = Type.Object({ challengeId: Type.String(), options: RequestOptionsSchema });
@@ -13,12 +15,30 @@ const VerifyBody = Type.Object(
   { additionalProperties: false },
 );
 const VerifyResult = Type.Object({ principal: Type.Literal('user'), next: Type.Literal('home') });
+const LoginOptionsQuery = Type.Object({ firm: FirmSlugInput }, { additionalProperties: false });
+const LoginOptions = Type.Object({
+  passkeys: Type.Boolean({ description: 'The firm allows passkey sign-in. Also false for a firm that does not exist.' }),
+});
 
 /** "Sign in with a passkey" (issue 6.5): no email and no password; for firms that allow it. */
 export const passkeyRoutes =
   (ctx: AppContext): FastifyPluginAsyncTypebox =>
   async (app) => {
     const tags = ['session'];
+
+    app.get(
+      '/login/options',
+      {
+        schema: {
+          tags,
+          summary:
+            'What the login page may offer for a firm named by its short name (the "Sign in with a passkey" button); the same answer for an unknown firm as for one without passkeys; throttled per client IP',
+          querystring: LoginOptionsQuery,
+          response: { 200: LoginOptions, ...errors(400, 429) },
+        },
+      },
+      async (request) => firmLoginOptions(ctx, { firmSlug: request.query.firm, ip: request.ip }),
+    );
 
     app.post(
       '/passkey/options',

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { HOUR } from '../clock.js';
 import type { DbOrTx } from '../db/database.js';
+import type { AuthAttempt } from './auth-attempt.table.js';
 
 export interface ThrottlePolicy {
   /** Consecutive failures (since the last success) that cost nothing. */
@@ -42,7 +43,7 @@ export type ThrottleDecision = { allowed: true; ticket: string[] } | { allowed: 
 export async function reserveAttempt(
   db: DbOrTx,
   clock: Clock,
-  keys: { scope: 'account' | 'ip'; key: string; policy: ThrottlePolicy }[],
+  keys: { scope: AuthAttempt['scope']; key: string; policy: ThrottlePolicy }[],
 ): Promise<ThrottleDecision> {
   const now = clock.now();
   const ticket: string[] = [];
@@ -96,11 +97,11 @@ export async function reserveAttempt(
 }
 
 /** When the n-th oldest failure in the window leaves it. */
-async function capLiftsIn(db: DbOrTx, scope: string, key: string, now: number, n: number): Promise<number> {
+async function capLiftsIn(db: DbOrTx, scope: AuthAttempt['scope'], key: string, now: number, n: number): Promise<number> {
   const row = await db
     .selectFrom('auth_attempts')
     .select('at')
-    .where('scope', '=', scope as 'account' | 'ip')
+    .where('scope', '=', scope)
     .where('key', '=', key)
     .where('outcome', 'in', ['pending', 'failure'])
     .where('at', '>', now - HOUR)

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -85,6 +86,11 @@ export interface VirtualAuthenticators {
   setPresence(authenticatorId: string, tapped: boolean): Promise<void>;
   /** The credentials a key holds (id, resident or not, sign count). */
   credentials(authenticatorId: string): Promise<{ credentialId: string; isResidentCredential: boolean; signCount: number; rpId?: string }[]>;
+  /**
+   * Puts a credential registered elsewhere (a SoftAuthenticator's, over HTTP) on a key: its id,
+   * private key and user handle, so the browser signs with the very key the server knows.
+   */
+  addCredential(authenticatorId: string, credential: { id: Buffer; privateKey: KeyObject; userHandle: Buffer; rpId: string; resident: boolean; signCount?: number }): Promise<void>;
 }
 
 /** Virtual security keys for `page` (WebAuthn domain of CDP; Chromium only). */
@@ -103,6 +109,20 @@ export async function virtualAuthenticators(page: Page): Promise<VirtualAuthenti
     },
     async setPresence(authenticatorId, tapped) {
       await cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: tapped });
+    },
+    async addCredential(authenticatorId, c) {
+      // CDP's binary fields are standard base64; the private key is PKCS#8 DER.
+      await cdp.send('WebAuthn.addCredential', {
+        authenticatorId,
+        credential: {
+          credentialId: c.id.toString('base64'),
+          isResidentCredential: c.resident,
+          rpId: c.rpId,
+          privateKey: c.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+          userHandle: c.userHandle.toString('base64'),
+          signCount: c.signCount ?? 0,
+        },
+      });
     },
     async credentials(authenticatorId) {
       const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });

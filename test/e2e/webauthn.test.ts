@@ -247,8 +247,12 @@ describe('Security keys and passkeys in Chromium', () => {
     const resident = (await keys.credentials(key)).filter((c) => c.isResidentCredential);
     expect(resident).toHaveLength(1);
     await logOut(page);
+    // The button is offered where the page knows the firm (a ?firm= link) and the firm allows passkeys (issue 16.9).
+    expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).count()).toBe(0);
+    await page.goto(`${rig.baseUrl}/login?firm=${firm.firm.slug}`);
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).waitFor();
 
-    // Turned off again, the passkey does not sign in.
+    // Turned off again while the page is open, the passkey does not sign in.
     await allow.uncheck();
     await policy.getByRole('button', { name: 'Save policy' }).click();
     await expect.poll(async () => (await rig.h.ctx.db.selectFrom('mfa_settings').select('passkeys_enabled').where('firm_id', '=', firm.firm.id).executeTakeFirstOrThrow()).passkeys_enabled).toBe(0);
@@ -262,7 +266,7 @@ describe('Security keys and passkeys in Chromium', () => {
     await allow.check();
     await policy.getByRole('button', { name: 'Save policy' }).click();
     await expect.poll(async () => (await rig.h.ctx.db.selectFrom('mfa_settings').select('passkeys_enabled').where('firm_id', '=', firm.firm.id).executeTakeFirstOrThrow()).passkeys_enabled).toBe(1);
-    await page.goto(`${rig.baseUrl}/login`);
+    await page.goto(`${rig.baseUrl}/login?firm=${firm.firm.slug}`);
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await welcome(page, pat.name);
     expect(await page.getByLabel('Password').count()).toBe(0);

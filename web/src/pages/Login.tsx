@@ -7,6 +7,7 @@ import { historyState, Link, navigate } from '../router';
 import { nextParam, safeNext, withNext } from '../safe-next';
 import { useSession } from '../session';
 import { keyErrorMessage, signInWithPasskey } from '../factors/webauthn/ceremonies';
+import { useFirmAllowsPasskeys, usePasskeyAutofill, type PasskeyAutofill } from '../factors/webauthn/passkey-login';
 
 /** Where a firm user's login goes after the password (the server decides the step). */
 function afterPassword(result: LoginResult): { to: string; state?: Record<string, unknown> } {
@@ -20,6 +21,18 @@ function afterPassword(result: LoginResult): { to: string; state?: Record<string
     default:
       return { to: safeNext(next), state: result.notice ? { notice: result.notice } : undefined };
   }
+}
+
+/** A passkey sign-in is a full session at once (the key is both factors). */
+function useFinishPasskeySignIn() {
+  const { refresh } = useSession();
+  return async (result: LoginResult) => {
+    // A new full session: its CSRF token is fetched again.
+    resetCsrfToken();
+    await refresh();
+    const target = afterPassword(result);
+    navigate(target.to, { state: target.state });
+  };
 }
 
 interface LoginProps {
@@ -41,8 +54,28 @@ export function Login({ audience }: LoginProps) {
     historyState('notice') === 'sign_in_again' ? 'Your sign-in ended before it was finished. Please sign in again.' : null,
   );
 
+  // Passkeys are for firm users only (an operator's key is never a passkey).
+  const firmUsers = audience === 'user';
+  const finishPasskey = useFinishPasskeySignIn();
+  // Whoever has a passkey for this site is offered it in the email field's suggestions ...
+  const autofill = usePasskeyAutofill(firmUsers, {
+    onPicked() {
+      setError(null);
+      setPending(true);
+    },
+    onSignedIn: (result) => void finishPasskey(result),
+    onError(cause) {
+      setPending(false);
+      setError(keyErrorMessage(cause, 'passkey'));
+    },
+  });
+  // ... and the button is shown only where the page knows the firm and the firm allows passkeys.
+  const passkeyButton = useFirmAllowsPasskeys(firm, firmUsers);
+
   async function submit(event: FormEvent) {
     event.preventDefault();
+    // The password was chosen: the passkey request waiting in the email field's autofill ends.
+    autofill.stop();
     setPending(true);
     setError(null);
     try {
@@ -66,6 +99,7 @@ export function Login({ audience }: LoginProps) {
         setAskFirm(true);
       }
       setPending(false);
+      autofill.start();
     }
   }
 
@@ -79,7 +113,15 @@ export function Login({ audience }: LoginProps) {
             </p>
           ) : null}
           <ErrorAlert message={error} />
-          <TextField label="Email" type="email" value={email} onChange={setEmail} autoComplete="username" required />
+          <TextField
+            label="Email"
+            type="email"
+            value={email}
+            onChange={setEmail}
+            // "webauthn" last: the browser may offer this site's passkeys among the suggestions.
+            autoComplete={firmUsers ? 'username webauthn' : 'username'}
+            required
+          />
           <TextField
             label="Password"
             type="password"
@@ -105,42 +147,50 @@ export function Login({ audience }: LoginProps) {
             </button>
           </div>
         </form>
-        {audience === 'user' ? <PasskeySignIn disabled={pending} onError={setError} /> : null}
+        {passkeyButton ? <PasskeySignIn disabled={pending} onError={setError} autofill={autofill} onSignedIn={finishPasskey} /> : null}
       </Card>
-      <p className="page-footer">
-        {audience === 'operator' ? (
+      {/* The customers' page does not point at the operators' console; an operator who came to
+          the wrong page is shown the way to the firm users' one. */}
+      {audience === 'operator' ? (
+        <p className="page-footer">
           <Link to="/login">Firm user sign-in</Link>
-        ) : (
-          <Link to="/operator/login">Operator sign-in</Link>
-        )}
-      </p>
+        </p>
+      ) : null}
     </Page>
   );
 }
 
 /**
  * "Sign in with a passkey" (issue 6): no email, no password; the browser offers the passkeys
- * it has for this site, and the server decides. Always shown: a firm that does not allow
- * passkeys gets the same refusal as an unknown passkey, so the page tells nobody which
- * firms allow them.
+ * it has for this site, and the server decides. Shown only where the page knows the firm (a
+ * ?firm= link, or the firm field) and the firm allows passkeys (issue 16.9); elsewhere the
+ * email field's autofill offers a passkey to those who have one. The server still refuses a
+ * passkey of a firm that does not allow them with the same answer as an unknown passkey.
  */
-function PasskeySignIn({ disabled, onError }: { disabled: boolean; onError(message: string | null): void }) {
-  const { refresh } = useSession();
+function PasskeySignIn({
+  disabled,
+  onError,
+  autofill,
+  onSignedIn,
+}: {
+  disabled: boolean;
+  onError(message: string | null): void;
+  autofill: PasskeyAutofill;
+  onSignedIn(result: LoginResult): Promise<void>;
+}) {
   const [waiting, setWaiting] = useState(false);
 
   async function signIn() {
     onError(null);
     setWaiting(true);
+    // One WebAuthn request at a time: the one waiting in the email field's autofill ends first.
+    autofill.stop();
     try {
-      const result = await signInWithPasskey();
-      // A new full session: its CSRF token is fetched again.
-      resetCsrfToken();
-      await refresh();
-      const target = afterPassword(result);
-      navigate(target.to, { state: target.state });
+      await onSignedIn(await signInWithPasskey());
     } catch (cause) {
       setWaiting(false);
       onError(keyErrorMessage(cause, 'passkey'));
+      autofill.start();
     }
   }
 

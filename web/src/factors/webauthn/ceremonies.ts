@@ -3,7 +3,7 @@
 // The server makes every challenge and checks every answer; this file only carries the
 // options to the browser (`@simplewebauthn/browser` turns base64url into bytes and back)
 // and the answer back to the server.
-import { browserSupportsWebAuthn, startAuthentication, startRegistration } from '@simplewebauthn/browser';
+import { browserSupportsWebAuthn, browserSupportsWebAuthnAutofill, startAuthentication, startRegistration, WebAuthnAbortService } from '@simplewebauthn/browser';
 import { api, ApiError, type Answer, type LoginResult } from '../../api';
 import { codeErrorMessage } from '../../words';
 
@@ -118,9 +118,36 @@ export async function verifyWithKey(remember: boolean | undefined): Promise<Answ
 
 // --- Passkey sign-in (/login): no email, no password ---------------------------------------
 
-export async function signInWithPasskey(): Promise<LoginResult> {
+/**
+ * A passkey sign-in. `autofill`: WebAuthn conditional mediation, a request that waits unseen
+ * until the user picks a passkey among the email field's suggestions (the field's autocomplete
+ * ends in "webauthn"); it needs `passkeyAutofillAvailable()`. Either kind rejects with an
+ * AbortError once `cancelPasskeyRequest()` or a newer ceremony cancels it (WebAuthnAbortService
+ * lets one ceremony run at a time); `signal` also stops it before the browser is asked.
+ * `onAnswered` is told when the browser has answered, before the server checks the answer.
+ */
+export async function signInWithPasskey(
+  opts: { autofill?: boolean; signal?: AbortSignal; onAnswered?(): void } = {},
+): Promise<LoginResult> {
   ensureSupported();
-  const { challengeId, options } = await api.post('/passkey/options');
-  const response = await startAuthentication({ optionsJSON: options });
+  const { challengeId, options } = await api.post('/passkey/options', { signal: opts.signal });
+  opts.signal?.throwIfAborted();
+  const response = await startAuthentication({ optionsJSON: options, useBrowserAutofill: opts.autofill ?? false });
+  opts.onAnswered?.();
   return api.post('/passkey/verify', { body: { challengeId, response: forApi(response) } });
+}
+
+/** The browser can offer passkeys in a field's autofill (`PublicKeyCredential.isConditionalMediationAvailable()`). */
+export function passkeyAutofillAvailable(): Promise<boolean> {
+  return browserSupportsWebAuthnAutofill().catch(() => false);
+}
+
+/** Cancels the passkey request in progress, if any (before a password submit, or when the page is left). */
+export function cancelPasskeyRequest(): void {
+  WebAuthnAbortService.cancelCeremony();
+}
+
+/** The ceremony was cancelled by the page itself (AbortError), not by the user or a failure. */
+export function isCancelledCeremony(cause: unknown): boolean {
+  return cause instanceof Error && cause.name === 'AbortError';
 }
