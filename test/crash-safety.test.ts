@@ -146,7 +146,7 @@ beforeAll(async () => {
   for (const [i, user] of people.slice(ENROLLING).entries()) {
     const agent = new Agent(h.app);
     expect((await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug })).json().next).toBe('enroll');
-    const begun = (await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } })).json();
+    const begun = (await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } })).json();
     const device = await DeviceSimulator.create(h.app, systemClock);
     expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
     expect((await agent.post(api(`/mfa/enrollment/push/${begun.authenticatorId}/complete`))).statusCode).toBe(200);
@@ -229,7 +229,7 @@ async function skip(e: Enroller, agent: Agent): Promise<void> {
 
 /** "Mobile" at enrollment: the QR code, the phone's app activating (the seat), the login screen completing (backup codes). */
 async function mobileFlow(e: Enroller, agent: Agent, progress: (kind: Trigger) => void): Promise<void> {
-  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } });
   if (!expectAnswer('begin mobile', begun, { 201: true })) return;
   const { authenticatorId, activationUrl } = begun.json() as { authenticatorId: string; activationUrl: string };
   e.outstanding = { agent, authenticatorId };

@@ -6,11 +6,13 @@ import { JOB_HANDLERS } from '../src/jobs/handlers.js';
 import { runDueJobs } from '../src/jobs/job.service.js';
 import { ENABLEMENT_MAILS_JOB, scheduleEnablementMails } from '../src/mfa-policy/enablement.js';
 import {
+  Agent,
   activateSubscription,
   addCorporation,
   addUser,
   enrollForTest,
   firmWithAdmin,
+  operatorAgent,
   startHarness,
   type Harness,
   type TestFirm,
@@ -128,9 +130,20 @@ describe('who is mailed when MFA is enabled', () => {
     const nobody = [disabled.email, enrolled.email, vendor.email, corpUser.email, foreign.email];
     expect(mailCounts([...wanted, ...nobody])).toEqual({ ...times(wanted, 1), ...times(nobody, 0) });
 
-    const mail = smtp.received.find((m) => isEnablementMail(m) && m.to.includes(cms[0]!.email))!;
+    // The superuser has a password: log in and enrol.
+    const mail = smtp.received.find((m) => isEnablementMail(m) && m.to.includes(x.f.superuser.email))!;
     expect(readable(mail)).toContain(`Multi-factor authentication is now on for your ${x.f.firm.name} account`);
-    expect(readable(mail)).toContain('https://mfa.firm.example/login');
+    expect(readable(mail)).toContain('Log in and enrol: https://mfa.firm.example/login');
+    // These case managers never set a password: their mail is the set-password mail, told why,
+    // with a working link (issue 16.4), not "Log in and enrol".
+    const noPassword = readable(smtp.received.find((m) => isEnablementMail(m) && m.to.includes(cms[0]!.email))!);
+    expect(noPassword).toContain('which has no password yet');
+    expect(noPassword).not.toContain('Log in and enrol');
+    const link = /Set your password: (https:\/\/mfa\.firm\.example\/set-password#[A-Za-z0-9_-]+)/.exec(noPassword)?.[1];
+    expect(link).toBeDefined();
+    const inspect = await new Agent(h.app).post('/api/v1/password/inspect', { token: new URL(link!).hash.slice(1) });
+    expect(inspect.statusCode, inspect.body).toBe(200);
+    expect(inspect.json()).toMatchObject({ purpose: 'set_password', email: cms[0]!.email });
 
     // More jobs, more runs: nobody is mailed twice.
     await h.ctx.db.transaction().execute((tx) => scheduleEnablementMails(h.ctx, tx, x.f.firm.id));
@@ -206,6 +219,43 @@ describe('off and on again', () => {
   });
 });
 
+describe('off and on again in quick succession (issue 16.4)', () => {
+  it('two requests before any job runs still mail the not-yet-enrolled again', async () => {
+    const x = await newFirm();
+    const a = await x.add('case_manager');
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 1 });
+    // Off and on again, both committed before the jobs they queued run.
+    await x.put({ ...MFA_OFF });
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 2 });
+  });
+
+  it('on and off again before the job runs mails nobody (the job reads the state when it runs)', async () => {
+    const x = await newFirm();
+    const a = await x.add('case_manager');
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF });
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 0 });
+  });
+
+  it('a suspension and a reactivation mail the not-yet-enrolled again', async () => {
+    const x = await newFirm();
+    const a = await x.add('case_manager');
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await flush();
+    const op = await operatorAgent(h);
+    expect((await op.post(`/api/v1/operator/subscriptions/${x.f.firm.id}/suspend`, {})).statusCode).toBe(200);
+    const again = await op.post(`/api/v1/operator/subscriptions/${x.f.firm.id}/activate`, { planName: 'Again', licenceCount: 100 });
+    expect(again.statusCode, again.body).toBe(200);
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 2 });
+  });
+});
+
 describe('staff created or re-activated while MFA is on', () => {
   it('a case manager created while case managers are enabled is mailed; other kinds are not', async () => {
     const x = await newFirm();
@@ -217,11 +267,16 @@ describe('staff created or re-activated while MFA is on', () => {
     const vendor = await x.add('vendor_case_manager');
     const corpUser = await x.add('corp_user', { corporationId: corp.id });
     await flush();
-    expect(mailCounts([`nina@${x.f.firm.slug}.example`, vendor.email, corpUser.email])).toEqual({
-      [`nina@${x.f.firm.slug}.example`]: 1,
-      [vendor.email]: 0,
-      [corpUser.email]: 0,
-    });
+    // Nina's one mail is her set-password mail, which says MFA applies (a second mail's new
+    // link would void the first one's); she counts as told, so no "MFA is now on" mail follows.
+    const nina = `nina@${x.f.firm.slug}.example`;
+    const toNina = smtp.received.filter((m) => m.to.includes(nina));
+    expect(toNina).toHaveLength(1);
+    expect(readable(toNina[0]!)).toContain(`Subject: Set your password for ${x.f.firm.name}`);
+    expect(readable(toNina[0]!)).toContain('uses multi-factor authentication');
+    expect(mailCounts([nina, vendor.email, corpUser.email])).toEqual({ [nina]: 0, [vendor.email]: 0, [corpUser.email]: 0 });
+    const vendorMail = readable(smtp.received.find((m) => m.to.includes(vendor.email))!);
+    expect(vendorMail).not.toContain('multi-factor');
   });
 
   it('no job is queued for a user created while MFA does not apply to them', async () => {

@@ -111,7 +111,7 @@ describe('fraud reports', () => {
 
   it("the reporting device's phone number shows in Enrolled Users", async () => {
     const enrolled = (await A.admin.get('/api/v1/admin/mfa/enrolled?q=robin')).json() as { items: EnrolledUserView[] };
-    expect(enrolled.items.map((i) => [i.name, i.methods, i.phones])).toEqual([['Robin Reed', ['push'], ['+442079460958']]]);
+    expect(enrolled.items.map((i) => [i.name, i.methods, i.phones])).toEqual([['Robin Reed', ['push'], ['+447911123456']]]);
   });
 
   it.each(['page=0', 'pageSize=101', 'page=abc', 'q=robin', 'foo=1'])('refuses the query %s with 400 VALIDATION_FAILED', async (query) => {

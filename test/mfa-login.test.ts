@@ -190,7 +190,7 @@ describe('first-login enrollment with an authenticator app', () => {
     const res = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), {
       code: totpCode(h, secret),
       label: '  My phone ',
-      phone: { number: '020 7946 0958', country: 'gb' },
+      phone: { number: '07911 123456', country: 'gb' },
     });
     expect(res.statusCode, res.body).toBe(200);
     const { next, backupCodes } = res.json();
@@ -206,7 +206,7 @@ describe('first-login enrollment with an authenticator app', () => {
     expect(await sessionRow(h, fullToken)).toMatchObject({ stage: 'full', second_factor_at: clock.now(), user_id: user.id });
 
     const auth = await h.ctx.db.selectFrom('authenticators').selectAll().where('id', '=', authenticatorId).executeTakeFirstOrThrow();
-    expect(auth).toMatchObject({ status: 'active', label: 'My phone', phone_e164: '+442079460958', confirmed_at: clock.now() });
+    expect(auth).toMatchObject({ status: 'active', label: 'My phone', phone_e164: '+447911123456', confirmed_at: clock.now() });
     expect(await h.ctx.db.selectFrom('seats').select('user_id').where('user_id', '=', user.id).executeTakeFirst()).toBeDefined();
     expect((await h.ctx.db.selectFrom('subscriptions').select('seats_used').where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow()).seats_used).toBe(1);
     expect((await auditEvents(h, { event: 'mfa.enrolled', subjectId: user.id }))[0]?.details).toMatchObject({ kind: 'totp', firstEnrollment: true });
@@ -251,7 +251,7 @@ describe('first-login enrollment with an authenticator app', () => {
     expect((await auditEvents(h, { event: 'mfa.failed', subjectId: user.id }))[0]?.details).toMatchObject({ method: 'totp', reason: 'wrong', during: 'enrollment' });
 
     before = await dbState(h);
-    for (const phone of [{ number: '12345', country: 'GB' }, { number: '+999 123' }, { number: 'not a phone' }, { number: '020 7946 0958' }, { number: '020 7946 0958', country: 'ZZ' }]) {
+    for (const phone of [{ number: '12345', country: 'GB' }, { number: '+999 123' }, { number: 'not a phone' }, { number: '07911 123456' }, { number: '07911 123456', country: 'ZZ' }]) {
       expectError(await confirm({ code: totpCode(h, secret), phone }), 400, 'INVALID_PHONE');
     }
     for (const body of [{ code: 123456 }, { code: totpCode(h, secret), label: '' }, { code: totpCode(h, secret), label: 'x'.repeat(61) }, { code: totpCode(h, secret), extra: 1 }, { code: totpCode(h, secret), phone: { number: '1', country: 'GBR' } }]) {

@@ -58,6 +58,20 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
     expect(info.methods[0]).toEqual({ kind: 'push', label: 'Mobile (Tessera Authenticator)' });
 
     expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '12', country: 'GB' } }), 400, 'INVALID_PHONE');
+    // Each refusal says what is wrong, for the phone field (issue 16.6).
+    for (const [phone, reason] of [
+      [{ number: '7911 12', country: 'GB' }, 'too_short'],
+      [{ number: '07911 123456 789', country: 'GB' }, 'too_long'],
+      [{ number: '07911 123456' }, 'no_country'],
+      [{ number: 'not a phone', country: 'GB' }, 'not_a_number'],
+      [{ number: '07911 12345', country: 'GB' }, 'invalid'], // a length some GB numbers have, not mobiles
+      [{ number: '020 7946 0958', country: 'GB' }, 'not_mobile'],
+      [{ number: '0800 123 4567', country: 'GB' }, 'not_mobile'],
+    ] as const) {
+      const res = await agent.post(api('/mfa/enrollment/push'), { phone });
+      expect(res.statusCode, JSON.stringify(phone)).toBe(400);
+      expect(res.json(), JSON.stringify(phone)).toMatchObject({ error: 'INVALID_PHONE', field: 'phone', reason });
+    }
     const begun = await beginMobile(agent);
     expect(begun.activationUrl).toMatch(new RegExp(`^${h.ctx.config.publicUrl.origin}/authenticator#activate=[A-Za-z0-9_-]{43}$`));
     expect(begun.qrSvg).toContain('<svg');
@@ -85,7 +99,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
     expect(await h.ctx.db.selectFrom('authenticators').select(['status', 'kind', 'phone_e164', 'label']).where('id', '=', begun.authenticatorId).executeTakeFirst()).toEqual({
       status: 'active',
       kind: 'push',
-      phone_e164: '+442079460958',
+      phone_e164: '+447911123456',
       label: 'Tessera Authenticator',
     });
     expect((await auditEvents(h, { event: 'mfa.enrolled', subjectId: user.id }))[0]?.details).toMatchObject({ kind: 'push', authenticatorId: begun.authenticatorId, firstEnrollment: true });
@@ -102,7 +116,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
 
     // My security lists the device with its phone; the admin's Enrolled Users shows "push".
     const mine = (await agent.get(api('/me/security'))).json();
-    expect(mine.authenticators).toContainEqual(expect.objectContaining({ id: begun.authenticatorId, kind: 'push', phone: '+442079460958' }));
+    expect(mine.authenticators).toContainEqual(expect.objectContaining({ id: begun.authenticatorId, kind: 'push', phone: '+447911123456' }));
     const enrolled = (await f.admin.get(api('/admin/mfa/enrolled'))).json();
     expect(enrolled.items.find((i: { userId: string }) => i.userId === user.id)?.methods).toEqual(['push']);
   });

@@ -16,7 +16,6 @@ import { verifySecondFactor } from '../../src/mfa/second-factor.service.js';
 import { beginWebAuthn, confirmWebAuthn } from '../../src/factors/webauthn/webauthn-enrollment.service.js';
 import { createSession, hashToken } from '../../src/sessions/session.service.js';
 import { activateSubscription, addUser, auditEvents, enableMfaForStaff, startHarness, totpCode, type Harness } from '../support/harness.js';
-
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
 
 /**

@@ -65,8 +65,8 @@ describe('operator console: the operator\'s own second factor', () => {
     const table = page.getByRole('table', { name: 'Operators' });
     const row = table.getByRole('row').filter({ hasText: other.email });
     await row.getByText('1 authenticator', { exact: true }).waitFor();
-    page.once('dialog', (d) => void d.accept());
     await row.getByRole('button', { name: 'Reset second factor' }).click();
+    await page.getByRole('alertdialog', { name: 'Reset the second factor of Olga Operator?' }).getByRole('button', { name: 'Reset second factor' }).click();
     await page.getByRole('status').filter({ hasText: 'The second factor of Olga Operator was reset.' }).waitFor();
     await row.getByText('Set up at next sign-in', { exact: true }).waitFor();
     expect(await table.getByRole('row').filter({ hasText: EMAIL }).getByRole('button').count()).toBe(0);

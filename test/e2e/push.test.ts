@@ -49,7 +49,7 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await signIn(rig, page, carl.email);
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Mobile \(Tessera Authenticator\)/ }).check();
-    await page.getByLabel('Phone number').fill('020 7946 0958');
+    await page.getByLabel('Phone number').fill('07911 123456');
     await page.getByLabel('Country').selectOption('GB');
     await page.getByRole('button', { name: 'Continue' }).click();
 
@@ -71,7 +71,7 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await page.getByRole('heading', { name: 'Welcome, Pat Push' }).waitFor();
 
     const authenticators = await rig.h.ctx.db.selectFrom('authenticators').selectAll().where('user_id', '=', carl.id).execute();
-    expect(authenticators).toEqual([expect.objectContaining({ kind: 'push', status: 'active', phone_e164: '+442079460958' })]);
+    expect(authenticators).toEqual([expect.objectContaining({ kind: 'push', status: 'active', phone_e164: '+447911123456' })]);
     const devices = await rig.h.ctx.db.selectFrom('push_devices').select(['public_key']).execute();
     expect(devices).toHaveLength(1);
     expect(JSON.parse(devices[0]!.public_key)).toEqual({ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String) });

@@ -311,7 +311,7 @@ describe('item 3: address changes are announced', () => {
     h.clock.advance(1000);
     const agent = await loginAs(h, F, { email: moved }, 'enroll');
     // The Tessera Authenticator: activated by the phone, through the device API.
-    const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+    const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } });
     expect(begun.statusCode, begun.body).toBe(201);
     const device = await DeviceSimulator.create(h.app, h.clock);
     expect((await device.activate(begun.json().activationUrl)).statusCode).toBe(200);

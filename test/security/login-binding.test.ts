@@ -26,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const PHONE = { phone: { number: '020 7946 0958', country: 'GB' } };
+const PHONE = { phone: { number: '07911 123456', country: 'GB' } };
 
 async function beginMobile(agent: Agent): Promise<{ authenticatorId: string; activationUrl: string }> {
   const res = await agent.post(api('/mfa/enrollment/push'), PHONE);

@@ -96,7 +96,7 @@ describe('enrolment at the first login', () => {
       seatAvailable: true,
       enrolled: false,
     });
-    expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '+44 20 7946 0958' } }), 401, 'UNAUTHENTICATED');
+    expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '+44 7911 123456' } }), 401, 'UNAUTHENTICATED');
     expectError(await agent.post(api('/mfa/enrollment/skip')), 401, 'UNAUTHENTICATED');
 
     const begun = await agent.post(api('/mfa/enrollment/totp'), {});

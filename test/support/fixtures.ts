@@ -19,7 +19,7 @@ export const MFA_OFF = { caseManagers: false, vendorCaseManagers: false, corpora
 export const LOGIN_POLICY = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0 } as const;
 
 /** A phone number the enrollment of the Tessera Authenticator accepts (`{ phone: PHONE }`). */
-export const PHONE = { number: '020 7946 0958', country: 'GB' } as const;
+export const PHONE = { number: '07911 123456', country: 'GB' } as const;
 
 /** Browsers as the push request and the fraud reports describe them. */
 export const CHROME_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36';
