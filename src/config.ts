@@ -52,7 +52,7 @@ export class ConfigError extends Error {
 /** One row per option, as the README table shows it (test/config.test.ts keeps the two in step). */
 export const CONFIG_OPTIONS = [
   ['TESSERA_HOST', '127.0.0.1', 'Address to listen on (`0.0.0.0` for all interfaces).'],
-  ['TESSERA_PORT', '3000', 'TCP port to listen on.'],
+  ['TESSERA_PORT', '3000', 'TCP port to listen on. Checked first: if it is taken, the start ends with one line naming this variable (exit code 3) before anything is written to the data folder or the database.'],
   ['TESSERA_PUBLIC_URL', 'http://localhost:<port>', 'URL users open; used for links in mails, the Secure cookie flag (https), and the WebAuthn origin and RP ID. The default is https://localhost:<port> when Tessera serves TLS itself.'],
   ['TESSERA_DATA_DIR', './data', 'Folder for the embedded SQLite database and generated key files.'],
   ['TESSERA_DATABASE_URL', 'sqlite:<data dir>/tessera.db', '`sqlite:<file>` or `postgres://user@host:port/db` (add `?options=-c%20search_path%3D<schema>` for a schema).'],

@@ -10,7 +10,8 @@ export const DEMO_FIRM_SLUG = 'demo';
 /**
  * `npm run demo`: a demo firm with a superuser, users of every kind and a few
  * corporations. Nobody gets a password: each user is mailed a one-time set-password
- * link, which the embedded mail mode prints to the console. Runs once per database.
+ * link: by SMTP when it is configured, else printed to the console by the embedded
+ * mail mode. Runs once per database.
  */
 export async function seedDemo(ctx: AppContext): Promise<void> {
   const exists = await ctx.db.selectFrom('firms').select('id').where('slug', '=', DEMO_FIRM_SLUG).executeTakeFirst();
@@ -38,6 +39,13 @@ export async function seedDemo(ctx: AppContext): Promise<void> {
     for (const [name, email, kind, corporationId] of people) {
       await createUser(ctx, tx, actor, firm.id, { name, email, kind, corporationId });
     }
-    ctx.announce(`Demo firm "${firm.name}" created (short name "${firm.slug}"); superuser ${superuser.email}. Set-password links follow.`);
+    // With SMTP the links go out by mail (the outbox sends them); without, the embedded mail mode prints them next.
+    const links = ctx.config.smtpUrl ? `Set-password links were mailed to each user through ${smtpHost(ctx.config.smtpUrl)}.` : 'Set-password links follow.';
+    ctx.announce(`Demo firm "${firm.name}" created (short name "${firm.slug}"); superuser ${superuser.email}. ${links}`);
   });
+}
+
+/** The SMTP server's host and port, without credentials. */
+function smtpHost(url: string | URL): string {
+  return new URL(String(url)).host;
 }

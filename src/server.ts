@@ -15,6 +15,7 @@ import { createMailService } from './notify/mail.service.js';
 import { KEY_REFRESH_MS, rotateSigningKeys } from './oidc/keys.js';
 import { ensureOperatorSetup, issueOperatorSetupLink } from './operators/bootstrap.js';
 import { exitGracefullyOnSignals } from './ops/shutdown.js';
+import { PortUnavailable, portUnavailableLine, probePort } from './ops/port-probe.js';
 
 /** Process entry: config -> database -> app -> listen. Flags: --demo, --setup-link, --reseal, --rotate-signing-keys. */
 async function main(argv: string[]): Promise<void> {
@@ -28,6 +29,10 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
+
+  // The port first: a start that cannot serve writes nothing (no SQLite file, no key files, no migration).
+  const serving = !argv.some((flag) => ['--setup-link', '--reseal', '--rotate-signing-keys'].includes(flag));
+  if (serving) await probePort(config.host, config.port);
 
   const db = createDatabase(config.database);
   await migrateToLatest(db);
@@ -116,6 +121,12 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err) => {
+  // The port taken (by the probe, or by another process between the probe and listen): one line, no stack.
+  const line = portUnavailableLine(err);
+  if (line) {
+    console.error(line);
+    process.exit(PortUnavailable.EXIT_CODE);
+  }
   console.error('Tessera failed to start:', err);
   process.exit(1);
 });

@@ -1,4 +1,3 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDuoIntegration, findOidcClient } from '../src/applications/application.lookup.js';
 import type { ApplicationView } from '../src/applications/application.service.js';
@@ -11,7 +10,7 @@ import {
   addUser,
   auditEvents,
   dbState,
-  expectRefused as refused,
+  expectRefused,
   firmWithAdmin,
   operatorAgent,
   startHarness,
@@ -62,7 +61,6 @@ async function later(ms: number): Promise<void> {
   for (const f of [A, B]) f.admin = await userAgent(h, f.superuser.email, f.firm.slug);
 }
 const row = (id: string) => h.ctx.db.selectFrom('applications').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-const expectRefused = (res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof dbState>>) => refused(h, res, status, code, before);
 
 beforeAll(async () => {
   clock = new ManualClock(Date.UTC(2026, 8, 1, 9, 0, 0));
@@ -170,7 +168,7 @@ describe('POST /admin/applications', () => {
     expect(application).toMatchObject({ clientType: 'public', tokenEndpointAuthMethod: 'none', hasSecret: false });
     expect(await row(application.id)).toMatchObject({ secret: null, previous_secret: null });
     const before = await dbState(h);
-    await expectRefused(await A.admin.post(`${APPS}/${application.id}/rotate-secret`, { grace: '1h' }), 409, 'APPLICATION_HAS_NO_SECRET', before);
+    await expectRefused(h, await A.admin.post(`${APPS}/${application.id}/rotate-secret`, { grace: '1h' }), 409, 'APPLICATION_HAS_NO_SECRET', before);
   });
 
   it('a confidential OIDC client may choose client_secret_post or client_secret_jwt', async () => {
@@ -227,7 +225,7 @@ describe('POST /admin/applications', () => {
     ['the name is taken in another case', 'CASE PORTAL'],
   ])('%s -> 409 APPLICATION_NAME_TAKEN (whatever the type), and nothing is created', async (_case, name) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.post(APPS, authApiBody({ name })), 409, 'APPLICATION_NAME_TAKEN', before);
+    await expectRefused(h, await A.admin.post(APPS, authApiBody({ name })), 409, 'APPLICATION_NAME_TAKEN', before);
   });
 
   it('the same name created several times at once: one is created, the others answer 409 APPLICATION_NAME_TAKEN', async () => {
@@ -272,10 +270,10 @@ describe('POST /admin/applications', () => {
   ])('refuses a redirect URI with %s: 400 INVALID_REDIRECT_URI, nothing created', async (_case, uri) => {
     const before = await dbState(h);
     const res = await A.admin.post(APPS, oidcBody({ redirectUris: ['https://portal.example.com/ok', uri] }));
-    await expectRefused(res, 400, 'INVALID_REDIRECT_URI', before);
+    await expectRefused(h, res, 400, 'INVALID_REDIRECT_URI', before);
     expect(res.json().message).toContain('redirect URI');
-    await expectRefused(await A.admin.post(APPS, oidcBody({ postLogoutRedirectUris: [uri] })), 400, 'INVALID_REDIRECT_URI', before);
-    await expectRefused(await A.admin.post(APPS, webSdkBody({ redirectUris: [uri] })), 400, 'INVALID_REDIRECT_URI', before);
+    await expectRefused(h, await A.admin.post(APPS, oidcBody({ postLogoutRedirectUris: [uri] })), 400, 'INVALID_REDIRECT_URI', before);
+    await expectRefused(h, await A.admin.post(APPS, webSdkBody({ redirectUris: [uri] })), 400, 'INVALID_REDIRECT_URI', before);
   });
 
   it.each([
@@ -290,12 +288,12 @@ describe('POST /admin/applications', () => {
     ['a token endpoint method for a public client', oidcBody({ clientType: 'public', tokenEndpointAuthMethod: 'client_secret_basic' }), 'FIELD_NOT_APPLICABLE'],
   ])('%s -> 400 %s, nothing created', async (_case, body, code) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.post(APPS, body), 400, code, before);
+    await expectRefused(h, await A.admin.post(APPS, body), 400, code, before);
   });
 
   it.each(schemaErrors())('400 VALIDATION_FAILED when %s, nothing created', async (_case, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('POST', APPS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.raw('POST', APPS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 });
 
@@ -346,7 +344,7 @@ describe('GET /admin/applications', () => {
 
   it.each([['type=saml'], ['status=deleted'], ['page=0'], ['pageSize=101'], ['q=%00'], ['firmId=x']])('refuses the query %s with 400 VALIDATION_FAILED', async (query) => {
     const before = await dbState(h);
-    await expectRefused(await f.admin.get(`${APPS}?${query}`), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await f.admin.get(`${APPS}?${query}`), 400, 'VALIDATION_FAILED', before);
   });
 
   it("the operator console shows each firm's application count", async () => {
@@ -437,13 +435,13 @@ describe('PATCH /admin/applications/:id', () => {
     ['no kinds at all', { allowedKinds: [] }, 400, 'VALIDATION_FAILED'],
   ])('%s -> %i %s, and nothing changes', async (_case, body, status, code) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.patch(`${APPS}/${target.id}`, body), status, code, before);
+    await expectRefused(h, await A.admin.patch(`${APPS}/${target.id}`, body), status, code, before);
   });
 
   it('redirect URIs of an Auth API application -> 400 FIELD_NOT_APPLICABLE', async () => {
     const { application } = await create(A, authApiBody());
     const before = await dbState(h);
-    await expectRefused(await A.admin.patch(`${APPS}/${application.id}`, { redirectUris: ['https://vpn.example.com/'] }), 400, 'FIELD_NOT_APPLICABLE', before);
+    await expectRefused(h, await A.admin.patch(`${APPS}/${application.id}`, { redirectUris: ['https://vpn.example.com/'] }), 400, 'FIELD_NOT_APPLICABLE', before);
   });
 });
 
@@ -530,7 +528,7 @@ describe('rotating a secret', () => {
   it.each([['no grace'], ['an unknown grace'], ['a grace in hours']])('400 VALIDATION_FAILED for %s, nothing changes', async (which) => {
     const body = which === 'no grace' ? {} : which === 'an unknown grace' ? { grace: '30d' } : { grace: 3600 };
     const before = await dbState(h);
-    await expectRefused(await A.admin.post(`${APPS}/${target.id}/rotate-secret`, body), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.post(`${APPS}/${target.id}/rotate-secret`, body), 400, 'VALIDATION_FAILED', before);
   });
 
   it('housekeeping forgets previous secrets whose grace is over, and only those', async () => {

@@ -2,18 +2,17 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../src/app.js';
 import { ManualClock, systemClock } from '../src/clock.js';
 import { SecretBox, keyIdOf } from '../src/crypto/secret-box.js';
 import type { UserView } from '../src/directory/user.view.js';
-import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
 import { hashPassword } from '../src/core/passwords.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
-import { Agent, PASSWORD, activateSubscription, addUser, auditEvents, enableMfaForStaff, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';
+import { Agent, PASSWORD, activateSubscription, addUser, auditEvents, enableMfaForStaff, firmWithAdmin, startHarness, type Harness, type TestFirm, totpAt } from './support/harness.js';
 import { overHttp, startServerProcess, type ServerProcess } from './support/server-process.js';
+import { api } from './support/fixtures.js';
 
 /**
  * Crash safety (issue 8.4). The real server process (node + tsx, on this file's own SQLite file
@@ -49,7 +48,6 @@ const ENROLLING = 50;
 const FREE_LICENCES = 30;
 const PUSH_USERS = 12;
 const READY_MS = 30_000;
-const api = (p: string) => `/api/v1${p}`;
 
 /** mulberry32: a small seeded generator, so every run kills at the same points of its progress. */
 function seeded(seed: number) {
@@ -148,7 +146,7 @@ beforeAll(async () => {
   for (const [i, user] of people.slice(ENROLLING).entries()) {
     const agent = new Agent(h.app);
     expect((await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug })).json().next).toBe('enroll');
-    const begun = (await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } })).json();
+    const begun = (await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } })).json();
     const device = await DeviceSimulator.create(h.app, systemClock);
     expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
     expect((await agent.post(api(`/mfa/enrollment/push/${begun.authenticatorId}/complete`))).statusCode).toBe(200);
@@ -166,8 +164,6 @@ afterAll(async () => {
 });
 
 // --- the flows ----------------------------------------------------------------------------
-
-const codeOf = (secret: string) => TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: Date.now() });
 
 function expectAnswer(where: string, res: { statusCode: number; body: string }, allowed: Record<number, string[] | true>): boolean {
   const rule = allowed[res.statusCode];
@@ -215,7 +211,7 @@ async function enrollFlow(e: Enroller, { agent, next }: LoggedIn, progress: (kin
   const begun = await agent.post(api('/mfa/enrollment/totp'), {});
   if (!expectAnswer('begin', begun, { 201: true })) return;
   const { authenticatorId, secret } = begun.json() as { authenticatorId: string; secret: string };
-  const confirmed = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: codeOf(secret) });
+  const confirmed = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: totpAt(secret, Date.now()) });
   if (expectAnswer('confirm', confirmed, { 200: true, 409: ['NO_SEAT'] })) {
     e.enrolled = true;
     ok.confirms.push({ userId: e.user.id, authenticatorId });
@@ -233,7 +229,7 @@ async function skip(e: Enroller, agent: Agent): Promise<void> {
 
 /** "Mobile" at enrollment: the QR code, the phone's app activating (the seat), the login screen completing (backup codes). */
 async function mobileFlow(e: Enroller, agent: Agent, progress: (kind: Trigger) => void): Promise<void> {
-  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } });
   if (!expectAnswer('begin mobile', begun, { 201: true })) return;
   const { authenticatorId, activationUrl } = begun.json() as { authenticatorId: string; activationUrl: string };
   e.outstanding = { agent, authenticatorId };

@@ -1,8 +1,7 @@
-import { Secret, TOTP } from 'otpauth';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator } from './support/device-simulator.js';
-import { Agent, PASSWORD } from './support/harness.js';
+import { Agent, PASSWORD, totpAt } from './support/harness.js';
 import { pgClusterAvailable, startPgCluster, type PgCluster } from './support/pg-cluster.js';
 import { deviceOverHttp, seedForProcess, type ProcessSeed } from './support/process-seed.js';
 import { overHttp, request, startServerProcess, type ServerProcess } from './support/server-process.js';
@@ -21,7 +20,6 @@ import { overHttp, request, startServerProcess, type ServerProcess } from './sup
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const codeNow = (secret: string) => TOTP.generate({ algorithm: 'SHA1', digits: 6, period: 30, secret: Secret.fromBase32(secret), timestamp: Date.now() });
 
 /** An answer from the harness's Agent over HTTP, or from a plain request. */
 type Answer = { statusCode: number; headers: Record<string, unknown>; body: string; json(): any };
@@ -113,7 +111,7 @@ describe.runIf(process.env.CI === 'true' || pgClusterAvailable())('PostgreSQL ou
           if (login.json().next !== 'second_factor') problems.push(`login (TOTP user): next ${login.body}`);
           await assertNotIn(agent, 'after the password');
           // A right code works once per time step (a replay is refused), so most attempts are refusals.
-          const code = wrongCodes ? '000000' : codeNow(user.secret);
+          const code = wrongCodes ? '000000' : totpAt(user.secret, Date.now());
           const verify = await call('verify', agent.post('/api/v1/mfa/verify', { method: 'totp', code }));
           if (verify && check('verify', verify, [200, 401, 423]) === 'ok' && verify.statusCode === 200) {
             if (wrongCodes) problems.push('a wrong code was accepted');
@@ -176,7 +174,7 @@ describe.runIf(process.env.CI === 'true' || pgClusterAvailable())('PostgreSQL ou
     const agent = new Agent(overHttp(server.url));
     const login = await agent.post('/api/v1/login', { email: spareTotp.email, password: PASSWORD, firm: spareTotp.slug });
     expect(login.json().next, login.body).toBe('second_factor');
-    const verify = await agent.post('/api/v1/mfa/verify', { method: 'totp', code: codeNow(spareTotp.secret) });
+    const verify = await agent.post('/api/v1/mfa/verify', { method: 'totp', code: totpAt(spareTotp.secret, Date.now()) });
     expect(verify.statusCode, verify.body).toBe(200);
     expect((await agent.get('/api/v1/me')).statusCode).toBe(200);
 

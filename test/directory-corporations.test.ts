@@ -1,4 +1,3 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CorporationView } from '../src/directory/corporation.service.js';
 import type { UserView } from '../src/directory/user.view.js';
@@ -8,7 +7,7 @@ import {
   addUser,
   auditEvents,
   dbState,
-  expectRefused as refused,
+  expectRefused,
   firmWithAdmin,
   operatorAgent,
   startHarness,
@@ -17,6 +16,7 @@ import {
   type TestFirm,
 } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers, type Route } from './support/access.js';
+import { uniqueEmail } from './support/fixtures.js';
 
 /**
  * The firm administration API for corporations (client organisations): /api/v1/admin/corporations.
@@ -37,7 +37,6 @@ let member: Agent; // a firm A case manager who is not a superuser
 let operator: Agent;
 
 let seq = 0;
-const email = (who: string) => `${who}-${++seq}@example.com`;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -46,15 +45,13 @@ beforeAll(async () => {
   acme = await addCorporation(h, A.firm.id, 'Acme Holdings');
   apex = await addCorporation(h, A.firm.id, 'Apex Partners');
   borealis = await addCorporation(h, B.firm.id, 'Borealis Ltd');
-  coraA = await addUser(h, A.firm.id, { name: 'Cora Corp', email: email('cora'), kind: 'corp_user', corporationId: acme.id });
-  const mick = await addUser(h, A.firm.id, { name: 'Mick Member', email: email('mick'), kind: 'case_manager' });
+  coraA = await addUser(h, A.firm.id, { name: 'Cora Corp', email: uniqueEmail('cora'), kind: 'corp_user', corporationId: acme.id });
+  const mick = await addUser(h, A.firm.id, { name: 'Mick Member', email: uniqueEmail('mick'), kind: 'case_manager' });
   member = await userAgent(h, mick.email, A.firm.slug);
   operator = await operatorAgent(h);
 });
 afterAll(() => h.close());
 
-const expectRefused = (res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof dbState>>) =>
-  refused(h, res, status, code, before);
 const corpRow = (id: string) => h.ctx.db.selectFrom('corporations').selectAll().where('id', '=', id).executeTakeFirst();
 
 /** Every route of the corporations API; `:id` is a corporation of firm A, bodies are valid. */
@@ -150,7 +147,7 @@ describe('GET /admin/corporations', () => {
     'refuses the query %s with 400 VALIDATION_FAILED',
     async (query) => {
       const before = await dbState(h);
-      await expectRefused(await A.admin.get(`${CORPS}?${query}`), 400, 'VALIDATION_FAILED', before);
+      await expectRefused(h, await A.admin.get(`${CORPS}?${query}`), 400, 'VALIDATION_FAILED', before);
     },
   );
 });
@@ -189,17 +186,17 @@ describe('POST /admin/corporations', () => {
     ['the name is taken in another case', 'ACME holdings'],
   ])('%s -> 409 CORPORATION_NAME_TAKEN, and nothing is created', async (_case, name) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.post(CORPS, { name }), 409, 'CORPORATION_NAME_TAKEN', before);
+    await expectRefused(h, await A.admin.post(CORPS, { name }), 409, 'CORPORATION_NAME_TAKEN', before);
   });
 
   it.each(nameErrors())('400 VALIDATION_FAILED when %s, and nothing is created', async (_case, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('POST', CORPS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.raw('POST', CORPS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each(transportErrors())('%s -> %i %s, and nothing is created', async (_case, status, code, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('POST', CORPS, { body }), status, code, before);
+    await expectRefused(h, await A.admin.raw('POST', CORPS, { body }), status, code, before);
   });
 
   it.each([
@@ -208,7 +205,7 @@ describe('POST /admin/corporations', () => {
     ['a text body', 'text/plain', 'Initech', 415, 'UNSUPPORTED_MEDIA_TYPE'],
   ])('%s (%s) -> %i %s, and nothing is created', async (_case, type, body, status, code) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('POST', CORPS, { body, headers: { 'content-type': type } }), status, code, before);
+    await expectRefused(h, await A.admin.raw('POST', CORPS, { body, headers: { 'content-type': type } }), status, code, before);
   });
 });
 
@@ -223,7 +220,7 @@ describe('GET /admin/corporations/:id', () => {
 describe('PATCH /admin/corporations/:id', () => {
   it('renames: body, row and audit; its users show the new name', async () => {
     const corp = await addCorporation(h, A.firm.id, 'Initech');
-    const user = await addUser(h, A.firm.id, { name: 'Peter Gibbons', email: email('peter'), kind: 'corp_user', corporationId: corp.id });
+    const user = await addUser(h, A.firm.id, { name: 'Peter Gibbons', email: uniqueEmail('peter'), kind: 'corp_user', corporationId: corp.id });
     const res = await A.admin.patch(`${CORPS}/${corp.id}`, { name: ' Initrode ' });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ ...corp, name: 'Initrode', userCount: 1 });
@@ -250,7 +247,7 @@ describe('PATCH /admin/corporations/:id', () => {
 
   it("renaming to another corporation's name -> 409 CORPORATION_NAME_TAKEN, and nothing changes", async () => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.patch(`${CORPS}/${apex.id}`, { name: 'Acme Holdings' }), 409, 'CORPORATION_NAME_TAKEN', before);
+    await expectRefused(h, await A.admin.patch(`${CORPS}/${apex.id}`, { name: 'Acme Holdings' }), 409, 'CORPORATION_NAME_TAKEN', before);
   });
 
   it('a change of case only is a rename of the same corporation', async () => {
@@ -269,12 +266,12 @@ describe('PATCH /admin/corporations/:id', () => {
 
   it.each(nameErrors())('400 VALIDATION_FAILED when %s, and nothing changes', async (_case, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('PATCH', `${CORPS}/${apex.id}`, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.raw('PATCH', `${CORPS}/${apex.id}`, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each(transportErrors())('%s -> %i %s, and nothing changes', async (_case, status, code, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('PATCH', `${CORPS}/${apex.id}`, { body }), status, code, before);
+    await expectRefused(h, await A.admin.raw('PATCH', `${CORPS}/${apex.id}`, { body }), status, code, before);
   });
 });
 
@@ -299,16 +296,16 @@ describe('DELETE /admin/corporations/:id', () => {
 
   it('a corporation with users -> 409 CORPORATION_NOT_EMPTY, and nothing changes', async () => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.delete(`${CORPS}/${acme.id}`), 409, 'CORPORATION_NOT_EMPTY', before);
+    await expectRefused(h, await A.admin.delete(`${CORPS}/${acme.id}`), 409, 'CORPORATION_NOT_EMPTY', before);
     expect(await h.ctx.db.selectFrom('users').select('corporation_id').where('id', '=', coraA.id).executeTakeFirst()).toEqual({ corporation_id: acme.id });
   });
 
   it('inactive users count too: only moving or deleting them empties a corporation', async () => {
     const corp = await addCorporation(h, A.firm.id, 'Dormant Co');
-    const u = await addUser(h, A.firm.id, { name: 'Ivy Inactive', email: email('ivy'), kind: 'foreign_national', corporationId: corp.id }, null);
+    const u = await addUser(h, A.firm.id, { name: 'Ivy Inactive', email: uniqueEmail('ivy'), kind: 'foreign_national', corporationId: corp.id }, null);
     expect((await A.admin.patch(`/api/v1/admin/users/${u.id}`, { recordState: 'inactive', portalAccess: 'disabled' })).statusCode).toBe(200);
     const before = await dbState(h);
-    await expectRefused(await A.admin.delete(`${CORPS}/${corp.id}`), 409, 'CORPORATION_NOT_EMPTY', before);
+    await expectRefused(h, await A.admin.delete(`${CORPS}/${corp.id}`), 409, 'CORPORATION_NOT_EMPTY', before);
 
     expect((await A.admin.patch(`/api/v1/admin/users/${u.id}`, { corporationId: apex.id })).statusCode).toBe(200);
     expect((await A.admin.get(`${CORPS}/${corp.id}`)).json().userCount).toBe(0);

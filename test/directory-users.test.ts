@@ -9,7 +9,7 @@ import {
   addUser,
   auditEvents,
   dbState,
-  expectRefused as refused,
+  expectRefused,
   firmWithAdmin,
   lastLinkTo,
   operatorAgent,
@@ -21,6 +21,7 @@ import {
   type TestFirm,
 } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers, type Route } from './support/access.js';
+import { uniqueEmail, mailsTo, userRow } from './support/fixtures.js';
 
 /**
  * The firm administration API for users: /api/v1/admin/users.
@@ -45,8 +46,6 @@ let corpUserB: UserView;
 let member: Agent;
 let operator: Agent;
 
-let seq = 0;
-const email = (who: string) => `${who}-${++seq}@example.com`;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -55,28 +54,24 @@ beforeAll(async () => {
   acme = await addCorporation(h, A.firm.id, 'Acme Holdings');
   apex = await addCorporation(h, A.firm.id, 'Apex Partners');
   borealis = await addCorporation(h, B.firm.id, 'Borealis Ltd');
-  staffA = await addUser(h, A.firm.id, { name: 'Stella Staff', email: email('stella'), kind: 'case_manager' });
-  vendorA = await addUser(h, A.firm.id, { name: 'Victor Vendor', email: email('victor'), kind: 'vendor_case_manager' });
-  corpUserA = await addUser(h, A.firm.id, { name: 'Cora Corp', email: email('cora'), kind: 'corp_user', corporationId: acme.id });
-  memberA = await addUser(h, A.firm.id, { name: 'Mick Member', email: email('mick'), kind: 'case_manager' });
-  corpUserB = await addUser(h, B.firm.id, { name: 'Bruno Borealis', email: email('bruno'), kind: 'corp_user', corporationId: borealis.id });
+  staffA = await addUser(h, A.firm.id, { name: 'Stella Staff', email: uniqueEmail('stella'), kind: 'case_manager' });
+  vendorA = await addUser(h, A.firm.id, { name: 'Victor Vendor', email: uniqueEmail('victor'), kind: 'vendor_case_manager' });
+  corpUserA = await addUser(h, A.firm.id, { name: 'Cora Corp', email: uniqueEmail('cora'), kind: 'corp_user', corporationId: acme.id });
+  memberA = await addUser(h, A.firm.id, { name: 'Mick Member', email: uniqueEmail('mick'), kind: 'case_manager' });
+  corpUserB = await addUser(h, B.firm.id, { name: 'Bruno Borealis', email: uniqueEmail('bruno'), kind: 'corp_user', corporationId: borealis.id });
   member = await userAgent(h, memberA.email, A.firm.slug);
   operator = await operatorAgent(h);
 });
 afterAll(() => h.close());
 
-const expectRefused = (res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof dbState>>) =>
-  refused(h, res, status, code, before);
 
-const userRow = (id: string) => h.ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 const sessionCount = async (userId: string) =>
   (await h.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', userId).execute()).length;
-const mailsTo = (to: string) => h.ctx.db.selectFrom('mail_outbox').selectAll().where('to_address', '=', to).orderBy('created_at').execute();
 
 /** Every route of the users API; `:id` is a user of firm A, bodies are valid. */
 const ROUTES: Route[] = [
   { method: 'GET', path: USERS },
-  { method: 'POST', path: USERS, body: () => ({ name: 'Nina New', email: email('nina'), kind: 'case_manager' }) },
+  { method: 'POST', path: USERS, body: () => ({ name: 'Nina New', email: uniqueEmail('nina'), kind: 'case_manager' }) },
   { method: 'GET', path: `${USERS}/:id` },
   { method: 'PATCH', path: `${USERS}/:id`, body: () => ({ name: 'Renamed Person' }) },
   { method: 'DELETE', path: `${USERS}/:id` },
@@ -99,8 +94,8 @@ describe('GET /admin/users', () => {
   it('lists the users of the firm, ordered by name, with default paging', async () => {
     const f = await firmWithAdmin(h);
     const corp = await addCorporation(h, f.firm.id, 'Zenith Works');
-    const bea = await addUser(h, f.firm.id, { name: 'Bea Brown', email: email('bea'), kind: 'vendor_case_manager' }, null);
-    const al = await addUser(h, f.firm.id, { name: 'Al Adams', email: email('al'), kind: 'corp_user', corporationId: corp.id }, null);
+    const bea = await addUser(h, f.firm.id, { name: 'Bea Brown', email: uniqueEmail('bea'), kind: 'vendor_case_manager' }, null);
+    const al = await addUser(h, f.firm.id, { name: 'Al Adams', email: uniqueEmail('al'), kind: 'corp_user', corporationId: corp.id }, null);
     const res = await f.admin.get(USERS);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ items: [al, bea, { ...f.superuser, hasPassword: true }], total: 3, page: 1, pageSize: 20 });
@@ -109,7 +104,7 @@ describe('GET /admin/users', () => {
 
   it('pages with page and pageSize, and reports the total', async () => {
     const f = await firmWithAdmin(h);
-    for (const n of ['Dee', 'Ann', 'Cid', 'Bob']) await addUser(h, f.firm.id, { name: `${n} Pager`, email: email(n.toLowerCase()), kind: 'case_manager' });
+    for (const n of ['Dee', 'Ann', 'Cid', 'Bob']) await addUser(h, f.firm.id, { name: `${n} Pager`, email: uniqueEmail(n.toLowerCase()), kind: 'case_manager' });
     const names = async (query: string) => {
       const res = await f.admin.get(`${USERS}?${query}`);
       expect(res.statusCode, res.body).toBe(200);
@@ -228,7 +223,7 @@ describe('GET /admin/users', () => {
     ['q=a%00b'],
   ])('refuses the query %s with 400 VALIDATION_FAILED', async (query) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.get(`${USERS}?${query}`), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.get(`${USERS}?${query}`), 400, 'VALIDATION_FAILED', before);
   });
 });
 
@@ -254,7 +249,7 @@ describe('POST /admin/users', () => {
       mfa: { enrolled: false, lockedUntil: null, failedAttempts: 0 },
     });
 
-    expect(await userRow(view.id)).toMatchObject({
+    expect(await userRow(h, view.id)).toMatchObject({
       firm_id: A.firm.id,
       email: address,
       name: 'Carla Case',
@@ -267,7 +262,7 @@ describe('POST /admin/users', () => {
       password_hash: null,
     });
 
-    const mails = await mailsTo(address);
+    const mails = await mailsTo(h, address);
     expect(mails).toHaveLength(1);
     expect(mails[0]).toMatchObject({ firm_id: A.firm.id, status: 'pending', subject: `Set your password for ${A.firm.name}` });
     const link = mails[0]!.link!;
@@ -291,7 +286,7 @@ describe('POST /admin/users', () => {
   });
 
   it.each(['corp_user', 'foreign_national'] as const)('creates a %s in a corporation of the firm', async (kind) => {
-    const address = email(kind.replace('_', '-'));
+    const address = uniqueEmail(kind.replace('_', '-'));
     const res = await A.admin.post(USERS, { name: 'Frida Foreign', email: address, kind, corporationId: acme.id });
     expect(res.statusCode, res.body).toBe(201);
     const view = res.json();
@@ -305,18 +300,18 @@ describe('POST /admin/users', () => {
       active: true,
       hasPassword: false,
     });
-    expect(await userRow(view.id)).toMatchObject({ firm_id: A.firm.id, corporation_id: acme.id, status: null, portal_access: 'enabled', record_state: 'active' });
+    expect(await userRow(h, view.id)).toMatchObject({ firm_id: A.firm.id, corporation_id: acme.id, status: null, portal_access: 'enabled', record_state: 'active' });
     expect(await lastLinkTo(h, address)).toContain('/set-password#');
     const [event] = await auditEvents(h, { event: 'user.created', subjectId: view.id });
     expect(event).toMatchObject({ firm_id: A.firm.id, actor_id: A.superuser.id, details: { kind, isSuperuser: false, corporationId: acme.id } });
   });
 
   it('creates a superuser, who can then administer the firm', async () => {
-    const address = email('sue');
+    const address = uniqueEmail('sue');
     const res = await A.admin.post(USERS, { name: 'Sue Perkins', email: address, kind: 'case_manager', isSuperuser: true });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ isSuperuser: true, kind: 'case_manager' });
-    expect(await userRow(res.json().id)).toMatchObject({ is_superuser: 1 });
+    expect(await userRow(h, res.json().id)).toMatchObject({ is_superuser: 1 });
     const [event] = await auditEvents(h, { event: 'user.created', subjectId: res.json().id });
     expect(event!.details).toEqual({ kind: 'case_manager', isSuperuser: true, corporationId: null });
 
@@ -328,7 +323,7 @@ describe('POST /admin/users', () => {
   it('allows an address that exists in another firm (emails are unique per firm)', async () => {
     const res = await B.admin.post(USERS, { name: 'Stella Twin', email: staffA.email, kind: 'case_manager' });
     expect(res.statusCode, res.body).toBe(201);
-    expect(await userRow(staffA.id)).toMatchObject({ firm_id: A.firm.id, name: 'Stella Staff' });
+    expect(await userRow(h, staffA.id)).toMatchObject({ firm_id: A.firm.id, name: 'Stella Staff' });
   });
 
   const valid = { name: 'Val Idation', email: 'val.idation@example.com', kind: 'case_manager' };
@@ -359,7 +354,7 @@ describe('POST /admin/users', () => {
     ['the body is JSON null', 'null'],
   ])('400 VALIDATION_FAILED when %s, and nothing is created', async (_case, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('POST', USERS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.raw('POST', USERS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each([
@@ -368,33 +363,33 @@ describe('POST /admin/users', () => {
     ['a body over 64 KiB', 413, 'BODY_TOO_LARGE', JSON.stringify({ ...valid, name: 'n'.repeat(70 * 1024) })],
   ])('%s -> %i %s, and nothing is created', async (_case, status, code, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('POST', USERS, { body }), status, code, before);
+    await expectRefused(h, await A.admin.raw('POST', USERS, { body }), status, code, before);
   });
 
   it('a body that is not JSON -> 415 UNSUPPORTED_MEDIA_TYPE', async () => {
     const before = await dbState(h);
     const res = await A.admin.raw('POST', USERS, { body: 'name=Val', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    await expectRefused(res, 415, 'UNSUPPORTED_MEDIA_TYPE', before);
+    await expectRefused(h, res, 415, 'UNSUPPORTED_MEDIA_TYPE', before);
   });
 
   it.each<[string, number, string, () => Record<string, unknown>]>([
     ['the email is taken in the firm (any case)', 409, 'EMAIL_TAKEN', () => ({ name: 'Dup', email: staffA.email.toUpperCase(), kind: 'case_manager' })],
-    ['a vendor case manager is made superuser', 400, 'SUPERUSER_KIND', () => ({ name: 'V', email: email('v'), kind: 'vendor_case_manager', isSuperuser: true })],
-    ['a corp user is made superuser', 400, 'SUPERUSER_KIND', () => ({ name: 'C', email: email('c'), kind: 'corp_user', corporationId: acme.id, isSuperuser: true })],
-    ['a corp user has no corporation', 400, 'CORPORATION_REQUIRED', () => ({ name: 'C', email: email('c'), kind: 'corp_user' })],
-    ['a foreign national has no corporation', 400, 'CORPORATION_REQUIRED', () => ({ name: 'F', email: email('f'), kind: 'foreign_national' })],
-    ['a case manager is given a corporation', 400, 'FIELD_NOT_FOR_KIND', () => ({ name: 'S', email: email('s'), kind: 'case_manager', corporationId: acme.id })],
-    ['the corporation does not exist', 400, 'CORPORATION_NOT_FOUND', () => ({ name: 'C', email: email('c'), kind: 'corp_user', corporationId: 'no-such-corp' })],
-    ['the corporation belongs to another firm', 400, 'CORPORATION_NOT_FOUND', () => ({ name: 'C', email: email('c'), kind: 'corp_user', corporationId: borealis.id })],
+    ['a vendor case manager is made superuser', 400, 'SUPERUSER_KIND', () => ({ name: 'V', email: uniqueEmail('v'), kind: 'vendor_case_manager', isSuperuser: true })],
+    ['a corp user is made superuser', 400, 'SUPERUSER_KIND', () => ({ name: 'C', email: uniqueEmail('c'), kind: 'corp_user', corporationId: acme.id, isSuperuser: true })],
+    ['a corp user has no corporation', 400, 'CORPORATION_REQUIRED', () => ({ name: 'C', email: uniqueEmail('c'), kind: 'corp_user' })],
+    ['a foreign national has no corporation', 400, 'CORPORATION_REQUIRED', () => ({ name: 'F', email: uniqueEmail('f'), kind: 'foreign_national' })],
+    ['a case manager is given a corporation', 400, 'FIELD_NOT_FOR_KIND', () => ({ name: 'S', email: uniqueEmail('s'), kind: 'case_manager', corporationId: acme.id })],
+    ['the corporation does not exist', 400, 'CORPORATION_NOT_FOUND', () => ({ name: 'C', email: uniqueEmail('c'), kind: 'corp_user', corporationId: 'no-such-corp' })],
+    ['the corporation belongs to another firm', 400, 'CORPORATION_NOT_FOUND', () => ({ name: 'C', email: uniqueEmail('c'), kind: 'corp_user', corporationId: borealis.id })],
   ])('%s -> %i %s, and nothing is created', async (_case, status, code, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.post(USERS, body()), status, code, before);
+    await expectRefused(h, await A.admin.post(USERS, body()), status, code, before);
   });
 
   it('a superuser of firm B cannot put a user into a corporation of firm A', async () => {
     const before = await dbState(h);
-    const res = await B.admin.post(USERS, { name: 'Sneaky', email: email('sneaky'), kind: 'foreign_national', corporationId: acme.id });
-    await expectRefused(res, 400, 'CORPORATION_NOT_FOUND', before);
+    const res = await B.admin.post(USERS, { name: 'Sneaky', email: uniqueEmail('sneaky'), kind: 'foreign_national', corporationId: acme.id });
+    await expectRefused(h, res, 400, 'CORPORATION_NOT_FOUND', before);
   });
 });
 
@@ -411,13 +406,13 @@ describe('GET /admin/users/:id', () => {
 
 describe('PATCH /admin/users/:id', () => {
   it('renames and changes the email; the user is logged out everywhere', async () => {
-    const u = await addUser(h, A.firm.id, { name: 'Rita Rename', email: email('rita'), kind: 'case_manager' });
+    const u = await addUser(h, A.firm.id, { name: 'Rita Rename', email: uniqueEmail('rita'), kind: 'case_manager' });
     const rita = await userAgent(h, u.email, A.firm.slug);
     h.clock.advance(1000);
     const res = await A.admin.patch(`${USERS}/${u.id}`, { name: ' Rita Renamed ', email: 'Rita.New@Example.com' });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ ...u, name: 'Rita Renamed', email: 'rita.new@example.com', hasPassword: true });
-    expect(await userRow(u.id)).toMatchObject({ name: 'Rita Renamed', email: 'rita.new@example.com', updated_at: h.clock.now() });
+    expect(await userRow(h, u.id)).toMatchObject({ name: 'Rita Renamed', email: 'rita.new@example.com', updated_at: h.clock.now() });
     expect(await sessionCount(u.id)).toBe(0);
     expect((await rita.get('/api/v1/me')).statusCode).toBe(401);
     expect(await auditEvents(h, { event: 'user.updated', subjectId: u.id })).toEqual([
@@ -426,14 +421,14 @@ describe('PATCH /admin/users/:id', () => {
   });
 
   it('disabling a staff user ends their sessions and is audited as user.deactivated; enabling is user.updated', async () => {
-    const u = await addUser(h, A.firm.id, { name: 'Dora Disabled', email: email('dora'), kind: 'vendor_case_manager' });
+    const u = await addUser(h, A.firm.id, { name: 'Dora Disabled', email: uniqueEmail('dora'), kind: 'vendor_case_manager' });
     const dora = await userAgent(h, u.email, A.firm.slug);
     expect((await dora.get('/api/v1/me')).statusCode).toBe(200);
 
     const res = await A.admin.patch(`${USERS}/${u.id}`, { status: 'disabled' });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ id: u.id, status: 'disabled', active: false });
-    expect(await userRow(u.id)).toMatchObject({ status: 'disabled' });
+    expect(await userRow(h, u.id)).toMatchObject({ status: 'disabled' });
     expect(await sessionCount(u.id)).toBe(0);
     expect((await dora.get('/api/v1/me')).statusCode).toBe(401);
     expect(await auditEvents(h, { subjectId: u.id, event: 'user.deactivated' })).toEqual([
@@ -443,7 +438,7 @@ describe('PATCH /admin/users/:id', () => {
     const back = await A.admin.patch(`${USERS}/${u.id}`, { status: 'active' });
     expect(back.statusCode, back.body).toBe(200);
     expect(back.json()).toMatchObject({ status: 'active', active: true });
-    expect(await userRow(u.id)).toMatchObject({ status: 'active' });
+    expect(await userRow(h, u.id)).toMatchObject({ status: 'active' });
     expect(await auditEvents(h, { subjectId: u.id, event: 'user.updated' })).toEqual([
       expect.objectContaining({ firm_id: A.firm.id, actor_id: A.superuser.id, details: { changed: ['status'], active: true } }),
     ]);
@@ -454,14 +449,14 @@ describe('PATCH /admin/users/:id', () => {
     ['portalAccess', 'disabled', 'portal_access'],
     ['recordState', 'inactive', 'record_state'],
   ] as const)('setting %s to %s ends the sessions of a corporation user (user.deactivated)', async (field, value, column) => {
-    const u = await addUser(h, A.firm.id, { name: 'Cody Corp', email: email('cody'), kind: 'foreign_national', corporationId: acme.id });
+    const u = await addUser(h, A.firm.id, { name: 'Cody Corp', email: uniqueEmail('cody'), kind: 'foreign_national', corporationId: acme.id });
     const cody = await userAgent(h, u.email, A.firm.slug);
     expect((await cody.get('/api/v1/me')).statusCode).toBe(200);
 
     const res = await A.admin.patch(`${USERS}/${u.id}`, { [field]: value });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ [field]: value, active: false });
-    expect(await userRow(u.id)).toMatchObject({ [column]: value });
+    expect(await userRow(h, u.id)).toMatchObject({ [column]: value });
     expect(await sessionCount(u.id)).toBe(0);
     expect((await cody.get('/api/v1/me')).statusCode).toBe(401);
     expect(await auditEvents(h, { subjectId: u.id, event: 'user.deactivated' })).toEqual([
@@ -471,29 +466,29 @@ describe('PATCH /admin/users/:id', () => {
   });
 
   it('moves a corporation user to another corporation of the firm', async () => {
-    const u = await addUser(h, A.firm.id, { name: 'Mo Mover', email: email('mo'), kind: 'corp_user', corporationId: acme.id });
+    const u = await addUser(h, A.firm.id, { name: 'Mo Mover', email: uniqueEmail('mo'), kind: 'corp_user', corporationId: acme.id });
     const res = await A.admin.patch(`${USERS}/${u.id}`, { corporationId: apex.id });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ corporation: { id: apex.id, name: 'Apex Partners' }, active: true });
-    expect(await userRow(u.id)).toMatchObject({ corporation_id: apex.id });
+    expect(await userRow(h, u.id)).toMatchObject({ corporation_id: apex.id });
     const [event] = await auditEvents(h, { subjectId: u.id, event: 'user.updated' });
     expect(event).toMatchObject({ firm_id: A.firm.id, actor_id: A.superuser.id, details: { changed: ['corporation_id'] } });
   });
 
   it('promotes a case manager to superuser and back', async () => {
-    const u = await addUser(h, A.firm.id, { name: 'Pat Promoted', email: email('pat'), kind: 'case_manager' });
+    const u = await addUser(h, A.firm.id, { name: 'Pat Promoted', email: uniqueEmail('pat'), kind: 'case_manager' });
     const pat = await userAgent(h, u.email, A.firm.slug);
     expectErrorCode(await pat.get(USERS), 403, 'FORBIDDEN');
 
     const up = await A.admin.patch(`${USERS}/${u.id}`, { isSuperuser: true });
     expect(up.statusCode, up.body).toBe(200);
     expect(up.json()).toMatchObject({ isSuperuser: true });
-    expect(await userRow(u.id)).toMatchObject({ is_superuser: 1 });
+    expect(await userRow(h, u.id)).toMatchObject({ is_superuser: 1 });
     expect((await pat.get(USERS)).statusCode).toBe(200);
 
     const down = await A.admin.patch(`${USERS}/${u.id}`, { isSuperuser: false });
     expect(down.statusCode, down.body).toBe(200);
-    expect(await userRow(u.id)).toMatchObject({ is_superuser: 0 });
+    expect(await userRow(h, u.id)).toMatchObject({ is_superuser: 0 });
     expectErrorCode(await pat.get(USERS), 403, 'FORBIDDEN');
     const events = await auditEvents(h, { subjectId: u.id, event: 'user.updated' });
     expect(events.map((e) => e.details)).toEqual([{ changed: ['is_superuser'] }, { changed: ['is_superuser'] }]);
@@ -534,7 +529,7 @@ describe('PATCH /admin/users/:id', () => {
     ['the body is an array', [{ name: 'x' }]],
   ])('400 VALIDATION_FAILED when %s, and nothing changes', async (_case, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('PATCH', `${USERS}/${staffA.id}`, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await A.admin.raw('PATCH', `${USERS}/${staffA.id}`, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each([
@@ -543,7 +538,7 @@ describe('PATCH /admin/users/:id', () => {
     ['a body over 64 KiB', 413, 'BODY_TOO_LARGE', JSON.stringify({ name: 'n'.repeat(70 * 1024) })],
   ])('%s -> %i %s, and nothing changes', async (_case, status, code, body) => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.raw('PATCH', `${USERS}/${staffA.id}`, { body }), status, code, before);
+    await expectRefused(h, await A.admin.raw('PATCH', `${USERS}/${staffA.id}`, { body }), status, code, before);
   });
 
   it.each<[string, number, string, () => [string, Record<string, unknown>]]>([
@@ -561,23 +556,23 @@ describe('PATCH /admin/users/:id', () => {
   ])('%s -> %i %s, and nothing changes', async (_case, status, code, request) => {
     const [id, body] = request();
     const before = await dbState(h);
-    await expectRefused(await A.admin.patch(`${USERS}/${id}`, body), status, code, before);
+    await expectRefused(h, await A.admin.patch(`${USERS}/${id}`, body), status, code, before);
   });
 
   it('a superuser of firm B cannot move their user into a corporation of firm A', async () => {
     const before = await dbState(h);
-    await expectRefused(await B.admin.patch(`${USERS}/${corpUserB.id}`, { corporationId: acme.id }), 400, 'CORPORATION_NOT_FOUND', before);
+    await expectRefused(h, await B.admin.patch(`${USERS}/${corpUserB.id}`, { corporationId: acme.id }), 400, 'CORPORATION_NOT_FOUND', before);
   });
 });
 
 describe('DELETE /admin/users/:id', () => {
   it('deletes the user, their sessions and links, and audits user.deleted', async () => {
-    const u = await addUser(h, A.firm.id, { name: 'Gone Soon', email: email('gone'), kind: 'corp_user', corporationId: apex.id });
+    const u = await addUser(h, A.firm.id, { name: 'Gone Soon', email: uniqueEmail('gone'), kind: 'corp_user', corporationId: apex.id });
     const gone = await userAgent(h, u.email, A.firm.slug);
     const res = await A.admin.delete(`${USERS}/${u.id}`);
     expect(res.statusCode, res.body).toBe(204);
     expect(res.body).toBe('');
-    expect(await userRow(u.id)).toBeUndefined();
+    expect(await userRow(h, u.id)).toBeUndefined();
     expect(await sessionCount(u.id)).toBe(0);
     expect(await h.ctx.db.selectFrom('one_time_tokens').select('id').where('user_id', '=', u.id).execute()).toEqual([]);
     expect((await gone.get('/api/v1/me')).statusCode).toBe(401);
@@ -589,13 +584,13 @@ describe('DELETE /admin/users/:id', () => {
 
   it('a superuser cannot delete themself -> 409 CANNOT_CHANGE_SELF', async () => {
     const before = await dbState(h);
-    await expectRefused(await A.admin.delete(`${USERS}/${A.superuser.id}`), 409, 'CANNOT_CHANGE_SELF', before);
+    await expectRefused(h, await A.admin.delete(`${USERS}/${A.superuser.id}`), 409, 'CANNOT_CHANGE_SELF', before);
   });
 });
 
 describe('POST /admin/users/:id/password-link', () => {
   it('mails a new set-password link, retires the old one, and audits it', async () => {
-    const u = await addUser(h, A.firm.id, { name: 'Lena Link', email: email('lena'), kind: 'case_manager' }, null);
+    const u = await addUser(h, A.firm.id, { name: 'Lena Link', email: uniqueEmail('lena'), kind: 'case_manager' }, null);
     const first = await lastLinkTo(h, u.email);
     h.clock.advance(1);
     const usersBefore = await h.ctx.db.selectFrom('users').selectAll().orderBy('id').execute();
@@ -604,7 +599,7 @@ describe('POST /admin/users/:id/password-link', () => {
     expect(res.statusCode, res.body).toBe(204);
     expect(res.body).toBe('');
 
-    const mails = await mailsTo(u.email);
+    const mails = await mailsTo(h, u.email);
     expect(mails).toHaveLength(2);
     const second = await lastLinkTo(h, u.email);
     expect(second).not.toBe(first);

@@ -6,16 +6,19 @@ import { JOB_HANDLERS } from '../src/jobs/handlers.js';
 import { runDueJobs } from '../src/jobs/job.service.js';
 import { ENABLEMENT_MAILS_JOB, scheduleEnablementMails } from '../src/mfa-policy/enablement.js';
 import {
+  Agent,
   activateSubscription,
   addCorporation,
   addUser,
   enrollForTest,
   firmWithAdmin,
+  operatorAgent,
   startHarness,
   type Harness,
   type TestFirm,
 } from './support/harness.js';
 import { startSmtpServer, type ReceivedMail } from './support/smtp.js';
+import { MFA_OFF } from './support/fixtures.js';
 
 /**
  * "MFA is now on" mails (reference A.2.5), read back from a real SMTP server: who gets one,
@@ -24,7 +27,6 @@ import { startSmtpServer, type ReceivedMail } from './support/smtp.js';
  */
 
 const CONFIG = '/api/v1/admin/mfa/configuration';
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false };
 
 let h: Harness;
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
@@ -122,19 +124,30 @@ describe('who is mailed when MFA is enabled', () => {
     const corpUser = await x.add('corp_user', { corporationId: corp.id });
     const foreign = await x.add('foreign_national', { corporationId: corp.id });
 
-    await x.put({ ...OFF, caseManagers: true, allCorpUsers: true, allForeignNationals: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, allCorpUsers: true, allForeignNationals: true });
     await flush();
     const wanted = [x.f.superuser.email, ...cms.map((u) => u.email)];
     const nobody = [disabled.email, enrolled.email, vendor.email, corpUser.email, foreign.email];
     expect(mailCounts([...wanted, ...nobody])).toEqual({ ...times(wanted, 1), ...times(nobody, 0) });
 
-    const mail = smtp.received.find((m) => isEnablementMail(m) && m.to.includes(cms[0]!.email))!;
+    // The superuser has a password: log in and enrol.
+    const mail = smtp.received.find((m) => isEnablementMail(m) && m.to.includes(x.f.superuser.email))!;
     expect(readable(mail)).toContain(`Multi-factor authentication is now on for your ${x.f.firm.name} account`);
-    expect(readable(mail)).toContain('https://mfa.firm.example/login');
+    expect(readable(mail)).toContain('Log in and enrol: https://mfa.firm.example/login');
+    // These case managers never set a password: their mail is the set-password mail, told why,
+    // with a working link (issue 16.4), not "Log in and enrol".
+    const noPassword = readable(smtp.received.find((m) => isEnablementMail(m) && m.to.includes(cms[0]!.email))!);
+    expect(noPassword).toContain('which has no password yet');
+    expect(noPassword).not.toContain('Log in and enrol');
+    const link = /Set your password: (https:\/\/mfa\.firm\.example\/set-password#[A-Za-z0-9_-]+)/.exec(noPassword)?.[1];
+    expect(link).toBeDefined();
+    const inspect = await new Agent(h.app).post('/api/v1/password/inspect', { token: new URL(link!).hash.slice(1) });
+    expect(inspect.statusCode, inspect.body).toBe(200);
+    expect(inspect.json()).toMatchObject({ purpose: 'set_password', email: cms[0]!.email });
 
     // More jobs, more runs: nobody is mailed twice.
     await h.ctx.db.transaction().execute((tx) => scheduleEnablementMails(h.ctx, tx, x.f.firm.id));
-    await x.put({ ...OFF, caseManagers: true, vendorCaseManagers: false, allCorpUsers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, vendorCaseManagers: false, allCorpUsers: true });
     await flush();
     await flush();
     expect(mailCounts([...wanted, ...nobody])).toEqual({ ...times(wanted, 1), ...times(nobody, 0) });
@@ -149,7 +162,7 @@ describe('who is mailed when MFA is enabled', () => {
     await enrollForTest(h, x.f.firm.id, enrolled.id);
     const cm = await x.add('case_manager');
 
-    await x.put({ ...OFF, vendorCaseManagers: true });
+    await x.put({ ...MFA_OFF, vendorCaseManagers: true });
     await flush();
     const wanted = vendors.map((u) => u.email);
     const nobody = [disabled.email, enrolled.email, cm.email, x.f.superuser.email];
@@ -159,7 +172,7 @@ describe('who is mailed when MFA is enabled', () => {
   it('mails nobody while the subscription is not live, and waits for a start date ahead', async () => {
     const x = await newFirm();
     const cm = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     const start = h.clock.now() + 3_600_000;
     await h.ctx.db.updateTable('subscriptions').set({ starts_at: start }).where('firm_id', '=', x.f.firm.id).execute();
     await flush();
@@ -175,7 +188,7 @@ describe('who is mailed when MFA is enabled', () => {
   it('a suspended subscription stops the mails', async () => {
     const x = await newFirm();
     const cm = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await h.ctx.db.updateTable('subscriptions').set({ state: 'suspended' }).where('firm_id', '=', x.f.firm.id).execute();
     await flush();
     expect(mailCounts([cm.email])).toEqual({ [cm.email]: 0 });
@@ -187,15 +200,15 @@ describe('off and on again', () => {
     const x = await newFirm();
     const a = await x.add('case_manager');
     const b = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await flush();
     expect(await enrollForTest(h, x.f.firm.id, b.id)).toBe('taken'); // b enrols after the first mail
     const enrolledBefore = await x.add('vendor_case_manager');
     await enrollForTest(h, x.f.firm.id, enrolledBefore.id);
 
-    await x.put({ ...OFF });
+    await x.put({ ...MFA_OFF });
     await flush();
-    await x.put({ ...OFF, caseManagers: true, vendorCaseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, vendorCaseManagers: true });
     await flush();
     expect(mailCounts([a.email, b.email, enrolledBefore.email, x.f.superuser.email])).toEqual({
       [a.email]: 2,
@@ -206,27 +219,69 @@ describe('off and on again', () => {
   });
 });
 
+describe('off and on again in quick succession (issue 16.4)', () => {
+  it('two requests before any job runs still mail the not-yet-enrolled again', async () => {
+    const x = await newFirm();
+    const a = await x.add('case_manager');
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 1 });
+    // Off and on again, both committed before the jobs they queued run.
+    await x.put({ ...MFA_OFF });
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 2 });
+  });
+
+  it('on and off again before the job runs mails nobody (the job reads the state when it runs)', async () => {
+    const x = await newFirm();
+    const a = await x.add('case_manager');
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF });
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 0 });
+  });
+
+  it('a suspension and a reactivation mail the not-yet-enrolled again', async () => {
+    const x = await newFirm();
+    const a = await x.add('case_manager');
+    await x.put({ ...MFA_OFF, caseManagers: true });
+    await flush();
+    const op = await operatorAgent(h);
+    expect((await op.post(`/api/v1/operator/subscriptions/${x.f.firm.id}/suspend`, {})).statusCode).toBe(200);
+    const again = await op.post(`/api/v1/operator/subscriptions/${x.f.firm.id}/activate`, { planName: 'Again', licenceCount: 100 });
+    expect(again.statusCode, again.body).toBe(200);
+    await flush();
+    expect(mailCounts([a.email])).toEqual({ [a.email]: 2 });
+  });
+});
+
 describe('staff created or re-activated while MFA is on', () => {
   it('a case manager created while case managers are enabled is mailed; other kinds are not', async () => {
     const x = await newFirm();
     const corp = await addCorporation(h, x.f.firm.id, 'Client Co');
-    await x.put({ ...OFF, caseManagers: true, allCorpUsers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true, allCorpUsers: true });
     await flush();
     const res = await x.f.admin.post('/api/v1/admin/users', { name: 'New Nina', email: `nina@${x.f.firm.slug}.example`, kind: 'case_manager' });
     expect(res.statusCode, res.body).toBe(201);
     const vendor = await x.add('vendor_case_manager');
     const corpUser = await x.add('corp_user', { corporationId: corp.id });
     await flush();
-    expect(mailCounts([`nina@${x.f.firm.slug}.example`, vendor.email, corpUser.email])).toEqual({
-      [`nina@${x.f.firm.slug}.example`]: 1,
-      [vendor.email]: 0,
-      [corpUser.email]: 0,
-    });
+    // Nina's one mail is her set-password mail, which says MFA applies (a second mail's new
+    // link would void the first one's); she counts as told, so no "MFA is now on" mail follows.
+    const nina = `nina@${x.f.firm.slug}.example`;
+    const toNina = smtp.received.filter((m) => m.to.includes(nina));
+    expect(toNina).toHaveLength(1);
+    expect(readable(toNina[0]!)).toContain(`Subject: Set your password for ${x.f.firm.name}`);
+    expect(readable(toNina[0]!)).toContain('uses multi-factor authentication');
+    expect(mailCounts([nina, vendor.email, corpUser.email])).toEqual({ [nina]: 0, [vendor.email]: 0, [corpUser.email]: 0 });
+    const vendorMail = readable(smtp.received.find((m) => m.to.includes(vendor.email))!);
+    expect(vendorMail).not.toContain('multi-factor');
   });
 
   it('no job is queued for a user created while MFA does not apply to them', async () => {
     const x = await newFirm();
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await flush();
     await x.add('vendor_case_manager');
     const pending = await h.ctx.db.selectFrom('jobs').select('id').where('firm_id', '=', x.f.firm.id).where('status', '=', 'pending').execute();
@@ -236,7 +291,7 @@ describe('staff created or re-activated while MFA is on', () => {
   it('a case manager disabled and re-activated while enabled is invited again (the disable reset their enrollment)', async () => {
     const x = await newFirm();
     const cm = await x.add('case_manager');
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await flush();
     await enrollForTest(h, x.f.firm.id, cm.id);
     await disable(x, cm, 'status', 'disabled');
@@ -254,7 +309,7 @@ describe('a thousand case managers', () => {
     const emails = await insertCaseManagers(x.f.firm.id, 1000);
     const before = smtp.received.length;
 
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     // The response came back before any mail was written: the work is in a pending job.
     expect(await outboxOf(x.f.firm.id)).toEqual([]);
     const jobs = await h.ctx.db.selectFrom('jobs').selectAll().where('firm_id', '=', x.f.firm.id).execute();
@@ -275,7 +330,7 @@ describe('crash safety', () => {
   it('a job that died midway is picked up after its lease and finishes: no duplicates, nobody missed', async () => {
     const x = await newFirm(1000);
     const emails = [...(await insertCaseManagers(x.f.firm.id, 449)), x.f.superuser.email];
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     const [job] = await h.ctx.db.selectFrom('jobs').selectAll().where('firm_id', '=', x.f.firm.id).where('status', '=', 'pending').execute();
 
     // The worker claims the job (lease of 5 minutes) ...
@@ -321,7 +376,7 @@ describe('crash safety', () => {
   it('two runs at once (two jobs, two workers) mail each user once', async () => {
     const x = await newFirm(1000);
     const emails = [...(await insertCaseManagers(x.f.firm.id, 300)), x.f.superuser.email];
-    await x.put({ ...OFF, caseManagers: true });
+    await x.put({ ...MFA_OFF, caseManagers: true });
     await h.ctx.db.transaction().execute((tx) => scheduleEnablementMails(h.ctx, tx, x.f.firm.id));
     await Promise.all([runDueJobs(h.ctx), runDueJobs(h.ctx)]);
     const outbox = await outboxOf(x.f.firm.id);

@@ -1,4 +1,3 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE } from '../src/clock.js';
 import type { CorporationView } from '../src/directory/corporation.service.js';
@@ -18,8 +17,10 @@ import {
   userAgent,
   type Harness,
   type TestFirm,
+  expectRefused,
 } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers } from './support/access.js';
+import { uniqueEmail, seatsUsed } from './support/fixtures.js';
 
 /**
  * Enrolled Users (A.2.5) and Reset MFA Enrollment (A.2.6): /api/v1/admin/mfa/enrolled.
@@ -44,8 +45,6 @@ let member: Agent; // a firm A case manager who is not a superuser
 let operator: Agent;
 const enrolledAt: Record<string, number> = {};
 
-let seq = 0;
-const email = (who: string) => `${who}-${++seq}@example.com`;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -56,12 +55,12 @@ beforeAll(async () => {
   zenith = await addCorporation(h, A.firm.id, 'Zenith Corp');
   yellow = await addCorporation(h, A.firm.id, 'Yellow Holdings');
   const borealis = await addCorporation(h, B.firm.id, 'Zenith Corp'); // same name in firm B on purpose
-  alice = await addUser(h, A.firm.id, { name: 'Alice Adams', email: email('alice'), kind: 'case_manager' });
-  bruno = await addUser(h, A.firm.id, { name: 'Bruno Brown', email: email('bruno'), kind: 'corp_user', corporationId: zenith.id });
-  carla = await addUser(h, A.firm.id, { name: 'Carla Cruz', email: email('carla'), kind: 'foreign_national', corporationId: yellow.id });
-  dora = await addUser(h, A.firm.id, { name: 'Dora Doe', email: email('dora'), kind: 'case_manager' });
-  bella = await addUser(h, B.firm.id, { name: 'Alice Bella', email: email('bella'), kind: 'corp_user', corporationId: borealis.id });
-  const memberUser = await addUser(h, A.firm.id, { name: 'Mick Member', email: email('mick'), kind: 'case_manager' });
+  alice = await addUser(h, A.firm.id, { name: 'Alice Adams', email: uniqueEmail('alice'), kind: 'case_manager' });
+  bruno = await addUser(h, A.firm.id, { name: 'Bruno Brown', email: uniqueEmail('bruno'), kind: 'corp_user', corporationId: zenith.id });
+  carla = await addUser(h, A.firm.id, { name: 'Carla Cruz', email: uniqueEmail('carla'), kind: 'foreign_national', corporationId: yellow.id });
+  dora = await addUser(h, A.firm.id, { name: 'Dora Doe', email: uniqueEmail('dora'), kind: 'case_manager' });
+  bella = await addUser(h, B.firm.id, { name: 'Alice Bella', email: uniqueEmail('bella'), kind: 'corp_user', corporationId: borealis.id });
+  const memberUser = await addUser(h, A.firm.id, { name: 'Mick Member', email: uniqueEmail('mick'), kind: 'case_manager' });
 
   for (const [user, kinds] of [
     [alice, ['totp', 'push', 'totp']],
@@ -88,23 +87,6 @@ beforeAll(async () => {
   operator = await operatorAgent(h);
 });
 afterAll(() => h.close());
-
-/** dbState plus the MFA tables a reset changes. */
-async function state() {
-  const db = h.ctx.db;
-  return {
-    ...(await dbState(h)),
-    seats: await db.selectFrom('seats').selectAll().orderBy('user_id').execute(),
-    authenticators: await db.selectFrom('authenticators').selectAll().orderBy('id').execute(),
-    subscriptions: await db.selectFrom('subscriptions').selectAll().orderBy('firm_id').execute(),
-  };
-}
-
-async function expectRefused(res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof state>>) {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.json()).toEqual({ error: code, message: expect.stringMatching(/\S/) });
-  expect(await state()).toEqual(before);
-}
 
 const list = async (agent: Agent, query = '') => {
   const res = await agent.get(`${ENROLLED}${query}`);
@@ -162,8 +144,8 @@ describe('the list of enrolled users', () => {
   it("shows the phone numbers of a user's active authenticators, each once, sorted; not those of pending ones or of other users", async () => {
     const f = await firmWithAdmin(h);
     await activateSubscription(h, f.firm.id, 5);
-    const erin = await addUser(h, f.firm.id, { name: 'Erin East', email: email('erin'), kind: 'case_manager' });
-    const finn = await addUser(h, f.firm.id, { name: 'Finn Ford', email: email('finn'), kind: 'case_manager' });
+    const erin = await addUser(h, f.firm.id, { name: 'Erin East', email: uniqueEmail('erin'), kind: 'case_manager' });
+    const finn = await addUser(h, f.firm.id, { name: 'Finn Ford', email: uniqueEmail('finn'), kind: 'case_manager' });
     expect(await enrollForTest(h, f.firm.id, erin.id, 'totp')).toBe('taken');
     expect(await enrollForTest(h, f.firm.id, finn.id, 'push')).toBe('taken');
     const device = (id: string, user: UserView, phone: string, status: 'active' | 'pending' = 'active') => ({
@@ -236,8 +218,8 @@ describe('the list of enrolled users', () => {
   it.each(['page=0', 'page=-1', 'page=1.5', 'page=abc', 'pageSize=0', 'pageSize=101', `q=${'x'.repeat(201)}`, 'foo=1', 'kind=case_manager'])(
     'refuses the query %s with 400 VALIDATION_FAILED',
     async (query) => {
-      const before = await state();
-      await expectRefused(await A.admin.get(`${ENROLLED}?${query}`), 400, 'VALIDATION_FAILED', before);
+      const before = await dbState(h);
+      await expectRefused(h, await A.admin.get(`${ENROLLED}?${query}`), 400, 'VALIDATION_FAILED', before);
     },
   );
 });
@@ -252,40 +234,36 @@ describe('who may use the enrolled users API', () => {
     id: () => alice.id,
     forbidden: notSuperusers(() => member, () => operator),
     csrfAgent: () => A.admin,
-    state,
-    expectRefused,
   });
 
   it("firm B's superuser cannot reset firm A's enrolled users: 404, nothing changed", async () => {
-    const before = await state();
-    for (const user of [alice, bruno, carla]) await expectRefused(await B.admin.post(reset(user.id)), 404, 'NOT_FOUND', before);
+    const before = await dbState(h);
+    for (const user of [alice, bruno, carla]) await expectRefused(h, await B.admin.post(reset(user.id)), 404, 'NOT_FOUND', before);
     // ... and firm A's superuser cannot reset firm B's.
-    await expectRefused(await A.admin.post(reset(bella.id)), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await A.admin.post(reset(bella.id)), 404, 'NOT_FOUND', before);
   });
 
   it('a user who is not enrolled, or does not exist, answers 404 and nothing changes (their sessions stay)', async () => {
     const doraAgent = await userAgent(h, dora.email, A.firm.slug);
-    const before = await state();
-    await expectRefused(await A.admin.post(reset(dora.id)), 404, 'NOT_FOUND', before);
-    await expectRefused(await A.admin.post(reset('no-such-user')), 404, 'NOT_FOUND', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(reset(dora.id)), 404, 'NOT_FOUND', before);
+    await expectRefused(h, await A.admin.post(reset('no-such-user')), 404, 'NOT_FOUND', before);
     expect((await doraAgent.get('/api/v1/me')).statusCode).toBe(200);
   });
 
   it('an oversized user id -> 400', async () => {
-    const before = await state();
-    await expectRefused(await A.admin.post(reset('x'.repeat(65))), 400, 'VALIDATION_FAILED', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(reset('x'.repeat(65))), 400, 'VALIDATION_FAILED', before);
   });
 });
 
 describe('Reset MFA Enrollment', () => {
-  const seatsUsed = async (firmId: string) =>
-    (await h.ctx.db.selectFrom('subscriptions').select('seats_used').where('firm_id', '=', firmId).executeTakeFirstOrThrow()).seats_used;
 
   it('removes every authenticator, frees the seat, ends the sessions, mails the user and audits', async () => {
     const aliceAgent = await userAgent(h, alice.email, A.firm.slug);
     expect((await aliceAgent.get('/api/v1/me')).statusCode).toBe(200);
-    const usedBefore = await seatsUsed(A.firm.id);
-    const bBefore = { seats: await seatsUsed(B.firm.id), list: await list(B.admin) };
+    const usedBefore = await seatsUsed(h, A.firm.id);
+    const bBefore = { seats: await seatsUsed(h, B.firm.id), list: await list(B.admin) };
 
     const res = await A.admin.post(reset(alice.id));
     expect(res.statusCode, res.body).toBe(204);
@@ -294,7 +272,7 @@ describe('Reset MFA Enrollment', () => {
     const db = h.ctx.db;
     expect(await db.selectFrom('authenticators').selectAll().where('user_id', '=', alice.id).execute()).toEqual([]);
     expect(await db.selectFrom('seats').selectAll().where('user_id', '=', alice.id).execute()).toEqual([]);
-    expect(await seatsUsed(A.firm.id)).toBe(usedBefore - 1);
+    expect(await seatsUsed(h, A.firm.id)).toBe(usedBefore - 1);
     expect((await aliceAgent.get('/api/v1/me')).statusCode).toBe(401);
     const mails = await db.selectFrom('mail_outbox').selectAll().where('to_address', '=', alice.email).where('subject', 'like', 'Your MFA enrollment%').execute();
     expect(mails.map((m) => m.subject)).toEqual([`Your MFA enrollment at ${A.firm.name} was reset`]);
@@ -308,19 +286,19 @@ describe('Reset MFA Enrollment', () => {
     // The user still exists and can log in again (and enrol again).
     expect((await userAgent(h, alice.email, A.firm.slug).then((a) => a.get('/api/v1/me'))).statusCode).toBe(200);
     // Firm B is untouched.
-    expect({ seats: await seatsUsed(B.firm.id), list: await list(B.admin) }).toEqual(bBefore);
+    expect({ seats: await seatsUsed(h, B.firm.id), list: await list(B.admin) }).toEqual(bBefore);
   });
 
   it('a second reset of the same user answers 404 and changes nothing', async () => {
-    const before = await state();
-    await expectRefused(await A.admin.post(reset(alice.id)), 404, 'NOT_FOUND', before);
+    const before = await dbState(h);
+    await expectRefused(h, await A.admin.post(reset(alice.id)), 404, 'NOT_FOUND', before);
   });
 
   it('two resets of the same user at once: one 204, one 404, the seat counted back once', async () => {
-    const used = await seatsUsed(A.firm.id);
+    const used = await seatsUsed(h, A.firm.id);
     const statuses = (await Promise.all([A.admin.post(reset(bruno.id)), A.admin.post(reset(bruno.id))])).map((r) => r.statusCode);
     expect(statuses.sort()).toEqual([204, 404]);
-    expect(await seatsUsed(A.firm.id)).toBe(used - 1);
+    expect(await seatsUsed(h, A.firm.id)).toBe(used - 1);
     expect(await auditEvents(h, { event: 'mfa.enrollment_reset', subjectId: bruno.id })).toHaveLength(1);
   });
 
@@ -333,17 +311,17 @@ describe('Reset MFA Enrollment', () => {
     const full = await firmWithAdmin(h);
     await activateSubscription(h, full.firm.id, 2);
     const [u1, u2, u3] = await Promise.all(
-      ['Una', 'Udo', 'Uri'].map((n) => addUser(h, full.firm.id, { name: n, email: email(n.toLowerCase()), kind: 'case_manager' })),
+      ['Una', 'Udo', 'Uri'].map((n) => addUser(h, full.firm.id, { name: n, email: uniqueEmail(n.toLowerCase()), kind: 'case_manager' })),
     );
     expect(await enrollForTest(h, full.firm.id, u1!.id)).toBe('taken');
     expect(await enrollForTest(h, full.firm.id, u2!.id, 'push')).toBe('taken');
     expect(await enrollForTest(h, full.firm.id, u3!.id)).toBe('no_seat');
-    expect(await seatsUsed(full.firm.id)).toBe(2);
+    expect(await seatsUsed(h, full.firm.id)).toBe(2);
 
     expect((await full.admin.post(reset(u2!.id))).statusCode).toBe(204);
-    expect(await seatsUsed(full.firm.id)).toBe(1);
+    expect(await seatsUsed(h, full.firm.id)).toBe(1);
     expect(await enrollForTest(h, full.firm.id, u3!.id, 'webauthn')).toBe('taken');
-    expect(await seatsUsed(full.firm.id)).toBe(2);
+    expect(await seatsUsed(h, full.firm.id)).toBe(2);
     expect((await list(full.admin)).items.map((i) => [i.name, i.methods])).toEqual([
       ['Una', ['totp']],
       ['Uri', ['webauthn']],

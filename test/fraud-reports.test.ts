@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
-import type { UserView } from '../src/directory/user.view.js';
 import type { EnrolledUserView } from '../src/enrollment/enrolled-users.service.js';
 import type { FraudReportView } from '../src/factors/push/fraud-reports.service.js';
-import { DeviceSimulator } from './support/device-simulator.js';
-import { Agent, PASSWORD, activateSubscription, addUser, firmWithAdmin, operatorAgent, startHarness, userAgent, type Harness, type TestFirm } from './support/harness.js';
+import { Agent, activateSubscription, addUser, firmWithAdmin, operatorAgent, startHarness, userAgent, type Harness, type TestFirm } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers } from './support/access.js';
+import { api, MFA_OFF, FIREFOX_MAC, loginAs, browserOf } from './support/fixtures.js';
+import { pushUser, type PushUser, sendPush } from './support/factors.js';
 
 /**
  * Fraud reports on the MFA page (issue 5.6): /api/v1/admin/mfa/fraud-reports lists the push
@@ -14,10 +14,6 @@ import { itRefusesOutsiders, notSuperusers } from './support/access.js';
  */
 
 const REPORTS = '/api/v1/admin/mfa/fraud-reports';
-const api = (path: string) => `/api/v1${path}`;
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
-const CHROME_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36';
-const FIREFOX_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0';
 
 const clock = new ManualClock(Date.UTC(2026, 6, 1, 8, 0, 0));
 let h: Harness;
@@ -27,18 +23,13 @@ let member: Agent; // a firm A vendor case manager (MFA is off for them) who is 
 let operator: Agent;
 let seq = 0;
 
-interface PushUser {
-  user: UserView;
-  device: DeviceSimulator;
-}
-
 beforeAll(async () => {
   h = await startHarness({ clock });
   A = await firmWithAdmin(h);
   B = await firmWithAdmin(h);
   for (const f of [A, B]) {
     await activateSubscription(h, f.firm.id, 10);
-    const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...OFF, caseManagers: true } });
+    const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, caseManagers: true } });
     expect(res.statusCode, res.body).toBe(200);
   }
   const memberUser = await addUser(h, A.firm.id, { name: 'Mick Member', email: `mick-${++seq}@example.com`, kind: 'vendor_case_manager' });
@@ -47,33 +38,10 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-async function loginAt(f: TestFirm, user: { email: string }, expected: string, userAgent = CHROME_WINDOWS, ip = '203.0.113.7'): Promise<Agent> {
-  const agent = new Agent(h.app, { userAgent, ip });
-  const res = await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
-  expect(res.statusCode, res.body).toBe(200);
-  expect(res.json().next).toBe(expected);
-  return agent;
-}
-
-/** A case manager who enrolled the Tessera Authenticator (phone +44 20 7946 0958) by QR code, then logged out. */
-async function pushUser(f: TestFirm, name: string): Promise<PushUser> {
-  const user = await addUser(h, f.firm.id, { name, email: `${name.split(' ')[0]!.toLowerCase()}-${++seq}@example.com`, kind: 'case_manager' });
-  const agent = await loginAt(f, user, 'enroll');
-  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
-  expect(begun.statusCode, begun.body).toBe(201);
-  const device = await DeviceSimulator.create(h.app, clock);
-  expect((await device.activate(begun.json().activationUrl)).statusCode).toBe(200);
-  expect((await agent.post(api(`/mfa/enrollment/push/${begun.json().authenticatorId}/complete`))).statusCode).toBe(200);
-  await agent.post(api('/logout'));
-  return { user, device };
-}
-
 /** Logs `u` in from this browser and IP, sends a push and denies it with `reason`; returns the transaction id. */
 async function denyPush(f: TestFirm, u: PushUser, reason: 'fraud' | 'mistake', userAgent?: string, ip?: string): Promise<string> {
-  const agent = await loginAt(f, u.user, 'second_factor', userAgent, ip);
-  const push = await agent.post(api('/mfa/push'));
-  expect(push.statusCode, push.body).toBe(201);
-  const id = push.json().transactionId as string;
+  const agent = await loginAs(h, f, u.user, 'second_factor', browserOf(h, { userAgent, ip }));
+  const id = (await sendPush(agent)).transactionId;
   const answer = await u.device.answer(id, 'deny', { reason });
   expect(answer.json()).toEqual({ status: reason === 'fraud' ? 'fraud' : 'denied' });
   return id;
@@ -107,8 +75,8 @@ describe('fraud reports', () => {
   });
 
   it('lists each "It seemed fraudulent" answer of the firm, newest first, with user, time, IP, browser and OS; "It was a mistake" is no report', async () => {
-    robin = await pushUser(A, 'Robin Reed');
-    sasha = await pushUser(A, 'Sasha Stone');
+    robin = await pushUser(h, A, { name: 'Robin Reed', browser: browserOf(h) });
+    sasha = await pushUser(h, A, { name: 'Sasha Stone', browser: browserOf(h) });
     clock.advance(MINUTE);
     first = { id: await denyPush(A, robin, 'fraud'), at: clock.now() };
     clock.advance(MINUTE);
@@ -135,7 +103,7 @@ describe('fraud reports', () => {
 
   it("another firm's superuser does not see them, and sees only its own", async () => {
     expect(await list(B.admin)).toEqual({ items: [], total: 0, page: 1, pageSize: 20 });
-    const bo = await pushUser(B, 'Bo Berg');
+    const bo = await pushUser(h, B, { name: 'Bo Berg', browser: browserOf(h) });
     const own = await denyPush(B, bo, 'fraud');
     expect((await list(B.admin)).items.map((i) => [i.id, i.userId])).toEqual([[own, bo.user.id]]);
     expect((await list(A.admin)).items.map((i) => i.id)).toEqual([second.id, first.id]);
@@ -143,7 +111,7 @@ describe('fraud reports', () => {
 
   it("the reporting device's phone number shows in Enrolled Users", async () => {
     const enrolled = (await A.admin.get('/api/v1/admin/mfa/enrolled?q=robin')).json() as { items: EnrolledUserView[] };
-    expect(enrolled.items.map((i) => [i.name, i.methods, i.phones])).toEqual([['Robin Reed', ['push'], ['+442079460958']]]);
+    expect(enrolled.items.map((i) => [i.name, i.methods, i.phones])).toEqual([['Robin Reed', ['push'], ['+447911123456']]]);
   });
 
   it.each(['page=0', 'pageSize=101', 'page=abc', 'q=robin', 'foo=1'])('refuses the query %s with 400 VALIDATION_FAILED', async (query) => {

@@ -27,6 +27,7 @@ import {
   startHarness,
   type Harness,
 } from './support/harness.js';
+import { api, PHONE } from './support/fixtures.js';
 
 /**
  * Issue 8, part 3: every route of the app gets at least RUNS generated malformed requests
@@ -64,9 +65,6 @@ interface Globals {
   device: DeviceSimulator;
 }
 let g: Globals;
-
-const api = (p: string) => `/api/v1${p}`;
-const PHONE = { number: '020 7946 0958', country: 'GB' };
 
 beforeAll(async () => {
   h = await startHarness({ clock, onRoute: collect });

@@ -3,15 +3,13 @@ import type { LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '../src/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { Agent, PASSWORD, activateSubscription, addUser, expectError, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';
+import { api, setPasskeys } from './support/fixtures.js';
 
 /**
  * GET /login/options?firm=slug (issue 16.9): whether the login page offers "Sign in with a
  * passkey" for a firm. The answer must not tell an unknown firm from one that does not allow
  * passkeys; the look-ups are throttled per client IP; bad input is a 400 that writes nothing.
  */
-
-const api = (path: string) => `/api/v1${path}`;
-const POLICY = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0 };
 
 let database: TestDatabase;
 let h: Harness;
@@ -26,10 +24,6 @@ const hintRows = async () =>
 let allowing: TestFirm;
 let defaults: TestFirm;
 let turnedOff: TestFirm;
-
-async function setPasskeys(f: TestFirm, on: boolean) {
-  expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, passkeysEnabled: on } })).statusCode).toBe(200);
-}
 
 beforeAll(async () => {
   database = await createTestDatabase();

@@ -19,6 +19,7 @@ import {
   type TestFirm,
 } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers } from './support/access.js';
+import { mfaSettingsRow } from './support/fixtures.js';
 
 /**
  * The admin side of MFA at login (issue 4.5, 4.7): the `mfa` part of the user view, the
@@ -54,7 +55,6 @@ const newUser = (firmId: string, name = `User ${++seq}`) => addUser(h, firmId, {
 const lock = (userId: string, failed: number, until: number | null) =>
   h.ctx.db.updateTable('users').set({ mfa_failed_count: failed, mfa_locked_until: until }).where('id', '=', userId).execute();
 const mfaColumns = (userId: string) => h.ctx.db.selectFrom('users').select(['mfa_failed_count', 'mfa_locked_until']).where('id', '=', userId).executeTakeFirstOrThrow();
-const settingsRow = (firmId: string) => h.ctx.db.selectFrom('mfa_settings').selectAll().where('firm_id', '=', firmId).executeTakeFirst();
 
 describe('the mfa part of the user view', () => {
   let enrolled: UserView;
@@ -178,7 +178,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
   });
 
   it('GET answers the defaults while the firm has no settings', async () => {
-    expect(await settingsRow(C.firm.id)).toBeUndefined();
+    expect(await mfaSettingsRow(h, C.firm.id)).toBeUndefined();
     const res = await C.admin.get(POLICY);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
@@ -190,7 +190,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
     const res = await C.admin.raw('PUT', POLICY, { body: { lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7 } });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ lockoutThreshold: 5, lockoutMinutes: 30, rememberDays: 7, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
-    expect(await settingsRow(C.firm.id)).toEqual({
+    expect(await mfaSettingsRow(h, C.firm.id)).toEqual({
       firm_id: C.firm.id,
       case_managers: 0,
       vendor_case_managers: 0,
@@ -218,10 +218,10 @@ describe('GET/PUT /admin/mfa/policy', () => {
 
   it('PUT keeps the configuration columns of an existing row', async () => {
     await enableMfaForStaff(h, C.firm.id);
-    const before = await settingsRow(C.firm.id);
+    const before = await mfaSettingsRow(h, C.firm.id);
     const res = await C.admin.raw('PUT', POLICY, { body: { lockoutThreshold: 6, lockoutMinutes: 30, rememberDays: 7 } });
     expect(res.statusCode, res.body).toBe(200);
-    expect(await settingsRow(C.firm.id)).toEqual({ ...before, lockout_threshold: 6, updated_at: h.clock.now() });
+    expect(await mfaSettingsRow(h, C.firm.id)).toEqual({ ...before, lockout_threshold: 6, updated_at: h.clock.now() });
     const [, second] = await auditEvents(h, { event: 'mfa.policy_changed', firmId: C.firm.id });
     expect(second!.details).toEqual({ changed: { lockoutThreshold: { from: 5, to: 6 } } });
   });

@@ -21,6 +21,7 @@ import {
   type TestFirm,
 } from './support/harness.js';
 import { itRefusesOutsiders, notSuperusers, type Route } from './support/access.js';
+import { MFA_OFF, uniqueEmail, mfaSettingsRow } from './support/fixtures.js';
 
 /**
  * The MFA page of a firm (reference A.2 to A.2.4, A.2.7): GET /admin/mfa, PUT the
@@ -32,7 +33,6 @@ const MFA = '/api/v1/admin/mfa';
 const CONFIG = `${MFA}/configuration`;
 const CORPS = `${MFA}/corporations`;
 
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
 
 let h: Harness;
 let A: TestFirm;
@@ -44,7 +44,6 @@ let borealis: CorporationView; // firm B
 let member: Agent; // a firm A case manager, not a superuser
 let operator: Agent;
 let seq = 0;
-const email = (who: string) => `${who}-${++seq}@example.com`;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -56,14 +55,13 @@ beforeAll(async () => {
   acme = await addCorporation(h, A.firm.id, 'Acme Holdings');
   apex = await addCorporation(h, A.firm.id, 'Apex Partners');
   borealis = await addCorporation(h, B.firm.id, 'Borealis Ltd');
-  const mick = await addUser(h, A.firm.id, { name: 'Mick Member', email: email('mick'), kind: 'case_manager' });
+  const mick = await addUser(h, A.firm.id, { name: 'Mick Member', email: uniqueEmail('mick'), kind: 'case_manager' });
   member = await userAgent(h, mick.email, A.firm.slug);
   operator = await operatorAgent(h);
 });
 afterAll(() => h.close());
 
 
-const settingsRow = (firmId: string) => h.ctx.db.selectFrom('mfa_settings').selectAll().where('firm_id', '=', firmId).executeTakeFirst();
 const listed = (firmId: string) => h.ctx.db.selectFrom('mfa_corporations').selectAll().where('firm_id', '=', firmId).orderBy('corporation_id').execute();
 const pendingJobs = (firmId: string) =>
   h.ctx.db.selectFrom('jobs').selectAll().where('firm_id', '=', firmId).where('kind', '=', ENABLEMENT_MAILS_JOB).where('status', '=', 'pending').execute();
@@ -74,7 +72,7 @@ async function ok(res: LightMyRequestResponse, status = 200): Promise<MfaOvervie
 }
 
 /** Puts firm A's configuration and list in a known state (through the API). */
-async function resetA(config: Record<string, unknown> = OFF, corps: { id: string; corpUsers?: boolean; foreignNationals?: boolean }[] = []) {
+async function resetA(config: Record<string, unknown> = MFA_OFF, corps: { id: string; corpUsers?: boolean; foreignNationals?: boolean }[] = []) {
   await ok(await A.admin.raw('PUT', CONFIG, { body: config }));
   for (const c of await listed(A.firm.id)) await ok(await A.admin.delete(`${CORPS}/${c.corporation_id}`));
   for (const c of corps) await ok(await A.admin.post(CORPS, { corporationId: c.id, corpUsers: c.corpUsers, foreignNationals: c.foreignNationals }), 201);
@@ -85,14 +83,14 @@ async function resetA(config: Record<string, unknown> = OFF, corps: { id: string
 /** Every route, with a body that would succeed for firm A's superuser: the refusal is the only thing stopping it. */
 const ROUTES: Route[] = [
   { method: 'GET', path: MFA },
-  { method: 'PUT', path: CONFIG, body: () => ({ ...OFF, caseManagers: true, corporationScope: 'specific' }) },
+  { method: 'PUT', path: CONFIG, body: () => ({ ...MFA_OFF, caseManagers: true, corporationScope: 'specific' }) },
   { method: 'POST', path: CORPS, body: () => ({ corporationId: apex.id }) },
   { method: 'PATCH', path: `${CORPS}/:id`, body: () => ({ corpUsers: false }) },
   { method: 'DELETE', path: `${CORPS}/:id` },
 ];
 
 describe('who may use the MFA configuration API', () => {
-  beforeAll(() => resetA(OFF, [{ id: acme.id }]));
+  beforeAll(() => resetA(MFA_OFF, [{ id: acme.id }]));
 
   itRefusesOutsiders({
     h: () => h,
@@ -121,7 +119,7 @@ describe('GET /admin/mfa', () => {
         requestedLicences: null,
         live: false,
       },
-      configuration: { ...OFF, corporations: [] },
+      configuration: { ...MFA_OFF, corporations: [] },
       counters: { caseManagers: 0, vendorCaseManagers: 0, corpUsers: 0, foreignNationals: 0 },
       usage: { licenceCount: 0, enrolled: 0, unutilised: 0, percent: 0, bypassLogins: 0 },
     });
@@ -146,9 +144,9 @@ describe('GET /admin/mfa', () => {
   });
 
   it("shows each firm only its own configuration and list", async () => {
-    await resetA({ ...OFF, caseManagers: true, corporationScope: 'specific' }, [{ id: acme.id }]);
+    await resetA({ ...MFA_OFF, caseManagers: true, corporationScope: 'specific' }, [{ id: acme.id }]);
     const b = await ok(await B.admin.get(MFA));
-    expect(b.configuration).toEqual({ ...OFF, corporations: [] });
+    expect(b.configuration).toEqual({ ...MFA_OFF, corporations: [] });
     expect(JSON.stringify(b)).not.toContain(acme.id);
     const a = await ok(await A.admin.get(MFA));
     expect(a.configuration.caseManagers).toBe(true);
@@ -166,7 +164,7 @@ describe('PUT /admin/mfa/configuration', () => {
     const body = { caseManagers: true, vendorCaseManagers: false, corporationScope: 'specific', allCorpUsers: true, allForeignNationals: false };
     const o = await ok(await A.admin.raw('PUT', CONFIG, { body }));
     expect(o.configuration).toEqual({ ...body, corporations: [] });
-    expect(await settingsRow(A.firm.id)).toMatchObject({ case_managers: 1, vendor_case_managers: 0, corporation_scope: 'specific', all_corp_users: 1, all_foreign_nationals: 0 });
+    expect(await mfaSettingsRow(h, A.firm.id)).toMatchObject({ case_managers: 1, vendor_case_managers: 0, corporation_scope: 'specific', all_corp_users: 1, all_foreign_nationals: 0 });
     const [event] = (await auditEvents(h, { event: 'mfa.configuration_changed', firmId: A.firm.id })).slice(-1);
     expect(event).toMatchObject({ actor_type: 'user', actor_id: A.superuser.id, subject_id: A.firm.id });
     expect(event!.details).toEqual({
@@ -177,17 +175,17 @@ describe('PUT /admin/mfa/configuration', () => {
   });
 
   it('updates the same row on the next change (upsert), auditing only what changed', async () => {
-    await ok(await A.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }));
-    await ok(await A.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true, vendorCaseManagers: true } }));
+    await ok(await A.admin.raw('PUT', CONFIG, { body: { ...MFA_OFF, caseManagers: true } }));
+    await ok(await A.admin.raw('PUT', CONFIG, { body: { ...MFA_OFF, caseManagers: true, vendorCaseManagers: true } }));
     expect(await h.ctx.db.selectFrom('mfa_settings').selectAll().where('firm_id', '=', A.firm.id).execute()).toHaveLength(1);
     const [event] = (await auditEvents(h, { event: 'mfa.configuration_changed', firmId: A.firm.id })).slice(-1);
     expect(event!.details).toEqual({ changed: { vendorCaseManagers: { from: false, to: true } } });
   });
 
   it('saving the same configuration again changes nothing: no audit, no job', async () => {
-    await ok(await A.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }));
+    await ok(await A.admin.raw('PUT', CONFIG, { body: { ...MFA_OFF, caseManagers: true } }));
     const before = await dbState(h);
-    const o = await ok(await A.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }));
+    const o = await ok(await A.admin.raw('PUT', CONFIG, { body: { ...MFA_OFF, caseManagers: true } }));
     expect(o.configuration.caseManagers).toBe(true);
     expect(await dbState(h)).toEqual(before);
   });
@@ -195,13 +193,13 @@ describe('PUT /admin/mfa/configuration', () => {
   const bad: [string, unknown][] = [
     ['an empty object', {}],
     ['a missing field', { caseManagers: true, vendorCaseManagers: true, corporationScope: 'all', allCorpUsers: true }],
-    ['a string for a boolean', { ...OFF, caseManagers: 'true' }],
-    ['a number for a boolean', { ...OFF, caseManagers: 1 }],
-    ['null for a boolean', { ...OFF, caseManagers: null }],
-    ['an unknown scope', { ...OFF, corporationScope: 'some' }],
-    ['a scope of the wrong case', { ...OFF, corporationScope: 'ALL' }],
-    ['an unknown property', { ...OFF, caseManagers: true, everyone: true }],
-    ['an array', [OFF]],
+    ['a string for a boolean', { ...MFA_OFF, caseManagers: 'true' }],
+    ['a number for a boolean', { ...MFA_OFF, caseManagers: 1 }],
+    ['null for a boolean', { ...MFA_OFF, caseManagers: null }],
+    ['an unknown scope', { ...MFA_OFF, corporationScope: 'some' }],
+    ['a scope of the wrong case', { ...MFA_OFF, corporationScope: 'ALL' }],
+    ['an unknown property', { ...MFA_OFF, caseManagers: true, everyone: true }],
+    ['an array', [MFA_OFF]],
   ];
   it.each(bad)('refuses %s with 400 VALIDATION_FAILED and changes nothing', async (_t, body) => {
     const before = await dbState(h);
@@ -224,25 +222,25 @@ describe('PUT /admin/mfa/configuration', () => {
     }
     const corp = await addCorporation(h, F.firm.id, 'Some Corp');
     const before = await dbState(h);
-    await expectRefused(h, await F.admin.raw('PUT', CONFIG, { body: { ...OFF, caseManagers: true } }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
+    await expectRefused(h, await F.admin.raw('PUT', CONFIG, { body: { ...MFA_OFF, caseManagers: true } }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
     await expectRefused(h, await F.admin.post(CORPS, { corporationId: corp.id }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
     await expectRefused(h, await F.admin.patch(`${CORPS}/${corp.id}`, { corpUsers: true }), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
     await expectRefused(h, await F.admin.delete(`${CORPS}/${corp.id}`), 409, 'SUBSCRIPTION_NOT_ACTIVE', before);
   });
 
   it("a superuser of firm B changes only firm B's configuration", async () => {
-    const aBefore = await settingsRow(A.firm.id);
-    await ok(await B.admin.raw('PUT', CONFIG, { body: { ...OFF, vendorCaseManagers: true } }));
-    expect(await settingsRow(A.firm.id)).toEqual(aBefore);
+    const aBefore = await mfaSettingsRow(h, A.firm.id);
+    await ok(await B.admin.raw('PUT', CONFIG, { body: { ...MFA_OFF, vendorCaseManagers: true } }));
+    expect(await mfaSettingsRow(h, A.firm.id)).toEqual(aBefore);
     expect((await ok(await A.admin.get(MFA))).configuration.vendorCaseManagers).toBe(false);
-    await ok(await B.admin.raw('PUT', CONFIG, { body: OFF }));
+    await ok(await B.admin.raw('PUT', CONFIG, { body: MFA_OFF }));
   });
 });
 
 // ---- the specific corporations list ------------------------------------------------------
 
 describe('POST /admin/mfa/corporations', () => {
-  beforeEach(() => resetA({ ...OFF, corporationScope: 'specific' }));
+  beforeEach(() => resetA({ ...MFA_OFF, corporationScope: 'specific' }));
 
   it('adds a corporation with both switches on by default, listed by name, audited', async () => {
     await ok(await A.admin.post(CORPS, { corporationId: zeta.id }), 201);
@@ -301,7 +299,7 @@ describe('POST /admin/mfa/corporations', () => {
 
 describe('PATCH and DELETE /admin/mfa/corporations/:corporationId', () => {
   beforeEach(async () => {
-    await resetA({ ...OFF, corporationScope: 'specific' }, [{ id: acme.id }]);
+    await resetA({ ...MFA_OFF, corporationScope: 'specific' }, [{ id: acme.id }]);
     if ((await listed(B.firm.id)).length === 0) await ok(await B.admin.post(CORPS, { corporationId: borealis.id }), 201);
   });
 
@@ -369,7 +367,7 @@ describe('counters: active users the configuration covers, per kind (A.2.4)', ()
     await activateSubscription(h, C.firm.id, 50);
     north = await addCorporation(h, C.firm.id, 'North Co');
     south = await addCorporation(h, C.firm.id, 'South Co');
-    const add = (kind: UserView['kind'], corporationId?: string) => addUser(h, C.firm.id, { name: `${kind} ${++seq}`, email: email(kind), kind, corporationId });
+    const add = (kind: UserView['kind'], corporationId?: string) => addUser(h, C.firm.id, { name: `${kind} ${++seq}`, email: uniqueEmail(kind), kind, corporationId });
     await add('case_manager');
     disabledCm = await add('case_manager');
     await add('vendor_case_manager');
@@ -386,7 +384,7 @@ describe('counters: active users the configuration covers, per kind (A.2.4)', ()
     await C.admin.patch(`/api/v1/admin/users/${noPortal.id}`, { portalAccess: 'disabled' });
     await C.admin.patch(`/api/v1/admin/users/${inactive.id}`, { recordState: 'inactive' });
     // Another firm's users never count.
-    await addUser(h, B.firm.id, { name: 'B cm', email: email('bcm'), kind: 'case_manager' });
+    await addUser(h, B.firm.id, { name: 'B cm', email: uniqueEmail('bcm'), kind: 'case_manager' });
   });
 
   it('counts nothing while everything is off', async () => {
@@ -394,14 +392,14 @@ describe('counters: active users the configuration covers, per kind (A.2.4)', ()
   });
 
   it('changes with the switches and excludes disabled, no-portal-access and inactive-record users', async () => {
-    expect(await put({ ...OFF, caseManagers: true })).toEqual({ caseManagers: 2, vendorCaseManagers: 0, corpUsers: 0, foreignNationals: 0 });
-    expect(await put({ ...OFF, caseManagers: true, vendorCaseManagers: true })).toEqual({ caseManagers: 2, vendorCaseManagers: 1, corpUsers: 0, foreignNationals: 0 });
-    expect(await put({ ...OFF, allCorpUsers: true })).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 3, foreignNationals: 0 });
-    expect(await put({ ...OFF, allCorpUsers: true, allForeignNationals: true })).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 3, foreignNationals: 2 });
+    expect(await put({ ...MFA_OFF, caseManagers: true })).toEqual({ caseManagers: 2, vendorCaseManagers: 0, corpUsers: 0, foreignNationals: 0 });
+    expect(await put({ ...MFA_OFF, caseManagers: true, vendorCaseManagers: true })).toEqual({ caseManagers: 2, vendorCaseManagers: 1, corpUsers: 0, foreignNationals: 0 });
+    expect(await put({ ...MFA_OFF, allCorpUsers: true })).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 3, foreignNationals: 0 });
+    expect(await put({ ...MFA_OFF, allCorpUsers: true, allForeignNationals: true })).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 3, foreignNationals: 2 });
   });
 
   it('with specific corporations, counts the users of the listed corporations whose switch is on', async () => {
-    expect(await put({ ...OFF, corporationScope: 'specific', allCorpUsers: true, allForeignNationals: true })).toEqual({
+    expect(await put({ ...MFA_OFF, corporationScope: 'specific', allCorpUsers: true, allForeignNationals: true })).toEqual({
       caseManagers: 0,
       vendorCaseManagers: 0,
       corpUsers: 0,
@@ -416,11 +414,11 @@ describe('counters: active users the configuration covers, per kind (A.2.4)', ()
     o = await ok(await C.admin.delete(`${CORPS}/${north.id}`));
     expect(o.counters).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 0, foreignNationals: 1 });
     // Back to "all corporations": the list is kept but not used.
-    expect(await put({ ...OFF, corporationScope: 'all', allCorpUsers: true })).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 3, foreignNationals: 0 });
+    expect(await put({ ...MFA_OFF, corporationScope: 'all', allCorpUsers: true })).toEqual({ caseManagers: 0, vendorCaseManagers: 0, corpUsers: 3, foreignNationals: 0 });
   });
 
   it('follows users as they are re-activated', async () => {
-    await put({ ...OFF, caseManagers: true });
+    await put({ ...MFA_OFF, caseManagers: true });
     expect((await C.admin.patch(`/api/v1/admin/users/${disabledCm.id}`, { status: 'active' })).statusCode).toBe(200);
     expect((await counters()).caseManagers).toBe(3);
   });

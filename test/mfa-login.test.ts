@@ -1,25 +1,20 @@
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
-import type { UserView } from '../src/directory/user.view.js';
-import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
-import { hashToken } from '../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import {
   Agent,
-  PASSWORD,
-  activateSubscription,
-  addUser,
   auditEvents,
   enrollForTest,
   expectError,
-  firmWithAdmin,
   dbState,
   operatorAgent,
   startHarness,
   type Harness,
   type TestFirm,
+  totpCode,
 } from './support/harness.js';
+import { api, mfaAttempts, mfaFirm, passwordLogin, person, sessionCookie, sessionRow, stateBesidesAttempts, withSessionCookie } from './support/fixtures.js';
+import { STEP_MS, expectInvalidCode, freshCode, totpUser, wrongCode } from './support/factors.js';
 
 /**
  * MFA at login (issue 4), through HTTP: the login state machine, first-login enrollment with
@@ -27,14 +22,9 @@ import {
  * browsers, and the lockout that survives new challenges and restarts. Time is a ManualClock.
  */
 
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
-const STEP = TOTP_PARAMS.period * 1000;
-const api = (path: string) => `/api/v1${path}`;
-
 let database: TestDatabase;
 let h: Harness;
 const clock = new ManualClock(Date.UTC(2026, 3, 1, 8, 0, 0));
-let seq = 0;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -47,128 +37,51 @@ afterAll(async () => {
 
 // --- helpers ---
 
-/** A firm on an active subscription whose case managers are MFA-enabled. */
-async function mfaFirm(licences = 10): Promise<TestFirm> {
-  const f = await firmWithAdmin(h);
-  await activateSubscription(h, f.firm.id, licences);
-  const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...OFF, caseManagers: true } });
-  expect(res.statusCode, res.body).toBe(200);
-  return f;
-}
-
-async function person(f: TestFirm, kind: 'case_manager' | 'vendor_case_manager' = 'case_manager'): Promise<UserView> {
-  const n = ++seq;
-  return addUser(h, f.firm.id, { name: `Pat ${n}`, email: `pat-${n}@example.com`, kind });
-}
-
-async function login(f: TestFirm, user: { email: string }, agent = new Agent(h.app)) {
-  const res = await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
-  expect(res.statusCode, res.body).toBe(200);
-  return { agent, body: res.json() as { principal: string; next: string; notice?: string } };
-}
-
 async function pendingSecondFactor(f: TestFirm, user: { email: string }, agent?: Agent): Promise<Agent> {
-  const r = await login(f, user, agent);
+  const r = await passwordLogin(h, f, user, agent);
   expect(r.body).toEqual({ principal: 'user', next: 'second_factor' });
   return r.agent;
-}
-
-const codeAt = (secret: string, offsetSteps = 0) =>
-  TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: clock.now() + offsetSteps * STEP });
-/** A code of the current step, after moving to a step no code was used in yet. */
-const freshCode = (secret: string) => {
-  clock.advance(STEP);
-  return codeAt(secret);
-};
-/** Six digits that no step of the drift window gives. */
-function wrongCode(secret: string): string {
-  const window = [-1, 0, 1].map((o) => codeAt(secret, o));
-  let n = Number(window[1]);
-  let code: string;
-  do code = String(++n % 1_000_000).padStart(6, '0');
-  while (window.includes(code));
-  return code;
-}
-
-interface Enrolled {
-  user: UserView;
-  secret: string;
-  authenticatorId: string;
-  backupCodes: string[];
-}
-
-/** A user who enrolled an authenticator app through the API at first login, then logged out. */
-async function enrolled(f: TestFirm): Promise<Enrolled> {
-  const user = await person(f);
-  const { agent, body } = await login(f, user);
-  expect(body.next).toBe('enroll');
-  const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
-  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: codeAt(begun.secret) });
-  expect(res.statusCode, res.body).toBe(200);
-  await agent.post(api('/logout'));
-  return { user, secret: begun.secret, authenticatorId: begun.authenticatorId, backupCodes: res.json().backupCodes };
-}
-
-const sessionCookie = (agent: Agent) => agent.cookies.get('tessera_session')!;
-const sessionRow = (token: string) => h.ctx.db.selectFrom('sessions').selectAll().where('id', '=', hashToken(token)).executeTakeFirst();
-const attempts = (userId: string) =>
-  h.ctx.db.selectFrom('users').select(['mfa_failed_count', 'mfa_locked_until']).where('id', '=', userId).executeTakeFirstOrThrow();
-const withCookie = (token: string) => {
-  const a = new Agent(h.app);
-  a.cookies.set('tessera_session', token);
-  return a;
-};
-
-/** Everything a request could change except the attempt counter and what records it (audit, and a lockout mail). */
-async function stateBesidesAttempts() {
-  const { users, audit_events: _audit, ...rest } = await dbState(h);
-  return { ...rest, users: (users as Record<string, unknown>[]).map(({ mfa_failed_count: _n, ...u }) => u) as unknown[] };
-}
-
-function expectInvalidCode(res: { statusCode: number; json(): unknown; body: string }, attemptsLeft: number) {
-  expect(res.statusCode, res.body).toBe(401);
-  expect(res.json()).toEqual({ error: 'INVALID_CODE', message: 'That code is not right.', attemptsLeft });
 }
 
 // --- the state machine ---
 
 describe('POST /login: the four branches after a correct password', () => {
   it('not MFA-enabled: homepage, logged in', async () => {
-    const f = await mfaFirm();
-    const vendor = await person(f, 'vendor_case_manager');
-    const { agent, body } = await login(f, vendor);
+    const f = await mfaFirm(h);
+    const vendor = await person(h, f, { kind: 'vendor_case_manager' });
+    const { agent, body } = await passwordLogin(h, f, vendor);
     expect(body).toEqual({ principal: 'user', next: 'home' });
     expect((await agent.get(api('/me'))).statusCode).toBe(200);
-    expect((await sessionRow(sessionCookie(agent)))?.stage).toBe('full');
+    expect((await sessionRow(h, sessionCookie(agent)))?.stage).toBe('full');
   });
 
   it('MFA-enabled and enrolled: the second-factor step, nothing else yet', async () => {
-    const f = await mfaFirm();
-    const user = await person(f);
+    const f = await mfaFirm(h);
+    const user = await person(h, f);
     expect(await enrollForTest(h, f.firm.id, user.id)).toBe('taken');
     const agent = await pendingSecondFactor(f, user);
-    const row = await sessionRow(sessionCookie(agent));
+    const row = await sessionRow(h, sessionCookie(agent));
     expect(row).toMatchObject({ stage: 'second_factor', second_factor_at: null, expires_at: clock.now() + 10 * MINUTE });
     expectError(await agent.get(api('/me')), 401, 'UNAUTHENTICATED');
     expect((await auditEvents(h, { event: 'login.password_accepted', subjectId: user.id })).at(-1)?.details).toMatchObject({ next: 'second_factor' });
   });
 
   it('MFA-enabled, not enrolled, a seat free: enrollment first', async () => {
-    const f = await mfaFirm(1);
-    const user = await person(f);
-    const { agent, body } = await login(f, user);
+    const f = await mfaFirm(h, { licences: 1 });
+    const user = await person(h, f);
+    const { agent, body } = await passwordLogin(h, f, user);
     expect(body).toEqual({ principal: 'user', next: 'enroll' });
-    expect((await sessionRow(sessionCookie(agent)))?.stage).toBe('enroll');
+    expect((await sessionRow(h, sessionCookie(agent)))?.stage).toBe('enroll');
     expectError(await agent.get(api('/me')), 401, 'UNAUTHENTICATED');
   });
 
   it('MFA-enabled, not enrolled, no seat free: in with the password and a notice, counted and audited; an enrolled colleague still needs the second factor', async () => {
-    const f = await mfaFirm(1);
-    const holder = await person(f);
+    const f = await mfaFirm(h, { licences: 1 });
+    const holder = await person(h, f);
     expect(await enrollForTest(h, f.firm.id, holder.id)).toBe('taken');
-    const user = await person(f);
+    const user = await person(h, f);
 
-    const { agent, body } = await login(f, user);
+    const { agent, body } = await passwordLogin(h, f, user);
     expect(body).toEqual({ principal: 'user', next: 'home', notice: 'mfa_bypassed_no_seat' });
     expect((await agent.get(api('/me'))).statusCode).toBe(200);
     const sub = await h.ctx.db.selectFrom('subscriptions').select(['bypass_logins', 'seats_used']).where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow();
@@ -184,14 +97,14 @@ describe('a half-finished login grants nothing else', () => {
   let f: TestFirm;
   let op: Agent;
   beforeAll(async () => {
-    f = await mfaFirm();
+    f = await mfaFirm(h);
     op = await operatorAgent(h);
   });
 
   it('is refused by /me, /me/security, /admin/* and /operator/* (401), at both pending stages', async () => {
-    const inSecondFactor = await pendingSecondFactor(f, (await enrolled(f)).user);
+    const inSecondFactor = await pendingSecondFactor(f, (await totpUser(h, f)).user);
     // The firm's own superuser, not enrolled yet: at the enrollment stage.
-    const superuser = await login(f, f.superuser);
+    const superuser = await passwordLogin(h, f, f.superuser);
     expect(superuser.body.next).toBe('enroll');
     for (const agent of [inSecondFactor, superuser.agent]) {
       for (const path of ['/me', '/me/security', '/admin/users', '/admin/mfa', '/admin/corporations', '/operator/firms']) {
@@ -203,7 +116,7 @@ describe('a half-finished login grants nothing else', () => {
   });
 
   it('the second-factor step cannot use the enrollment routes (no adding a factor before passing one)', async () => {
-    const agent = await pendingSecondFactor(f, (await enrolled(f)).user);
+    const agent = await pendingSecondFactor(f, (await totpUser(h, f)).user);
     const before = await dbState(h);
     expectError(await agent.get(api('/mfa/enrollment')), 401, 'UNAUTHENTICATED');
     expectError(await agent.post(api('/mfa/enrollment/totp'), {}), 401, 'UNAUTHENTICATED');
@@ -212,27 +125,27 @@ describe('a half-finished login grants nothing else', () => {
   });
 
   it('expires 10 minutes after the password step', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
     clock.advance(10 * MINUTE - 1);
     expect((await agent.get(api('/mfa/challenge'))).statusCode).toBe(200);
     clock.advance(1);
     expectError(await agent.get(api('/mfa/challenge')), 401, 'UNAUTHENTICATED');
     const before = await dbState(h);
-    expectError(await agent.post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
+    expectError(await agent.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, e.secret) }), 401, 'UNAUTHENTICATED');
     expect(await dbState(h)).toEqual(before);
 
-    const enrolling = (await login(f, await person(f))).agent;
+    const enrolling = (await passwordLogin(h, f, await person(h, f))).agent;
     clock.advance(10 * MINUTE);
     expectError(await enrolling.get(api('/mfa/enrollment')), 401, 'UNAUTHENTICATED');
     expectError(await enrolling.post(api('/mfa/enrollment/totp'), {}), 401, 'UNAUTHENTICATED');
   });
 
   it('can log out', async () => {
-    const agent = await pendingSecondFactor(f, (await enrolled(f)).user);
+    const agent = await pendingSecondFactor(f, (await totpUser(h, f)).user);
     const token = sessionCookie(agent);
     expect((await agent.post(api('/logout'))).statusCode).toBe(204);
-    expect(await sessionRow(token)).toBeUndefined();
+    expect(await sessionRow(h, token)).toBeUndefined();
   });
 });
 
@@ -240,9 +153,9 @@ describe('a half-finished login grants nothing else', () => {
 
 describe('first-login enrollment with an authenticator app', () => {
   it('runs begin -> code from the returned secret -> confirm -> backup codes -> a new full session', async () => {
-    const f = await mfaFirm(2);
-    const user = await person(f);
-    const { agent } = await login(f, user);
+    const f = await mfaFirm(h, { licences: 2 });
+    const user = await person(h, f);
+    const { agent } = await passwordLogin(h, f, user);
     const pendingToken = sessionCookie(agent);
 
     const info = await agent.get(api('/mfa/enrollment'));
@@ -273,11 +186,11 @@ describe('first-login enrollment with an authenticator app', () => {
     expect(qrSvg).toMatch(/^<svg/);
     expect(await h.ctx.db.selectFrom('authenticators').select('status').where('id', '=', authenticatorId).executeTakeFirst()).toEqual({ status: 'pending' });
 
-    clock.advance(STEP / 2);
+    clock.advance(STEP_MS / 2);
     const res = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), {
-      code: codeAt(secret),
+      code: totpCode(h, secret),
       label: '  My phone ',
-      phone: { number: '020 7946 0958', country: 'gb' },
+      phone: { number: '07911 123456', country: 'gb' },
     });
     expect(res.statusCode, res.body).toBe(200);
     const { next, backupCodes } = res.json();
@@ -288,12 +201,12 @@ describe('first-login enrollment with an authenticator app', () => {
     const fullToken = sessionCookie(agent);
     expect(fullToken).not.toBe(pendingToken);
     expect((await agent.get(api('/me'))).json().user.email).toBe(user.email);
-    expect(await sessionRow(pendingToken)).toBeUndefined();
-    expectError(await withCookie(pendingToken).get(api('/me')), 401, 'UNAUTHENTICATED');
-    expect(await sessionRow(fullToken)).toMatchObject({ stage: 'full', second_factor_at: clock.now(), user_id: user.id });
+    expect(await sessionRow(h, pendingToken)).toBeUndefined();
+    expectError(await withSessionCookie(h, pendingToken).get(api('/me')), 401, 'UNAUTHENTICATED');
+    expect(await sessionRow(h, fullToken)).toMatchObject({ stage: 'full', second_factor_at: clock.now(), user_id: user.id });
 
     const auth = await h.ctx.db.selectFrom('authenticators').selectAll().where('id', '=', authenticatorId).executeTakeFirstOrThrow();
-    expect(auth).toMatchObject({ status: 'active', label: 'My phone', phone_e164: '+442079460958', confirmed_at: clock.now() });
+    expect(auth).toMatchObject({ status: 'active', label: 'My phone', phone_e164: '+447911123456', confirmed_at: clock.now() });
     expect(await h.ctx.db.selectFrom('seats').select('user_id').where('user_id', '=', user.id).executeTakeFirst()).toBeDefined();
     expect((await h.ctx.db.selectFrom('subscriptions').select('seats_used').where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow()).seats_used).toBe(1);
     expect((await auditEvents(h, { event: 'mfa.enrolled', subjectId: user.id }))[0]?.details).toMatchObject({ kind: 'totp', firstEnrollment: true });
@@ -301,7 +214,7 @@ describe('first-login enrollment with an authenticator app', () => {
 
     // Confirming it again: already confirmed, nothing changes.
     const before = await dbState(h);
-    const again = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: codeAt(secret, 1) });
+    const again = await agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: totpCode(h, secret, 1) });
     expectError(again, 409, 'ALREADY_CONFIRMED');
     expect(await dbState(h)).toEqual(before);
 
@@ -314,57 +227,57 @@ describe('first-login enrollment with an authenticator app', () => {
     // which a copied token must not inherit: issue 12), no new backup codes, same seat.
     const tokenBefore = sessionCookie(next2);
     const more = (await next2.post(api('/mfa/enrollment/totp'), {})).json();
-    const added = await next2.post(api(`/mfa/enrollment/totp/${more.authenticatorId}/confirm`), { code: codeAt(more.secret) });
+    const added = await next2.post(api(`/mfa/enrollment/totp/${more.authenticatorId}/confirm`), { code: totpCode(h, more.secret) });
     expect(added.statusCode, added.body).toBe(200);
     expect(added.json()).toEqual({ next: 'home', backupCodes: null });
     expect(sessionCookie(next2)).not.toBe(tokenBefore);
-    expect(await sessionRow(tokenBefore!)).toBeUndefined();
+    expect(await sessionRow(h, tokenBefore!)).toBeUndefined();
     expect((await next2.get(api('/mfa/enrollment'))).json()).toMatchObject({ enrolled: true });
     expect((await h.ctx.db.selectFrom('subscriptions').select('seats_used').where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow()).seats_used).toBe(1);
     expect(await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', user.id).where('status', '=', 'active').execute()).toHaveLength(2);
   });
 
   it('refuses a wrong code (counted), an invalid phone, another user\'s authenticator and an unknown one, changing nothing else', async () => {
-    const f = await mfaFirm();
-    const user = await person(f);
-    const { agent } = await login(f, user);
+    const f = await mfaFirm(h);
+    const user = await person(h, f);
+    const { agent } = await passwordLogin(h, f, user);
     const { authenticatorId, secret } = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
     const confirm = (body: Record<string, unknown>, id = authenticatorId) => agent.post(api(`/mfa/enrollment/totp/${id}/confirm`), body);
 
-    let before = await stateBesidesAttempts();
-    expectInvalidCode(await confirm({ code: wrongCode(secret) }), 9);
-    expect(await stateBesidesAttempts()).toEqual(before);
-    expect((await attempts(user.id)).mfa_failed_count).toBe(1);
+    let before = await stateBesidesAttempts(h);
+    expectInvalidCode(await confirm({ code: wrongCode(h, secret) }), 9);
+    expect(await stateBesidesAttempts(h)).toEqual(before);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(1);
     expect((await auditEvents(h, { event: 'mfa.failed', subjectId: user.id }))[0]?.details).toMatchObject({ method: 'totp', reason: 'wrong', during: 'enrollment' });
 
     before = await dbState(h);
-    for (const phone of [{ number: '12345', country: 'GB' }, { number: '+999 123' }, { number: 'not a phone' }, { number: '020 7946 0958' }, { number: '020 7946 0958', country: 'ZZ' }]) {
-      expectError(await confirm({ code: codeAt(secret), phone }), 400, 'INVALID_PHONE');
+    for (const phone of [{ number: '12345', country: 'GB' }, { number: '+999 123' }, { number: 'not a phone' }, { number: '07911 123456' }, { number: '07911 123456', country: 'ZZ' }]) {
+      expectError(await confirm({ code: totpCode(h, secret), phone }), 400, 'INVALID_PHONE');
     }
-    for (const body of [{ code: 123456 }, { code: codeAt(secret), label: '' }, { code: codeAt(secret), label: 'x'.repeat(61) }, { code: codeAt(secret), extra: 1 }, { code: codeAt(secret), phone: { number: '1', country: 'GBR' } }]) {
+    for (const body of [{ code: 123456 }, { code: totpCode(h, secret), label: '' }, { code: totpCode(h, secret), label: 'x'.repeat(61) }, { code: totpCode(h, secret), extra: 1 }, { code: totpCode(h, secret), phone: { number: '1', country: 'GBR' } }]) {
       expectError(await confirm(body), 400, 'VALIDATION_FAILED');
     }
-    const other = await person(f);
-    const otherAgent = (await login(f, other)).agent;
+    const other = await person(h, f);
+    const otherAgent = (await passwordLogin(h, f, other)).agent;
     const othersId = (await otherAgent.post(api('/mfa/enrollment/totp'), {})).json().authenticatorId;
     before = await dbState(h);
-    expectError(await confirm({ code: codeAt(secret) }, othersId), 404, 'NOT_FOUND');
-    expectError(await confirm({ code: codeAt(secret) }, 'no-such-id'), 404, 'NOT_FOUND');
+    expectError(await confirm({ code: totpCode(h, secret) }, othersId), 404, 'NOT_FOUND');
+    expectError(await confirm({ code: totpCode(h, secret) }, 'no-such-id'), 404, 'NOT_FOUND');
     expect(await dbState(h)).toEqual(before);
 
     // The right code still works (the refused attempts used up nothing).
-    expect((await confirm({ code: codeAt(secret) })).statusCode).toBe(200);
-    expect((await attempts(user.id)).mfa_failed_count).toBe(0);
+    expect((await confirm({ code: totpCode(h, secret) })).statusCode).toBe(200);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(0);
   });
 
   it('an enrollment step opened before the user enrolled elsewhere cannot add another authenticator or skip', async () => {
-    const f = await mfaFirm(1);
-    const user = await person(f);
-    const early = (await login(f, user)).agent;
+    const f = await mfaFirm(h, { licences: 1 });
+    const user = await person(h, f);
+    const early = (await passwordLogin(h, f, user)).agent;
     await early.get(api('/csrf'));
-    const { agent } = await login(f, user);
+    const { agent } = await passwordLogin(h, f, user);
     const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
-    expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: codeAt(begun.secret) })).statusCode).toBe(200);
+    expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret) })).statusCode).toBe(200);
     const before = await dbState(h);
     expectError(await early.post(api('/mfa/enrollment/totp'), {}), 409, 'ALREADY_ENROLLED');
     expectError(await early.post(api('/mfa/enrollment/skip')), 409, 'ALREADY_ENROLLED');
@@ -373,18 +286,18 @@ describe('first-login enrollment with an authenticator app', () => {
   });
 
   it('takes the seat at confirmation: with none left it refuses (409 NO_SEAT, all rolled back) and the user may skip', async () => {
-    const f = await mfaFirm(1);
-    const [a, b] = [await person(f), await person(f)];
-    const agentA = (await login(f, a)).agent;
-    const agentB = (await login(f, b)).agent;
+    const f = await mfaFirm(h, { licences: 1 });
+    const [a, b] = [await person(h, f), await person(h, f)];
+    const agentA = (await passwordLogin(h, f, a)).agent;
+    const agentB = (await passwordLogin(h, f, b)).agent;
     // Both saw a free seat at login; only one can have it.
     expectError(await agentB.post(api('/mfa/enrollment/skip')), 409, 'SEAT_AVAILABLE');
     const enrolA = (await agentA.post(api('/mfa/enrollment/totp'), {})).json();
     const enrolB = (await agentB.post(api('/mfa/enrollment/totp'), {})).json();
-    expect((await agentA.post(api(`/mfa/enrollment/totp/${enrolA.authenticatorId}/confirm`), { code: codeAt(enrolA.secret) })).statusCode).toBe(200);
+    expect((await agentA.post(api(`/mfa/enrollment/totp/${enrolA.authenticatorId}/confirm`), { code: totpCode(h, enrolA.secret) })).statusCode).toBe(200);
 
     const before = await dbState(h);
-    expectError(await agentB.post(api(`/mfa/enrollment/totp/${enrolB.authenticatorId}/confirm`), { code: codeAt(enrolB.secret) }), 409, 'NO_SEAT');
+    expectError(await agentB.post(api(`/mfa/enrollment/totp/${enrolB.authenticatorId}/confirm`), { code: totpCode(h, enrolB.secret) }), 409, 'NO_SEAT');
     expect(await dbState(h)).toEqual(before);
     expect((await agentB.get(api('/mfa/enrollment'))).json()).toMatchObject({ seatAvailable: false, enrolled: false });
 
@@ -392,7 +305,7 @@ describe('first-login enrollment with an authenticator app', () => {
     expect(skipped.statusCode, skipped.body).toBe(200);
     expect(skipped.json()).toEqual({ next: 'home', notice: 'mfa_bypassed_no_seat' });
     expect((await agentB.get(api('/me'))).statusCode).toBe(200);
-    expect((await sessionRow(sessionCookie(agentB)))).toMatchObject({ stage: 'full', second_factor_at: null });
+    expect((await sessionRow(h, sessionCookie(agentB)))).toMatchObject({ stage: 'full', second_factor_at: null });
     expect((await h.ctx.db.selectFrom('subscriptions').select('bypass_logins').where('firm_id', '=', f.firm.id).executeTakeFirstOrThrow()).bypass_logins).toBe(1);
     expect(await auditEvents(h, { event: 'login.mfa_bypassed_no_seat', subjectId: b.id })).toHaveLength(1);
     // Skipping is for the enrollment step only.
@@ -405,11 +318,11 @@ describe('first-login enrollment with an authenticator app', () => {
 describe('the second factor', () => {
   let f: TestFirm;
   beforeAll(async () => {
-    f = await mfaFirm();
+    f = await mfaFirm(h);
   });
 
   it('GET /mfa/challenge says who, which methods, and whether locked', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
     expect((await agent.get(api('/mfa/challenge'))).json()).toEqual({
       user: { name: e.user.name, email: e.user.email },
@@ -422,15 +335,15 @@ describe('the second factor', () => {
   });
 
   it('a passcode finishes the login with a new session token', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
     const pendingToken = sessionCookie(agent);
-    const res = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(e.secret) });
+    const res = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, e.secret) });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ next: 'home' });
     expect(sessionCookie(agent)).not.toBe(pendingToken);
-    expect(await sessionRow(pendingToken)).toBeUndefined();
-    expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
+    expect(await sessionRow(h, pendingToken)).toBeUndefined();
+    expect(await sessionRow(h, sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
     expect((await agent.get(api('/me'))).json().user.id).toBe(e.user.id);
     expect(res.cookies.find((c) => c.name === 'tessera_remember')).toBeUndefined();
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: e.user.id })).at(-1)?.details).toMatchObject({ factors: ['password', 'totp'] });
@@ -438,7 +351,7 @@ describe('the second factor', () => {
   });
 
   it('a backup code finishes the login, once', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
     const code = e.backupCodes[4]!;
     expect((await agent.post(api('/mfa/verify'), { method: 'backup_code', code: code.toLowerCase().replace('-', ' ') })).statusCode).toBe(200);
@@ -449,35 +362,35 @@ describe('the second factor', () => {
   });
 
   it('wrong, short, long, non-numeric, replayed and expired codes: "not right", counted, nothing else changes', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     // A code used at one login is replayed at the next.
     const first = await pendingSecondFactor(f, e.user);
-    const used = freshCode(e.secret);
+    const used = freshCode(h, e.secret);
     expect((await first.post(api('/mfa/verify'), { method: 'totp', code: used })).statusCode).toBe(200);
 
     const agent = await pendingSecondFactor(f, e.user);
-    clock.advance(STEP); // the used code is still inside the drift window: refused only as a replay
-    const good = codeAt(e.secret);
+    clock.advance(STEP_MS); // the used code is still inside the drift window: refused only as a replay
+    const good = totpCode(h, e.secret);
     const cases: [string, { method: string; code: string }][] = [
-      ['wrong', { method: 'totp', code: wrongCode(e.secret) }],
+      ['wrong', { method: 'totp', code: wrongCode(h, e.secret) }],
       ['short', { method: 'totp', code: good.slice(1) }],
       ['long', { method: 'totp', code: `${good}7` }],
       ['very long', { method: 'totp', code: '1'.repeat(200) }],
       ['non-numeric', { method: 'totp', code: 'abcdef' }],
       ['empty', { method: 'totp', code: '' }],
       ['replayed', { method: 'totp', code: used }],
-      ['expired', { method: 'totp', code: codeAt(e.secret, -2) }],
+      ['expired', { method: 'totp', code: totpCode(h, e.secret, -2) }],
       ['wrong backup code', { method: 'backup_code', code: 'AAAAA-AAAAA' }],
     ];
-    const before = await stateBesidesAttempts();
+    const before = await stateBesidesAttempts(h);
     let left = 10;
     for (const [name, body] of cases) {
-      if (name === 'expired' && [-1, 0, 1].some((o) => codeAt(e.secret, o) === body.code)) continue;
+      if (name === 'expired' && [-1, 0, 1].some((o) => totpCode(h, e.secret, o) === body.code)) continue;
       const res = await agent.post(api('/mfa/verify'), body);
       expectInvalidCode(res, --left);
-      expect((await attempts(e.user.id)).mfa_failed_count, name).toBe(10 - left);
+      expect((await mfaAttempts(h, e.user.id)).mfa_failed_count, name).toBe(10 - left);
     }
-    expect(await stateBesidesAttempts()).toEqual(before);
+    expect(await stateBesidesAttempts(h)).toEqual(before);
     const failed = await auditEvents(h, { event: 'mfa.failed', subjectId: e.user.id });
     expect(failed.map((x) => x.details.reason)).toEqual(Array(failed.length).fill('wrong'));
     expect((await auditEvents(h, { event: 'mfa.replay_refused', subjectId: e.user.id })).map((x) => x.details)).toEqual([
@@ -495,37 +408,37 @@ describe('the second factor', () => {
 
     // The right code still works and resets the counter.
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: good })).statusCode).toBe(200);
-    expect((await attempts(e.user.id)).mfa_failed_count).toBe(0);
+    expect((await mfaAttempts(h, e.user.id)).mfa_failed_count).toBe(0);
   });
 
   it('without a pending login: 401, nothing changes', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const before = await dbState(h);
-    expectError(await new Agent(h.app).post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
+    expectError(await new Agent(h.app).post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, e.secret) }), 401, 'UNAUTHENTICATED');
     expectError(await new Agent(h.app).get(api('/mfa/challenge')), 401, 'UNAUTHENTICATED');
-    expectError(await withCookie('A'.repeat(22)).post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
+    expectError(await withSessionCookie(h, 'A'.repeat(22)).post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, e.secret) }), 401, 'UNAUTHENTICATED');
     // A full session has no second factor pending.
-    const vendor = (await login(f, await person(f, 'vendor_case_manager'))).agent;
+    const vendor = (await passwordLogin(h, f, await person(h, f, { kind: 'vendor_case_manager' }))).agent;
     const full = await dbState(h);
-    expectError(await vendor.post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) }), 401, 'UNAUTHENTICATED');
+    expectError(await vendor.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, e.secret) }), 401, 'UNAUTHENTICATED');
     expect(await dbState(h)).toEqual(full);
     expect(before.authenticators).toEqual(full.authenticators);
   });
 
   it('a pending login is bound to its user: A\'s cookie with B\'s code is a wrong code for A, and B\'s code stays unused', async () => {
-    const a = await enrolled(f);
-    const b = await enrolled(f);
+    const a = await totpUser(h, f);
+    const b = await totpUser(h, f);
     const agentA = await pendingSecondFactor(f, a.user);
     const agentB = await pendingSecondFactor(f, b.user);
-    clock.advance(STEP);
-    const codeB = codeAt(b.secret);
-    if ([-1, 0, 1].some((o) => codeAt(a.secret, o) === codeB)) return; // one in a million: A's own code
-    const before = await stateBesidesAttempts();
+    clock.advance(STEP_MS);
+    const codeB = totpCode(h, b.secret);
+    if ([-1, 0, 1].some((o) => totpCode(h, a.secret, o) === codeB)) return; // one in a million: A's own code
+    const before = await stateBesidesAttempts(h);
     expectInvalidCode(await agentA.post(api('/mfa/verify'), { method: 'totp', code: codeB }), 9);
     expectInvalidCode(await agentA.post(api('/mfa/verify'), { method: 'backup_code', code: b.backupCodes[0]! }), 8);
-    expect(await stateBesidesAttempts()).toEqual(before);
-    expect((await attempts(a.user.id)).mfa_failed_count).toBe(2);
-    expect((await attempts(b.user.id)).mfa_failed_count).toBe(0);
+    expect(await stateBesidesAttempts(h)).toEqual(before);
+    expect((await mfaAttempts(h, a.user.id)).mfa_failed_count).toBe(2);
+    expect((await mfaAttempts(h, b.user.id)).mfa_failed_count).toBe(0);
     expectError(await agentA.get(api('/me')), 401, 'UNAUTHENTICATED');
 
     expect((await agentB.post(api('/mfa/verify'), { method: 'totp', code: codeB })).statusCode).toBe(200);
@@ -533,10 +446,10 @@ describe('the second factor', () => {
   });
 
   it('two requests finishing one pending login with one code: exactly one gets in', async () => {
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
     await agent.get(api('/csrf')); // the CSRF token before the race
-    const code = freshCode(e.secret);
+    const code = freshCode(h, e.secret);
     const results = await Promise.all([0, 1].map(() => agent.post(api('/mfa/verify'), { method: 'totp', code })));
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 401]);
     expect(await h.ctx.db.selectFrom('sessions').select('stage').where('user_id', '=', e.user.id).execute()).toEqual([{ stage: 'full' }]);
@@ -549,14 +462,14 @@ describe('remember this browser', () => {
   let f: TestFirm;
   const setRememberDays = (days: number) => h.ctx.db.updateTable('mfa_settings').set({ remember_days: days }).where('firm_id', '=', f.firm.id).execute();
   beforeAll(async () => {
-    f = await mfaFirm();
+    f = await mfaFirm(h);
   });
 
   it('is not offered while the firm does not allow it', async () => {
     await setRememberDays(0);
-    const e = await enrolled(f);
+    const e = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
-    const res = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(e.secret), remember: true });
+    const res = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, e.secret), remember: true });
     expect(res.statusCode).toBe(200);
     expect(res.cookies.find((c) => c.name === 'tessera_remember')).toBeUndefined();
     expect(await h.ctx.db.selectFrom('remembered_browsers').select('id').where('user_id', '=', e.user.id).execute()).toHaveLength(0);
@@ -564,11 +477,11 @@ describe('remember this browser', () => {
 
   it('skips the second factor next time, for that user only, until it expires', async () => {
     await setRememberDays(7);
-    const e = await enrolled(f);
-    const other = await enrolled(f);
+    const e = await totpUser(h, f);
+    const other = await totpUser(h, f);
     const agent = await pendingSecondFactor(f, e.user);
     expect((await agent.get(api('/mfa/challenge'))).json().rememberDays).toBe(7);
-    const res = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(e.secret), remember: true });
+    const res = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, e.secret), remember: true });
     expect(res.statusCode).toBe(200);
     const cookie = res.cookies.find((c) => c.name === 'tessera_remember') as Record<string, unknown> | undefined;
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/', maxAge: 7 * 86_400 });
@@ -579,21 +492,21 @@ describe('remember this browser', () => {
     expect(rows[0]!.expires_at).toBe(clock.now() + 7 * 86_400_000);
 
     await agent.post(api('/logout'));
-    const again = await login(f, e.user, agent);
+    const again = await passwordLogin(h, f, e.user, agent);
     expect(again.body).toEqual({ principal: 'user', next: 'home' });
     expect((await agent.get(api('/me'))).statusCode).toBe(200);
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: e.user.id })).at(-1)?.details).toMatchObject({ rememberedBrowser: true });
     // No second factor in this session: adding an authenticator needs one.
-    expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: null });
+    expect(await sessionRow(h, sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: null });
     expectError(await agent.post(api('/mfa/enrollment/totp'), {}), 403, 'SECOND_FACTOR_REQUIRED');
     // ...which it gets by answering the second factor from the full session (step-up): a new token
     // (issue 12: a token copied before the step-up does not inherit it), marked.
     const remembered = sessionCookie(agent);
-    const stepUp = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(e.secret) });
+    const stepUp = await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, e.secret) });
     expect(stepUp.statusCode, stepUp.body).toBe(200);
     expect(stepUp.cookies.find((c) => c.name === 'tessera_session')?.value).not.toBe(remembered);
-    expect(await sessionRow(remembered)).toBeUndefined();
-    expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
+    expect(await sessionRow(h, remembered)).toBeUndefined();
+    expect(await sessionRow(h, sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
     expect((await agent.post(api('/mfa/enrollment/totp'), {})).statusCode).toBe(201);
 
     // The same browser for another user: that user still needs their second factor.
@@ -611,18 +524,18 @@ describe('remember this browser', () => {
 
 describe('lockout after consecutive failures', () => {
   it('10 failures of any factor lock for 15 minutes; the count survives a new login and a restart; superusers are mailed', async () => {
-    const f = await mfaFirm();
-    const e = await enrolled(f);
+    const f = await mfaFirm(h);
+    const e = await totpUser(h, f);
     let agent = await pendingSecondFactor(f, e.user);
-    clock.advance(STEP);
+    clock.advance(STEP_MS);
     let left = 10;
-    for (let i = 0; i < 4; i++) expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(e.secret) }), --left);
+    for (let i = 0; i < 4; i++) expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(h, e.secret) }), --left);
     for (let i = 0; i < 3; i++) expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'backup_code', code: `WRONG-${i}0000` }), --left);
 
     // A new login (a new challenge) does not start the count again.
     agent = await pendingSecondFactor(f, e.user);
-    expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(e.secret) }), --left);
-    expect(await attempts(e.user.id)).toEqual({ mfa_failed_count: 8, mfa_locked_until: null });
+    expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(h, e.secret) }), --left);
+    expect(await mfaAttempts(h, e.user.id)).toEqual({ mfa_failed_count: 8, mfa_locked_until: null });
 
     // Nor does a restart: a new app on the same database (the master key is kept, as the key file is).
     const secrets = h.ctx.secrets;
@@ -635,12 +548,12 @@ describe('lockout after consecutive failures', () => {
 
     // The 10th failure locks.
     const mailsBefore = await h.ctx.db.selectFrom('mail_outbox').select('id').where('to_address', '=', f.superuser.email).execute();
-    const locking = await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(e.secret) });
+    const locking = await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(h, e.secret) });
     expect(locking.statusCode).toBe(423);
     expect(locking.json()).toEqual({ error: 'MFA_LOCKED', message: expect.stringMatching(/locked for 15 minutes/), retryAfterSeconds: 900 });
     expect(locking.headers['retry-after']).toBe('900');
     const lockedAt = clock.now();
-    expect(await attempts(e.user.id)).toEqual({ mfa_failed_count: 0, mfa_locked_until: lockedAt + 15 * MINUTE });
+    expect(await mfaAttempts(h, e.user.id)).toEqual({ mfa_failed_count: 0, mfa_locked_until: lockedAt + 15 * MINUTE });
     expect((await auditEvents(h, { event: 'mfa.locked', subjectId: e.user.id }))[0]).toMatchObject({
       firm_id: f.firm.id,
       actor_id: e.user.id,
@@ -652,8 +565,8 @@ describe('lockout after consecutive failures', () => {
     expect(mails.at(-1)!.text_body ?? JSON.stringify(mails.at(-1))).toContain(e.user.email);
 
     // While locked every answer is 423, even the right code, which is not used up.
-    clock.advance(STEP);
-    const right = codeAt(e.secret);
+    clock.advance(STEP_MS);
+    const right = totpCode(h, e.secret);
     const before = await dbState(h);
     for (const body of [{ method: 'totp', code: right }, { method: 'backup_code', code: e.backupCodes[0]! }, { method: 'totp', code: 'x' }]) {
       const res = await agent.post(api('/mfa/verify'), body);
@@ -667,46 +580,46 @@ describe('lockout after consecutive failures', () => {
     clock.advance(15 * MINUTE);
     agent = await pendingSecondFactor(f, e.user);
     expect((await agent.get(api('/mfa/challenge'))).json().lockedUntil).toBeNull();
-    expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: codeAt(e.secret) })).statusCode).toBe(200);
-    expect(await attempts(e.user.id)).toMatchObject({ mfa_failed_count: 0 });
+    expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, e.secret) })).statusCode).toBe(200);
+    expect(await mfaAttempts(h, e.user.id)).toMatchObject({ mfa_failed_count: 0 });
   });
 
   it('a success resets the count', async () => {
-    const f = await mfaFirm();
-    const e = await enrolled(f);
+    const f = await mfaFirm(h);
+    const e = await totpUser(h, f);
     let agent = await pendingSecondFactor(f, e.user);
-    for (let left = 9; left >= 6; left--) expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(e.secret) }), left);
+    for (let left = 9; left >= 6; left--) expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(h, e.secret) }), left);
     expect((await agent.post(api('/mfa/verify'), { method: 'backup_code', code: e.backupCodes[1]! })).statusCode).toBe(200);
-    expect((await attempts(e.user.id)).mfa_failed_count).toBe(0);
+    expect((await mfaAttempts(h, e.user.id)).mfa_failed_count).toBe(0);
     agent = await pendingSecondFactor(f, e.user);
-    expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(e.secret) }), 9);
+    expectInvalidCode(await agent.post(api('/mfa/verify'), { method: 'totp', code: wrongCode(h, e.secret) }), 9);
   });
 
   it('follows the firm\'s threshold and minutes, counts enrollment codes too, and counts concurrent failures each', async () => {
-    const f = await mfaFirm();
+    const f = await mfaFirm(h);
     await h.ctx.db.updateTable('mfa_settings').set({ lockout_threshold: 3, lockout_minutes: 2 }).where('firm_id', '=', f.firm.id).execute();
-    const user = await person(f);
-    const agent = (await login(f, user)).agent;
+    const user = await person(h, f);
+    const agent = (await passwordLogin(h, f, user)).agent;
     const { authenticatorId, secret } = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
     const confirm = (code: string) => agent.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code });
 
     // Two wrong codes at once from two browsers of the same user: both count.
-    const second = (await login(f, user)).agent;
+    const second = (await passwordLogin(h, f, user)).agent;
     await second.get(api('/csrf'));
-    const results = await Promise.all([confirm(wrongCode(secret)), second.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: wrongCode(secret) })]);
+    const results = await Promise.all([confirm(wrongCode(h, secret)), second.post(api(`/mfa/enrollment/totp/${authenticatorId}/confirm`), { code: wrongCode(h, secret) })]);
     expect(results.map((r) => r.statusCode)).toEqual([401, 401]);
-    expect((await attempts(user.id)).mfa_failed_count).toBe(2);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(2);
 
-    const locking = await confirm('000000' === codeAt(secret) ? '111111' : '000000');
+    const locking = await confirm('000000' === totpCode(h, secret) ? '111111' : '000000');
     expect(locking.statusCode).toBe(423);
     expect(locking.json().retryAfterSeconds).toBe(120);
     const before = await dbState(h);
-    expect((await confirm(codeAt(secret))).statusCode).toBe(423);
+    expect((await confirm(totpCode(h, secret))).statusCode).toBe(423);
     expect(await dbState(h)).toEqual(before);
     expect((await h.ctx.db.selectFrom('authenticators').select('status').where('id', '=', authenticatorId).executeTakeFirstOrThrow()).status).toBe('pending');
 
     clock.advance(2 * MINUTE);
-    const res = await confirm(codeAt(secret));
+    const res = await confirm(totpCode(h, secret));
     expect(res.statusCode, res.body).toBe(200);
   });
 });

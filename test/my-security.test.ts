@@ -25,6 +25,7 @@ import {
   type TestFirm,
 } from './support/harness.js';
 import { itRefusesOutsiders } from './support/access.js';
+import { mailsTo, seatOf, seatsUsed } from './support/fixtures.js';
 
 /**
  * My security (issue 4.6): GET /me/security, PATCH/DELETE /me/authenticators/:id,
@@ -89,9 +90,7 @@ async function someone(firm: TestFirm, n: number, opts: { kind?: 'case_manager' 
   return { user, firmId: firm.firm.id, auths, agent };
 }
 
-const mailsTo = (to: string) =>
-  h.ctx.db.selectFrom('mail_outbox').select(['subject', 'text_body', 'html_body', 'firm_id']).where('to_address', '=', to).orderBy('created_at').orderBy('id').execute();
-const securityMails = async (to: string) => (await mailsTo(to)).filter((m) => m.subject === SUBJECT);
+const securityMails = async (to: string) => (await mailsTo(h, to)).filter((m) => m.subject === SUBJECT);
 
 async function expectSecurityMail(to: string, firmId: string, what: RegExp) {
   const mails = await securityMails(to);
@@ -104,10 +103,6 @@ async function expectSecurityMail(to: string, firmId: string, what: RegExp) {
   expect(m!.text_body).toMatch(/If this was not you, tell your administrator/);
   expect(m!.html_body).toContain('If this was not you, tell your administrator');
 }
-
-const seatOf = (userId: string) => h.ctx.db.selectFrom('seats').selectAll().where('user_id', '=', userId).executeTakeFirst();
-const seatsUsed = async (firmId: string) =>
-  (await h.ctx.db.selectFrom('subscriptions').select('seats_used').where('firm_id', '=', firmId).executeTakeFirstOrThrow()).seats_used;
 
 describe('GET /me/security', () => {
   it('shows my active authenticators, backup codes left, live remembered browsers and whether this session passed a second factor', async () => {
@@ -279,15 +274,15 @@ describe('DELETE /me/authenticators/:id', () => {
   it('removes one that is not my last: its secret goes with it, the seat and backup codes stay; audited and mailed', async () => {
     const me = await someone(A, 2);
     await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
-    const used = await seatsUsed(A.firm.id);
+    const used = await seatsUsed(h, A.firm.id);
     const res = await me.agent.delete(AUTH(me.auths[0]!));
     expect(res.statusCode, res.body).toBe(204);
     expect(res.body).toBe('');
     const left = await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', me.user.id).execute();
     expect(left.map((a) => a.id)).toEqual([me.auths[1]]);
     expect(await h.ctx.db.selectFrom('totp_authenticators').select('authenticator_id').where('authenticator_id', '=', me.auths[0]!).executeTakeFirst()).toBeUndefined();
-    expect(await seatOf(me.user.id)).toBeDefined();
-    expect(await seatsUsed(A.firm.id)).toBe(used);
+    expect(await seatOf(h, me.user.id)).toBeDefined();
+    expect(await seatsUsed(h, A.firm.id)).toBe(used);
     expect((await me.agent.get(SECURITY)).json()).toMatchObject({ enrolled: true, backupCodesRemaining: 10 });
     const [event, ...more] = await auditEvents(h, { event: 'mfa.authenticator_removed', subjectId: me.user.id });
     expect(more).toEqual([]);
@@ -308,7 +303,7 @@ describe('DELETE /me/authenticators/:id', () => {
     await issueBackupCodes(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id });
     await rememberBrowser(h.ctx, h.ctx.db, { id: me.user.id, firm_id: A.firm.id }, 7, 'Firefox');
     const other = await sessionAgent(h, { id: me.user.id, firmId: A.firm.id }, { secondFactorAt: h.clock.now() });
-    const used = await seatsUsed(A.firm.id);
+    const used = await seatsUsed(h, A.firm.id);
     h.clock.advance(MINUTE);
 
     const res = await me.agent.delete(AUTH(me.auths[0]!) + '?confirm=true');
@@ -316,8 +311,8 @@ describe('DELETE /me/authenticators/:id', () => {
 
     expect(await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', me.user.id).execute()).toEqual([]);
     expect(await h.ctx.db.selectFrom('totp_authenticators').select('authenticator_id').where('authenticator_id', '=', me.auths[0]!).executeTakeFirst()).toBeUndefined();
-    expect(await seatOf(me.user.id)).toBeUndefined();
-    expect(await seatsUsed(A.firm.id)).toBe(used - 1);
+    expect(await seatOf(h, me.user.id)).toBeUndefined();
+    expect(await seatsUsed(h, A.firm.id)).toBe(used - 1);
     expect(await h.ctx.db.selectFrom('backup_codes').select('id').where('user_id', '=', me.user.id).execute()).toEqual([]);
     expect(await h.ctx.db.selectFrom('remembered_browsers').select('id').where('user_id', '=', me.user.id).execute()).toEqual([]);
     expect((await other.get(SECURITY)).statusCode).toBe(401);
@@ -331,7 +326,7 @@ describe('DELETE /me/authenticators/:id', () => {
     expect(reset[0]!.details).toEqual({ reason: 'self_removed', seatFreed: true, authenticatorsRemoved: 1 });
     // One mail, the security one: not also the "reset by an administrator" one.
     await expectSecurityMail(me.user.email, A.firm.id, /was removed; it was your last one, so you will be asked to set up MFA again at your next login/);
-    expect((await mailsTo(me.user.email)).filter((m) => /was reset/.test(m.subject))).toEqual([]);
+    expect((await mailsTo(h, me.user.email)).filter((m) => /was reset/.test(m.subject))).toEqual([]);
 
     // The next login asks to enrol again.
     await setPassword(h, me.user.id);
@@ -343,7 +338,7 @@ describe('DELETE /me/authenticators/:id', () => {
     const me = await someone(A, 1, { kind: 'corp_user' });
     const res = await me.agent.delete(AUTH(me.auths[0]!));
     expect(res.statusCode, res.body).toBe(204);
-    expect(await seatOf(me.user.id)).toBeUndefined();
+    expect(await seatOf(h, me.user.id)).toBeUndefined();
     const [event] = await auditEvents(h, { event: 'mfa.authenticator_removed', subjectId: me.user.id });
     expect(event!.details).toMatchObject({ last: true, mfaEnabled: false });
   });
@@ -354,7 +349,7 @@ describe('DELETE /me/authenticators/:id', () => {
     expect(results.map((r) => r.statusCode).sort()).toEqual([204, 409]);
     expect(results.find((r) => r.statusCode === 409)!.json().error).toBe('CONFIRM_REQUIRED');
     expect(await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', me.user.id).execute()).toHaveLength(1);
-    expect(await seatOf(me.user.id)).toBeDefined();
+    expect(await seatOf(h, me.user.id)).toBeDefined();
   });
 
   it.each([['?confirm=yes'], ['?confirm=true&force=1'], ['?other=1']])('400 VALIDATION_FAILED for the query %s, nothing changed', async (query) => {

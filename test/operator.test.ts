@@ -1,4 +1,3 @@
-import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../src/sessions/session.service.js';
 import {
@@ -6,7 +5,7 @@ import {
   addUser,
   auditEvents,
   dbState,
-  expectRefused as refused,
+  expectRefused,
   firmWithAdmin,
   operatorAgent,
   setPassword,
@@ -43,8 +42,6 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const expectRefused = (res: LightMyRequestResponse, status: number, code: string, before: Awaited<ReturnType<typeof dbState>>) =>
-  refused(h, res, status, code, before);
 
 const ROUTES: Route[] = [
   { method: 'GET', path: FIRMS },
@@ -69,7 +66,7 @@ describe('who may use the operator API', () => {
     expect((await dora.get(FIRMS)).statusCode).toBe(200);
     await h.ctx.db.updateTable('operators').set({ status: 'disabled' }).where('email', '=', email).execute();
     const before = await dbState(h);
-    for (const r of ROUTES) await expectRefused(await sendTo(dora, r), 401, 'UNAUTHENTICATED', before);
+    for (const r of ROUTES) await expectRefused(h, await sendTo(dora, r), 401, 'UNAUTHENTICATED', before);
   });
 });
 
@@ -149,7 +146,7 @@ describe('POST /operator/firms', () => {
 
   it('a slug in use -> 409 SLUG_TAKEN; no firm, user or mail is created', async () => {
     const before = await dbState(h);
-    await expectRefused(await op.post(FIRMS, { ...newFirm(), slug: A.firm.slug }), 409, 'SLUG_TAKEN', before);
+    await expectRefused(h, await op.post(FIRMS, { ...newFirm(), slug: A.firm.slug }), 409, 'SLUG_TAKEN', before);
   });
 
   const valid = newFirm('valid-firm');
@@ -183,7 +180,7 @@ describe('POST /operator/firms', () => {
     ['the body is an array', [valid]],
   ])('400 VALIDATION_FAILED when %s; nothing is created', async (_case, body) => {
     const before = await dbState(h);
-    await expectRefused(await op.raw('POST', FIRMS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
+    await expectRefused(h, await op.raw('POST', FIRMS, { body: body as Record<string, unknown> }), 400, 'VALIDATION_FAILED', before);
   });
 
   it.each([
@@ -192,7 +189,7 @@ describe('POST /operator/firms', () => {
     ['a body over 64 KiB', 413, 'BODY_TOO_LARGE', JSON.stringify({ ...valid, name: 'n'.repeat(70 * 1024) })],
   ])('%s -> %i %s; nothing is created', async (_case, status, code, body) => {
     const before = await dbState(h);
-    await expectRefused(await op.raw('POST', FIRMS, { body }), status, code, before);
+    await expectRefused(h, await op.raw('POST', FIRMS, { body }), status, code, before);
   });
 });
 
@@ -255,7 +252,7 @@ describe('GET /operator/firms', () => {
     'refuses the query %s with 400 VALIDATION_FAILED',
     async (query) => {
       const before = await dbState(h);
-      await expectRefused(await op.get(`${FIRMS}?${query}`), 400, 'VALIDATION_FAILED', before);
+      await expectRefused(h, await op.get(`${FIRMS}?${query}`), 400, 'VALIDATION_FAILED', before);
     },
   );
 });
@@ -304,7 +301,7 @@ describe('GET /operator/outbox', () => {
     'refuses the query %s with 400 VALIDATION_FAILED',
     async (query) => {
       const before = await dbState(h);
-      await expectRefused(await op.get(`${OUTBOX}?${query}`), 400, 'VALIDATION_FAILED', before);
+      await expectRefused(h, await op.get(`${OUTBOX}?${query}`), 400, 'VALIDATION_FAILED', before);
     },
   );
 });

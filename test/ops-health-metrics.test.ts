@@ -8,11 +8,10 @@ import { systemClock } from '../src/clock.js';
 import { isDatabaseUnavailable } from '../src/db/database.js';
 import { LATEST_MIGRATION } from '../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { Agent, PASSWORD, startHarness, type Harness } from './support/harness.js';
+import { Agent, PASSWORD, startHarness, type Harness, totpCode } from './support/harness.js';
 import { seedForProcess, type ProcessSeed } from './support/process-seed.js';
 import { freePort } from '../bench/lib/server.js';
 import pg from 'pg';
-import { Secret, TOTP } from 'otpauth';
 
 /**
  * Operations endpoints (issue 8.2): /healthz, /readyz and /metrics (prom-client, one registry
@@ -21,7 +20,6 @@ import { Secret, TOTP } from 'otpauth';
  * PostgreSQL that refuses connections).
  */
 
-const codeNow = (secret: string, at: number) => TOTP.generate({ algorithm: 'SHA1', digits: 6, period: 30, secret: Secret.fromBase32(secret), timestamp: at });
 const TOKEN = 'a-metrics-token-0123456789abcdef';
 
 /** The value of one sample line of the Prometheus text, or 0 when absent. */
@@ -121,7 +119,7 @@ describe('health, readiness and metrics', () => {
     const totp = await seed.totpUser();
     const mfa = new Agent(h.app);
     await mfa.post('/api/v1/login', { email: totp.email, password: PASSWORD, firm: totp.slug });
-    const code = codeNow(totp.secret, h.clock.now());
+    const code = totpCode(h, totp.secret);
     await mfa.post('/api/v1/mfa/verify', { method: 'totp', code: code === '000000' ? '000001' : '000000' });
     expect((await mfa.post('/api/v1/mfa/verify', { method: 'totp', code })).statusCode).toBe(200);
 

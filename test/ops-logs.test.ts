@@ -1,10 +1,9 @@
-import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/clock.js';
 import { loggableUrl } from '../src/ops/logging.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
-import { Agent, addUser, lastLinkTo, PASSWORD, startHarness, tokenOf, type Harness } from './support/harness.js';
+import { Agent, addUser, lastLinkTo, PASSWORD, startHarness, tokenOf, type Harness, totpCode } from './support/harness.js';
 import { seedForProcess, type ProcessSeed } from './support/process-seed.js';
 
 /**
@@ -15,7 +14,6 @@ import { seedForProcess, type ProcessSeed } from './support/process-seed.js';
  * and session cookies, and the metrics bearer token. Not one of those strings may appear.
  */
 
-const codeNow = (secret: string, at = Date.now()) => TOTP.generate({ algorithm: 'SHA1', digits: 6, period: 30, secret: Secret.fromBase32(secret), timestamp: at });
 const WRONG_PASSWORD = 'Wrong-Password-Nobody-Uses-42';
 const NEW_PASSWORD = 'A brand new passphrase for the link 7';
 const METRICS_TOKEN = 'metrics-token-for-the-log-test-0123456789';
@@ -69,7 +67,7 @@ describe('logs', () => {
     secrets.push(totp.secret);
     const mfa = new Agent(h.app);
     expect((await mfa.post('/api/v1/login', { email: totp.email, password: PASSWORD, firm: totp.slug })).json().next).toBe('second_factor');
-    const code = codeNow(totp.secret, h.clock.now());
+    const code = totpCode(h, totp.secret);
     codes.push(code);
     expect((await mfa.post('/api/v1/mfa/verify', { method: 'totp', code: '999999' === code ? '999998' : '999999' })).statusCode).toBe(401);
     const ok = await mfa.post('/api/v1/mfa/verify', { method: 'totp', code });

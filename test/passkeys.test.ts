@@ -7,17 +7,16 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import {
   Agent,
   PASSWORD,
-  activateSubscription,
-  addUser,
   auditEvents,
   dbState,
   expectError,
-  firmWithAdmin,
   startHarness,
   type Harness,
   type TestFirm,
 } from './support/harness.js';
 import { SoftAuthenticator, type AssertOverrides, type RegisterOverrides, type SoftCredential } from './support/soft-authenticator.js';
+import { LOGIN_POLICY, api, mfaFirm, person, setPasskeys, loginAs } from './support/fixtures.js';
+import { registerKey } from './support/factors.js';
 
 /**
  * Passkeys (issue 6.5): a firm setting lets enrolled users sign in with a discoverable
@@ -25,15 +24,11 @@ import { SoftAuthenticator, type AssertOverrides, type RegisterOverrides, type S
  * answers the same 401; throttled per client IP like the password login.
  */
 
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
-const POLICY = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0 };
-const api = (path: string) => `/api/v1${path}`;
 const REFUSED = { error: 'INVALID_CREDENTIALS', message: 'This passkey cannot sign you in. Sign in with your email address and password.' };
 
 let database: TestDatabase;
 let h: Harness;
 const clock = new ManualClock(Date.UTC(2026, 6, 1, 8, 0, 0));
-let seq = 0;
 let ipSeq = 0;
 /** A browser on an address of its own, so the per-IP throttle of one test does not reach another. */
 const browser = () => new Agent(h.app, { ip: `10.1.0.${++ipSeq}` });
@@ -47,25 +42,6 @@ afterAll(async () => {
   await database.drop();
 });
 
-async function mfaFirm(passkeys: boolean): Promise<TestFirm> {
-  const f = await firmWithAdmin(h);
-  await activateSubscription(h, f.firm.id, 10);
-  expect((await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...OFF, caseManagers: true } })).statusCode).toBe(200);
-  if (passkeys) expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, passkeysEnabled: true } })).statusCode).toBe(200);
-  return f;
-}
-
-/** Turns passkey sign-in off again (passkeys can only be registered while it is on). */
-async function passkeysOff(f: TestFirm): Promise<TestFirm> {
-  expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, passkeysEnabled: false } })).statusCode).toBe(200);
-  return f;
-}
-
-async function person(f: TestFirm): Promise<UserView> {
-  const n = ++seq;
-  return addUser(h, f.firm.id, { name: `Lee ${n}`, email: `lee-${n}@example.com`, kind: 'case_manager' });
-}
-
 interface PasskeyUser {
   user: UserView;
   key: SoftAuthenticator;
@@ -75,18 +51,12 @@ interface PasskeyUser {
 
 /** A user who enrolled at first login with a passkey (or, with passkey=false, a plain security key). */
 async function enrolled(f: TestFirm, passkey = true, o: RegisterOverrides = {}): Promise<PasskeyUser> {
-  const user = await person(f);
-  const agent = browser();
-  const res = await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
-  expect(res.json().next).toBe('enroll');
-  const start = await agent.post(api('/mfa/enrollment/webauthn/options'), { label: passkey ? 'Passkey' : 'Key', passkey });
-  expect(start.statusCode, start.body).toBe(200);
+  const user = await person(h, f);
+  const agent = await loginAs(h, f, user, 'enroll', browser());
   const key = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin, uv: true, transports: ['usb', 'internal'] });
-  const { response, credential } = key.register(start.json().options, o);
-  const done = await agent.post(api(`/mfa/enrollment/webauthn/${start.json().authenticatorId}/verify`), { response });
-  expect(done.statusCode, done.body).toBe(200);
+  const { credential, authenticatorId } = await registerKey(agent, key, passkey ? 'Passkey' : 'Key', o, passkey);
   await agent.post(api('/logout'));
-  return { user, key, credential, authenticatorId: start.json().authenticatorId };
+  return { user, key, credential, authenticatorId };
 }
 
 async function passkeyOptions(agent: Agent) {
@@ -108,22 +78,22 @@ function expectRefused(res: { statusCode: number; body: string; json(): unknown 
 
 describe('the firm setting', () => {
   it('is off by default, shown and changed in the login policy, audited', async () => {
-    const f = await mfaFirm(false);
-    expect((await f.admin.get(api('/admin/mfa/policy'))).json()).toEqual({ ...POLICY, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
-    const res = await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, passkeysEnabled: true } });
+    const f = await mfaFirm(h);
+    expect((await f.admin.get(api('/admin/mfa/policy'))).json()).toEqual({ ...LOGIN_POLICY, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
+    const res = await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...LOGIN_POLICY, passkeysEnabled: true } });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ ...POLICY, passkeysEnabled: true, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
+    expect(res.json()).toEqual({ ...LOGIN_POLICY, passkeysEnabled: true, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     // Left out: unchanged.
-    expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...POLICY, rememberDays: 2 } })).json()).toEqual({ ...POLICY, rememberDays: 2, passkeysEnabled: true, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
+    expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...LOGIN_POLICY, rememberDays: 2 } })).json()).toEqual({ ...LOGIN_POLICY, rememberDays: 2, passkeysEnabled: true, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     const changes = await auditEvents(h, { event: 'mfa.policy_changed', firmId: f.firm.id });
     expect(changes[0]?.details).toMatchObject({ changed: { passkeysEnabled: { from: false, to: true } } });
   });
 
   it('off: a passkey does not sign in (401), audited', async () => {
     // Registered while the firm allowed passkeys, then the firm turned them off.
-    const f = await mfaFirm(true);
+    const f = await mfaFirm(h, { passkeys: true });
     const p = await enrolled(f);
-    await passkeysOff(f);
+    await setPasskeys(f, false);
     const agent = browser();
     const { challengeId, options } = await passkeyOptions(agent);
     const before = await dbState(h);
@@ -139,11 +109,11 @@ describe('the firm setting', () => {
 describe('a passkey sign-in where the firm allows it', () => {
   let f: TestFirm;
   beforeAll(async () => {
-    f = await mfaFirm(true);
+    f = await mfaFirm(h, { passkeys: true });
   });
 
   it('enrols a passkey (resident key and user verification required) and signs in without a password', async () => {
-    const user = await person(f);
+    const user = await person(h, f);
     const agent = browser();
     await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
     const start = (await agent.post(api('/mfa/enrollment/webauthn/options'), { label: 'Laptop', passkey: true })).json();
@@ -179,7 +149,7 @@ describe('a passkey sign-in where the firm allows it', () => {
   });
 
   it('refuses a passkey registration without user verification, or that the key did not store', async () => {
-    const user = await person(f);
+    const user = await person(h, f);
     const agent = browser();
     await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
     const key = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin });
@@ -201,9 +171,9 @@ describe('a passkey sign-in where the firm allows it', () => {
   it('refuses, all with the same answer: no user verification, a non-discoverable key, another firm without passkeys, a disabled user, a key that is not registered, a wrong origin, a forged signature, an unknown challenge', async () => {
     const p = await enrolled(f);
     const plainKey = await enrolled(f, false);
-    const other = await mfaFirm(true);
+    const other = await mfaFirm(h, { passkeys: true });
     const elsewhere = await enrolled(other);
-    await passkeysOff(other);
+    await setPasskeys(other, false);
     const disabled = await enrolled(f);
     await h.ctx.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', disabled.user.id).execute();
     const stranger = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin });

@@ -5,6 +5,7 @@ import { ManualClock } from '../src/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
 import { Agent, PASSWORD, activateSubscription, addUser, firmWithAdmin, startHarness, type Harness } from './support/harness.js';
+import { api, MFA_OFF } from './support/fixtures.js';
 
 /**
  * Push approvals across processes (issue 5.9): with PostgreSQL, two Tessera processes on one
@@ -13,9 +14,6 @@ import { Agent, PASSWORD, activateSubscription, addUser, firmWithAdmin, startHar
  * event stream on A hears a push created on B. With SQLite one process is the supported
  * setup, so the same flow runs with A and B the same process.
  */
-
-const api = (path: string) => `/api/v1${path}`;
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
 
 let database: TestDatabase;
 let a: Harness;
@@ -37,7 +35,7 @@ afterAll(async () => {
 async function enrolledUser(slug: string) {
   const f = await firmWithAdmin(a, slug);
   await activateSubscription(a, f.firm.id, 5);
-  expect((await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...OFF, caseManagers: true } })).statusCode).toBe(200);
+  expect((await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, caseManagers: true } })).statusCode).toBe(200);
   const user = await addUser(a, f.firm.id, { name: 'Nora Node', email: `nora@${slug}.example`, kind: 'case_manager' });
   const enroll = new Agent(a.app);
   expect((await enroll.post(api('/login'), { email: user.email, password: PASSWORD, firm: slug })).json().next).toBe('enroll');

@@ -1,25 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
-import type { UserView } from '../src/directory/user.view.js';
 import { pushNotificationPayload, sendPushNotifications, vapidKeys } from '../src/factors/push/web-push.js';
 import { describeUserAgent } from '../src/factors/push/user-agent.js';
-import { hashToken } from '../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
 import {
   Agent,
-  PASSWORD,
-  activateSubscription,
-  addUser,
   auditEvents,
-  dbState,
   expectError,
-  firmWithAdmin,
   startHarness,
   type Harness,
-  type TestFirm,
 } from './support/harness.js';
 import { startSmtpServer } from './support/smtp.js';
+import { CHROME_WINDOWS, api, loginAs, mfaFirm, person, sessionCookie, sessionRow, stateBesidesAudit, browserOf } from './support/fixtures.js';
+import { beginMobile, pushUser, sendPush } from './support/factors.js';
 
 /**
  * The Tessera Authenticator and push approvals (issue 5, reference 1.2 to 1.4), through HTTP,
@@ -29,16 +23,10 @@ import { startSmtpServer } from './support/smtp.js';
  * the fraud pause, and offline passcodes. Time is a ManualClock.
  */
 
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
-const api = (path: string) => `/api/v1${path}`;
-const PHONE = { number: '020 7946 0958', country: 'GB' };
-const CHROME_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36';
-
 let database: TestDatabase;
 let h: Harness;
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
 const clock = new ManualClock(Date.UTC(2026, 6, 1, 8, 0, 0));
-let seq = 0;
 
 beforeAll(async () => {
   smtp = await startSmtpServer();
@@ -53,85 +41,37 @@ afterAll(async () => {
 
 // --- helpers ---
 
-async function mfaFirm(licences = 10): Promise<TestFirm> {
-  const f = await firmWithAdmin(h);
-  await activateSubscription(h, f.firm.id, licences);
-  const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...OFF, caseManagers: true } });
-  expect(res.statusCode, res.body).toBe(200);
-  return f;
-}
-
-async function person(f: TestFirm): Promise<UserView> {
-  const n = ++seq;
-  return addUser(h, f.firm.id, { name: `Robin ${n}`, email: `robin-${n}@example.com`, kind: 'case_manager' });
-}
-
-async function login(f: TestFirm, user: { email: string }, expected: string): Promise<Agent> {
-  const agent = new Agent(h.app, { userAgent: CHROME_WINDOWS, ip: '203.0.113.7' });
-  const res = await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
-  expect(res.statusCode, res.body).toBe(200);
-  expect(res.json().next).toBe(expected);
-  return agent;
-}
-
-async function beginMobile(agent: Agent) {
-  const res = await agent.post(api('/mfa/enrollment/push'), { phone: PHONE });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json() as { authenticatorId: string; activationUrl: string; qrSvg: string; expiresAt: number };
-}
-
-interface PushUser {
-  f: TestFirm;
-  user: UserView;
-  device: DeviceSimulator;
-  authenticatorId: string;
-}
-
-/** A user who enrolled the Tessera Authenticator at first login (QR code -> activation -> complete), then logged out. */
-async function pushUser(f?: TestFirm): Promise<PushUser> {
-  const firm = f ?? (await mfaFirm());
-  const user = await person(firm);
-  const agent = await login(firm, user, 'enroll');
-  const begun = await beginMobile(agent);
-  const device = await DeviceSimulator.create(h.app, clock);
-  expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
-  const done = await agent.post(api(`/mfa/enrollment/push/${begun.authenticatorId}/complete`));
-  expect(done.statusCode, done.body).toBe(200);
-  await agent.post(api('/logout'));
-  return { f: firm, user, device, authenticatorId: begun.authenticatorId };
-}
-
-async function sendPush(agent: Agent) {
-  const res = await agent.post(api('/mfa/push'));
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json() as { transactionId: string; number: string; expiresAt: number };
-}
-
 const wait = (agent: Agent, id: string) => agent.get(api(`/mfa/push/${id}/wait`));
 const txRow = (id: string) => h.ctx.db.selectFrom('push_transactions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-const sessionCookie = (agent: Agent) => agent.cookies.get('tessera_session')!;
-const sessionRow = (token: string) => h.ctx.db.selectFrom('sessions').selectAll().where('id', '=', hashToken(token)).executeTakeFirst();
 const failures = async (userId: string) =>
   Number((await h.ctx.db.selectFrom('users').select('mfa_failed_count').where('id', '=', userId).executeTakeFirstOrThrow()).mfa_failed_count);
 const wrongNumberFor = (n: string) => String((Number(n) + 1) % 10 ** n.length).padStart(n.length, '0');
-
-/** Everything besides the audit log (a refused device request is audited and changes nothing else). */
-async function stateBesidesAudit() {
-  const { audit_events: _a, ...rest } = await dbState(h);
-  return rest;
-}
 
 // --- enrollment by QR code ---
 
 describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', () => {
   it('asks for the phone, shows a QR code and link, activates the device (key in, secret out), takes the seat then, and the screen finishes by itself', async () => {
-    const f = await mfaFirm(3);
-    const user = await person(f);
-    const agent = await login(f, user, 'enroll');
+    const f = await mfaFirm(h, { licences: 3 });
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
     const info = (await agent.get(api('/mfa/enrollment'))).json();
     expect(info.methods[0]).toEqual({ kind: 'push', label: 'Mobile (Tessera Authenticator)' });
 
     expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '12', country: 'GB' } }), 400, 'INVALID_PHONE');
+    // Each refusal says what is wrong, for the phone field (issue 16.6).
+    for (const [phone, reason] of [
+      [{ number: '7911 12', country: 'GB' }, 'too_short'],
+      [{ number: '07911 123456 789', country: 'GB' }, 'too_long'],
+      [{ number: '07911 123456' }, 'no_country'],
+      [{ number: 'not a phone', country: 'GB' }, 'not_a_number'],
+      [{ number: '07911 12345', country: 'GB' }, 'invalid'], // a length some GB numbers have, not mobiles
+      [{ number: '020 7946 0958', country: 'GB' }, 'not_mobile'],
+      [{ number: '0800 123 4567', country: 'GB' }, 'not_mobile'],
+    ] as const) {
+      const res = await agent.post(api('/mfa/enrollment/push'), { phone });
+      expect(res.statusCode, JSON.stringify(phone)).toBe(400);
+      expect(res.json(), JSON.stringify(phone)).toMatchObject({ error: 'INVALID_PHONE', field: 'phone', reason });
+    }
     const begun = await beginMobile(agent);
     expect(begun.activationUrl).toMatch(new RegExp(`^${h.ctx.config.publicUrl.origin}/authenticator#activate=[A-Za-z0-9_-]{43}$`));
     expect(begun.qrSvg).toContain('<svg');
@@ -159,7 +99,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
     expect(await h.ctx.db.selectFrom('authenticators').select(['status', 'kind', 'phone_e164', 'label']).where('id', '=', begun.authenticatorId).executeTakeFirst()).toEqual({
       status: 'active',
       kind: 'push',
-      phone_e164: '+442079460958',
+      phone_e164: '+447911123456',
       label: 'Tessera Authenticator',
     });
     expect((await auditEvents(h, { event: 'mfa.enrolled', subjectId: user.id }))[0]?.details).toMatchObject({ kind: 'push', authenticatorId: begun.authenticatorId, firstEnrollment: true });
@@ -176,60 +116,60 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
 
     // My security lists the device with its phone; the admin's Enrolled Users shows "push".
     const mine = (await agent.get(api('/me/security'))).json();
-    expect(mine.authenticators).toContainEqual(expect.objectContaining({ id: begun.authenticatorId, kind: 'push', phone: '+442079460958' }));
+    expect(mine.authenticators).toContainEqual(expect.objectContaining({ id: begun.authenticatorId, kind: 'push', phone: '+447911123456' }));
     const enrolled = (await f.admin.get(api('/admin/mfa/enrolled'))).json();
     expect(enrolled.items.find((i: { userId: string }) => i.userId === user.id)?.methods).toEqual(['push']);
   });
 
   it('refuses a used, an expired and an unknown code with 410 (audited), changing nothing', async () => {
-    const f = await mfaFirm();
-    const user = await person(f);
-    const agent = await login(f, user, 'enroll');
+    const f = await mfaFirm(h);
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
     const begun = await beginMobile(agent);
     const device = await DeviceSimulator.create(h.app, clock);
     expect((await device.activate(begun.activationUrl)).statusCode).toBe(200);
 
     const other = await DeviceSimulator.create(h.app, clock);
-    let before = await stateBesidesAudit();
+    let before = await stateBesidesAudit(h);
     expectError(await other.activate(begun.activationUrl), 410, 'ACTIVATION_INVALID');
     expectError(await other.activate('A'.repeat(43)), 410, 'ACTIVATION_INVALID');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
 
-    const late = await person(f);
-    const lateAgent = await login(f, late, 'enroll');
+    const late = await person(h, f);
+    const lateAgent = await loginAs(h, f, late, 'enroll', browserOf(h));
     const lateBegun = await beginMobile(lateAgent);
     clock.advance(10 * MINUTE + 1);
-    before = await stateBesidesAudit();
+    before = await stateBesidesAudit(h);
     expectError(await other.activate(lateBegun.activationUrl), 410, 'ACTIVATION_INVALID');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     // (The pending login itself lasts as long as the code: its screen is gone by now too.)
     expect((await auditEvents(h, { event: 'device.activation_refused' })).length).toBeGreaterThanOrEqual(3);
   });
 
   it('rolls the activation back without a free licence (409 NO_SEAT): the code still works later', async () => {
-    const f = await mfaFirm(1);
-    const a = await person(f);
-    const b = await person(f);
-    const agentA = await login(f, a, 'enroll');
-    const agentB = await login(f, b, 'enroll');
+    const f = await mfaFirm(h, { licences: 1 });
+    const a = await person(h, f);
+    const b = await person(h, f);
+    const agentA = await loginAs(h, f, a, 'enroll', browserOf(h));
+    const agentB = await loginAs(h, f, b, 'enroll', browserOf(h));
     const begunA = await beginMobile(agentA);
     const begunB = await beginMobile(agentB);
     expect((await (await DeviceSimulator.create(h.app, clock)).activate(begunA.activationUrl)).statusCode).toBe(200);
     const deviceB = await DeviceSimulator.create(h.app, clock);
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     expectError(await deviceB.activate(begunB.activationUrl), 409, 'NO_SEAT');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
   });
 
   it('refuses garbage in every activation field with 400', async () => {
-    const f = await mfaFirm();
-    const agent = await login(f, await person(f), 'enroll');
+    const f = await mfaFirm(h);
+    const agent = await loginAs(h, f, await person(h, f), 'enroll', browserOf(h));
     const begun = await beginMobile(agent);
     const code = DeviceSimulator.codeOf(begun.activationUrl);
     const device = await DeviceSimulator.create(h.app, clock);
     const jwk = { kty: 'EC', crv: 'P-256', x: device.publicJwk.x, y: device.publicJwk.y };
     const post = (payload: string) => h.app.inject({ method: 'POST', url: api('/device/activate'), headers: { 'content-type': 'application/json' }, payload });
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     for (const body of [
       {},
       { code },
@@ -247,7 +187,7 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
     }
     expect((await post('{not json')).statusCode).toBe(400);
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     expect((await device.activate(code)).statusCode).toBe(200);
   });
 });
@@ -256,8 +196,8 @@ describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', (
 
 describe('a push at login (reference 1.4.1)', () => {
   it('Approve with the number shown on the login screen: the waiting login lands on the homepage at once', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const challenge = (await agent.get(api('/mfa/challenge'))).json();
     expect(challenge.methods).toEqual(['push', 'totp', 'backup_code']);
     expect(challenge.defaultMethod).toBe('push');
@@ -294,7 +234,7 @@ describe('a push at login (reference 1.4.1)', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ status: 'approved' });
     expect(sessionCookie(agent)).not.toBe(pendingToken);
-    expect(await sessionRow(sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
+    expect(await sessionRow(h, sessionCookie(agent))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
     expect((await agent.get(api('/me'))).statusCode).toBe(200);
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: u.user.id })).at(-1)?.details).toMatchObject({ factors: ['password', 'push'] });
     expect(await txRow(push.transactionId)).toMatchObject({ status: 'approved', answered_by: u.authenticatorId, completed_at: clock.now() });
@@ -302,23 +242,23 @@ describe('a push at login (reference 1.4.1)', () => {
   });
 
   it('an answer replayed, or sent again, is refused (409) and changes nothing', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const timestamp = clock.now();
     const first = await u.device.approve(push.transactionId, push.number, { timestamp });
     expect(first.statusCode).toBe(200);
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     expectError(await u.device.approve(push.transactionId, push.number, { timestamp }), 409, 'TRANSACTION_NOT_PENDING');
     expectError(await u.device.answer(push.transactionId, 'deny', { reason: 'fraud' }), 409, 'TRANSACTION_NOT_PENDING');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     expect((await auditEvents(h, { event: 'mfa.push_answer_refused', subjectId: u.user.id })).map((e) => e.details.reason)).toEqual(['already_approved', 'already_approved']);
     expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'approved' });
   });
 
   it('a wrong number denies (verified push): the login fails once, audited', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const res = await u.device.approve(push.transactionId, wrongNumberFor(push.number));
     expect(res.json()).toEqual({ status: 'denied' });
@@ -333,8 +273,8 @@ describe('a push at login (reference 1.4.1)', () => {
   });
 
   it('"It was a mistake" denies without any report', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const mailsBefore = await h.ctx.db.selectFrom('mail_outbox').select('id').execute();
     expect((await u.device.answer(push.transactionId, 'deny', { reason: 'mistake' })).json()).toEqual({ status: 'denied' });
@@ -346,8 +286,8 @@ describe('a push at login (reference 1.4.1)', () => {
   });
 
   it('"It seemed fraudulent" denies, mails the superusers (real SMTP), pauses pushes 20 minutes; passcodes still work', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const loginAt = new Date(clock.now()).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
     expect((await u.device.answer(push.transactionId, 'deny', { reason: 'fraud' })).json()).toEqual({ status: 'fraud' });
@@ -372,7 +312,7 @@ describe('a push at login (reference 1.4.1)', () => {
     expect(text).toContain(`When: ${loginAt}.`);
 
     // Paused: no push (409), not offered; a passcode of the same device still works (in a new login).
-    const again = await login(u.f, u.user, 'second_factor');
+    const again = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const challenge = (await again.get(api('/mfa/challenge'))).json();
     expect(challenge.methods).toEqual(['totp', 'backup_code']);
     expect(challenge.defaultMethod).toBe('totp');
@@ -383,19 +323,19 @@ describe('a push at login (reference 1.4.1)', () => {
 
     // After 20 minutes pushes work again.
     clock.advance(20 * MINUTE);
-    const later = await login(u.f, u.user, 'second_factor');
+    const later = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     expect((await later.post(api('/mfa/push'))).statusCode).toBe(201);
   });
 
   it('expires after 60 seconds: a late answer is refused, the wait says expired and counts one failure', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     clock.advance(60_000);
     expect((await u.device.transactions()).json().items).toEqual([]);
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     expectError(await u.device.approve(push.transactionId, push.number), 409, 'TRANSACTION_NOT_PENDING');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'expired' });
     expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'expired' });
     expect(await failures(u.user.id)).toBe(1);
@@ -403,8 +343,8 @@ describe('a push at login (reference 1.4.1)', () => {
   });
 
   it('keeps one pending push per user: a new one expires the older (without counting a failure)', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const first = await sendPush(agent);
     const second = await sendPush(agent);
     expect(await txRow(first.transactionId)).toMatchObject({ status: 'expired' });
@@ -415,8 +355,8 @@ describe('a push at login (reference 1.4.1)', () => {
   });
 
   it('limits push bombing: the 6th push in 15 minutes without an approval is refused, also after a restart; an approval resets it', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     for (let i = 0; i < 5; i++) {
       await sendPush(agent);
       clock.advance(MINUTE);
@@ -441,26 +381,26 @@ describe('a push at login (reference 1.4.1)', () => {
 
     // The window slides: 11 minutes later the first pushes are out of it.
     clock.advance(11 * MINUTE);
-    const next = await login(u.f, u.user, 'second_factor');
+    const next = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(next);
     expect((await u.device.approve(push.transactionId, push.number)).statusCode).toBe(200);
     expect((await wait(next, push.transactionId)).json()).toEqual({ status: 'approved' });
     // After the approval the count starts again.
     clock.advance(1000);
-    const third = await login(u.f, u.user, 'second_factor');
+    const third = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     for (let i = 0; i < 5; i++) await sendPush(third);
     expectError(await third.post(api('/mfa/push')), 429, 'PUSH_LIMIT');
   });
 
   it('follows the firm settings: 3-digit numbers, and a lower limit', async () => {
-    const u = await pushUser();
+    const u = await pushUser(h, await mfaFirm(h));
     const policy = (await u.f.admin.get(api('/admin/mfa/policy'))).json();
     expect(policy).toMatchObject({ pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     const put = await u.f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...policy, pushNumberDigits: 3, pushMaxPerWindow: 2 } });
     expect(put.statusCode, put.body).toBe(200);
     expect(put.json()).toMatchObject({ pushNumberDigits: 3, pushMaxPerWindow: 2, pushWindowMinutes: 15 });
     expect((await u.f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...policy, pushNumberDigits: 4 } })).statusCode).toBe(400);
-    const agent = await login(u.f, u.user, 'second_factor');
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     expect(push.number).toMatch(/^\d{3}$/);
     expect((await u.device.transactions()).json().items[0].numberDigits).toBe(3);
@@ -473,11 +413,11 @@ describe('a push at login (reference 1.4.1)', () => {
 
 describe('device requests that are not what they claim', () => {
   it('refuses unsigned, badly signed, stale, and forged requests with 401 (audited), changing nothing', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
     const forger = await DeviceSimulator.create(h.app, clock);
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     const cases = [
       { unsigned: true },
       { signature: 'x'.repeat(86) },
@@ -510,7 +450,7 @@ describe('device requests that are not what they claim', () => {
     const headers = await u.device.signatureHeaders('POST', url, '{"answer":"deny","timestamp":1,"signature":""}');
     const swapped = await h.app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'application/json' }, payload: body });
     expectError(swapped, 401, 'DEVICE_UNAUTHENTICATED');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     expect((await auditEvents(h, { event: 'device.auth_failed' })).length).toBeGreaterThanOrEqual(cases.length);
     expect((await txRow(push.transactionId)).status).toBe('pending');
     // The real answer still works.
@@ -518,30 +458,30 @@ describe('device requests that are not what they claim', () => {
   });
 
   it('refuses an answer for another user\'s or another firm\'s transaction with 404, changing nothing', async () => {
-    const u = await pushUser();
-    const sameFirm = await pushUser(u.f);
-    const otherFirm = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const sameFirm = await pushUser(h, u.f);
+    const otherFirm = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     expectError(await sameFirm.device.approve(push.transactionId, push.number), 404, 'NOT_FOUND');
     expectError(await otherFirm.device.approve(push.transactionId, push.number), 404, 'NOT_FOUND');
     expectError(await otherFirm.device.answer(push.transactionId, 'deny', { reason: 'fraud' }), 404, 'NOT_FOUND');
     expectError(await u.device.approve('no-such-transaction', push.number), 404, 'NOT_FOUND');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     expect((await sameFirm.device.transactions()).json().items).toEqual([]);
     expect((await otherFirm.device.transactions()).json().items).toEqual([]);
     expect((await auditEvents(h, { event: 'mfa.push_answer_refused', subjectId: otherFirm.user.id })).map((e) => e.details.reason)).toEqual(['other_user', 'other_user']);
     // Another user's login cannot wait on this transaction either.
-    const theirs = await login(sameFirm.f, sameFirm.user, 'second_factor');
+    const theirs = await loginAs(h, sameFirm.f, sameFirm.user, 'second_factor', browserOf(h));
     expectError(await wait(theirs, push.transactionId), 404, 'NOT_FOUND');
   });
 
   it('refuses garbage in every answer field with 400, changing nothing', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     const push = await sendPush(agent);
-    const before = await stateBesidesAudit();
+    const before = await stateBesidesAudit(h);
     for (const body of [
       { answer: 'maybe' },
       { reason: 'boredom' },
@@ -561,12 +501,12 @@ describe('device requests that are not what they claim', () => {
     expect((await u.device.request('POST', `/device/transactions/${push.transactionId}/answer`, '{oops')).statusCode).toBe(400);
     expect((await u.device.request('POST', `/device/transactions/${'x'.repeat(65)}/answer`, {})).statusCode).toBe(400);
     expect((await u.device.request('PUT', '/device/web-push', { subscription: { endpoint: 'http://insecure.example' } })).statusCode).toBe(400);
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
   });
 
   it('a removed device stops working at once; the device API needs no CSRF token but the login side does', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     clock.advance(30_000);
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: u.device.passcode() })).statusCode).toBe(200);
     const removed = await agent.delete(api(`/me/authenticators/${u.authenticatorId}?confirm=true`));
@@ -574,8 +514,8 @@ describe('device requests that are not what they claim', () => {
     expectError(await u.device.transactions(), 401, 'DEVICE_UNAUTHENTICATED');
     expect(await h.ctx.db.selectFrom('push_devices').select('authenticator_id').where('authenticator_id', '=', u.authenticatorId).executeTakeFirst()).toBeUndefined();
     // Cookies + no CSRF token on the login side: refused.
-    const other = await pushUser();
-    const login2 = await login(other.f, other.user, 'second_factor');
+    const other = await pushUser(h, await mfaFirm(h));
+    const login2 = await loginAs(h, other.f, other.user, 'second_factor', browserOf(h));
     expectError(await login2.raw('POST', api('/mfa/push'), { csrf: false }), 403, 'CSRF_INVALID');
   });
 });
@@ -584,12 +524,12 @@ describe('device requests that are not what they claim', () => {
 
 describe('the app\'s offline passcodes (reference 1.4.2)', () => {
   it('are accepted through the passcode path, once per time step', async () => {
-    const u = await pushUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await pushUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     clock.advance(30_000);
     const code = u.device.passcode();
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code })).statusCode).toBe(200);
-    const again = await login(u.f, u.user, 'second_factor');
+    const again = await loginAs(h, u.f, u.user, 'second_factor', browserOf(h));
     expectError(await again.post(api('/mfa/verify'), { method: 'totp', code }), 401, 'INVALID_CODE');
     expect((await auditEvents(h, { event: 'mfa.replay_refused', subjectId: u.user.id })).length).toBe(1);
   });
@@ -597,7 +537,7 @@ describe('the app\'s offline passcodes (reference 1.4.2)', () => {
 
 describe('Web Push', () => {
   it('stores the subscription, publishes the VAPID key, and sends only where subscribed; a 410 clears the subscription', async () => {
-    const u = await pushUser();
+    const u = await pushUser(h, await mfaFirm(h));
     const key = (await h.app.inject({ method: 'GET', url: api('/device/vapid-public-key') })).json().key;
     expect(key).toMatch(/^[A-Za-z0-9_-]{87}$/);
     expect((await vapidKeys(h.ctx)).publicKey).toBe(key);

@@ -13,6 +13,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { uniqueEmail, seatOf, seatsUsed } from './support/fixtures.js';
 
 /**
  * Licence recycling (A.2.9): disabling a staff user, turning off a corporation user's portal
@@ -23,8 +24,6 @@ import {
 const USERS = '/api/v1/admin/users';
 
 let h: Harness;
-let seq = 0;
-const email = (who: string) => `${who}-${++seq}@example.com`;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -32,9 +31,6 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const db = () => h.ctx.db;
-const seatsUsed = async (firmId: string) =>
-  (await db().selectFrom('subscriptions').select('seats_used').where('firm_id', '=', firmId).executeTakeFirstOrThrow()).seats_used;
-const seatOf = (userId: string) => db().selectFrom('seats').selectAll().where('user_id', '=', userId).executeTakeFirst();
 const authenticatorsOf = (userId: string) => db().selectFrom('authenticators').selectAll().where('user_id', '=', userId).execute();
 
 interface Scenario {
@@ -51,14 +47,14 @@ async function fullFirm(kind: UserKind): Promise<Scenario> {
   await activateSubscription(h, firm.firm.id, 2);
   const corp = await addCorporation(h, firm.firm.id, 'Acme Holdings');
   const corporationId = kind === 'corp_user' || kind === 'foreign_national' ? corp.id : undefined;
-  const target = await addUser(h, firm.firm.id, { name: 'Tina Target', email: email('tina'), kind, corporationId });
-  const colleague = await addUser(h, firm.firm.id, { name: 'Colin Colleague', email: email('colin'), kind: 'case_manager' });
-  const waiting = await addUser(h, firm.firm.id, { name: 'Wanda Waiting', email: email('wanda'), kind: 'case_manager' });
+  const target = await addUser(h, firm.firm.id, { name: 'Tina Target', email: uniqueEmail('tina'), kind, corporationId });
+  const colleague = await addUser(h, firm.firm.id, { name: 'Colin Colleague', email: uniqueEmail('colin'), kind: 'case_manager' });
+  const waiting = await addUser(h, firm.firm.id, { name: 'Wanda Waiting', email: uniqueEmail('wanda'), kind: 'case_manager' });
   expect(await enrollForTest(h, firm.firm.id, target.id, 'totp')).toBe('taken');
   expect(await enrollForTest(h, firm.firm.id, target.id, 'push')).toBe('already_held');
   expect(await enrollForTest(h, firm.firm.id, colleague.id, 'webauthn')).toBe('taken');
   expect(await enrollForTest(h, firm.firm.id, waiting.id)).toBe('no_seat');
-  expect(await seatsUsed(firm.firm.id)).toBe(2);
+  expect(await seatsUsed(h, firm.firm.id)).toBe(2);
   return { firm, target, waiting };
 }
 
@@ -130,8 +126,8 @@ describe.each(TRIGGERS)('when $trigger', ({ kind, reason, act, undo }) => {
     const res = await act(s);
     expect(res.statusCode, res.body).toBe(reason === 'user_deleted' ? 204 : 200);
 
-    expect(await seatsUsed(s.firm.firm.id)).toBe(1);
-    expect(await seatOf(s.target.id)).toBeUndefined();
+    expect(await seatsUsed(h, s.firm.firm.id)).toBe(1);
+    expect(await seatOf(h, s.target.id)).toBeUndefined();
     expect(await authenticatorsOf(s.target.id)).toEqual([]);
     expect((await session.get('/api/v1/me')).statusCode).toBe(401);
     const events = await auditEvents(h, { event: 'mfa.enrollment_recycled', subjectId: s.target.id });
@@ -150,7 +146,7 @@ describe.each(TRIGGERS)('when $trigger', ({ kind, reason, act, undo }) => {
 
   it('the firm, which was at its full licence count, can give the seat to another user', async () => {
     expect(await enrollForTest(h, s.firm.firm.id, s.waiting.id)).toBe('taken');
-    expect(await seatsUsed(s.firm.firm.id)).toBe(2);
+    expect(await seatsUsed(h, s.firm.firm.id)).toBe(2);
   });
 
   if (undo) {
@@ -158,9 +154,9 @@ describe.each(TRIGGERS)('when $trigger', ({ kind, reason, act, undo }) => {
       const res = await s.firm.admin.patch(`${USERS}/${s.target.id}`, undo);
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json().active).toBe(true);
-      expect(await seatOf(s.target.id)).toBeUndefined();
+      expect(await seatOf(h, s.target.id)).toBeUndefined();
       expect(await authenticatorsOf(s.target.id)).toEqual([]);
-      expect(await seatsUsed(s.firm.firm.id)).toBe(2);
+      expect(await seatsUsed(h, s.firm.firm.id)).toBe(2);
       // They log in again with their password alone; they would have to enrol anew (and the firm is full again).
       expect((await (await userAgent(h, s.target.email, s.firm.firm.slug)).get('/api/v1/me')).statusCode).toBe(200);
       expect(await enrollForTest(h, s.firm.firm.id, s.target.id)).toBe('no_seat');
@@ -173,18 +169,18 @@ describe('recycling a user who is not enrolled', () => {
     const s = await fullFirm('case_manager');
     const res = await s.firm.admin.patch(`${USERS}/${s.waiting.id}`, { status: 'disabled' });
     expect(res.statusCode, res.body).toBe(200);
-    expect(await seatsUsed(s.firm.firm.id)).toBe(2);
+    expect(await seatsUsed(h, s.firm.firm.id)).toBe(2);
     expect(await auditEvents(h, { event: 'mfa.enrollment_recycled', subjectId: s.waiting.id })).toEqual([]);
     expect((await s.firm.admin.delete(`${USERS}/${s.waiting.id}`)).statusCode).toBe(204);
-    expect(await seatsUsed(s.firm.firm.id)).toBe(2);
+    expect(await seatsUsed(h, s.firm.firm.id)).toBe(2);
   });
 
   it('a change that keeps the user active (a rename) keeps the enrollment', async () => {
     const s = await fullFirm('corp_user');
     const res = await s.firm.admin.patch(`${USERS}/${s.target.id}`, { name: 'Tina Renamed' });
     expect(res.statusCode, res.body).toBe(200);
-    expect(await seatOf(s.target.id)).toBeDefined();
+    expect(await seatOf(h, s.target.id)).toBeDefined();
     expect(await authenticatorsOf(s.target.id)).toHaveLength(2);
-    expect(await seatsUsed(s.firm.firm.id)).toBe(2);
+    expect(await seatsUsed(h, s.firm.firm.id)).toBe(2);
   });
 });

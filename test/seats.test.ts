@@ -13,6 +13,7 @@ import {
   type Harness,
   type TestFirm,
 } from './support/harness.js';
+import { uniqueEmail } from './support/fixtures.js';
 
 /**
  * Seats (reference A.2.7) and the usage mails (A.2.8). A seat is taken in the transaction that
@@ -22,8 +23,6 @@ import {
 
 let h: Harness;
 let operator: Agent;
-let seq = 0;
-const email = (who: string) => `${who}-${++seq}@example.com`;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -40,7 +39,7 @@ async function firm(licences: number): Promise<TestFirm> {
 
 async function users(firmId: string, n: number): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < n; i++) ids.push((await addUser(h, firmId, { name: `User ${i}`, email: email('u'), kind: 'case_manager' }, null)).id);
+  for (let i = 0; i < n; i++) ids.push((await addUser(h, firmId, { name: `User ${i}`, email: uniqueEmail('u'), kind: 'case_manager' }, null)).id);
   return ids;
 }
 
@@ -207,8 +206,8 @@ describe('usage mails (A.2.8)', () => {
   /** A firm with 10 licences, two active superusers, a disabled superuser and a plain case manager. */
   async function watchedFirm(licences: number) {
     const f = await firm(licences);
-    const sue = await addUser(h, f.firm.id, { name: 'Sue Second', email: email('sue'), kind: 'case_manager', isSuperuser: true }, null);
-    const dora = await addUser(h, f.firm.id, { name: 'Dora Disabled', email: email('dora'), kind: 'case_manager', isSuperuser: true }, null);
+    const sue = await addUser(h, f.firm.id, { name: 'Sue Second', email: uniqueEmail('sue'), kind: 'case_manager', isSuperuser: true }, null);
+    const dora = await addUser(h, f.firm.id, { name: 'Dora Disabled', email: uniqueEmail('dora'), kind: 'case_manager', isSuperuser: true }, null);
     await h.ctx.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', dora.id).execute();
     const supers = [f.superuser.email, sue.email].sort();
     return { f, supers };

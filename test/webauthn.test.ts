@@ -1,23 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
-import type { UserView } from '../src/directory/user.view.js';
 import { hashToken } from '../src/sessions/session.service.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import {
   Agent,
-  PASSWORD,
-  activateSubscription,
-  addUser,
   auditEvents,
   dbState,
   expectError,
-  firmWithAdmin,
   startHarness,
   type Harness,
   type TestFirm,
 } from './support/harness.js';
-import { SoftAuthenticator, mangle, type RegisterOverrides, type AssertOverrides, type SoftCredential } from './support/soft-authenticator.js';
+import { SoftAuthenticator, mangle, type RegisterOverrides, type AssertOverrides } from './support/soft-authenticator.js';
+import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, stateBesidesAudit, stateBesidesAttempts } from './support/fixtures.js';
+import { assertionOptions, keyOptions, keyUser, registerKey, softKey, type KeyUser } from './support/factors.js';
 
 /**
  * Security keys (issue 6, reference section 2) through HTTP, with ceremonies made by a
@@ -26,13 +23,9 @@ import { SoftAuthenticator, mangle, type RegisterOverrides, type AssertOverrides
  * refusal the issue lists, each with its code, nothing else changed, and an audit entry.
  */
 
-const OFF = { caseManagers: false, vendorCaseManagers: false, corporationScope: 'all', allCorpUsers: false, allForeignNationals: false } as const;
-const api = (path: string) => `/api/v1${path}`;
-
 let database: TestDatabase;
 let h: Harness;
 const clock = new ManualClock(Date.UTC(2026, 5, 1, 8, 0, 0));
-let seq = 0;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -45,89 +38,15 @@ afterAll(async () => {
 
 // --- helpers ---
 
-const newKey = (o: { uv?: boolean; origin?: string } = {}) => new SoftAuthenticator({ origin: o.origin ?? h.ctx.config.publicUrl.origin, uv: o.uv });
-
-async function mfaFirm(licences = 10): Promise<TestFirm> {
-  const f = await firmWithAdmin(h);
-  await activateSubscription(h, f.firm.id, licences);
-  const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...OFF, caseManagers: true } });
-  expect(res.statusCode, res.body).toBe(200);
-  return f;
-}
-
-async function person(f: TestFirm): Promise<UserView> {
-  const n = ++seq;
-  return addUser(h, f.firm.id, { name: `Kim ${n}`, email: `kim-${n}@example.com`, kind: 'case_manager' });
-}
-
-async function login(f: TestFirm, user: { email: string }, expected: string, agent = new Agent(h.app)): Promise<Agent> {
-  const res = await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
-  expect(res.statusCode, res.body).toBe(200);
-  expect(res.json().next).toBe(expected);
-  return agent;
-}
-
-async function keyOptions(agent: Agent, label = 'Security key', passkey?: boolean) {
-  const res = await agent.post(api('/mfa/enrollment/webauthn/options'), { label, ...(passkey === undefined ? {} : { passkey }) });
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json() as { authenticatorId: string; options: { challenge: string; rp: { id: string; name: string }; user: { id: string }; [k: string]: unknown } };
-}
-
 const verifyRegistration = (agent: Agent, authenticatorId: string, response: unknown) =>
   agent.post(api(`/mfa/enrollment/webauthn/${authenticatorId}/verify`), { response });
-
-/** Registers a key through the API in the agent's session; asserts success. */
-async function registerKey(agent: Agent, key: SoftAuthenticator, label = 'Security key', o: RegisterOverrides = {}, passkey?: boolean) {
-  const { authenticatorId, options } = await keyOptions(agent, label, passkey);
-  const { response, credential } = key.register(options, o);
-  const res = await verifyRegistration(agent, authenticatorId, response);
-  expect(res.statusCode, res.body).toBe(200);
-  return { authenticatorId, credential, body: res.json() as { next: string; backupCodes: string[] | null } };
-}
-
-interface KeyUser {
-  f: TestFirm;
-  user: UserView;
-  key: SoftAuthenticator;
-  credential: SoftCredential;
-  authenticatorId: string;
-}
-
-/** A user who enrolled a security key at first login, then logged out. */
-async function keyUser(f?: TestFirm, o: RegisterOverrides = {}): Promise<KeyUser> {
-  const firm = f ?? (await mfaFirm());
-  const user = await person(firm);
-  const agent = await login(firm, user, 'enroll');
-  const key = newKey();
-  const { credential, authenticatorId } = await registerKey(agent, key, 'Blue key', o);
-  await agent.post(api('/logout'));
-  return { f: firm, user, key, credential, authenticatorId };
-}
-
-async function assertionOptions(agent: Agent) {
-  const res = await agent.post(api('/mfa/webauthn/options'));
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json().options as { challenge: string; allowCredentials: { id: string; transports?: string[] }[]; userVerification: string; rpId: string };
-}
 
 const verifyAssertion = (agent: Agent, response: unknown, remember?: boolean) =>
   agent.post(api('/mfa/webauthn/verify'), { response, ...(remember === undefined ? {} : { remember }) });
 
-const sessionCookie = (agent: Agent) => agent.cookies.get('tessera_session')!;
-const sessionRow = (token: string) => h.ctx.db.selectFrom('sessions').selectAll().where('id', '=', hashToken(token)).executeTakeFirst();
 const credentialRow = (authenticatorId: string) =>
   h.ctx.db.selectFrom('webauthn_credentials').selectAll().where('authenticator_id', '=', authenticatorId).executeTakeFirst();
 
-/** Everything besides the audit log (refused registrations change nothing else). */
-async function stateBesidesAudit() {
-  const { audit_events: _a, ...rest } = await dbState(h);
-  return rest;
-}
-/** Everything besides the audit log and the user's failure count (a refused second factor counts). */
-async function stateBesidesAttempts() {
-  const { users, ...rest } = await stateBesidesAudit();
-  return { ...rest, users: (users as Record<string, unknown>[]).map(({ mfa_failed_count: _n, ...u }) => u) };
-}
 const resetAttempts = (userId: string) => h.ctx.db.updateTable('users').set({ mfa_failed_count: 0 }).where('id', '=', userId).execute();
 
 function expectKeyRefused(res: { statusCode: number; body: string; json(): unknown }, attemptsLeft: number) {
@@ -139,9 +58,9 @@ function expectKeyRefused(res: { statusCode: number; body: string; json(): unkno
 
 describe('a security key enrolled at first login', () => {
   it('registers (ES256, attestation none, our RP ID), takes the seat, and then logs in with one tap to the homepage', async () => {
-    const f = await mfaFirm(2);
-    const user = await person(f);
-    const agent = await login(f, user, 'enroll');
+    const f = await mfaFirm(h, { licences: 2 });
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll');
     const info = (await agent.get(api('/mfa/enrollment'))).json();
     expect(info.methods).toContainEqual({ kind: 'webauthn', label: 'Security key' });
 
@@ -164,7 +83,7 @@ describe('a security key enrolled at first login', () => {
       kind: 'webauthn',
     });
 
-    const key = newKey({ uv: true });
+    const key = softKey(h, { uv: true });
     const { response, credential } = key.register(options);
     const res = await verifyRegistration(agent, authenticatorId, response);
     expect(res.statusCode, res.body).toBe(200);
@@ -186,7 +105,7 @@ describe('a security key enrolled at first login', () => {
     await agent.post(api('/logout'));
 
     // The next login: the key is offered, and the default (no phone).
-    const next = await login(f, user, 'second_factor');
+    const next = await loginAs(h, f, user, 'second_factor');
     const challenge = (await next.get(api('/mfa/challenge'))).json();
     expect(challenge.methods).toEqual(['webauthn', 'backup_code']);
     expect(challenge.defaultMethod).toBe('webauthn');
@@ -197,22 +116,22 @@ describe('a security key enrolled at first login', () => {
     expect(ok.statusCode, ok.body).toBe(200);
     expect(ok.json()).toEqual({ next: 'home' });
     expect((await next.get(api('/me'))).statusCode).toBe(200);
-    expect(await sessionRow(sessionCookie(next))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
+    expect(await sessionRow(h, sessionCookie(next))).toMatchObject({ stage: 'full', second_factor_at: clock.now() });
     expect(await credentialRow(authenticatorId)).toMatchObject({ counter: 1 });
     expect((await h.ctx.db.selectFrom('authenticators').select('last_used_at').where('id', '=', authenticatorId).executeTakeFirstOrThrow()).last_used_at).toBe(clock.now());
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: user.id })).at(-1)?.details).toMatchObject({ factors: ['password', 'webauthn'] });
   });
 
   it('a second key from a full session (no new backup codes, same seat), listed in My security; both log in; the phone stays the default next to a key', async () => {
-    const u = await keyUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await keyUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor');
     expect((await verifyAssertion(agent, u.key.assert(await assertionOptions(agent), u.credential))).statusCode).toBe(200);
 
     // The options exclude the key already registered.
     clock.advance(MINUTE);
     const { authenticatorId, options } = await keyOptions(agent, 'Backup key');
     expect(options.excludeCredentials).toEqual([{ id: u.credential.id.toString('base64url'), transports: ['usb'], type: 'public-key' }]);
-    const second = newKey();
+    const second = softKey(h);
     const { response, credential } = second.register(options, { alg: 'EdDSA' });
     const res = await verifyRegistration(agent, authenticatorId, response);
     expect(res.statusCode, res.body).toBe(200);
@@ -225,7 +144,7 @@ describe('a security key enrolled at first login', () => {
     ]);
     await agent.post(api('/logout'));
 
-    const again = await login(u.f, u.user, 'second_factor');
+    const again = await loginAs(h, u.f, u.user, 'second_factor');
     const opts = await assertionOptions(again);
     expect(opts.allowCredentials.map((c) => c.id)).toEqual([u.credential.id, credential.id].map((b) => b.toString('base64url')));
     expect((await verifyAssertion(again, second.assert(opts, credential))).statusCode).toBe(200);
@@ -236,43 +155,43 @@ describe('a security key enrolled at first login', () => {
     const code = TOTP.generate({ secret: Secret.fromBase32(totp.secret), timestamp: clock.now() });
     expect((await again.post(api(`/mfa/enrollment/totp/${totp.authenticatorId}/confirm`), { code })).statusCode).toBe(200);
     await again.post(api('/logout'));
-    const third = await login(u.f, u.user, 'second_factor');
+    const third = await loginAs(h, u.f, u.user, 'second_factor');
     expect((await third.get(api('/mfa/challenge'))).json()).toMatchObject({ methods: ['totp', 'webauthn', 'backup_code'], defaultMethod: 'totp' });
   });
 
   it('a key without user verification (no PIN) is allowed for a security key, at registration and at login; RS256 too', async () => {
-    const f = await mfaFirm();
-    const u = await keyUser(f, { uv: false });
-    const agent = await login(f, u.user, 'second_factor');
+    const f = await mfaFirm(h);
+    const u = await keyUser(h, f, { overrides: { uv: false } });
+    const agent = await loginAs(h, f, u.user, 'second_factor');
     const res = await verifyAssertion(agent, u.key.assert(await assertionOptions(agent), u.credential, { uv: false }));
     expect(res.statusCode, res.body).toBe(200);
 
-    const rsa = await keyUser(f, { alg: 'RS256' });
-    const b = await login(f, rsa.user, 'second_factor');
+    const rsa = await keyUser(h, f, { overrides: { alg: 'RS256' } });
+    const b = await loginAs(h, f, rsa.user, 'second_factor');
     expect((await verifyAssertion(b, rsa.key.assert(await assertionOptions(b), rsa.credential))).statusCode).toBe(200);
   });
 
   it('remembers the browser when asked and the firm allows it', async () => {
-    const u = await keyUser();
+    const u = await keyUser(h, await mfaFirm(h));
     await u.f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 7 } });
-    const agent = await login(u.f, u.user, 'second_factor');
+    const agent = await loginAs(h, u.f, u.user, 'second_factor');
     expect((await verifyAssertion(agent, u.key.assert(await assertionOptions(agent), u.credential), true)).statusCode).toBe(200);
     await agent.post(api('/logout'));
-    await login(u.f, u.user, 'home', agent);
+    await loginAs(h, u.f, u.user, 'home', agent);
   });
 
   it('is removed in My security: the key no longer logs in', async () => {
-    const u = await keyUser();
-    const agent = await login(u.f, u.user, 'second_factor');
+    const u = await keyUser(h, await mfaFirm(h));
+    const agent = await loginAs(h, u.f, u.user, 'second_factor');
     expect((await verifyAssertion(agent, u.key.assert(await assertionOptions(agent), u.credential))).statusCode).toBe(200);
-    const other = await registerKey(agent, newKey(), 'Spare');
+    const other = await registerKey(agent, softKey(h), 'Spare');
     const res = await agent.delete(api(`/me/authenticators/${u.authenticatorId}`));
     expect(res.statusCode, res.body).toBe(204);
     expect(await credentialRow(u.authenticatorId)).toBeUndefined();
     expect((await auditEvents(h, { event: 'mfa.authenticator_removed', subjectId: u.user.id }))[0]?.details).toMatchObject({ kind: 'webauthn', label: 'Blue key' });
     await agent.post(api('/logout'));
 
-    const next = await login(u.f, u.user, 'second_factor');
+    const next = await loginAs(h, u.f, u.user, 'second_factor');
     const opts = await assertionOptions(next);
     expect(opts.allowCredentials.map((c) => c.id)).toEqual([other.credential.id.toString('base64url')]);
     expectKeyRefused(await verifyAssertion(next, u.key.assert(opts, u.credential)), 9);
@@ -285,7 +204,7 @@ describe('a security key enrolled at first login', () => {
 describe('a refused registration: the right code, nothing changed, audited', () => {
   let f: TestFirm;
   beforeAll(async () => {
-    f = await mfaFirm();
+    f = await mfaFirm(h);
   });
 
   type Case = { name: string; code: [number, string]; reason: string; make: (o: { challenge: string; rp: { id: string }; user: { id: string } }, key: SoftAuthenticator) => unknown };
@@ -324,15 +243,15 @@ describe('a refused registration: the right code, nothing changed, audited', () 
 
   for (const c of cases) {
     it(`refuses ${c.name}`, async () => {
-      const user = await person(f);
-      const agent = await login(f, user, 'enroll');
+      const user = await person(h, f);
+      const agent = await loginAs(h, f, user, 'enroll');
       const { authenticatorId, options } = await keyOptions(agent);
-      let response = c.make(options, newKey()) as Record<string, unknown>;
+      let response = c.make(options, softKey(h)) as Record<string, unknown>;
       if (response.rawId === undefined) response = { ...response, rawId: response.id };
-      const before = await stateBesidesAudit();
+      const before = await stateBesidesAudit(h);
       const res = await verifyRegistration(agent, authenticatorId, response);
       expectError(res, c.code[0], c.code[1]);
-      expect(await stateBesidesAudit()).toEqual(before);
+      expect(await stateBesidesAudit(h)).toEqual(before);
       const events = await auditEvents(h, { event: 'mfa.enrollment_refused', subjectId: user.id });
       expect(events).toHaveLength(1);
       expect(events[0]!.details).toMatchObject({ kind: 'webauthn', authenticatorId, reason: c.reason });
@@ -340,10 +259,10 @@ describe('a refused registration: the right code, nothing changed, audited', () 
   }
 
   it('refuses a response over 16 KiB, and a body that is not a registration response, with 400', async () => {
-    const user = await person(f);
-    const agent = await login(f, user, 'enroll');
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll');
     const { authenticatorId, options } = await keyOptions(agent);
-    const r = newKey().register(options).response;
+    const r = softKey(h).register(options).response;
     const before = await dbState(h);
     expectError(await verifyRegistration(agent, authenticatorId, patch(r, { attestationObject: mangle.grow(r.response.attestationObject, 13_000) })), 400, 'VALIDATION_FAILED');
     expectError(await verifyRegistration(agent, authenticatorId, { ...r, response: { ...r.response, attestationObject: 42 } }), 400, 'VALIDATION_FAILED');
@@ -355,32 +274,32 @@ describe('a refused registration: the right code, nothing changed, audited', () 
   });
 
   it('refuses a reused challenge, another session\'s challenge and an expired one (CHALLENGE_INVALID)', async () => {
-    const user = await person(f);
-    const agent = await login(f, user, 'enroll');
-    const key = newKey();
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll');
+    const key = softKey(h);
     const first = await keyOptions(agent);
     const used = key.register(first.options);
     expect((await verifyRegistration(agent, first.authenticatorId, used.response)).statusCode).toBe(200);
 
     // Reused: a new pending key answered with the used challenge.
     const second = await keyOptions(agent, 'Second');
-    let before = await stateBesidesAudit();
+    let before = await stateBesidesAudit(h);
     expectError(await verifyRegistration(agent, second.authenticatorId, key.register(second.options, { challenge: first.options.challenge }).response), 400, 'CHALLENGE_INVALID');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
 
     // Another session's (another user's) challenge, live and unused.
-    const other = await login(f, await person(f), 'enroll');
+    const other = await loginAs(h, f, await person(h, f), 'enroll');
     const theirs = await keyOptions(other);
-    before = await stateBesidesAudit();
+    before = await stateBesidesAudit(h);
     expectError(await verifyRegistration(agent, second.authenticatorId, key.register(second.options, { challenge: theirs.options.challenge }).response), 400, 'CHALLENGE_INVALID');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
 
     // Expired: five minutes after the options.
     clock.advance(5 * MINUTE);
     await agent.get(api('/mfa/enrollment')); // the session notes it was seen (not part of the refusal)
-    before = await stateBesidesAudit();
+    before = await stateBesidesAudit(h);
     expectError(await verifyRegistration(agent, second.authenticatorId, key.register(second.options).response), 400, 'CHALLENGE_INVALID');
-    expect(await stateBesidesAudit()).toEqual(before);
+    expect(await stateBesidesAudit(h)).toEqual(before);
     const reasons = (await auditEvents(h, { event: 'mfa.enrollment_refused', subjectId: user.id })).map((e) => e.details.reason);
     expect(reasons).toEqual(['challenge_used', 'challenge_other_session', 'challenge_expired']);
     // A fresh challenge works.
@@ -388,39 +307,39 @@ describe('a refused registration: the right code, nothing changed, audited', () 
   });
 
   it('refuses a credential id registered already, by this user or anyone (409 CREDENTIAL_EXISTS)', async () => {
-    const u = await keyUser(f);
-    const user = await person(f);
-    const agent = await login(f, user, 'enroll');
+    const u = await keyUser(h, f);
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll');
     const { authenticatorId, options } = await keyOptions(agent);
-    const before = await stateBesidesAudit();
-    expectError(await verifyRegistration(agent, authenticatorId, newKey().register(options, { credentialId: u.credential.id }).response), 409, 'CREDENTIAL_EXISTS');
-    expect(await stateBesidesAudit()).toEqual(before);
+    const before = await stateBesidesAudit(h);
+    expectError(await verifyRegistration(agent, authenticatorId, softKey(h).register(options, { credentialId: u.credential.id }).response), 409, 'CREDENTIAL_EXISTS');
+    expect(await stateBesidesAudit(h)).toEqual(before);
     expect((await auditEvents(h, { event: 'mfa.enrollment_refused', subjectId: user.id }))[0]?.details).toMatchObject({ reason: 'credential_exists' });
   });
 
   it('refuses another user\'s pending key (404) and a confirmed one (409)', async () => {
-    const u = await keyUser(f);
-    const agent = await login(f, await person(f), 'enroll');
+    const u = await keyUser(h, f);
+    const agent = await loginAs(h, f, await person(h, f), 'enroll');
     const { options } = await keyOptions(agent);
-    expectError(await verifyRegistration(agent, u.authenticatorId, newKey().register(options).response), 404, 'NOT_FOUND');
-    const mine = await registerKey(agent, newKey());
-    expectError(await verifyRegistration(agent, mine.authenticatorId, newKey().register(options).response), 409, 'ALREADY_CONFIRMED');
+    expectError(await verifyRegistration(agent, u.authenticatorId, softKey(h).register(options).response), 404, 'NOT_FOUND');
+    const mine = await registerKey(agent, softKey(h));
+    expectError(await verifyRegistration(agent, mine.authenticatorId, softKey(h).register(options).response), 409, 'ALREADY_CONFIRMED');
   });
 
   it('needs a second factor in this session to add a key to an enrolled user, and a free seat for the first one (409 NO_SEAT)', async () => {
-    const u = await keyUser(f);
+    const u = await keyUser(h, f);
     const { sessionAgent } = await import('./support/harness.js');
     const remembered = await sessionAgent(h, { id: u.user.id, firmId: f.firm.id });
     expectError(await remembered.post(api('/mfa/enrollment/webauthn/options'), { label: 'Mine' }), 403, 'SECOND_FACTOR_REQUIRED');
 
-    const one = await mfaFirm(1);
-    const user = await person(one);
-    const agent = await login(one, user, 'enroll');
+    const one = await mfaFirm(h, { licences: 1 });
+    const user = await person(h, one);
+    const agent = await loginAs(h, one, user, 'enroll');
     const { authenticatorId, options } = await keyOptions(agent);
-    await keyUser(one); // takes the last seat meanwhile
-    const before = await stateBesidesAudit();
-    expectError(await verifyRegistration(agent, authenticatorId, newKey().register(options).response), 409, 'NO_SEAT');
-    expect(await stateBesidesAudit()).toEqual(before);
+    await keyUser(h, one); // takes the last seat meanwhile
+    const before = await stateBesidesAudit(h);
+    expectError(await verifyRegistration(agent, authenticatorId, softKey(h).register(options).response), 409, 'NO_SEAT');
+    expect(await stateBesidesAudit(h)).toEqual(before);
   });
 });
 
@@ -431,8 +350,8 @@ describe('a refused security key at the second factor: 401 WEBAUTHN_FAILED, coun
   let agent: Agent;
   let opts: Awaited<ReturnType<typeof assertionOptions>>;
   beforeAll(async () => {
-    u = await keyUser();
-    agent = await login(u.f, u.user, 'second_factor');
+    u = await keyUser(h, await mfaFirm(h));
+    agent = await loginAs(h, u.f, u.user, 'second_factor');
     opts = await assertionOptions(agent);
   });
 
@@ -444,7 +363,7 @@ describe('a refused security key at the second factor: 401 WEBAUTHN_FAILED, coun
     { name: 'a wrong RP ID hash', reason: 'verification', make: () => assert({ rpId: 'evil.example' }) },
     { name: 'a webauthn.create clientDataJSON', reason: 'verification', make: () => assert({ type: 'webauthn.create' }) },
     { name: 'no user presence', reason: 'verification', make: () => assert({ up: false }) },
-    { name: 'a signature by another key', reason: 'verification', make: () => assert({ signWith: newKey().register({ challenge: 'x', rp: {}, user: { id: 'AA' } }).credential }) },
+    { name: 'a signature by another key', reason: 'verification', make: () => assert({ signWith: softKey(h).register({ challenge: 'x', rp: {}, user: { id: 'AA' } }).credential }) },
     { name: 'malformed clientDataJSON', reason: 'malformed', make: () => patchA(assert(), { clientDataJSON: mangle.json('not json') }) },
     { name: 'truncated clientDataJSON', reason: 'malformed', make: () => { const r = assert(); return patchA(r, { clientDataJSON: mangle.truncate(r.response.clientDataJSON, 30) }); } },
     { name: 'oversized clientDataJSON', reason: 'oversized', make: () => patchA(assert(), { clientDataJSON: mangle.json({ type: 'webauthn.get', challenge: opts.challenge, pad: 'y'.repeat(6000) }) }) },
@@ -460,63 +379,63 @@ describe('a refused security key at the second factor: 401 WEBAUTHN_FAILED, coun
     it(`refuses ${c.name}`, async () => {
       await resetAttempts(u.user.id);
       const response = await c.make();
-      const before = await stateBesidesAttempts();
+      const before = await stateBesidesAttempts(h);
       expectKeyRefused(await verifyAssertion(agent, response), 9);
-      expect(await stateBesidesAttempts()).toEqual(before);
+      expect(await stateBesidesAttempts(h)).toEqual(before);
       expect((await auditEvents(h, { event: 'mfa.failed', subjectId: u.user.id })).at(-1)?.details).toMatchObject({ method: 'webauthn', reason: c.reason, attemptsLeft: 9 });
     });
   }
 
   it('refuses a credential of another user of the firm and of a user of another firm', async () => {
     await resetAttempts(u.user.id);
-    const colleague = await keyUser(u.f);
-    const foreign = await keyUser();
-    let before = await stateBesidesAttempts();
+    const colleague = await keyUser(h, u.f);
+    const foreign = await keyUser(h, await mfaFirm(h));
+    let before = await stateBesidesAttempts(h);
     expectKeyRefused(await verifyAssertion(agent, colleague.key.assert(opts, colleague.credential)), 9);
     expectKeyRefused(await verifyAssertion(agent, foreign.key.assert(opts, foreign.credential)), 8);
-    expect(await stateBesidesAttempts()).toEqual(before);
+    expect(await stateBesidesAttempts(h)).toEqual(before);
     expect((await auditEvents(h, { event: 'mfa.failed', subjectId: u.user.id })).slice(-2).map((e) => e.details.reason)).toEqual(['unknown_credential', 'unknown_credential']);
     // Their keys are untouched: counters did not move.
     expect((await credentialRow(colleague.authenticatorId))?.counter).toBe(0);
-    before = await stateBesidesAttempts();
+    before = await stateBesidesAttempts(h);
     expect(before).toBeDefined();
   });
 
   it("refuses another session's challenge, an expired one, and a reused one", async () => {
     await resetAttempts(u.user.id);
-    const otherSession = await login(u.f, u.user, 'second_factor');
+    const otherSession = await loginAs(h, u.f, u.user, 'second_factor');
     const theirs = await assertionOptions(otherSession);
-    const before = await stateBesidesAttempts();
+    const before = await stateBesidesAttempts(h);
     expectKeyRefused(await verifyAssertion(agent, u.key.assert(theirs, u.credential, { counter: u.credential.counter + 1 })), 9);
-    expect(await stateBesidesAttempts()).toEqual(before);
+    expect(await stateBesidesAttempts(h)).toEqual(before);
 
     // Expired.
-    const fresh = await login(u.f, u.user, 'second_factor');
+    const fresh = await loginAs(h, u.f, u.user, 'second_factor');
     const freshOpts = await assertionOptions(fresh);
     clock.advance(5 * MINUTE);
     await fresh.get(api('/mfa/challenge')); // the session notes it was seen (not part of the refusal)
     await resetAttempts(u.user.id);
-    const beforeExpired = await stateBesidesAttempts();
+    const beforeExpired = await stateBesidesAttempts(h);
     expectKeyRefused(await verifyAssertion(fresh, u.key.assert(freshOpts, u.credential, { counter: u.credential.counter + 1 })), 9);
-    expect(await stateBesidesAttempts()).toEqual(beforeExpired);
+    expect(await stateBesidesAttempts(h)).toEqual(beforeExpired);
 
     // Reused: a successful login, then the same challenge in the full session's step... in a new login.
-    const third = await login(u.f, u.user, 'second_factor');
+    const third = await loginAs(h, u.f, u.user, 'second_factor');
     const thirdOpts = await assertionOptions(third);
     expect((await verifyAssertion(third, u.key.assert(thirdOpts, u.credential))).statusCode).toBe(200);
     await resetAttempts(u.user.id);
-    const fourth = await login(u.f, u.user, 'second_factor');
+    const fourth = await loginAs(h, u.f, u.user, 'second_factor');
     await assertionOptions(fourth);
-    const beforeReuse = await stateBesidesAttempts();
+    const beforeReuse = await stateBesidesAttempts(h);
     expectKeyRefused(await verifyAssertion(fourth, u.key.assert(thirdOpts, u.credential)), 9);
-    expect(await stateBesidesAttempts()).toEqual(beforeReuse);
+    expect(await stateBesidesAttempts(h)).toEqual(beforeReuse);
     const reasons = (await auditEvents(h, { event: 'mfa.failed', subjectId: u.user.id })).slice(-3).map((e) => e.details.reason);
     expect(reasons).toEqual(['challenge_other_session', 'challenge_expired', 'challenge_used']);
   });
 
   it('locks after the firm\'s threshold like any factor (423), and a locked user gets no options', async () => {
-    const v = await keyUser();
-    const a = await login(v.f, v.user, 'second_factor');
+    const v = await keyUser(h, await mfaFirm(h));
+    const a = await loginAs(h, v.f, v.user, 'second_factor');
     const o = await assertionOptions(a);
     for (let left = 9; left >= 1; left--) expectKeyRefused(await verifyAssertion(a, v.key.assert(o, v.credential, { origin: 'https://evil.example' })), left);
     expectError(await verifyAssertion(a, v.key.assert(o, v.credential, { origin: 'https://evil.example' })), 423, 'MFA_LOCKED');
@@ -525,13 +444,13 @@ describe('a refused security key at the second factor: 401 WEBAUTHN_FAILED, coun
   });
 
   it('refuses a counter that goes backwards: audited, the superusers mailed, counted', async () => {
-    const v = await keyUser();
-    let a = await login(v.f, v.user, 'second_factor');
+    const v = await keyUser(h, await mfaFirm(h));
+    let a = await loginAs(h, v.f, v.user, 'second_factor');
     expect((await verifyAssertion(a, v.key.assert(await assertionOptions(a), v.credential, { counter: 41 }))).statusCode).toBe(200);
     expect((await credentialRow(v.authenticatorId))?.counter).toBe(41);
     await a.post(api('/logout'));
 
-    a = await login(v.f, v.user, 'second_factor');
+    a = await loginAs(h, v.f, v.user, 'second_factor');
     const o = await assertionOptions(a);
     const before = await dbState(h);
     for (const counter of [41, 7]) {
@@ -552,9 +471,9 @@ describe('a refused security key at the second factor: 401 WEBAUTHN_FAILED, coun
   });
 
   it('a key that keeps its counter at 0 is fine', async () => {
-    const v = await keyUser();
+    const v = await keyUser(h, await mfaFirm(h));
     for (let i = 0; i < 2; i++) {
-      const a = await login(v.f, v.user, 'second_factor');
+      const a = await loginAs(h, v.f, v.user, 'second_factor');
       expect((await verifyAssertion(a, v.key.assert(await assertionOptions(a), v.credential, { counter: 0 }))).statusCode).toBe(200);
     }
   });

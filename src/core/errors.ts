@@ -54,7 +54,7 @@ export const ERROR_CATALOGUE = {
   NOT_ACTIVATED: 'The Tessera Authenticator has not been activated yet: scan the QR code with it first.',
   NO_SEAT: 'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.',
   SEAT_AVAILABLE: 'A licence is free: set up your second factor to continue.',
-  INVALID_PHONE: 'That phone number is not valid. Enter it with its country code, e.g. +44 20 7946 0958.',
+  INVALID_PHONE: 'That phone number is not valid. Enter it with its country code, e.g. +44 7911 123456.',
   WEBAUTHN_INVALID: "The security key's answer could not be verified. Try again, or try another key.",
   CHALLENGE_INVALID: 'This security key request expired or was already used. Start again.',
   CREDENTIAL_EXISTS: 'This key is already registered.',

@@ -9,6 +9,7 @@ import { resetEnrollment, type ResetReason } from '../core/enrollment-reset.js';
 import { enrolledSql } from '../core/enrolled.js';
 import { issueLink, voidLinks } from '../login/one-time-token.service.js';
 import { scheduleEnablementMailFor } from '../mfa-policy/enablement.js';
+import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { addressChangeColumns, announceAddressChange } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { deleteUserSessions } from '../sessions/session.service.js';
@@ -171,9 +172,11 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
   } catch (err) {
     throw userWriteError(err);
   }
-  await mailPasswordLink(ctx, db, user);
-  // A staff user created while MFA is on for their kind gets the "MFA is now on" mail (A.2.5).
-  await scheduleEnablementMailFor(ctx, db, user);
+  // A staff user created while MFA is on for their kind learns it in this one mail (A.2.5), and
+  // counts as told: no second "MFA is now on" mail whose new link would void this one's.
+  const mfa = isStaffKind(user.kind) && isMfaEnabled(await loadMfaPolicy(db, firmId, now), user);
+  if (mfa) await db.updateTable('users').set({ mfa_notified_at: now }).where('id', '=', user.id).execute();
+  await mailPasswordLink(ctx, db, user, { mfa });
   await audit(db, now, actor, {
     event: 'user.created',
     firmId,
@@ -185,13 +188,13 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
 }
 
 /** Mails a fresh set-password link (older ones stop working), bound to the address it is mailed to. */
-export async function mailPasswordLink(ctx: AppContext, db: DbOrTx, user: User): Promise<void> {
+export async function mailPasswordLink(ctx: AppContext, db: DbOrTx, user: User, opts: { mfa?: boolean } = {}): Promise<void> {
   const firm = await db.selectFrom('firms').select('name').where('id', '=', user.firm_id).executeTakeFirstOrThrow();
   const url = await issueLink(ctx, db, { purpose: 'set_password', userId: user.id, firmId: user.firm_id, email: user.email });
   await ctx.mail.enqueue(db, {
     firmId: user.firm_id,
     to: user.email,
-    ...templates.setPassword({ name: user.name, firmName: firm.name, url, expiresHours: ctx.config.oneTimeLinkMs / 3_600_000 }),
+    ...templates.setPassword({ name: user.name, firmName: firm.name, url, expiresHours: ctx.config.oneTimeLinkMs / 3_600_000, mfa: opts.mfa }),
   });
 }
 

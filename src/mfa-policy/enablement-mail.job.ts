@@ -1,27 +1,16 @@
-import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { AppContext } from '../context.js';
-import type { Database } from '../db/database.js';
 import type { JobHandler } from '../jobs/job-handler.js';
+import { issueLink } from '../login/one-time-token.service.js';
 import { templates } from '../notify/templates.js';
 import { enrolledSql } from '../core/enrolled.js';
-import { ENABLEMENT_MAILS_JOB, scheduleEnablementMails } from './enablement.js';
-import { activeUserSql, coveredKindSql, loadMfaPolicy, type MfaPolicy } from './mfa-policy.js';
+import { ENABLEMENT_MAILS_JOB, enabledStaffSql, type UsersEb, forgetUncoveredNotices, scheduleEnablementMails } from './enablement.js';
+import { loadMfaPolicy } from './mfa-policy.js';
 
 // This module must not import the job runner (src/jobs/job.service.ts): the runner imports the
 // handler registry, which imports this file. enablement.ts queues through src/jobs/job.queue.ts.
 
 /** Users claimed and mailed per transaction: a crash loses at most one uncommitted batch, which the re-run redoes. */
 export const ENABLEMENT_MAIL_BATCH = 200;
-
-/** Only staff are mailed; corp users and foreign nationals get on-screen instructions at their first login. */
-const MAILED_KINDS = ['case_manager', 'vendor_case_manager'] as const;
-
-type UsersEb = ExpressionBuilder<Database, 'users'>;
-
-/** SQL: a staff user whom the configuration makes MFA-enabled (the subscription being live is checked in JS). */
-function enabledStaffSql(eb: UsersEb, policy: MfaPolicy): Expression<SqlBool> {
-  return eb.and([activeUserSql(eb), eb.or(MAILED_KINDS.map((kind) => coveredKindSql(eb, policy, kind)))]);
-}
 
 /**
  * Idempotent by construction, so a job that stopped midway can simply run again:
@@ -37,13 +26,9 @@ export const sendEnablementMails: JobHandler = async (ctx, job) => {
   if (!firmId) return;
 
   const policy = await loadMfaPolicy(ctx.db, firmId, ctx.clock.now());
-  await ctx.db
-    .updateTable('users')
-    .set({ mfa_notified_at: null })
-    .where('firm_id', '=', firmId)
-    .where('mfa_notified_at', 'is not', null)
-    .$if(policy.live, (q) => q.where((eb) => eb.not(enabledStaffSql(eb, policy))))
-    .execute();
+  // The requests that narrowed the configuration already did this in their own transaction
+  // (forgetUncoveredNotices); here it covers what no request announces (a plan's end date passing).
+  await forgetUncoveredNotices(ctx.db, firmId, policy);
   if (!policy.live) {
     await waitForStart(ctx, firmId);
     return;
@@ -83,10 +68,21 @@ export const sendEnablementMails: JobHandler = async (ctx, job) => {
         )
         .where('mfa_notified_at', 'is', null)
         .where(candidate)
-        .returning(['id', 'email', 'name'])
+        .returning(['id', 'email', 'name', 'password_hash'])
         .execute();
       for (const user of claimed) {
-        await ctx.mail.enqueue(tx, { firmId, to: user.email, ...templates.mfaEnabled({ name: user.name, firmName: firm.name, url }) });
+        // Someone who never set a password cannot "log in and enrol": they get a fresh
+        // set-password link (it replaces the older one) worded for that first step.
+        const content =
+          user.password_hash === null
+            ? templates.mfaEnabledSetPassword({
+                name: user.name,
+                firmName: firm.name,
+                url: await issueLink(ctx, tx, { purpose: 'set_password', userId: user.id, firmId, email: user.email }),
+                expiresHours: ctx.config.oneTimeLinkMs / 3_600_000,
+              })
+            : templates.mfaEnabled({ name: user.name, firmName: firm.name, url });
+        await ctx.mail.enqueue(tx, { firmId, to: user.email, ...content });
       }
       return batch[batch.length - 1]!.id;
     });

@@ -6,7 +6,8 @@ import { errors } from '../http/schemas.js';
 import { addMfaCorporation, changeMfaCorporation, removeMfaCorporation, updateConfiguration } from './mfa-config.service.js';
 import { getMfaOverview } from './mfa-overview.service.js';
 import { mfaLoginPolicyRoutes } from './mfa-login-policy.routes.js';
-import { AddCorporationBody, ConfigurationBody, CorporationParams, CorporationSwitchesBody, MfaOverviewSchema } from './mfa.schemas.js';
+import { previewMfaChange } from './mfa-preview.service.js';
+import { AddCorporationBody, ConfigurationBody, CorporationParams, CorporationSwitchesBody, MfaChangeBody, MfaChangePreviewSchema, MfaOverviewSchema } from './mfa.schemas.js';
 
 /**
  * The MFA page of a firm (reference A.2), superusers only. Every answer is the whole
@@ -24,6 +25,22 @@ export const mfaRoutes =
       '/admin/mfa',
       { schema: { tags, summary: 'Subscription plan, configuration, counters and usage', response: { 200: MfaOverviewSchema, ...errors(401, 403) } } },
       async (request) => getMfaOverview(ctx, ctx.db, (await admin(request)).firmId),
+    );
+
+    app.post(
+      '/admin/mfa/preview',
+      {
+        schema: {
+          tags,
+          summary: 'What a change of the configuration would do (users brought under MFA or taken out, who is mailed), without making it',
+          body: MfaChangeBody,
+          response: { 200: MfaChangePreviewSchema, ...errors(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const { firmId, actor } = await admin(request);
+        return previewMfaChange(ctx, actor, firmId, request.body);
+      },
     );
 
     app.put(

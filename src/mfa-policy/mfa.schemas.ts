@@ -68,3 +68,38 @@ export const CorporationSwitchesBody = Type.Object(
 export type CorporationSwitchesInput = Static<typeof CorporationSwitchesBody>;
 
 export const CorporationParams = Type.Object({ corporationId: CorporationId }, { additionalProperties: false });
+
+const KindCounts = Type.Object({ caseManagers: Int, vendorCaseManagers: Int, corpUsers: Int, foreignNationals: Int });
+
+/** POST /admin/mfa/preview: one change of the MFA page, exactly as its own route takes it. */
+export const MfaChangeBody = Type.Union([
+  Type.Object({ change: Type.Literal('configuration'), configuration: ConfigurationBody }, { additionalProperties: false }),
+  Type.Object(
+    { change: Type.Literal('addCorporation'), corporationId: CorporationId, corpUsers: Type.Optional(Bool), foreignNationals: Type.Optional(Bool) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { change: Type.Literal('corporationSwitches'), corporationId: CorporationId, corpUsers: Type.Optional(Bool), foreignNationals: Type.Optional(Bool) },
+    { additionalProperties: false },
+  ),
+  Type.Object({ change: Type.Literal('removeCorporation'), corporationId: CorporationId }, { additionalProperties: false }),
+]);
+export type MfaChange = Static<typeof MfaChangeBody>;
+
+/** What the change would do, for the confirmation dialog (issue 16.3). */
+export const MfaChangePreviewSchema = Type.Object({
+  /** Active users the configuration covers before and after. */
+  covered: Type.Object({ before: Int, after: Int }),
+  /** Users brought under MFA, and taken out of it. */
+  added: Type.Object({ total: Int, byKind: KindCounts }),
+  removed: Type.Object({ total: Int, byKind: KindCounts }),
+  /** Case managers and vendor case managers who would be mailed an invitation to enrol (0 while the subscription is not live). */
+  mailed: Int,
+  /** Of the users taken out, those enrolled: they keep their authenticators and seats. */
+  enrolledRemoved: Int,
+  /** The subscription is live now (else nobody is asked for MFA yet). */
+  live: Bool,
+  /** The superuser making the change would be covered and is not enrolled: asked to enrol next. */
+  includesYou: Bool,
+});
+export type MfaChangePreview = Static<typeof MfaChangePreviewSchema>;

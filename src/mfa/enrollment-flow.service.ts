@@ -1,4 +1,3 @@
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import type { Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import type { UserKind } from '../directory/user.table.js';
@@ -84,22 +83,6 @@ export interface ConfirmResult {
   token: string;
   backupCodes: string[] | null;
 }
-
-/** The phone of the device, with its country code (reference 1.2), in E.164; 400 when it is not a valid number. */
-export function phoneE164(phone: ConfirmInput['phone']): string | null {
-  if (!phone) return null;
-  let parsed;
-  try {
-    parsed = parsePhoneNumberFromString(phone.number, phone.country?.toUpperCase() as CountryCode | undefined);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || !parsed.isValid()) {
-    throw new AppError('INVALID_PHONE');
-  }
-  return parsed.number;
-}
-
 
 /**
  * "No licence free" at the enrollment step (reference A.2.7): the user goes on with the

@@ -35,12 +35,18 @@ function compose(subject: string, paragraphs: string[], action?: { label: string
 }
 
 export const templates = {
-  setPassword(p: { name: string; firmName: string; url: string; expiresHours: number }): MailContent {
+  /** `mfa`: multi-factor authentication already applies to the new account (A.2.5), said here rather than in a second mail. */
+  setPassword(p: { name: string; firmName: string; url: string; expiresHours: number; mfa?: boolean }): MailContent {
     return compose(
       `Set your password for ${p.firmName}`,
       [
         `Hello ${p.name},`,
         `An account has been created for you at ${p.firmName}. Choose your password with the link below; it works once and expires in ${p.expiresHours} hours.`,
+        ...(p.mfa
+          ? [
+              `${p.firmName} uses multi-factor authentication: after choosing your password you log in and are asked to enrol a second factor (the Tessera Authenticator app on your phone, any authenticator app, or a security key). It takes a minute, once.`,
+            ]
+          : []),
         'If you did not expect this mail, you can ignore it.',
       ],
       { label: 'Set your password', url: p.url },
@@ -63,6 +69,28 @@ export const templates = {
       { label: 'Open the MFA page', url: p.url },
     );
   },
+  /** To the operators (the accounts team): a firm asks to subscribe (A.1). */
+  subscriptionRequested(p: { firmName: string; firmSlug: string; again: boolean; url: string }): MailContent {
+    return compose(
+      `${p.firmName} asks to subscribe to MFA`,
+      [
+        `${p.firmName} (${p.firmSlug}) has ${p.again ? 'asked to subscribe again, after a cancellation' : 'asked to subscribe'} to multi-factor authentication.`,
+        'Activate it with a plan name and a licence count, or decline it, under Subscriptions in the operator console.',
+      ],
+      { label: 'Open Subscriptions', url: p.url },
+    );
+  },
+  /** To the operators: a firm asks for more licences (A.1). */
+  licencesRequested(p: { firmName: string; firmSlug: string; licences: number; licenceCount: number; url: string }): MailContent {
+    return compose(
+      `${p.firmName} asks for ${p.licences} MFA licences`,
+      [
+        `${p.firmName} (${p.firmSlug}) asks for ${p.licences} MFA licences in total; it has ${p.licenceCount} now.`,
+        'Approve it by activating with the new count, or decline it, under Subscriptions in the operator console.',
+      ],
+      { label: 'Open Subscriptions', url: p.url },
+    );
+  },
   mfaEnabled(p: { name: string; firmName: string; url: string }): MailContent {
     return compose(
       `Multi-factor authentication is now on for your ${p.firmName} account`,
@@ -71,6 +99,19 @@ export const templates = {
         `${p.firmName} has turned on multi-factor authentication for your account. The next time you log in you will be asked to enrol a second factor: the Tessera Authenticator app on your phone, any authenticator app, or a security key. It takes a minute, once.`,
       ],
       { label: 'Log in and enrol', url: p.url },
+    );
+  },
+  /** A.2.5 for someone who has not set a password yet: that is their first step, so the mail is the set-password mail, told why. */
+  mfaEnabledSetPassword(p: { name: string; firmName: string; url: string; expiresHours: number }): MailContent {
+    return compose(
+      `Multi-factor authentication is now on for your ${p.firmName} account`,
+      [
+        `Hello ${p.name},`,
+        `${p.firmName} has turned on multi-factor authentication for your account, which has no password yet. Choose your password with the link below; it works once, expires in ${p.expiresHours} hours and replaces any link you were sent before.`,
+        'You then log in and are asked to enrol a second factor: the Tessera Authenticator app on your phone, any authenticator app, or a security key. It takes a minute, once.',
+        'If you did not expect this mail, you can ignore it.',
+      ],
+      { label: 'Set your password', url: p.url },
     );
   },
   usageThreshold(p: { firmName: string; percent: 80 | 100; enrolled: number; licenceCount: number; url: string }): MailContent {

@@ -15,6 +15,7 @@ import {
   listFirmFeatures,
   listSubscriptions,
   MFA_FEATURE,
+  pendingRequests,
   requestLicences,
   requestSubscription,
   suspendSubscription,
@@ -146,6 +147,21 @@ export const subscriptionRoutes =
       async (request) => {
         await operator(request);
         return listSubscriptions(ctx.db, request.query);
+      },
+    );
+
+    app.get(
+      '/operator/subscriptions/pending',
+      {
+        schema: {
+          tags,
+          summary: 'How many requests wait for an answer: to subscribe, and for more licences (the console shows the count)',
+          response: { 200: Type.Object({ subscriptions: Type.Integer(), licences: Type.Integer() }), ...errors(401, 403) },
+        },
+      },
+      async (request) => {
+        await operator(request);
+        return pendingRequests(ctx.db);
       },
     );
 

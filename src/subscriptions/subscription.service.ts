@@ -4,12 +4,20 @@ import type { DbOrTx } from '../db/database.js';
 import { containsText } from '../db/constraints.js';
 import { AppError, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
-import { scheduleEnablementMails } from '../mfa-policy/enablement.js';
+import { forgetUncoveredEnablementMails, scheduleEnablementMails } from '../mfa-policy/enablement.js';
 import { isSubscriptionLive } from '../mfa-policy/mfa-policy.js';
 import { templates } from '../notify/templates.js';
 import { checkUsageAlerts } from './seat.service.js';
 import type { Subscription, SubscriptionState } from './subscription.table.js';
 import { mailSuperusers } from '../notify/superusers.js';
+import { mailOperators } from '../operators/operator-mail.js';
+
+/** Where the operators answer requests. */
+const operatorSubscriptionsUrl = (ctx: AppContext) => new URL('/operator/subscriptions', ctx.config.publicUrl).toString();
+
+async function firmNames(db: DbOrTx, firmId: string) {
+  return db.selectFrom('firms').select(['name', 'slug']).where('id', '=', firmId).executeTakeFirstOrThrow();
+}
 
 /**
  * The firm's MFA subscription (reference A.1): the firm asks, the operator activates with a
@@ -153,6 +161,9 @@ export async function requestSubscription(ctx: AppContext, db: DbOrTx, actor: Ac
     from = 'cancelled';
   }
   await audit(db, now, actor, { event: 'subscription.requested', firmId, subjectType: 'subscription', subjectId: firmId, details: { from } });
+  // The accounts team hears of it (issue 16.5): a request nobody sees waits for ever.
+  const firm = await firmNames(db, firmId);
+  await mailOperators(ctx, db, templates.subscriptionRequested({ firmName: firm.name, firmSlug: firm.slug, again: from === 'cancelled', url: operatorSubscriptionsUrl(ctx) }));
   return { state: 'requested' };
 }
 
@@ -186,6 +197,24 @@ export async function requestLicences(ctx: AppContext, db: DbOrTx, actor: Actor,
     subjectId: firmId,
     details: { licences, licenceCount: updated.licence_count },
   });
+  const firm = await firmNames(db, firmId);
+  await mailOperators(
+    ctx,
+    db,
+    templates.licencesRequested({ firmName: firm.name, firmSlug: firm.slug, licences, licenceCount: updated.licence_count, url: operatorSubscriptionsUrl(ctx) }),
+  );
+}
+
+/** The operator console's count of what waits for an answer: requests to subscribe, and requests for more licences. */
+export async function pendingRequests(db: DbOrTx): Promise<{ subscriptions: number; licences: number }> {
+  const row = await db
+    .selectFrom('subscriptions')
+    .select((eb) => [
+      eb.fn.sum<number>(eb.case().when('state', '=', 'requested').then(1).else(0).end()).as('subscriptions'),
+      eb.fn.sum<number>(eb.case().when('requested_licences', 'is not', null).then(1).else(0).end()).as('licences'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { subscriptions: Number(row.subscriptions ?? 0), licences: Number(row.licences ?? 0) };
 }
 
 // ---------------------------------------------------------------- operator side
@@ -438,5 +467,7 @@ async function move(
     .executeTakeFirst();
   if (Number(moved.numUpdatedRows) === 0) await refuseTransition(db, firmId, t.action);
   await audit(db, now, actor, { event: t.event, firmId, subjectType: 'subscription', subjectId: firmId });
+  // MFA stops for everyone: a reactivation mails the not-yet-enrolled again (A.2.5).
+  await forgetUncoveredEnablementMails(ctx, db, firmId);
   return getSubscriptionItem(db, firmId);
 }

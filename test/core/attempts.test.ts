@@ -15,8 +15,7 @@ import { beginTotp, confirmTotp } from '../../src/factors/totp/totp-enrollment.s
 import { verifySecondFactor } from '../../src/mfa/second-factor.service.js';
 import { beginWebAuthn, confirmWebAuthn } from '../../src/factors/webauthn/webauthn-enrollment.service.js';
 import { createSession, hashToken } from '../../src/sessions/session.service.js';
-import { activateSubscription, addUser, auditEvents, enableMfaForStaff, startHarness, type Harness } from '../support/harness.js';
-import { totpCode } from '../support/security.js';
+import { activateSubscription, addUser, auditEvents, enableMfaForStaff, startHarness, totpCode, type Harness } from '../support/harness.js';
 import { SoftAuthenticator } from '../support/soft-authenticator.js';
 
 /**
@@ -101,7 +100,7 @@ describe('each factor, enrolled and verified through the services, bound to the 
     const who = await covered();
     const enrolling = await pendingLogin(who, 'enroll');
     const begun = await beginTotp(h.ctx, enrolling);
-    const confirmed = await confirmTotp(h.ctx, enrolling, actor, begun.authenticatorId, { code: totpCode(begun.secret, h.clock.now()) });
+    const confirmed = await confirmTotp(h.ctx, enrolling, actor, begun.authenticatorId, { code: totpCode(h, begun.secret) });
     expect(confirmed.backupCodes).toHaveLength(10);
     expect(await isEnrolled(h.ctx.db, who.user)).toBe(true);
     // The enrollment login is over: its attempt is gone.
@@ -111,7 +110,7 @@ describe('each factor, enrolled and verified through the services, bound to the 
     const next = await pendingLogin(who, 'second_factor');
     const wrong = verifySecondFactor(h.ctx, next, actor, { method: 'totp', answer: '000000' });
     await expect(wrong).rejects.toMatchObject({ code: 'INVALID_CODE' });
-    const ok = await verifySecondFactor(h.ctx, next, actor, { method: 'totp', answer: totpCode(begun.secret, h.clock.now()) });
+    const ok = await verifySecondFactor(h.ctx, next, actor, { method: 'totp', answer: totpCode(h, begun.secret) });
     expect(typeof ok.token).toBe('string');
     expect(await attemptRow(next.attempt.id)).toBeUndefined();
 

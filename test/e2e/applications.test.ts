@@ -2,7 +2,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDuoIntegration, findOidcClient } from '../../src/applications/application.lookup.js';
 import { enrolledOperator, firmWithAdmin, PASSWORD, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
 
 /**
  * Firm administration > Applications in Chromium, at desktop width and on a 360 px phone: a
@@ -30,11 +30,8 @@ describe('Applications in Chromium', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async (p: Page, email: string) => {
-    await p.goto(`${rig.baseUrl}/login`);
-    await p.getByLabel('Email').fill(email);
-    await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const signInAsAdmin = async (p: Page, email: string) => {
+    await signIn(rig, p, email);
     await p.getByRole('heading', { name: /^Welcome/ }).waitFor();
   };
   const openApplications = async (p: Page) => {
@@ -58,7 +55,7 @@ describe('Applications in Chromium', () => {
   }
 
   it('registers an OpenID Connect client and shows its client secret once, with a copy button', async () => {
-    await signIn(page, firm.superuser.email);
+    await signInAsAdmin(page, firm.superuser.email);
     await openApplications(page);
     await table().getByText('No applications yet', { exact: false }).waitFor();
     await shot('empty');
@@ -203,7 +200,7 @@ describe('Applications in Chromium', () => {
 
   it('fits a 360 px phone: list, details, the new-application form and the secret dialog', async () => {
     const phone = await (await rig.browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true })).newPage();
-    await signIn(phone, firm.superuser.email);
+    await signInAsAdmin(phone, firm.superuser.email);
     await openApplications(phone);
     await table(phone).getByRole('button', { name: 'Open Case Portal' }).click();
     await phone.getByRole('region', { name: 'Case Portal' }).waitFor();

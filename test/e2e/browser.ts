@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { webDistDir } from '../../src/http/paths.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { PASSWORD, startHarness, type Harness } from '../support/harness.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -63,6 +63,22 @@ export async function startBrowserRig(options: BrowserRigOptions = {}): Promise<
       await h.close();
     },
   };
+}
+
+// --- signing in and out -------------------------------------------------------------------
+
+/** Opens the sign-in page at `path` of the rig ('/login' unless told), fills in the email and the harness PASSWORD, and submits. */
+export async function signIn(rig: Pick<BrowserRig, 'baseUrl'>, page: Page, email: string, path = '/login'): Promise<void> {
+  await page.goto(`${rig.baseUrl}${path}`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** "Log out", then the customers' sign-in page. */
+export async function logOut(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
 }
 
 // --- WebAuthn: a virtual authenticator through the Chrome DevTools Protocol ---------------

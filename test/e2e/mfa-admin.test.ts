@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { addCorporation, addUser, enrolledOperator, enrollForTest, firmWithAdmin, PASSWORD, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { addCorporation, addUser, enrolledOperator, enrollForTest, firmWithAdmin, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
+import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
 
 /**
  * Reference A.1 to A.2.7 in a real browser: a superuser subscribes, the operator activates
@@ -27,6 +27,8 @@ describe('MFA administration in Chromium', () => {
     const h = rig.h;
     operator = await enrolledOperator(h, OPERATOR_EMAIL);
     firm = await firmWithAdmin(h, 'meridian');
+    // Issue 16.3: no native confirm(): any would be counted (and dismissed) here.
+    for (const p of [page, operatorPage]) p.on('dialog', (d) => void (nativeDialogs.push(d.message()), d.dismiss()));
     carl = await addUser(h, firm.firm.id, { name: 'Carl Case', email: 'carl@meridian.example', kind: 'case_manager' });
     await addUser(h, firm.firm.id, { name: 'Vera Vendor', email: 'vera@meridian.example', kind: 'vendor_case_manager' });
     const northwind = await addCorporation(h, firm.firm.id, 'Northwind Traders');
@@ -36,12 +38,10 @@ describe('MFA administration in Chromium', () => {
     await addUser(h, firm.firm.id, { name: 'Cora Contoso', email: 'cora@contoso.example', kind: 'corp_user', corporationId: contoso.id });
   });
   afterAll(() => rig?.close());
+  const nativeDialogs: string[] = [];
 
-  const signIn = async (p: Page, path: string, email: string, heading: string) => {
-    await p.goto(`${rig.baseUrl}${path}`);
-    await p.getByLabel('Email').fill(email);
-    await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const signInTo = async (p: Page, path: string, email: string, heading: string) => {
+    await signIn(rig, p, email, path);
     await p.getByRole('heading', { name: heading }).waitFor();
   };
 
@@ -49,7 +49,7 @@ describe('MFA administration in Chromium', () => {
   const usage = () => page.getByRole('region', { name: 'Usage' });
 
   it('lets the superuser subscribe from Setup > Subscriptions', async () => {
-    await signIn(page, '/login', firm.superuser.email, 'Welcome, Sam Super');
+    await signInTo(page, '/login', firm.superuser.email, 'Welcome, Sam Super');
     await page.getByRole('navigation', { name: 'Firm administration' }).getByRole('link', { name: 'Subscriptions' }).click();
     await page.getByRole('heading', { name: 'Subscriptions', level: 1 }).waitFor();
 
@@ -59,11 +59,13 @@ describe('MFA administration in Chromium', () => {
     await page.getByRole('status').filter({ hasText: 'Subscription requested. The accounts team will get in touch to activate it.' }).waitFor();
     await security.getByText('Requested — the accounts team will contact you').waitFor();
     expect(await security.getByRole('button', { name: 'Subscribe' }).count()).toBe(0);
+    // A.1: "click MFA" from the card.
+    await security.getByRole('link', { name: 'Open MFA' }).waitFor();
   });
 
   it('lets the operator activate the subscription with 5 licences', async () => {
     // The operator's own second factor (issue 8.6): password, then a passcode of their app.
-    await signIn(operatorPage, '/operator/login', OPERATOR_EMAIL, 'Second factor');
+    await signInTo(operatorPage, '/operator/login', OPERATOR_EMAIL, 'Second factor');
     rig.h.clock.advance(30_000); // a time step the enrolment did not use
     const passcode = operatorPage.getByRole('form', { name: 'Passcode' });
     await passcode.getByLabel('Passcode').fill(totpCode(rig.h, operator.secret));
@@ -106,24 +108,82 @@ describe('MFA administration in Chromium', () => {
     await plan.getByText('Standard', { exact: true }).waitFor();
 
     await counter('Case managers: 0').waitFor();
-    await page.getByLabel('Enable for All Case Managers').check();
-    // Sam (the superuser) and Carl are the firm's case managers.
+    const caseManagers = page.getByLabel('Enable for All Case Managers');
+
+    // Issue 16.3: a click only asks. The dialog says how many users and who is mailed; Escape cancels.
+    await caseManagers.click();
+    const ask = page.getByRole('alertdialog', { name: 'Enable MFA for all case managers?' });
+    // Sam (the superuser) and Carl are the firm's case managers; Carl has enrolled, so only Sam is invited.
+    await ask.getByText('2 users will have to use MFA: 2 case managers.').waitFor();
+    await ask.getByText('One of them, a case manager or vendor case manager who has not enrolled, will be mailed an invitation to enrol.').waitFor();
+    await ask.getByText('This includes you: you will be asked to set up your second factor next.').waitFor();
+    // Cancel has the focus (Enter does not change anything by accident).
+    expect(await ask.getByRole('button', { name: 'Cancel' }).evaluate((b) => b === document.activeElement)).toBe(true);
+    await page.screenshot({ path: 'test-results/mfa-confirm-desktop.png' });
+    await page.keyboard.press('Escape');
+    await ask.waitFor({ state: 'detached' });
+    expect(await caseManagers.isChecked()).toBe(false);
+    await counter('Case managers: 0').waitFor();
+    expect(await rig.h.ctx.db.selectFrom('mfa_settings').selectAll().where('firm_id', '=', firm.firm.id).executeTakeFirst()).toBeUndefined();
+
+    // By keyboard alone: Space on the switch, Tab to the confirm button (focus stays in the dialog), Enter.
+    await caseManagers.focus();
+    await page.keyboard.press('Space');
+    await ask.waitFor();
+    await page.keyboard.press('Tab');
+    expect(await ask.getByRole('button', { name: 'Enable MFA' }).evaluate((b) => b === document.activeElement)).toBe(true);
+    await page.keyboard.press('Tab');
+    expect(await ask.evaluate((d) => d.contains(document.activeElement))).toBe(true);
+    await ask.getByRole('button', { name: 'Enable MFA' }).focus();
+    await page.keyboard.press('Enter');
+    await ask.waitFor({ state: 'detached' });
+    await page.getByRole('status').filter({ hasText: 'Saved: MFA is on for all case managers.' }).waitFor();
     await counter('Case managers: 2').waitFor();
+    expect(await caseManagers.isChecked()).toBe(true);
+    // Focus went back to the switch that opened the dialog.
+    expect(await caseManagers.evaluate((b) => b === document.activeElement)).toBe(true);
     await counter('Vendor case managers: 0').waitFor();
 
-    await page.getByRole('radiogroup', { name: 'Corporations' }).getByLabel('Specific corporations').check();
+    const confirmIn = async (title: string, button: string, ...lines: string[]) => {
+      const dialog = page.getByRole('alertdialog', { name: title });
+      for (const line of lines) await dialog.getByText(line).waitFor();
+      await dialog.getByRole('button', { name: button, exact: true }).click();
+      await dialog.waitFor({ state: 'detached' });
+    };
+
+    await page.getByRole('radiogroup', { name: 'Corporations' }).getByLabel('Specific corporations').click();
+    await confirmIn('Apply MFA to specific corporations only?', 'Use specific corporations', 'No current user is affected: the change applies to users added later.');
+    await page.getByRole('status').filter({ hasText: 'Saved: MFA for corp users and foreign nationals now applies to the listed corporations only.' }).waitFor();
     await page.getByLabel('Corporation', { exact: true }).selectOption({ label: 'Northwind Traders' });
     await page.getByRole('button', { name: 'Add corporation' }).click();
+    await confirmIn(
+      'Enable MFA for Northwind Traders?',
+      'Add to the list',
+      '2 users will have to use MFA: 1 corp user and 1 foreign national.',
+      'Corp users and foreign nationals are not mailed: they are shown how to enrol at their next login.',
+    );
     const corporations = page.getByRole('table', { name: 'MFA corporations' });
     await corporations.getByRole('cell', { name: 'Northwind Traders', exact: true }).waitFor();
     // Added with both kinds on; turn its corp users off so only its foreign nationals are enabled.
     await counter('Foreign nationals: 1').waitFor();
-    await corporations.getByLabel('Corp users of Northwind Traders').uncheck();
+    await corporations.getByLabel('Corp users of Northwind Traders').click();
+    await confirmIn('Turn off MFA for the corp users of Northwind Traders?', 'Turn off MFA', '1 user will no longer be asked for a second factor: 1 corp user.');
     await counter('Corp users: 0').waitFor();
     await counter('Foreign nationals: 1').waitFor();
     expect(await corporations.getByLabel('Foreign nationals of Northwind Traders').isChecked()).toBe(true);
     // An added corporation is no longer offered.
     expect(await page.getByLabel('Corporation', { exact: true }).locator('option', { hasText: 'Northwind Traders' }).count()).toBe(0);
+
+    // The scope radio never drops the listed corporations silently: switching to "All
+    // corporations" (its switches off) says who leaves MFA, and that the list is kept.
+    await page.getByLabel('All corporations').click();
+    const scope = page.getByRole('alertdialog', { name: 'Apply MFA by the switches for all corporations?' });
+    await scope.getByText('1 user will no longer be asked for a second factor: 1 foreign national.').waitFor();
+    await scope.getByText('The list of 1 corporation is kept for when you switch back to specific corporations.').waitFor();
+    await scope.getByRole('button', { name: 'Cancel' }).click();
+    await scope.waitFor({ state: 'detached' });
+    expect(await page.getByLabel('Specific corporations').isChecked()).toBe(true);
+    await counter('Foreign nationals: 1').waitFor();
 
     const settings = await rig.h.ctx.db.selectFrom('mfa_settings').selectAll().where('firm_id', '=', firm.firm.id).executeTakeFirstOrThrow();
     expect(settings).toMatchObject({ case_managers: 1, vendor_case_managers: 0, corporation_scope: 'specific' });
@@ -150,18 +210,17 @@ describe('MFA administration in Chromium', () => {
     const enrolled = page.getByRole('table', { name: 'Enrolled users' });
     const row = enrolled.getByRole('row').filter({ hasText: 'Carl Case' });
     await row.getByText('Authenticator app', { exact: true }).waitFor();
-    await row.getByText('+14155550123', { exact: true }).waitFor();
+    // Issue 16.6: phone numbers as people read them, not E.164.
+    await row.getByText('+1 415 555 0123', { exact: true }).waitFor();
     await row.getByText(firm.firm.name, { exact: true }).waitFor();
     await page.screenshot({ path: 'test-results/mfa-desktop.png', fullPage: true });
 
-    let asked = '';
-    page.once('dialog', (dialog) => {
-      asked = dialog.message();
-      void dialog.accept();
-    });
+    // The reset asks in the app's own dialog too (issue 16.3).
     await row.getByRole('button', { name: 'Reset MFA enrollment of Carl Case' }).click();
+    const ask = page.getByRole('alertdialog', { name: 'Reset the MFA enrollment of Carl Case?' });
+    await ask.getByText('Their authenticators and backup codes stop working and their licence is freed.', { exact: false }).waitFor();
+    await ask.getByRole('button', { name: 'Reset MFA enrollment', exact: true }).click();
     await page.getByRole('status').filter({ hasText: 'MFA enrollment of Carl Case was reset.' }).waitFor();
-    expect(asked).toBe('Reset the MFA enrollment of Carl Case? Their authenticators stop working and the seat is freed.');
     await usage().getByText('Enrolled users: 0', { exact: true }).waitFor();
     await usage().getByText('Unutilised licences: 5', { exact: true }).waitFor();
     await enrolled.getByText('Nobody has enrolled yet.').waitFor();
@@ -206,15 +265,23 @@ describe('MFA administration in Chromium', () => {
     await plan.getByRole('status').filter({ hasText: 'Requested: 8 licences, waiting for the accounts team.' }).waitFor();
 
     await operatorPage.reload();
+    // Issue 16.5: the console counts what waits for an answer.
+    const nav = operatorPage.getByRole('navigation', { name: 'Operator console' });
+    await nav.getByRole('link', { name: 'Subscriptions (1 request waiting)' }).waitFor();
     const row = operatorPage.getByRole('table', { name: 'Subscriptions' }).getByRole('row').filter({ hasText: firm.firm.name });
     await row.getByText('Wants 8', { exact: true }).waitFor();
-    await row.getByRole('button', { name: `Activate ${firm.firm.name}` }).click();
-    const activate = operatorPage.getByRole('form', { name: `Activate ${firm.firm.name}` });
+    // An active subscription is changed, not activated; ending it is not a red "Cancel" beside it.
+    expect(await row.getByRole('button', { name: `Activate ${firm.firm.name}` }).count()).toBe(0);
+    expect(await row.getByRole('button', { name: /^Cancel/ }).count()).toBe(0);
+    await row.getByRole('button', { name: `End subscription of ${firm.firm.name}` }).waitFor();
+    await row.getByRole('button', { name: `Change ${firm.firm.name}` }).click();
+    const activate = operatorPage.getByRole('form', { name: `Change ${firm.firm.name}` });
     expect(await activate.getByLabel('Licences', { exact: true }).inputValue()).toBe('8');
     expect(await activate.getByLabel('Plan name').inputValue()).toBe('Standard');
     await activate.getByLabel('Ends on').fill('2099-12-31');
-    await activate.getByRole('button', { name: 'Activate', exact: true }).click();
+    await activate.getByRole('button', { name: 'Save changes', exact: true }).click();
     await operatorPage.getByRole('status').filter({ hasText: `${firm.firm.name} is active on Standard with 8 licences.` }).waitFor();
+    await nav.getByRole('link', { name: 'Subscriptions', exact: true }).waitFor();
     // The list reloads after the status line appears: wait for the request to leave the row (fails on timeout).
     await row.getByText('Wants 8', { exact: true }).waitFor({ state: 'detached' });
     const sub = await rig.h.ctx.db.selectFrom('subscriptions').selectAll().where('firm_id', '=', firm.firm.id).executeTakeFirstOrThrow();
@@ -236,10 +303,27 @@ describe('MFA administration in Chromium', () => {
     }
     await page.screenshot({ path: 'test-results/mfa-phone.png', fullPage: true });
 
+    // The confirmation fits a 360 px phone too.
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.goto(`${rig.baseUrl}/admin/mfa`);
+    await page.getByLabel('Enable for All Vendor Case Managers').click();
+    const ask = page.getByRole('alertdialog', { name: 'Enable MFA for all vendor case managers?' });
+    await ask.getByText('1 user will have to use MFA: 1 vendor case manager.').waitFor();
+    const box = await ask.boundingBox();
+    expect(box!.x).toBeGreaterThanOrEqual(0);
+    expect(box!.x + box!.width).toBeLessThanOrEqual(360);
+    await page.screenshot({ path: 'test-results/mfa-confirm-phone.png' });
+    await ask.getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.getByLabel('Enable for All Vendor Case Managers').isChecked()).toBe(false);
+
     await operatorPage.setViewportSize({ width: 375, height: 740 });
     await operatorPage.goto(`${rig.baseUrl}/operator/subscriptions`);
     await operatorPage.getByRole('table', { name: 'Subscriptions' }).getByRole('button', { name: 'Suspend Firm meridian' }).waitFor();
     const overflow = await operatorPage.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
+  });
+
+  it('never used a native dialog', () => {
+    expect(nativeDialogs).toEqual([]);
   });
 });

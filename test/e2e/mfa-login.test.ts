@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import type { Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
 import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm, enableMfaForStaff } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { startBrowserRig, type BrowserRig, signIn, logOut } from './browser.js';
 
 // --- An independent TOTP (RFC 6238 over RFC 4226), deliberately not the project's code ---
 
@@ -73,19 +73,6 @@ describe('MFA at login in Chromium', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async (p: Page, email: string, path = '/login') => {
-    await p.goto(`${rig.baseUrl}${path}`);
-    await p.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-    await p.getByLabel('Email').fill(email);
-    await p.getByLabel('Password').fill(PASSWORD);
-    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
-
-  const logOut = async () => {
-    await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-  };
-
   /** A code of a time step the server has not accepted yet (the server refuses replays, RFC 6238 5.2). */
   const freshCode = () => {
     if (Math.floor(rig.h.clock.now() / STEP_MS) <= usedStep) rig.h.clock.advance(STEP_MS);
@@ -101,7 +88,7 @@ describe('MFA at login in Chromium', () => {
   });
 
   it('enrols the case manager at first login by reading the QR code off the screen', async () => {
-    await signIn(page, carl.email);
+    await signIn(rig, page, carl.email);
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/enroll');
 
@@ -171,8 +158,8 @@ describe('MFA at login in Chromium', () => {
   });
 
   it('asks for a passcode at the next login, tells how many attempts are left after a wrong one, and accepts a fresh one', async () => {
-    await logOut();
-    await signIn(page, carl.email);
+    await logOut(page);
+    await signIn(rig, page, carl.email);
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     await page.getByText(firm.firm.name, { exact: true }).waitFor();
     await page.getByText('Carl Case', { exact: true }).waitFor();
@@ -200,8 +187,8 @@ describe('MFA at login in Chromium', () => {
   });
 
   it('accepts a backup code once', async () => {
-    await logOut();
-    await signIn(page, carl.email);
+    await logOut(page);
+    await signIn(rig, page, carl.email);
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'Use a backup code instead' }).click();
     const form = page.getByRole('form', { name: 'Backup code' });
@@ -210,8 +197,8 @@ describe('MFA at login in Chromium', () => {
     await page.getByRole('heading', { name: 'Welcome, Carl Case' }).waitFor();
 
     // The same backup code does not work twice.
-    await logOut();
-    await signIn(page, carl.email);
+    await logOut(page);
+    await signIn(rig, page, carl.email);
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'Use a backup code instead' }).click();
     const again = page.getByRole('form', { name: 'Backup code' });
@@ -224,7 +211,7 @@ describe('MFA at login in Chromium', () => {
   });
 
   it('brings the user back to the page first asked for, through the second factor', async () => {
-    await logOut();
+    await logOut(page);
     await page.goto(`${rig.baseUrl}/me/security`);
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
     expect(new URL(page.url()).searchParams.get('next')).toBe('/me/security');
@@ -244,7 +231,7 @@ describe('MFA at login in Chromium', () => {
   });
 
   it('never follows ?next= to another site', async () => {
-    await logOut();
+    await logOut(page);
     await page.goto(`${rig.baseUrl}/login?next=${encodeURIComponent('//evil.example/')}`);
     await page.getByLabel('Email').fill(carl.email);
     await page.getByLabel('Password').fill(PASSWORD);
@@ -260,7 +247,7 @@ describe('MFA at login in Chromium', () => {
 
   it('fits a phone screen: /enroll does not scroll sideways', async () => {
     const phone = await (await rig.browser.newContext({ viewport: { width: 375, height: 740 } })).newPage();
-    await signIn(phone, 'dana@meridian.example');
+    await signIn(rig, phone, 'dana@meridian.example');
     await phone.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     await phone.getByRole('radiogroup', { name: 'Method' }).waitFor();
     const overflow = () => phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
 import { Agent, activateSubscription, addUser, enableMfaForStaff, firmWithAdmin, PASSWORD, totpCode, type TestFirm } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { startBrowserRig, type BrowserRig, signIn, logOut } from './browser.js';
+import { api } from '../support/fixtures.js';
 
 /**
  * My security in Chromium (issue 12): the remembered browsers (how many, which, "Forget all
@@ -15,7 +16,6 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
   let firm: TestFirm;
   let rita: UserView;
   let secret = '';
-  const api = (path: string) => `/api/v1${path}`;
   const STEP_MS = 30_000;
 
   beforeAll(async () => {
@@ -43,14 +43,6 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async () => {
-    await page.goto(`${rig.baseUrl}/login`);
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-    await page.getByLabel('Email').fill(rita.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
-
   /** The second factor with the work phone's passcode, remembering this browser. */
   const passcodeAndRemember = async () => {
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
@@ -59,11 +51,6 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
     await page.getByRole('checkbox', { name: 'Remember this browser for 7 days' }).check();
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByRole('heading', { name: 'Welcome, Rita Remember' }).waitFor();
-  };
-
-  const logOut = async () => {
-    await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
   };
 
   const remembered = () => page.getByRole('region', { name: 'Remembered browsers' });
@@ -75,7 +62,7 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
   };
 
   it('lists the remembered browser, and removing an authenticator offers to forget it (ticked): removed, and forgotten', async () => {
-    await signIn();
+    await signIn(rig, page, rita.email);
     await passcodeAndRemember();
     expect(await rememberedRows()).toHaveLength(1);
 
@@ -96,8 +83,8 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
     expect(await rememberedRows()).toHaveLength(0);
 
     // Forgotten: this browser is asked for the second factor again.
-    await logOut();
-    await signIn();
+    await logOut(page);
+    await signIn(rig, page, rita.email);
     await passcodeAndRemember();
   });
 
@@ -109,8 +96,8 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
     await remembered().getByText('0 remembered browsers', { exact: true }).waitFor();
     expect(await rememberedRows()).toHaveLength(0);
 
-    await logOut();
-    await signIn();
+    await logOut(page);
+    await signIn(rig, page, rita.email);
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
   });
 

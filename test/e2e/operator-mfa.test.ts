@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { hashPassword } from '../../src/core/passwords.js';
 import { enrolledOperator, PASSWORD, totpCode, type TestOperator } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
 
 /**
  * Issue 8.6 in a real browser: an operator without a second factor signs in, is sent to the
@@ -28,15 +28,8 @@ describe('operator console: the operator\'s own second factor', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async () => {
-    await page.goto(`${rig.baseUrl}/operator/login`);
-    await page.getByLabel('Email').fill(EMAIL);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
-
   it('enrols an authenticator app at the first sign-in, then opens the console', async () => {
-    await signIn();
+    await signIn(rig, page, EMAIL, '/operator/login');
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     const methods = page.getByRole('radiogroup', { name: 'Method' });
     // No Tessera Authenticator for operators: an app or a key.
@@ -57,7 +50,7 @@ describe('operator console: the operator\'s own second factor', () => {
   it('asks for the passcode at the next sign-in', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('heading', { name: 'Operator sign-in', level: 1 }).waitFor();
-    await signIn();
+    await signIn(rig, page, EMAIL, '/operator/login');
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     rig.h.clock.advance(30_000);
     const form = page.getByRole('form', { name: 'Passcode' });
@@ -72,8 +65,8 @@ describe('operator console: the operator\'s own second factor', () => {
     const table = page.getByRole('table', { name: 'Operators' });
     const row = table.getByRole('row').filter({ hasText: other.email });
     await row.getByText('1 authenticator', { exact: true }).waitFor();
-    page.once('dialog', (d) => void d.accept());
     await row.getByRole('button', { name: 'Reset second factor' }).click();
+    await page.getByRole('alertdialog', { name: 'Reset the second factor of Olga Operator?' }).getByRole('button', { name: 'Reset second factor' }).click();
     await page.getByRole('status').filter({ hasText: 'The second factor of Olga Operator was reset.' }).waitFor();
     await row.getByText('Set up at next sign-in', { exact: true }).waitFor();
     expect(await table.getByRole('row').filter({ hasText: EMAIL }).getByRole('button').count()).toBe(0);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm, enableMfaForStaff } from '../support/harness.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { activateSubscription, addUser, firmWithAdmin, type TestFirm, enableMfaForStaff } from '../support/harness.js';
+import { startBrowserRig, type BrowserRig, signIn, logOut } from './browser.js';
 
 /**
  * Issue 5 end to end with two browsers: the login screen in one (A), the Tessera Authenticator
@@ -31,22 +31,9 @@ describe('Tessera Authenticator and push in Chromium', () => {
   });
   afterAll(() => rig?.close());
 
-  const signIn = async (email: string) => {
-    await page.goto(`${rig.baseUrl}/login`);
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
-
-  const logOut = async () => {
-    await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-  };
-
   /** At /mfa: "Send me a push", then the number the login screen shows. */
   const sendPush = async () => {
-    await signIn(carl.email);
+    await signIn(rig, page, carl.email);
     await page.waitForURL((url) => url.pathname === '/mfa');
     await page.getByRole('button', { name: 'Send me a push' }).click();
     const shown = page.getByRole('status', { name: 'Verification number' });
@@ -59,10 +46,10 @@ describe('Tessera Authenticator and push in Chromium', () => {
   const request = () => phone.getByRole('article', { name: `Sign-in request for ${carl.email}` });
 
   it('enrols "Mobile (Tessera Authenticator)": the app opened from the link activates, and the login screen notices by itself', async () => {
-    await signIn(carl.email);
+    await signIn(rig, page, carl.email);
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Mobile \(Tessera Authenticator\)/ }).check();
-    await page.getByLabel('Phone number').fill('020 7946 0958');
+    await page.getByLabel('Phone number').fill('07911 123456');
     await page.getByLabel('Country').selectOption('GB');
     await page.getByRole('button', { name: 'Continue' }).click();
 
@@ -84,7 +71,7 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await page.getByRole('heading', { name: 'Welcome, Pat Push' }).waitFor();
 
     const authenticators = await rig.h.ctx.db.selectFrom('authenticators').selectAll().where('user_id', '=', carl.id).execute();
-    expect(authenticators).toEqual([expect.objectContaining({ kind: 'push', status: 'active', phone_e164: '+442079460958' })]);
+    expect(authenticators).toEqual([expect.objectContaining({ kind: 'push', status: 'active', phone_e164: '+447911123456' })]);
     const devices = await rig.h.ctx.db.selectFrom('push_devices').select(['public_key']).execute();
     expect(devices).toHaveLength(1);
     expect(JSON.parse(devices[0]!.public_key)).toEqual({ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String) });
@@ -92,7 +79,7 @@ describe('Tessera Authenticator and push in Chromium', () => {
     // An offline passcode, computed in the app.
     await phone.getByRole('button', { name: 'Show passcode' }).click();
     expect(await phone.getByLabel(`Passcode for ${carl.email}`).textContent()).toMatch(/^\d{6}$/);
-    await logOut();
+    await logOut(page);
   });
 
   it('approves a push with the number shown on the login screen: the login lands on the homepage', async () => {
@@ -106,7 +93,7 @@ describe('Tessera Authenticator and push in Chromium', () => {
     expect(new URL(page.url()).pathname).toBe('/home');
     const tx = await rig.h.ctx.db.selectFrom('push_transactions').select(['status']).where('user_id', '=', carl.id).execute();
     expect(tx.map((t) => t.status)).toEqual(['approved']);
-    await logOut();
+    await logOut(page);
   });
 
   it('offers "Turn on notifications" only where PushManager exists; a notification\'s #request= link highlights its request', async () => {
@@ -179,7 +166,7 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
 
     // Pushes are paused now (not offered), and passcodes still work.
-    await signIn(carl.email);
+    await signIn(rig, page, carl.email);
     await page.waitForURL((url) => url.pathname === '/mfa');
     await page.getByRole('textbox', { name: 'Passcode' }).waitFor();
     expect(await page.getByRole('button', { name: 'Send me a push' }).count()).toBe(0);

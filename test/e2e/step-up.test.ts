@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
-import { PASSWORD, type TestFirm } from '../support/harness.js';
-import { freshCode, mfaFirm, totpUser, type TotpUser } from '../support/security.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { type TestFirm } from '../support/harness.js';
+import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
+import { mfaFirm } from '../support/fixtures.js';
+import { freshCode, totpUser, type TotpUser } from '../support/factors.js';
 
 /**
  * Issue 12, item 5 in Chromium: a step-up on a remembered browser replaces the session cookie
@@ -19,20 +20,13 @@ describe('Step-up in My security, in Chromium', () => {
   beforeAll(async () => {
     rig = await startBrowserRig();
     page = rig.page;
-    firm = await mfaFirm(rig.h);
+    firm = await mfaFirm(rig.h, { licences: 20, enabled: 'staff' });
     await rig.h.ctx.db.updateTable('mfa_settings').set({ remember_days: 7 }).where('firm_id', '=', firm.firm.id).execute();
     rita = await totpUser(rig.h, firm);
   });
   afterAll(() => rig?.close());
 
   const sessionCookie = async () => (await page.context().cookies()).find((c) => c.name === 'tessera_session')?.value;
-
-  const signIn = async () => {
-    await page.goto(`${rig.baseUrl}/login`);
-    await page.getByLabel('Email').fill(rita.user.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
 
   const answerPasscode = async () => {
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
@@ -48,7 +42,7 @@ describe('Step-up in My security, in Chromium', () => {
   };
 
   it('a remembered browser steps up through /mfa, gets a new session cookie, and can change its settings with it', async () => {
-    await signIn();
+    await signIn(rig, page, rita.user.email);
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     await page.getByRole('checkbox', { name: 'Remember this browser for 7 days' }).check();
     await answerPasscode();
@@ -57,7 +51,7 @@ describe('Step-up in My security, in Chromium', () => {
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
 
     // Remembered: straight to the homepage, no second factor in this session.
-    await signIn();
+    await signIn(rig, page, rita.user.email);
     await page.getByRole('heading', { name: `Welcome, ${rita.user.name}` }).waitFor();
     await page.goto(`${rig.baseUrl}/me/security`);
     await page.getByRole('heading', { name: 'My security', level: 1 }).waitFor();

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Locator, Page } from 'playwright-core';
 import type { UserView } from '../../src/directory/user.view.js';
-import { activateSubscription, addUser, firmWithAdmin, PASSWORD, type TestFirm, enableMfaForStaff } from '../support/harness.js';
-import { startBrowserRig, virtualAuthenticators, type BrowserRig, type VirtualAuthenticatorOptions, type VirtualAuthenticators } from './browser.js';
+import { activateSubscription, addUser, firmWithAdmin, type TestFirm, enableMfaForStaff } from '../support/harness.js';
+import { startBrowserRig, virtualAuthenticators, type BrowserRig, type VirtualAuthenticatorOptions, type VirtualAuthenticators, signIn, logOut } from './browser.js';
 
 /** A USB FIDO2 key with a PIN (user verification) that can hold passkeys. */
 const FIDO2_KEY: VirtualAuthenticatorOptions = {
@@ -48,19 +48,6 @@ describe('Security keys and passkeys in Chromium', () => {
     return { page, keys: await virtualAuthenticators(page) };
   };
 
-  const signIn = async (page: Page, email: string) => {
-    await page.goto(`${rig.baseUrl}/login`);
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-    await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  };
-
-  const logOut = async (page: Page) => {
-    await page.getByRole('button', { name: 'Log out' }).click();
-    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-  };
-
   /**
    * Waits for `heading`; fails at once with the page's words if an error is announced
    * instead (a refused ceremony shows an alert, not a new page).
@@ -84,7 +71,7 @@ describe('Security keys and passkeys in Chromium', () => {
 
   /** First login: choose "Security key", name it, tap it, keep the backup codes, land on the homepage. */
   const enrolKeyAtFirstLogin = async (page: Page, user: UserView, keyName: string) => {
-    await signIn(page, user.email);
+    await signIn(rig, page, user.email);
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Security key/ }).check();
     await page.getByRole('button', { name: 'Continue' }).click();
@@ -107,7 +94,7 @@ describe('Security keys and passkeys in Chromium', () => {
 
   /** The second factor with a tap: /mfa offers the key first when the user has no phone. */
   const logInWithKey = async (page: Page, user: UserView) => {
-    await signIn(page, user.email);
+    await signIn(rig, page, user.email);
     await page.getByRole('heading', { name: 'Second factor', level: 1 }).waitFor();
     const form = page.getByRole('form', { name: 'Security key' });
     await form.getByRole('button', { name: 'Use security key' }).click();
@@ -177,7 +164,7 @@ describe('Security keys and passkeys in Chromium', () => {
     await keys.add({ protocol: 'ctap2', transport: 'usb', hasResidentKey: false, hasUserVerification: false });
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 
-    await signIn(page, uma.email);
+    await signIn(rig, page, uma.email);
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Security key/ }).check();
     await page.getByRole('button', { name: 'Continue' }).click();
@@ -190,7 +177,7 @@ describe('Security keys and passkeys in Chromium', () => {
     expect(await keysOf(uma.id)).toEqual([expect.objectContaining({ label: 'Security key' })]);
 
     await logOut(page);
-    await signIn(page, uma.email);
+    await signIn(rig, page, uma.email);
     await page.getByRole('form', { name: 'Security key' }).waitFor();
     expect(await overflow()).toBeLessThanOrEqual(0);
     await page.getByRole('button', { name: 'Use security key' }).click();

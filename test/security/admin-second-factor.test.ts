@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { Agent, dbState, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import { api, apiRoutes, fillPath, freshCode, loginAs, mfaFirm, person, sampleOf, totpUser, type ApiRoute, type TotpUser } from '../support/security.js';
+import { apiRoutes, fillPath, sampleOf, type ApiRoute } from '../support/security.js';
+import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
+import { freshCode, totpUser, type TotpUser } from '../support/factors.js';
 
 /**
  * The firm administration needs a superuser who has finished the login, second factor
@@ -20,7 +22,7 @@ let adminRoutes: ApiRoute[];
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 7, 9, 0, 0)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
   su = await totpUser(h, F, { superuser: true });
   adminRoutes = (await apiRoutes(h.app)).filter((r) => r.path.startsWith('/api/v1/admin/'));
 });

@@ -4,21 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { DeviceSimulator } from '../support/device-simulator.js';
 import { Agent, PASSWORD, addCorporation, addUser, operatorAgent, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import {
-  api,
-  apiRoutes,
-  expectErrorShape,
-  fillPath,
-  firmState,
-  freshCode,
-  loginAs,
-  mfaFirm,
-  person,
-  pushUser,
-  sendPush,
-  totpUser,
-  type ApiRoute,
-} from '../support/security.js';
+import { apiRoutes, expectErrorShape, fillPath, firmState, type ApiRoute } from '../support/security.js';
+import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
+import { freshCode, pushUser, sendPush, totpUser } from '../support/factors.js';
 
 /**
  * No cross-firm access, route by route. Every route of the API that takes an id (in the
@@ -57,8 +45,8 @@ let operator: Agent;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 1, 9, 0, 0)) });
-  A = await mfaFirm(h);
-  B = await mfaFirm(h);
+  A = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+  B = await mfaFirm(h, { licences: 20, enabled: 'staff' });
   operator = await operatorAgent(h);
 
   // Firm B: a user with an authenticator app, a corporation on its MFA list and one not,
@@ -74,7 +62,7 @@ beforeAll(async () => {
   const enrolling = await loginAs(h, B, await person(h, B), 'enroll');
   b.pendingTotp = (await enrolling.post(api('/mfa/enrollment/totp'), {})).json().authenticatorId;
   b.pendingKey = (await enrolling.post(api('/mfa/enrollment/webauthn/options'), { label: 'Key' })).json().authenticatorId;
-  b.pendingPush = (await enrolling.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } })).json().authenticatorId;
+  b.pendingPush = (await enrolling.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } })).json().authenticatorId;
   const bPush = await pushUser(h, B);
   b.transaction = (await sendPush(await loginAs(h, B, bPush.user, 'second_factor'))).transactionId;
   const bFraud = await pushUser(h, B);

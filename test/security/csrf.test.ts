@@ -5,7 +5,9 @@ import { ManualClock } from '../../src/clock.js';
 import { DEVICE_CLOCK_SKEW_MS } from '../../src/factors/push/device-signature.js';
 import { DeviceSimulator, type SignOverrides } from '../support/device-simulator.js';
 import { Agent, dbState, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import { api, apiRoutes, fillPath, isDeviceRoute, isUnsafe, loginAs, mfaFirm, pushUser, type ApiRoute, type PushUser } from '../support/security.js';
+import { apiRoutes, fillPath, isDeviceRoute, isUnsafe, type ApiRoute } from '../support/security.js';
+import { api, loginAs, mfaFirm } from '../support/fixtures.js';
+import { pushUser, type PushUser } from '../support/factors.js';
 
 /**
  * CSRF, route by route. Every state-changing route of the API (read from the app's OpenAPI
@@ -25,7 +27,7 @@ let phone: PushUser;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 2, 9, 0, 0)) });
-  A = await mfaFirm(h);
+  A = await mfaFirm(h, { licences: 20, enabled: 'staff' });
   victim = A.admin;
   expect((await victim.get(api('/me'))).statusCode).toBe(200);
   const attacker = new Agent(h.app);

@@ -4,7 +4,8 @@ import { ManualClock } from '../../src/clock.js';
 import { ACCOUNT_POLICY } from '../../src/core/throttle.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { Agent, PASSWORD, addCorporation, addUser, firmWithAdmin, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import { api, median, person } from '../support/security.js';
+import { median } from '../support/security.js';
+import { api, person } from '../support/fixtures.js';
 
 /**
  * No account enumeration at the password step. By answer: every kind of "no" (unknown

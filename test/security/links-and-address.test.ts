@@ -17,8 +17,10 @@ import {
   tokenOf,
   type Harness,
   type TestFirm,
+  totpCode,
 } from '../support/harness.js';
-import { api, loginAs, mfaFirm, person, registerKey, softKey, totpCode, totpUser } from '../support/security.js';
+import { api, loginAs, mfaFirm, person, mailsTo, userRow } from '../support/fixtures.js';
+import { registerKey, softKey, totpUser } from '../support/factors.js';
 
 /**
  * Security review, issue 12, items 2 and 3.
@@ -41,18 +43,16 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 1, 9, 0, 5)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
 const USERS = api('/admin/users');
-const mailsTo = (to: string) => h.ctx.db.selectFrom('mail_outbox').selectAll().where('to_address', '=', to).orderBy('created_at').orderBy('id').execute();
-const subjectsTo = async (to: string) => (await mailsTo(to)).map((m) => m.subject);
+const subjectsTo = async (to: string) => (await mailsTo(h, to)).map((m) => m.subject);
 /** A time as the mails write it. */
 const utc = (at: number) => `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const inspect = (token: string) => new Agent(h.app).post(api('/password/inspect'), { token });
 const setPassword = (token: string, password = 'a long and private phrase') => new Agent(h.app).post(api('/password/set'), { token, password });
-const userRow = (id: string) => h.ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 const tokenRow = (token: string) => h.ctx.db.selectFrom('one_time_tokens').selectAll().where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
 
 function expectLinkInvalid(res: { statusCode: number; json(): unknown; body: string }) {
@@ -91,12 +91,12 @@ describe('item 2: a set-password link is bound to the address it was mailed to',
     // Whoever holds the mistyped domain can neither see whose link it is nor use it.
     expectLinkInvalid(await inspect(token));
     expectLinkInvalid(await setPassword(token));
-    expect((await userRow(id)).password_hash).toBeNull();
+    expect((await userRow(h, id))!.password_hash).toBeNull();
 
     // Changing the address back does not revive it either.
     expect((await F.admin.patch(`${USERS}/${id}`, { email: mistyped })).statusCode).toBe(200);
     expectLinkInvalid(await setPassword(token));
-    expect((await userRow(id)).password_hash).toBeNull();
+    expect((await userRow(h, id))!.password_hash).toBeNull();
 
     // A new link to the right address works.
     expect((await F.admin.patch(`${USERS}/${id}`, { email: corrected })).statusCode).toBe(200);
@@ -112,7 +112,7 @@ describe('item 2: a set-password link is bound to the address it was mailed to',
     expect((await tokenRow(token)).used_at).toBeNull();
     expectLinkInvalid(await inspect(token));
     expectLinkInvalid(await setPassword(token));
-    expect((await userRow(id)).password_hash).toBeNull();
+    expect((await userRow(h, id))!.password_hash).toBeNull();
     // It is the binding that refused it: back at the address it was mailed to, the link works.
     await h.ctx.db.updateTable('users').set({ email: mailedTo }).where('id', '=', id).execute();
     expect((await inspect(token)).json()).toMatchObject({ purpose: 'set_password', email: mailedTo });
@@ -132,7 +132,7 @@ describe('item 2: a set-password link is bound to the address it was mailed to',
     expect((await F.admin.patch(`${USERS}/${id}`, on)).statusCode).toBe(200);
     expectLinkInvalid(await inspect(token));
     expectLinkInvalid(await setPassword(token));
-    expect((await userRow(id)).password_hash).toBeNull();
+    expect((await userRow(h, id))!.password_hash).toBeNull();
   });
 
   it.each([
@@ -185,7 +185,7 @@ describe('item 2: a set-password link is bound to the address it was mailed to',
       .execute();
     expectLinkInvalid(await inspect(token));
     expectLinkInvalid(await setPassword(token));
-    expect((await userRow(id)).password_hash).toBeNull();
+    expect((await userRow(h, id))!.password_hash).toBeNull();
   });
 });
 
@@ -210,7 +210,7 @@ describe('item 3: address changes are announced', () => {
   it("a superuser who points a user's account at their own address, sets the password, resets MFA and enrols cannot do it unseen", async () => {
     const victim = await totpUser(h, F);
     const old = victim.user.email;
-    const before = (await mailsTo(old)).length;
+    const before = (await mailsTo(h, old)).length;
     const insider = address('sam.private', 'insider.example');
 
     const at: number[] = [];
@@ -220,7 +220,7 @@ describe('item 3: address changes are announced', () => {
     };
     step();
     expect((await F.admin.patch(`${USERS}/${victim.user.id}`, { email: insider })).statusCode).toBe(200);
-    expect(await userRow(victim.user.id)).toMatchObject({ email: insider, previous_email: old, email_changed_at: at[0] });
+    expect(await userRow(h, victim.user.id)).toMatchObject({ email: insider, previous_email: old, email_changed_at: at[0] });
 
     // The insider mails themself a link and sets the password...
     h.clock.advance(1000);
@@ -234,11 +234,11 @@ describe('item 3: address changes are announced', () => {
     step();
     const agent = await loginAs(h, F, { email: insider }, 'enroll');
     const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
-    const enrolled = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()), label: "Sam's phone" });
+    const enrolled = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret), label: "Sam's phone" });
     expect(enrolled.statusCode, enrolled.body).toBe(200);
 
     // The owner heard of every step at their old address, in order...
-    const told = (await mailsTo(old)).slice(before);
+    const told = (await mailsTo(h, old)).slice(before);
     expect(told.map((m) => m.subject)).toEqual([ADDRESS_CHANGED(), PREVIOUS_NOTICE(), PREVIOUS_NOTICE(), PREVIOUS_NOTICE()]);
     expect(told.every((m) => m.firm_id === F.firm.id && m.link === null)).toBe(true);
     expect(told[0]!.text_body).toContain(`was changed on ${utc(at[0]!)}`);
@@ -253,18 +253,18 @@ describe('item 3: address changes are announced', () => {
     for (const m of told) expect(m.text_body).not.toMatch(/127\.0\.0\.1|Sam's phone/);
     // The account's own (new) address got the full notices.
     expect(await subjectsTo(insider)).toEqual([`Set your password for ${F.firm.name}`, PASSWORD_SET, MFA_RESET(), AUTHENTICATOR_ADDED]);
-    expect((await mailsTo(insider)).at(-1)!.text_body).toContain(`an authenticator app named "Sam's phone"`);
+    expect((await mailsTo(h, insider)).at(-1)!.text_body).toContain(`an authenticator app named "Sam's phone"`);
   });
 
   it('the notices to the old address stop 7 days after the change', async () => {
     const u = await person(h, F);
     const old = u.email;
-    const base = (await mailsTo(old)).length;
+    const base = (await mailsTo(h, old)).length;
     h.clock.advance(1000);
     expect((await F.admin.patch(`${USERS}/${u.id}`, { email: address('moved') })).statusCode).toBe(200);
     const linkAndSet = async () => {
       expect((await F.admin.post(`${USERS}/${u.id}/password-link`)).statusCode).toBe(204);
-      expect((await setPassword(tokenOf(await lastLinkTo(h, (await userRow(u.id)).email)))).statusCode).toBe(204);
+      expect((await setPassword(tokenOf(await lastLinkTo(h, (await userRow(h, u.id))!.email)))).statusCode).toBe(204);
     };
     h.clock.advance(7 * DAY - 1);
     await adminAgain();
@@ -278,7 +278,7 @@ describe('item 3: address changes are announced', () => {
   it('changing the address twice within 7 days does not shake off the first address', async () => {
     const u = await person(h, F);
     const first = u.email;
-    const base = (await mailsTo(first)).length;
+    const base = (await mailsTo(h, first)).length;
     const second = address('second', 'insider.example');
     const third = address('third', 'insider.example');
     h.clock.advance(1000);
@@ -289,7 +289,7 @@ describe('item 3: address changes are announced', () => {
     // Both earlier addresses hear of the second change; the first is still the one kept...
     expect((await subjectsTo(first)).slice(base)).toEqual([ADDRESS_CHANGED(), ADDRESS_CHANGED()]);
     expect(await subjectsTo(second)).toEqual([ADDRESS_CHANGED()]);
-    expect(await userRow(u.id)).toMatchObject({ email: third, previous_email: first, email_changed_at: h.clock.now() });
+    expect(await userRow(h, u.id)).toMatchObject({ email: third, previous_email: first, email_changed_at: h.clock.now() });
     // ...and the 7 days started again at the second change.
     h.clock.advance(7 * DAY - 1);
     await adminAgain();
@@ -297,21 +297,21 @@ describe('item 3: address changes are announced', () => {
     expect((await setPassword(tokenOf(await lastLinkTo(h, third)))).statusCode).toBe(204);
     expect((await subjectsTo(first)).slice(base)).toEqual([ADDRESS_CHANGED(), ADDRESS_CHANGED(), PREVIOUS_NOTICE()]);
     expect(await subjectsTo(second)).toEqual([ADDRESS_CHANGED()]);
-    expectNoTraceOf(await mailsTo(first), third);
-    expectNoTraceOf(await mailsTo(first), second);
+    expectNoTraceOf(await mailsTo(h, first), third);
+    expectNoTraceOf(await mailsTo(h, first), second);
   });
 
   it('a phone or a security key enrolled after an address change is announced at the old address', async () => {
     const u = await person(h, F);
     const old = u.email;
-    const base = (await mailsTo(old)).length;
+    const base = (await mailsTo(h, old)).length;
     const moved = address('moved');
     h.clock.advance(1000);
     expect((await F.admin.patch(`${USERS}/${u.id}`, { email: moved })).statusCode).toBe(200);
     h.clock.advance(1000);
     const agent = await loginAs(h, F, { email: moved }, 'enroll');
     // The Tessera Authenticator: activated by the phone, through the device API.
-    const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
+    const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } });
     expect(begun.statusCode, begun.body).toBe(201);
     const device = await DeviceSimulator.create(h.app, h.clock);
     expect((await device.activate(begun.json().activationUrl)).statusCode).toBe(200);
@@ -321,9 +321,9 @@ describe('item 3: address changes are announced', () => {
     await registerKey(agent, softKey(h));
 
     expect((await subjectsTo(old)).slice(base)).toEqual([ADDRESS_CHANGED(), PREVIOUS_NOTICE(), PREVIOUS_NOTICE()]);
-    expect((await mailsTo(old)).slice(base + 1).every((m) => m.text_body.includes(': Authenticator enrolled.'))).toBe(true);
+    expect((await mailsTo(h, old)).slice(base + 1).every((m) => m.text_body.includes(': Authenticator enrolled.'))).toBe(true);
     expect(await subjectsTo(moved)).toEqual([AUTHENTICATOR_ADDED, AUTHENTICATOR_ADDED]);
-    const added = (await mailsTo(moved)).map((m) => m.text_body);
+    const added = (await mailsTo(h, moved)).map((m) => m.text_body);
     expect(added[0]).toContain('the Tessera Authenticator on a phone');
     expect(added[1]).toContain('a security key named "Security key"');
   });
@@ -334,16 +334,16 @@ describe('item 3: address changes are announced', () => {
     const moved = address('moved');
     h.clock.advance(1000);
     expect((await F.admin.patch(`${USERS}/${u.user.id}`, { email: moved })).statusCode).toBe(200);
-    const before = (await mailsTo(old)).length;
+    const before = (await mailsTo(h, old)).length;
     h.clock.advance(1000);
     const me = await sessionAgent(h, { id: u.user.id, firmId: F.firm.id }, { secondFactorAt: h.clock.now(), ip: '203.0.113.77' });
     expect((await me.patch(api(`/me/authenticators/${u.authenticatorId}`), { label: 'Secret label' })).statusCode).toBe(200);
     h.clock.advance(1000);
     expect((await me.post(api('/me/backup-codes'))).statusCode).toBe(200);
-    const told = (await mailsTo(old)).slice(before);
+    const told = (await mailsTo(h, old)).slice(before);
     expect(told.map((m) => m.text_body.match(/: (Authenticator renamed|New backup codes made)\./)?.[1])).toEqual(['Authenticator renamed', 'New backup codes made']);
     for (const m of told) expect(`${m.text_body}${m.html_body}`).not.toMatch(/Secret label|203\.0\.113\.77/);
-    expect((await mailsTo(moved)).map((m) => m.text_body).join('\n')).toContain('203.0.113.77');
+    expect((await mailsTo(h, moved)).map((m) => m.text_body).join('\n')).toContain('203.0.113.77');
   });
 });
 

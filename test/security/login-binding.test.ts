@@ -1,26 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../../src/clock.js';
 import { STEP_UP_MAX_AGE_MS } from '../../src/mfa/pending-login.js';
-import { Agent, PASSWORD, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode as harnessCode, type Harness, type TestFirm } from '../support/harness.js';
+import { Agent, PASSWORD, auditEvents, dbState, enrolledOperator, expectError, expectRefused, startHarness, totpCode, type Harness, type TestFirm } from '../support/harness.js';
 import { DeviceSimulator } from '../support/device-simulator.js';
 import { SoftAuthenticator, type SoftCredential } from '../support/soft-authenticator.js';
-import {
-  api,
-  assertionOptions,
-  freshCode,
-  keyUser,
-  loginAs,
-  mfaFirm,
-  person,
-  pushUser,
-  sendPush,
-  sessionCookie,
-  sessionRow,
-  totpCode,
-  totpUser,
-  withSessionCookie,
-  type TotpUser,
-} from '../support/security.js';
+import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, withSessionCookie, mfaAttempts } from '../support/fixtures.js';
+import { assertionOptions, freshCode, keyUser, pushUser, sendPush, totpUser, type TotpUser } from '../support/factors.js';
 
 /**
  * Security review (issue 12), items 4 to 6: what binds a login to the way it was made.
@@ -37,11 +22,11 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 14, 9, 0, 0)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
-const PHONE = { phone: { number: '020 7946 0958', country: 'GB' } };
+const PHONE = { phone: { number: '07911 123456', country: 'GB' } };
 
 async function beginMobile(agent: Agent): Promise<{ authenticatorId: string; activationUrl: string }> {
   const res = await agent.post(api('/mfa/enrollment/push'), PHONE);
@@ -65,7 +50,7 @@ async function expectPhotographedCodeRefused(begun: { authenticatorId: string; a
 
 async function confirmTotp(agent: Agent): Promise<void> {
   const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
-  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()) });
+  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret) });
   expect(res.statusCode, res.body).toBe(200);
 }
 
@@ -126,11 +111,9 @@ describe('an activation QR code is bound to the enrollment that showed it', () =
 
 // --- item 5 ------------------------------------------------------------------------------
 
-const withCookie = (token: string) => withSessionCookie(h, token);
-
 /** A firm that remembers browsers, and a user of it whose browser it remembers (after one login with the second factor), signed out. */
 async function rememberedUser(days: number): Promise<{ f: TestFirm; u: TotpUser; browser: Agent }> {
-  const f = await mfaFirm(h);
+  const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
   await h.ctx.db.updateTable('mfa_settings').set({ remember_days: days }).where('firm_id', '=', f.firm.id).execute();
   const u = await totpUser(h, f);
   const browser = await loginAs(h, f, u.user, 'second_factor');
@@ -145,7 +128,7 @@ describe('a step-up replaces the session token and ages', () => {
     await loginAs(h, f, u.user, 'home', browser); // remembered: no second factor asked
     const copied = sessionCookie(browser)!;
     const loggedIn = (await sessionRow(h, copied))!;
-    const thief = withCookie(copied);
+    const thief = withSessionCookie(h, copied);
     expect((await browser.get(api('/me/security'))).json()).toMatchObject({ secondFactorThisSession: false, stepUpRequired: true });
 
     h.clock.advance(20 * MINUTE);
@@ -177,7 +160,7 @@ describe('a step-up replaces the session token and ages', () => {
     const expectRotated = async (agent: Agent, copied: string, method: string, userId: string) => {
       expect(sessionCookie(agent)).not.toBe(copied);
       expect(await sessionRow(h, copied)).toBeUndefined();
-      expectError(await withCookie(copied).get(api('/me')), 401, 'UNAUTHENTICATED');
+      expectError(await withSessionCookie(h, copied).get(api('/me')), 401, 'UNAUTHENTICATED');
       expect(await sessionRow(h, sessionCookie(agent)!)).toMatchObject({ stage: 'full', second_factor_at: h.clock.now() });
       expect((await agent.get(api('/me/security'))).json()).toMatchObject({ stepUpRequired: false });
       expect((await auditEvents(h, { event: 'login.step_up', subjectId: userId })).at(-1)?.details).toEqual({ realm: 'firm', method });
@@ -252,10 +235,10 @@ describe('a step-up replaces the session token and ages', () => {
     await expectRefused(h, await op.agent.post(api('/operator/backup-codes')), 403, 'SECOND_FACTOR_REQUIRED', before);
 
     const old = sessionCookie(op.agent)!;
-    const stepUp = await op.agent.post(api('/mfa/verify'), { method: 'totp', code: harnessCode(h, op.secret) });
+    const stepUp = await op.agent.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, op.secret) });
     expect(stepUp.statusCode, stepUp.body).toBe(200);
     expect(sessionCookie(op.agent)).not.toBe(old);
-    expectError(await withCookie(old).get(api('/operator/firms')), 401, 'UNAUTHENTICATED');
+    expectError(await withSessionCookie(h, old).get(api('/operator/firms')), 401, 'UNAUTHENTICATED');
     expect(await sessionRow(h, sessionCookie(op.agent)!)).toMatchObject({ principal: 'operator', operator_id: op.id, stage: 'full', second_factor_at: h.clock.now() });
     expect((await auditEvents(h, { event: 'login.step_up', subjectId: op.id })).at(-1)?.details).toEqual({ realm: 'operator', method: 'totp' });
     expect((await op.agent.post(api('/operator/backup-codes'))).statusCode).toBe(200);
@@ -263,8 +246,6 @@ describe('a step-up replaces the session token and ages', () => {
 });
 
 // --- item 6 ------------------------------------------------------------------------------
-
-const userRow = (id: string) => h.ctx.db.selectFrom('users').select(['mfa_failed_count', 'mfa_locked_until']).where('id', '=', id).executeTakeFirstOrThrow();
 
 /** Ten wrong backup codes from the attacker's own pending login (the attacker knows the password): the second factor locks. */
 async function lockByGuessing(f: TestFirm, user: { email: string }): Promise<void> {
@@ -287,7 +268,7 @@ describe('the second-factor lockout covers every way in', () => {
     const { f, u, browser: remembered } = await rememberedUser(30);
 
     await lockByGuessing(f, u.user);
-    const lock = await userRow(u.user.id);
+    const lock = await mfaAttempts(h, u.user.id);
     expect(lock.mfa_locked_until).toBe(h.clock.now() + 15 * MINUTE);
     const sessionsBefore = await sessionsOf(u.user.id);
 
@@ -299,7 +280,7 @@ describe('the second-factor lockout covers every way in', () => {
     expect(res.cookies.find((c) => c.name === 'tessera_session')).toBeUndefined();
     expect(sessionCookie(remembered)).toBeUndefined();
     expect(await sessionsOf(u.user.id)).toEqual(sessionsBefore);
-    expect(await userRow(u.user.id)).toEqual(lock); // neither lifted nor extended
+    expect(await mfaAttempts(h, u.user.id)).toEqual(lock); // neither lifted nor extended
     await expectLockoutAudited(f, u.user.id, { realm: 'firm', rememberedBrowser: true });
 
     // The browser stays remembered: once the lock ends it skips the second factor again.
@@ -308,7 +289,7 @@ describe('the second-factor lockout covers every way in', () => {
   });
 
   it('a passkey does not sign a locked user in, and the refused assertion cannot be replayed once the lock ends', async () => {
-    const f = await mfaFirm(h);
+    const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
     const policy = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: true };
     expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: policy })).statusCode).toBe(200);
     const user = await person(h, f);
@@ -325,7 +306,7 @@ describe('the second-factor lockout covers every way in', () => {
     };
 
     await lockByGuessing(f, user);
-    const lock = await userRow(user.id);
+    const lock = await mfaAttempts(h, user.id);
     const sessionsBefore = await sessionsOf(user.id);
     h.clock.advance(14 * MINUTE); // the last minute of the lock
     const holder = new Agent(h.app, { ip: '203.0.113.20' });
@@ -335,7 +316,7 @@ describe('the second-factor lockout covers every way in', () => {
     expect(refused.res.headers['retry-after']).toBe('60');
     expect(sessionCookie(holder)).toBeUndefined();
     expect(await sessionsOf(user.id)).toEqual(sessionsBefore);
-    expect(await userRow(user.id)).toEqual(lock); // neither lifted nor extended
+    expect(await mfaAttempts(h, user.id)).toEqual(lock); // neither lifted nor extended
     await expectLockoutAudited(f, user.id, { realm: 'firm', method: 'passkey', authenticatorId: start.authenticatorId });
 
     // The refused assertion was used up: replayed once the lock has ended (its challenge's 5 minutes
@@ -350,9 +331,9 @@ describe('the second-factor lockout covers every way in', () => {
     // After the lock a passkey signs in, and like any second factor restarts the failure count.
     const attacker = await loginAs(h, f, user, 'second_factor', new Agent(h.app, { ip: '198.51.100.8' }));
     expectError(await attacker.post(api('/mfa/verify'), { method: 'backup_code', code: 'GUESS-AGAIN' }), 401, 'INVALID_CODE');
-    expect((await userRow(user.id)).mfa_failed_count).toBe(1);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(1);
     const ok = await signIn(new Agent(h.app, { ip: '203.0.113.21' }));
     expect(ok.res.statusCode, ok.res.body).toBe(200);
-    expect((await userRow(user.id)).mfa_failed_count).toBe(0);
+    expect((await mfaAttempts(h, user.id)).mfa_failed_count).toBe(0);
   });
 });

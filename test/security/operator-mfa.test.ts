@@ -19,6 +19,7 @@ import {
   type Harness,
   type TestOperator,
 } from '../support/harness.js';
+import { api } from '../support/fixtures.js';
 
 /**
  * Security suite, issue 8.6: "operator screens need the operator's own second factor (the
@@ -29,7 +30,6 @@ import {
  */
 
 let h: Harness;
-const api = (p: string) => `/api/v1${p}`;
 const STEP = 30_000;
 
 beforeAll(async () => {
@@ -96,7 +96,7 @@ describe('enrolment at the first login', () => {
       seatAvailable: true,
       enrolled: false,
     });
-    expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '+44 20 7946 0958' } }), 401, 'UNAUTHENTICATED');
+    expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '+44 7911 123456' } }), 401, 'UNAUTHENTICATED');
     expectError(await agent.post(api('/mfa/enrollment/skip')), 401, 'UNAUTHENTICATED');
 
     const begun = await agent.post(api('/mfa/enrollment/totp'), {});

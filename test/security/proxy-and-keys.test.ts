@@ -22,8 +22,10 @@ import { runDueJobs } from '../../src/jobs/job.service.js';
 import { IP_POLICY } from '../../src/core/throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { Agent, PASSWORD, addUser, auditEvents, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import { api, apiRoutes, freshCode, loginAs, mfaFirm, pushUser, sampleOf, sendPush, totpUser } from '../support/security.js';
+import { apiRoutes, sampleOf } from '../support/security.js';
 import { overHttp, startServerProcess } from '../support/server-process.js';
+import { api, loginAs, mfaFirm } from '../support/fixtures.js';
+import { freshCode, pushUser, sendPush, totpUser } from '../support/factors.js';
 
 /**
  * Security review (issue 12), trusted proxies: the client's address behind a reverse proxy.
@@ -64,7 +66,7 @@ describe.each([
     proxyServer = http.createServer((req, res) => proxy.web(req, res));
     await new Promise<void>((resolve) => proxyServer.listen(0, '127.0.0.1', resolve));
     viaProxy = overHttp(`http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`);
-    F = await mfaFirm(h);
+    F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
   });
   afterAll(async () => {
     await new Promise((resolve) => proxyServer?.close(resolve));

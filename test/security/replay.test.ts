@@ -1,21 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { DeviceSimulator } from '../support/device-simulator.js';
-import { Agent, auditEvents, lastLinkTo, startHarness, tokenOf, type Harness, type TestFirm } from '../support/harness.js';
-import {
-  api,
-  assertionOptions,
-  freshCode,
-  keyUser,
-  loginAs,
-  mfaFirm,
-  person,
-  pushUser,
-  sendPush,
-  totpCode,
-  totpUser,
-  type PushUser,
-} from '../support/security.js';
+import { Agent, auditEvents, lastLinkTo, startHarness, tokenOf, type Harness, type TestFirm, totpCode } from '../support/harness.js';
+import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
+import { assertionOptions, freshCode, keyUser, pushUser, sendPush, totpUser, type PushUser } from '../support/factors.js';
 
 /**
  * Replays, factor by factor: whatever was accepted once is refused the second time, in
@@ -29,7 +17,7 @@ const STEP = 30_000;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 4, 9, 0, 15)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
@@ -54,7 +42,7 @@ describe('passcodes', () => {
   it("a code of an earlier step (still inside the drift window) is refused once a later step's code was used", async () => {
     const u = await totpUser(h, F);
     const later = freshCode(h, u.secret);
-    const earlier = totpCode(u.secret, h.clock.now() - STEP);
+    const earlier = totpCode(h, u.secret, -1);
     expect((await verify(await loginAs(h, F, u.user, 'second_factor'), 'totp', later)).statusCode).toBe(200);
     expectInvalidCode(await verify(await loginAs(h, F, u.user, 'second_factor'), 'totp', earlier));
   });
@@ -129,7 +117,7 @@ describe('push answers', () => {
 
   it('a device activation code works once', async () => {
     const agent = await loginAs(h, F, await person(h, F), 'enroll');
-    const begun = (await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } })).json();
+    const begun = (await agent.post(api('/mfa/enrollment/push'), { phone: { number: '07911 123456', country: 'GB' } })).json();
     expect((await (await DeviceSimulator.create(h.app, h.clock)).activate(begun.activationUrl)).statusCode).toBe(200);
     const thief = await DeviceSimulator.create(h.app, h.clock);
     const res = await thief.activate(begun.activationUrl);

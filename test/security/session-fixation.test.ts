@@ -2,24 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { hashToken } from '../../src/sessions/session.service.js';
-import { Agent, addCorporation, addUser, enrollForTest, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import {
-  api,
-  assertionOptions,
-  freshCode,
-  keyUser,
-  loginAs,
-  mfaFirm,
-  person,
-  pushUser,
-  sendPush,
-  sessionCookie,
-  sessionRow,
-  softKey,
-  totpCode,
-  totpUser,
-  withSessionCookie,
-} from '../support/security.js';
+import { Agent, addCorporation, addUser, enrollForTest, startHarness, type Harness, type TestFirm, totpCode } from '../support/harness.js';
+import { api, loginAs, mfaFirm, person, sessionCookie, sessionRow, withSessionCookie } from '../support/fixtures.js';
+import { assertionOptions, freshCode, keyUser, pushUser, sendPush, softKey, totpUser } from '../support/factors.js';
 
 /**
  * Session fixation (firm users; operators: operator-mfa.test.ts). A session token is never
@@ -34,15 +19,14 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 3, 9, 0, 0)) });
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
-const withCookie = (token: string) => withSessionCookie(h, token);
 /** The token is dead: the server has no session for it and every route treats it as no session. */
 async function expectDead(token: string) {
   expect(await sessionRow(h, token)).toBeUndefined();
-  const a = withCookie(token);
+  const a = withSessionCookie(h, token);
   expect((await a.get(api('/me'))).statusCode).toBe(401);
   expect((await a.get(api('/mfa/challenge'))).statusCode).toBe(401);
 }
@@ -58,7 +42,7 @@ async function rotated(agent: Agent, ...earlier: (string | undefined)[]): Promis
 describe('the password step', () => {
   it('a cookie set before login (a made-up token) is never adopted', async () => {
     const planted = randomBytes(16).toString('base64url');
-    const agent = withCookie(planted);
+    const agent = withSessionCookie(h, planted);
     const user = await person(h, F);
     await loginAs(h, F, user, 'enroll', agent);
     await rotated(agent, planted);
@@ -71,7 +55,7 @@ describe('the password step', () => {
     const planter = await loginAs(h, F, attacker.user, 'second_factor');
     const planted = sessionCookie(planter)!;
     const victimUser = await totpUser(h, F);
-    const browser = withCookie(planted);
+    const browser = withSessionCookie(h, planted);
     await loginAs(h, F, victimUser.user, 'second_factor', browser);
     const token = await rotated(browser, planted);
     await expectDead(planted);
@@ -82,7 +66,7 @@ describe('the password step', () => {
     const corp = await addCorporation(h, F.firm.id, 'Fixation Ltd');
     const user = await addUser(h, F.firm.id, { name: 'Cory Corp', email: 'cory@fixation.example', kind: 'corp_user', corporationId: corp.id });
     const planted = randomBytes(16).toString('base64url');
-    const agent = withCookie(planted);
+    const agent = withSessionCookie(h, planted);
     await loginAs(h, F, user, 'home', agent);
     await rotated(agent, planted);
   });
@@ -137,7 +121,7 @@ describe('finishing the first enrollment makes a new session; the pending token 
     const agent = await loginAs(h, F, await person(h, F), 'enroll');
     const pending = sessionCookie(agent)!;
     const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json();
-    expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()) })).statusCode).toBe(200);
+    expect((await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(h, begun.secret) })).statusCode).toBe(200);
     await rotated(agent, pending);
     await expectDead(pending);
   });
@@ -153,7 +137,7 @@ describe('finishing the first enrollment makes a new session; the pending token 
   });
 
   it('skipping because the last licence went meanwhile', async () => {
-    const one = await mfaFirm(h, 1);
+    const one = await mfaFirm(h, { licences: 1, enabled: 'staff' });
     const agent = await loginAs(h, one, await person(h, one), 'enroll');
     const pending = sessionCookie(agent)!;
     expect(await enrollForTest(h, one.firm.id, (await person(h, one)).id)).toBe('taken');
@@ -170,7 +154,7 @@ describe('logout ends the session on the server', () => {
     const agent = await loginAs(h, F, u.user, 'second_factor');
     expect((await agent.post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) })).statusCode).toBe(200);
     const token = sessionCookie(agent)!;
-    const copy = withCookie(token);
+    const copy = withSessionCookie(h, token);
     expect((await copy.get(api('/me'))).statusCode).toBe(200);
     const out = await agent.post(api('/logout'));
     expect(out.statusCode).toBe(204);
@@ -184,7 +168,7 @@ describe('logout ends the session on the server', () => {
     const token = sessionCookie(agent)!;
     expect((await agent.post(api('/logout'))).statusCode).toBe(204);
     await expectDead(token);
-    const res = await withCookie(token).post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) });
+    const res = await withSessionCookie(h, token).post(api('/mfa/verify'), { method: 'totp', code: freshCode(h, u.secret) });
     expect(res.statusCode).toBe(401);
   });
 });

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../../src/clock.js';
 import { LOGIN_POLICY_DEFAULTS } from '../../src/mfa-policy/mfa-login-policy.service.js';
 import { ACCOUNT_POLICY, IP_POLICY } from '../../src/core/throttle.js';
-import { Agent, PASSWORD, firmWithAdmin, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import { api, freshCode, loginAs, mfaFirm, person, pushUser, sendPush, totpCode, totpUser } from '../support/security.js';
+import { Agent, PASSWORD, firmWithAdmin, startHarness, type Harness, type TestFirm, totpCode } from '../support/harness.js';
+import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
+import { freshCode, pushUser, sendPush, totpUser } from '../support/factors.js';
 
 /**
  * Throttling limits are reached, held, and lifted: each limit answers with its status and a
@@ -20,7 +21,7 @@ let F: TestFirm; // MFA on for staff
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 5, 9, 0, 0)) });
   plain = await firmWithAdmin(h);
-  F = await mfaFirm(h);
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
 });
 afterAll(() => h?.close());
 
@@ -111,10 +112,10 @@ describe('the second factor: lockout', () => {
     retryAfter(await agent.post(api('/mfa/webauthn/options')), 423, 'MFA_LOCKED');
     h.clock.set(start + LOGIN_POLICY_DEFAULTS.lockoutMinutes * MINUTE - 1000);
     const later = await loginAs(h, F, u.user, 'second_factor');
-    expect(retryAfter(await later.post(api('/mfa/verify'), { method: 'totp', code: totpCode(u.secret, h.clock.now()) }), 423, 'MFA_LOCKED')).toBe(1);
+    expect(retryAfter(await later.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, u.secret) }), 423, 'MFA_LOCKED')).toBe(1);
     // Lifted: the right code of the current step lets the user in.
     h.clock.set(start + LOGIN_POLICY_DEFAULTS.lockoutMinutes * MINUTE);
-    const res = await later.post(api('/mfa/verify'), { method: 'totp', code: totpCode(u.secret, h.clock.now()) });
+    const res = await later.post(api('/mfa/verify'), { method: 'totp', code: totpCode(h, u.secret) });
     expect(res.statusCode, res.body).toBe(200);
   });
 });

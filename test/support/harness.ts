@@ -140,9 +140,12 @@ export class Agent {
   }
 }
 
+/** The passcode an authenticator app shows for this secret at a time (ms). */
+export const totpAt = (secret: string, at: number): string => TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: at });
+
 /** The passcode an authenticator app shows for this secret at the harness's time (plus whole steps). */
 export function totpCode(h: Harness, secret: string, offsetSteps = 0): string {
-  return TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: h.clock.now() + offsetSteps * TOTP_PARAMS.period * 1000 });
+  return totpAt(secret, h.clock.now() + offsetSteps * TOTP_PARAMS.period * 1000);
 }
 
 export interface TestOperator {

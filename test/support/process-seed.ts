@@ -70,7 +70,7 @@ export async function seedForProcess(database: TestDatabase): Promise<ProcessSee
       const agent = new Agent(h.app);
       const login = await agent.post('/api/v1/login', { email: user.email, password: PASSWORD, firm: mfaFirm.firm.slug });
       expect(login.json().next, login.body).toBe('enroll');
-      const begun = await agent.post('/api/v1/mfa/enrollment/push', { phone: { number: '020 7946 0958', country: 'GB' } });
+      const begun = await agent.post('/api/v1/mfa/enrollment/push', { phone: { number: '07911 123456', country: 'GB' } });
       expect(begun.statusCode, begun.body).toBe(201);
       const device = await DeviceSimulator.create(h.app, systemClock);
       expect((await device.activate(begun.json().activationUrl)).statusCode).toBe(200);

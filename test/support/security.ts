@@ -1,21 +1,13 @@
-import { Secret, TOTP } from 'otpauth';
 import { expect } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../src/app.js';
-import type { UserView } from '../../src/directory/user.view.js';
-import { TOTP_PARAMS } from '../../src/factors/totp/totp.factor.js';
-import { hashToken } from '../../src/sessions/session.service.js';
-import { DeviceSimulator } from './device-simulator.js';
-import { Agent, PASSWORD, activateSubscription, addUser, dbState, enableMfaForStaff, firmWithAdmin, type Harness, type TestFirm } from './harness.js';
-import { SoftAuthenticator, type SoftCredential } from './soft-authenticator.js';
+import { dbState, type Harness } from './harness.js';
 
 /**
  * What the security suite (test/security/) shares: the routes of the app as the app itself
  * declares them (so a new route is covered, or fails the suite, without anyone remembering
- * to add it), "firm B's data" as a snapshot, and users enrolled through the API with each factor.
+ * to add it), and "firm B's data" as a snapshot. People, logins and factors are in fixtures.ts and factors.ts.
  */
-
-export const api = (path: string) => `/api/v1${path}`;
 
 // --- the routes, from the app ---------------------------------------------------------------
 
@@ -167,132 +159,6 @@ export function expectErrorShape(res: LightMyRequestResponse, extra: string[] = 
   expect((body.message as string).trim().length).toBeGreaterThan(0);
   expect(Object.keys(body).sort()).toEqual(['error', 'message', ...extra].sort());
   return body as { error: string; message: string };
-}
-
-// --- people, logins and factors, through the API ----------------------------------------
-
-export const sessionCookie = (agent: Agent) => agent.cookies.get('tessera_session');
-/** A browser that holds this session token (planted, or copied by a thief). */
-export function withSessionCookie(h: Harness, token: string): Agent {
-  const agent = new Agent(h.app);
-  agent.cookies.set('tessera_session', token);
-  return agent;
-}
-export const sessionRow = (h: Harness, token: string) => h.ctx.db.selectFrom('sessions').selectAll().where('id', '=', hashToken(token)).executeTakeFirst();
-
-/** A firm on an active subscription whose staff (case managers, vendor case managers) are MFA-enabled. */
-export async function mfaFirm(h: Harness, licences = 20): Promise<TestFirm> {
-  const f = await firmWithAdmin(h);
-  await activateSubscription(h, f.firm.id, licences);
-  await enableMfaForStaff(h, f.firm.id);
-  return f;
-}
-
-let seq = 0;
-/** A new case manager of the firm, with the harness PASSWORD. */
-export function person(h: Harness, f: TestFirm, o: { superuser?: boolean; password?: string | null } = {}): Promise<UserView> {
-  const n = ++seq;
-  return addUser(h, f.firm.id, { name: `Sec ${n}`, email: `sec-${n}-${f.firm.slug}@example.com`, kind: 'case_manager', isSuperuser: o.superuser }, o.password === undefined ? PASSWORD : o.password);
-}
-
-/** Password login; asserts 200 and the next step. */
-export async function loginAs(h: Harness, f: TestFirm, user: { email: string }, next: 'home' | 'second_factor' | 'enroll', agent = new Agent(h.app)): Promise<Agent> {
-  const res = await agent.post(api('/login'), { email: user.email, password: PASSWORD, firm: f.firm.slug });
-  expect(res.statusCode, res.body).toBe(200);
-  expect(res.json().next).toBe(next);
-  return agent;
-}
-
-export const totpCode = (secret: string, at: number) => TOTP.generate({ ...TOTP_PARAMS, secret: Secret.fromBase32(secret), timestamp: at });
-
-export interface TotpUser {
-  user: UserView;
-  secret: string;
-  authenticatorId: string;
-  backupCodes: string[];
-}
-
-/** A user who enrolled an authenticator app at first login (the code of the current step is used up), then logged out. */
-export async function totpUser(h: Harness, f: TestFirm, o: { superuser?: boolean } = {}): Promise<TotpUser> {
-  const user = await person(h, f, o);
-  const agent = await loginAs(h, f, user, 'enroll');
-  const begun = (await agent.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
-  const res = await agent.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: totpCode(begun.secret, h.clock.now()) });
-  expect(res.statusCode, res.body).toBe(200);
-  await agent.post(api('/logout'));
-  return { user, secret: begun.secret, authenticatorId: begun.authenticatorId, backupCodes: res.json().backupCodes };
-}
-
-/** Moves the clock to the next TOTP step (no code of it used yet) and returns its code. */
-export function freshCode(h: Harness, secret: string): string {
-  h.clock.advance(TOTP_PARAMS.period * 1000);
-  return totpCode(secret, h.clock.now());
-}
-
-export interface PushUser {
-  user: UserView;
-  device: DeviceSimulator;
-  authenticatorId: string;
-}
-
-/** A user who enrolled the Tessera Authenticator at first login (activation, complete), then logged out. */
-export async function pushUser(h: Harness, f: TestFirm): Promise<PushUser> {
-  const user = await person(h, f);
-  const agent = await loginAs(h, f, user, 'enroll');
-  const begun = await agent.post(api('/mfa/enrollment/push'), { phone: { number: '020 7946 0958', country: 'GB' } });
-  expect(begun.statusCode, begun.body).toBe(201);
-  const { authenticatorId, activationUrl } = begun.json() as { authenticatorId: string; activationUrl: string };
-  const device = await DeviceSimulator.create(h.app, h.clock);
-  const activated = await device.activate(activationUrl);
-  expect(activated.statusCode, activated.body).toBe(200);
-  const done = await agent.post(api(`/mfa/enrollment/push/${authenticatorId}/complete`));
-  expect(done.statusCode, done.body).toBe(200);
-  await agent.post(api('/logout'));
-  return { user, device, authenticatorId };
-}
-
-/** Sends a push from a pending login; returns the transaction. */
-export async function sendPush(agent: Agent): Promise<{ transactionId: string; number: string }> {
-  const res = await agent.post(api('/mfa/push'));
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-
-export interface KeyUser {
-  user: UserView;
-  key: SoftAuthenticator;
-  credential: SoftCredential;
-  authenticatorId: string;
-}
-
-export const softKey = (h: Harness) => new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin });
-
-/** Registers a security key in the agent's session (enrollment or "add another"); asserts success. */
-export async function registerKey(agent: Agent, key: SoftAuthenticator): Promise<{ authenticatorId: string; credential: SoftCredential; res: LightMyRequestResponse }> {
-  const opts = await agent.post(api('/mfa/enrollment/webauthn/options'), { label: 'Security key' });
-  expect(opts.statusCode, opts.body).toBe(200);
-  const { authenticatorId, options } = opts.json();
-  const { response, credential } = key.register(options);
-  const res = await agent.post(api(`/mfa/enrollment/webauthn/${authenticatorId}/verify`), { response });
-  expect(res.statusCode, res.body).toBe(200);
-  return { authenticatorId, credential, res };
-}
-
-/** A user who enrolled a security key at first login, then logged out. */
-export async function keyUser(h: Harness, f: TestFirm): Promise<KeyUser> {
-  const user = await person(h, f);
-  const agent = await loginAs(h, f, user, 'enroll');
-  const key = softKey(h);
-  const { authenticatorId, credential } = await registerKey(agent, key);
-  await agent.post(api('/logout'));
-  return { user, key, credential, authenticatorId };
-}
-
-/** The options of a security-key second factor in a pending login. */
-export async function assertionOptions(agent: Agent): Promise<{ challenge: string }> {
-  const res = await agent.post(api('/mfa/webauthn/options'));
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json().options;
 }
 
 /** Median of a list of numbers. */

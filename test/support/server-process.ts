@@ -12,7 +12,7 @@ import { freePort } from '../../bench/lib/server.js';
  * build is needed), on a free port of 127.0.0.1, with only the environment given here
  * (plus PATH). Resolves once GET /api/v1/health answers; rejects with the process's output
  * if it exits or is not ready within `readyTimeoutMs`. With `ca` (the process given
- * TESSERA_TLS_CERT/KEY), it is spoken to over HTTPS, trusting that CA.
+ * TESSERA_TLS_CERT/KEY), it is spoken to over HTTPS, trusting that CA. `args` are the server's flags (--demo).
  */
 export interface ServerProcess {
   url: string;
@@ -31,7 +31,7 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number; ca?: string }): Promise<ServerProcess> {
+export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number; ca?: string; args?: string[] }): Promise<ServerProcess> {
   const cwd = options.cwd ?? projectRoot();
   const port = options.env.TESSERA_PORT ? Number(options.env.TESSERA_PORT) : await freePort();
   const url = `${options.ca ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -43,7 +43,7 @@ export async function startServerProcess(options: { env: Record<string, string>;
     ...options.env,
     TESSERA_PORT: String(port),
   };
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot(), 'src', 'server.ts')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot(), 'src', 'server.ts'), ...(options.args ?? [])], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));

@@ -2098,6 +2098,144 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/mfa/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** What a change of the configuration would do (users brought under MFA or taken out, who is mailed), without making it */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        change: "configuration";
+                        configuration: {
+                            caseManagers: boolean;
+                            vendorCaseManagers: boolean;
+                            corporationScope: "all" | "specific";
+                            allCorpUsers: boolean;
+                            allForeignNationals: boolean;
+                        };
+                    } | {
+                        /** @enum {string} */
+                        change: "addCorporation";
+                        corporationId: string;
+                        corpUsers?: boolean;
+                        foreignNationals?: boolean;
+                    } | {
+                        /** @enum {string} */
+                        change: "corporationSwitches";
+                        corporationId: string;
+                        corpUsers?: boolean;
+                        foreignNationals?: boolean;
+                    } | {
+                        /** @enum {string} */
+                        change: "removeCorporation";
+                        corporationId: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            covered: {
+                                before: number;
+                                after: number;
+                            };
+                            added: {
+                                total: number;
+                                byKind: {
+                                    caseManagers: number;
+                                    vendorCaseManagers: number;
+                                    corpUsers: number;
+                                    foreignNationals: number;
+                                };
+                            };
+                            removed: {
+                                total: number;
+                                byKind: {
+                                    caseManagers: number;
+                                    vendorCaseManagers: number;
+                                    corpUsers: number;
+                                    foreignNationals: number;
+                                };
+                            };
+                            mailed: number;
+                            enrolledRemoved: number;
+                            live: boolean;
+                            includesYou: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/mfa/configuration": {
         parameters: {
             query?: never;
@@ -2872,6 +3010,63 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/operator/subscriptions/pending": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How many requests wait for an answer: to subscribe, and for more licences (the console shows the count) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            subscriptions: number;
+                            licences: number;
+                        };
                     };
                 };
                 /** @description Default Response */

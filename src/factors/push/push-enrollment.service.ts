@@ -6,7 +6,8 @@ import { AppError, notFound } from '../../core/errors.js';
 import { issueBackupCodes } from '../backup-codes/backup-codes.factor.js';
 import { ACTIVATION_TTL_MS, PUSH_LABEL } from './push.factor.js';
 import type { PendingLogin } from '../../http/auth.js';
-import { assertMayEnroll, phoneE164, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import { phoneE164 } from '../phone-number.js';
 import { assertNotLocked, currentLock, resetFailures } from '../../core/lockout.js';
 import { completeSecondFactor } from '../../mfa/pending-login.js';
 

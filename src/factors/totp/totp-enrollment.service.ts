@@ -6,10 +6,10 @@ import { activateAuthenticator, alreadyConfirmed } from '../../core/activation.j
 import {
   DEFAULT_TOTP_LABEL,
   assertMayEnroll,
-  phoneE164,
   type ConfirmInput,
   type ConfirmResult,
 } from '../../mfa/enrollment-flow.service.js';
+import { phoneE164 } from '../phone-number.js';
 import { assertNotLocked, invalidCode, loginPolicyOf, mfaLocked, recordFailure } from '../../core/lockout.js';
 import { completeSecondFactor } from '../../mfa/pending-login.js';
 import { answer, type Outcome } from '../../core/outcome.js';

@@ -12,6 +12,7 @@ import {
   type TransactionView,
 } from './device';
 import { accountStore, type StoredAccount } from './store';
+import { useConfirm } from '../components/Dialog';
 
 /** How often the app asks for pending requests besides the stream (a fallback when events do not arrive). */
 const POLL_MS = 5000;
@@ -138,6 +139,7 @@ export function AuthenticatorApp() {
 }
 
 function Account({ account, onRemoved }: { account: StoredAccount; onRemoved(): void }) {
+  const [confirm, confirmDialog] = useConfirm();
   const [code, setCode] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const hideTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -158,7 +160,7 @@ function Account({ account, onRemoved }: { account: StoredAccount; onRemoved(): 
   }
 
   async function remove() {
-    if (!window.confirm(`Remove ${account.account.email} at ${account.account.firmName} from this app?`)) return;
+    if (!(await confirm({ title: `Remove ${account.account.email} at ${account.account.firmName}?`, body: 'This app stops showing its passcodes and approving its sign-ins. To use it again, set it up from My security.', confirmLabel: 'Remove', danger: true }))) return;
     // The server stops sending this device notifications (best effort: the app may be offline).
     await setWebPushSubscription(account, null).catch(() => undefined);
     await accountStore.remove(account.deviceId);
@@ -168,6 +170,7 @@ function Account({ account, onRemoved }: { account: StoredAccount; onRemoved(): 
   return (
     <article className="auth-account" aria-label={`${account.account.email} at ${account.account.firmName}`}>
       <h3>{account.account.firmName}</h3>
+      {confirmDialog}
       <p>
         {account.account.userName} <span className="muted">({account.account.email})</span>
       </p>

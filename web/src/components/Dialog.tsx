@@ -1,11 +1,13 @@
-import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { errorMessage } from '../api';
 import { ErrorAlert } from './Notice';
+
+const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])';
 
 /**
  * A modal dialog on the browser's own <dialog> (showModal): the rest of the page is inert,
  * focus stays inside and goes back where it was when the dialog closes, and the dialog is
- * named by its heading. Mount it to open it, unmount it to close it. Escape calls `onClose`,
+ * named by its heading (Tab and Shift+Tab go round its controls). Mount it to open it, unmount it to close it. Escape calls `onClose`,
  * unless the dialog must be closed by one of its buttons (a secret shown once). The element
  * marked `data-autofocus` gets the focus (else the browser's choice: the first control).
  */
@@ -44,6 +46,22 @@ export function Dialog({
       className="dialog"
       role={role}
       aria-labelledby={headingId}
+      onKeyDown={(event) => {
+        // A modal <dialog> makes the page inert, but Tab from its last control would leave for
+        // the browser's own toolbar: keep the focus going round inside the dialog.
+        if (event.key !== 'Tab') return;
+        const controls = [...event.currentTarget.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((el) => !el.hasAttribute('disabled') && el.offsetParent !== null);
+        const first = controls[0];
+        const last = controls[controls.length - 1];
+        if (!first || !last) return;
+        if (event.shiftKey && document.activeElement === first) {
+          event.preventDefault();
+          last.focus();
+        } else if (!event.shiftKey && document.activeElement === last) {
+          event.preventDefault();
+          first.focus();
+        }
+      }}
       onCancel={(event) => {
         // Escape: React state decides whether the dialog goes, never the browser alone.
         event.preventDefault();
@@ -104,4 +122,46 @@ export function ConfirmDialog({
       </div>
     </Dialog>
   );
+}
+
+export interface Question {
+  title: string;
+  /** What happens if the answer is yes. */
+  body?: ReactNode;
+  confirmLabel: string;
+  danger?: boolean;
+}
+
+/**
+ * `await confirm({...})` instead of the browser's own dialog (issue 16.3): resolves true on
+ * the confirm button, false on Cancel or Escape. Render the
+ * returned element where the page keeps its dialogs.
+ */
+export function useConfirm(): [(question: Question) => Promise<boolean>, ReactNode] {
+  const [asked, setAsked] = useState<{ question: Question; answer(yes: boolean): void } | null>(null);
+  const confirm = useCallback(
+    (question: Question) =>
+      new Promise<boolean>((resolve) => {
+        setAsked({
+          question,
+          answer(yes) {
+            setAsked(null);
+            resolve(yes);
+          },
+        });
+      }),
+    [],
+  );
+  const dialog = asked ? (
+    <ConfirmDialog
+      title={asked.question.title}
+      confirmLabel={asked.question.confirmLabel}
+      danger={asked.question.danger}
+      onCancel={() => asked.answer(false)}
+      onConfirm={async () => asked.answer(true)}
+    >
+      {asked.question.body ? <p>{asked.question.body}</p> : null}
+    </ConfirmDialog>
+  ) : null;
+  return [confirm, dialog];
 }

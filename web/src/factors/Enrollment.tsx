@@ -179,6 +179,7 @@ function MethodChoice({
     Object.fromEntries(offered.map((f) => [f.kind, f.initialValues?.() ?? {}])),
   );
   const chosen = offered.find((f) => f.kind === method);
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -186,9 +187,18 @@ function MethodChoice({
       setError('Choose how you want to sign in.');
       return;
     }
-    const result = await run(() => chosen.start(values[chosen.kind] ?? {}));
+    setFieldErrors({});
+    const result = await run(async () => {
+      try {
+        return await chosen.start(values[chosen.kind] ?? {});
+      } catch (cause) {
+        // A refusal about one field (the phone number) is shown at that field.
+        if (cause instanceof ApiError && typeof cause.details.field === 'string') return { field: cause.details.field, message: cause.message };
+        throw cause;
+      }
+    });
     if (!result.ok) return;
-    if (typeof result.value === 'string') setError(result.value);
+    if ('field' in result.value) setFieldErrors({ [result.value.field]: result.value.message });
     else onStarted(result.value);
   }
 
@@ -221,7 +231,14 @@ function MethodChoice({
           </div>
         )}
         {chosen?.ChoiceFields ? (
-          <chosen.ChoiceFields values={values[chosen.kind] ?? {}} onChange={(next) => setValues((all) => ({ ...all, [chosen.kind]: next }))} />
+          <chosen.ChoiceFields
+            values={values[chosen.kind] ?? {}}
+            errors={fieldErrors}
+            onChange={(next) => {
+              setFieldErrors({});
+              setValues((all) => ({ ...all, [chosen.kind]: next }));
+            }}
+          />
         ) : null}
         <div className="form-actions">
           <button type="submit" disabled={pending || offered.length === 0}>

@@ -23,15 +23,22 @@ export interface FactorEnrollment {
   /** The method picker's entry. */
   label: string;
   description: string;
-  /** Fields the picker shows under the choices while this method is chosen, and their first values. */
-  ChoiceFields?: ComponentType<{ values: ChoiceValues; onChange(values: ChoiceValues): void }>;
+  /** Fields the picker shows under the choices while this method is chosen, and their first values; `errors` by field name. */
+  ChoiceFields?: ComponentType<{ values: ChoiceValues; onChange(values: ChoiceValues): void; errors: Readonly<Record<string, string>> }>;
   initialValues?(): ChoiceValues;
   /**
    * The picker's "Continue": starts the enrollment (on the server where it has a server
-   * step) and resolves to its setup screen, or to the words for a field to correct. A refusal
-   * of the server is thrown as an ApiError, which the picker shows.
+   * step) and resolves to its setup screen, or to the words for a field to correct (shown at
+   * that field). A refusal of the server is thrown as an ApiError, which the picker shows, at
+   * the field when the error names one (`field` in its body).
    */
-  start(values: ChoiceValues): Promise<EnrollmentSetup | string>;
+  start(values: ChoiceValues): Promise<EnrollmentSetup | FieldProblem>;
+}
+
+/** What is wrong with one of a factor's fields. */
+export interface FieldProblem {
+  field: string;
+  message: string;
 }
 
 /** A started enrollment: its setup screen, and what it adds once confirmed. */

@@ -7,9 +7,11 @@ import { Card, Page } from '../components/Page';
 import { SearchBox } from '../components/SearchBox';
 import { FirmAdminNav } from '../components/SectionNav';
 import { useAction, usePagedList } from '../useApi';
+import { useConfirm } from '../components/Dialog';
 
 
 export function AdminCorporations() {
+  const [confirm, confirmDialog] = useConfirm();
   const { filters, refine, list, paging } = usePagedList('/admin/corporations', { q: '' });
   const [newName, setNewName] = useState('');
   const [renaming, setRenaming] = useState<Corporation | null>(null);
@@ -37,7 +39,7 @@ export function AdminCorporations() {
 
   async function remove(corporation: Corporation) {
     setNotice(null);
-    if (!window.confirm(`Delete ${corporation.name}? This cannot be undone.`)) return;
+    if (!(await confirm({ title: `Delete ${corporation.name}?`, body: 'This cannot be undone.', confirmLabel: 'Delete corporation', danger: true }))) return;
     const result = await rowAction.run(() => api.delete('/admin/corporations/{id}', { params: { path: { id: corporation.id } } }));
     if (result.ok) done(`${corporation.name} was deleted.`);
   }
@@ -94,6 +96,7 @@ export function AdminCorporations() {
   return (
     <Page title="Corporations" wide>
       <FirmAdminNav />
+      {confirmDialog}
       <StatusNotice message={notice} />
       <ErrorAlert message={rowAction.error ?? list.error} />
 

@@ -1,7 +1,6 @@
-import { useCallback, useId, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useId, useState, type FormEvent } from 'react';
 import {
   api,
-  errorMessage,
   type EnrolledUser,
   type FraudReport,
   type MfaConfiguration,
@@ -10,6 +9,8 @@ import {
   type MfaOverview,
 } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
+import { ConfirmDialog } from '../components/Dialog';
+import { usePhone } from '../phone-loader';
 import { CheckboxField, SelectField, TextField } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
@@ -17,6 +18,7 @@ import { SearchBox } from '../components/SearchBox';
 import { FirmAdminNav } from '../components/SectionNav';
 import { Link } from '../router';
 import { useAction, useApiGet, usePagedList } from '../useApi';
+import { useMfaChange, type ProposedChange } from './MfaChangeDialog';
 import { formatDate, formatDay, KIND_LABELS, METHOD_LABELS, plural, SUBSCRIPTION_STATE_LABELS } from '../words';
 
 
@@ -165,40 +167,15 @@ function LicenceRequestForm({ licenceCount, onChanged }: { licenceCount: number;
 
 // --- Configuration -----------------------------------------------------------------
 
-/**
- * Sends MFA changes one after another (so they reach the server in the order they were
- * made), showing each change at once and then the server's answer to the latest one.
- */
-function useMfaChanges(onChanged: (next: MfaOverview) => void, onResync: () => void) {
-  const queue = useRef<Promise<void>>(Promise.resolve());
-  const latest = useRef(0);
-  const [error, setError] = useState<string | null>(null);
+type Switch = 'caseManagers' | 'vendorCaseManagers' | 'allCorpUsers' | 'allForeignNationals';
 
-  const send = useCallback(
-    (shown: MfaOverview | null, request: () => Promise<MfaOverview>): Promise<boolean> => {
-      if (shown) onChanged(shown);
-      setError(null);
-      const ticket = ++latest.current;
-      const done = queue.current.then(async () => {
-        try {
-          const next = await request();
-          if (ticket === latest.current) onChanged(next);
-          return true;
-        } catch (cause) {
-          setError(errorMessage(cause));
-          // Show what the server really has now.
-          onResync();
-          return false;
-        }
-      });
-      queue.current = done.then(() => undefined);
-      return done;
-    },
-    [onChanged, onResync],
-  );
-
-  return { send, error };
-}
+/** What each switch is called in the confirmation and the saved notice. */
+const SWITCH_WORDS: Record<Switch, string> = {
+  caseManagers: 'all case managers',
+  vendorCaseManagers: 'all vendor case managers',
+  allCorpUsers: 'the corp users of all corporations',
+  allForeignNationals: 'the foreign nationals of all corporations',
+};
 
 function ConfigurationSection({
   overview,
@@ -209,13 +186,13 @@ function ConfigurationSection({
   onChanged(next: MfaOverview): void;
   onResync(): void;
 }) {
-  const { send, error } = useMfaChanges(onChanged, onResync);
+  const { propose, dialog, saved, error } = useMfaChange(onChanged);
   const config = overview.configuration;
   const active = overview.subscription.state === 'active';
   const corporationsHeading = useId();
   const radioName = useId();
 
-  function setSwitch(patch: Partial<MfaConfiguration>) {
+  function proposeConfiguration(patch: Partial<MfaConfiguration>, words: Pick<ProposedChange, 'title' | 'confirmLabel' | 'saved' | 'note'>) {
     const next = { ...config, ...patch };
     const body: MfaConfiguration = {
       caseManagers: next.caseManagers,
@@ -224,7 +201,48 @@ function ConfigurationSection({
       allCorpUsers: next.allCorpUsers,
       allForeignNationals: next.allForeignNationals,
     };
-    void send({ ...overview, configuration: next }, () => api.put('/admin/mfa/configuration', { body }));
+    void propose({
+      ...words,
+      change: { change: 'configuration', configuration: body },
+      run: async () => {
+        try {
+          return await api.put('/admin/mfa/configuration', { body });
+        } catch (cause) {
+          onResync(); // show what the server has now
+          throw cause;
+        }
+      },
+    });
+  }
+
+  function setSwitch(key: Switch, on: boolean) {
+    const who = SWITCH_WORDS[key];
+    proposeConfiguration(
+      { [key]: on },
+      on
+        ? { title: `Enable MFA for ${who}?`, confirmLabel: 'Enable MFA', saved: `Saved: MFA is on for ${who}.` }
+        : { title: `Turn off MFA for ${who}?`, confirmLabel: 'Turn off MFA', saved: `Saved: MFA is off for ${who}.` },
+    );
+  }
+
+  function setScope(scope: MfaConfiguration['corporationScope']) {
+    const listed = config.corporations.length;
+    proposeConfiguration(
+      { corporationScope: scope },
+      scope === 'all'
+        ? {
+            title: 'Apply MFA by the switches for all corporations?',
+            confirmLabel: 'Use all corporations',
+            saved: 'Saved: MFA for corp users and foreign nationals now follows the switches for all corporations.',
+            note: listed > 0 ? `The list of ${plural(listed, 'corporation')} is kept for when you switch back to specific corporations.` : undefined,
+          }
+        : {
+            title: 'Apply MFA to specific corporations only?',
+            confirmLabel: 'Use specific corporations',
+            saved: 'Saved: MFA for corp users and foreign nationals now applies to the listed corporations only.',
+            note: listed === 0 ? 'No corporation is listed yet: add the corporations whose users must use MFA.' : undefined,
+          },
+    );
   }
 
   return (
@@ -237,32 +255,28 @@ function ConfigurationSection({
           ) : null}
         </p>
       )}
+      <StatusNotice message={saved} />
       <ErrorAlert message={error} />
+      {dialog}
       <fieldset className="plain-fieldset config" disabled={!active}>
         <div className="config-group">
           <CheckboxField
             label="Enable for All Case Managers"
             checked={config.caseManagers}
-            onChange={(on) => setSwitch({ caseManagers: on })}
-            hint="Each case manager is mailed an invitation to enrol."
+            onChange={(on) => setSwitch('caseManagers', on)}
+            hint="Each case manager who has not enrolled is mailed an invitation to enrol."
           />
           <CheckboxField
             label="Enable for All Vendor Case Managers"
             checked={config.vendorCaseManagers}
-            onChange={(on) => setSwitch({ vendorCaseManagers: on })}
+            onChange={(on) => setSwitch('vendorCaseManagers', on)}
           />
         </div>
 
         <h3 id={corporationsHeading}>Corporations</h3>
         <div role="radiogroup" aria-labelledby={corporationsHeading} className="choice-group">
           <label className="choice">
-            <input
-              type="radio"
-              name={radioName}
-              value="all"
-              checked={config.corporationScope === 'all'}
-              onChange={() => setSwitch({ corporationScope: 'all' })}
-            />
+            <input type="radio" name={radioName} value="all" checked={config.corporationScope === 'all'} onChange={() => setScope('all')} />
             All corporations
           </label>
           <label className="choice">
@@ -271,7 +285,7 @@ function ConfigurationSection({
               name={radioName}
               value="specific"
               checked={config.corporationScope === 'specific'}
-              onChange={() => setSwitch({ corporationScope: 'specific' })}
+              onChange={() => setScope('specific')}
             />
             Specific corporations
           </label>
@@ -279,19 +293,15 @@ function ConfigurationSection({
 
         {config.corporationScope === 'all' ? (
           <div className="config-group config-nested">
-            <CheckboxField
-              label="Enable for All Corp Users"
-              checked={config.allCorpUsers}
-              onChange={(on) => setSwitch({ allCorpUsers: on })}
-            />
+            <CheckboxField label="Enable for All Corp Users" checked={config.allCorpUsers} onChange={(on) => setSwitch('allCorpUsers', on)} />
             <CheckboxField
               label="Enable for All Foreign Nationals"
               checked={config.allForeignNationals}
-              onChange={(on) => setSwitch({ allForeignNationals: on })}
+              onChange={(on) => setSwitch('allForeignNationals', on)}
             />
           </div>
         ) : (
-          <SpecificCorporations overview={overview} active={active} send={send} />
+          <SpecificCorporations overview={overview} active={active} propose={propose} onResync={onResync} />
         )}
       </fieldset>
 
@@ -303,11 +313,13 @@ function ConfigurationSection({
 function SpecificCorporations({
   overview,
   active,
-  send,
+  propose,
+  onResync,
 }: {
   overview: MfaOverview;
   active: boolean;
-  send(shown: MfaOverview | null, request: () => Promise<MfaOverview>): Promise<boolean>;
+  propose(change: ProposedChange): Promise<void>;
+  onResync(): void;
 }) {
   const added = overview.configuration.corporations;
   const choices = useApiGet(active ? '/admin/corporations' : null, { query: { pageSize: 100 } });
@@ -316,30 +328,60 @@ function SpecificCorporations({
   const addedIds = new Set(added.map((c) => c.id));
   const available = (choices.data?.items ?? []).filter((c) => !addedIds.has(c.id));
 
-  function withCorporations(corporations: MfaCorporation[]): MfaOverview {
-    return { ...overview, configuration: { ...overview.configuration, corporations } };
-  }
+  /** The request, resynchronising the page when it is refused (another administrator changed it meanwhile). */
+  const resyncing = (request: () => Promise<MfaOverview>) => async () => {
+    try {
+      return await request();
+    } catch (cause) {
+      onResync();
+      throw cause;
+    }
+  };
 
   async function add(event: FormEvent) {
     event.preventDefault();
     setFormError(null);
-    if (!chosen) {
+    const corporation = available.find((c) => c.id === chosen);
+    if (!corporation) {
       setFormError('Choose a corporation to add.');
       return;
     }
-    const corporationId = chosen;
-    setChosen('');
-    await send(null, () => api.post('/admin/mfa/corporations', { body: { corporationId } }));
+    const corporationId = corporation.id;
+    await propose({
+      title: `Enable MFA for ${corporation.name}?`,
+      confirmLabel: 'Add to the list',
+      saved: `Saved: ${corporation.name} is in the list, for its corp users and foreign nationals.`,
+      change: { change: 'addCorporation', corporationId },
+      run: resyncing(async () => {
+        const next = await api.post('/admin/mfa/corporations', { body: { corporationId } });
+        setChosen('');
+        return next;
+      }),
+    });
   }
 
-  function toggle(corporation: MfaCorporation, patch: Pick<MfaCorporation, 'corpUsers'> | Pick<MfaCorporation, 'foreignNationals'>) {
-    const shown = withCorporations(added.map((c) => (c.id === corporation.id ? { ...c, ...patch } : c)));
-    void send(shown, () => api.patch('/admin/mfa/corporations/{corporationId}', { params: { path: { corporationId: corporation.id } }, body: patch }));
+  function toggle(corporation: MfaCorporation, key: 'corpUsers' | 'foreignNationals', on: boolean) {
+    const who = `the ${key === 'corpUsers' ? 'corp users' : 'foreign nationals'} of ${corporation.name}`;
+    const patch = key === 'corpUsers' ? { corpUsers: on } : { foreignNationals: on };
+    const path = { corporationId: corporation.id };
+    void propose({
+      ...(on
+        ? { title: `Enable MFA for ${who}?`, confirmLabel: 'Enable MFA', saved: `Saved: MFA is on for ${who}.` }
+        : { title: `Turn off MFA for ${who}?`, confirmLabel: 'Turn off MFA', saved: `Saved: MFA is off for ${who}.` }),
+      change: { change: 'corporationSwitches', corporationId: corporation.id, ...patch },
+      run: resyncing(() => api.patch('/admin/mfa/corporations/{corporationId}', { params: { path }, body: patch })),
+    });
   }
 
   function remove(corporation: MfaCorporation) {
-    const shown = withCorporations(added.filter((c) => c.id !== corporation.id));
-    void send(shown, () => api.delete('/admin/mfa/corporations/{corporationId}', { params: { path: { corporationId: corporation.id } } }));
+    const path = { corporationId: corporation.id };
+    void propose({
+      title: `Remove ${corporation.name} from the list?`,
+      confirmLabel: 'Remove corporation',
+      saved: `Saved: ${corporation.name} was removed from the list.`,
+      change: { change: 'removeCorporation', corporationId: corporation.id },
+      run: resyncing(() => api.delete('/admin/mfa/corporations/{corporationId}', { params: { path } })),
+    });
   }
 
   const hint = choices.error
@@ -364,7 +406,7 @@ function SpecificCorporations({
           className="table-checkbox"
           aria-label={`Corp users of ${c.name}`}
           checked={c.corpUsers}
-          onChange={(event) => toggle(c, { corpUsers: event.target.checked })}
+          onChange={(event) => toggle(c, 'corpUsers', event.target.checked)}
         />
       ),
     },
@@ -376,7 +418,7 @@ function SpecificCorporations({
           className="table-checkbox"
           aria-label={`Foreign nationals of ${c.name}`}
           checked={c.foreignNationals}
-          onChange={(event) => toggle(c, { foreignNationals: event.target.checked })}
+          onChange={(event) => toggle(c, 'foreignNationals', event.target.checked)}
         />
       ),
     },
@@ -558,15 +600,14 @@ function LoginPolicyForm({ policy, onSaved }: { policy: MfaLoginPolicy; onSaved(
 function EnrolledSection({ onReset }: { onReset(): void }) {
   const { filters, refine, setPage, list, paging } = usePagedList('/admin/mfa/enrolled', { q: '' });
   const [notice, setNotice] = useState<string | null>(null);
-  const action = useAction();
+  const [resetting, setResetting] = useState<EnrolledUser | null>(null);
+  const phone = usePhone();
 
   const onSearch = useCallback((q: string) => refine({ q }), [refine]);
 
   async function reset(user: EnrolledUser) {
-    setNotice(null);
-    if (!window.confirm(`Reset the MFA enrollment of ${user.name}? Their authenticators stop working and the seat is freed.`)) return;
-    const result = await action.run(() => api.post('/admin/mfa/enrolled/{userId}/reset', { params: { path: { userId: user.userId } } }));
-    if (!result.ok) return;
+    await api.post('/admin/mfa/enrolled/{userId}/reset', { params: { path: { userId: user.userId } } });
+    setResetting(null);
     setNotice(`MFA enrollment of ${user.name} was reset.`);
     // The last row of a later page: go back a page rather than show an empty one.
     if (list.data?.items.length === 1 && filters.page > 1) setPage(filters.page - 1);
@@ -587,7 +628,7 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
     { header: 'Kind', cell: (u) => KIND_LABELS[u.kind] },
     { header: 'Organisation', cell: (u) => u.organisation },
     { header: 'Methods', cell: (u) => u.methods.map((m) => METHOD_LABELS[m]).join(', ') || '—' },
-    { header: 'Phone', cell: (u) => u.phones.join(', ') || '—' },
+    { header: 'Phone', cell: (u) => u.phones.map((p) => phone?.formatPhone(p) ?? p).join(', ') || '—' },
     { header: 'Enrolled on', cell: (u) => formatDate(u.enrolledAt) },
     { header: 'Last MFA use', cell: (u) => (u.lastUsedAt === null ? 'Never' : formatDate(u.lastUsedAt)) },
     {
@@ -598,8 +639,10 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
           type="button"
           className="button-danger button-small"
           aria-label={`Reset MFA enrollment of ${u.name}`}
-          disabled={action.pending}
-          onClick={() => void reset(u)}
+          onClick={() => {
+            setNotice(null);
+            setResetting(u);
+          }}
         >
           Reset MFA enrollment
         </button>
@@ -610,7 +653,21 @@ function EnrolledSection({ onReset }: { onReset(): void }) {
   return (
     <Card title="Enrolled Users">
       <StatusNotice message={notice} />
-      <ErrorAlert message={action.error ?? list.error} />
+      <ErrorAlert message={list.error} />
+      {resetting ? (
+        <ConfirmDialog
+          title={`Reset the MFA enrollment of ${resetting.name}?`}
+          confirmLabel="Reset MFA enrollment"
+          danger
+          onCancel={() => setResetting(null)}
+          onConfirm={() => reset(resetting)}
+        >
+          <p>
+            Their authenticators and backup codes stop working and their licence is freed. They are mailed, and set up a second factor again at
+            their next login.
+          </p>
+        </ConfirmDialog>
+      ) : null}
       <SearchBox label="Search enrolled users" value={filters.q} onSearch={onSearch} />
       <p className="field-hint search-hint">Search by name or organisation.</p>
       <DataTable

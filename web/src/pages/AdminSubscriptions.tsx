@@ -62,18 +62,24 @@ function FeatureCard({
   const canSubscribe = feature.state === 'not_subscribed' || feature.state === 'cancelled';
   return (
     <li className="feature">
-      <h3 id={nameId}>{feature.state === 'active' && page ? <Link to={page}>{feature.name}</Link> : feature.name}</h3>
+      <h3 id={nameId}>{page ? <Link to={page}>{feature.name}</Link> : feature.name}</h3>
       <p className="muted">{feature.description}</p>
       <p className="feature-state">
         <span className={`state state-${feature.state}`}>{SUBSCRIPTION_STATE_LABELS[feature.state]}</span>
       </p>
-      {canSubscribe ? (
-        <div className="form-actions">
+      <div className="form-actions">
+        {canSubscribe ? (
           <button type="button" disabled={pending} aria-describedby={nameId} onClick={onSubscribe}>
             Subscribe
           </button>
-        </div>
-      ) : null}
+        ) : null}
+        {/* A.1: "click on MFA in the Subscriptions module" to configure it; the MFA page also says where a request stands. */}
+        {page && feature.state !== 'not_subscribed' ? (
+          <Link to={page} className={`button-link${canSubscribe ? ' button-secondary' : ''}`}>
+            {feature.key === 'mfa' ? 'Open MFA' : `Open ${feature.name}`}
+          </Link>
+        ) : null}
+      </div>
     </li>
   );
 }

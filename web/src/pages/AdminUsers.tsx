@@ -9,11 +9,13 @@ import { FirmAdminNav } from '../components/SectionNav';
 import { Link } from '../router';
 import { useAction, useApiGet, usePagedList } from '../useApi';
 import { belongsToCorporation, describeState, formatDate, KIND_LABELS, KIND_OPTIONS, plural } from '../words';
+import { useConfirm } from '../components/Dialog';
 
 
 type Editor = { mode: 'closed' } | { mode: 'new' } | { mode: 'edit'; user: UserView };
 
 export function AdminUsers() {
+  const [confirm, confirmDialog] = useConfirm();
   const { filters, refine, list, paging } = usePagedList('/admin/users', { q: '', kind: '' });
   const [editor, setEditor] = useState<Editor>({ mode: 'closed' });
   // Corporation choices are only needed while a form is open.
@@ -43,7 +45,7 @@ export function AdminUsers() {
 
   async function remove(user: UserView) {
     setNotice(null);
-    if (!window.confirm(`Delete ${user.name} (${user.email})? This cannot be undone.`)) return;
+    if (!(await confirm({ title: `Delete ${user.name}?`, body: `${user.name} (${user.email}) is deleted for good, with their enrollment and sessions. This cannot be undone.`, confirmLabel: 'Delete user', danger: true }))) return;
     const result = await rowAction.run(() => api.delete('/admin/users/{id}', { params: { path: { id: user.id } } }));
     if (result.ok) {
       if (editor.mode === 'edit' && editor.user.id === user.id) setEditor({ mode: 'closed' });
@@ -115,6 +117,7 @@ export function AdminUsers() {
   return (
     <Page title="Users" wide>
       <FirmAdminNav />
+      {confirmDialog}
       <StatusNotice message={notice} />
       <ErrorAlert message={rowAction.error ?? list.error} />
 

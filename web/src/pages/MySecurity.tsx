@@ -12,6 +12,7 @@ import { keySetup } from '../factors/webauthn/webauthn.factor';
 import { useAction, useApiGet } from '../useApi';
 import { Link } from '../router';
 import { formatDate, METHOD_LABELS, plural } from '../words';
+import { useConfirm } from '../components/Dialog';
 
 /** What "Add …" opened: the choice of method (from "Add authenticator app"), or a key's setup straight away. */
 type Adding = null | 'choose' | 'webauthn' | 'passkey';
@@ -458,11 +459,12 @@ function BackupCodeSection({
   onStepUpNeeded(): void;
   onChanged(): void;
 }) {
+  const [confirm, confirmDialog] = useConfirm();
   const [codes, setCodes] = useState<string[] | null>(null);
   const { pending, error, run } = useAction();
 
   async function generate() {
-    if (!window.confirm('Generate new backup codes? The codes you have now stop working.')) return;
+    if (!(await confirm({ title: 'Generate new backup codes?', body: 'The codes you have now stop working.', confirmLabel: 'Generate new codes' }))) return;
     const result = await run(() => stepUpAware(api.post(`${base}/backup-codes`), onStepUpNeeded));
     if (result.ok) setCodes(result.value.backupCodes);
   }
@@ -470,6 +472,7 @@ function BackupCodeSection({
   return (
     <Card title="Backup codes">
       <ErrorAlert message={error} />
+      {confirmDialog}
       {codes ? (
         <>
           <h3>Your new backup codes</h3>

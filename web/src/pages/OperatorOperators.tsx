@@ -6,19 +6,21 @@ import { Card, Page } from '../components/Page';
 import { OperatorNav } from '../components/SectionNav';
 import { useAction, useApiGet } from '../useApi';
 import { formatDate } from '../words';
+import { useConfirm } from '../components/Dialog';
 
 /**
  * The operators and their second factors (issue 8.6). One operator resets another's lost
  * phone or key here; their own factors are under Security.
  */
 export function OperatorOperators({ selfId }: { selfId: string }) {
+  const [confirm, confirmDialog] = useConfirm();
   const list = useApiGet('/operator/operators');
   const action = useAction();
   const [notice, setNotice] = useState<string | null>(null);
 
   async function reset(op: OperatorSummary) {
     setNotice(null);
-    if (!window.confirm(`Reset the second factor of ${op.name}? Their authenticators and backup codes stop working, they are signed out, and they set up a new one at their next sign-in.`)) return;
+    if (!(await confirm({ title: `Reset the second factor of ${op.name}?`, body: 'Their authenticators and backup codes stop working, they are signed out, and they set up a new one at their next sign-in.', confirmLabel: 'Reset second factor', danger: true }))) return;
     const result = await action.run(() => api.post('/operator/operators/{id}/mfa-reset', { params: { path: { id: op.id } } }));
     if (result.ok) {
       setNotice(`The second factor of ${op.name} was reset.`);
@@ -54,6 +56,7 @@ export function OperatorOperators({ selfId }: { selfId: string }) {
   return (
     <Page title="Operators" wide>
       <OperatorNav />
+      {confirmDialog}
       <StatusNotice message={notice} />
       <ErrorAlert message={list.error ?? action.error} />
       <Card>

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, type SubscriptionItem } from '../api';
 import { DataTable, type Column } from '../components/DataTable';
+import { ConfirmDialog } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
@@ -10,7 +11,7 @@ import { dayToEpoch, epochToDay, formatDate, formatDay, plural, SUBSCRIPTION_STA
 
 
 /** The one-click actions on a firm's subscription: the routes below /operator/subscriptions/{firmId}/. */
-type SubscriptionAction = 'decline' | 'licence-request/decline' | 'suspend' | 'cancel';
+type SubscriptionAction = 'decline' | 'licence-request/decline' | 'suspend';
 
 const STATE_OPTIONS = [
   { value: '', label: 'All states' },
@@ -29,6 +30,7 @@ export function OperatorSubscriptions() {
   const { filters, refine, list, paging } = usePagedList('/operator/subscriptions', { state: '' });
   const [activating, setActivating] = useState<SubscriptionItem | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [ending, setEnding] = useState<SubscriptionItem | null>(null);
   const rowAction = useAction();
 
   function open(item: SubscriptionItem | null) {
@@ -37,14 +39,16 @@ export function OperatorSubscriptions() {
     setActivating(item);
   }
 
+  const [answered, setAnswered] = useState(0);
+
   function done(message: string) {
     setNotice(message);
     list.reload();
+    setAnswered((n) => n + 1);
   }
 
-  async function act(item: SubscriptionItem, action: SubscriptionAction, message: string, confirmText?: string) {
+  async function act(item: SubscriptionItem, action: SubscriptionAction, message: string) {
     setNotice(null);
-    if (confirmText && !window.confirm(confirmText)) return;
     const result = await rowAction.run(() => api.post(`/operator/subscriptions/{firmId}/${action}`, { params: { path: { firmId: item.firmId } } }));
     if (result.ok) {
       if (activating?.firmId === item.firmId) setActivating(null);
@@ -100,13 +104,9 @@ export function OperatorSubscriptions() {
       className: 'actions',
       cell: (s) => (
         <div className="row-actions">
-          <button
-            type="button"
-            className="button-small"
-            aria-label={`Activate ${s.firmName}`}
-            onClick={() => open(s)}
-          >
-            Activate
+          {/* An active subscription is changed (plan, licences, dates), not activated again. */}
+          <button type="button" className="button-small" aria-label={`${s.state === 'active' ? 'Change' : 'Activate'} ${s.firmName}`} onClick={() => open(s)}>
+            {s.state === 'active' ? 'Change' : 'Activate'}
           </button>
           {s.requestedLicences !== null ? (
             <button
@@ -143,22 +143,19 @@ export function OperatorSubscriptions() {
               Suspend
             </button>
           ) : null}
-          {s.state === 'active' || s.state === 'suspended' || s.state === 'requested' ? (
+          {s.state === 'active' || s.state === 'suspended' ? (
+            // Not a red "Cancel" beside "Change": ending a plan is its own, confirmed step.
             <button
               type="button"
-              className="button-danger button-small"
-              aria-label={`Cancel ${s.firmName}`}
+              className="button-secondary button-small"
+              aria-label={`End subscription of ${s.firmName}`}
               disabled={rowAction.pending}
-              onClick={() =>
-                void act(
-                  s,
-                  'cancel',
-                  `The subscription of ${s.firmName} was cancelled.`,
-                  `Cancel the MFA subscription of ${s.firmName}? MFA stops for all of its users.`,
-                )
-              }
+              onClick={() => {
+                setNotice(null);
+                setEnding(s);
+              }}
             >
-              Cancel
+              End subscription
             </button>
           ) : null}
         </div>
@@ -168,12 +165,31 @@ export function OperatorSubscriptions() {
 
   return (
     <Page title="Subscriptions" wide>
-      <OperatorNav />
+      <OperatorNav version={answered} />
       <StatusNotice message={notice} />
       <ErrorAlert message={rowAction.error ?? list.error} />
 
+      {ending ? (
+        <ConfirmDialog
+          title={`End the MFA subscription of ${ending.firmName}?`}
+          confirmLabel="End subscription"
+          danger
+          onCancel={() => setEnding(null)}
+          onConfirm={async () => {
+            await api.post('/operator/subscriptions/{firmId}/cancel', { params: { path: { firmId: ending.firmId } } });
+            if (activating?.firmId === ending.firmId) setActivating(null);
+            setEnding(null);
+            done(`The subscription of ${ending.firmName} was ended.`);
+          }}
+        >
+          <p>
+            MFA stops for all of its users. Enrollments and licences in use ({ending.seatsUsed}) are kept, so the firm finds everyone still
+            enrolled if it subscribes again.
+          </p>
+        </ConfirmDialog>
+      ) : null}
       {activating ? (
-        <Card title={`Activate ${activating.firmName}`}>
+        <Card title={`${activating.state === 'active' ? 'Change' : 'Activate'} ${activating.firmName}`}>
           <ActivateForm
             key={activating.firmId}
             item={activating}
@@ -250,7 +266,7 @@ function ActivateForm({
   }
 
   return (
-    <form className="form" aria-label={`Activate ${item.firmName}`} onSubmit={submit} noValidate>
+    <form className="form" aria-label={`${item.state === 'active' ? 'Change' : 'Activate'} ${item.firmName}`} onSubmit={submit} noValidate>
       <ErrorAlert message={error} />
       {item.state === 'active' ? (
         <p className="muted">
@@ -279,7 +295,7 @@ function ActivateForm({
       </div>
       <div className="form-actions">
         <button type="submit" disabled={pending}>
-          Activate
+          {item.state === 'active' ? 'Save changes' : 'Activate'}
         </button>
         <button type="button" className="button-secondary" onClick={onCancel}>
           Close

@@ -1,14 +1,16 @@
 import { api } from '../../api';
 import { browserCountry } from '../../countries';
 import type { ChoiceValues, WebFactor } from '../factor';
+import { loadPhone } from '../../phone-loader';
 import { PhoneFields, phoneBody } from '../PhoneFields';
 import { PushSetup } from './PushSetup';
 import { PushStep } from './PushStep';
 
 /** The picker asks for the phone first: the server keeps it with the device (the enrolled users list shows it). */
-function PhoneChoice({ values, onChange }: { values: ChoiceValues; onChange(values: ChoiceValues): void }) {
+function PhoneChoice({ values, onChange, errors }: { values: ChoiceValues; onChange(values: ChoiceValues): void; errors: Readonly<Record<string, string>> }) {
   return (
     <PhoneFields
+      error={errors.phone}
       number={values.number ?? ''}
       country={values.country ?? ''}
       onNumber={(number) => onChange({ ...values, number })}
@@ -29,7 +31,9 @@ export const pushFactor: WebFactor = {
     ChoiceFields: PhoneChoice,
     initialValues: () => ({ number: '', country: browserCountry() }),
     async start(values) {
-      if (!values.number?.trim()) return 'Enter the number of the phone the Tessera Authenticator will be on.';
+      if (!values.number?.trim()) return { field: 'phone', message: 'Enter the number of the phone the Tessera Authenticator will be on.' };
+      const problem = (await loadPhone()).phoneProblem(values.number, values.country ?? '');
+      if (problem) return { field: 'phone', message: problem };
       const phone = phoneBody(values.number, values.country ?? '');
       const enrollment = await api.post('/mfa/enrollment/push', { body: { phone } });
       return { added: 'push', render: (props) => <PushSetup {...props} enrollment={enrollment} phone={phone} /> };

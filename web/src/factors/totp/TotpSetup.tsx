@@ -7,6 +7,7 @@ import { Card } from '../../components/Page';
 import { codeErrorMessage, groupKey } from '../../words';
 import { CancelButton } from '../CancelButton';
 import type { SetupProps } from '../factor';
+import { loadPhone } from '../../phone-loader';
 import { PhoneFields, phoneBody } from '../PhoneFields';
 import { QrCode } from '../QrCode';
 
@@ -25,6 +26,7 @@ export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onCancel }:
   const [copied, setCopied] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [phoneError, setPhoneError] = useState<string | null>(null);
 
   async function copyKey() {
     setCopied(null);
@@ -47,6 +49,9 @@ export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onCancel }:
       setError('Give this authenticator a name.');
       return;
     }
+    const problem = (await loadPhone()).phoneProblem(phone, country);
+    setPhoneError(problem);
+    if (problem) return;
     const body = {
       code: digits,
       label: label.trim(),
@@ -65,6 +70,10 @@ export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onCancel }:
     } catch (cause) {
       if (cause instanceof ApiError && cause.code === 'NO_SEAT') {
         onNoSeat(cause.message);
+        return;
+      }
+      if (cause instanceof ApiError && cause.details.field === 'phone') {
+        setPhoneError(cause.message);
         return;
       }
       setError(codeErrorMessage(cause));
@@ -119,8 +128,15 @@ export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onCancel }:
             <PhoneFields
               number={phone}
               country={country}
-              onNumber={setPhone}
-              onCountry={setCountry}
+              onNumber={(value) => {
+                setPhone(value);
+                setPhoneError(null);
+              }}
+              onCountry={(value) => {
+                setCountry(value);
+                setPhoneError(null);
+              }}
+              error={phoneError}
               hint="Optional: the phone this app is on, so your administrator can identify it"
             />
             <div className="form-actions">
