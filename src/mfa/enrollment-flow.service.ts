@@ -66,7 +66,7 @@ export async function assertMayEnroll(ctx: AppContext, pending: PendingPrincipal
   const { session } = pending;
   if (session.stage === 'full' && hasFreshStepUp(session, ctx.clock.now())) return;
   if (!(await isEnrolled(ctx.db, pending.user))) return;
-  throw session.stage === 'full' ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
+  throw session.stage === 'full' ? secondFactorRequired(STEP_UP_MAX_AGE_MS, 'new authenticator') : alreadyEnrolled();
 }
 
 export interface ConfirmInput {
