@@ -151,8 +151,12 @@ export const forbidden = (message?: string) => new AppError('FORBIDDEN', message
 export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} was not found.`);
 export const tooManyAttempts = (retryAfterSeconds: number) =>
   new AppError('TOO_MANY_ATTEMPTS', `Too many attempts. Try again in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
-export const secondFactorRequired = (maxAgeMs: number) =>
-  new AppError('SECOND_FACTOR_REQUIRED', `Verify with your second factor first: this change needs one from the last ${maxAgeMs / 60_000} minutes.`);
+/** A security change without a recent enough second factor; `change` says which kind, as the screens show it. */
+export const secondFactorRequired = (maxAgeMs: number, change: 'security settings' | 'new authenticator' = 'security settings') =>
+  new AppError(
+    'SECOND_FACTOR_REQUIRED',
+    `Verify with your second factor first: ${change === 'new authenticator' ? 'adding an authenticator needs' : 'changes to your security settings need'} one from the last ${maxAgeMs / 60_000} minutes.`,
+  );
 export const corporationNotEmpty = (name: string, userCount?: number) =>
   new AppError('CORPORATION_NOT_EMPTY', `${name} still has ${userCount === undefined ? 'users' : `${userCount} user(s)`}; move or delete them first.`);
 

@@ -69,7 +69,7 @@ export async function assertMayEnroll(ctx: AppContext, login: { attempt: LoginAt
   const stepUp = attempt.stage === 'step_up';
   if (hasFreshSecondFactor(attempt, ctx.clock.now())) return;
   if (!(await isEnrolled(ctx.db, login.user))) return;
-  throw stepUp ? secondFactorRequired(STEP_UP_MAX_AGE_MS) : alreadyEnrolled();
+  throw stepUp ? secondFactorRequired(STEP_UP_MAX_AGE_MS, 'new authenticator') : alreadyEnrolled();
 }
 
 export interface ConfirmInput {
