@@ -1,11 +1,10 @@
 import { Type } from 'typebox';
 import { UserKind } from '../directory/directory.schemas.js';
-import { Name, PageQuery } from '../http/schemas.js';
+import { Name, PageQuery, literals } from '../http/schemas.js';
 import { APPLICATION_STATUSES, APPLICATION_TYPES, CLIENT_TYPES, NEW_USER_POLICIES, SECRET_AUTH_METHODS } from './application.table.js';
 import { GRACE_PERIODS, type GracePeriod } from './application.service.js';
 
 /** One of these strings (a JSON Schema enum, typed as their union). */
-const literals = <T extends string>(values: readonly T[], description?: string) => Type.Unsafe<T>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 

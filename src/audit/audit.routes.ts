@@ -4,12 +4,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { AppError } from '../core/errors.js';
 import { requireOperator, requireSuperuser } from '../http/auth.js';
-import { PageQuery, errors } from '../http/schemas.js';
+import { PageQuery, errors, literals } from '../http/schemas.js';
 import { AUDIT_CATEGORIES, AUDIT_EVENTS, AUDIT_EVENT_NAMES, AUDIT_FACTORS, AUDIT_RESULTS } from './audit.catalogue.js';
 import { exportAuditEvents, listAuditEvents, type AuditFilters, type AuditScope } from './audit-log.service.js';
 
 /** One of these strings (a JSON Schema enum, typed as their union). */
-const literals = <T extends string>(values: readonly T[]) => Type.Unsafe<T>({ type: 'string', enum: [...values] });
 
 const categoryKeys = Object.keys(AUDIT_CATEGORIES) as (keyof typeof AUDIT_CATEGORIES)[];
 const factorKeys = Object.keys(AUDIT_FACTORS) as (keyof typeof AUDIT_FACTORS)[];

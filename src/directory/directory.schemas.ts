@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import { Email, Name } from '../http/schemas.js';
-import { USER_KINDS, type UserKind as Kind } from './user.table.js';
+import { Email, Name, literals } from '../http/schemas.js';
+import { USER_KINDS } from './user.table.js';
 
-export const UserKind = Type.Unsafe<Kind>({ type: 'string', enum: [...USER_KINDS] });
+export const UserKind = literals(USER_KINDS);
 
 const Id = Type.String({ minLength: 1, maxLength: 64 });
 

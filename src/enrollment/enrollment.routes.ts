@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AppContext } from '../context.js';
-import { USER_KINDS, type UserKind as Kind } from '../directory/user.table.js';
+import { USER_KINDS } from '../directory/user.table.js';
 import { notFound } from '../core/errors.js';
 import { actorOf, requireSuperuser } from '../http/auth.js';
-import { Page, PageQuery, errors } from '../http/schemas.js';
+import { Page, PageQuery, errors, literals } from '../http/schemas.js';
 import { isEnrolled } from '../core/enrolled.js';
 import { listEnrolled } from './enrolled-users.service.js';
 import { resetEnrollment } from '../core/enrollment-reset.js';
@@ -14,7 +14,7 @@ export const EnrolledUserSchema = Type.Object({
   userId: Type.String(),
   name: Type.String(),
   email: Type.String(),
-  kind: Type.Unsafe<Kind>({ type: 'string', enum: [...USER_KINDS] }),
+  kind: literals(USER_KINDS),
   organisation: Type.String({ description: "The user's corporation, or the firm for staff" }),
   methods: Type.Array(AuthenticatorKindSchema, { description: 'Distinct kinds of active authenticators, sorted' }),
   phones: Type.Array(Type.String(), { description: 'E.164 phone numbers of active authenticators that have one, sorted' }),

@@ -8,6 +8,10 @@ export const ErrorBody = Type.Object(
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 
+/** A string that is one of these values (an `enum` in the OpenAPI document), typed as their union. */
+export const literals = <T extends string>(values: readonly T[], description?: string) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+
 export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 });
 export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
 
