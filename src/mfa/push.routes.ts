@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { userSecondFactorTarget } from './mfa-login.routes.js';
-import { pendingActor } from './pending-login.js';
+import { pendingActor, sessionOf } from './pending-login.js';
 import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
 import { startPush, waitForPush } from '../factors/push/push.service.js';
 
@@ -94,7 +94,7 @@ export const pushRoutes =
       },
       async (request, reply) => {
         const pending = await userSecondFactorTarget(ctx, request);
-        return reply.status(201).send(await startPush(ctx, pending, pendingActor(request, pending), request.log));
+        return reply.status(201).send(await startPush(ctx, { attempt: pending.attempt, subject: pending.user }, pendingActor(request, pending), request.log));
       },
     );
 
@@ -110,8 +110,12 @@ export const pushRoutes =
       },
       async (request, reply) => {
         const pending = await userSecondFactorTarget(ctx, request);
-        const result = await waitForPush(ctx, pending, pendingActor(request, pending), request.params.transactionId);
-        if (result.verified?.token) setSessionCookie(ctx, reply, result.verified.token);
+        const actor = pendingActor(request, pending);
+        // An approval completes the attempt; the web door's answer to it is a new full session.
+        const result = await waitForPush(ctx, { attempt: pending.attempt, subject: pending.user }, actor, request.params.transactionId, (tx, authentication) =>
+          sessionOf(ctx, tx, pending.session, authentication, actor),
+        );
+        if (result.held) setSessionCookie(ctx, reply, result.held);
         return { status: result.status };
       },
     );
