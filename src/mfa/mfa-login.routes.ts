@@ -9,6 +9,7 @@ import { isEnrolled } from '../core/enrolled.js';
 import { errors } from '../http/schemas.js';
 import { AuthenticatorKindSchema, CodeMethodSchema, LoginMethodSchema } from '../factors/factor.schemas.js';
 import { enrollmentInfo, skipEnrollment } from '../core/enrollment.js';
+import { enrollmentState } from '../core/enrollment-state.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
 import { coreLogin, hasFreshStepUp, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
@@ -37,6 +38,22 @@ const EnrollmentSchema = Type.Object({
   enrolled: Type.Boolean(),
 });
 const TotpEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), otpauthUri: Type.String(), secret: Type.String(), qrSvg: Type.String() });
+const PushEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), activationUrl: Type.String(), qrSvg: Type.String(), expiresAt: Type.Integer() });
+/** Where this login's enrollment stands (src/core/enrollment-state.ts): what /enroll continues after a reload. */
+const EnrollmentStateSchema = Type.Union([
+  Type.Object({ step: Type.Literal('choose') }),
+  Type.Object({ step: Type.Literal('in_progress'), method: Type.Literal('totp'), totp: TotpEnrollmentSchema }),
+  Type.Object({
+    step: Type.Literal('in_progress'),
+    method: Type.Literal('push'),
+    authenticatorId: Type.String(),
+    phone: Type.Union([Type.String(), Type.Null()]),
+    push: Type.Union([PushEnrollmentSchema, Type.Null()]),
+  }),
+  Type.Object({ step: Type.Literal('in_progress'), method: Type.Literal('webauthn'), authenticatorId: Type.String(), label: Type.String() }),
+  Type.Object({ step: Type.Literal('activated'), method: Type.Literal('push'), authenticatorId: Type.String() }),
+  Type.Object({ step: Type.Literal('done') }),
+]);
 const ConfirmParams = Type.Object({ authenticatorId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 const ConfirmBody = Type.Object(
   {
@@ -124,6 +141,19 @@ export const mfaLoginRoutes =
       async (request) => enrollmentInfo(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full']))),
     );
 
+    app.get(
+      '/mfa/enrollment/state',
+      {
+        schema: {
+          tags,
+          summary:
+            "Where this login's enrollment stands: choose a method, one in progress (its QR code again), the phone activated (finish next), or done; a reload or a second tab continues there",
+          response: { 200: EnrollmentStateSchema, ...errors(401) },
+        },
+      },
+      async (request) => enrollmentState(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full']))),
+    );
+
     app.post(
       '/mfa/enrollment/totp',
       {
@@ -131,7 +161,7 @@ export const mfaLoginRoutes =
           tags,
           summary: 'Start an authenticator-app enrollment: a pending authenticator, its otpauth URI and QR code',
           body: Type.Object({}, { additionalProperties: false }),
-          response: { 201: TotpEnrollmentSchema, ...errors(400, 401, 403) },
+          response: { 201: TotpEnrollmentSchema, ...errors(400, 401, 403, 409) },
         },
       },
       async (request, reply) => {
