@@ -6,7 +6,6 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { unauthorized } from '../core/errors.js';
 import { actorOf, type PendingPrincipal } from '../http/auth.js';
-import { rememberCookieName } from '../login/remembered-browsers.js';
 import { createSession } from '../sessions/session.service.js';
 import type { Session } from '../sessions/session.table.js';
 
@@ -59,6 +58,11 @@ export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, a
     ip: actor.ip,
     userAgent: actor.userAgent,
   });
+}
+
+/** The "remember this browser" cookie's name (its token: src/core/remembered-browsers.ts). */
+export function rememberCookieName(ctx: AppContext): string {
+  return ctx.config.publicUrl.protocol === 'https:' ? '__Host-tessera_remember' : 'tessera_remember';
 }
 
 /** The "remember this browser" cookie (issue 4.7): HttpOnly, SameSite=Lax, Secure on https, for the firm's number of days. */
