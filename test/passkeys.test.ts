@@ -143,6 +143,8 @@ describe('a passkey sign-in where the firm allows it', () => {
     const session = await h.ctx.db.selectFrom('sessions').selectAll().where('id', '=', hashToken(other.cookies.get('tessera_session')!)).executeTakeFirstOrThrow();
     expect(session).toMatchObject({ stage: 'full', second_factor_at: clock.now(), user_id: user.id });
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: user.id })).at(-1)?.details).toMatchObject({ realm: 'firm', factors: ['passkey'] });
+    // The decision's reason is audited, as at the password step (src/core/decision.ts PASSKEY_CHECKS).
+    expect((await auditEvents(h, { event: 'login.succeeded', subjectId: user.id })).at(-1)?.details).toMatchObject({ reason: 'enrolled' });
     expect(await h.ctx.db.selectFrom('webauthn_credentials').select('counter').where('authenticator_id', '=', start.authenticatorId).executeTakeFirst()).toEqual({ counter: 1 });
     // The challenge is used up: the same answer again is refused.
     expectRefused(await other.post(api('/passkey/verify'), { challengeId, response: key.assert(options, credential) }));

@@ -80,6 +80,19 @@ export const OPERATOR_CHECKS: readonly LoginCheck[] = [
   check('not_enrolled', 'enroll', 'not enrolled: enrol now (operators always need a second factor)', async () => true),
 ];
 
+/**
+ * The checks of a passkey sign-in (issue 6.5), in order, once the key itself is verified (a
+ * passkey, user verification, an active user, a firm that allows passkeys): the key is both
+ * factors, so an enrolled user is signed in; a user neither enrolled nor covered by the firm's
+ * configuration is refused (a passkey signs in MFA users only); a covered user is signed in. The
+ * second factor's lockout holds here too, checked where the assertion is recorded (passkey.service.ts).
+ */
+export const PASSKEY_CHECKS: readonly LoginCheck[] = [
+  check('enrolled', 'full', 'enrolled: the passkey is both factors', (f) => f.enrolled()),
+  check('not_covered', 'refused', "neither enrolled nor covered by the firm's MFA configuration: a passkey signs in MFA users only", async (f) => !(await f.covered())),
+  check('seat_free', 'full', "covered by the firm's MFA configuration: the passkey is both factors", async () => true),
+];
+
 /** Walks the checks in order: the first that applies decides. */
 export async function walkChecks(checks: readonly LoginCheck[], facts: Facts): Promise<Decision> {
   for (const c of checks) if (await c.applies(facts)) return { verdict: c.verdict, reason: c.reason };

@@ -4,12 +4,11 @@ import { isActiveUser } from '../directory/user.table.js';
 import { AppError, tooManyAttempts } from '../core/errors.js';
 import { beginAuthentication, checkAssertion, recordAssertion, reportCounterRegression, type CeremonyReason } from '../factors/webauthn/webauthn.ceremony.js';
 import type { AuthenticationResponse } from '../factors/webauthn/webauthn.schemas.js';
-import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import { currentLock, resetFailures } from '../core/lockout.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
-import { isEnrolled } from '../core/enrolled.js';
+import { PASSKEY_CHECKS, userFacts, walkChecks, type DecisionReason } from '../core/decision.js';
 import { IP_POLICY, reserveAttempt, settleAttempt } from '../core/throttle.js';
 
 /** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
@@ -28,7 +27,7 @@ export async function passkeyOptions(ctx: AppContext) {
   });
 }
 
-type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_passkey' | 'user_inactive' | 'not_mfa_user';
+type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_passkey' | 'user_inactive' | DecisionReason;
 
 /**
  * A passkey sign-in (issue 6.5): no email, no password. Throttled per client IP like the
@@ -37,7 +36,9 @@ type Refusal = CeremonyReason | 'passkeys_disabled' | 'not_passkey' | 'user_inac
  *                      AND verification required, the user handle naming the key's owner;
  *   2. a passkey     - the credential was registered AS a passkey (its stored purpose, set by the
  *                      server from the registration's challenge), not merely discoverable;
- *   3. the user      - active, MFA-enabled or enrolled, in a firm that turned passkeys on;
+ *   3. the user      - active, in a firm that turned passkeys on; then the decision's
+ *                      PASSKEY_CHECKS (src/core/decision.ts): enrolled, or covered by the firm's
+ *                      configuration, else refused; its reason is audited, as at the password step;
  *   4. record        - challenge used up and counter moved on, in the transaction that makes
  *                      the full session (second factor passed: the key is both factors);
  *   5. not locked    - a passkey is a second factor, so the second factor's lockout holds here
@@ -99,8 +100,8 @@ export async function passkeyLogin(
   const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', userId).where('firm_id', '=', firmId).executeTakeFirst();
   if (!user || !isActiveUser(user)) return refuse('user_inactive', subject);
   if (!(await loadLoginPolicy(ctx.db, user.firm_id)).passkeysEnabled) return refuse('passkeys_disabled', subject);
-  const covered = isMfaEnabled(await loadMfaPolicy(ctx.db, user.firm_id, ctx.clock.now()), user) || (await isEnrolled(ctx.db, user));
-  if (!covered) return refuse('not_mfa_user', subject);
+  const decided = await walkChecks(PASSKEY_CHECKS, userFacts(ctx, ctx.db, user, undefined));
+  if (decided.verdict !== 'full') return refuse(decided.reason, subject);
 
   const outcome = await ctx.db.transaction().execute(async (tx) => {
     const recorded = await recordAssertion(ctx, tx, checked);
@@ -132,7 +133,7 @@ export async function passkeyLogin(
       event: 'login.succeeded',
       subjectType: 'user',
       subjectId: user.id,
-      details: { realm: 'firm', factors: ['passkey'], authenticatorId: credential.authenticator_id, userVerified: checked.userVerified },
+      details: { realm: 'firm', factors: ['passkey'], authenticatorId: credential.authenticator_id, userVerified: checked.userVerified, reason: decided.reason },
     });
     return { ok: true as const, token };
   });

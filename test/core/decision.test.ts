@@ -5,6 +5,7 @@ import { MINUTE, ManualClock } from '../../src/clock.js';
 import { activateAuthenticator } from '../../src/core/activation.js';
 import {
   OPERATOR_CHECKS,
+  PASSKEY_CHECKS,
   USER_CHECKS,
   amrOf,
   decideAfterPassword,
@@ -169,6 +170,20 @@ describe('the decision after the password, one reason per check (no HTTP)', () =
     for (const [given, reason] of table) expect((await walkChecks(USER_CHECKS, facts(given))).reason, JSON.stringify(given)).toBe(reason);
     expect(USER_CHECKS.map((c) => c.reason)).toEqual(['not_covered', 'no_seat_bypass', 'seat_free', 'locked', 'remembered_browser', 'enrolled']);
     expect(OPERATOR_CHECKS.map((c) => c.reason)).toEqual(['enrolled', 'not_enrolled']);
+  });
+
+  it('a passkey sign-in walks PASSKEY_CHECKS: enrolled signs in, neither enrolled nor covered is refused, covered signs in', async () => {
+    const facts = (o: { covered: boolean; enrolled: boolean }): Facts => ({
+      covered: async () => o.covered,
+      enrolled: async () => o.enrolled,
+      seatFree: async () => true,
+      remembered: async () => false,
+      unlocked: async () => true,
+    });
+    expect(PASSKEY_CHECKS.map((c) => c.reason)).toEqual(['enrolled', 'not_covered', 'seat_free']);
+    expect(await walkChecks(PASSKEY_CHECKS, facts({ covered: false, enrolled: true }))).toEqual({ verdict: 'full', reason: 'enrolled' });
+    expect(await walkChecks(PASSKEY_CHECKS, facts({ covered: false, enrolled: false }))).toEqual({ verdict: 'refused', reason: 'not_covered' });
+    expect(await walkChecks(PASSKEY_CHECKS, facts({ covered: true, enrolled: false }))).toEqual({ verdict: 'full', reason: 'seat_free' });
   });
 
   it('each reason means something to every door: the audit reason, a Duo status_msg, and the amr of a login it lets through', () => {
