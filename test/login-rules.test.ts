@@ -196,7 +196,7 @@ const bypassLogins = async (firmId: string) =>
 
 /** In a firm whose policy offers "remember this browser" for 30 days, a user who passed the second factor in `browser` and asked to be remembered. */
 async function rememberedBrowser(door: DoorDriver) {
-  const f = await mfaFirm(h);
+  const f = await mfaFirm(h, { adminEnrolled: true });
   const res = await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...LOGIN_POLICY, rememberDays: 30 } });
   expect(res.statusCode, res.body).toBe(200);
   const { user, secret } = await totpUser(h, f);
