@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { activateSubscription, addUser, firmWithAdmin, totpCode, type TestFirm } from '../support/harness.js';
-import { signIn, startBrowserRig, type BrowserRig } from './browser.js';
+import { activateSubscription, addUser, firmWithAdmin, type TestFirm } from '../support/harness.js';
+import { enrolAuthenticatorApp, signIn, startBrowserRig, type BrowserRig } from './browser.js';
 
 /**
  * Issue 16 item 4 in Chromium: the superuser enables MFA for case managers, their own kind; the
@@ -43,14 +43,7 @@ describe('a superuser covered by their own change, in Chromium', () => {
     expect(url.searchParams.get('next')).toBe('/admin/users');
     await page.screenshot({ path: 'test-results/superuser-enroll-desktop.png', fullPage: true });
 
-    await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Authenticator app/ }).check();
-    await page.getByRole('button', { name: 'Continue' }).click();
-    const secret = ((await page.getByLabel('Setup key').textContent()) ?? '').replace(/\s+/g, '');
-    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-    await page.getByLabel('Code from the app').fill(totpCode(rig.h, secret));
-    await page.getByRole('button', { name: 'Confirm' }).click();
-    await page.getByRole('heading', { name: 'Your backup codes', level: 2 }).waitFor();
-    await page.getByRole('button', { name: 'Continue' }).click();
+    expect(await enrolAuthenticatorApp(rig, page)).toMatch(/^[A-Z2-7]{32}$/);
 
     await page.getByRole('heading', { name: 'Users', level: 1 }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/admin/users');
