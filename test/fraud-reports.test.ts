@@ -25,8 +25,8 @@ let seq = 0;
 
 beforeAll(async () => {
   h = await startHarness({ clock });
-  A = await firmWithAdmin(h);
-  B = await firmWithAdmin(h);
+  A = await firmWithAdmin(h, undefined, { enrolled: true });
+  B = await firmWithAdmin(h, undefined, { enrolled: true });
   for (const f of [A, B]) {
     await activateSubscription(h, f.firm.id, 10);
     const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, caseManagers: true } });

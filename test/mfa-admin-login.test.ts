@@ -41,8 +41,8 @@ let seq = 0;
 
 beforeAll(async () => {
   h = await startHarness();
-  A = await firmWithAdmin(h);
-  B = await firmWithAdmin(h);
+  A = await firmWithAdmin(h, undefined, { enrolled: true });
+  B = await firmWithAdmin(h, undefined, { enrolled: true });
   await activateSubscription(h, A.firm.id, 10);
   await activateSubscription(h, B.firm.id, 10);
   const m = await addUser(h, A.firm.id, { name: 'Mick Member', email: 'mick@example.com', kind: 'case_manager' });
@@ -173,7 +173,7 @@ describe('GET/PUT /admin/mfa/policy', () => {
   let C: TestFirm; // a firm of its own for the policy tests, so the order of tests does not matter elsewhere
 
   beforeAll(async () => {
-    C = await firmWithAdmin(h);
+    C = await firmWithAdmin(h, undefined, { enrolled: true });
     await activateSubscription(h, C.firm.id, 5);
   });
 

@@ -47,8 +47,8 @@ let seq = 0;
 
 beforeAll(async () => {
   h = await startHarness();
-  A = await firmWithAdmin(h);
-  B = await firmWithAdmin(h);
+  A = await firmWithAdmin(h, undefined, { enrolled: true });
+  B = await firmWithAdmin(h, undefined, { enrolled: true });
   await activateSubscription(h, A.firm.id, 10);
   await activateSubscription(h, B.firm.id, 10);
   zeta = await addCorporation(h, A.firm.id, 'Zeta Group');
@@ -363,7 +363,7 @@ describe('counters: active users the configuration covers, per kind (A.2.4)', ()
   const put = async (body: Record<string, unknown>) => (await ok(await C.admin.raw('PUT', CONFIG, { body }))).counters;
 
   beforeAll(async () => {
-    C = await firmWithAdmin(h); // its superuser is an active case manager
+    C = await firmWithAdmin(h, undefined, { enrolled: true }); // its superuser is an active case manager
     await activateSubscription(h, C.firm.id, 50);
     north = await addCorporation(h, C.firm.id, 'North Co');
     south = await addCorporation(h, C.firm.id, 'South Co');

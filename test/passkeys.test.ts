@@ -78,7 +78,7 @@ function expectRefused(res: { statusCode: number; body: string; json(): unknown 
 
 describe('the firm setting', () => {
   it('is off by default, shown and changed in the login policy, audited', async () => {
-    const f = await mfaFirm(h);
+    const f = await mfaFirm(h, { adminEnrolled: true });
     expect((await f.admin.get(api('/admin/mfa/policy'))).json()).toEqual({ ...LOGIN_POLICY, passkeysEnabled: false, pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     const res = await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...LOGIN_POLICY, passkeysEnabled: true } });
     expect(res.statusCode, res.body).toBe(200);
@@ -91,7 +91,7 @@ describe('the firm setting', () => {
 
   it('off: a passkey does not sign in (401), audited', async () => {
     // Registered while the firm allowed passkeys, then the firm turned them off.
-    const f = await mfaFirm(h, { passkeys: true });
+    const f = await mfaFirm(h, { passkeys: true, adminEnrolled: true });
     const p = await enrolled(f);
     await setPasskeys(f, false);
     const agent = browser();
@@ -109,7 +109,7 @@ describe('the firm setting', () => {
 describe('a passkey sign-in where the firm allows it', () => {
   let f: TestFirm;
   beforeAll(async () => {
-    f = await mfaFirm(h, { passkeys: true });
+    f = await mfaFirm(h, { passkeys: true, adminEnrolled: true });
   });
 
   it('enrols a passkey (resident key and user verification required) and signs in without a password', async () => {
@@ -173,7 +173,7 @@ describe('a passkey sign-in where the firm allows it', () => {
   it('refuses, all with the same answer: no user verification, a non-discoverable key, another firm without passkeys, a disabled user, a key that is not registered, a wrong origin, a forged signature, an unknown challenge', async () => {
     const p = await enrolled(f);
     const plainKey = await enrolled(f, false);
-    const other = await mfaFirm(h, { passkeys: true });
+    const other = await mfaFirm(h, { passkeys: true, adminEnrolled: true });
     const elsewhere = await enrolled(other);
     await setPasskeys(other, false);
     const disabled = await enrolled(f);

@@ -51,7 +51,7 @@ const wrongNumberFor = (n: string) => String((Number(n) + 1) % 10 ** n.length).p
 
 describe('the Tessera Authenticator enrolled by QR code (reference 1.2, 1.3)', () => {
   it('asks for the phone, shows a QR code and link, activates the device (key in, secret out), takes the seat then, and the screen finishes by itself', async () => {
-    const f = await mfaFirm(h, { licences: 3 });
+    const f = await mfaFirm(h, { licences: 3, adminEnrolled: true });
     const user = await person(h, f);
     const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
     const info = (await agent.get(api('/mfa/enrollment'))).json();
@@ -393,7 +393,7 @@ describe('a push at login (reference 1.4.1)', () => {
   });
 
   it('follows the firm settings: 3-digit numbers, and a lower limit', async () => {
-    const u = await pushUser(h, await mfaFirm(h));
+    const u = await pushUser(h, await mfaFirm(h, { adminEnrolled: true }));
     const policy = (await u.f.admin.get(api('/admin/mfa/policy'))).json();
     expect(policy).toMatchObject({ pushNumberDigits: 6, pushMaxPerWindow: 5, pushWindowMinutes: 15 });
     const put = await u.f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...policy, pushNumberDigits: 3, pushMaxPerWindow: 2 } });

@@ -172,7 +172,7 @@ describe('a security key enrolled at first login', () => {
   });
 
   it('remembers the browser when asked and the firm allows it', async () => {
-    const u = await keyUser(h, await mfaFirm(h));
+    const u = await keyUser(h, await mfaFirm(h, { adminEnrolled: true }));
     await u.f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 7 } });
     const agent = await loginAs(h, u.f, u.user, 'second_factor');
     expect((await verifyAssertion(agent, u.key.assert(await assertionOptions(agent), u.credential), true)).statusCode).toBe(200);

@@ -133,6 +133,16 @@ export function operatorFacts(ctx: AppContext, db: DbOrTx, operatorId: string): 
 export const decideAfterPassword = (ctx: AppContext, db: DbOrTx, user: DecisionUser, rememberToken: string | undefined): Promise<Decision> =>
   walkChecks(USER_CHECKS, userFacts(ctx, db, user, rememberToken));
 
+/**
+ * Does a signed-in firm user's session now owe an enrollment? The same checks as at the password
+ * step, walked again for a session that began before the firm's configuration covered the user
+ * (issue 16 item 4: a superuser whose own kind is enabled is asked at the next admin request, not
+ * only at the next login): covered, no seat held, a seat free (reason seat_free). Not covered, or
+ * no seat free (the no-seat bypass goes on as at login), or enrolled: nothing owed.
+ */
+export const enrollmentDue = async (ctx: AppContext, db: DbOrTx, user: DecisionUser): Promise<boolean> =>
+  (await walkChecks(USER_CHECKS, userFacts(ctx, db, user, undefined))).verdict === 'enroll';
+
 /** The decision after an operator's correct password. */
 export const decideOperatorAfterPassword = (ctx: AppContext, db: DbOrTx, operatorId: string): Promise<Decision> =>
   walkChecks(OPERATOR_CHECKS, operatorFacts(ctx, db, operatorId));

@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   FIRM_REQUIRED: 'This address belongs to several firms. Enter the short name of your firm.',
   MFA_REQUIRED: 'Finish signing in with your second factor first.',
   SECOND_FACTOR_REQUIRED: 'Verify with your second factor first.',
+  MFA_ENROLLMENT_REQUIRED: 'Your firm now requires a second factor for your account: set one up to continue.',
   LINK_INVALID: 'This link has expired or was already used. Ask your administrator for a new one.',
   INTERACTION_NOT_FOUND: 'This sign-in request has expired or does not exist. Go back to the application and start again.',
 

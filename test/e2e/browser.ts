@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { webDistDir } from '../../src/http/paths.js';
-import { PASSWORD, startHarness, type Harness } from '../support/harness.js';
+import { PASSWORD, startHarness, totpCode, type Harness } from '../support/harness.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -79,6 +79,22 @@ export async function signIn(rig: Pick<BrowserRig, 'baseUrl'>, page: Page, email
 export async function logOut(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+}
+
+/**
+ * On the enrollment screen: chooses an authenticator app, reads the setup key off the page, types
+ * the current code, and continues past the backup codes. Returns the key's base32 secret.
+ */
+export async function enrolAuthenticatorApp(rig: Pick<BrowserRig, 'h'>, page: Page): Promise<string> {
+  await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
+  await page.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Authenticator app/ }).check();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const secret = ((await page.getByLabel('Setup key').textContent()) ?? '').replace(/\s+/g, '');
+  await page.getByLabel('Code from the app').fill(totpCode(rig.h, secret));
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByRole('heading', { name: 'Your backup codes', level: 2 }).waitFor();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  return secret;
 }
 
 // --- WebAuthn: a virtual authenticator through the Chrome DevTools Protocol ---------------

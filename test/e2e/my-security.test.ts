@@ -24,9 +24,10 @@ describe('My security in Chromium: remembered browsers and passkeys', () => {
     const h = rig.h;
     firm = await firmWithAdmin(h, 'keepsafe');
     await activateSubscription(h, firm.firm.id, 5);
-    await enableMfaForStaff(h, firm.firm.id);
+    // The policy before the enablement: Sam, a case manager, would be asked to enrol after it (issue 16 item 4).
     const policy = await firm.admin.raw('PUT', api('/admin/mfa/policy'), { body: { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 7 } });
     expect(policy.statusCode, policy.body).toBe(200);
+    await enableMfaForStaff(h, firm.firm.id);
     rita = await addUser(h, firm.firm.id, { name: 'Rita Remember', email: 'rita@keepsafe.example', kind: 'case_manager' });
 
     // Rita enrols two authenticator apps through the API (the enrollment screens have their own tests).

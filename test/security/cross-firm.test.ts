@@ -45,8 +45,8 @@ let operator: Agent;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 1, 9, 0, 0)) });
-  A = await mfaFirm(h, { licences: 20, enabled: 'staff' });
-  B = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+  A = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
+  B = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
   operator = await operatorAgent(h);
 
   // Firm B: a user with an authenticator app, a corporation on its MFA list and one not,

@@ -55,7 +55,7 @@ async function passkeySignIn(agent: Agent, key: SoftAuthenticator, credential: S
 describe('Security review: a security key is not a passkey on the client\'s word', () => {
   let F: TestFirm;
   beforeAll(async () => {
-    F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     await setPolicy(F, { passkeysEnabled: true });
   });
 
@@ -87,7 +87,7 @@ describe('Security review: a security key is not a passkey on the client\'s word
   });
 
   it('a passkey cannot be registered where the firm does not allow passkey sign-in, nor by an operator, nor after the firm turned it off mid-ceremony', async () => {
-    const closed = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    const closed = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     const agent = await loginAs(h, closed, await person(h, closed), 'enroll');
     const before = await dbState(h);
     expectError(await agent.post(api('/mfa/enrollment/webauthn/options'), { label: 'Laptop', passkey: true }), 403, 'PASSKEYS_NOT_ALLOWED');
@@ -97,7 +97,7 @@ describe('Security review: a security key is not a passkey on the client\'s word
     expectError(await operator.agent.post(api('/mfa/enrollment/webauthn/options'), { label: 'Laptop', passkey: true }), 403, 'PASSKEYS_NOT_ALLOWED');
 
     // Allowed when the ceremony starts, turned off before it ends: nothing is stored.
-    const turning = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    const turning = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     await setPolicy(turning, { passkeysEnabled: true });
     const user = await person(h, turning);
     const enrolling = await loginAs(h, turning, user, 'enroll');
@@ -181,7 +181,7 @@ describe('Security review: a security key is not a passkey on the client\'s word
 describe('Security review: a fraud report ends the user\'s pending logins', () => {
   let F: TestFirm;
   beforeAll(async () => {
-    F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     await setPolicy(F, { rememberDays: 7 });
   });
 
@@ -229,7 +229,7 @@ describe('Security review: a fraud report ends the user\'s pending logins', () =
 describe('Security review: users forget their remembered browsers', () => {
   let F: TestFirm;
   beforeAll(async () => {
-    F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     await setPolicy(F, { rememberDays: 7 });
   });
 
@@ -334,7 +334,7 @@ describe('Security review: device requests carry a nonce', () => {
   let F: TestFirm;
   let u: PushUser;
   beforeAll(async () => {
-    F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     u = await pushUser(h, F);
   });
 
@@ -430,7 +430,7 @@ describe('Security review: a Web Push endpoint must be a public https host', () 
   let connections = 0;
   let port = 0;
   beforeAll(async () => {
-    u = await pushUser(h, await mfaFirm(h, { licences: 20, enabled: 'staff' }));
+    u = await pushUser(h, await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true }));
     target = net.createServer((socket) => {
       connections++;
       socket.destroy();

@@ -43,7 +43,7 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 1, 9, 0, 5)) });
-  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
 });
 afterAll(() => h?.close());
 

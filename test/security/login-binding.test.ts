@@ -22,7 +22,7 @@ let F: TestFirm;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 8, 14, 9, 0, 0)) });
-  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
 });
 afterAll(() => h?.close());
 
@@ -113,7 +113,7 @@ describe('an activation QR code is bound to the enrollment that showed it', () =
 
 /** A firm that remembers browsers, and a user of it whose browser it remembers (after one login with the second factor), signed out. */
 async function rememberedUser(days: number): Promise<{ f: TestFirm; u: TotpUser; browser: Agent }> {
-  const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+  const f = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
   await h.ctx.db.updateTable('mfa_settings').set({ remember_days: days }).where('firm_id', '=', f.firm.id).execute();
   const u = await totpUser(h, f);
   const browser = await loginAs(h, f, u.user, 'second_factor');
@@ -289,7 +289,7 @@ describe('the second-factor lockout covers every way in', () => {
   });
 
   it('a passkey does not sign a locked user in, and the refused assertion cannot be replayed once the lock ends', async () => {
-    const f = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+    const f = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
     const policy = { lockoutThreshold: 10, lockoutMinutes: 15, rememberDays: 0, passkeysEnabled: true };
     expect((await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: policy })).statusCode).toBe(200);
     const user = await person(h, f);

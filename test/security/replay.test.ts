@@ -17,7 +17,7 @@ const STEP = 30_000;
 
 beforeAll(async () => {
   h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 7, 4, 9, 0, 15)) });
-  F = await mfaFirm(h, { licences: 20, enabled: 'staff' });
+  F = await mfaFirm(h, { licences: 20, enabled: 'staff', adminEnrolled: true });
 });
 afterAll(() => h?.close());
 

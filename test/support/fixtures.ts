@@ -45,18 +45,25 @@ export interface MfaFirmOptions {
   enabled?: 'case_managers' | 'staff';
   /** Passkey sign-in allowed (PUT /admin/mfa/policy). */
   passkeys?: boolean;
+  /**
+   * The superuser holds a seat with an authenticator app (firmWithAdmin `enrolled`), so they go on
+   * administering the firm once their own kind is covered; otherwise their next admin request
+   * after the enablement answers 403 MFA_ENROLLMENT_REQUIRED while a seat is free (issue 16 item 4).
+   */
+  adminEnrolled?: boolean;
 }
 
 /** A firm with a logged-in superuser, on an active subscription, whose staff must use MFA. */
 export async function mfaFirm(h: Harness, o: MfaFirmOptions = {}): Promise<TestFirm> {
-  const f = await firmWithAdmin(h);
+  const f = await firmWithAdmin(h, undefined, { enrolled: o.adminEnrolled, licences: o.licences });
   await activateSubscription(h, f.firm.id, o.licences ?? 10);
+  // Before the enablement: the superuser, a case manager, is covered from then on.
+  if (o.passkeys) await setPasskeys(f, true);
   if (o.enabled === 'staff') await enableMfaForStaff(h, f.firm.id);
   else {
     const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, caseManagers: true } });
     expect(res.statusCode, res.body).toBe(200);
   }
-  if (o.passkeys) await setPasskeys(f, true);
   return f;
 }
 

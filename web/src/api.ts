@@ -106,6 +106,17 @@ export function onSessionEnded(listener: () => void): () => void {
   return () => sessionEndedListeners.delete(listener);
 }
 
+const enrollmentRequiredListeners = new Set<() => void>();
+
+/**
+ * Called whenever the server answers 403 MFA_ENROLLMENT_REQUIRED: the firm now requires a second
+ * factor of this signed-in superuser (their kind was enabled since they signed in) and a licence is free.
+ */
+export function onEnrollmentRequired(listener: () => void): () => void {
+  enrollmentRequiredListeners.add(listener);
+  return () => enrollmentRequiredListeners.delete(listener);
+}
+
 async function toApiError(response: Response): Promise<ApiError> {
   try {
     const body = (await response.json()) as { error?: unknown; message?: unknown };
@@ -147,6 +158,9 @@ async function send(request: Request): Promise<Response> {
     }
     if (response.status === 401 && error.code === 'UNAUTHENTICATED') {
       for (const listener of sessionEndedListeners) listener();
+    }
+    if (response.status === 403 && error.code === 'MFA_ENROLLMENT_REQUIRED') {
+      for (const listener of enrollmentRequiredListeners) listener();
     }
     throw error;
   }

@@ -1,5 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { api, ApiError, onSessionEnded, resetCsrfToken, type LoginNotice, type Me, type Operator, type SessionUser } from './api';
+import { api, ApiError, onEnrollmentRequired, onSessionEnded, resetCsrfToken, type LoginNotice, type Me, type Operator, type SessionUser } from './api';
 import { navigate } from './router';
 import { nextParam, safeNext, withNext } from './safe-next';
 
@@ -56,6 +56,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, [refresh]);
 
   useEffect(() => onSessionEnded(() => setSession({ status: 'anonymous' })), []);
+
+  // The firm now requires a second factor of this superuser: enrol, then come back to this page.
+  useEffect(() => onEnrollmentRequired(() => navigate(withNext('/enroll', window.location.pathname + window.location.search), { replace: true })), []);
 
   const value = useMemo(() => ({ session, refresh, logOut }), [session, refresh, logOut]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
