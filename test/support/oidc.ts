@@ -22,12 +22,13 @@ export interface OidcNode {
   provider(): Promise<Provider>;
 }
 
-export async function startOidcNode(options: { clients: OidcClientRecord[] | ClientSource; clock?: ManualClock; secrets?: SecretBox; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
+/** `clients`: a fixed list or source; absent, the Applications registry (as in production). */
+export async function startOidcNode(options: { clients?: OidcClientRecord[] | ClientSource; clock?: ManualClock; secrets?: SecretBox; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
   const other = options.sameDatabaseAs?.h;
   const h = await startHarness({
     env: { TESSERA_PUBLIC_URL: ISSUER },
     clock: options.clock,
-    oidcClients: Array.isArray(options.clients) ? staticClients(options.clients) : options.clients,
+    oidcClients: options.clients === undefined ? undefined : Array.isArray(options.clients) ? staticClients(options.clients) : options.clients,
     secrets: other?.ctx.secrets ?? options.secrets,
     ...(other ? { shared: { config: other.ctx.config.database, drop: async () => undefined } } : {}),
   });
