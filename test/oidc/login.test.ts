@@ -206,6 +206,20 @@ describe('a sign-in to a registered application is Tessera\'s login', () => {
     expect(old.tokens.claims()!.auth_time).toBeGreaterThanOrEqual(Math.floor(clock.now() / 1000) - 60);
   });
 
+  it('the way back from the sign-in page cannot be forged: a made-up `login` proof does not count as a new login', async () => {
+    clock.advance(1000);
+    const { res } = await authorize(portal, first.browser, null, { prompt: 'login' });
+    const next = new URL(new URL(res.headers.get('location')!, ISSUER).searchParams.get('next')!, ISSUER);
+    const [since, sig] = next.searchParams.get('login')!.split('.');
+    for (const forged of [`0.${sig}`, `${since}.${'A'.repeat(43)}`, `${Number(since) - 3_600_000}.${sig}`]) {
+      const answer = await first.browser.get(a, `${next.pathname}?login=${encodeURIComponent(forged)}`);
+      expect(new URL(answer.headers.get('location')!, ISSUER).pathname, forged).toBe('/login');
+    }
+    // The genuine proof without a login since: still the sign-in page.
+    const genuine = await first.browser.get(a, next);
+    expect(new URL(genuine.headers.get('location')!, ISSUER).pathname).toBe('/login');
+  });
+
   it('signing out of Tessera ends single sign-on: the next application asks for the login', async () => {
     const browser = (await signIn(portal, casey)).browser;
     expect((await browser.api(a, 'POST', '/logout')).status).toBe(204);
