@@ -105,14 +105,21 @@ export const pushRoutes =
           tags,
           summary: 'Long-poll (up to 25 s) for the answer; "approved" finishes the login in this response',
           params: TxParams,
-          response: { 200: Type.Object({ status: Status }), ...errors(401, 404, 423) },
+          response: {
+            200: Type.Object({
+              status: Status,
+              /** Denied because the number typed in the app was not the one on this screen. */
+              reason: Type.Optional(Type.Literal('wrong_number')),
+            }),
+            ...errors(401, 404, 423),
+          },
         },
       },
       async (request, reply) => {
         const pending = await userSecondFactorTarget(ctx, request);
         const result = await waitForPush(ctx, pending, pendingActor(request, pending), request.params.transactionId);
         if (result.verified?.token) setSessionCookie(ctx, reply, result.verified.token);
-        return { status: result.status };
+        return result.reason ? { status: result.status, reason: result.reason } : { status: result.status };
       },
     );
   };

@@ -4471,6 +4471,7 @@ export interface paths {
                             defaultMethod: "push" | "totp" | "webauthn";
                             lockedUntil: number | null;
                             rememberDays: number;
+                            pushPausedUntil: number | null;
                         };
                     };
                 };
@@ -5887,6 +5888,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             status: "pending" | "approved" | "denied" | "fraud" | "expired";
+                            /** @enum {string} */
+                            reason?: "wrong_number";
                         };
                     };
                 };
@@ -7779,7 +7782,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent events: `push` (a transaction view) as requests arrive, `ping` every 25 s (signed in the query) */
+        /** Server-sent events: `push` (a transaction view) as requests arrive, `withdrawn` ({id, reason: answered | superseded | cancelled | expired}) when one is no longer open, `ping` every 25 s (signed in the query) */
         get: {
             parameters: {
                 query?: never;

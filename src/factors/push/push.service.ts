@@ -29,7 +29,8 @@ export const pushPaused = (until: number, now: number) => {
   return new AppError(
     'PUSH_PAUSED',
     `Push requests to you are paused for ${minutes} more minute${minutes === 1 ? '' : 's'} after a request was reported as fraudulent. Use a passcode or a security key.`,
-    { retryAfterSeconds: Math.ceil((until - now) / 1000) },
+    // Retry-After (as PUSH_LIMIT), and the end of the pause for the login screen to show ("until 14:32").
+    { retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), pausedUntil: until },
   );
 };
 export const noPushDevice = () => new AppError('PUSH_UNAVAILABLE');
@@ -111,7 +112,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
     // A superseded push is expired and taken (completed): its waiting screen learns "expired" and no failure is counted for it.
     const superseded = await tx
       .updateTable('push_transactions')
-      .set({ status: 'expired', completed_at: now })
+      .set({ status: 'expired', completed_at: now, end_reason: 'superseded' })
       .where('user_id', '=', user.id)
       .where('status', '=', 'pending')
       .returning('id')
@@ -164,6 +165,8 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
 
 export interface WaitResult {
   status: PushStatus;
+  /** A denial's reason the login screen words (the number typed in the app did not match). */
+  reason?: 'wrong_number';
   /** Set when the approval finished the login. */
   verified?: VerifyResult;
 }
@@ -171,7 +174,7 @@ export interface WaitResult {
 const loadOwn = (ctx: AppContext, pending: PendingLogin, transactionId: string) =>
   ctx.db
     .selectFrom('push_transactions')
-    .select(['id', 'status', 'expires_at', 'completed_at'])
+    .select(['id', 'status', 'expires_at', 'completed_at', 'end_reason'])
     .where('id', '=', transactionId)
     .where('user_id', '=', pending.user.id)
     .where('firm_id', '=', pending.firm.id)
@@ -243,5 +246,36 @@ export async function waitForPush(
     counted = failure.locked ? 'locked' : 'failure';
   });
   if (counted) metrics(ctx).login('push', counted);
-  return { status };
+  return row.end_reason === 'wrong_number' ? { status, reason: 'wrong_number' } : { status };
+}
+
+/**
+ * The pending pushes of a user whose login ended another way (answered with another factor,
+ * signed out, a password change): expired as `cancelled` and announced, so the phone drops them
+ * at once (the device stream's `withdrawn` event) instead of asking about a login that is over.
+ * Called by a door after such an ending has committed; the device API already ignores and
+ * refuses a push whose attempt is gone (device.service.ts), so a missed call costs only the
+ * phone's next poll.
+ */
+export async function withdrawEndedPushes(ctx: AppContext, userId: string, log: FastifyBaseLogger): Promise<void> {
+  try {
+    await withdraw(ctx, userId, log);
+  } catch (err) {
+    // The login itself has ended (committed) already: its answer stands; the phone's poll catches up.
+    log.warn({ err }, 'withdrawing ended pushes failed');
+  }
+}
+
+async function withdraw(ctx: AppContext, userId: string, log: FastifyBaseLogger): Promise<void> {
+  const now = ctx.clock.now();
+  const withdrawn = await ctx.db
+    .updateTable('push_transactions')
+    .set({ status: 'expired', completed_at: now, end_reason: 'cancelled' })
+    .where('user_id', '=', userId)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('login_attempts').select('login_attempts.id').whereRef('login_attempts.id', '=', 'push_transactions.attempt_id'))))
+    .returning('id')
+    .execute();
+  const hub = pushHub(ctx);
+  for (const { id } of withdrawn) await hub.publish(id).catch((err) => log.error({ err }, 'push announce failed'));
 }
