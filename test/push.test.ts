@@ -206,6 +206,7 @@ describe('a push at login (reference 1.4.1)', () => {
     const push = await sendPush(agent);
     expect(push.number).toMatch(/^\d{6}$/);
     expect(push.expiresAt).toBe(clock.now() + 60_000);
+    expect(push.expiresInSeconds).toBe(60); // the login screen's countdown, whatever its clock says
 
     const listed = (await u.device.transactions()).json();
     expect(listed.items).toEqual([

@@ -87,7 +87,7 @@ export const pushRoutes =
           tags,
           summary: 'Send a push to the user\'s devices (60 s); the number is shown on the login screen and typed into the app',
           response: {
-            201: Type.Object({ transactionId: Type.String(), number: Type.String(), expiresAt: Type.Integer() }),
+            201: Type.Object({ transactionId: Type.String(), number: Type.String(), expiresAt: Type.Integer(), expiresInSeconds: Type.Integer() }),
             ...errors(401, 409, 423, 429),
           },
         },

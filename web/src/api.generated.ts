@@ -5814,6 +5814,7 @@ export interface paths {
                             transactionId: string;
                             number: string;
                             expiresAt: number;
+                            expiresInSeconds: number;
                         };
                     };
                 };

@@ -39,6 +39,8 @@ export interface PushStart {
   transactionId: string;
   number: string;
   expiresAt: number;
+  /** The same as a duration, for a countdown on a screen whose clock is not the server's. */
+  expiresInSeconds: number;
 }
 
 const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
@@ -149,7 +151,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
       subjectId: user.id,
       details: { transactionId: id, devices: devices.length, numberDigits: policy.pushNumberDigits },
     });
-    return { limited: false as const, start: { transactionId: id, number, expiresAt }, devices, superseded: superseded.map((s) => s.id) };
+    return { limited: false as const, start: { transactionId: id, number, expiresAt, expiresInSeconds: PUSH_TTL_MS / 1000 }, devices, superseded: superseded.map((s) => s.id) };
   });
   metrics(ctx).push(started.limited ? 'limited' : 'sent');
   if (started.limited) throw pushLimit(policy.pushWindowMinutes, started.retryAfterMs);
