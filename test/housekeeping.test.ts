@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR, ManualClock } from '../src/clock.js';
 import { runHousekeeping } from '../src/housekeeping.js';
-import { rememberBrowser } from '../src/login/remembered-browsers.js';
+import { rememberBrowser } from '../src/core/remembered-browsers.js';
 import { enqueueJob, runDueJobs } from '../src/jobs/job.service.js';
 import { PASSWORD, addUser, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';
 

@@ -4,7 +4,7 @@ import { MINUTE } from '../src/clock.js';
 import type { UserView } from '../src/directory/user.view.js';
 import { factorFor } from '../src/factors/registry.js';
 import { issueBackupCodes } from '../src/factors/backup-codes/backup-codes.factor.js';
-import { rememberBrowser } from '../src/login/remembered-browsers.js';
+import { rememberBrowser } from '../src/core/remembered-browsers.js';
 import {
   Agent,
   PASSWORD,

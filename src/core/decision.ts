@@ -2,7 +2,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import type { User } from '../directory/user.table.js';
 import type { LoginMethod } from '../factors/kinds.js';
-import { isRememberedBrowser } from '../login/remembered-browsers.js';
+import { isRememberedBrowser } from './remembered-browsers.js';
 import { isMfaEnabled, loadMfaPolicy } from '../mfa-policy/mfa-policy.js';
 import { notLocked } from './lockout.js';
 import { isEnrolled } from './enrolled.js';

@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { ownedBy, type FactorUser } from '../factors/factor.js';
 import { FACTORS } from '../factors/registry.js';
-import { forgetRememberedBrowsers } from '../login/remembered-browsers.js';
+import { forgetRememberedBrowsers } from './remembered-browsers.js';
 import { loginUrl, mailSecurityNotice } from '../notify/security-notice.js';
 import { templates } from '../notify/templates.js';
 import { releaseSeat } from '../subscriptions/seat.service.js';

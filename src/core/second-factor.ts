@@ -6,7 +6,7 @@ import { ownedBy, type FactorUser } from '../factors/factor.js';
 import type { AuthenticatorKind, LoginMethod } from '../factors/kinds.js';
 import { FACTORS, factorFor } from '../factors/registry.js';
 import { PASSCODE_KINDS } from '../factors/totp/totp.factor.js';
-import { rememberBrowser } from '../login/remembered-browsers.js';
+import { rememberBrowser } from './remembered-browsers.js';
 import { metrics } from '../ops/metrics.js';
 import { completeAttempt, type Authentication } from './completion.js';
 import { assertNotLocked, currentLock, invalidCode, lockedUntil, loginPolicyOf, mfaLocked, recordFailure, resetFailures, type LockoutSubject } from './lockout.js';

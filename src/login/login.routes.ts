@@ -10,7 +10,7 @@ import { unauthorized } from '../core/errors.js';
 import { passwordStep } from '../core/password-step.js';
 import { createSession, deleteSession, hashToken } from '../sessions/session.service.js';
 import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
-import { rememberCookieName } from './remembered-browsers.js';
+import { rememberCookieName } from '../mfa/pending-login.js';
 import { PASSWORD_MAX } from '../core/passwords.js';
 import { withdrawEndedPushes } from '../factors/push/push.service.js';
 

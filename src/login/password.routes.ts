@@ -11,7 +11,7 @@ import { templates } from '../notify/templates.js';
 import { deleteOperatorSessions, deleteUserSessions } from '../sessions/session.service.js';
 import { lockedUser } from '../directory/user.service.js';
 import { consumeToken, linkInvalid, peekToken } from './one-time-token.service.js';
-import { forgetRememberedBrowsers } from './remembered-browsers.js';
+import { forgetRememberedBrowsers } from '../core/remembered-browsers.js';
 import { PASSWORD_MAX, checkPasswordPolicy, hashPassword } from '../core/passwords.js';
 
 const Token = Type.String({ minLength: 22, maxLength: 22, pattern: '^[A-Za-z0-9_-]+$' });

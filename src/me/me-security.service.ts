@@ -15,7 +15,7 @@ import type { Session } from '../sessions/session.table.js';
 import { ownedBy } from '../factors/factor.js';
 import { STEP_UP_MAX_AGE_MS, hasFreshStepUp } from '../mfa/pending-login.js';
 import { describeUserAgent } from '../factors/push/user-agent.js';
-import { forgetRememberedBrowsers } from '../login/remembered-browsers.js';
+import { forgetRememberedBrowsers } from '../core/remembered-browsers.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
 import type { OperatorSubject } from '../http/auth.js';
 

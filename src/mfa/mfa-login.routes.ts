@@ -8,9 +8,10 @@ import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type Pe
 import { isEnrolled } from '../core/enrolled.js';
 import { errors } from '../http/schemas.js';
 import { AuthenticatorKindSchema, CodeMethodSchema, LoginMethodSchema } from '../factors/factor.schemas.js';
-import { enrollmentInfo, skipEnrollment } from './enrollment-flow.service.js';
+import { enrollmentInfo, skipEnrollment } from '../core/enrollment.js';
+import { enrollmentState } from '../core/enrollment-state.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
-import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
+import { coreLogin, hasFreshStepUp, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 import { withdrawEndedPushes } from '../factors/push/push.service.js';
 
@@ -40,6 +41,22 @@ const EnrollmentSchema = Type.Object({
   enrolled: Type.Boolean(),
 });
 const TotpEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), otpauthUri: Type.String(), secret: Type.String(), qrSvg: Type.String() });
+const PushEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), activationUrl: Type.String(), qrSvg: Type.String(), expiresAt: Type.Integer() });
+/** Where this login's enrollment stands (src/core/enrollment-state.ts): what /enroll continues after a reload. */
+const EnrollmentStateSchema = Type.Union([
+  Type.Object({ step: Type.Literal('choose') }),
+  Type.Object({ step: Type.Literal('in_progress'), method: Type.Literal('totp'), totp: TotpEnrollmentSchema }),
+  Type.Object({
+    step: Type.Literal('in_progress'),
+    method: Type.Literal('push'),
+    authenticatorId: Type.String(),
+    phone: Type.Union([Type.String(), Type.Null()]),
+    push: Type.Union([PushEnrollmentSchema, Type.Null()]),
+  }),
+  Type.Object({ step: Type.Literal('in_progress'), method: Type.Literal('webauthn'), authenticatorId: Type.String(), label: Type.String() }),
+  Type.Object({ step: Type.Literal('activated'), method: Type.Literal('push'), authenticatorId: Type.String() }),
+  Type.Object({ step: Type.Literal('done') }),
+]);
 const ConfirmParams = Type.Object({ authenticatorId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 const ConfirmBody = Type.Object(
   {
@@ -125,7 +142,20 @@ export const mfaLoginRoutes =
     app.get(
       '/mfa/enrollment',
       { schema: { tags, summary: 'The enrollment step: methods, and whether a licence is free', response: { 200: EnrollmentSchema, ...errors(401) } } },
-      async (request) => enrollmentInfo(ctx, await requirePendingPrincipal(ctx, request, ['enroll', 'full'])),
+      async (request) => enrollmentInfo(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full']))),
+    );
+
+    app.get(
+      '/mfa/enrollment/state',
+      {
+        schema: {
+          tags,
+          summary:
+            "Where this login's enrollment stands: choose a method, one in progress (its QR code again), the phone activated (finish next), or done; a reload or a second tab continues there",
+          response: { 200: EnrollmentStateSchema, ...errors(401) },
+        },
+      },
+      async (request) => enrollmentState(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full']))),
     );
 
     app.post(
@@ -135,12 +165,12 @@ export const mfaLoginRoutes =
           tags,
           summary: 'Start an authenticator-app enrollment: a pending authenticator, its otpauth URI and QR code',
           body: Type.Object({}, { additionalProperties: false }),
-          response: { 201: TotpEnrollmentSchema, ...errors(400, 401, 403) },
+          response: { 201: TotpEnrollmentSchema, ...errors(400, 401, 403, 409) },
         },
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
-        return reply.status(201).send(await beginTotp(ctx, pending));
+        return reply.status(201).send(await beginTotp(ctx, coreLogin(pending)));
       },
     );
 
@@ -157,8 +187,9 @@ export const mfaLoginRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
-        const result = await confirmTotp(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body);
-        setSessionCookie(ctx, reply, result.token);
+        const actor = pendingActor(request, pending);
+        const result = await confirmTotp(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body, sessionHold(ctx, pending, actor));
+        setSessionCookie(ctx, reply, result.held);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );
@@ -174,7 +205,8 @@ export const mfaLoginRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingLogin(ctx, request, ['enroll']);
-        setSessionCookie(ctx, reply, await skipEnrollment(ctx, pending, pendingActor(request, pending)));
+        const actor = pendingActor(request, pending);
+        setSessionCookie(ctx, reply, await skipEnrollment(ctx, coreLogin(pending), actor, sessionHold(ctx, pending, actor)));
         return { next: 'home' as const, notice: 'mfa_bypassed_no_seat' as const };
       },
     );

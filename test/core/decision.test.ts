@@ -20,7 +20,7 @@ import { recordBypass, seatAvailable } from '../../src/core/seats.js';
 import type { User } from '../../src/directory/user.table.js';
 import { FACTORS } from '../../src/factors/registry.js';
 import { createFirm } from '../../src/firms/firm.service.js';
-import { rememberBrowser } from '../../src/login/remembered-browsers.js';
+import { rememberBrowser } from '../../src/core/remembered-browsers.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { activateSubscription, addUser, auditEvents, enableMfaForStaff, enrollForTest, startHarness, type Harness } from '../support/harness.js';
 

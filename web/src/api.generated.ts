@@ -4635,6 +4635,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mfa/enrollment/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where this login's enrollment stands: choose a method, one in progress (its QR code again), the phone activated (finish next), or done; a reload or a second tab continues there */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            step: "choose";
+                        } | {
+                            /** @enum {string} */
+                            step: "in_progress";
+                            /** @enum {string} */
+                            method: "totp";
+                            totp: {
+                                authenticatorId: string;
+                                otpauthUri: string;
+                                secret: string;
+                                qrSvg: string;
+                            };
+                        } | {
+                            /** @enum {string} */
+                            step: "in_progress";
+                            /** @enum {string} */
+                            method: "push";
+                            authenticatorId: string;
+                            phone: string | null;
+                            push: {
+                                authenticatorId: string;
+                                activationUrl: string;
+                                qrSvg: string;
+                                expiresAt: number;
+                            } | null;
+                        } | {
+                            /** @enum {string} */
+                            step: "in_progress";
+                            /** @enum {string} */
+                            method: "webauthn";
+                            authenticatorId: string;
+                            label: string;
+                        } | {
+                            /** @enum {string} */
+                            step: "activated";
+                            /** @enum {string} */
+                            method: "push";
+                            authenticatorId: string;
+                        } | {
+                            /** @enum {string} */
+                            step: "done";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mfa/enrollment/totp": {
         parameters: {
             query?: never;
@@ -4692,6 +4780,15 @@ export interface paths {
                 };
                 /** @description Default Response */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };

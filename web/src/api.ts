@@ -208,6 +208,8 @@ export type LoginNotice = NonNullable<LoginResult['notice']>;
 export type MfaChallenge = Answer<'get', '/mfa/challenge'>;
 export type SecondFactorMethod = MfaChallenge['methods'][number];
 export type EnrollmentInfo = Answer<'get', '/mfa/enrollment'>;
+/** Where this login's enrollment stands, on the server (a reload continues there). */
+export type EnrollmentState = Answer<'get', '/mfa/enrollment/state'>;
 export type AuthenticatorMethod = EnrollmentInfo['methods'][number]['kind'];
 export type MySecurity = Answer<'get', '/me/security'>;
 export type MyAuthenticator = MySecurity['authenticators'][number];

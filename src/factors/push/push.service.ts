@@ -8,11 +8,13 @@ import { AppError, notFound } from '../../core/errors.js';
 import { activeDevices, PUSH_TTL_MS } from './push.factor.js';
 import type { PushStatus } from './push.table.js';
 import { describeUserAgent } from './user-agent.js';
-import type { PendingLogin } from '../../http/auth.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../../db/database.js';
 import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
 import { metrics } from '../../ops/metrics.js';
 import { assertNotLocked, recordFailure } from '../../core/lockout.js';
-import { verifySecondFactor, type VerifyResult } from '../../mfa/second-factor.service.js';
+import type { Authentication } from '../../core/completion.js';
+import { answerSecondFactor, type AttemptOf, type SecondFactorSubject } from '../../core/second-factor.js';
 
 /** The longest a login waits for an answer in one request (below common proxy timeouts). */
 export const WAIT_MAX_MS = 25_000;
@@ -43,6 +45,12 @@ export interface PushStart {
   expiresInSeconds: number;
 }
 
+/**
+ * Whom a push goes to: a firm user (operators have no Tessera Authenticator), with their lock.
+ * Any door may send one: the web door's attempt has a session, the Duo door's (a txid) none.
+ */
+export type PushSubject = SecondFactorSubject & { firm_id: string };
+
 const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
 
 /**
@@ -58,8 +66,9 @@ const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart
  *   7. create            - the row, with the number to type (verified push), 60 s to answer.
  * Then, after the commit, the devices are told (SSE through the hub, and Web Push).
  */
-export async function startPush(ctx: AppContext, pending: PendingLogin, actor: Actor, log: FastifyBaseLogger): Promise<PushStart> {
-  const { user, firm, attempt } = pending;
+export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, actor: Actor, log: FastifyBaseLogger): Promise<PushStart> {
+  const { subject: user, attempt } = login;
+  const firm = { id: user.firm_id };
   const now = ctx.clock.now();
   assertNotLocked(user, now);
   const policy = await loadLoginPolicy(ctx.db, firm.id);
@@ -131,7 +140,7 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
         firm_id: firm.id,
         user_id: user.id,
         session_id: attempt.sessionId,
-        attempt_id: pending.attempt.id,
+        attempt_id: attempt.id,
         status: 'pending',
         number,
         created_at: now,
@@ -165,22 +174,24 @@ export async function startPush(ctx: AppContext, pending: PendingLogin, actor: A
   return started.start;
 }
 
-export interface WaitResult {
+export interface WaitResult<T> {
   status: PushStatus;
   /** A denial's reason the login screen words (the number typed in the app did not match). */
   reason?: 'wrong_number';
-  /** Set when the approval finished the login. */
-  verified?: VerifyResult;
+  /** Set when the approval finished the login (in this request): the core's Authentication... */
+  authentication?: Authentication;
+  /** ...and what the door's `hold` made of it in the same transaction (the web door: its new session's token). */
+  held?: T;
 }
 
-const loadOwn = (ctx: AppContext, pending: PendingLogin, transactionId: string) =>
+const loadOwn = (ctx: AppContext, { attempt, subject }: AttemptOf<PushSubject>, transactionId: string) =>
   ctx.db
     .selectFrom('push_transactions')
     .select(['id', 'status', 'expires_at', 'completed_at', 'end_reason'])
     .where('id', '=', transactionId)
-    .where('user_id', '=', pending.user.id)
-    .where('firm_id', '=', pending.firm.id)
-    .where('attempt_id', '=', pending.attempt.id)
+    .where('user_id', '=', subject.id)
+    .where('firm_id', '=', subject.firm_id)
+    .where('attempt_id', '=', attempt.id)
     .executeTakeFirst();
 
 /**
@@ -188,16 +199,20 @@ const loadOwn = (ctx: AppContext, pending: PendingLogin, transactionId: string) 
  * when the device answers through any process (the hub), or when the push expires.
  * An approval finishes the login in this same response, exactly once (push.factor.ts takes
  * the approved row); a denial, a fraud report or an expiry counts as one failed second
- * factor, once (the row's completed_at).
+ * factor, once (the row's completed_at). The approval completes the attempt (the core's
+ * answerSecondFactor, src/core/second-factor.ts) into an Authentication, which the door's `hold`
+ * turns into its answer in the same transaction (the web door: a new full session; a door with no
+ * session: whatever it keeps, e.g. Duo's `allow` for its txid).
  */
-export async function waitForPush(
+export async function waitForPush<T>(
   ctx: AppContext,
-  pending: PendingLogin,
+  login: AttemptOf<PushSubject>,
   actor: Actor,
   transactionId: string,
+  hold: (tx: Transaction<Database>, authentication: Authentication) => Promise<T>,
   maxWaitMs = WAIT_MAX_MS,
-): Promise<WaitResult> {
-  let row = await loadOwn(ctx, pending, transactionId);
+): Promise<WaitResult<T>> {
+  let row = await loadOwn(ctx, login, transactionId);
   if (!row) throw notFound('The push request');
 
   if (row.status === 'pending' && Number(row.expires_at) > ctx.clock.now()) {
@@ -205,13 +220,13 @@ export async function waitForPush(
     const changed = new Promise<void>((resolve) => (wake = resolve));
     const unsubscribe = await pushHub(ctx).onTransaction(transactionId, () => wake());
     try {
-      row = (await loadOwn(ctx, pending, transactionId))!; // after subscribing: nothing announced meanwhile is missed
+      row = (await loadOwn(ctx, login, transactionId))!; // after subscribing: nothing announced meanwhile is missed
       if (row.status === 'pending') {
         const left = Number(row.expires_at) - ctx.clock.now();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([changed, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, Math.min(maxWaitMs, left)))))]);
         clearTimeout(timer);
-        row = (await loadOwn(ctx, pending, transactionId))!;
+        row = (await loadOwn(ctx, login, transactionId))!;
       }
     } finally {
       unsubscribe();
@@ -223,13 +238,14 @@ export async function waitForPush(
     if (Number(row.expires_at) > now) return { status: 'pending' };
     const expired = await ctx.db.updateTable('push_transactions').set({ status: 'expired' }).where('id', '=', row.id).where('status', '=', 'pending').executeTakeFirst();
     if (Number(expired.numUpdatedRows) > 0) metrics(ctx).push('expired');
-    row = (await loadOwn(ctx, pending, transactionId))!;
+    row = (await loadOwn(ctx, login, transactionId))!;
     if (row.status === 'pending') return { status: 'pending' };
   }
 
   if (row.status === 'approved') {
     if (row.completed_at !== null) return { status: 'approved' };
-    return { status: 'approved', verified: await verifySecondFactor(ctx, pending, actor, { method: 'push', answer: transactionId }) };
+    const { authentication, held } = await answerSecondFactor(ctx, login, actor, { method: 'push', answer: transactionId }, hold);
+    return { status: 'approved', authentication, held };
   }
 
   // denied, fraud, expired: one failed second factor, counted by the request that takes the row.
@@ -243,8 +259,8 @@ export async function waitForPush(
       .where('completed_at', 'is', null)
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) === 0) return;
-    const policy = await loadLoginPolicy(tx, pending.firm.id);
-    const failure = await recordFailure(ctx, tx, actor, pending.user, policy, { method: 'push', reason: status });
+    const policy = await loadLoginPolicy(tx, login.subject.firm_id);
+    const failure = await recordFailure(ctx, tx, actor, login.subject, policy, { method: 'push', reason: status });
     counted = failure.locked ? 'locked' : 'failure';
   });
   if (counted) metrics(ctx).login('push', counted);

@@ -1,5 +1,5 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { api, ApiError, errorMessage, resetCsrfToken, type AuthenticatorMethod, type EnrollmentInfo, type LoginNotice } from '../api';
+import { api, ApiError, errorMessage, resetCsrfToken, type AuthenticatorMethod, type EnrollmentInfo, type EnrollmentState, type LoginNotice } from '../api';
 import { ErrorAlert } from '../components/Notice';
 import { Card } from '../components/Page';
 import { useAction } from '../useApi';
@@ -32,6 +32,15 @@ function offeredMethods(info: EnrollmentInfo) {
 
 type Step = { name: 'choose' } | { name: 'setup'; setup: EnrollmentSetup } | { name: 'codes'; codes: string[]; added: AddedKind };
 
+/** The step to continue at, from where the server says this login's enrollment stands. */
+function stepOf(state: EnrollmentState): Step {
+  for (const choice of ENROLLMENTS) {
+    const setup = choice.resume?.(state);
+    if (setup) return { name: 'setup', setup };
+  }
+  return { name: 'choose' };
+}
+
 /**
  * The enrollment screen: the method picker, then the chosen factor's own setup screen (from
  * its folder), then the backup codes of a first enrollment. It knows no factor by name.
@@ -42,24 +51,40 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: E
   const [step, setStep] = useState<Step>(start ? { name: 'setup', setup: start } : { name: 'choose' });
   // NO_SEAT at confirmation: the last licence went to someone else meanwhile.
   const [noSeat, setNoSeat] = useState<string | null>(null);
+  // Asked again when a setup screen finds its enrollment finished elsewhere (another tab).
+  const [asked, setAsked] = useState(0);
+  // The first enrollment of a login continues where the server says it stands (issue 16 item 1).
+  const resumes = mode === 'first' && !start;
 
   useEffect(() => {
     const controller = new AbortController();
-    api
-      .get('/mfa/enrollment', { signal: controller.signal })
-      .then(setInfo)
+    const signal = controller.signal;
+    Promise.all([api.get('/mfa/enrollment', { signal }), resumes ? api.get('/mfa/enrollment/state', { signal }) : null])
+      .then(([loaded, state]) => {
+        if (state?.step === 'done') {
+          onFinished({});
+          return;
+        }
+        if (state) setStep(stepOf(state));
+        setInfo(loaded);
+      })
       .catch((cause: unknown) => {
-        if (controller.signal.aborted) return;
+        if (signal.aborted) return;
         if (cause instanceof ApiError && cause.status === 401) onSignedOut?.();
         else setLoadError(errorMessage(cause));
       });
     return () => controller.abort();
-  }, [onSignedOut]);
+    // onFinished is the caller's (a new function each render): asked again for `asked` only.
+  }, [onSignedOut, resumes, asked]);
 
   if (loadError) return <ErrorAlert message={loadError} />;
   if (!info) return <p className="muted">Loading…</p>;
 
-  const canSkip = mode === 'first' && (noSeat !== null || !info.seatAvailable);
+  // (Never once the user holds a seat: the phone that activated took it, and the login finishes.)
+  const canSkip = mode === 'first' && !info.enrolled && (noSeat !== null || !info.seatAvailable);
+  // No seat, no enrollment (reference A.2.7): a user without a seat (signed in on the no-seat
+  // bypass) is told so instead of being shown a QR code that could not be confirmed.
+  const seatless = mode === 'add' && (noSeat !== null || (!info.enrolled && !info.seatAvailable));
 
   if (step.name === 'codes') {
     return (
@@ -78,14 +103,17 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: E
       {mode === 'first' && step.name === 'choose' ? <Explanation info={info} /> : null}
       {canSkip ? (
         <SkipNotice message={noSeat} onSkipped={onFinished} />
+      ) : seatless ? (
+        <NoSeatNotice message={noSeat} onCancel={onCancel} />
       ) : step.name === 'choose' ? (
-        <MethodChoice info={info} mode={mode} onStarted={(setup) => setStep({ name: 'setup', setup })} onCancel={onCancel} />
+        <MethodChoice info={info} mode={mode} onStarted={(setup) => setStep({ name: 'setup', setup })} onNoSeat={setNoSeat} onCancel={onCancel} />
       ) : (
         step.setup.render({
           info,
           onCancel,
           onNoSeat: setNoSeat,
           onSignedOut,
+          onStale: () => setAsked((n) => n + 1),
           onConfirmed: (codes) => {
             const { added } = step.setup;
             if (codes && codes.length > 0) setStep({ name: 'codes', codes, added });
@@ -157,15 +185,31 @@ function SkipNotice({ message, onSkipped }: { message: string | null; onSkipped(
   );
 }
 
+function NoSeatNotice({ message, onCancel }: { message: string | null; onCancel?(): void }) {
+  return (
+    <Card>
+      <p role="alert" className="notice notice-error">
+        {message ??
+          'No MFA licence is free in your firm right now, so the authenticator cannot be added. Ask your administrator for more licences.'}
+      </p>
+      <div className="form-actions">
+        <CancelButton onCancel={onCancel} />
+      </div>
+    </Card>
+  );
+}
+
 function MethodChoice({
   info,
   mode,
   onStarted,
+  onNoSeat,
   onCancel,
 }: {
   info: EnrollmentInfo;
   mode: EnrollmentMode;
   onStarted(setup: EnrollmentSetup): void;
+  onNoSeat(message: string): void;
   onCancel?(): void;
 }) {
   const offered = offeredMethods(info);
@@ -194,11 +238,14 @@ function MethodChoice({
       } catch (cause) {
         // A refusal about one field (the phone number) is shown at that field.
         if (cause instanceof ApiError && typeof cause.details.field === 'string') return { field: cause.details.field, message: cause.message };
+        // No seat for this user (the no-seat bypass, or the last licence just went): no setup screen.
+        if (cause instanceof ApiError && cause.code === 'NO_SEAT') return { noSeat: cause.message };
         throw cause;
       }
     });
     if (!result.ok) return;
-    if ('field' in result.value) setFieldErrors({ [result.value.field]: result.value.message });
+    if ('noSeat' in result.value) onNoSeat(result.value.noSeat);
+    else if ('field' in result.value) setFieldErrors({ [result.value.field]: result.value.message });
     else onStarted(result.value);
   }
 

@@ -3,7 +3,7 @@
 // second factor; registry.ts lists the factors, and the two shells (the enrollment screen and
 // the second-factor page) take what they show from that list and know no factor by name.
 import type { ComponentType, ReactNode } from 'react';
-import type { AuthenticatorMethod, EnrollmentInfo, MfaChallenge, SecondFactorMethod } from '../api';
+import type { AuthenticatorMethod, EnrollmentInfo, EnrollmentState, MfaChallenge, SecondFactorMethod } from '../api';
 
 /** What was set up: an authenticator app, a Tessera Authenticator, a security key, or a passkey (a key that signs in alone). */
 export type AddedKind = AuthenticatorMethod | 'passkey';
@@ -33,6 +33,12 @@ export interface FactorEnrollment {
    * the field when the error names one (`field` in its body).
    */
   start(values: ChoiceValues): Promise<EnrollmentSetup | FieldProblem>;
+  /**
+   * The setup screen again for an enrollment of this method the server says is under way in
+   * this login (GET /mfa/enrollment/state: after a reload, in a second tab, or in a browser
+   * opened again), or null when there is nothing to continue and the picker is shown.
+   */
+  resume?(state: EnrollmentState): EnrollmentSetup | null;
 }
 
 /** What is wrong with one of a factor's fields. */
@@ -55,6 +61,11 @@ export interface SetupProps {
   onNoSeat(message: string): void;
   /** The pending login is gone (401): the caller sends the user to sign in again. */
   onSignedOut?(): void;
+  /**
+   * The enrollment is no longer this screen's to finish (another tab finished the login, or
+   * it is gone): the shell asks the server where the enrollment stands and continues there.
+   */
+  onStale?(): void;
   onCancel?(): void;
 }
 

@@ -18,22 +18,35 @@ const ACTIVATION_POLL_MS = 2000;
  * The Tessera Authenticator (push): a QR code and a link carrying a single-use activation
  * code. The screen notices the activation by itself (it polls), then finishes the login.
  * "Start again" after the code expired makes a new one: a new screen, as at the first start.
+ * `activated`: the server says the phone activated already (a reload after it): the login is
+ * finished at once, no QR code shown.
  */
-export function PushSetup({ enrollment: first, phone, ...props }: SetupProps & { enrollment: PushEnrollment; phone: Phone }) {
+export function PushSetup({ enrollment: first, phone, activated, ...props }: SetupProps & { enrollment: PushEnrollment; phone: Phone; activated?: boolean }) {
   const [enrollment, setEnrollment] = useState(first);
-  return <PushActivation key={enrollment.authenticatorId} {...props} enrollment={enrollment} phone={phone} onRestarted={setEnrollment} />;
+  return (
+    <PushActivation
+      key={enrollment.authenticatorId}
+      {...props}
+      enrollment={enrollment}
+      phone={phone}
+      activated={activated === true && enrollment === first}
+      onRestarted={setEnrollment}
+    />
+  );
 }
 
 function PushActivation({
   enrollment,
   phone,
+  activated,
   onRestarted,
   onConfirmed,
   onNoSeat,
   onSignedOut,
+  onStale,
   onCancel,
-}: SetupProps & { enrollment: PushEnrollment; phone: Phone; onRestarted(enrollment: PushEnrollment): void }) {
-  const [status, setStatus] = useState<'pending' | 'active' | 'expired'>('pending');
+}: SetupProps & { enrollment: PushEnrollment; phone: Phone; activated: boolean; onRestarted(enrollment: PushEnrollment): void }) {
+  const [status, setStatus] = useState<'pending' | 'active' | 'expired'>(activated ? 'active' : 'pending');
   const [error, setError] = useState<string | null>(null);
   const { pending: restarting, error: restartError, run } = useAction();
   const done = useRef(false);
@@ -53,6 +66,8 @@ function PushActivation({
         if (stopped) return;
         if (cause instanceof ApiError && cause.code === 'NO_SEAT') onNoSeat(cause.message);
         else if (cause instanceof ApiError && cause.status === 401 && onSignedOut) onSignedOut();
+        // Finished in another tab (this login is over): where does the enrollment stand now?
+        else if (cause instanceof ApiError && (cause.status === 404 || cause.code === 'ALREADY_CONFIRMED') && onStale) onStale();
         else setError(errorMessage(cause));
       }
     }
@@ -78,12 +93,17 @@ function PushActivation({
           onSignedOut();
           return;
         }
+        if (cause instanceof ApiError && cause.status === 404 && onStale) {
+          onStale();
+          return;
+        }
         setError(errorMessage(cause));
       }
       timer = setTimeout(() => void poll(), ACTIVATION_POLL_MS);
     }
 
-    timer = setTimeout(() => void poll(), ACTIVATION_POLL_MS);
+    // Activated already (a reload after the phone): finish at once.
+    timer = setTimeout(() => void poll(), activated ? 0 : ACTIVATION_POLL_MS);
     return () => {
       stopped = true;
       clearTimeout(timer);
@@ -101,7 +121,7 @@ function PushActivation({
         <li>
           <h3>Open the Tessera Authenticator</h3>
           <p>Scan this code with the Tessera Authenticator, or open the link on your phone.</p>
-          {status === 'expired' ? (
+          {status === 'active' ? null : status === 'expired' ? (
             <>
               <p role="alert" className="notice notice-error">
                 This code has expired. Start again for a new one.

@@ -38,6 +38,20 @@ export const pushFactor: WebFactor = {
       const enrollment = await api.post('/mfa/enrollment/push', { body: { phone } });
       return { added: 'push', render: (props) => <PushSetup {...props} enrollment={enrollment} phone={phone} /> };
     },
+    resume(state) {
+      // The phone activated: finish the login (backup codes next), never the picker again.
+      if (state.step === 'activated' && state.method === 'push') {
+        const enrollment = { authenticatorId: state.authenticatorId, activationUrl: '', qrSvg: '', expiresAt: 0 };
+        return { added: 'push', render: (props) => <PushSetup {...props} enrollment={enrollment} phone={{ number: '' }} activated /> };
+      }
+      // Waiting for the phone: the same QR code (null: no longer showable, the picker makes a new one).
+      if (state.step === 'in_progress' && state.method === 'push' && state.push) {
+        const enrollment = state.push;
+        const phone = { number: state.phone ?? '' };
+        return { added: 'push', render: (props) => <PushSetup {...props} enrollment={enrollment} phone={phone} /> };
+      }
+      return null;
+    },
   },
   secondFactor: {
     method: 'push',

@@ -18,7 +18,7 @@ export type TotpEnrollment = Answer<'post', '/mfa/enrollment/totp'>;
  * An authenticator app (reference "Enrolling users"): install, scan the QR code (or type the
  * key), and confirm with the first code, which takes the seat.
  */
-export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onCancel }: SetupProps & { enrollment: TotpEnrollment }) {
+export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onStale, onCancel }: SetupProps & { enrollment: TotpEnrollment }) {
   const [phone, setPhone] = useState('');
   const [country, setCountry] = useState(browserCountry);
   const [label, setLabel] = useState(info.methods.find((m) => m.kind === 'totp')?.label ?? 'Authenticator app');
@@ -70,6 +70,11 @@ export function TotpSetup({ info, enrollment, onConfirmed, onNoSeat, onCancel }:
     } catch (cause) {
       if (cause instanceof ApiError && cause.code === 'NO_SEAT') {
         onNoSeat(cause.message);
+        return;
+      }
+      // Confirmed in another tab meanwhile: where does the enrollment stand now?
+      if (cause instanceof ApiError && cause.code === 'ALREADY_CONFIRMED' && onStale) {
+        onStale();
         return;
       }
       if (cause instanceof ApiError && cause.details.field === 'phone') {

@@ -27,6 +27,11 @@ export const totpFactor: WebFactor = {
       const enrollment = await api.post('/mfa/enrollment/totp', { body: {} });
       return { added: 'totp', render: (props) => <TotpSetup {...props} enrollment={enrollment} /> };
     },
+    resume(state) {
+      if (state.step !== 'in_progress' || state.method !== 'totp') return null;
+      const enrollment = state.totp;
+      return { added: 'totp', render: (props) => <TotpSetup {...props} enrollment={enrollment} /> };
+    },
   },
   secondFactor: {
     method: 'totp',

@@ -15,6 +15,8 @@ export const webauthnFactor: WebFactor = {
     description:
       'A USB security key, such as a YubiKey or a Feitian key, instead of a phone: insert it and tap it when it blinks. Some keys ask more than once.',
     start: async () => keySetup(false),
+    // A key's ceremony lives in the browser: after a reload, the key step again (not the picker).
+    resume: (state) => (state.step === 'in_progress' && state.method === 'webauthn' ? keySetup(false) : null),
   },
   secondFactor: {
     method: 'webauthn',

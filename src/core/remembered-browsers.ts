@@ -2,10 +2,11 @@ import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { hashToken, newToken } from '../sessions/session.service.js';
 
-/** "Remember this browser" (issue 4.7): a random token in a cookie, its hash in the database. */
-export function rememberCookieName(ctx: AppContext): string {
-  return ctx.config.publicUrl.protocol === 'https:' ? '__Host-tessera_remember' : 'tessera_remember';
-}
+/**
+ * "Remember this browser" (issue 4.7): a random token the door keeps (the web door: a cookie,
+ * mfa/pending-login.ts), its hash in the database. The decision asks isRememberedBrowser; the
+ * second factor remembers; a reset, a password change or the user forgets them.
+ */
 
 /** Remembers a browser for `days`; returns the token for the cookie. */
 export async function rememberBrowser(ctx: AppContext, db: DbOrTx, user: { id: string; firm_id: string }, days: number, userAgent: string | null): Promise<string> {
