@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MINUTE, ManualClock } from '../src/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { auditEvents, expectError, startHarness, type Agent, type Harness } from './support/harness.js';
-import { api, browserOf, loginAs, mfaFirm } from './support/fixtures.js';
-import { pushUser, sendPush, type PushUser } from './support/factors.js';
+import { api, browserOf, loginAs, mfaFirm, person } from './support/fixtures.js';
+import { beginMobile, pushUser, sendPush, type PushUser } from './support/factors.js';
+import { DeviceSimulator } from './support/device-simulator.js';
 import { openEventStream, type StreamEvent } from './support/event-stream.js';
 
 /**
@@ -153,5 +154,30 @@ describe('the device stream says when a request is withdrawn (issue 16 item 8)',
       expect((await u.device.approve(push.transactionId, push.number)).json()).toEqual({ status: 'approved' });
       expect((await next('withdrawn', push.transactionId)).data).toEqual({ id: push.transactionId, reason: 'answered' });
     });
+  });
+});
+
+describe('the activation link by mail (issue 16 item 7)', () => {
+  it('mails the link of this login\'s QR code to the user\'s own address, which activates the phone; a used code is 410', async () => {
+    const f = await mfaFirm(h);
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
+    const begun = await beginMobile(agent);
+    const mailPath = api(`/mfa/enrollment/push/${begun.authenticatorId}/mail`);
+    const sent = await agent.post(mailPath);
+    expect(sent.statusCode, sent.body).toBe(200);
+    expect(sent.json()).toEqual({ sentTo: user.email, expiresAt: begun.expiresAt });
+    const mail = await h.ctx.db.selectFrom('mail_outbox').select(['to_address', 'subject', 'text_body']).where('to_address', '=', user.email).where('subject', '=', 'Set up the Tessera Authenticator on your phone').executeTakeFirstOrThrow();
+    expect(mail.text_body).toContain(begun.activationUrl);
+    expect(mail.text_body).toContain('The link works once, until');
+
+    // Another login's enrollment is not this one's to mail.
+    const other = await loginAs(h, f, await person(h, f), 'enroll', browserOf(h));
+    expectError(await other.post(mailPath), 404, 'NOT_FOUND');
+
+    // The mailed link is the QR code's: it activates, once.
+    const link = /(https?:\/\/\S+#activate=[A-Za-z0-9_-]+)/.exec(mail.text_body)![1]!;
+    expect((await (await DeviceSimulator.create(h.app, clock)).activate(link)).statusCode).toBe(200);
+    expectError(await agent.post(mailPath), 410, 'ACTIVATION_INVALID');
   });
 });

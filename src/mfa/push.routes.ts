@@ -5,7 +5,7 @@ import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { userSecondFactorTarget } from './mfa-login.routes.js';
 import { coreLogin, pendingActor, sessionHold } from './pending-login.js';
-import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
+import { beginPushEnrollment, completePushEnrollment, mailActivationLink, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
 import { startPush, waitForPush } from '../factors/push/push.service.js';
 
 /**
@@ -57,6 +57,22 @@ export const pushRoutes =
         },
       },
       async (request) => ({ status: await pushEnrollmentStatus(ctx, coreLogin(await requirePendingLogin(ctx, request, ['enroll', 'full'])), request.params.authenticatorId) }),
+    );
+
+    app.post(
+      '/mfa/enrollment/push/:authenticatorId/mail',
+      {
+        schema: {
+          tags,
+          summary: 'Mail the activation link to the user\'s own address (to open it on the phone); as single-use and short-lived as the QR code',
+          params: AuthenticatorParams,
+          response: { 200: Type.Object({ sentTo: Type.String(), expiresAt: Type.Integer() }), ...errors(401, 404, 410) },
+        },
+      },
+      async (request, reply) => {
+        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
+        return reply.status(200).send(await mailActivationLink(ctx, coreLogin(pending), request.params.authenticatorId));
+      },
     );
 
     app.post(

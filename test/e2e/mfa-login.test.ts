@@ -136,7 +136,7 @@ describe('MFA at login in Chromium', () => {
     usedStep = step;
 
     await page.getByRole('heading', { name: 'Your backup codes', level: 2 }).waitFor();
-    await page.getByText('Each code works once. Keep them somewhere safe: they get you in if you lose your phone. They are shown only now.').waitFor();
+    await page.getByText('Each code works once. Keep them somewhere safe: they get you in if you lose your phone. They are shown only now.', { exact: false }).waitFor();
     backupCodes = (await page.getByRole('list', { name: 'Backup codes' }).getByRole('listitem').allTextContents()).map((c) => c.trim());
     expect(backupCodes).toHaveLength(10);
     expect(new Set(backupCodes).size).toBe(10);
