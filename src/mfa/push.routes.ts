@@ -69,10 +69,7 @@ export const pushRoutes =
           response: { 200: Type.Object({ sentTo: Type.String(), expiresAt: Type.Integer() }), ...errors(401, 404, 410) },
         },
       },
-      async (request, reply) => {
-        const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
-        return reply.status(200).send(await mailActivationLink(ctx, coreLogin(pending), request.params.authenticatorId));
-      },
+      async (request) => mailActivationLink(ctx, coreLogin(await requirePendingLogin(ctx, request, ['enroll', 'full'])), request.params.authenticatorId),
     );
 
     app.post(

@@ -48,10 +48,10 @@ describe('Tessera Authenticator and push in Chromium', () => {
   };
 
   const request = () => phone.getByRole('article', { name: `Sign-in request for ${carl.email}` });
-  /** A minute on, on the phone's clock (its timers fire), then its clock set right again (device signatures carry the time). */
+  /** A minute on, on the phone's clock (its timers fire), then its clock set to the server's again (device signatures carry the time). */
   const aMinuteLater = async () => {
     await phoneContext.clock.fastForward(61_000);
-    await phoneContext.clock.setSystemTime(Date.now());
+    await phoneContext.clock.setSystemTime(rig.h.clock.now());
   };
   const shot = (p: Page, name: string) => p.screenshot({ path: `test-results/push-${name}.png`, fullPage: true });
   /** Nothing on the phone is wider than its 360 px screen (no sideways scrolling). */
@@ -249,7 +249,9 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await shot(page, 'login-paused-360');
     await page.setViewportSize({ width: 1280, height: 800 });
 
-    // The app's offline passcode (TOTP of the device secret) is accepted by /mfa/verify.
+    // The app's offline passcode (TOTP of the device secret) is accepted by /mfa/verify. (The
+    // harness's clock stands still: the phone's is set to it, as a phone's clock agrees with the server's.)
+    await phoneContext.clock.setSystemTime(rig.h.clock.now());
     await phone.getByRole('button', { name: 'Show passcode' }).click();
     const code = (await phone.getByLabel(`Passcode for ${carl.email}`).textContent())!;
     await page.getByRole('textbox', { name: 'Passcode' }).fill(code);
