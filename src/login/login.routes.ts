@@ -13,6 +13,7 @@ import { createSession, deleteSession, hashToken } from '../sessions/session.ser
 import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
 import { rememberCookieName } from '../mfa/pending-login.js';
 import { PASSWORD_MAX } from '../core/passwords.js';
+import { withdrawEndedPushes } from '../factors/push/push.service.js';
 
 // Not format-checked: a malformed address is just a wrong one, answered like any other.
 const Credentials = {
@@ -83,6 +84,8 @@ export const loginRoutes =
       if (token) {
         await deleteSession(ctx.db, token);
         if (request.session) await audit(ctx.db, ctx.clock.now(), actorOf(request), { event: 'logout' });
+        // A push this login was waiting for: the phone drops it now ("Cancel and sign out").
+        if (request.session?.user_id) await withdrawEndedPushes(ctx, request.session.user_id, request.log);
       }
       clearSessionCookie(ctx, reply);
       return reply.status(204).send(null);

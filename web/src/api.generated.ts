@@ -4471,6 +4471,7 @@ export interface paths {
                             defaultMethod: "push" | "totp" | "webauthn";
                             lockedUntil: number | null;
                             rememberDays: number;
+                            pushPausedUntil: number | null;
                         };
                     };
                 };
@@ -5803,6 +5804,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mfa/enrollment/push/{authenticatorId}/mail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail the activation link to the user's own address (to open it on the phone); as single-use and short-lived as the QR code */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    authenticatorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sentTo: string;
+                            expiresAt: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mfa/enrollment/push/{authenticatorId}/complete": {
         parameters: {
             query?: never;
@@ -5910,6 +5979,7 @@ export interface paths {
                             transactionId: string;
                             number: string;
                             expiresAt: number;
+                            expiresInSeconds: number;
                         };
                     };
                 };
@@ -5984,6 +6054,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             status: "pending" | "approved" | "denied" | "fraud" | "expired";
+                            /** @enum {string} */
+                            reason?: "wrong_number";
                         };
                     };
                 };
@@ -7876,7 +7948,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent events: `push` (a transaction view) as requests arrive, `ping` every 25 s (signed in the query) */
+        /** Server-sent events: `push` (a transaction view) as requests arrive, `withdrawn` ({id, reason: answered | superseded | cancelled | expired}) when one is no longer open, `ping` every 25 s (signed in the query) */
         get: {
             parameters: {
                 query?: never;

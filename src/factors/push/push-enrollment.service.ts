@@ -10,6 +10,7 @@ import type { AttemptOf } from '../../core/second-factor.js';
 import { phoneE164 } from '../phone-number.js';
 import { assertNotLocked, currentLock, resetFailures } from '../../core/lockout.js';
 import { SecretUnavailable } from '../../crypto/secret-box.js';
+import { templates } from '../../notify/templates.js';
 
 export interface PushEnrollment {
   authenticatorId: string;
@@ -136,6 +137,32 @@ export async function pushEnrollmentProgress(ctx: AppContext, enrolling: Enrollm
     }
   }
   return { status: 'pending', shown };
+}
+
+/**
+ * "Send the link by mail" (issue 16 item 7): the activation link of this login's pending push
+ * enrollment, mailed to the user's own address only (never one typed on the screen), for a user
+ * at a computer whose phone has mail. The link is as single-use and short-lived as the QR code;
+ * a used, expired or unreadable code (sealed under a retired key) is 410 ACTIVATION_INVALID.
+ */
+export async function mailActivationLink(ctx: AppContext, enrolling: EnrollmentLogin, authenticatorId: string): Promise<{ sentTo: string; expiresAt: number }> {
+  const login = pushEnrollmentLogin(enrolling);
+  const row = await ownActivation(ctx, login, authenticatorId);
+  if (!row) throw notFound('The enrollment');
+  const expiresAt = Number(row.expires_at);
+  if (row.status !== 'pending' || row.used_at !== null || expiresAt <= ctx.clock.now() || row.code_sealed === null) throw new AppError('ACTIVATION_INVALID');
+  let code: string;
+  try {
+    code = ctx.secrets.open(row.code_sealed, row.activation_id).toString('utf8');
+  } catch (err) {
+    if (err instanceof SecretUnavailable) throw new AppError('ACTIVATION_INVALID');
+    throw err;
+  }
+  const { subject } = login;
+  const firm = await ctx.db.selectFrom('firms').select('name').where('id', '=', subject.firm_id).executeTakeFirstOrThrow();
+  const content = templates.activationLink({ name: subject.name, firmName: firm.name, url: `${ctx.config.publicUrl.origin}/authenticator#activate=${code}`, expiresAt });
+  await ctx.mail.enqueue(ctx.db, { firmId: subject.firm_id, to: subject.email, ...content });
+  return { sentTo: subject.email, expiresAt };
 }
 
 /** What the enrollment screen polls to notice the activation by itself. */
