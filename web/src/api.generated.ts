@@ -665,6 +665,8 @@ export interface paths {
                                 recordState: "active" | "inactive" | (never | null);
                                 active: boolean;
                                 hasPassword: boolean;
+                                /** @description Duo username alias */
+                                usernameAlias: string | null;
                                 createdAt: number;
                                 mfa: {
                                     /** @description Holds a seat (has an active authenticator) */
@@ -992,6 +994,8 @@ export interface paths {
                                 recordState: "active" | "inactive" | (never | null);
                                 active: boolean;
                                 hasPassword: boolean;
+                                /** @description Duo username alias */
+                                usernameAlias: string | null;
                                 createdAt: number;
                                 mfa: {
                                     /** @description Holds a seat (has an active authenticator) */
@@ -1082,6 +1086,8 @@ export interface paths {
                             recordState: "active" | "inactive" | (never | null);
                             active: boolean;
                             hasPassword: boolean;
+                            /** @description Duo username alias */
+                            usernameAlias: string | null;
                             createdAt: number;
                             mfa: {
                                 /** @description Holds a seat (has an active authenticator) */
@@ -1178,6 +1184,8 @@ export interface paths {
                             recordState: "active" | "inactive" | (never | null);
                             active: boolean;
                             hasPassword: boolean;
+                            /** @description Duo username alias */
+                            usernameAlias: string | null;
                             createdAt: number;
                             mfa: {
                                 /** @description Holds a seat (has an active authenticator) */
@@ -1300,6 +1308,8 @@ export interface paths {
                         portalAccess?: "enabled" | "disabled";
                         recordState?: "active" | "inactive";
                         corporationId?: string;
+                        /** @description The username a Duo-integrated application knows this user by, besides the address (no spaces, no @); null removes it */
+                        usernameAlias?: string | null;
                     };
                 };
             };
@@ -1326,6 +1336,8 @@ export interface paths {
                             recordState: "active" | "inactive" | (never | null);
                             active: boolean;
                             hasPassword: boolean;
+                            /** @description Duo username alias */
+                            usernameAlias: string | null;
                             createdAt: number;
                             mfa: {
                                 /** @description Holds a seat (has an active authenticator) */
@@ -5943,7 +5955,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6060,7 +6072,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6193,7 +6205,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6310,7 +6322,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -7605,6 +7617,11 @@ export interface paths {
                                 createdAt: number;
                                 expiresAt: number;
                                 numberDigits: number;
+                                /** @description What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username) */
+                                details: {
+                                    label: string;
+                                    value: string;
+                                }[];
                             }[];
                         };
                     };

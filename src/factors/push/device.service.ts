@@ -267,6 +267,8 @@ export interface TransactionView {
   createdAt: number;
   expiresAt: number;
   numberDigits: number;
+  /** Lines the application asked to show (Duo's pushinfo, type, display_username). */
+  details: { label: string; value: string }[];
 }
 
 /** What the app shows (reference 1.4.1): firm, user, what is being logged into, IP, browser and OS, time. Never the number. */
@@ -293,7 +295,7 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
   if (onlyId) q = q.where('push_transactions.id', '=', onlyId);
   const rows = await q.orderBy('push_transactions.created_at', 'desc').execute();
   return rows.map((r) => {
-    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string };
+    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string; details?: [string, string][] };
     return {
       id: r.id,
       firmName: r.firm_name,
@@ -306,6 +308,7 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
       createdAt: Number(r.created_at),
       expiresAt: Number(r.expires_at),
       numberDigits: r.number.length,
+      details: (context.details ?? []).map(([label, value]) => ({ label, value })),
     };
   });
 }
