@@ -19,6 +19,8 @@ export interface LoginAttemptTable {
   session_id: string | null;
   created_at: number;
   expires_at: number;
+  /** The pending authenticator this login's enrollment began (migration 0018): what /enroll continues after a reload. */
+  enrolling_authenticator_id: string | null;
 }
 export type LoginAttemptRow = Selectable<LoginAttemptTable>;
 export type NewLoginAttempt = Insertable<LoginAttemptTable>;

@@ -77,6 +77,7 @@ const rowOf = (ctx: AppContext, a: OpenAttempt) => ({
   session_id: a.sessionId ?? null,
   created_at: ctx.clock.now(),
   expires_at: a.expiresAt,
+  enrolling_authenticator_id: null,
 });
 
 /** Opens an attempt (in the caller's transaction: the password step's, with its pending session). */

@@ -12,8 +12,8 @@ import { recordBypass } from '../core/seats.js';
 import { answerSecondFactor } from '../core/second-factor.js';
 import type { DbOrTx } from '../db/database.js';
 import { isActiveUser, type User } from '../directory/user.table.js';
-import { activationId } from '../factors/push/push-enrollment.service.js';
 import { ACTIVATION_TTL_MS, PUSH_LABEL, PUSH_TTL_MS, pushPausedUntil } from '../factors/push/push.factor.js';
+import { activationId, beginPushEnrollment } from '../factors/push/push-enrollment.service.js';
 import { randomNumber, startPush, waitForPush, type PushSubject } from '../factors/push/push.service.js';
 import { PASSCODE_KINDS } from '../factors/totp/totp.factor.js';
 import { loadLoginPolicy } from '../mfa-policy/mfa-login-policy.service.js';
@@ -537,25 +537,21 @@ export async function enroll(ctx: AppContext, call: DuoCall, input: { username?:
     throw new DuoError('INVALID_PARAMETERS', `username: ${decision.reason === 'no_seat_bypass' ? 'no licence is free' : decision.reason === 'not_covered' ? 'the firm does not require two-factor authentication of this user' : 'already enrolled'}`);
   }
   const validMs = (input.validSecs ?? ACTIVATION_TTL_MS / 1000) * 1000;
-  const code = randomBytes(32).toString('base64url');
-  const id = randomUUID();
-  const now = ctx.clock.now();
-  const expiresAt = now + validMs;
-  await ctx.db.transaction().execute(async (tx) => {
-    const attempt = await openAttempt(ctx, tx, { owner: user, stage: 'enroll', door: 'duo', applicationId: call.integration.applicationId, expiresAt });
-    // An older pending push enrollment of the user is replaced (its activation goes with it).
-    await tx.deleteFrom('authenticators').where('user_id', '=', user.id).where('firm_id', '=', user.firm_id).where('kind', '=', 'push').where('status', '=', 'pending').execute();
-    await tx
-      .insertInto('authenticators')
-      .values({ id, firm_id: user.firm_id, user_id: user.id, kind: 'push', label: PUSH_LABEL, status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
-      .execute();
-    await tx
-      .insertInto('device_activations')
-      .values({ id: activationId(code), firm_id: user.firm_id, user_id: user.id, authenticator_id: id, session_id: null, attempt_id: attempt.id, created_at: now, expires_at: expiresAt, used_at: null, first_enrollment: 0, completed_at: null })
-      .execute();
-    await auditCall(ctx, tx, call, 'duo.enroll', user, { result: 'activation_issued', validSecs: validMs / 1000 });
-  });
-  const activationUrl = `${ctx.config.publicUrl.origin}/authenticator#activate=${code}`;
+  // The enrollment's login attempt (door duo, no session) lives as long as its code; the core's push enrollment binds the code to it.
+  const attempt = await openAttempt(ctx, ctx.db, { owner: user, stage: 'enroll', door: 'duo', applicationId: call.integration.applicationId, expiresAt: ctx.clock.now() + validMs });
+  let begun;
+  try {
+    begun = await beginPushEnrollment(ctx, { attempt, subject: user }, { validMs });
+  } catch (err) {
+    await ctx.db.deleteFrom('login_attempts').where('id', '=', attempt.id).execute();
+    if (!(err instanceof AppError)) throw err;
+    await auditCall(ctx, ctx.db, call, 'duo.enroll_refused', user, { result: 'refused', reason: err.code });
+    throw new DuoError('INVALID_PARAMETERS', `username: ${err.message}`);
+  }
+  await auditCall(ctx, ctx.db, call, 'duo.enroll', user, { result: 'activation_issued', validSecs: validMs / 1000 });
+  const activationUrl = begun.activationUrl;
+  const code = new URLSearchParams(new URL(activationUrl).hash.slice(1)).get('activate')!;
+  const expiresAt = begun.expiresAt;
   return {
     activation_barcode: await QRCode.toDataURL(activationUrl, { errorCorrectionLevel: 'M', margin: 2 }),
     activation_code: code,

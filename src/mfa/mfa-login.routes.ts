@@ -8,9 +8,9 @@ import { requirePendingLogin, requirePendingPrincipal, setSessionCookie, type Pe
 import { isEnrolled } from '../core/enrolled.js';
 import { errors } from '../http/schemas.js';
 import { AuthenticatorKindSchema, CodeMethodSchema, LoginMethodSchema } from '../factors/factor.schemas.js';
-import { enrollmentInfo, skipEnrollment } from './enrollment-flow.service.js';
+import { enrollmentInfo, skipEnrollment } from '../core/enrollment.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
-import { hasFreshStepUp, pendingActor, setRememberCookie } from './pending-login.js';
+import { coreLogin, hasFreshStepUp, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 
 /** Any string is a code to check (wrong, short, long, letters: all "not right"); only a non-string is malformed. */
@@ -121,7 +121,7 @@ export const mfaLoginRoutes =
     app.get(
       '/mfa/enrollment',
       { schema: { tags, summary: 'The enrollment step: methods, and whether a licence is free', response: { 200: EnrollmentSchema, ...errors(401) } } },
-      async (request) => enrollmentInfo(ctx, await requirePendingPrincipal(ctx, request, ['enroll', 'full'])),
+      async (request) => enrollmentInfo(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full']))),
     );
 
     app.post(
@@ -136,7 +136,7 @@ export const mfaLoginRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
-        return reply.status(201).send(await beginTotp(ctx, pending));
+        return reply.status(201).send(await beginTotp(ctx, coreLogin(pending)));
       },
     );
 
@@ -153,8 +153,9 @@ export const mfaLoginRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
-        const result = await confirmTotp(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body);
-        setSessionCookie(ctx, reply, result.token);
+        const actor = pendingActor(request, pending);
+        const result = await confirmTotp(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body, sessionHold(ctx, pending, actor));
+        setSessionCookie(ctx, reply, result.held);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );
@@ -170,7 +171,8 @@ export const mfaLoginRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingLogin(ctx, request, ['enroll']);
-        setSessionCookie(ctx, reply, await skipEnrollment(ctx, pending, pendingActor(request, pending)));
+        const actor = pendingActor(request, pending);
+        setSessionCookie(ctx, reply, await skipEnrollment(ctx, coreLogin(pending), actor, sessionHold(ctx, pending, actor)));
         return { next: 'home' as const, notice: 'mfa_bypassed_no_seat' as const };
       },
     );

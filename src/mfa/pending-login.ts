@@ -1,8 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
-import { completeAttempt, type Authentication } from '../core/completion.js';
+import type { Authentication } from '../core/completion.js';
 import { STEP_UP_MAX_AGE_MS } from '../core/login-attempt.js';
-import type { LoginMethod } from '../factors/kinds.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { unauthorized } from '../core/errors.js';
@@ -24,28 +23,24 @@ export function hasFreshStepUp(session: Pick<Session, 'second_factor_at'>, now: 
   return session.second_factor_at !== null && now - Number(session.second_factor_at) < STEP_UP_MAX_AGE_MS;
 }
 
+/** The core's terms for a web login: its attempt and who (the services take these, never the session). */
+export const coreLogin = <P extends PendingPrincipal>(pending: P): { attempt: P['attempt']; subject: P['user'] } => ({ attempt: pending.attempt, subject: pending.user });
+
 /**
- * Ends a second factor or an enrollment confirmation. The core completes the login attempt
- * (src/core/completion.ts: one conditional DELETE, audited) and returns its Authentication; the
- * web door's part is here: the session is deleted and a NEW full session is made, so a token seen
- * before the second factor is worth nothing after it. That holds for a half-finished login and
- * equally for a step-up on a full session (a remembered browser going to My security, an
- * authenticator added there, issue 12): a token copied before the step-up does not inherit it. Of
- * two requests finishing the same login at once, one wins and the other rolls back with 401. A
- * step-up keeps the session's absolute expiry (it counts from the login); a finished login starts
- * a full session. Ending the attempt also voids what was bound to it (an open push enrollment's
- * QR code).
+ * The web door's `hold` for a second factor or an enrollment confirmation. The core completes the
+ * login attempt (src/core/completion.ts: one conditional DELETE, audited) and passes its
+ * Authentication here, in its transaction; the web door's part is sessionOf: the session is
+ * deleted and a NEW full session is made, so a token seen before the second factor is worth
+ * nothing after it. That holds for a half-finished login and equally for a step-up on a full
+ * session (a remembered browser going to My security, an authenticator added there, issue 12): a
+ * token copied before the step-up does not inherit it. Of two requests finishing the same login at
+ * once, one wins and the other rolls back with 401. Ending the attempt also voids what was bound to
+ * it (an open push enrollment's QR code).
  */
-export async function completeSecondFactor(
-  ctx: AppContext,
-  db: DbOrTx,
-  pending: PendingPrincipal,
-  actor: Actor,
-  factors: { method: LoginMethod; enrolled?: boolean },
-): Promise<string> {
-  const authentication = await completeAttempt(ctx, db, pending.attempt, actor, { satisfied: factors.enrolled ? 'enrolled' : 'verified', method: factors.method });
-  return sessionOf(ctx, db, pending.session, authentication, actor);
-}
+export const sessionHold =
+  (ctx: AppContext, pending: PendingPrincipal, actor: Actor) =>
+  (tx: DbOrTx, authentication: Authentication): Promise<string> =>
+    sessionOf(ctx, tx, pending.session, authentication, actor);
 
 /** The web door's answer to an Authentication: the session (pending, or full for a step-up) replaced by a new full one; returns its token. */
 export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, authentication: Authentication, actor: Actor): Promise<string> {

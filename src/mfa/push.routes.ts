@@ -4,7 +4,7 @@ import type { AppContext } from '../context.js';
 import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { userSecondFactorTarget } from './mfa-login.routes.js';
-import { pendingActor, sessionOf } from './pending-login.js';
+import { coreLogin, pendingActor, sessionHold } from './pending-login.js';
 import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
 import { startPush, waitForPush } from '../factors/push/push.service.js';
 
@@ -42,7 +42,7 @@ export const pushRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
-        return reply.status(201).send(await beginPushEnrollment(ctx, pending, request.body));
+        return reply.status(201).send(await beginPushEnrollment(ctx, coreLogin(pending), request.body));
       },
     );
 
@@ -56,7 +56,7 @@ export const pushRoutes =
           response: { 200: Type.Object({ status: Type.Union([Type.Literal('pending'), Type.Literal('active'), Type.Literal('expired')]) }), ...errors(401, 404) },
         },
       },
-      async (request) => ({ status: await pushEnrollmentStatus(ctx, await requirePendingLogin(ctx, request, ['enroll', 'full']), request.params.authenticatorId) }),
+      async (request) => ({ status: await pushEnrollmentStatus(ctx, coreLogin(await requirePendingLogin(ctx, request, ['enroll', 'full'])), request.params.authenticatorId) }),
     );
 
     app.post(
@@ -74,8 +74,9 @@ export const pushRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
-        const result = await completePushEnrollment(ctx, pending, pendingActor(request, pending), request.params.authenticatorId);
-        setSessionCookie(ctx, reply, result.token);
+        const actor = pendingActor(request, pending);
+        const result = await completePushEnrollment(ctx, coreLogin(pending), actor, request.params.authenticatorId, sessionHold(ctx, pending, actor));
+        setSessionCookie(ctx, reply, result.held);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );
@@ -94,7 +95,7 @@ export const pushRoutes =
       },
       async (request, reply) => {
         const pending = await userSecondFactorTarget(ctx, request);
-        return reply.status(201).send(await startPush(ctx, { attempt: pending.attempt, subject: pending.user }, pendingActor(request, pending), request.log));
+        return reply.status(201).send(await startPush(ctx, coreLogin(pending), pendingActor(request, pending), request.log));
       },
     );
 
@@ -112,9 +113,7 @@ export const pushRoutes =
         const pending = await userSecondFactorTarget(ctx, request);
         const actor = pendingActor(request, pending);
         // An approval completes the attempt; the web door's answer to it is a new full session.
-        const result = await waitForPush(ctx, { attempt: pending.attempt, subject: pending.user }, actor, request.params.transactionId, (tx, authentication) =>
-          sessionOf(ctx, tx, pending.session, authentication, actor),
-        );
+        const result = await waitForPush(ctx, coreLogin(pending), actor, request.params.transactionId, sessionHold(ctx, pending, actor));
         if (result.held) setSessionCookie(ctx, reply, result.held);
         return { status: result.status };
       },

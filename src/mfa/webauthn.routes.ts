@@ -8,7 +8,7 @@ import { requirePendingPrincipal, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { assertNotLocked } from '../core/lockout.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
-import { pendingActor, setRememberCookie } from './pending-login.js';
+import { coreLogin, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
 import { verifySecondFactor } from './second-factor.service.js';
 import { beginWebAuthn, confirmWebAuthn } from '../factors/webauthn/webauthn-enrollment.service.js';
 
@@ -48,7 +48,7 @@ export const webauthnRoutes =
           response: { 200: RegistrationStartSchema, ...errors(400, 401, 403, 409, 423) },
         },
       },
-      async (request) => beginWebAuthn(ctx, await requirePendingPrincipal(ctx, request, ['enroll', 'full']), request.body),
+      async (request) => beginWebAuthn(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full'])), request.body),
     );
 
     app.post(
@@ -64,8 +64,9 @@ export const webauthnRoutes =
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
-        const result = await confirmWebAuthn(ctx, pending, pendingActor(request, pending), request.params.authenticatorId, request.body.response);
-        setSessionCookie(ctx, reply, result.token);
+        const actor = pendingActor(request, pending);
+        const result = await confirmWebAuthn(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body.response, sessionHold(ctx, pending, actor));
+        setSessionCookie(ctx, reply, result.held);
         return { next: 'home' as const, backupCodes: result.backupCodes };
       },
     );

@@ -13,6 +13,7 @@ import { createFirm } from '../../src/firms/firm.service.js';
 import type { PendingLogin } from '../../src/http/auth.js';
 import { beginTotp, confirmTotp } from '../../src/factors/totp/totp-enrollment.service.js';
 import { verifySecondFactor } from '../../src/mfa/second-factor.service.js';
+import { coreLogin, sessionHold } from '../../src/mfa/pending-login.js';
 import { beginWebAuthn, confirmWebAuthn } from '../../src/factors/webauthn/webauthn-enrollment.service.js';
 import { createSession, hashToken } from '../../src/sessions/session.service.js';
 import { activateSubscription, addUser, auditEvents, enableMfaForStaff, startHarness, totpCode, type Harness } from '../support/harness.js';
@@ -99,8 +100,8 @@ describe('each factor, enrolled and verified through the services, bound to the 
   it('authenticator app: begin and confirm finish the enrollment login; a passcode and a backup code finish the next', async () => {
     const who = await covered();
     const enrolling = await pendingLogin(who, 'enroll');
-    const begun = await beginTotp(h.ctx, enrolling);
-    const confirmed = await confirmTotp(h.ctx, enrolling, actor, begun.authenticatorId, { code: totpCode(h, begun.secret) });
+    const begun = await beginTotp(h.ctx, coreLogin(enrolling));
+    const confirmed = await confirmTotp(h.ctx, coreLogin(enrolling), actor, begun.authenticatorId, { code: totpCode(h, begun.secret) }, sessionHold(h.ctx, enrolling, actor));
     expect(confirmed.backupCodes).toHaveLength(10);
     expect(await isEnrolled(h.ctx.db, who.user)).toBe(true);
     // The enrollment login is over: its attempt is gone.
@@ -123,12 +124,12 @@ describe('each factor, enrolled and verified through the services, bound to the 
     const who = await covered();
     const key = new SoftAuthenticator({ origin: h.ctx.config.publicUrl.origin });
     const enrolling = await pendingLogin(who, 'enroll');
-    const begun = await beginWebAuthn(h.ctx, enrolling, { label: 'YubiKey' });
+    const begun = await beginWebAuthn(h.ctx, coreLogin(enrolling), { label: 'YubiKey' });
     const { response, credential } = key.register(begun.options as never);
     // Another attempt of the same user cannot use this ceremony.
     const other = await pendingLogin(who, 'enroll');
-    await expect(confirmWebAuthn(h.ctx, other, actor, begun.authenticatorId, response as unknown as RegistrationResponse)).rejects.toMatchObject({ code: 'CHALLENGE_INVALID' });
-    const confirmed = await confirmWebAuthn(h.ctx, enrolling, actor, begun.authenticatorId, response as unknown as RegistrationResponse);
+    await expect(confirmWebAuthn(h.ctx, coreLogin(other), actor, begun.authenticatorId, response as unknown as RegistrationResponse, sessionHold(h.ctx, other, actor))).rejects.toMatchObject({ code: 'CHALLENGE_INVALID' });
+    const confirmed = await confirmWebAuthn(h.ctx, coreLogin(enrolling), actor, begun.authenticatorId, response as unknown as RegistrationResponse, sessionHold(h.ctx, enrolling, actor));
     expect(confirmed.backupCodes).toHaveLength(10);
 
     const login = await pendingLogin(who, 'second_factor');

@@ -45,6 +45,8 @@ export interface DeviceActivationTable {
   /** 1 when the activation made the user's first authenticator (backup codes are issued at completion). */
   first_enrollment: number;
   completed_at: number | null;
+  /** The code itself, sealed with the master key (bound to the row id), to show the same QR code again after a reload (migration 0018); null for older rows. */
+  code_sealed: string | null;
 }
 export type DeviceActivation = Selectable<DeviceActivationTable>;
 

@@ -66,9 +66,38 @@ export async function beginTotpEnrollment(
     .values({ id, ...ownerColumns(user), kind: 'totp', label: 'Authenticator app', status: 'pending', created_at: now, confirmed_at: null, last_used_at: null, phone_e164: null })
     .execute();
   await db.insertInto('totp_authenticators').values({ authenticator_id: id, secret_enc: ctx.secrets.seal(secret, id), last_step: null }).execute();
-  const uri = otpauthUri(issuer, user.email, secret);
+  return totpEnrollmentOf(id, issuer, user.email, secret);
+}
+
+async function totpEnrollmentOf(authenticatorId: string, issuer: string, account: string, secret: string): Promise<TotpEnrollment> {
+  const uri = otpauthUri(issuer, account, secret);
   const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
-  return { authenticatorId: id, otpauthUri: uri, secret, qrSvg };
+  return { authenticatorId, otpauthUri: uri, secret, qrSvg };
+}
+
+/**
+ * The same QR code and secret again for a pending authenticator app of this owner (an enrollment
+ * continued after a reload, issue 16 item 1); undefined when it is not pending any more.
+ */
+export async function pendingTotpEnrollment(
+  ctx: AppContext,
+  db: DbOrTx,
+  user: FactorUser & { email: string },
+  issuer: string,
+  authenticatorId: string,
+): Promise<TotpEnrollment | undefined> {
+  const row = await db
+    .selectFrom('authenticators')
+    .innerJoin('totp_authenticators', 'totp_authenticators.authenticator_id', 'authenticators.id')
+    .select('totp_authenticators.secret_enc')
+    .where('authenticators.id', '=', authenticatorId)
+    .where(ownedBy('authenticators', user))
+    .where('authenticators.kind', '=', 'totp')
+    .where('authenticators.status', '=', 'pending')
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const secret = await openSecret(ctx, db, authenticatorId, row.secret_enc);
+  return totpEnrollmentOf(authenticatorId, issuer, user.email, secret);
 }
 
 /**

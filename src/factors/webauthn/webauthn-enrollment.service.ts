@@ -11,14 +11,21 @@ import {
   type RegistrationStart,
 } from './webauthn.ceremony.js';
 import type { RegistrationResponse } from './webauthn.schemas.js';
-import type { PendingPrincipal } from '../../http/auth.js';
-import { ownedBy } from '../factor.js';
-import { PLATFORM_NAME } from '../../operators/operator-mail.js';
+import { ownedBy, type FactorUser } from '../factor.js';
 import { activateAuthenticator, alreadyConfirmed } from '../../core/activation.js';
-import { assertMayEnroll, type ConfirmResult } from '../../mfa/enrollment-flow.service.js';
+import {
+  activationSubject,
+  assertMayBeginEnrollment,
+  assertMayEnroll,
+  completeEnrollment,
+  firmNameOf,
+  noteEnrollment,
+  type EnrollmentConfirmed,
+  type EnrollmentLogin,
+  type Hold,
+} from '../../core/enrollment.js';
 import { assertNotLocked } from '../../core/lockout.js';
 import { loadLoginPolicy } from '../../mfa-policy/mfa-login-policy.service.js';
-import { completeSecondFactor } from '../../mfa/pending-login.js';
 
 export const webauthnInvalid = () =>
   new AppError('WEBAUTHN_INVALID');
@@ -34,8 +41,8 @@ export const passkeysNotAllowed = () =>
  * required), by a firm user whose firm allows passkey sign-in. An operator's key never is one.
  * Checked when the ceremony starts and again when it ends (the setting may change meanwhile).
  */
-async function assertMayRegisterPasskey(ctx: AppContext, pending: PendingPrincipal): Promise<void> {
-  if (!pending.firm || !(await loadLoginPolicy(ctx.db, pending.firm.id)).passkeysEnabled) throw passkeysNotAllowed();
+async function assertMayRegisterPasskey(ctx: AppContext, subject: FactorUser): Promise<void> {
+  if (subject.firm_id === null || !(await loadLoginPolicy(ctx.db, subject.firm_id)).passkeysEnabled) throw passkeysNotAllowed();
 }
 
 /** What a refused registration answers: a stale challenge, a key registered already, or anything else "not verified". */
@@ -50,19 +57,23 @@ function refusalOf(reason: CeremonyReason): AppError {
  * same rules as an authenticator app (a full session of an enrolled user must have passed a
  * second factor in this session).
  */
-export async function beginWebAuthn(ctx: AppContext, pending: PendingPrincipal, input: { label: string; passkey?: boolean }): Promise<RegistrationStart> {
-  await assertMayEnroll(ctx, pending);
-  assertNotLocked(pending.user, ctx.clock.now());
-  if (input.passkey === true) await assertMayRegisterPasskey(ctx, pending);
-  return ctx.db.transaction().execute((tx) =>
-    beginRegistration(ctx, tx, {
-      user: pending.user,
-      firmName: pending.firm?.name ?? PLATFORM_NAME,
-      attempt: { attemptId: pending.attempt.id, sessionId: pending.attempt.sessionId },
+export async function beginWebAuthn(ctx: AppContext, login: EnrollmentLogin, input: { label: string; passkey?: boolean }): Promise<RegistrationStart> {
+  const { subject, attempt } = login;
+  await assertMayBeginEnrollment(ctx, login);
+  assertNotLocked(subject, ctx.clock.now());
+  if (input.passkey === true) await assertMayRegisterPasskey(ctx, subject);
+  const firmName = await firmNameOf(ctx.db, subject);
+  return ctx.db.transaction().execute(async (tx) => {
+    const started = await beginRegistration(ctx, tx, {
+      user: subject,
+      firmName,
+      attempt: { attemptId: attempt.id, sessionId: attempt.sessionId },
       label: input.label.trim(),
       passkey: input.passkey === true,
-    }),
-  );
+    });
+    await noteEnrollment(tx, attempt.id, started.authenticatorId);
+    return started;
+  });
 }
 
 /**
@@ -73,18 +84,20 @@ export async function beginWebAuthn(ctx: AppContext, pending: PendingPrincipal, 
  *   3. one transaction  - the challenge used up (conditional UPDATE), the credential stored
  *                         (unique id, else 409), the key activated (pending -> active), the seat
  *                         taken (none free: everything rolls back, 409 NO_SEAT), backup codes at the
- *                         first enrollment, the login finished, audited `mfa.enrolled`.
+ *                         first enrollment, the attempt completed and held by the door, audited `mfa.enrolled`.
  * A refused registration does not count toward the lockout: it guesses nothing.
  */
-export async function confirmWebAuthn(
+export async function confirmWebAuthn<T>(
   ctx: AppContext,
-  pending: PendingPrincipal,
+  login: EnrollmentLogin,
   actor: Actor,
   authenticatorId: string,
   response: RegistrationResponse,
-): Promise<ConfirmResult> {
-  const { user, firm } = pending;
-  await assertMayEnroll(ctx, pending);
+  hold: Hold<T>,
+): Promise<EnrollmentConfirmed<T>> {
+  const { subject: user } = login;
+  const firmId = user.firm_id;
+  await assertMayEnroll(ctx, login);
   const authenticator = await ctx.db
     .selectFrom('authenticators')
     .select(['id', 'status', 'label'])
@@ -96,29 +109,29 @@ export async function confirmWebAuthn(
   if (authenticator.status === 'active') throw alreadyConfirmed();
   assertNotLocked(user, ctx.clock.now());
 
-  const checked = await checkRegistration(ctx, ctx.db, pending.attempt.id, response);
+  const checked = await checkRegistration(ctx, ctx.db, login.attempt.id, response);
   if (!checked.ok) {
     await audit(ctx.db, ctx.clock.now(), actor, {
       event: 'mfa.enrollment_refused',
-      firmId: firm?.id ?? null,
-      subjectType: firm ? 'user' : 'operator',
+      firmId,
+      subjectType: firmId !== null ? 'user' : 'operator',
       subjectId: user.id,
       details: { kind: 'webauthn', authenticatorId, reason: checked.reason, ...(checked.detail ? { detail: checked.detail } : {}) },
     });
     throw refusalOf(checked.reason);
   }
-  if (checked.passkey) await assertMayRegisterPasskey(ctx, pending);
+  if (checked.passkey) await assertMayRegisterPasskey(ctx, user);
 
   return ctx.db.transaction().execute(async (tx) => {
     const now = ctx.clock.now();
     if (!(await consumeChallenge(tx, now, checked.challenge))) throw challengeInvalid();
     if (!(await storeCredential(ctx, tx, authenticatorId, checked))) throw credentialExists();
-    const { backupCodes } = await activateAuthenticator(ctx, tx, pending, actor, {
+    const { backupCodes } = await activateAuthenticator(ctx, tx, activationSubject(user), actor, {
       authenticatorId,
       kind: 'webauthn',
       details: { passkey: checked.passkey, discoverable: checked.discoverable, userVerified: checked.userVerified, aaguid: checked.aaguid },
     });
-    const token = await completeSecondFactor(ctx, tx, pending, actor, { method: 'webauthn', enrolled: true });
-    return { token, backupCodes };
+    const { authentication, held } = await completeEnrollment(ctx, tx, login, actor, 'webauthn', hold);
+    return { authentication, held, backupCodes };
   });
 }
