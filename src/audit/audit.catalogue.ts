@@ -75,6 +75,7 @@ export const AUDIT_EVENTS = {
   // Sign-in
   'login.succeeded': { category: 'sign_in', label: 'Signed in', result: 'success', factor: lastFactor },
   'login.password_accepted': { category: 'sign_in', label: 'Password accepted, second factor next', result: 'success', factor: 'password' },
+  'login.enroll_link_used': { category: 'sign_in', label: "Enrollment opened from an application's link (Duo enroll_portal_url)", result: 'success' },
   // A passkey sign-in refused for a used challenge or a counter that went back says so.
   'login.failed': { category: 'sign_in', label: 'Sign-in failed', result: 'failure', factor: passwordOrPasskey, flag: replayOr('Failed') },
   'login.throttled': { category: 'sign_in', label: 'Sign-in throttled', result: 'failure', factor: passwordOrPasskey, flag: 'Throttled' },

@@ -1,7 +1,8 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import QRCode from 'qrcode';
 import type { DuoIntegration } from '../applications/application.lookup.js';
+import { enrollLinkId } from '../applications/enroll-link.js';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { decideAfterPassword, reasonMeaning } from '../core/decision.js';
@@ -39,7 +40,6 @@ export interface DuoCall {
   log: FastifyBaseLogger;
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('base64url');
 const unix = (ms: number) => Math.floor(ms / 1000);
 
 /** The user a Duo call names, in the integration's firm: by address or alias (case-insensitive), or by id. */
@@ -188,7 +188,7 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
       answer = { result: 'allow', status_msg: meaning.duoStatusMsg };
     } else if (decision.verdict === 'enroll') {
       const token = randomBytes(32).toString('base64url');
-      await insertTransaction(tx, call, user, { id: sha256(token), kind: 'enroll_portal', result: 'waiting', status: 'enroll', status_msg: meaning.duoStatusMsg, created_at: now, expires_at: now + ENROLL_PORTAL_TTL_MS });
+      await insertTransaction(tx, call, user, { id: enrollLinkId(token), kind: 'enroll_portal', result: 'waiting', status: 'enroll', status_msg: meaning.duoStatusMsg, created_at: now, expires_at: now + ENROLL_PORTAL_TTL_MS });
       answer = { result: 'enroll', status_msg: meaning.duoStatusMsg, enroll_portal_url: new URL(`/enroll/duo#${token}`, ctx.config.publicUrl).toString() };
     } else if (lockedUntil(user, now) !== null) {
       answer = { result: 'deny', status_msg: reasonMeaning('locked').duoStatusMsg };

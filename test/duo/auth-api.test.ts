@@ -5,7 +5,7 @@ import { nodeDuoCall, runPythonDuo, runPythonJob, type DuoTarget, type PythonCli
 import { OffsetClock } from '../support/duo-server.js';
 import { pushUser, totpUser, freshCode, type PushUser, type TotpUser } from '../support/factors.js';
 import { api, mfaFirm, person, seatsUsed } from '../support/fixtures.js';
-import { startHarness, type Harness, type TestFirm } from '../support/harness.js';
+import { Agent, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { createTestPki, type TestPki } from '../support/tls.js';
 
 /**
@@ -132,6 +132,18 @@ describe('preauth: the core decides', () => {
     const newcomer = await person(h, small);
     const r = (await nodeCall('POST', '/auth/v2/preauth', { username: newcomer.email }, 5, k)).response as any;
     expect(r).toMatchObject({ result: 'enroll', status_msg: 'Enroll in two-factor authentication to continue.', enroll_portal_url: expect.stringMatching(/\/enroll\/duo#[A-Za-z0-9_-]{43}$/) });
+    // The link opens this user's enrollment in a browser, once: a pending login at the enrollment step.
+    const browser = new Agent(h.app);
+    const token = new URL(r.enroll_portal_url).hash.slice(1);
+    const opened = await browser.post(api('/login/enrollment-link'), { token });
+    expect(opened.statusCode, opened.body).toBe(200);
+    expect(opened.json()).toEqual({ principal: 'user', next: 'enroll' });
+    const info = await browser.get(api('/mfa/enrollment'));
+    expect(info.statusCode, info.body).toBe(200);
+    expect(info.json()).toMatchObject({ user: { email: newcomer.email } });
+    expect((await browser.get(api('/me'))).statusCode).toBe(401); // not signed in: enrolment only
+    expect((await new Agent(h.app).post(api('/login/enrollment-link'), { token })).statusCode).toBe(410);
+    expect((await h.ctx.db.selectFrom('audit_events').select('application_id').where('event', '=', 'login.enroll_link_used').where('subject_id', '=', newcomer.id).executeTakeFirstOrThrow()).application_id).toBe(k.applicationId);
     await totpUser(h, small);
     await totpUser(h, small);
     expect(await seatsUsed(h, small.firm.id)).toBe(2);
