@@ -4,6 +4,7 @@ import os from 'node:os';
 import { projectRoot } from '../src/http/paths.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './lib/scenario.js';
 import { adminList } from './scenarios/admin-list.js';
+import { duo } from './scenarios/duo.js';
 import { held } from './scenarios/held.js';
 import { passcode } from './scenarios/passcode.js';
 import { passwordStep } from './scenarios/password-step.js';
@@ -11,7 +12,7 @@ import { push } from './scenarios/push.js';
 import { securityKey } from './scenarios/security-key.js';
 
 /** Every scenario, in the order of issue 7. */
-const SCENARIOS: Scenario[] = [passcode, push, held, securityKey, passwordStep, adminList];
+const SCENARIOS: Scenario[] = [passcode, push, held, securityKey, passwordStep, adminList, duo];
 
 /**
  * `npm run bench [-- --quick] [-- --only <name part>[,<name part>...]]`: each scenario on SQLite, and on

@@ -9,6 +9,7 @@ import { systemActor } from '../src/audit/audit.service.js';
 import { ManualClock } from '../src/clock.js';
 import { isDeviceApi } from '../src/device/device.routes.js';
 import { isProviderRoute } from '../src/oidc/oidc.routes.js';
+import { isDuoApi } from '../src/duo/door.js';
 import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
 import { createFirm } from '../src/firms/firm.service.js';
 import { sessionCookieName } from '../src/http/auth.js';
@@ -52,7 +53,7 @@ let h: Harness;
 function collect(route: RouteOptions): void {
   for (const method of [route.method].flat()) {
     if (method === 'HEAD') continue;
-    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url) });
+    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url), duo: isDuoApi(route.url) });
   }
 }
 
@@ -206,9 +207,24 @@ function oauthProblemOf(res: LightMyRequestResponse): string | null {
   return oauth || api ? null : `${res.statusCode} not an OAuth error: ${res.body.slice(0, 300)}`;
 }
 
+/** A Duo route's refusal is Duo's envelope: `{"stat":"FAIL","code":<5 digits>,"message":...}`, its HTTP status the code's first three digits, never 5xx. */
+function duoProblemOf(res: LightMyRequestResponse): string | null {
+  if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
+  if (res.statusCode < 400) return null;
+  let body: { stat?: unknown; code?: unknown; message?: unknown };
+  try {
+    body = res.json();
+  } catch {
+    return `${res.statusCode} without a JSON body: ${res.body.slice(0, 200)}`;
+  }
+  const ok = body.stat === 'FAIL' && typeof body.code === 'number' && Math.floor(body.code / 100) === res.statusCode && typeof body.message === 'string';
+  return ok ? null : `${res.statusCode} not Duo's envelope: ${res.body.slice(0, 300)}`;
+}
+
 /** What is wrong with one answer, or null. */
 function problemOf(r: FuzzRequest, res: LightMyRequestResponse, route?: FuzzRoute): string | null {
   if (route?.oauth) return oauthProblemOf(res);
+  if (route?.duo) return r.malformed && res.statusCode < 400 ? `malformed but answered ${res.statusCode}: ${res.body.slice(0, 300)}` : duoProblemOf(res);
   if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (r.malformed && (res.statusCode < 400 || res.statusCode >= 500)) return `malformed but answered ${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (res.statusCode >= 400) {

@@ -222,6 +222,7 @@ describe('a push at login (reference 1.4.1)', () => {
         createdAt: clock.now(),
         expiresAt: push.expiresAt,
         numberDigits: 6,
+        details: [],
       },
     ]);
     expect(JSON.stringify(listed)).not.toContain(push.number);

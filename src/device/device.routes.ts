@@ -65,6 +65,9 @@ const TransactionView = Type.Object({
   createdAt: Type.Integer(),
   expiresAt: Type.Integer(),
   numberDigits: Type.Integer(),
+  details: Type.Array(Type.Object({ label: Type.String(), value: Type.String() }), {
+    description: "What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username)",
+  }),
 });
 const TxParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 const AnswerBody = Type.Object(

@@ -33,6 +33,8 @@ export interface FuzzRoute {
   device: boolean;
   /** The OpenID Provider answers (src/oidc/oidc.routes.ts): OAuth 2.0's rules, not the API's. */
   oauth?: boolean;
+  /** The Duo door answers (src/duo/door.ts): Duo's envelope, not the API's. */
+  duo?: boolean;
 }
 
 /** One generated request, and what the fuzz test may expect of it. */

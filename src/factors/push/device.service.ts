@@ -268,6 +268,8 @@ export interface TransactionView {
   createdAt: number;
   expiresAt: number;
   numberDigits: number;
+  /** Lines the application asked to show (Duo's pushinfo, type, display_username). */
+  details: { label: string; value: string }[];
 }
 
 /**
@@ -310,7 +312,7 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
   if (onlyId) q = q.where('push_transactions.id', '=', onlyId);
   const rows = await q.orderBy('push_transactions.created_at', 'desc').execute();
   return rows.map((r) => {
-    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string };
+    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string; details?: [string, string][] };
     return {
       id: r.id,
       firmName: r.firm_name,
@@ -323,6 +325,7 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
       createdAt: Number(r.created_at),
       expiresAt: Number(r.expires_at),
       numberDigits: r.number.length,
+      details: (context.details ?? []).map(([label, value]) => ({ label, value })),
     };
   });
 }

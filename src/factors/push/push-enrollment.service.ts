@@ -50,17 +50,22 @@ const qrOf = async (ctx: AppContext, authenticatorId: string, code: string, expi
  * An older pending push enrollment of the user is replaced. The code is also kept sealed (the
  * row's id is its hash), so a reload shows the same QR code while it lives (issue 16 item 1).
  */
-export async function beginPushEnrollment(ctx: AppContext, enrolling: EnrollmentLogin, input: { phone: { number: string; country?: string } }): Promise<PushEnrollment> {
+export async function beginPushEnrollment(
+  ctx: AppContext,
+  enrolling: EnrollmentLogin,
+  // The Duo door enrols a "numberless phone" (no number) and lets the application choose how long the code lives (valid_secs).
+  input: { phone?: { number: string; country?: string }; validMs?: number },
+): Promise<PushEnrollment> {
   const login = pushEnrollmentLogin(enrolling);
   const { subject: user, attempt } = login;
   const firm = { id: user.firm_id };
   await assertMayBeginEnrollment(ctx, login);
   assertNotLocked(user, ctx.clock.now());
-  const phone = phoneE164(input.phone);
+  const phone = input.phone ? phoneE164(input.phone) : null;
   const code = randomBytes(32).toString('base64url');
   const id = randomUUID();
   const now = ctx.clock.now();
-  const expiresAt = now + ACTIVATION_TTL_MS;
+  const expiresAt = now + (input.validMs ?? ACTIVATION_TTL_MS);
   await ctx.db.transaction().execute(async (tx) => {
     // device_activations of the replaced one go with it (ON DELETE CASCADE).
     await tx.deleteFrom('authenticators').where('user_id', '=', user.id).where('firm_id', '=', firm.id).where('kind', '=', 'push').where('status', '=', 'pending').execute();

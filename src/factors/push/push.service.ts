@@ -51,7 +51,18 @@ export interface PushStart {
  */
 export type PushSubject = SecondFactorSubject & { firm_id: string };
 
-const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
+export const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
+
+/**
+ * What a door may add to a push: the application's name instead of "Tessera", the lines it asks
+ * the phone to show (Duo's pushinfo, type, display_username), and a number it already showed the
+ * user (Duo's verified push reserves it at preauth).
+ */
+export interface PushShown {
+  app?: string;
+  details?: readonly (readonly [string, string])[];
+  number?: string;
+}
 
 /**
  * "Send me a push" (reference 1.4.1), as a declared list of steps in ONE transaction:
@@ -66,7 +77,7 @@ const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart
  *   7. create            - the row, with the number to type (verified push), 60 s to answer.
  * Then, after the commit, the devices are told (SSE through the hub, and Web Push).
  */
-export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, actor: Actor, log: FastifyBaseLogger): Promise<PushStart> {
+export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, actor: Actor, log: FastifyBaseLogger, shown: PushShown = {}): Promise<PushStart> {
   const { subject: user, attempt } = login;
   const firm = { id: user.firm_id };
   const now = ctx.clock.now();
@@ -130,7 +141,7 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
       .execute();
 
     const id = randomUUID();
-    const number = randomNumber(policy.pushNumberDigits);
+    const number = shown.number ?? randomNumber(policy.pushNumberDigits);
     const expiresAt = now + PUSH_TTL_MS;
     const { browser, os } = describeUserAgent(actor.userAgent);
     await tx
@@ -150,7 +161,7 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
         completed_at: null,
         ip: actor.ip,
         user_agent: actor.userAgent,
-        context: JSON.stringify({ browser, os, app: 'Tessera' }),
+        context: JSON.stringify({ browser, os, app: shown.app ?? 'Tessera', ...(shown.details?.length ? { details: shown.details } : {}) }),
       })
       .execute();
     await audit(tx, now, actor, {
@@ -158,7 +169,8 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
       firmId: firm.id,
       subjectType: 'user',
       subjectId: user.id,
-      details: { transactionId: id, devices: devices.length, numberDigits: policy.pushNumberDigits },
+      applicationId: attempt.applicationId,
+      details: { transactionId: id, devices: devices.length, numberDigits: number.length },
     });
     return { limited: false as const, start: { transactionId: id, number, expiresAt, expiresInSeconds: PUSH_TTL_MS / 1000 }, devices, superseded: superseded.map((s) => s.id) };
   });
