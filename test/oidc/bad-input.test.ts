@@ -1,13 +1,11 @@
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApplication, deleteApplication, setApplicationStatus } from '../../src/applications/application.service.js';
-import { findOidcClient } from '../../src/applications/application.lookup.js';
 import { systemActor } from '../../src/audit/audit.service.js';
 import { ManualClock } from '../../src/clock.js';
 import { AUTHORIZATION_CODE_TTL } from '../../src/oidc/lifetimes.js';
-import type { ClientSource } from '../../src/oidc/clients.js';
 import { addUser, firmWithAdmin, type TestFirm } from '../support/harness.js';
-import { Browser, completeLogin, interactionUid, ISSUER, relyingParty, startOidcNode, type OidcNode } from '../support/oidc.js';
+import { Browser, completeLogin, interactionUid, ISSUER, registryClients, relyingParty, startOidcNode, type OidcNode } from '../support/oidc.js';
 
 /**
  * Issue 14 item 6: bad input at the OpenID Provider gets the standard OAuth 2.0 / OIDC answers
@@ -23,13 +21,7 @@ let f: TestFirm;
 let userId: string;
 const clock = new ManualClock(Date.now());
 
-/** The registry as the provider's client source, read on every request (disabled and deleted applications are not found). */
-const registry: ClientSource = {
-  async findClient(clientId) {
-    const found = await findOidcClient(a.h.ctx.db, a.h.ctx.secrets, clientId, a.h.ctx.clock);
-    return found ? { firmId: found.firmId, metadata: { ...found.metadata } } : undefined;
-  },
-};
+const registry = registryClients(() => a);
 
 interface App {
   id: string;

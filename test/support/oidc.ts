@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { SecretBox } from '../../src/crypto/secret-box.js';
 import { amrFor, ACR } from '../../src/oidc/accounts.js';
+import { findOidcClient } from '../../src/applications/application.lookup.js';
 import { staticClients, type ClientSource, type OidcClientRecord } from '../../src/oidc/clients.js';
 import { startHarness, type Harness } from './harness.js';
 
@@ -36,6 +37,18 @@ export async function startOidcNode(options: { clients: OidcClientRecord[] | Cli
   if (!address || typeof address === 'string') throw new Error('not listening');
   return { h, base: `http://127.0.0.1:${address.port}`, provider: () => h.app.oidc.provider() };
 }
+
+/**
+ * The Applications registry as the provider's client source, read on every request through the
+ * node `of()` gives (so disabling or deleting an application is seen at once).
+ */
+export const registryClients = (of: () => OidcNode): ClientSource => ({
+  async findClient(clientId) {
+    const { h } = of();
+    const found = await findOidcClient(h.ctx.db, h.ctx.secrets, clientId, h.ctx.clock);
+    return found ? { firmId: found.firmId, metadata: { ...found.metadata } } : undefined;
+  },
+});
 
 /** The issuer's URL as it reaches one node: same path and query, that node's address. */
 export const onNode = (node: OidcNode, url: string | URL) => {
