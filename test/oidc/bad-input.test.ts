@@ -21,7 +21,7 @@ let f: TestFirm;
 let userId: string;
 const clock = new ManualClock(Date.now());
 
-const registry = registryClients(() => a);
+const registry = registryClients(() => a.h);
 
 interface App {
   id: string;

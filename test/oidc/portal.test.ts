@@ -21,7 +21,7 @@ let carl: { id: string };
 let cora: { id: string };
 
 beforeAll(async () => {
-  node = await startOidcNode({ clients: registryClients(() => node) });
+  node = await startOidcNode({ clients: registryClients(() => node.h) });
   await seedDemo(node.h.ctx);
   const line = node.h.announced.find((l) => l.includes('client secret (shown once)'))!;
   secret = /client secret \(shown once\): (\S+)/.exec(line)![1]!;

@@ -42,9 +42,9 @@ export async function startOidcNode(options: { clients: OidcClientRecord[] | Cli
  * The Applications registry as the provider's client source, read on every request through the
  * node `of()` gives (so disabling or deleting an application is seen at once).
  */
-export const registryClients = (of: () => OidcNode): ClientSource => ({
+export const registryClients = (of: () => Harness): ClientSource => ({
   async findClient(clientId) {
-    const { h } = of();
+    const h = of();
     const found = await findOidcClient(h.ctx.db, h.ctx.secrets, clientId, h.ctx.clock);
     return found ? { firmId: found.firmId, metadata: { ...found.metadata } } : undefined;
   },
