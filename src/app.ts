@@ -17,7 +17,7 @@ import { webDistDir } from './http/paths.js';
 import { ErrorBody } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
 import { directoryAccounts } from './oidc/accounts.js';
-import { noClients, type ClientSource } from './oidc/clients.js';
+import { registryClients, type ClientSource } from './oidc/clients.js';
 import { createOidcDoor, isOidcDoor, oidcRoutes, type OidcDoor } from './oidc/oidc.routes.js';
 import { loggerOptions, type LogDestination } from './ops/logging.js';
 import { installRequestMetrics, opsRoutes } from './ops/ops.routes.js';
@@ -38,7 +38,7 @@ declare module 'fastify' {
  * `logDestination` receives the JSON log lines (the log-redaction test reads them); `duo`
  * mounts the Duo-compatible door with its integration look-up (only tests do so until the
  * applications registry provides one); `oidcClients` is where the OpenID Provider finds its
- * clients (none until the Applications registry).
+ * clients (the Applications registry unless a test gives a fixed list).
  */
 export async function buildApp(
   ctx: AppContext,
@@ -117,10 +117,10 @@ export async function buildApp(
   await app.register(deviceDoor(ctx), { prefix: DEVICE_API_PREFIX });
   await app.register(opsRoutes(ctx));
   if (options.duo) await app.register(duoDoor(ctx, options.duo));
-  const oidc = createOidcDoor(ctx, { clients: options.oidcClients ?? noClients, accounts: directoryAccounts(ctx.db) }, app.log);
+  const oidc = createOidcDoor(ctx, { clients: options.oidcClients ?? registryClients(ctx), accounts: directoryAccounts(ctx.db) }, app.log);
   app.decorate('oidc', oidc);
   app.addHook('onClose', async () => oidc.close());
-  await app.register(oidcRoutes(oidc));
+  await app.register(oidcRoutes(ctx, oidc));
 
   await serveWebApps(app);
   return app;

@@ -16,7 +16,6 @@ import { createSession, type NewSessionInput } from '../src/sessions/session.ser
 import { DeviceSimulator } from './support/device-simulator.js';
 import { oauthRequestsFor, type OAuthFixture } from './support/fuzz-oauth.js';
 import { requestsFor, type FuzzRequest, type FuzzRoute, type Persona } from './support/fuzz-requests.js';
-import { registryClients } from './support/oidc.js';
 import {
   activateSubscription,
   addCorporation,
@@ -71,7 +70,7 @@ let g: Globals;
 beforeAll(async () => {
   // The Applications registry is the OpenID Provider's client source: the application each batch
   // registers is a real client, so the provider's routes are fuzzed past client authentication.
-  h = await startHarness({ clock, onRoute: collect, oidcClients: registryClients(() => h) });
+  h = await startHarness({ clock, onRoute: collect });
   await h.app.ready();
 
   const csrfRes = await h.app.inject({ method: 'GET', url: api('/csrf') });

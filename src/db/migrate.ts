@@ -15,6 +15,7 @@ import * as m0014 from './migrations/0014_applications.js';
 import * as m0015 from './migrations/0015_oidc_provider.js';
 import * as m0016 from './migrations/0016_login_attempts.js';
 import * as m0017 from './migrations/0017_attempt_without_session.js';
+import * as m0019 from './migrations/0019_session_authentication.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -33,6 +34,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0015_oidc_provider': m0015,
   '0016_login_attempts': m0016,
   '0017_attempt_without_session': m0017,
+  '0019_session_authentication': m0019,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */

@@ -7,6 +7,7 @@ import type { Firm } from '../firms/firm.table.js';
 import type { SessionStage } from '../login/mfa-gate.js';
 import type { Operator } from '../operators/operator.table.js';
 import { loadSession } from '../sessions/session.service.js';
+import { sessionCookieName } from '../sessions/session-cookie.js';
 import type { Session } from '../sessions/session.table.js';
 import { attemptOfSession, type LoginAttempt } from '../core/login-attempt.js';
 import type { FactorUser } from '../factors/factor.js';
@@ -18,10 +19,7 @@ declare module 'fastify' {
   }
 }
 
-/** The cookie is host-only; with https it gets the __Host- prefix (Secure, Path=/, no Domain). */
-export function sessionCookieName(ctx: AppContext): string {
-  return ctx.config.publicUrl.protocol === 'https:' ? '__Host-tessera_session' : 'tessera_session';
-}
+export { sessionCookieName };
 
 export function setSessionCookie(ctx: AppContext, reply: FastifyReply, token: string): void {
   reply.setCookie(sessionCookieName(ctx), token, {

@@ -8,6 +8,7 @@ import { UserKind } from '../directory/directory.schemas.js';
 import { Email, errors } from '../http/schemas.js';
 import { unauthorized } from '../core/errors.js';
 import { passwordStep } from '../core/password-step.js';
+import { amrOf } from '../core/decision.js';
 import { createSession, deleteSession, hashToken } from '../sessions/session.service.js';
 import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
 import { rememberCookieName } from './remembered-browsers.js';
@@ -131,6 +132,8 @@ async function login(
         firmId: subject.firmId,
         stage,
         lifetimeMs: pending ? PENDING_LOGIN_MS : undefined,
+        // Signed in on the password alone (not covered, the no-seat bypass, a remembered browser): `pwd`.
+        amr: pending ? null : amrOf(['password']),
         ip: actor.ip,
         userAgent: actor.userAgent,
       });

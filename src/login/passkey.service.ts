@@ -125,6 +125,8 @@ export async function passkeyLogin(
       firmId: user.firm_id,
       stage: 'full',
       secondFactorAt: now,
+      // A passkey with user verification: something held (the key) and something known or been (its PIN or biometric).
+      amr: ['hwk', 'mfa'],
       ip: actor.ip,
       userAgent: actor.userAgent,
     });

@@ -60,6 +60,9 @@ export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, a
     firmId: authentication.firmId,
     stage: 'full',
     secondFactorAt: authentication.secondFactor.satisfied === 'not_needed' ? null : authentication.authTime,
+    // How and when the user signed in, for the OpenID Provider's claims: a step-up adds its factor but keeps the login's time.
+    amr: authentication.amr,
+    authTime: authentication.stepUp ? Number(session.auth_time ?? session.created_at) : authentication.authTime,
     lifetimeMs: authentication.stepUp ? Number(session.expires_at) - now : undefined,
     ip: actor.ip,
     userAgent: actor.userAgent,

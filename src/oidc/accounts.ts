@@ -50,6 +50,12 @@ export const SCOPE_CLAIMS = {
 export const ACR = { password: 'urn:tessera:acr:password', mfa: 'urn:tessera:acr:mfa' } as const;
 export const ACR_VALUES = [ACR.mfa, ACR.password];
 
+/** Whether an authorization request's `acr_values` (space-separated) asks for a second factor. */
+export const demandsMfa = (acrValues: unknown): boolean => typeof acrValues === 'string' && acrValues.split(' ').includes(ACR.mfa);
+
+/** The `acr` of a login with these RFC 8176 `amr` values: MFA when a second factor was part of it. */
+export const acrOf = (amr: readonly string[]): string => (amr.includes('mfa') ? ACR.mfa : ACR.password);
+
 /** The `amr` of a login that used these factors: the core's RFC 8176 table (`mfa` once two kinds of factor were used). */
 export function amrFor(factors: AuditFactor[]): string[] {
   return amrOf([...new Set(factors)]);

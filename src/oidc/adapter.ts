@@ -1,7 +1,9 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { compactVerify } from 'jose';
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../clock.js';
 import { isDatabaseUnavailable, type Db } from '../db/database.js';
-import { FIRM_METADATA, type ClientSource } from './clients.js';
+import { FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
 
 /**
  * oidc-provider's storage (its adapter interface, panva/node-oidc-provider example/my_adapter.js)
@@ -109,19 +111,36 @@ async function revokeGrant(db: Db, grantId: string): Promise<void> {
   );
 }
 
+/** What the request being served presents as its client's secret (src/oidc/provider.ts reads it from the request). */
+export interface PresentedCredential {
+  /** client_secret_basic / client_secret_post: the secret itself. */
+  secret?: string;
+  /** client_secret_jwt: the client_assertion, a JWT signed with the secret (HMAC). */
+  assertion?: string;
+}
+
 /**
  * The Client model is not stored here: clients come from the Applications registry (a
  * ClientSource), looked up on every request. oidc-provider validates what comes back.
  * Dynamic registration is off, so nothing ever writes clients through the adapter.
  */
 export class ClientSourceAdapter implements Adapter {
-  constructor(private readonly clients: ClientSource) {}
+  constructor(
+    private readonly clients: ClientSource,
+    private readonly presented: () => PresentedCredential | undefined = () => undefined,
+  ) {}
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const record = await guard(() => this.clients.findClient(id));
     // The metadata's own client_id must be the one asked for: a registry bug must not hand out another client.
     if (!record || record.metadata.client_id !== id) return undefined;
-    return { ...record.metadata, [FIRM_METADATA]: record.firmId } as AdapterPayload;
+    const secret = await secretFor(record.secrets, this.presented());
+    return {
+      ...record.metadata,
+      ...(secret !== undefined ? { client_secret: secret } : {}),
+      [FIRM_METADATA]: record.firmId,
+      ...(record.allowedKinds ? { [KINDS_METADATA]: [...record.allowedKinds] } : {}),
+    } as AdapterPayload;
   }
 
   async upsert(): Promise<void> {
@@ -142,9 +161,35 @@ export class ClientSourceAdapter implements Adapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
+/**
+ * A secret rotation's grace period (issue 14 item 1): oidc-provider knows one secret per client,
+ * so the client is given, for this request, the valid secret the request presents: the one equal
+ * to the secret sent (basic, post; compared in constant time), or the one whose HMAC verifies
+ * the client_assertion (client_secret_jwt). Anything else, and a request that presents nothing
+ * (the authorization endpoint), gets the current secret, and oidc-provider's own check decides.
+ */
+async function secretFor(secrets: readonly string[] | undefined, presented: PresentedCredential | undefined): Promise<string | undefined> {
+  if (!secrets || secrets.length < 2 || !presented) return secrets?.[0];
+  if (presented.secret !== undefined) {
+    const sent = createHash('sha256').update(presented.secret).digest();
+    return secrets.find((s) => timingSafeEqual(createHash('sha256').update(s).digest(), sent)) ?? secrets[0];
+  }
+  if (presented.assertion !== undefined) {
+    for (const s of secrets) {
+      try {
+        await compactVerify(presented.assertion, new TextEncoder().encode(s), { algorithms: ['HS256', 'HS384', 'HS512'] });
+        return s;
+      } catch {
+        // Not signed with this one: try the next.
+      }
+    }
+  }
+  return secrets[0];
+}
+
 /** The `adapter` option of the Provider: one adapter per model, all on this database. */
-export function adapterFactory(db: Db, clock: Clock, clients: ClientSource): AdapterFactory {
-  return (model) => (model === 'Client' ? new ClientSourceAdapter(clients) : new KyselyAdapter(db, clock, model));
+export function adapterFactory(db: Db, clock: Clock, clients: ClientSource, presented?: () => PresentedCredential | undefined): AdapterFactory {
+  return (model) => (model === 'Client' ? new ClientSourceAdapter(clients, presented) : new KyselyAdapter(db, clock, model));
 }
 
 /**

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HTTPMethods } fro
 import type Provider from 'oidc-provider';
 import { Type } from 'typebox';
 import type { AppContext } from '../context.js';
-import { AppError } from '../core/errors.js';
+import { abortInteraction, ABORT_ERRORS, runInteraction, type AbortError } from './interaction.js';
 import { ensureSigningKeys, KEY_REFRESH_MS, providerJwks, publishedKeys } from './keys.js';
 import { interactionPath, OIDC_ROUTES } from './paths.js';
 import type { ProviderSources } from './provider.js';
@@ -64,6 +64,10 @@ export interface OidcDoor {
   refreshKeys(): Promise<void>;
   /** Hands one request to the provider, as it would arrive at the issuer. */
   handle(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Makes a request look, to oidc-provider, as it arrived at the issuer (its scheme, host and the client's address). */
+  pinForwarded(request: FastifyRequest): void;
+  /** Where the provider finds its clients and accounts (the interaction reads them too). */
+  sources: ProviderSources;
   close(): void;
 }
 
@@ -108,13 +112,17 @@ export function createOidcDoor(ctx: AppContext, sources: ProviderSources, log: F
     async handle(request, reply) {
       const { callback } = await current();
       reply.hijack();
+      door.pinForwarded(request);
+      reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
+      await callback(request.raw, reply.raw);
+    },
+    pinForwarded(request) {
       const headers = request.raw.headers;
       headers['x-forwarded-proto'] = ctx.config.publicUrl.protocol.slice(0, -1);
       headers['x-forwarded-host'] = ctx.config.publicUrl.host;
       headers['x-forwarded-for'] = request.ip;
-      reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
-      await callback(request.raw, reply.raw);
     },
+    sources,
     close() {
       if (timer) clearInterval(timer);
       timer = null;
@@ -124,10 +132,13 @@ export function createOidcDoor(ctx: AppContext, sources: ProviderSources, log: F
 }
 
 const UidParams = Type.Object({ uid: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) });
+/** `login`: when the browser was sent to sign in for this interaction, signed (src/oidc/interaction.ts). */
+const InteractionQuery = Type.Object({ login: Type.Optional(Type.String({ maxLength: 80 })) });
+const AbortQuery = Type.Object({ error: Type.Union(Object.keys(ABORT_ERRORS).map((e) => Type.Literal(e as AbortError))) }, { additionalProperties: false });
 
 /** The provider's routes, and Tessera's interaction page. Not in the OpenAPI document: discovery describes them. */
 export const oidcRoutes =
-  (door: OidcDoor): FastifyPluginAsyncTypebox =>
+  (ctx: AppContext, door: OidcDoor): FastifyPluginAsyncTypebox =>
   async (app) => {
     // The provider reads its own bodies (form-encoded, 56 KB at most): Fastify must leave the
     // stream untouched, whatever the content type (JSON-only parsing is the API's rule, not OAuth's).
@@ -149,21 +160,29 @@ export const oidcRoutes =
       });
     }
 
-    // Where the provider sends the browser to sign in (interactions.url). The login itself
-    // (password and second factor through the authentication core) comes with a later change;
-    // until then this page says so, for an interaction that exists.
-    app.get(interactionPath(':uid'), { schema: { hide: true, params: UidParams } }, async (request, reply) => {
-      const provider = await door.provider();
-      const interaction = await provider.Interaction.find(request.params.uid);
-      if (!interaction) throw new AppError('INTERACTION_NOT_FOUND');
-      return reply
-        .type('text/html')
-        .header('cache-control', 'no-store')
-        .send(
-          `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Signing in to applications - Tessera</title></head><body><main>` +
-            `<h1>Signing in to applications is not available yet</h1>` +
-            `<p>This Tessera server cannot sign you in to applications yet. Sign in to the application another way, or ask its administrator.</p>` +
-            `</main></body></html>`,
-        );
-    });
+    // Where the provider sends the browser to sign in (interactions.url): Tessera's login, src/oidc/interaction.ts.
+    app.get(
+      interactionPath(':uid'),
+      { schema: { hide: true, params: UidParams, querystring: InteractionQuery } },
+      async (request, reply) => {
+        const provider = await door.provider();
+        door.pinForwarded(request);
+        const answer = await runInteraction(ctx, provider, door.sources, { req: request.raw, res: reply.raw }, request.params.uid, request.query.login);
+        reply.header('cache-control', 'no-store');
+        if ('redirect' in answer) return reply.redirect(answer.redirect, 303);
+        return reply.code(answer.status).type('text/html').header('content-security-policy', PROVIDER_CSP).send(answer.html);
+      },
+    );
+
+    // "Return to the application" from a page that cannot sign the user in: the application gets the error.
+    app.post(
+      `${interactionPath(':uid')}/abort`,
+      { schema: { hide: true, params: UidParams, querystring: AbortQuery } },
+      async (request, reply) => {
+        const provider = await door.provider();
+        door.pinForwarded(request);
+        const returnTo = await abortInteraction(provider, { req: request.raw, res: reply.raw }, request.params.uid, request.query.error);
+        return reply.header('cache-control', 'no-store').redirect(returnTo, 303);
+      },
+    );
   };

@@ -1,12 +1,17 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import type { JWK } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { audit } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../core/errors.js';
 import { escapeHtml } from '../http/html.js';
-import { ACR_VALUES, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
-import { adapterFactory } from './adapter.js';
-import { FIRM_METADATA, type ClientSource } from './clients.js';
+import { page } from './pages.js';
+import { deleteSession } from '../sessions/session.service.js';
+import { sessionAuthentication, sessionCookieName, sessionFromCookieHeader } from '../sessions/session-cookie.js';
+import { ACR, ACR_VALUES, demandsMfa, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
+import { adapterFactory, type PresentedCredential } from './adapter.js';
+import { FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
 import { ACCESS_TOKEN_TTL, AUTHORIZATION_CODE_TTL, ID_TOKEN_TTL, INTERACTION_TTL } from './lifetimes.js';
 import { interactionPath, OIDC_ROUTES } from './paths.js';
 
@@ -27,7 +32,10 @@ export interface ProviderSources {
 const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'tessera'];
 
 export function createProvider(ctx: AppContext, jwks: { keys: JWK[] }, sources: ProviderSources, log: FastifyBaseLogger): Provider {
-  const provider = new Provider(ctx.config.publicUrl.origin, configuration(ctx, jwks, sources));
+  // The request being served, for the client look-up (which secret of a rotation it presents).
+  const serving = new AsyncLocalStorage<KoaContextWithOIDC>();
+  const provider = new Provider(ctx.config.publicUrl.origin, configuration(ctx, jwks, sources, () => presentedCredential(serving.getStore())));
+  provider.use((kctx, next) => serving.run(kctx as KoaContextWithOIDC, next));
   // The door (oidc.routes.ts) pins X-Forwarded-Proto/-Host to TESSERA_PUBLIC_URL and
   // X-Forwarded-For to the address Fastify settled on, so oidc-provider builds every URL on the
   // issuer whatever Host header a client sent, and sees the client's real address.
@@ -38,15 +46,69 @@ export function createProvider(ctx: AppContext, jwks: { keys: JWK[] }, sources: 
     await next();
     if (kctx.status === 503) kctx.set('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
   });
+  // RP-initiated logout ends the Tessera session too (issue 14: "logout from the portal ends the
+  // Tessera session"), when the user chose to sign out of Tessera (logout=yes) at the provider's
+  // confirmation. Not when oidc-provider itself ends its session to sign another account in
+  // (resume.js posts the same form, to come back to the authorization): the Tessera session is
+  // the one just made for that account.
+  provider.on('end_session.success', (kctx: KoaContextWithOIDC) => {
+    const state = kctx.oidc.session?.state as { postLogoutRedirectUri?: string } | undefined;
+    const resuming = typeof state?.postLogoutRedirectUri === 'string' && state.postLogoutRedirectUri.startsWith(`${ctx.config.publicUrl.origin}${OIDC_ROUTES.authorization}/`);
+    if (kctx.oidc.params?.logout && !resuming) kctx.state.endTesseraSession = true;
+  });
+  provider.use(async (kctx, next) => {
+    await next();
+    if (kctx.state.endTesseraSession) await endTesseraSession(ctx, kctx as KoaContextWithOIDC);
+  });
   // Koa's own error event (a failure outside the provider's route error handlers), else printed to stderr.
   (provider as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'OpenID provider error'));
   return provider;
 }
 
-function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accounts }: ProviderSources): Configuration {
+/** What a request to the token or revocation endpoint presents as its client's secret (oidc-provider has parsed its parameters by then). */
+function presentedCredential(kctx: KoaContextWithOIDC | undefined): PresentedCredential | undefined {
+  if (!kctx) return undefined;
+  const params = (kctx.oidc?.params ?? {}) as { client_secret?: unknown; client_assertion?: unknown };
+  if (typeof params.client_secret === 'string') return { secret: params.client_secret };
+  if (typeof params.client_assertion === 'string') return { assertion: params.client_assertion };
+  const authorization = kctx.headers.authorization;
+  if (typeof authorization === 'string' && /^basic /i.test(authorization)) {
+    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon === -1) return undefined;
+    try {
+      // RFC 6749 2.3.1: form-urlencoded, then base64.
+      return { secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Deletes the Tessera session of the browser that signed out at the provider, audited as a logout, and clears its cookie. */
+async function endTesseraSession(ctx: AppContext, kctx: KoaContextWithOIDC): Promise<void> {
+  const found = await sessionFromCookieHeader(ctx, kctx.headers.cookie);
+  if (found) {
+    await deleteSession(ctx.db, found.token);
+    const { session } = found;
+    const ua = kctx.headers['user-agent'];
+    await audit(ctx.db, ctx.clock.now(), {
+      type: session.stage === 'full' ? session.principal : 'anonymous',
+      id: session.stage === 'full' ? (session.user_id ?? session.operator_id) : null,
+      firmId: session.firm_id,
+      ip: kctx.ip,
+      userAgent: typeof ua === 'string' ? ua : null,
+    }, { event: 'logout', details: { door: 'oidc' } });
+  }
+  const https = ctx.config.publicUrl.protocol === 'https:';
+  kctx.append('set-cookie', `${sessionCookieName(ctx)}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax${https ? '; Secure' : ''}`);
+}
+
+function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accounts }: ProviderSources, presented: () => PresentedCredential | undefined): Configuration {
   const sessionSeconds = Math.floor(ctx.config.sessionAbsoluteMs / 1000);
   return {
-    adapter: adapterFactory(ctx.db, ctx.clock, clients),
+    adapter: adapterFactory(ctx.db, ctx.clock, clients, presented),
     clients: [],
     jwks: jwks as Configuration['jwks'],
     routes: OIDC_ROUTES,
@@ -71,10 +133,14 @@ function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accoun
     // accepts); confidential clients may, and should.
     pkce: { required: (_kctx, client) => client.clientAuthMethod === 'none' },
     // Each client belongs to a firm: only that firm's users sign in to it (findAccount below).
+    // Each client belongs to a firm, and may admit only some kinds of its users.
     extraClientMetadata: {
-      properties: [FIRM_METADATA],
+      properties: [FIRM_METADATA, KINDS_METADATA],
       validator(_kctx, key, value) {
         if (key === FIRM_METADATA && (typeof value !== 'string' || value === '')) throw new errors.InvalidClientMetadata(`${FIRM_METADATA} must name the client's firm`);
+        if (key === KINDS_METADATA && value !== undefined && value !== null && !(Array.isArray(value) && value.every((k) => typeof k === 'string'))) {
+          throw new errors.InvalidClientMetadata(`${KINDS_METADATA} must list user kinds`);
+        }
       },
     },
     // Redirect URIs are always named in the request and compared exactly, even for a client with one.
@@ -84,7 +150,10 @@ function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accoun
       // Without a client there is no firm to look in: nobody is found (no cross-firm answers).
       if (typeof firmId !== 'string') return undefined;
       const claims = await accounts.findAccount(sub, firmId);
-      return claims ? { accountId: claims.sub, claims: async () => ({ ...claims }) } : undefined;
+      // A user of a kind the application does not admit is nobody to it: no tokens, no claims (the interaction says why).
+      const kinds = kctx.oidc.client?.[KINDS_METADATA] as string[] | undefined;
+      if (!claims || (Array.isArray(kinds) && !kinds.includes(claims.kind))) return undefined;
+      return { accountId: claims.sub, claims: async () => ({ ...claims }) };
     },
     // Claims of the requested scopes go into the ID token too (not only userinfo), so an
     // application learns the user's firm, kind and name from the one signed token it gets.
@@ -103,7 +172,7 @@ function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accoun
       await grant.save();
       return grant;
     },
-    interactions: { url: async (_kctx, interaction) => interactionPath(interaction.uid), policy: policy() },
+    interactions: { url: async (_kctx, interaction) => interactionPath(interaction.uid), policy: policy(ctx) },
     rotateRefreshToken: true,
     ttl: {
       AuthorizationCode: AUTHORIZATION_CODE_TTL,
@@ -143,24 +212,49 @@ function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accoun
 }
 
 /**
- * oidc-provider's prompts (login, then consent), with one more login check: a session whose
- * account findAccount does not give for this client (a user of another firm, one disabled since)
- * is asked to log in again, here rather than failing later in the consent checks.
+ * oidc-provider's prompts (login, then consent), with three more login checks:
+ * - account_unavailable: a session whose account findAccount does not give for this client (a
+ *   user of another firm, of a kind the application does not admit, one disabled since) is asked
+ *   to log in again, here rather than failing later in the consent checks;
+ * - tessera_session: the provider's session mirrors a Tessera session (single sign-on across the
+ *   firm's applications is the Tessera session reused). When that session has ended (signed out
+ *   of Tessera, expired, idle) or is now another login (another user, a new login, a step-up),
+ *   the interaction reads it again, so what the ID token says is what the Tessera session says;
+ * - mfa_required: `acr_values` asks for urn:tessera:acr:mfa and the session signed in without a
+ *   second factor (an uncovered user, the no-seat bypass, a remembered browser): the interaction
+ *   asks for one (a step-up).
+ * Checks that read the session skip the request resuming an interaction just finished (its
+ * result is the login), so an interaction's answer cannot send the browser round again.
  */
-function policy(): interactionPolicy.DefaultPolicy {
+function policy(ctx: AppContext): interactionPolicy.DefaultPolicy {
   const prompts = interactionPolicy.base();
-  prompts.get('login')!.checks.add(
-    new interactionPolicy.Check('account_unavailable', 'the signed-in account cannot sign in to this application', (kctx) =>
-      kctx.oidc.session?.accountId !== undefined && kctx.oidc.account === undefined ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+  const login = prompts.get('login')!;
+  const { Check } = interactionPolicy;
+  login.checks.add(
+    new Check('account_unavailable', 'the signed-in account cannot sign in to this application', (kctx) =>
+      kctx.oidc.session?.accountId !== undefined && kctx.oidc.account === undefined ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
     ),
+  );
+  login.checks.add(
+    new Check('tessera_session', 'the Tessera session has ended or changed', async (kctx) => {
+      const session = kctx.oidc.session;
+      if (!session?.accountId || kctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      const found = await sessionFromCookieHeader(ctx, kctx.headers.cookie);
+      if (!found || found.session.stage !== 'full' || found.session.user_id !== session.accountId) return Check.REQUEST_PROMPT;
+      const { amr, authTime } = sessionAuthentication(found.session);
+      const same = Math.floor(authTime / 1000) === session.loginTs && JSON.stringify(amr) === JSON.stringify(session.amr ?? []);
+      return same ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    }),
+  );
+  login.checks.add(
+    new Check('mfa_required', 'the application asks for a second factor', (kctx) => {
+      if (!demandsMfa(kctx.oidc.params?.acr_values) || !kctx.oidc.session?.accountId || kctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      return kctx.oidc.session.acr === ACR.mfa ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    }),
   );
   return prompts;
 }
 
-const page = (title: string, body: string) =>
-  `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} - Tessera</title>` +
-  `<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#1d2433}button{margin-right:.5rem;padding:.5rem 1rem}</style></head>` +
-  `<body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
 
 /** An authorization or logout request that cannot go back to the application (unknown client, bad redirect URI): said on a page. */
 async function renderError(kctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void> {

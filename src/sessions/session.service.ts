@@ -23,6 +23,9 @@ export interface NewSessionInput {
   lifetimeMs?: number;
   /** When a second factor was passed, for sessions that start right after one. */
   secondFactorAt?: number | null;
+  /** How a full session's user signed in (RFC 8176), and when (epoch ms; now unless given): what the OpenID Provider claims for it. */
+  amr?: readonly string[] | null;
+  authTime?: number | null;
 }
 
 /** Creates a session and returns the token for the cookie (the database keeps only its hash). */
@@ -42,6 +45,8 @@ export async function createSession(ctx: AppContext, db: DbOrTx, input: NewSessi
       last_seen_at: now,
       expires_at: now + Math.min(input.lifetimeMs ?? Infinity, ctx.config.sessionAbsoluteMs),
       second_factor_at: input.secondFactorAt ?? null,
+      amr: input.amr ? JSON.stringify(input.amr) : null,
+      auth_time: input.amr ? (input.authTime ?? now) : null,
       ip: input.ip,
       user_agent: input.userAgent?.slice(0, 512) ?? null,
     })

@@ -14,6 +14,10 @@ export interface SessionTable {
   expires_at: number;
   /** When a second factor was passed in this session (null: password only). */
   second_factor_at: number | null;
+  /** How the user signed in: RFC 8176 values as JSON text (["pwd"], ["pwd","otp","mfa"]); null for a pending session or one made before migration 0019. */
+  amr: string | null;
+  /** When the user signed in (epoch ms): the login's time, kept through a step-up; null as amr. */
+  auth_time: number | null;
   ip: string | null;
   user_agent: string | null;
 }

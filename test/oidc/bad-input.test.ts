@@ -5,13 +5,13 @@ import { systemActor } from '../../src/audit/audit.service.js';
 import { ManualClock } from '../../src/clock.js';
 import { AUTHORIZATION_CODE_TTL } from '../../src/oidc/lifetimes.js';
 import { addUser, firmWithAdmin, type TestFirm } from '../support/harness.js';
-import { Browser, completeLogin, interactionUid, ISSUER, registryClients, relyingParty, startOidcNode, type OidcNode } from '../support/oidc.js';
+import { Browser, ISSUER, relyingParty, startOidcNode, throughLogin, type OidcNode, type Person } from '../support/oidc.js';
 
 /**
  * Issue 14 item 6: bad input at the OpenID Provider gets the standard OAuth 2.0 / OIDC answers
  * (RFC 6749 4.1.2.1 at the authorization endpoint, 5.2 at the token endpoint), never a 5xx,
- * with applications registered in the Applications registry (the real client source: disabling
- * or deleting one is seen at once) and openid-client as the relying party, over real HTTP, on
+ * with applications registered in the Applications registry (the provider's client source:
+ * disabling or deleting one is seen at once), Tessera's own login and openid-client as the relying party, over real HTTP, on
  * two nodes sharing one database (SQLite or PostgreSQL, TESSERA_TEST_DATABASE_URL).
  */
 
@@ -19,9 +19,9 @@ let a: OidcNode;
 let b: OidcNode;
 let f: TestFirm;
 let userId: string;
+let carl: Person;
 const clock = new ManualClock(Date.now());
 
-const registry = registryClients(() => a.h);
 
 interface App {
   id: string;
@@ -47,10 +47,11 @@ const register = async (name: string, clientType: 'confidential' | 'public'): Pr
 };
 
 beforeAll(async () => {
-  a = await startOidcNode({ clients: registry, clock });
-  b = await startOidcNode({ clients: registry, clock, sameDatabaseAs: a });
+  a = await startOidcNode({ clock });
+  b = await startOidcNode({ clock, sameDatabaseAs: a });
   f = await firmWithAdmin(a.h, 'bad-input-firm');
   userId = (await addUser(a.h, f.firm.id, { name: 'Carl Case', email: 'carl@bad-input.example', kind: 'case_manager' })).id;
+  carl = { email: 'carl@bad-input.example', firm: 'bad-input-firm' };
   apps.portal = await register('Case Portal', 'confidential');
   apps.spa = await register('Single Page', 'public');
   apps.doomed = await register('Doomed Portal', 'confidential');
@@ -62,7 +63,7 @@ afterAll(async () => {
 
 const auth = (app: App, secret = app.secret) => (secret === null ? client.None() : client.ClientSecretBasic(secret));
 
-/** An authorization request through the login (the stand-in for Tessera's login page): the callback URL with its code. */
+/** An authorization request through Tessera's login (the firm's MFA does not cover Carl: the password): the callback URL with its code. */
 async function codeFor(app: App, node = a, extra: Record<string, string> = {}) {
   const rp = await relyingParty(node, app.clientId, {}, auth(app));
   const verifier = client.randomPKCECodeVerifier();
@@ -79,9 +80,7 @@ async function codeFor(app: App, node = a, extra: Record<string, string> = {}) {
     ...extra,
   });
   const browser = new Browser();
-  const uid = interactionUid(await browser.get(node, url));
-  await completeLogin(node, uid, userId);
-  const back = await browser.get(node, `/oidc/auth/${uid}`);
+  const { res: back } = await throughLogin(browser, node, await browser.get(node, url), carl);
   expect(back.status, await back.clone().text()).toBe(303);
   const callback = new URL(back.headers.get('location')!);
   expect(callback.searchParams.get('code')).toEqual(expect.any(String));

@@ -3,15 +3,17 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACR, amrFor } from '../../src/oidc/accounts.js';
 import type { ClientSource, OidcClientRecord } from '../../src/oidc/clients.js';
-import { addCorporation, addUser, firmWithAdmin, type TestFirm } from '../support/harness.js';
-import { Browser, completeLogin, interactionUid, ISSUER, relyingParty, signIn as signInWith, startOidcNode, type OidcNode, type SignInNodes } from '../support/oidc.js';
+import { activateSubscription, addCorporation, addUser, firmWithAdmin, type TestFirm } from '../support/harness.js';
+import { ManualClock } from '../../src/clock.js';
+import { api, MFA_OFF } from '../support/fixtures.js';
+import { Browser, interactionUid, ISSUER, relyingParty, signIn as signInWith, startOidcNode, throughLogin, type OidcNode, type Person, type SignInNodes } from '../support/oidc.js';
 
 /**
  * The authorization code flow end to end, with openid-client as the relying party, over real
  * HTTP, on two Tessera nodes sharing one database: the request starts on one node and resumes
  * on the other, the code is redeemed on either, tokens are used anywhere. The login inside the
- * interaction is the part a later change builds; `completeLogin` records its result as that
- * page will.
+ * interaction is Tessera's own (test/support/oidc.ts throughLogin; test/oidc/login.test.ts tests
+ * its rules). Clients here are a fixed list; login.test.ts uses the Applications registry.
  */
 const secret = (name: string) => `${name}-secret-0123456789-0123456789-0123456789`;
 const webClient = (id: string, firmId: string, extra: Record<string, unknown> = {}): OidcClientRecord => ({
@@ -31,18 +33,27 @@ let b: OidcNode;
 let f: TestFirm;
 let other: TestFirm;
 let user: { id: string; email: string; name: string };
-let intruder: { id: string };
+let cora: Person;
+let intruder: Person;
 const clients: OidcClientRecord[] = [];
 /** The Applications registry's part: clients looked up when asked, so they can be added once the firms exist. */
 const registry: ClientSource = { findClient: async (id) => clients.find((c) => c.metadata.client_id === id) };
 
+const clock = new ManualClock(Date.now());
+
 beforeAll(async () => {
-  a = await startOidcNode({ clients: registry });
+  a = await startOidcNode({ clients: registry, clock });
   f = await firmWithAdmin(a.h, 'oidc-firm');
   other = await firmWithAdmin(a.h, 'other-firm');
+  // The firm's MFA covers its corporation users: Cora enrolls an authenticator app at her first sign-in, then answers passcodes.
+  await activateSubscription(a.h, f.firm.id, 5);
+  const covered = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, allCorpUsers: true } });
+  expect(covered.statusCode, covered.body).toBe(200);
   const corporation = await addCorporation(a.h, f.firm.id, 'Acme Holdings');
   user = await addUser(a.h, f.firm.id, { name: 'Cora Corp', email: 'cora@acme.example', kind: 'corp_user', corporationId: corporation.id });
-  intruder = await addUser(a.h, other.firm.id, { name: 'Ian Other', email: 'ian@other.example', kind: 'case_manager' });
+  cora = { email: user.email, firm: 'oidc-firm' };
+  await addUser(a.h, other.firm.id, { name: 'Ian Other', email: 'ian@other.example', kind: 'case_manager' });
+  intruder = { email: 'ian@other.example', firm: 'other-firm' };
   clients.push(
     webClient('basic', f.firm.id),
     webClient('post', f.firm.id, { token_endpoint_auth_method: 'client_secret_post' }),
@@ -50,7 +61,7 @@ beforeAll(async () => {
     webClient('legacy', f.firm.id, { id_token_signed_response_alg: 'RS256' }),
     { firmId: f.firm.id, metadata: { client_id: 'spa', token_endpoint_auth_method: 'none', redirect_uris: ['https://spa.example/callback'], grant_types: ['authorization_code', 'refresh_token'] } },
   );
-  b = await startOidcNode({ clients: registry, sameDatabaseAs: a });
+  b = await startOidcNode({ clients: registry, clock, sameDatabaseAs: a });
 }, 60_000);
 afterAll(async () => {
   await b?.h.close();
@@ -62,8 +73,8 @@ const auth = (id: string) =>
 const redirectUri = (id: string) => `https://${id}.example/callback`;
 
 /** One sign-in of `user` (by default) to one of the clients above; see signIn in test/support/oidc.ts. */
-const signIn = (clientId: string, nodes: SignInNodes, options: { browser?: Browser; accountId?: string; params?: Record<string, string> } = {}) =>
-  signInWith({ clientId, auth: auth(clientId), redirectUri: redirectUri(clientId), accountId: options.accountId ?? user.id, nodes, browser: options.browser, params: options.params });
+const signIn = (clientId: string, nodes: SignInNodes, options: { browser?: Browser; person?: Person; params?: Record<string, string> } = {}) =>
+  signInWith({ clientId, auth: auth(clientId), redirectUri: redirectUri(clientId), person: options.person ?? cora, nodes, browser: options.browser, params: options.params });
 
 const currentKid = async (alg: 'ES256' | 'RS256') =>
   (await a.h.ctx.db.selectFrom('oidc_signing_keys').select('kid').where('alg', '=', alg).where('state', '=', 'current').executeTakeFirstOrThrow()).kid;
@@ -128,9 +139,8 @@ describe('the authorization code flow with PKCE, on two nodes', () => {
     const rp = await relyingParty(a, 'basic', {}, auth('basic'));
     const verifier = client.randomPKCECodeVerifier();
     const url = client.buildAuthorizationUrl(rp, { redirect_uri: redirectUri('basic'), scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
-    const uid = interactionUid(await browser.get(a, url));
-    await completeLogin(a, uid, user.id);
-    const callback = new URL((await browser.get(a, `/oidc/auth/${uid}`)).headers.get('location')!);
+    const { res } = await throughLogin(browser, a, await browser.get(a, url), cora);
+    const callback = new URL(res.headers.get('location')!);
     const code = callback.searchParams.get('code')!;
     const post = (authorization: string, body: Record<string, string>) =>
       fetch(`${b.base}/oidc/token`, { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
@@ -161,7 +171,7 @@ describe('refresh tokens rotate', () => {
 
   it('a user who may no longer sign in gets no more tokens or claims', async () => {
     const staff = await addUser(a.h, f.firm.id, { name: 'Sid Staff', email: 'sid@oidc-firm.example', kind: 'case_manager' });
-    const { tokens } = await signIn('basic', { start: a, resume: a, redeem: a }, { accountId: staff.id });
+    const { tokens } = await signIn('basic', { start: a, resume: a, redeem: a }, { person: { email: staff.email, firm: 'oidc-firm' } });
     await a.h.ctx.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', staff.id).execute();
     const rp = await relyingParty(b, 'basic', {}, auth('basic'));
     await expect(client.fetchUserInfo(rp, tokens.access_token, staff.id)).rejects.toMatchObject({ status: 401 });
@@ -185,15 +195,15 @@ describe('the provider session', () => {
     }
   });
 
-  it('a user of another firm is never signed in to this firm\'s application: the login is asked again', async () => {
+  it('a user of another firm is never signed in to this firm\'s application: refused at the password like a wrong one', async () => {
     const browser = new Browser();
     const rp = await relyingParty(a, 'basic', {}, auth('basic'));
     const url = client.buildAuthorizationUrl(rp, { redirect_uri: redirectUri('basic'), scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
     const uid = interactionUid(await browser.get(a, url));
-    await completeLogin(b, uid, intruder.id);
-    const res = await browser.get(b, `/oidc/auth/${uid}`);
-    // Back to a (new) interaction, never to the application with a code.
-    expect(interactionUid(res)).not.toBe(uid);
+    const { res, trail } = await throughLogin(browser, b, await browser.get(a, `/oidc/interaction/${uid}`), intruder);
+    expect(trail.password).toMatchObject({ status: 401, body: { error: 'INVALID_CREDENTIALS' } });
+    // Still on the way to the sign-in page, never to the application with a code.
+    expect(new URL(res.headers.get('location')!, ISSUER).pathname).toBe('/login');
   });
 
   it('RP-initiated logout ends the session and the tokens it gave, then returns to the registered URI', async () => {

@@ -32,7 +32,6 @@ const clientRecord = (id: string, alg: 'ES256' | 'RS256', firmId: string) => ({
 
 let a: OidcNode;
 let b: OidcNode;
-let userId = '';
 let firmId = '';
 const registry = { findClient: async (id: string) => (id === 'modern' ? clientRecord('modern', 'ES256', firmId) : id === 'legacy' ? clientRecord('legacy', 'RS256', firmId) : undefined) };
 
@@ -42,7 +41,7 @@ beforeAll(async () => {
   b = await startOidcNode({ clients: registry, clock, sameDatabaseAs: a });
   const f = await firmWithAdmin(a.h, 'keys-firm');
   firmId = f.firm.id;
-  userId = (await addUser(a.h, firmId, { name: 'Kim Keys', email: 'kim@keys.example', kind: 'case_manager' })).id;
+  await addUser(a.h, firmId, { name: 'Kim Keys', email: 'kim@keys.example', kind: 'case_manager' });
 }, 60_000);
 afterAll(async () => {
   await b?.h.close();
@@ -55,7 +54,7 @@ const signingKid = async (clientId: 'modern' | 'legacy', node: OidcNode) => {
     clientId,
     auth: client.ClientSecretBasic(`${clientId}-secret-0123456789-0123456789-0123456789`),
     redirectUri: `https://${clientId}.example/cb`,
-    accountId: userId,
+    person: { email: 'kim@keys.example', firm: 'keys-firm' },
     nodes: { start: node, resume: node, redeem: node },
     params: { scope: 'openid' },
   });

@@ -1,34 +1,39 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_FIRM_SLUG, DEMO_PORTAL, seedDemo } from '../../src/demo.js';
-import { ACR, amrFor } from '../../src/oidc/accounts.js';
+import { ACR } from '../../src/oidc/accounts.js';
 import { portalConfigFromEnv, PortalConfigError } from '../../examples/portal/config.js';
 import { createPortal, type Portal } from '../../examples/portal/portal.js';
-import { Browser, completeLogin, interactionUid, ISSUER, registryClients, startOidcNode, via, type OidcNode } from '../support/oidc.js';
+import { activateSubscription, enableMfaForStaff, setPassword } from '../support/harness.js';
+import { Browser, interactionUid, ISSUER, startOidcNode, throughLogin, via, type OidcNode, type Person } from '../support/oidc.js';
 
 /**
  * The example portal (examples/portal/) as `npm run demo` registers it, against a Tessera node
  * over real HTTP: the portal's own openid-client requests go to the node, the browser's hops
- * between the portal and Tessera are followed by hand. The login inside the interaction is the
- * test stand-in (completeLogin); the browser test (test/e2e/oidc-portal.test.ts) runs the real one.
+ * between the portal and Tessera are followed by hand, through Tessera's login (throughLogin). The
+ * demo firm's MFA covers its staff (case managers enroll an authenticator app at their first
+ * sign-in), not its corporation users. The browser test (test/e2e/oidc-portal.test.ts) does the
+ * same in Chromium.
  */
 
 let node: OidcNode;
 let portal: Portal;
 let portalBase: string;
 let secret: string;
-let carl: { id: string };
-let cora: { id: string };
+let carl: Person;
+let cora: Person;
 
 beforeAll(async () => {
-  node = await startOidcNode({ clients: registryClients(() => node.h) });
+  node = await startOidcNode({});
   await seedDemo(node.h.ctx);
   const line = node.h.announced.find((l) => l.includes('client secret (shown once)'))!;
   secret = /client secret \(shown once\): (\S+)/.exec(line)![1]!;
   const firm = await node.h.ctx.db.selectFrom('firms').select('id').where('slug', '=', DEMO_FIRM_SLUG).executeTakeFirstOrThrow();
-  const user = (email: string) => node.h.ctx.db.selectFrom('users').select('id').where('firm_id', '=', firm.id).where('email', '=', email).executeTakeFirstOrThrow();
-  carl = await user('carl.case@demo-firm.example');
-  cora = await user('cora@acme.example');
+  await activateSubscription(node.h, firm.id, 5);
+  await enableMfaForStaff(node.h, firm.id);
+  for (const user of await node.h.ctx.db.selectFrom('users').select('id').where('firm_id', '=', firm.id).execute()) await setPassword(node.h, user.id);
+  carl = { email: 'carl.case@demo-firm.example', firm: DEMO_FIRM_SLUG };
+  cora = { email: 'cora@acme.example', firm: DEMO_FIRM_SLUG };
   const config = portalConfigFromEnv({ PORTAL_ISSUER: ISSUER, PORTAL_CLIENT_SECRET: secret, PORTAL_PORT: '3001' });
   portal = createPortal(config, { fetch: via(node) });
   await new Promise<void>((resolve) => portal.server.listen(0, '127.0.0.1', resolve));
@@ -54,8 +59,8 @@ class PortalBrowser {
   post(url: string) {
     return this.get(url, { method: 'POST' });
   }
-  /** Opens the portal's / and signs in as `accountId` with `login`; returns the case list page. */
-  async signIn(accountId: string, login: { acr?: string; amr?: string[] } = {}): Promise<Response> {
+  /** Opens the portal's / and signs in as `person` at Tessera; returns the case list page. */
+  async signIn(person: Person): Promise<Response> {
     const home = await this.get('/');
     expect([home.status, home.headers.get('location')]).toEqual([303, '/login']);
     const toTessera = await this.get('/login');
@@ -72,13 +77,8 @@ class PortalBrowser {
       state: expect.any(String),
       nonce: expect.any(String),
     });
-    let res = await this.tessera.get(node, authorize);
-    if (res.status === 303 && new URL(res.headers.get('location')!, ISSUER).pathname.startsWith('/oidc/interaction/')) {
-      const uid = interactionUid(res);
-      await completeLogin(node, uid, accountId, login);
-      res = await this.tessera.get(node, `/oidc/auth/${uid}`);
-    }
-    expect(res.status).toBe(303);
+    const { res } = await throughLogin(this.tessera, node, await this.tessera.get(node, authorize), person);
+    expect(res.status, await res.clone().text()).toBe(303);
     const callback = await this.get(res.headers.get('location')!);
     expect([callback.status, callback.headers.get('location')], await callback.clone().text()).toEqual([303, '/']);
     const page = await this.get('/');
@@ -110,7 +110,9 @@ describe('npm run demo registers the example portal', () => {
 describe('the example portal', () => {
   it('a case manager signs in through Tessera and sees the case list, who they are and how they signed in', async () => {
     const browser = new PortalBrowser();
-    const page = await (await browser.signIn(carl.id, { acr: ACR.mfa, amr: amrFor(['password', 'totp']) })).text();
+    const page = await (await browser.signIn(carl)).text();
+    // First sign-in: enrolled an authenticator app, then the passcode.
+    expect(carl.totp).toEqual(expect.any(String));
     expect(text(page, 'name')).toBe('Carl Case');
     expect(text(page, 'kind')).toBe('Case manager');
     expect(text(page, 'firm')).toBe(DEMO_FIRM_SLUG);
@@ -122,7 +124,8 @@ describe('the example portal', () => {
   });
 
   it('a corporation user sees their corporation\'s cases only', async () => {
-    const page = await (await new PortalBrowser().signIn(cora.id, { acr: ACR.password, amr: ['pwd'] })).text();
+    const page = await (await new PortalBrowser().signIn(cora)).text();
+    expect(text(page, 'acr')).toBe(ACR.password);
     expect(text(page, 'kind')).toBe('Corporation user');
     expect(text(page, 'corporation')).toBe('Acme Corporation');
     expect(text(page, 'amr')).toBe('pwd (password)');
@@ -131,7 +134,7 @@ describe('the example portal', () => {
 
   it('signing out of the portal ends the Tessera session (RP-initiated logout) and lands on the portal\'s signed-out page', async () => {
     const browser = new PortalBrowser();
-    await browser.signIn(carl.id);
+    await browser.signIn(carl);
     const out = await browser.post('/logout');
     expect(out.status).toBe(303);
     const end = new URL(out.headers.get('location')!);

@@ -243,18 +243,22 @@ describe('the provider\'s pages', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
   });
 
-  it('a sign-in request that reaches the interaction page is told the login is not wired yet (no 5xx)', async () => {
+  it('the interaction page serves only the browser that made the sign-in request (its interaction cookie)', async () => {
     const start = await inject('GET', authUrl({ client_id: 'portal', redirect_uri: 'https://portal.example/callback', response_type: 'code', scope: 'openid', code_challenge: challenge(), code_challenge_method: 'S256' }));
     expect(start.statusCode).toBe(303);
     const location = start.headers.location as string;
     expect(location).toMatch(/^\/oidc\/interaction\/[A-Za-z0-9_-]+$/);
-    const page = await inject('GET', location);
-    expect(page.statusCode).toBe(200);
-    expect(page.headers['content-type']).toMatch(/^text\/html/);
-    expect(page.body).toContain('not available yet');
     // The interaction is a row of the adapter's table.
     const uid = location.split('/').pop()!;
     expect(await node.h.ctx.db.selectFrom('oidc_payloads').select('model').where('id', '=', uid).executeTakeFirst()).toEqual({ model: 'Interaction' });
+    // Another browser (no cookie, or another request's) is answered as if there were no such sign-in.
+    const stranger = await inject('GET', location);
+    expect([stranger.statusCode, stranger.json().error]).toEqual([404, 'INTERACTION_NOT_FOUND']);
+    // The browser that started it goes on (the portal's firm does not exist here: the request ends, back through the provider).
+    const cookie = [start.headers['set-cookie']].flat().map((c) => String(c).split(';')[0]).join('; ');
+    const own = await inject('GET', location, { headers: { cookie } });
+    expect(own.statusCode).toBe(303);
+    expect(own.headers.location).toBe(`${ISSUER}/oidc/auth/${uid}`);
   });
 });
 

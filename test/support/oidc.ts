@@ -3,10 +3,9 @@ import type Provider from 'oidc-provider';
 import { expect } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { SecretBox } from '../../src/crypto/secret-box.js';
-import { amrFor, ACR } from '../../src/oidc/accounts.js';
-import { findOidcClient } from '../../src/applications/application.lookup.js';
 import { staticClients, type ClientSource, type OidcClientRecord } from '../../src/oidc/clients.js';
-import { startHarness, type Harness } from './harness.js';
+import { TOTP_PARAMS } from '../../src/factors/totp/totp.factor.js';
+import { PASSWORD, startHarness, totpAt, type Harness } from './harness.js';
 
 /**
  * Tessera as an OpenID Provider in tests: app instances ("nodes") listening on real ports of
@@ -23,7 +22,8 @@ export interface OidcNode {
   provider(): Promise<Provider>;
 }
 
-export async function startOidcNode(options: { clients: OidcClientRecord[] | ClientSource; clock?: ManualClock; secrets?: SecretBox; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
+/** `clients`: a fixed list or source; without it, the Applications registry (as in a running Tessera). */
+export async function startOidcNode(options: { clients?: OidcClientRecord[] | ClientSource; clock?: ManualClock; secrets?: SecretBox; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
   const other = options.sameDatabaseAs?.h;
   const h = await startHarness({
     env: { TESSERA_PUBLIC_URL: ISSUER },
@@ -37,18 +37,6 @@ export async function startOidcNode(options: { clients: OidcClientRecord[] | Cli
   if (!address || typeof address === 'string') throw new Error('not listening');
   return { h, base: `http://127.0.0.1:${address.port}`, provider: () => h.app.oidc.provider() };
 }
-
-/**
- * The Applications registry as the provider's client source, read on every request through the
- * node `of()` gives (so disabling or deleting an application is seen at once).
- */
-export const registryClients = (of: () => Harness): ClientSource => ({
-  async findClient(clientId) {
-    const h = of();
-    const found = await findOidcClient(h.ctx.db, h.ctx.secrets, clientId, h.ctx.clock);
-    return found ? { firmId: found.firmId, metadata: { ...found.metadata } } : undefined;
-  },
-});
 
 /** The issuer's URL as it reaches one node: same path and query, that node's address. */
 export const onNode = (node: OidcNode, url: string | URL) => {
@@ -81,10 +69,24 @@ export class Browser {
     return this.send(node, url, { method: 'POST', body: new URLSearchParams(form), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   }
 
+  /**
+   * A call of Tessera's web API from this browser's pages (same origin): JSON, and the CSRF token
+   * of the session fetched first for a state-changing one, as the web app does.
+   */
+  async api(node: OidcNode, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', origin: ISSUER };
+    if (method !== 'GET') {
+      const csrf = await this.send(node, '/api/v1/csrf', { method: 'GET' });
+      headers['x-csrf-token'] = ((await csrf.json()) as { token: string }).token;
+      headers['content-type'] = 'application/json';
+    }
+    return this.send(node, `/api/v1${path}`, { method, headers, body: body === undefined ? (method === 'GET' ? undefined : '{}') : JSON.stringify(body) });
+  }
+
   private async send(node: OidcNode, url: string | URL, init: RequestInit): Promise<Response> {
     const path = new URL(url, ISSUER).pathname;
     const cookie = [...this.jar].filter(([, c]) => path.startsWith(c.path)).map(([name, c]) => `${name}=${c.value}`).join('; ');
-    const res = await fetch(onNode(node, new URL(url, ISSUER)), { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), ...(cookie ? { cookie } : {}), accept: 'text/html' } });
+    const res = await fetch(onNode(node, new URL(url, ISSUER)), { ...init, redirect: 'manual', headers: { accept: 'text/html', ...(init.headers as Record<string, string>), ...(cookie ? { cookie } : {}) } });
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attributes] = line.split(';').map((s) => s.trim());
       const [name, ...rest] = pair!.split('=');
@@ -111,18 +113,81 @@ export function interactionUid(res: Response): string {
 }
 
 /**
- * Stands in for the login the interaction page will run (password and second factor through the
- * authentication core, a later change): records the login's result on the interaction, as
- * oidc-provider's interactionResult does, on the node given. The applications are the firm's
- * own, so the consent prompt (which prompt=consent, and so offline_access, asks for) is
- * answered with the login.
+ * Someone who signs in at Tessera's login pages: their address, the firm's short name, and,
+ * once they have one, the secret of their authenticator app (`login` enrolls one when Tessera
+ * asks, at a first login, and records it here).
  */
-export async function completeLogin(node: OidcNode, uid: string, accountId: string, login: { acr?: string; amr?: string[] } = {}): Promise<void> {
-  const provider = await node.provider();
-  const interaction = await provider.Interaction.find(uid);
-  if (!interaction) throw new Error(`no interaction ${uid}`);
-  interaction.result = { login: { accountId, acr: login.acr ?? ACR.mfa, amr: login.amr ?? amrFor(['password', 'totp']) }, consent: {} };
-  await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+export interface Person {
+  email: string;
+  firm: string;
+  password?: string;
+  totp?: string;
+}
+
+/** What the login pages saw on the way: each step the browser was sent to, in order. */
+export interface LoginTrail {
+  steps: ('login' | 'second_factor' | 'enroll' | 'step_up')[];
+  /** The answer of the password step, when there was one. */
+  password?: { status: number; body: { next?: string; notice?: string; error?: string } };
+}
+
+/** A passcode of the person's authenticator app, at the next TOTP step of the node's clock (each code works once). */
+export function passcode(node: OidcNode, secret: string): string {
+  node.h.clock.advance(TOTP_PARAMS.period * 1000);
+  return totpAt(secret, node.h.clock.now());
+}
+
+/**
+ * Follows the browser from a response of the provider through Tessera's login, as a person at
+ * the web app would: the interaction page, /login (the password step of the web API, with the
+ * firm the page was given), /mfa (a passcode), /enroll (an authenticator app, confirmed with its
+ * first passcode), and back, until a response leaves Tessera (the application's redirect URI) or
+ * stops on a page. Tessera's own API is called on `node`.
+ */
+export async function throughLogin(browser: Browser, node: OidcNode, res: Response, person: Person | null, trail: LoginTrail = { steps: [] }): Promise<{ res: Response; trail: LoginTrail }> {
+  for (let hops = 0; hops < 12; hops++) {
+    const location = res.headers.get('location');
+    if (res.status !== 303 && res.status !== 302) return { res, trail };
+    const url = new URL(location!, ISSUER);
+    if (url.origin !== ISSUER) return { res, trail };
+    const next = url.searchParams.get('next');
+    if (url.pathname === '/login') {
+      trail.steps.push('login');
+      if (!person) return { res, trail };
+      expect(url.searchParams.get('firm')).toEqual(expect.any(String));
+      const answer = await browser.api(node, 'POST', '/login', { email: person.email, password: person.password ?? PASSWORD, firm: url.searchParams.get('firm') });
+      const body = (await answer.json()) as { next?: string; notice?: string; error?: string };
+      trail.password = { status: answer.status, body };
+      if (answer.status !== 200) return { res, trail };
+      if (body.next === 'second_factor') await secondFactor(browser, node, person, trail, 'second_factor');
+      if (body.next === 'enroll') await enroll(browser, node, person, trail);
+      res = await browser.get(node, next!);
+    } else if (url.pathname === '/mfa') {
+      if (!person) return { res, trail };
+      await secondFactor(browser, node, person, trail, 'step_up');
+      res = await browser.get(node, next!);
+    } else if (url.pathname.startsWith('/oidc/')) {
+      res = await browser.get(node, url);
+    } else return { res, trail };
+  }
+  throw new Error('too many redirects');
+}
+
+async function secondFactor(browser: Browser, node: OidcNode, person: Person, trail: LoginTrail, step: 'second_factor' | 'step_up'): Promise<void> {
+  trail.steps.push(step);
+  if (!person.totp) throw new Error(`${person.email} has no authenticator app to answer with`);
+  const verified = await browser.api(node, 'POST', '/mfa/verify', { method: 'totp', code: passcode(node, person.totp) });
+  expect(verified.status, await verified.clone().text()).toBe(200);
+}
+
+async function enroll(browser: Browser, node: OidcNode, person: Person, trail: LoginTrail): Promise<void> {
+  trail.steps.push('enroll');
+  const begun = await browser.api(node, 'POST', '/mfa/enrollment/totp', {});
+  expect(begun.status, await begun.clone().text()).toBe(201);
+  const { authenticatorId, secret } = (await begun.json()) as { authenticatorId: string; secret: string };
+  const confirmed = await browser.api(node, 'POST', `/mfa/enrollment/totp/${authenticatorId}/confirm`, { code: passcode(node, secret) });
+  expect(confirmed.status, await confirmed.clone().text()).toBe(200);
+  person.totp = secret;
 }
 
 export interface SignInNodes {
@@ -136,20 +201,21 @@ export interface SignIn {
   browser: Browser;
   callback: URL;
   verifier: string;
+  trail: LoginTrail;
 }
 
 /**
- * One sign-in with the code flow and PKCE: the authorization request on `start`, the login and
- * the resumed request on `resume` (straight back with a code when the browser's session
- * suffices), the code redeemed by openid-client on `redeem`, which checks state, nonce and iss.
- * By default it asks for offline_access, which OIDC Core 11 grants only with prompt=consent;
- * `params` replaces scope and prompt.
+ * One sign-in with the code flow and PKCE: the authorization request on `start`, Tessera's login
+ * (throughLogin) and the resumed request on `resume` (straight back with a code when the
+ * browser's sessions suffice), the code redeemed by openid-client on `redeem`, which checks
+ * state, nonce and iss. By default it asks for offline_access, which OIDC Core 11 grants only
+ * with prompt=consent; `params` replaces scope and prompt.
  */
 export async function signIn(options: {
   clientId: string;
   auth: client.ClientAuth;
   redirectUri: string;
-  accountId: string;
+  person: Person;
   nodes: SignInNodes;
   browser?: Browser;
   params?: Record<string, string>;
@@ -168,16 +234,11 @@ export async function signIn(options: {
     nonce,
     ...(options.params ?? { scope: 'openid profile email tessera offline_access', prompt: 'consent' }),
   });
-  let res = await browser.get(nodes.start, url);
-  if (res.status === 303 && new URL(res.headers.get('location')!, ISSUER).pathname.startsWith('/oidc/interaction/')) {
-    const uid = interactionUid(res);
-    expect((await browser.get(nodes.start, `/oidc/interaction/${uid}`)).status).toBe(200);
-    await completeLogin(nodes.resume, uid, options.accountId);
-    res = await browser.get(nodes.resume, `/oidc/auth/${uid}`);
-  }
+  const first = await browser.get(nodes.start, url);
+  const { res, trail } = await throughLogin(browser, nodes.resume, first, options.person);
   expect(res.status, await res.clone().text()).toBe(303);
   const callback = new URL(res.headers.get('location')!);
   expect(callback.origin + callback.pathname).toBe(options.redirectUri);
   const tokens = await client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
-  return { tokens, browser, callback, verifier };
+  return { tokens, browser, callback, verifier, trail };
 }

@@ -18,6 +18,9 @@ export function usePath(): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
 
+/** Paths under which the server, not this app, answers (the OpenID Connect door). */
+export const isServerPath = (to: string) => /^\/oidc\//.test(to);
+
 let navigatedInApp = false;
 
 /** True once the user has moved between pages without a full page load. */
@@ -27,6 +30,12 @@ export function hasNavigatedInApp(): boolean {
 
 /** `state` travels with the history entry (read it back with `historyState`). */
 export function navigate(to: string, options: { replace?: boolean; state?: Record<string, unknown> } = {}): void {
+  // A page the server answers itself (the sign-in of an application, /oidc/interaction/...):
+  // loaded, not routed, so the login goes on to the application that asked for it.
+  if (isServerPath(to)) {
+    window.location.assign(to);
+    return;
+  }
   navigatedInApp = true;
   const state = options.state ?? null;
   if (options.replace) window.history.replaceState(state, '', to);
