@@ -227,7 +227,14 @@ const STYLE = `
   button,a.button{font:inherit;padding:.45rem .9rem;border-radius:4px;border:1px solid #fff;background:transparent;color:inherit;cursor:pointer;text-decoration:none}
   main a.button{border-color:#123f6d;color:#123f6d}
   .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-  @media (max-width:480px){dl{grid-template-columns:1fr}dt{margin-top:.5rem}th,td{padding:.3rem}}
+  @media (max-width:480px){
+    dl{grid-template-columns:1fr}dt{margin-top:.5rem}
+    /* The case table as one card per case: each cell under its column's name. */
+    thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+    tr{display:block;border-bottom:1px solid #d8dce3;padding:.4rem 0}
+    td{display:grid;grid-template-columns:7rem 1fr;border:0;padding:.15rem 0}
+    td::before{content:attr(data-label);font-weight:600}
+  }
 `;
 
 function layout(title: string, body: string, header = ''): string {
@@ -241,7 +248,11 @@ function casesPage(claims: oidc.IDToken): string {
   const authTime = typeof claims.auth_time === 'number' ? new Date(claims.auth_time * 1000).toISOString().replace('.000Z', 'Z') : 'unknown';
   const cases = casesFor(claims as Record<string, unknown>);
   const rows = cases
-    .map((c) => `<tr><td>${esc(c.number)}</td><td>${esc(c.beneficiary)}</td><td>${esc(c.corporation)}</td><td>${esc(c.type)}</td><td>${esc(c.status)}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr><td data-label="Case">${esc(c.number)}</td><td data-label="Beneficiary">${esc(c.beneficiary)}</td><td data-label="Corporation">${esc(c.corporation)}</td>` +
+        `<td data-label="Type">${esc(c.type)}</td><td data-label="Status">${esc(c.status)}</td></tr>`,
+    )
     .join('');
   const signOut = `<nav aria-label="Account"><form method="post" action="/logout"><span>${esc(claims.name)}</span> <button type="submit">Sign out</button></form></nav>`;
   return layout(

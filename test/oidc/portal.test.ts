@@ -120,7 +120,7 @@ describe('the example portal', () => {
     expect(text(page, 'acr')).toBe(ACR.mfa);
     expect(text(page, 'auth_time')).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     // Staff see every case.
-    expect(page.match(/<tr><td>IMM-/g)).toHaveLength(5);
+    expect(page.match(/<tr><td data-label="Case">IMM-/g)).toHaveLength(5);
   });
 
   it('a corporation user sees their corporation\'s cases only', async () => {
@@ -129,7 +129,7 @@ describe('the example portal', () => {
     expect(text(page, 'kind')).toBe('Corporation user');
     expect(text(page, 'corporation')).toBe('Acme Corporation');
     expect(text(page, 'amr')).toBe('pwd (password)');
-    expect(page.match(/<tr><td>IMM-/g)).toHaveLength(2);
+    expect(page.match(/<tr><td data-label="Case">IMM-/g)).toHaveLength(2);
   });
 
   it('signing out of the portal ends the Tessera session (RP-initiated logout) and lands on the portal\'s signed-out page', async () => {
