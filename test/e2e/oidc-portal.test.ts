@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createApplication } from '../../src/applications/application.service.js';
@@ -9,7 +8,7 @@ import { portalConfigFromEnv } from '../../examples/portal/config.js';
 import { createPortal, type Portal } from '../../examples/portal/portal.js';
 import { activateSubscription, addCorporation, addUser, enableMfaForStaff, firmWithAdmin, totpAt, type TestFirm } from '../support/harness.js';
 import { TOTP_PARAMS } from '../../src/factors/totp/totp.factor.js';
-import { startBrowserRig, type BrowserRig } from './browser.js';
+import { freePort, startBrowserRig, type BrowserRig } from './browser.js';
 
 /**
  * Issue 14's browser proof: the example portal (examples/portal/) in Chromium, signing in through
@@ -18,16 +17,6 @@ import { startBrowserRig, type BrowserRig } from './browser.js';
  * on the portal, which shows amr with otp and mfa; a corporation user the firm does not cover
  * lands there with pwd only; signing out of the portal ends the Tessera session.
  */
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let rig: BrowserRig;
 let page: Page;
