@@ -219,7 +219,8 @@ function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accoun
  * - tessera_session: the provider's session mirrors a Tessera session (single sign-on across the
  *   firm's applications is the Tessera session reused). When that session has ended (signed out
  *   of Tessera, expired, idle) or is now another login (another user, a new login, a step-up),
- *   the interaction reads it again, so what the ID token says is what the Tessera session says;
+ *   the interaction reads it again, so what the ID token says is what the Tessera session says
+ *   (and max_age is measured on Tessera's clock, the one its login time was taken on);
  * - mfa_required: `acr_values` asks for urn:tessera:acr:mfa and the session signed in without a
  *   second factor (an uncovered user, the no-seat bypass, a remembered browser): the interaction
  *   asks for one (a step-up).
@@ -236,14 +237,17 @@ function policy(ctx: AppContext): interactionPolicy.DefaultPolicy {
     ),
   );
   login.checks.add(
-    new Check('tessera_session', 'the Tessera session has ended or changed', async (kctx) => {
+    new Check('tessera_session', 'the Tessera session has ended or changed, or is older than max_age', async (kctx) => {
       const session = kctx.oidc.session;
       if (!session?.accountId || kctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
       const found = await sessionFromCookieHeader(ctx, kctx.headers.cookie);
       if (!found || found.session.stage !== 'full' || found.session.user_id !== session.accountId) return Check.REQUEST_PROMPT;
       const { amr, authTime } = sessionAuthentication(found.session);
       const same = Math.floor(authTime / 1000) === session.loginTs && JSON.stringify(amr) === JSON.stringify(session.amr ?? []);
-      return same ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+      // max_age on Tessera's clock, the one the login's time was taken on (oidc-provider's own check uses the process clock).
+      const maxAge = kctx.oidc.params?.max_age;
+      const tooOld = maxAge !== undefined && authTime < ctx.clock.now() - Number(maxAge) * 1000;
+      return same && !tooOld ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
     }),
   );
   login.checks.add(

@@ -37,7 +37,7 @@ export async function startOidcNode(options: {
     env: { TESSERA_PUBLIC_URL: ISSUER },
     onRoute: options.onRoute,
     clock: options.clock,
-    oidcClients: Array.isArray(options.clients) ? staticClients(options.clients) : options.clients,
+    oidcClients: options.clients === undefined ? undefined : Array.isArray(options.clients) ? staticClients(options.clients) : options.clients,
     secrets: other?.ctx.secrets ?? options.secrets,
     ...(other ? { shared: { config: other.ctx.config.database, drop: async () => undefined } } : {}),
   });
