@@ -373,8 +373,8 @@ describe('fuzzing every route', () => {
     for (const route of routes) {
       const { personas, ids, oauth } = await callers(route);
       const requests = fc.sample(requestsFor(route, personas, ids), { seed: seedOf(route), numRuns: RUNS });
-      // The provider's routes also get RUNS requests in OAuth's own terms (test/support/fuzz-oauth.ts).
-      if (oauth) requests.push(...fc.sample(oauthRequestsFor(route, personas, oauth), { seed: seedOf(route) + 1, numRuns: RUNS }));
+      // The provider's routes also get RUNS / 2 requests in OAuth's own terms (test/support/fuzz-oauth.ts).
+      if (oauth) requests.push(...fc.sample(oauthRequestsFor(route, personas, oauth), { seed: seedOf(route) + 1, numRuns: Math.ceil(RUNS / 2) }));
       const title = `${route.method} ${route.url}`;
       const check = async (r: FuzzRequest) => {
         const res = await send(r);
