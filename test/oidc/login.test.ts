@@ -58,7 +58,8 @@ async function register(firm: TestFirm, body: Record<string, unknown>): Promise<
 beforeAll(async () => {
   a = await startOidcNode({ clock });
   b = await startOidcNode({ clock, sameDatabaseAs: a });
-  f = await firmWithAdmin(a.h, 'lawfirm');
+  // Lawfirm's superuser (a case manager, covered below) enrols first, or the admin API would ask them to.
+  f = await firmWithAdmin(a.h, 'lawfirm', { enrolled: true, licences: 5 });
   other = await firmWithAdmin(a.h, 'otherfirm');
   tight = await firmWithAdmin(a.h, 'tightfirm');
   // Lawfirm: MFA for case managers, licences free. Tightfirm: MFA for staff, no licence free (the bypass).
