@@ -24,13 +24,39 @@ import { Browser, ISSUER, listenAsOidcNode, relyingParty, throughLogin, type Oid
  * Adding a door is one entry in DRIVERS: an object with `name`, what it `supports`, `setUpFirm`
  * when it needs something of a firm first, and `client(h)` returning a DoorClient that translates
  * signIn / answer into the door's requests and its answers back into SignInOutcome / AnswerOutcome.
- * The drivers here: the core, the web door, the OIDC door (oidcDriver below). To come:
- *   - the Duo Auth API: `signIn` is /auth/v2/preauth + the firm's password check for the user of
- *     the application's firm (`allow` -> signed_in, `auth` -> second_factor with the devices'
- *     capabilities as methods, `enroll` -> enroll, `deny` -> refused), `answer` is
- *     /auth/v2/auth with `factor=passcode`; supports `{ operators: false, rememberedBrowser: false }`.
- * A rule a door cannot express (a Duo client has no browser to remember) is left out of that
+ * The drivers here: the core, the web door, the OIDC door (oidcDriver below).
+ * A rule a door cannot express (an OIDC application has no operators) is left out of that
  * door's table by `supports`, not skipped.
+ *
+ * To come, the Duo Auth API (branch duo-auth, read at b124ff0; src/duo/auth-api.service.ts). The
+ * interface fits (setUpFirm registers a `duo_auth_api` application through POST /admin/applications
+ * and keeps its ikey/skey; signIn is /auth/v2/preauth with `username` = the address; answer is
+ * /auth/v2/auth with `factor=passcode`), with these to settle first:
+ *   - outcomes: `allow` -> signed_in (subjectId: the user of that address in the firm, read from
+ *     the directory: Duo's answers carry no user id; bypassed: status_msg is
+ *     reasonMeaning('no_seat_bypass').duoStatusMsg, or /auth's status `bypass`), `auth` ->
+ *     second_factor (a `mobile_otp` capability is totp, `push` is push, and backup_code always:
+ *     Duo's passcode factor takes them), `enroll` -> enroll, `deny` -> refused; /auth's `deny`
+ *     with status `locked_out` -> MFA_LOCKED, `deny` "Incorrect passcode" -> INVALID_CODE.
+ *   - Duo checks no password (the application does its own primary authentication), so a
+ *     `password` entry in `supports` (false for Duo) must leave out the rows of a wrong password,
+ *     the disabled user refused like one (Duo says "Your account is disabled."), and another firm's
+ *     user (Duo: an unknown user, answered by the application's new user policy).
+ *   - Duo's deny carries no attempts left: the wrong-code and lockout rows need `attemptsLeft` in
+ *     `supports` (false), or a Refused whose attemptsLeft is asserted only where a door says it.
+ *   - The audit: preauth/auth record `duo.preauth` / `duo.auth` with the reason, not the core's
+ *     `login.password_accepted` / `login.succeeded` (the door calls decideAfterPassword itself),
+ *     so the rows' `lastLogin` checks fail for it: either the door records the core's login
+ *     events too, or the rows read a door-neutral "last decision" (event and reason).
+ *   - A rule in the door: preauth and auth deny a locked user before the second factor
+ *     (`lockedUntil` in the door), where the core asks for it and refuses the answer with
+ *     MFA_LOCKED; the lockout row's "the next login is asked, then refused" differs. Either the
+ *     core's decision gains the check for every door, or the Duo door drops its own.
+ *   - Requests are signed and dated: the official clients date by the real clock and the door
+ *     checks the date against ctx.clock, so the rule harness's clock (a fixed day in 2026) needs
+ *     an offset clock as in duo-server.ts, or the driver signs with its own dated requests.
+ *     And the door wants HTTPS for the official clients (a TLS node, test/support/tls.ts).
+ *   - supports: `{ operators: false, rememberedBrowser: false }` (no browser to remember).
  */
 
 /** Who signs in: a firm user (at their firm's short name, or another firm's), or an operator. */
