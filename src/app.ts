@@ -9,6 +9,7 @@ import Fastify, { LogController, type RouteOptions } from 'fastify';
 import type { Config } from './config.js';
 import type { AppContext } from './context.js';
 import { DEVICE_API_PREFIX, deviceDoor } from './device/door.js';
+import { findDuoIntegration } from './applications/application.lookup.js';
 import { duoDoor, isDuoApi, type DuoDoorOptions } from './duo/door.js';
 import { sendDuoError } from './duo/envelope.js';
 import type { App } from './http/app-instance.js';
@@ -36,9 +37,9 @@ declare module 'fastify' {
  * Builds the HTTP application. Tests call this and use `app.inject`; server.ts adds listen().
  * `onRoute` sees every route as it is added (the fuzz test enumerates the routes with it);
  * `logDestination` receives the JSON log lines (the log-redaction test reads them); `duo`
- * mounts the Duo-compatible door with its integration look-up (only tests do so until the
- * applications registry provides one); `oidcClients` is where the OpenID Provider finds its
- * clients (the Applications registry unless a test gives a fixed list).
+ * replaces the Duo-compatible door's integration look-up (default: the applications registry);
+ * `oidcClients` is where the OpenID Provider finds its clients (the Applications registry unless a
+ * test gives a fixed list).
  */
 export async function buildApp(
   ctx: AppContext,
@@ -116,7 +117,8 @@ export async function buildApp(
   await app.register(webDoor(ctx), { prefix: WEB_API_PREFIX });
   await app.register(deviceDoor(ctx), { prefix: DEVICE_API_PREFIX });
   await app.register(opsRoutes(ctx));
-  if (options.duo) await app.register(duoDoor(ctx, options.duo));
+  // Duo's clients find their integration in the applications registry (tests may give their own look-up).
+  await app.register(duoDoor(ctx, options.duo ?? { lookupIntegration: (ikey) => findDuoIntegration(ctx.db, ctx.secrets, ikey, ctx.clock) }));
   const oidc = createOidcDoor(ctx, { clients: options.oidcClients ?? registryClients(ctx), accounts: directoryAccounts(ctx.db) }, app.log);
   app.decorate('oidc', oidc);
   app.addHook('onClose', async () => oidc.close());

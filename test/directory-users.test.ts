@@ -245,6 +245,7 @@ describe('POST /admin/users', () => {
       recordState: null,
       active: true,
       hasPassword: false,
+      usernameAlias: null,
       createdAt: h.clock.now(),
       mfa: { enrolled: false, lockedUntil: null, failedAttempts: 0 },
     });
@@ -299,6 +300,7 @@ describe('POST /admin/users', () => {
       recordState: 'active',
       active: true,
       hasPassword: false,
+      usernameAlias: null,
     });
     expect(await userRow(h, view.id)).toMatchObject({ firm_id: A.firm.id, corporation_id: acme.id, status: null, portal_access: 'enabled', record_state: 'active' });
     expect(await lastLinkTo(h, address)).toContain('/set-password#');

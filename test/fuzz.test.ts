@@ -9,11 +9,13 @@ import { systemActor } from '../src/audit/audit.service.js';
 import { ManualClock } from '../src/clock.js';
 import { isDeviceApi } from '../src/device/device.routes.js';
 import { isProviderRoute } from '../src/oidc/oidc.routes.js';
+import { isDuoApi } from '../src/duo/door.js';
 import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
 import { createFirm } from '../src/firms/firm.service.js';
 import { sessionCookieName } from '../src/http/auth.js';
 import { createSession, type NewSessionInput } from '../src/sessions/session.service.js';
 import { DeviceSimulator } from './support/device-simulator.js';
+import { oauthRequestsFor, type OAuthFixture } from './support/fuzz-oauth.js';
 import { requestsFor, type FuzzRequest, type FuzzRoute, type Persona } from './support/fuzz-requests.js';
 import {
   activateSubscription,
@@ -52,7 +54,7 @@ let h: Harness;
 function collect(route: RouteOptions): void {
   for (const method of [route.method].flat()) {
     if (method === 'HEAD') continue;
-    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url) });
+    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url), duo: isDuoApi(route.url) });
   }
 }
 
@@ -67,6 +69,8 @@ interface Globals {
 let g: Globals;
 
 beforeAll(async () => {
+  // The Applications registry is the OpenID Provider's client source: the application each batch
+  // registers is a real client, so the provider's routes are fuzzed past client authentication.
   h = await startHarness({ clock, onRoute: collect });
   await h.app.ready();
 
@@ -128,13 +132,18 @@ async function loginAt(slug: string, email: string): Promise<Agent> {
  * Fresh callers of every kind for one route's batch, in a firm of their own (so that what a
  * well-formed request does, say deleting a user, stays in that batch), and the ids of real rows.
  */
-async function callers(route: FuzzRoute): Promise<{ personas: Persona[]; ids: string[] }> {
+async function callers(route: FuzzRoute): Promise<{ personas: Persona[]; ids: string[]; oauth: OAuthFixture | null }> {
   const firm = await newFirm();
   const member = await addUser(h, firm.id, { name: 'Mo Member', email: `mo@${firm.slug}.example`, kind: 'case_manager' }, null);
   await enrollForTest(h, firm.id, member.id);
   const corporation = await addCorporation(h, firm.id, 'Acme Corp');
   const application = await h.ctx.db.transaction().execute((tx) =>
-    createApplication(h.ctx, tx, { ...systemActor, firmId: firm.id }, firm.id, { type: 'oidc', name: 'Case Portal', redirectUris: ['https://portal.example/cb'] }),
+    createApplication(h.ctx, tx, { ...systemActor, firmId: firm.id }, firm.id, {
+      type: 'oidc',
+      name: 'Case Portal',
+      redirectUris: [PORTAL_REDIRECT_URI],
+      postLogoutRedirectUris: [PORTAL_POST_LOGOUT_URI],
+    }),
   );
   const authenticator = await h.ctx.db.selectFrom('authenticators').select('id').where('user_id', '=', member.id).executeTakeFirstOrThrow();
   // Lockouts from the previous batch would hide the handlers behind a 423.
@@ -165,7 +174,83 @@ async function callers(route: FuzzRoute): Promise<{ personas: Persona[]; ids: st
       sign: (method, url, payload) => g.device.signatureHeaders(method, url, payload),
     });
   }
-  return { personas, ids: [firm.id, firm.superuser.id, member.id, corporation.id, authenticator.id, application.application.id] };
+  const oauth = route.oauth ? await oauthFixture(application.application.clientId, application.secret!, member.id) : null;
+  return { personas, ids: [firm.id, firm.superuser.id, member.id, corporation.id, authenticator.id, application.application.id], oauth };
+}
+
+const PORTAL_REDIRECT_URI = 'https://portal.example/cb';
+const PORTAL_POST_LOGOUT_URI = 'https://portal.example/signed-out';
+
+/**
+ * Real artefacts of a sign-in to the batch's application, so that the provider's routes are
+ * reached with values that work until the fuzzer breaks them: an interaction, a code with its
+ * PKCE verifier, and the tokens of another code (access, refresh, ID token). The codes are
+ * minted through the provider's own models, as the login would have them issued.
+ */
+async function oauthFixture(clientId: string, secret: string, accountId: string): Promise<OAuthFixture> {
+  const provider = await h.app.oidc.provider();
+  const client = await provider.Client.find(clientId);
+  if (!client) throw new Error('the registry did not give the provider its client');
+  const start = await h.app.inject({
+    method: 'GET',
+    url: `/oidc/auth?${new URLSearchParams({ client_id: clientId, redirect_uri: PORTAL_REDIRECT_URI, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`,
+  });
+  const interactionUid = /\/oidc\/interaction\/([\w-]+)$/.exec(String(start.headers.location))?.[1];
+  if (!interactionUid) throw new Error(`no interaction: ${start.statusCode} ${start.body}`);
+  const code = async () => {
+    const grant = new provider.Grant({ clientId, accountId });
+    grant.addOIDCScope('openid offline_access');
+    const grantId = await grant.save();
+    const verifier = randomUUID() + randomUUID();
+    const value = await new provider.AuthorizationCode({
+      client,
+      grantId,
+      accountId,
+      redirectUri: PORTAL_REDIRECT_URI,
+      scope: 'openid offline_access',
+      codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
+      codeChallengeMethod: 'S256',
+      authTime: Math.floor(Date.now() / 1000),
+      acr: 'urn:tessera:acr:mfa',
+      amr: ['pwd', 'otp', 'mfa'],
+      gty: 'authorization_code',
+    }).save();
+    return { value, verifier };
+  };
+  const redeemed = await code();
+  const tokens = await h.app.inject({
+    method: 'POST',
+    url: '/oidc/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+    payload: new URLSearchParams({ grant_type: 'authorization_code', code: redeemed.value, redirect_uri: PORTAL_REDIRECT_URI, code_verifier: redeemed.verifier }).toString(),
+  });
+  if (tokens.statusCode !== 200) throw new Error(`could not redeem a minted code: ${tokens.body}`);
+  const { access_token, refresh_token, id_token } = tokens.json() as Record<string, string>;
+  const fresh = await code();
+  return {
+    clientId,
+    secret,
+    redirectUri: PORTAL_REDIRECT_URI,
+    postLogoutRedirectUri: PORTAL_POST_LOGOUT_URI,
+    code: fresh.value,
+    verifier: fresh.verifier,
+    accessToken: access_token!,
+    refreshToken: refresh_token!,
+    idToken: id_token!,
+    interactionUid,
+  };
+}
+
+/**
+ * Where the provider may send a browser: its own pages, or a URI the application registered.
+ * Anything else would make Tessera an open redirector (RFC 6749 10.15, RFC 9700 4.1).
+ */
+function redirectProblemOf(res: LightMyRequestResponse): string | null {
+  if (res.statusCode < 300 || res.statusCode >= 400) return null;
+  const location = String(res.headers.location ?? '');
+  const allowed = [PORTAL_REDIRECT_URI, PORTAL_POST_LOGOUT_URI].some((uri) => location === uri || location.startsWith(`${uri}?`) || location.startsWith(`${uri}#`));
+  const ownPage = /^\/oidc\//.test(location) || location.startsWith(`${h.ctx.config.publicUrl.origin}/oidc/`);
+  return allowed || ownPage ? null : `${res.statusCode} redirect to ${location.slice(0, 200)}`;
 }
 
 /** Stable per route, so adding a route does not change the requests of the others. */
@@ -194,7 +279,13 @@ const OAUTH_ERROR_CODE = /^[a-z]+(_[a-z]+)*$/;
 function oauthProblemOf(res: LightMyRequestResponse): string | null {
   if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (res.statusCode < 400) return null;
-  if (String(res.headers['content-type']).startsWith('text/html')) return /<h1>[^<]+<\/h1>/.test(res.body) ? null : `${res.statusCode} page without a heading: ${res.body.slice(0, 200)}`;
+  if (String(res.headers['content-type']).startsWith('text/html')) {
+    // response_mode=form_post: the error goes back to the application as an auto-submitted form,
+    // which must post to the URI it registered and nowhere else.
+    const formPost = /<form method="post" action="([^"]*)">/.exec(res.body)?.[1];
+    if (formPost !== undefined) return formPost.replace(/&amp;/g, '&') === PORTAL_REDIRECT_URI ? null : `${res.statusCode} form_post to ${formPost.slice(0, 200)}`;
+    return /<h1>[^<]+<\/h1>/.test(res.body) ? null : `${res.statusCode} page without a heading: ${res.body.slice(0, 200)}`;
+  }
   let body: { error?: unknown; error_description?: unknown; message?: unknown };
   try {
     body = res.json();
@@ -206,9 +297,24 @@ function oauthProblemOf(res: LightMyRequestResponse): string | null {
   return oauth || api ? null : `${res.statusCode} not an OAuth error: ${res.body.slice(0, 300)}`;
 }
 
+/** A Duo route's refusal is Duo's envelope: `{"stat":"FAIL","code":<5 digits>,"message":...}`, its HTTP status the code's first three digits, never 5xx. */
+function duoProblemOf(res: LightMyRequestResponse): string | null {
+  if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
+  if (res.statusCode < 400) return null;
+  let body: { stat?: unknown; code?: unknown; message?: unknown };
+  try {
+    body = res.json();
+  } catch {
+    return `${res.statusCode} without a JSON body: ${res.body.slice(0, 200)}`;
+  }
+  const ok = body.stat === 'FAIL' && typeof body.code === 'number' && Math.floor(body.code / 100) === res.statusCode && typeof body.message === 'string';
+  return ok ? null : `${res.statusCode} not Duo's envelope: ${res.body.slice(0, 300)}`;
+}
+
 /** What is wrong with one answer, or null. */
 function problemOf(r: FuzzRequest, res: LightMyRequestResponse, route?: FuzzRoute): string | null {
   if (route?.oauth) return oauthProblemOf(res);
+  if (route?.duo) return r.malformed && res.statusCode < 400 ? `malformed but answered ${res.statusCode}: ${res.body.slice(0, 300)}` : duoProblemOf(res);
   if (res.statusCode >= 500) return `${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (r.malformed && (res.statusCode < 400 || res.statusCode >= 500)) return `malformed but answered ${res.statusCode}: ${res.body.slice(0, 300)}`;
   if (res.statusCode >= 400) {
@@ -261,6 +367,8 @@ const ATTEMPT_RECORDS = new Set(['audit_events', 'users', 'mail_outbox']);
 
 const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
 const stats = { requests: 0, malformed: 0, accepted: 0, routes: 0 };
+/** Successful answers of the provider's routes, by route: the OAuth-shaped requests reach past client authentication. */
+const oauthAccepted = new Map<string, number>();
 
 describe('fuzzing every route', () => {
   it('finds the routes from the app itself (documented or not)', () => {
@@ -279,15 +387,18 @@ describe('fuzzing every route', () => {
     const failures: string[] = [];
     const started = Date.now();
     for (const route of routes) {
-      const { personas, ids } = await callers(route);
+      const { personas, ids, oauth } = await callers(route);
       const requests = fc.sample(requestsFor(route, personas, ids), { seed: seedOf(route), numRuns: RUNS });
+      // The provider's routes also get RUNS / 2 requests in OAuth's own terms (test/support/fuzz-oauth.ts).
+      if (oauth) requests.push(...fc.sample(oauthRequestsFor(route, personas, oauth), { seed: seedOf(route) + 1, numRuns: Math.ceil(RUNS / 2) }));
       const title = `${route.method} ${route.url}`;
       const check = async (r: FuzzRequest) => {
         const res = await send(r);
         stats.requests++;
         if (r.malformed) stats.malformed++;
         if (res.statusCode < 400) stats.accepted++;
-        const problem = problemOf(r, res, route);
+        if (route.oauth && res.statusCode < 300) oauthAccepted.set(`${route.method} ${route.url}`, (oauthAccepted.get(`${route.method} ${route.url}`) ?? 0) + 1);
+        const problem = problemOf(r, res, route) ?? (route.oauth ? redirectProblemOf(res) : null);
         if (problem) failures.push(`${describeRequest(r)} -> ${problem}`);
         return res;
       };
@@ -324,6 +435,8 @@ describe('fuzzing every route', () => {
       `fuzz seed ${SEED}: ${stats.routes} routes, ${stats.requests} requests (${stats.malformed} malformed, ${stats.accepted} accepted) in ${Date.now() - started} ms`,
     );
     expect(failures.slice(0, 30), `seed ${SEED}, ${failures.length} failures`).toEqual([]);
+    // Some generated requests were good enough to get tokens, claims and a revocation: the fuzzing got past the client checks.
+    for (const r of ['POST /oidc/token', 'GET /oidc/userinfo', 'POST /oidc/token/revocation']) expect(oauthAccepted.get(r) ?? 0, r).toBeGreaterThan(0);
   }, 900_000);
 
   it('sends malformed requests to routes that do not exist: 404 in the JSON error shape', async () => {

@@ -331,6 +331,7 @@ describe('the second factor', () => {
       defaultMethod: 'totp',
       lockedUntil: null,
       rememberDays: 0,
+      pushPausedUntil: null,
     });
   });
 

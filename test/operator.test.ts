@@ -88,6 +88,7 @@ describe('POST /operator/firms', () => {
       recordState: null,
       active: true,
       hasPassword: false,
+      usernameAlias: null,
       createdAt: h.clock.now(),
       mfa: { enrolled: false, lockedUntil: null, failedAttempts: 0 },
     });

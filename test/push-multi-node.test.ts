@@ -1,4 +1,3 @@
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
@@ -6,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { DeviceSimulator } from './support/device-simulator.js';
 import { Agent, PASSWORD, activateSubscription, addUser, firmWithAdmin, startHarness, type Harness } from './support/harness.js';
 import { api, MFA_OFF } from './support/fixtures.js';
+import { openEventStream } from './support/event-stream.js';
 
 /**
  * Push approvals across processes (issue 5.9): with PostgreSQL, two Tessera processes on one
@@ -48,38 +48,6 @@ async function enrolledUser(slug: string) {
   return { f, user, device, agent };
 }
 
-/** Reads server-sent events from a listening app until `until` says stop. */
-function readEvents(url: string, until: (events: { event: string; data: string }[]) => boolean): { done: Promise<{ event: string; data: string }[]>; ready: Promise<void> } {
-  let ready!: () => void;
-  const readyP = new Promise<void>((r) => (ready = r));
-  const done = new Promise<{ event: string; data: string }[]>((resolve, reject) => {
-    const events: { event: string; data: string }[] = [];
-    const req = http.get(url, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`stream answered ${res.statusCode}`));
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        if (buffer.includes(': connected')) ready();
-        let i: number;
-        while ((i = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, i);
-          buffer = buffer.slice(i + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data !== undefined) events.push({ event, data });
-        }
-        if (until(events)) {
-          req.destroy();
-          resolve(events);
-        }
-      });
-    });
-    req.on('error', reject);
-  });
-  return { done, ready: readyP };
-}
-
 describe('push approvals across processes', () => {
   it('a login waiting on process A completes when the device approves through process B', async () => {
     const { device, agent } = await enrolledUser('node-firm-1');
@@ -99,15 +67,14 @@ describe('push approvals across processes', () => {
     const { device, agent, user } = await enrolledUser('node-firm-2');
     await a.app.listen({ host: '127.0.0.1', port: 0 });
     const port = (a.app.server.address() as AddressInfo).port;
-    const stream = readEvents(`http://127.0.0.1:${port}${await device.streamUrl()}`, (events) => events.some((e) => e.event === 'push'));
-    await stream.ready;
+    const stream = await openEventStream(`http://127.0.0.1:${port}${await device.streamUrl()}`);
     // The login's request goes to B.
     const onB = new Agent(b.app);
     onB.cookies = agent.cookies;
     onB.csrf = agent.csrf;
     const push = (await onB.post(api('/mfa/push'))).json();
-    const events = await stream.done;
-    const view = JSON.parse(events.find((e) => e.event === 'push')!.data);
+    const view = (await stream.next((e) => e.event === 'push')).data;
+    stream.close();
     expect(view).toMatchObject({ id: push.transactionId, userName: user.name, numberDigits: 6, app: 'Tessera' });
     expect(JSON.stringify(view)).not.toContain(push.number);
 

@@ -206,6 +206,7 @@ describe('a push at login (reference 1.4.1)', () => {
     const push = await sendPush(agent);
     expect(push.number).toMatch(/^\d{6}$/);
     expect(push.expiresAt).toBe(clock.now() + 60_000);
+    expect(push.expiresInSeconds).toBe(60); // the login screen's countdown, whatever its clock says
 
     const listed = (await u.device.transactions()).json();
     expect(listed.items).toEqual([
@@ -221,6 +222,7 @@ describe('a push at login (reference 1.4.1)', () => {
         createdAt: clock.now(),
         expiresAt: push.expiresAt,
         numberDigits: 6,
+        details: [],
       },
     ]);
     expect(JSON.stringify(listed)).not.toContain(push.number);
@@ -262,8 +264,9 @@ describe('a push at login (reference 1.4.1)', () => {
     const push = await sendPush(agent);
     const res = await u.device.approve(push.transactionId, wrongNumberFor(push.number));
     expect(res.json()).toEqual({ status: 'denied' });
-    expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'denied' });
-    expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'denied' });
+    // The login screen is told why (issue 16 item 8): the number did not match.
+    expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'denied', reason: 'wrong_number' });
+    expect((await wait(agent, push.transactionId)).json()).toEqual({ status: 'denied', reason: 'wrong_number' });
     expect(await failures(u.user.id)).toBe(1);
     expect((await auditEvents(h, { event: 'mfa.push_denied', subjectId: u.user.id }))[0]?.details).toMatchObject({ reason: 'wrong_number' });
     expect((await agent.get(api('/me'))).statusCode).toBe(401);

@@ -104,6 +104,8 @@ export interface Answer {
   status: number;
   body: unknown;
   setCookies: string[];
+  /** Where a redirect points (redirects are not followed: a flow takes each hop as a step). */
+  location: string | null;
 }
 
 export interface Call {
@@ -127,6 +129,7 @@ export async function call(rec: Recorder, origin: string, c: Call): Promise<Answ
       method: c.method,
       headers: { ...(c.body !== undefined ? { 'content-type': 'application/json' } : {}), ...c.headers },
       body: c.body,
+      redirect: 'manual',
     });
     text = await res.text();
   } catch (err) {
@@ -147,7 +150,7 @@ export async function call(rec: Recorder, origin: string, c: Call): Promise<Answ
       body = text;
     }
   }
-  return { status: res.status, body, setCookies: res.headers.getSetCookie() };
+  return { status: res.status, body, setCookies: res.headers.getSetCookie(), location: res.headers.get('location') };
 }
 
 /** A check on an answer's content; a wrong one is an error of the step's kind. */
@@ -173,8 +176,8 @@ export class Browser {
     this.cookies.set(name, value);
   }
 
-  async request(c: Omit<Call, 'headers'>): Promise<Answer> {
-    const headers: Record<string, string> = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36 tessera-soak' };
+  async request(c: Omit<Call, 'headers'> & { headers?: Record<string, string> }): Promise<Answer> {
+    const headers: Record<string, string> = { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36 tessera-soak', ...c.headers };
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (c.method !== 'GET') headers['x-csrf-token'] = this.csrfToken;
     const a = await call(this.rec, this.origin, { ...c, headers });

@@ -180,7 +180,18 @@ const auditApplication = (ctx: AppContext, db: DbOrTx, actor: Actor, firmId: str
 /** Seals a secret to its application: a sealed value copied into another row does not open. */
 const seal = (ctx: AppContext, id: string, secret: string) => ctx.secrets.seal(secret, id);
 
-export async function createApplication(ctx: AppContext, db: DbOrTx, actor: Actor, firmId: string, input: NewApplicationInput): Promise<ApplicationWithSecret> {
+/**
+ * `options.clientId` fixes the client id instead of drawing one: only for the demo's example
+ * portal (src/demo.ts), whose configuration names it; the API never passes it.
+ */
+export async function createApplication(
+  ctx: AppContext,
+  db: DbOrTx,
+  actor: Actor,
+  firmId: string,
+  input: NewApplicationInput,
+  options: { clientId?: string } = {},
+): Promise<ApplicationWithSecret> {
   const { type } = input;
   const duo = isDuoType(type);
   const clientType: ClientType | null = duo ? null : (input.clientType ?? 'confidential');
@@ -198,7 +209,7 @@ export async function createApplication(ctx: AppContext, db: DbOrTx, actor: Acto
       firm_id: firmId,
       type,
       name,
-      client_id: duo ? newIntegrationKey() : newClientId(),
+      client_id: options.clientId ?? (duo ? newIntegrationKey() : newClientId()),
       client_type: clientType,
       token_endpoint_auth_method: duo ? null : clientType === 'public' ? 'none' : (input.tokenEndpointAuthMethod ?? 'client_secret_basic'),
       redirect_uris: JSON.stringify(redirectUris),

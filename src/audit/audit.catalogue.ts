@@ -56,6 +56,8 @@ const asFactor = (value: unknown): AuditFactor | null => {
   if (value === 'passkey') return 'webauthn';
   return typeof value === 'string' && value in AUDIT_FACTORS ? (value as AuditFactor) : null;
 };
+/** A Duo /auth call's factor: push, or the passcode's kind. */
+const duoFactor = (d: Details): AuditFactor | null => (d.factor === 'push' ? 'push' : d.method === 'backup_code' ? 'backup_code' : d.factor === 'passcode' ? 'totp' : null);
 /** The factor named by `details.method` (second-factor attempts) or `details.kind` (authenticators). */
 const method = (d: Details) => asFactor(d.method);
 const kind = (d: Details) => asFactor(d.kind);
@@ -73,6 +75,7 @@ export const AUDIT_EVENTS = {
   // Sign-in
   'login.succeeded': { category: 'sign_in', label: 'Signed in', result: 'success', factor: lastFactor },
   'login.password_accepted': { category: 'sign_in', label: 'Password accepted, second factor next', result: 'success', factor: 'password' },
+  'login.enroll_link_used': { category: 'sign_in', label: "Enrollment opened from an application's link (Duo enroll_portal_url)", result: 'success' },
   // A passkey sign-in refused for a used challenge or a counter that went back says so.
   'login.failed': { category: 'sign_in', label: 'Sign-in failed', result: 'failure', factor: passwordOrPasskey, flag: replayOr('Failed') },
   'login.throttled': { category: 'sign_in', label: 'Sign-in throttled', result: 'failure', factor: passwordOrPasskey, flag: 'Throttled' },
@@ -150,6 +153,13 @@ export const AUDIT_EVENTS = {
   'application.enabled': { category: 'administration', label: 'Application enabled', result: 'success' },
   'application.deleted': { category: 'administration', label: 'Application deleted', result: 'success' },
   'application.secret_rotated': { category: 'administration', label: 'Application secret rotated', result: 'success' },
+  // The Duo-compatible Auth API (src/duo/): every call, with its application.
+  'duo.preauth': { category: 'sign_in', label: 'Duo Auth API: preauth', result: 'success' },
+  'duo.auth': { category: 'second_factor', label: 'Duo Auth API: auth allowed or pushed', result: 'success', factor: duoFactor },
+  'duo.auth_denied': { category: 'second_factor', label: 'Duo Auth API: auth denied', result: 'failure', factor: duoFactor, flag: (d) => (d.status === 'fraud' ? 'Fraud' : d.status === 'locked_out' ? 'Lockout' : 'Denied') },
+  'duo.enroll': { category: 'enrollment', label: 'Duo Auth API: activation issued', result: 'success' },
+  'duo.enroll_refused': { category: 'enrollment', label: 'Duo Auth API: enroll refused', result: 'failure' },
+  'duo.call': { category: 'sign_in', label: 'Duo Auth API call', result: 'success' },
 
   // Subscriptions and licences
   'subscription.requested': { category: 'subscription', label: 'Subscription requested', result: 'success' },

@@ -42,7 +42,7 @@ export async function completeAttempt(ctx: AppContext, db: DbOrTx, attempt: Logi
   const gone = await db.deleteFrom('login_attempts').where('id', '=', attempt.id).executeTakeFirst();
   if (Number(gone.numDeletedRows) === 0) throw unauthorized();
   const stepUp = attempt.stage === 'step_up';
-  const subject = { subjectType: attempt.subject.type, subjectId: attempt.subject.id } as const;
+  const subject = { subjectType: attempt.subject.type, subjectId: attempt.subject.id, applicationId: attempt.applicationId } as const;
   const realm = attempt.subject.type === 'operator' ? 'operator' : 'firm';
   if (outcome.satisfied === 'not_needed') {
     await audit(db, now, actor, {

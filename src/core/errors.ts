@@ -76,6 +76,7 @@ export const ERROR_CATALOGUE = {
   // Firms, users, corporations.
   SLUG_TAKEN: 'Another firm already uses this short name.',
   EMAIL_TAKEN: 'Another user of this firm already has this email address.',
+  USERNAME_ALIAS_TAKEN: 'Another user of this firm already has this username alias or address.',
   FIELD_NOT_FOR_KIND: 'This field does not apply to a user of this kind.',
   SUPERUSER_KIND: 'Only case managers can be superusers.',
   CORPORATION_REQUIRED: 'Corp users and foreign nationals belong to a corporation: choose one.',

@@ -1,3 +1,4 @@
+import type { DuoTransactionTable } from '../duo/duo-transaction.table.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -56,6 +57,7 @@ export interface Database {
   oidc_payloads: OidcPayloadTable;
   oidc_signing_keys: OidcSigningKeyTable;
   login_attempts: LoginAttemptTable;
+  duo_transactions: DuoTransactionTable;
 }
 
 export type Db = Kysely<Database>;

@@ -17,6 +17,8 @@ import * as m0016 from './migrations/0016_login_attempts.js';
 import * as m0017 from './migrations/0017_attempt_without_session.js';
 import * as m0018 from './migrations/0018_enrollment_state.js';
 import * as m0019 from './migrations/0019_session_authentication.js';
+import * as m0020 from './migrations/0020_duo_auth.js';
+import * as m0022 from './migrations/0022_push_end_reason.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -37,6 +39,8 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0017_attempt_without_session': m0017,
   '0018_enrollment_state': m0018,
   '0019_session_authentication': m0019,
+  '0020_duo_auth': m0020,
+  '0022_push_end_reason': m0022,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */

@@ -11,6 +11,7 @@ import {
   authenticateDevice,
   deviceStillActive,
   setWebPushSubscription,
+  transactionEnd,
   transactionViews,
   type DeviceIdentity,
 } from '../factors/push/device.service.js';
@@ -64,6 +65,9 @@ const TransactionView = Type.Object({
   createdAt: Type.Integer(),
   expiresAt: Type.Integer(),
   numberDigits: Type.Integer(),
+  details: Type.Array(Type.Object({ label: Type.String(), value: Type.String() }), {
+    description: "What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username)",
+  }),
 });
 const TxParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 const AnswerBody = Type.Object(
@@ -196,7 +200,8 @@ export const deviceRoutes =
 
     app.get(
       '/stream',
-      { schema: { tags, summary: 'Server-sent events: `push` (a transaction view) as requests arrive, `ping` every 25 s (signed in the query)' } },
+      { schema: { tags, summary:
+            'Server-sent events: `push` (a transaction view) as requests arrive, `withdrawn` ({id, reason: answered | superseded | cancelled | expired}) when one is no longer open, `ping` every 25 s (signed in the query)' } },
       async (request, reply) => {
         const device = await signedStream(ctx, request);
         reply.hijack();
@@ -207,13 +212,24 @@ export const deviceRoutes =
         const send = (event: string, data: unknown) => {
           if (open) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
         };
+        const withdrawn = new Set<string>();
         const pushOne = async (transactionId?: string) => {
           if (!open) return;
           if (!(await deviceStillActive(ctx, device))) return end();
-          for (const view of await transactionViews(ctx, device, transactionId)) {
+          const views = await transactionViews(ctx, device, transactionId);
+          for (const view of views) {
             if (sent.has(view.id)) continue;
             sent.add(view.id);
             send('push', view);
+          }
+          // A request that is no longer open (answered, superseded by a newer push, its login
+          // ended another way): the app drops it at once rather than at its next poll.
+          if (transactionId && views.length === 0 && !withdrawn.has(transactionId)) {
+            const reason = await transactionEnd(ctx, device, transactionId);
+            if (reason && !withdrawn.has(transactionId)) {
+              withdrawn.add(transactionId);
+              send('withdrawn', { id: transactionId, reason });
+            }
           }
         };
         let unsubscribe: () => void = () => undefined;

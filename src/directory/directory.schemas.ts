@@ -18,6 +18,7 @@ export const UserViewSchema = Type.Object({
   recordState: Type.Union([Type.Literal('active'), Type.Literal('inactive'), Type.Null()]),
   active: Type.Boolean(),
   hasPassword: Type.Boolean(),
+  usernameAlias: Type.Union([Type.String(), Type.Null()], { description: 'Duo username alias' }),
   createdAt: Type.Integer(),
   mfa: Type.Object({
     enrolled: Type.Boolean({ description: 'Holds a seat (has an active authenticator)' }),
@@ -46,6 +47,11 @@ export const UserPatchBody = Type.Object(
     portalAccess: Type.Optional(Type.Union([Type.Literal('enabled'), Type.Literal('disabled')])),
     recordState: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('inactive')])),
     corporationId: Type.Optional(Id),
+    usernameAlias: Type.Optional(
+      Type.Union([Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\s@]+$' }), Type.Null()], {
+        description: 'The username a Duo-integrated application knows this user by, besides the address (no spaces, no @); null removes it',
+      }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );

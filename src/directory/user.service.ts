@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { audit, type Actor } from '../audit/audit.service.js';
 import type { AppContext } from '../context.js';
-import { isForeignKeyViolation, isUniqueViolation } from '../db/constraints.js';
+import { isForeignKeyViolation, isUniqueViolation, isUniqueViolationOf } from '../db/constraints.js';
 import type { DbOrTx } from '../db/database.js';
 import { AppError, notFound } from '../core/errors.js';
 import type { PageOf } from '../http/schemas.js';
@@ -33,6 +33,8 @@ export interface UserPatch {
   portalAccess?: 'enabled' | 'disabled';
   recordState?: 'active' | 'inactive';
   corporationId?: string;
+  /** Duo username alias; null removes it. */
+  usernameAlias?: string | null;
 }
 
 const emailTaken = () => new AppError('EMAIL_TAKEN');
@@ -48,9 +50,27 @@ async function requireCorporation(db: DbOrTx, firmId: string, corporationId: str
 
 /** The constraint errors a user write can meet when another request changed things meanwhile. */
 function userWriteError(err: unknown): unknown {
+  if (isUniqueViolationOf(err, 'users_firm_alias_unique')) return new AppError('USERNAME_ALIAS_TAKEN');
   if (isUniqueViolation(err)) return emailTaken();
   if (isForeignKeyViolation(err)) return corporationNotFound();
   return err;
+}
+
+/**
+ * A Duo username matches a user by address or alias, regardless of case (duo/duo-users.ts): an
+ * alias may therefore be neither another user's alias nor another user's address. (The unique
+ * index on lower(alias) also stops a race between two aliases; an address is lower case already.)
+ */
+async function assertAliasFree(db: DbOrTx, firmId: string, userId: string, alias: string): Promise<void> {
+  const lower = alias.toLowerCase();
+  const clash = await db
+    .selectFrom('users')
+    .select('id')
+    .where('firm_id', '=', firmId)
+    .where('id', '!=', userId)
+    .where((eb) => eb.or([eb('email', '=', lower), eb(eb.fn('lower', ['username_alias']), '=', lower)]))
+    .executeTakeFirst();
+  if (clash) throw new AppError('USERNAME_ALIAS_TAKEN');
 }
 
 /**
@@ -157,6 +177,7 @@ export async function createUser(ctx: AppContext, db: DbOrTx, actor: Actor, firm
     record_state: staff ? null : 'active',
     password_hash: null,
     mfa_notified_at: null,
+    username_alias: null,
     mfa_failed_count: 0,
     mfa_locked_until: null,
     push_paused_until: null,
@@ -226,6 +247,8 @@ export async function updateUser(
   if (patch.portalAccess !== undefined) set.portal_access = patch.portalAccess;
   if (patch.recordState !== undefined) set.record_state = patch.recordState;
   if (patch.corporationId !== undefined) set.corporation_id = patch.corporationId;
+  if (patch.usernameAlias !== undefined) set.username_alias = patch.usernameAlias === null ? null : patch.usernameAlias.trim();
+  if (set.username_alias) await assertAliasFree(db, firmId, userId, set.username_alias);
 
   if (set.email !== undefined && set.email !== user.email) {
     const clash = await db.selectFrom('users').select('id').where('firm_id', '=', firmId).where('email', '=', set.email).executeTakeFirst();

@@ -39,6 +39,8 @@ export interface UserTable {
    */
   previous_email: string | null;
   email_changed_at: number | null;
+  /** The username a Duo-integrated application knows this user by (migration 0020), besides the address; unique in the firm regardless of case. */
+  username_alias: Generated<string | null>;
   created_at: number;
   updated_at: number;
 }

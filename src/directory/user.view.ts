@@ -13,6 +13,8 @@ export interface UserView {
   recordState: User['record_state'];
   active: boolean;
   hasPassword: boolean;
+  /** The username a Duo-integrated application knows this user by (besides the address). */
+  usernameAlias: string | null;
   createdAt: number;
   mfa: UserMfaView;
 }
@@ -42,6 +44,7 @@ export function userView(u: User, corporationName: string | null, enrolled: unkn
     recordState: u.record_state,
     active: isActiveUser(u),
     hasPassword: u.password_hash !== null,
+    usernameAlias: u.username_alias,
     createdAt: u.created_at,
     mfa: {
       // SQLite answers EXISTS with 1/0, PostgreSQL with true/false.

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { authApiRoutes } from './auth-api.routes.js';
+import { duoIntegration, markAuthenticated, type DuoIntegration } from './authenticated.js';
 import { DuoError, sendDuoError } from './envelope.js';
 import { decodeFormPairs, decodeUtf8, paramsObject } from './form-params.js';
 import { DUO_PREFIXES, type DuoPrefix, type DuoRouteModule } from './route-module.js';
@@ -28,11 +29,6 @@ declare module 'fastify' {
   }
 }
 
-/** What the door needs of an integration (an application of the registry): its secret keys. */
-export interface DuoIntegration {
-  /** The current secret key and, during a rotation's grace period, the previous one. */
-  readonly secretKeys: readonly string[];
-}
 
 /**
  * Finds the integration of an integration key: null when there is none, or when it may not be
@@ -40,7 +36,7 @@ export interface DuoIntegration {
  */
 export type LookupIntegration<I extends DuoIntegration = DuoIntegration> = (ikey: string) => Promise<I | null>;
 
-export { DUO_PREFIXES, type DuoPrefix, type DuoRouteModule };
+export { DUO_PREFIXES, duoIntegration, type DuoIntegration, type DuoPrefix, type DuoRouteModule };
 
 /** Every endpoint module of the door, in one list. */
 export const duoRouteModules: DuoRouteModule[] = [authApiRoutes];
@@ -57,16 +53,9 @@ export const isDuoApi = (url: string) => DUO_PREFIXES.some((p) => url === p || u
 /** The clients put parameters in the body for these methods, in the query string for the others. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-const authenticated = new WeakMap<FastifyRequest, DuoIntegration>();
 const jsonBodies = new WeakMap<FastifyRequest, Buffer>();
 const formBodies = new WeakMap<FastifyRequest, [string, string][]>();
 
-/** The integration that signed this request (throws for a request the door did not authenticate: a route marked duoUnsigned). */
-export function duoIntegration<I extends DuoIntegration = DuoIntegration>(request: FastifyRequest): I {
-  const integration = authenticated.get(request);
-  if (!integration) throw new Error('duoIntegration() needs a request the Duo door authenticated');
-  return integration as I;
-}
 
 export function duoDoor<I extends DuoIntegration>(ctx: AppContext, options: DuoDoorOptions<I>): FastifyPluginAsync {
   const modules = options.routes ?? duoRouteModules;
@@ -119,7 +108,7 @@ export function duoDoor<I extends DuoIntegration>(ctx: AppContext, options: DuoD
         ctx.clock.now(),
       );
       if (!result.ok) throw new DuoError(result.failure, result.detail);
-      authenticated.set(request, result.integration);
+      markAuthenticated(request, result.integration);
     });
 
     for (const prefix of DUO_PREFIXES) {

@@ -22,6 +22,7 @@ import type { AuthFailure } from './signature.js';
  *   40104 Missing request timestamp         no Date header, or one Duo cannot read (a localised
  *                                           weekday draws this answer from Duo)
  *   40105 Bad request timestamp             a date too far from the server's clock
+ *   40301 Access forbidden                  an integration of another type (a Web SDK key on the Auth API)
  *   40401 Resource not found                no such endpoint
  * Codes Tessera needs and Duo's table does not give (a database outage, our own fault) follow
  * Duo's pattern, the HTTP status then two digits: 50301 and 50001.
@@ -33,6 +34,7 @@ export const DUO_ERRORS = {
   INVALID_SIGNATURE: { code: 40103, status: 401, message: 'Invalid signature in request credentials' },
   MISSING_TIMESTAMP: { code: 40104, status: 401, message: 'Missing request timestamp' },
   BAD_TIMESTAMP: { code: 40105, status: 401, message: 'Bad request timestamp' },
+  FORBIDDEN: { code: 40301, status: 403, message: 'Access forbidden' },
   NOT_FOUND: { code: 40401, status: 404, message: 'Resource not found' },
   INTERNAL: { code: 50001, status: 500, message: 'Internal server error' },
   UNAVAILABLE: { code: 50301, status: 503, message: 'Service temporarily unavailable' },

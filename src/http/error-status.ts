@@ -73,6 +73,7 @@ export const WEB_ERROR_STATUS = {
 
   SLUG_TAKEN: 409,
   EMAIL_TAKEN: 409,
+  USERNAME_ALIAS_TAKEN: 409,
   FIELD_NOT_FOR_KIND: 400,
   SUPERUSER_KIND: 400,
   CORPORATION_REQUIRED: 400,
@@ -109,5 +110,9 @@ export const WEB_ERROR_STATUS = {
 
 export const webStatusOf = (code: ErrorCode): number => WEB_ERROR_STATUS[code];
 
-/** Statuses that carry a `Retry-After` header when the error says when to try again. */
-export const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([423, 429, 503]);
+/**
+ * Statuses that carry a `Retry-After` header when the error says when to try again: a lock
+ * (423), a limit (429), an outage (503), and a conflict that lifts at a known time (409:
+ * PUSH_PAUSED, pushes paused after a fraud report, like PUSH_LIMIT's 429).
+ */
+export const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([409, 423, 429, 503]);

@@ -13,6 +13,12 @@ import { createSession, deleteSession, hashToken } from '../sessions/session.ser
 import { PENDING_LOGIN_MS, type LoginNotice } from './mfa-gate.js';
 import { rememberCookieName } from '../mfa/pending-login.js';
 import { PASSWORD_MAX } from '../core/passwords.js';
+import { withdrawEndedPushes } from '../factors/push/push.service.js';
+import { consumeEnrollLink } from '../applications/enroll-link.js';
+import { decideAfterPassword } from '../core/decision.js';
+import { openAttempt } from '../core/login-attempt.js';
+import { isActiveUser } from '../directory/user.table.js';
+import { linkInvalid } from './one-time-token.service.js';
 
 // Not format-checked: a malformed address is just a wrong one, answered like any other.
 const Credentials = {
@@ -78,11 +84,26 @@ export const loginRoutes =
       (request, reply) => login(ctx, 'operator', request, reply, request.body),
     );
 
+    app.post(
+      '/login/enrollment-link',
+      {
+        schema: {
+          tags: ['session'],
+          summary: "Opens the enrollment of the user an application's one-time link names (Duo preauth's enroll_portal_url): a pending session at the enrollment step",
+          body: EnrollLinkBody,
+          response: { 200: LoginResult, ...errors(400, 410) },
+        },
+      },
+      (request, reply) => enrollLinkLogin(ctx, request, reply, request.body.token),
+    );
+
     app.post('/logout', { schema: { tags: ['session'], response: { 204: Type.Null(), ...errors(403) } } }, async (request, reply) => {
       const token = sessionToken(ctx, request);
       if (token) {
         await deleteSession(ctx.db, token);
         if (request.session) await audit(ctx.db, ctx.clock.now(), actorOf(request), { event: 'logout' });
+        // A push this login was waiting for: the phone drops it now ("Cancel and sign out").
+        if (request.session?.user_id) await withdrawEndedPushes(ctx, request.session.user_id, request.log);
       }
       clearSessionCookie(ctx, reply);
       return reply.status(204).send(null);
@@ -146,6 +167,46 @@ async function login(
   setSessionCookie(ctx, reply, token);
   const notice: LoginNotice | undefined = accepted.bypassed ? 'mfa_bypassed_no_seat' : undefined;
   return { principal: accepted.subject.type, next: NEXT_OF_STAGE[accepted.stage], ...(notice ? { notice } : {}) };
+}
+
+const EnrollLinkBody = Type.Object({ token: Type.String({ minLength: 20, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' }) }, { additionalProperties: false });
+
+/**
+ * An application's one-time enrollment link (a Duo preauth's `enroll_portal_url`, 10 minutes,
+ * single use) stands in for the password step: the application checked the user's primary
+ * credentials and, through its signed call, names the user, as Duo's enrollment portal trusts it.
+ * It opens only a pending login at the enrollment step (never a full one), and only while the
+ * core still decides "enrol now" (covered, not enrolled, a seat free); then the web enrollment
+ * goes on as after a password, and its completion is the login. Anything else: 410 LINK_INVALID,
+ * and the link stays unused.
+ */
+async function enrollLinkLogin(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, linkToken: string) {
+  const old = sessionToken(ctx, request);
+  const actor = actorOf(request);
+  const token = await ctx.db.transaction().execute(async (tx) => {
+    const now = ctx.clock.now();
+    const link = await consumeEnrollLink(tx, linkToken, now);
+    if (!link) throw linkInvalid();
+    const user = await tx.selectFrom('users').selectAll().where('id', '=', link.userId).where('firm_id', '=', link.firmId).executeTakeFirst();
+    if (!user || !isActiveUser(user) || (await decideAfterPassword(ctx, tx, user, undefined)).verdict !== 'enroll') throw linkInvalid();
+    const token = await createSession(ctx, tx, {
+      principal: 'user',
+      operatorId: null,
+      userId: user.id,
+      firmId: user.firm_id,
+      stage: 'enroll',
+      lifetimeMs: PENDING_LOGIN_MS,
+      ip: actor.ip,
+      userAgent: actor.userAgent,
+    });
+    const session = await tx.selectFrom('sessions').select(['id', 'expires_at']).where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
+    await openAttempt(ctx, tx, { owner: user, stage: 'enroll', door: 'web', applicationId: link.applicationId, sessionId: session.id, expiresAt: Number(session.expires_at) });
+    await audit(tx, now, { ...actor, type: 'user', id: user.id, firmId: user.firm_id }, { event: 'login.enroll_link_used', subjectType: 'user', subjectId: user.id, applicationId: link.applicationId, details: { next: 'enroll' } });
+    return token;
+  });
+  if (old) await deleteSession(ctx.db, old);
+  setSessionCookie(ctx, reply, token);
+  return { principal: 'user' as const, next: 'enroll' as const };
 }
 
 /** Where the user goes next: the homepage, or the second-factor or enrollment screen. */

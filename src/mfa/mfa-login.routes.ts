@@ -13,6 +13,7 @@ import { enrollmentState } from '../core/enrollment-state.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
 import { coreLogin, hasFreshStepUp, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
+import { withdrawEndedPushes } from '../factors/push/push.service.js';
 
 /** Any string is a code to check (wrong, short, long, letters: all "not right"); only a non-string is malformed. */
 const Code = Type.String({ maxLength: 256 });
@@ -25,6 +26,8 @@ const ChallengeSchema = Type.Object({
   defaultMethod: AuthenticatorKindSchema,
   lockedUntil: Type.Union([Type.Integer(), Type.Null()]),
   rememberDays: Type.Integer(),
+  /** Pushes paused after a fraud report until then (epoch ms), for a user with a Tessera Authenticator; else null. */
+  pushPausedUntil: Type.Union([Type.Integer(), Type.Null()]),
 });
 /** A typed code; a security key answers at /mfa/webauthn/verify, a push by its long-poll. */
 const VerifyBody = Type.Object({ method: CodeMethodSchema, code: Code, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
@@ -129,6 +132,7 @@ export const mfaLoginRoutes =
         const pending = await secondFactorTarget(ctx, request);
         const { method, code, remember } = request.body;
         const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), { method, answer: code, remember });
+        if (pending.firm) await withdrawEndedPushes(ctx, pending.user.id, request.log);
         setSessionCookie(ctx, reply, result.token);
         if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
         return { next: 'home' as const };

@@ -5,7 +5,7 @@ import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { userSecondFactorTarget } from './mfa-login.routes.js';
 import { coreLogin, pendingActor, sessionHold } from './pending-login.js';
-import { beginPushEnrollment, completePushEnrollment, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
+import { beginPushEnrollment, completePushEnrollment, mailActivationLink, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
 import { startPush, waitForPush } from '../factors/push/push.service.js';
 
 /**
@@ -60,6 +60,19 @@ export const pushRoutes =
     );
 
     app.post(
+      '/mfa/enrollment/push/:authenticatorId/mail',
+      {
+        schema: {
+          tags,
+          summary: 'Mail the activation link to the user\'s own address (to open it on the phone); as single-use and short-lived as the QR code',
+          params: AuthenticatorParams,
+          response: { 200: Type.Object({ sentTo: Type.String(), expiresAt: Type.Integer() }), ...errors(401, 404, 410) },
+        },
+      },
+      async (request) => mailActivationLink(ctx, coreLogin(await requirePendingLogin(ctx, request, ['enroll', 'full'])), request.params.authenticatorId),
+    );
+
+    app.post(
       '/mfa/enrollment/push/:authenticatorId/complete',
       {
         schema: {
@@ -88,7 +101,7 @@ export const pushRoutes =
           tags,
           summary: 'Send a push to the user\'s devices (60 s); the number is shown on the login screen and typed into the app',
           response: {
-            201: Type.Object({ transactionId: Type.String(), number: Type.String(), expiresAt: Type.Integer() }),
+            201: Type.Object({ transactionId: Type.String(), number: Type.String(), expiresAt: Type.Integer(), expiresInSeconds: Type.Integer() }),
             ...errors(401, 409, 423, 429),
           },
         },
@@ -106,7 +119,14 @@ export const pushRoutes =
           tags,
           summary: 'Long-poll (up to 25 s) for the answer; "approved" finishes the login in this response',
           params: TxParams,
-          response: { 200: Type.Object({ status: Status }), ...errors(401, 404, 423) },
+          response: {
+            200: Type.Object({
+              status: Status,
+              /** Denied because the number typed in the app was not the one on this screen. */
+              reason: Type.Optional(Type.Literal('wrong_number')),
+            }),
+            ...errors(401, 404, 423),
+          },
         },
       },
       async (request, reply) => {
@@ -115,7 +135,7 @@ export const pushRoutes =
         // An approval completes the attempt; the web door's answer to it is a new full session.
         const result = await waitForPush(ctx, coreLogin(pending), actor, request.params.transactionId, sessionHold(ctx, pending, actor));
         if (result.held) setSessionCookie(ctx, reply, result.held);
-        return { status: result.status };
+        return result.reason ? { status: result.status, reason: result.reason } : { status: result.status };
       },
     );
   };

@@ -3,6 +3,8 @@ import type { AppContext } from '../context.js';
 import { answerSecondFactor, factorsFor, type FactorChoice, type SecondFactorAnswer } from '../core/second-factor.js';
 import type { PendingPrincipal } from '../http/auth.js';
 import { PLATFORM_NAME } from '../operators/operator-mail.js';
+import type { FactorUser } from '../factors/factor.js';
+import { activeDevices, pushPausedUntil } from '../factors/push/push.factor.js';
 import { sessionOf } from './pending-login.js';
 
 /**
@@ -12,6 +14,15 @@ import { sessionOf } from './pending-login.js';
 export interface ChallengeView extends FactorChoice {
   user: { name: string; email: string };
   firmName: string;
+  /** Pushes to this user's Tessera Authenticator are paused until then (a fraud report), so push is not offered; else null. */
+  pushPausedUntil: number | null;
+}
+
+/** The end of a fraud report's pause, for a user who has a device to push to (the screen says why push is missing). */
+async function pausedPushUntil(ctx: AppContext, user: FactorUser): Promise<number | null> {
+  if (user.firm_id === null) return null;
+  const until = await pushPausedUntil(ctx.db, user, ctx.clock.now());
+  return until !== null && (await activeDevices(ctx.db, user)).length > 0 ? until : null;
 }
 
 /** What the second-factor screen shows: the factors this user can answer with now, in the registry's order. */
@@ -25,6 +36,7 @@ export async function secondFactorChallenge(ctx: AppContext, pending: PendingPri
     defaultMethod: choice.defaultMethod,
     lockedUntil: choice.lockedUntil,
     rememberDays: choice.rememberDays,
+    pushPausedUntil: await pausedPushUntil(ctx, user),
   };
 }
 

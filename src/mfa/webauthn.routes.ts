@@ -10,6 +10,7 @@ import { assertNotLocked } from '../core/lockout.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
 import { coreLogin, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
 import { verifySecondFactor } from './second-factor.service.js';
+import { withdrawEndedPushes } from '../factors/push/push.service.js';
 import { beginWebAuthn, confirmWebAuthn } from '../factors/webauthn/webauthn-enrollment.service.js';
 
 const OptionsBody = Type.Object(
@@ -105,6 +106,7 @@ export const webauthnRoutes =
         const pending = await secondFactorTarget(ctx, request);
         const { response, remember } = request.body;
         const result = await verifySecondFactor(ctx, pending, pendingActor(request, pending), { method: 'webauthn', answer: response, remember });
+        if (pending.firm) await withdrawEndedPushes(ctx, pending.user.id, request.log);
         setSessionCookie(ctx, reply, result.token);
         if (result.remember) setRememberCookie(ctx, reply, result.remember.token, result.remember.days);
         return { next: 'home' as const };

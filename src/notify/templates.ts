@@ -143,6 +143,18 @@ export const templates = {
       { label: 'Review My security', url: p.url },
     );
   },
+  /** The Tessera Authenticator's activation link, asked for from the enrollment screen (issue 16 item 7). */
+  activationLink(p: { name: string; firmName: string; url: string; expiresAt: number }): MailContent {
+    return compose(
+      'Set up the Tessera Authenticator on your phone',
+      [
+        `Hello ${p.name},`,
+        `You asked for this link while setting up multi-factor authentication for ${p.firmName}. Open it on your phone: it opens the Tessera Authenticator and adds your account to it.`,
+        `The link works once, until ${utc(p.expiresAt)}, and only while the setup screen you asked from is open. If you did not ask for it, ignore this mail.`,
+      ],
+      { label: 'Open the Tessera Authenticator', url: p.url },
+    );
+  },
   /** A password set with a one-time link (issue 12, item 3). */
   passwordSet(p: { name: string; firmName: string; at: number; ip: string | null; url: string }): MailContent {
     return compose(

@@ -115,7 +115,8 @@ describe('MFA administration in Chromium', () => {
     const ask = page.getByRole('alertdialog', { name: 'Enable MFA for all case managers?' });
     // Sam (the superuser) and Carl are the firm's case managers; Carl has enrolled, so only Sam is invited.
     await ask.getByText('2 users will have to use MFA: 2 case managers.').waitFor();
-    await ask.getByText('One of them, a case manager or vendor case manager who has not enrolled, will be mailed an invitation to enrol.').waitFor();
+    // Only case managers are added, so the sentence names that kind alone (issue 16: the wording fits who is mailed).
+    await ask.getByText('One of them, a case manager who has not enrolled, will be mailed an invitation to enrol.').waitFor();
     await ask.getByText('This includes you: you will be asked to set up your second factor next.').waitFor();
     // Cancel has the focus (Enter does not change anything by accident).
     expect(await ask.getByRole('button', { name: 'Cancel' }).evaluate((b) => b === document.activeElement)).toBe(true);

@@ -92,14 +92,15 @@ describe('MFA at login in Chromium', () => {
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/enroll');
 
-    // The explanation first (reference "Enrolling users"): why, one time, what is needed.
-    await page.getByText(`${firm.firm.name} requires a second factor`).waitFor();
-    await page.getByText('This is a one-time setup.').waitFor();
-    await page.getByText(/^The Tessera Authenticator app on your phone: approve each sign-in with a tap/).waitFor();
-    await page.getByText(/^Any authenticator app you already have, such as Google Authenticator/).waitFor();
-    await page.getByText(/^A security key, such as a YubiKey/).waitFor();
-
+    // The explanation first (reference "Enrolling users"): why, one time; the methods this user is
+    // offered are described once, in the choice itself (issue 16 item 7).
+    await page.getByText(`${firm.firm.name} requires a second factor`, { exact: false }).waitFor();
+    await page.getByText('This is a one-time setup.', { exact: false }).waitFor();
     const methods = page.getByRole('radiogroup', { name: 'Method' });
+    await methods.getByText(/^Approve each sign-in on your phone with the Tessera Authenticator/).waitFor();
+    await methods.getByText(/^A 6-digit code from an app on your phone: Tessera Authenticator, Google Authenticator/).waitFor();
+    await methods.getByText(/^A USB security key, such as a YubiKey/).waitFor();
+
     await methods.getByRole('radio', { name: /Authenticator app/ }).check();
     await page.getByRole('button', { name: 'Continue' }).click();
 
@@ -136,7 +137,7 @@ describe('MFA at login in Chromium', () => {
     usedStep = step;
 
     await page.getByRole('heading', { name: 'Your backup codes', level: 2 }).waitFor();
-    await page.getByText('Each code works once. Keep them somewhere safe: they get you in if you lose your phone. They are shown only now.').waitFor();
+    await page.getByText('Each code works once. Keep them somewhere safe: they get you in if you lose your phone. They are shown only now.', { exact: false }).waitFor();
     backupCodes = (await page.getByRole('list', { name: 'Backup codes' }).getByRole('listitem').allTextContents()).map((c) => c.trim());
     expect(backupCodes).toHaveLength(10);
     expect(new Set(backupCodes).size).toBe(10);
@@ -252,6 +253,8 @@ describe('MFA at login in Chromium', () => {
     await phone.getByRole('radiogroup', { name: 'Method' }).waitFor();
     const overflow = () => phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(await overflow()).toBeLessThanOrEqual(0);
+    // The Tessera Authenticator is chosen by default (issue 16 item 7); this test takes the authenticator app.
+    await phone.getByRole('radiogroup', { name: 'Method' }).getByRole('radio', { name: /Authenticator app/ }).check();
     await phone.getByRole('button', { name: 'Continue' }).click();
     await phone.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
     expect(await overflow()).toBeLessThanOrEqual(0);

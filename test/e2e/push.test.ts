@@ -23,10 +23,14 @@ describe('Tessera Authenticator and push in Chromium', () => {
     const h = rig.h;
     firm = await firmWithAdmin(h, 'pushfirm');
     await activateSubscription(h, firm.firm.id, 5);
-    carl = await addUser(h, firm.firm.id, { name: 'Pat Push', email: 'pat@pushfirm.example', kind: 'case_manager' });
+    // A long address: the request card must wrap it on a 360 px phone (issue 16 item 8).
+    carl = await addUser(h, firm.firm.id, { name: 'Pat Push', email: 'pat.push-of-the-litigation-team@pushfirm-offices.example', kind: 'case_manager' });
     // MFA for the firm's staff, straight into the configuration (the admin screens have their own test).
     await enableMfaForStaff(h, firm.firm.id);
-    phoneContext = await rig.browser.newContext({ viewport: { width: 400, height: 800 } });
+    // The authenticator on a small phone: 360 px wide (issue 16 item 8). Its clock can be moved
+    // forward (Playwright's clock) to see notices and requests go when their request expires.
+    phoneContext = await rig.browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    await phoneContext.clock.install();
     phone = await phoneContext.newPage();
   });
   afterAll(() => rig?.close());
@@ -44,6 +48,17 @@ describe('Tessera Authenticator and push in Chromium', () => {
   };
 
   const request = () => phone.getByRole('article', { name: `Sign-in request for ${carl.email}` });
+  /** A minute on, on the phone's clock (its timers fire), then its clock set to the server's again (device signatures carry the time). */
+  const aMinuteLater = async () => {
+    await phoneContext.clock.fastForward(61_000);
+    await phoneContext.clock.setSystemTime(rig.h.clock.now());
+  };
+  const shot = (p: Page, name: string) => p.screenshot({ path: `test-results/push-${name}.png`, fullPage: true });
+  /** Nothing on the phone is wider than its 360 px screen (no sideways scrolling). */
+  const fitsThePhone = async () => {
+    const widths = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: window.innerWidth }));
+    expect(widths.page).toBeLessThanOrEqual(widths.screen);
+  };
 
   it('enrols "Mobile (Tessera Authenticator)": the app opened from the link activates, and the login screen notices by itself', async () => {
     await signIn(rig, page, carl.email);
@@ -84,16 +99,73 @@ describe('Tessera Authenticator and push in Chromium', () => {
 
   it('approves a push with the number shown on the login screen: the login lands on the homepage', async () => {
     const number = await sendPush();
+    // The login screen counts down while the push waits; the phone's card says the time with its zone.
+    await expect.poll(() => page.getByRole('timer', { name: 'Time left to answer' }).textContent()).toMatch(/^(5\d|60) s left$/);
     await request().waitFor({ timeout: 15_000 });
     await expect.poll(() => request().textContent()).toContain(firm.firm.name);
+    const time = await request().locator('dt:text-is("Time") + dd').textContent();
+    expect(time).toMatch(/(UTC|GMT)/);
+    await request().getByRole('timer', { name: 'Time left to answer' }).waitFor();
+    await fitsThePhone();
+    await shot(page, 'login-waiting-desktop');
+    await shot(phone, 'request-phone-360');
     await request().getByLabel('Number shown on the login screen').fill(number);
     await request().getByRole('button', { name: 'Approve' }).click();
     await phone.getByText('Approved. The sign-in continues on the other screen.').waitFor();
     await page.getByRole('heading', { name: 'Welcome, Pat Push' }).waitFor({ timeout: 30_000 });
+    // No notice outlives its request: a minute on, "Approved…" is gone.
+    await aMinuteLater();
+    await phone.getByText('Approved. The sign-in continues on the other screen.').waitFor({ state: 'detached' });
     expect(new URL(page.url()).pathname).toBe('/home');
     const tx = await rig.h.ctx.db.selectFrom('push_transactions').select(['status']).where('user_id', '=', carl.id).execute();
     expect(tx.map((t) => t.status)).toEqual(['approved']);
     await logOut(page);
+  });
+
+  it('a wrong number: the login screen says the number did not match; the phone\'s notice goes with its request', async () => {
+    const number = await sendPush();
+    await request().waitFor({ timeout: 15_000 });
+    const wrong = String((Number(number) + 1) % 1_000_000).padStart(6, '0');
+    await request().getByLabel('Number shown on the login screen').fill(wrong);
+    await request().getByRole('button', { name: 'Approve' }).click();
+    await phone.getByText('The number did not match the login screen', { exact: false }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'The number typed in the Tessera Authenticator did not match the one shown here' })
+      .waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: 'Try again' }).waitFor();
+    await shot(page, 'login-wrong-number-desktop');
+    await aMinuteLater();
+    await phone.getByText('The number did not match the login screen', { exact: false }).waitFor({ state: 'detached' });
+    await page.context().clearCookies();
+  });
+
+  it('the phone drops a superseded request, and a cancelled one ("Cancel and sign out"), at once', async () => {
+    await sendPush();
+    await request().waitFor({ timeout: 15_000 });
+    const first = await request().getAttribute('aria-label');
+    const firstTx = await rig.h.ctx.db.selectFrom('push_transactions').select('id').where('user_id', '=', carl.id).where('status', '=', 'pending').executeTakeFirstOrThrow();
+
+    // The login screen reloaded and a new push sent: the older request leaves the phone, the new one shows.
+    await page.reload();
+    await page.getByRole('button', { name: 'Send me a push' }).click();
+    await page.getByRole('status', { name: 'Verification number' }).waitFor();
+    await expect
+      .poll(async () => (await rig.h.ctx.db.selectFrom('push_transactions').select('status').where('id', '=', firstTx.id).executeTakeFirstOrThrow()).status)
+      .toBe('expired');
+    await expect.poll(() => phone.getByRole('article', { name: first! }).count()).toBe(1);
+    const secondTx = await rig.h.ctx.db.selectFrom('push_transactions').select('id').where('user_id', '=', carl.id).where('status', '=', 'pending').executeTakeFirstOrThrow();
+    expect(secondTx.id).not.toBe(firstTx.id);
+
+    // "Cancel and sign out" while it waits: the request leaves the phone at once, and the phone says why.
+    await page.getByRole('button', { name: 'Cancel and sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    await request().waitFor({ state: 'detached', timeout: 4_000 });
+    await phone.getByText(`The sign-in of ${carl.email} ended on the other screen, so its request was withdrawn.`).waitFor();
+    await phone.getByText('No request waiting.').waitFor();
+    await shot(phone, 'withdrawn-phone-360');
+    await aMinuteLater();
+    await phone.getByText('ended on the other screen', { exact: false }).waitFor({ state: 'detached' });
   });
 
   it('offers "Turn on notifications" only where PushManager exists; a notification\'s #request= link highlights its request', async () => {
@@ -165,13 +237,21 @@ describe('Tessera Authenticator and push in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in again' }).click();
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
 
-    // Pushes are paused now (not offered), and passcodes still work.
+    // Pushes are paused now (not offered, and the screen says why and until when), and passcodes still work.
     await signIn(rig, page, carl.email);
     await page.waitForURL((url) => url.pathname === '/mfa');
     await page.getByRole('textbox', { name: 'Passcode' }).waitFor();
     expect(await page.getByRole('button', { name: 'Send me a push' }).count()).toBe(0);
+    const paused = page.getByRole('status').filter({ hasText: 'Push requests to your Tessera Authenticator are paused until' });
+    expect(await paused.textContent()).toMatch(/paused until \d{1,2}:\d{2}( [AP]M)? because a request was reported as fraudulent\. Use a passcode or a backup code instead\.$/);
+    await shot(page, 'login-paused-desktop');
+    await page.setViewportSize({ width: 360, height: 740 });
+    await shot(page, 'login-paused-360');
+    await page.setViewportSize({ width: 1280, height: 800 });
 
-    // The app's offline passcode (TOTP of the device secret) is accepted by /mfa/verify.
+    // The app's offline passcode (TOTP of the device secret) is accepted by /mfa/verify. (The
+    // harness's clock stands still: the phone's is set to it, as a phone's clock agrees with the server's.)
+    await phoneContext.clock.setSystemTime(rig.h.clock.now());
     await phone.getByRole('button', { name: 'Show passcode' }).click();
     const code = (await phone.getByLabel(`Passcode for ${carl.email}`).textContent())!;
     await page.getByRole('textbox', { name: 'Passcode' }).fill(code);
@@ -191,6 +271,10 @@ describe('Tessera Authenticator and push in Chromium', () => {
     try {
       await phone.reload();
       await phone.getByRole('heading', { name: 'Accounts' }).waitFor();
+      // The app says it is offline (requests cannot arrive), and passcodes still work.
+      await phone.getByRole('status', { name: 'Offline' }).waitFor();
+      await fitsThePhone();
+      await shot(phone, 'offline-phone-360');
       await phone.getByRole('button', { name: 'Show passcode' }).click();
       expect(await phone.getByLabel(`Passcode for ${carl.email}`).textContent()).toMatch(/^\d{6}$/);
     } finally {

@@ -147,6 +147,7 @@ add('POST /api/v1/mfa/enrollment/webauthn/:authenticatorId/verify authenticatorI
 );
 add('GET /api/v1/mfa/enrollment/push/:authenticatorId authenticatorId', () => b.pendingPush, as(() => aEnrolling, 'GET', '/api/v1/mfa/enrollment/push/:id'));
 add('POST /api/v1/mfa/enrollment/push/:authenticatorId/complete authenticatorId', () => b.pendingPush, as(() => aEnrolling, 'POST', '/api/v1/mfa/enrollment/push/:id/complete'));
+add('POST /api/v1/mfa/enrollment/push/:authenticatorId/mail authenticatorId', () => b.pendingPush, as(() => aEnrolling, 'POST', '/api/v1/mfa/enrollment/push/:id/mail'));
 // Push: B's pending request, waited on by a login of A and answered by a device of A (correctly signed).
 add('GET /api/v1/mfa/push/:transactionId/wait transactionId', () => b.transaction, as(() => aPending, 'GET', '/api/v1/mfa/push/:id/wait'));
 add('POST /api/v1/device/transactions/:id/answer id', () => b.transaction, (id) => aDevice.answer(id, 'deny', { reason: 'fraud' }));

@@ -94,7 +94,7 @@ export async function pushUser(h: Harness, f: TestFirm, o: PersonOptions & { bro
 export async function sendPush(agent: Agent) {
   const res = await agent.post(api('/mfa/push'));
   expect(res.statusCode, res.body).toBe(201);
-  return res.json() as { transactionId: string; number: string; expiresAt: number };
+  return res.json() as { transactionId: string; number: string; expiresAt: number; expiresInSeconds: number };
 }
 
 // --- security keys ----------------------------------------------------------------------

@@ -33,6 +33,8 @@ export interface FuzzRoute {
   device: boolean;
   /** The OpenID Provider answers (src/oidc/oidc.routes.ts): OAuth 2.0's rules, not the API's. */
   oauth?: boolean;
+  /** The Duo door answers (src/duo/door.ts): Duo's envelope, not the API's. */
+  duo?: boolean;
 }
 
 /** One generated request, and what the fuzz test may expect of it. */
@@ -238,7 +240,7 @@ const payloadMutations: fc.Arbitrary<{ payload?: string; contentType?: string; n
 // --- parts of the URL -----------------------------------------------------------------------
 
 /** A URL cannot carry a lone surrogate (a browser sends U+FFFD); the raw bytes of one are in the garbage below. */
-const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+export const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 const enc = (s: string) => encodeURIComponent(wellFormed(s));
 
 /** A path param value: raw text for the URL (already encoded, or garbage on purpose) and the value the router would decode. */

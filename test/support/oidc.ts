@@ -1,3 +1,4 @@
+import type { RouteOptions } from 'fastify';
 import * as client from 'openid-client';
 import type Provider from 'oidc-provider';
 import { expect } from 'vitest';
@@ -22,11 +23,19 @@ export interface OidcNode {
   provider(): Promise<Provider>;
 }
 
-/** `clients`: a fixed list or source; absent, the Applications registry (as in production). */
-export async function startOidcNode(options: { clients?: OidcClientRecord[] | ClientSource; clock?: ManualClock; secrets?: SecretBox; sameDatabaseAs?: OidcNode }): Promise<OidcNode> {
+/** `clients`: a fixed list or source; without it, the Applications registry (as in a running Tessera). */
+export async function startOidcNode(options: {
+  clients?: OidcClientRecord[] | ClientSource;
+  clock?: ManualClock;
+  secrets?: SecretBox;
+  sameDatabaseAs?: OidcNode;
+  /** Sees every route as the app adds it (see buildApp). */
+  onRoute?: (route: RouteOptions) => void;
+}): Promise<OidcNode> {
   const other = options.sameDatabaseAs?.h;
   const h = await startHarness({
     env: { TESSERA_PUBLIC_URL: ISSUER },
+    onRoute: options.onRoute,
     clock: options.clock,
     oidcClients: options.clients === undefined ? undefined : Array.isArray(options.clients) ? staticClients(options.clients) : options.clients,
     secrets: other?.ctx.secrets ?? options.secrets,
@@ -107,6 +116,16 @@ export class Browser {
 
   has(name: string): boolean {
     return this.jar.has(name);
+  }
+
+  /** A cookie's value, as the browser holds it. */
+  cookie(name: string): string | undefined {
+    return this.jar.get(name)?.value;
+  }
+
+  /** A cookie put there by someone else (a session fixation attempt). */
+  plant(name: string, value: string, path = '/'): void {
+    this.jar.set(name, { value, path });
   }
 }
 

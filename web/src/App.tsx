@@ -8,6 +8,7 @@ import { AdminSubscriptions } from './pages/AdminSubscriptions';
 import { AdminUsers } from './pages/AdminUsers';
 import { Home } from './pages/Home';
 import { Enroll } from './pages/Enroll';
+import { EnrollLink } from './pages/EnrollLink';
 import { Login } from './pages/Login';
 import { MySecurity } from './pages/MySecurity';
 import { OperatorAudit } from './pages/OperatorAudit';
@@ -56,6 +57,8 @@ function route(path: string, session: Session): ReactNode {
       return <SecondFactor />;
     case '/enroll':
       return <Enroll />;
+    case '/enroll/duo':
+      return <EnrollLink />;
   }
 
   if (session.status === 'loading') return <Loading />;

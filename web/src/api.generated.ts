@@ -266,6 +266,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/login/enrollment-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Opens the enrollment of the user an application's one-time link names (Duo preauth's enroll_portal_url): a pending session at the enrollment step */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        token: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            principal: "operator" | "user";
+                            next: "home" | "second_factor" | "enroll";
+                            /** @enum {string} */
+                            notice?: "mfa_bypassed_no_seat";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/logout": {
         parameters: {
             query?: never;
@@ -665,6 +730,8 @@ export interface paths {
                                 recordState: "active" | "inactive" | (never | null);
                                 active: boolean;
                                 hasPassword: boolean;
+                                /** @description Duo username alias */
+                                usernameAlias: string | null;
                                 createdAt: number;
                                 mfa: {
                                     /** @description Holds a seat (has an active authenticator) */
@@ -992,6 +1059,8 @@ export interface paths {
                                 recordState: "active" | "inactive" | (never | null);
                                 active: boolean;
                                 hasPassword: boolean;
+                                /** @description Duo username alias */
+                                usernameAlias: string | null;
                                 createdAt: number;
                                 mfa: {
                                     /** @description Holds a seat (has an active authenticator) */
@@ -1082,6 +1151,8 @@ export interface paths {
                             recordState: "active" | "inactive" | (never | null);
                             active: boolean;
                             hasPassword: boolean;
+                            /** @description Duo username alias */
+                            usernameAlias: string | null;
                             createdAt: number;
                             mfa: {
                                 /** @description Holds a seat (has an active authenticator) */
@@ -1178,6 +1249,8 @@ export interface paths {
                             recordState: "active" | "inactive" | (never | null);
                             active: boolean;
                             hasPassword: boolean;
+                            /** @description Duo username alias */
+                            usernameAlias: string | null;
                             createdAt: number;
                             mfa: {
                                 /** @description Holds a seat (has an active authenticator) */
@@ -1300,6 +1373,8 @@ export interface paths {
                         portalAccess?: "enabled" | "disabled";
                         recordState?: "active" | "inactive";
                         corporationId?: string;
+                        /** @description The username a Duo-integrated application knows this user by, besides the address (no spaces, no @); null removes it */
+                        usernameAlias?: string | null;
                     };
                 };
             };
@@ -1326,6 +1401,8 @@ export interface paths {
                             recordState: "active" | "inactive" | (never | null);
                             active: boolean;
                             hasPassword: boolean;
+                            /** @description Duo username alias */
+                            usernameAlias: string | null;
                             createdAt: number;
                             mfa: {
                                 /** @description Holds a seat (has an active authenticator) */
@@ -4471,6 +4548,7 @@ export interface paths {
                             defaultMethod: "push" | "totp" | "webauthn";
                             lockedUntil: number | null;
                             rememberDays: number;
+                            pushPausedUntil: number | null;
                         };
                     };
                 };
@@ -5803,6 +5881,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mfa/enrollment/push/{authenticatorId}/mail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mail the activation link to the user's own address (to open it on the phone); as single-use and short-lived as the QR code */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    authenticatorId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sentTo: string;
+                            expiresAt: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mfa/enrollment/push/{authenticatorId}/complete": {
         parameters: {
             query?: never;
@@ -5910,6 +6056,7 @@ export interface paths {
                             transactionId: string;
                             number: string;
                             expiresAt: number;
+                            expiresInSeconds: number;
                         };
                     };
                 };
@@ -5984,6 +6131,8 @@ export interface paths {
                     content: {
                         "application/json": {
                             status: "pending" | "approved" | "denied" | "fraud" | "expired";
+                            /** @enum {string} */
+                            reason?: "wrong_number";
                         };
                     };
                 };
@@ -6040,7 +6189,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6157,7 +6306,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6290,7 +6439,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6407,7 +6556,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -7702,6 +7851,11 @@ export interface paths {
                                 createdAt: number;
                                 expiresAt: number;
                                 numberDigits: number;
+                                /** @description What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username) */
+                                details: {
+                                    label: string;
+                                    value: string;
+                                }[];
                             }[];
                         };
                     };
@@ -7876,7 +8030,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent events: `push` (a transaction view) as requests arrive, `ping` every 25 s (signed in the query) */
+        /** Server-sent events: `push` (a transaction view) as requests arrive, `withdrawn` ({id, reason: answered | superseded | cancelled | expired}) when one is no longer open, `ping` every 25 s (signed in the query) */
         get: {
             parameters: {
                 query?: never;

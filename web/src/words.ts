@@ -60,9 +60,8 @@ export const METHOD_LABELS: Record<AuthenticatorMethod, string> = {
   webauthn: 'Security key',
 };
 
-export function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`;
-}
+import { plural } from './plural';
+export { plural };
 
 export function describeState(user: UserView): string {
   if (!belongsToCorporation(user.kind)) return user.status === 'disabled' ? 'Disabled' : 'Active';

@@ -2,7 +2,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { Secret } from 'otpauth';
 import { audit, type Actor } from '../../audit/audit.service.js';
 import type { AppContext } from '../../context.js';
-import type { DbOrTx } from '../../db/database.js';
+import type { ExpressionBuilder } from 'kysely';
+import type { Database, DbOrTx } from '../../db/database.js';
 import { isActiveUser } from '../../directory/user.table.js';
 import { AppError, notFound } from '../../core/errors.js';
 import { FRAUD_PAUSE_MS } from './push.factor.js';
@@ -267,10 +268,27 @@ export interface TransactionView {
   createdAt: number;
   expiresAt: number;
   numberDigits: number;
+  /** Lines the application asked to show (Duo's pushinfo, type, display_username). */
+  details: { label: string; value: string }[];
 }
+
+/**
+ * A push is still open to an answer while its login is: a pending row whose attempt still exists
+ * (a login that ended another way, and whose door did not withdraw its push, is not shown nor
+ * answerable either).
+ */
+const loginStillOpen = (eb: ExpressionBuilder<Database, 'push_transactions'>, now: number) =>
+  eb.exists(
+    eb
+      .selectFrom('login_attempts')
+      .select('login_attempts.id')
+      .whereRef('login_attempts.id', '=', 'push_transactions.attempt_id')
+      .where('login_attempts.expires_at', '>', now),
+  );
 
 /** What the app shows (reference 1.4.1): firm, user, what is being logged into, IP, browser and OS, time. Never the number. */
 export async function transactionViews(ctx: AppContext, device: DeviceIdentity, onlyId?: string): Promise<TransactionView[]> {
+  const now = ctx.clock.now();
   let q = ctx.db
     .selectFrom('push_transactions')
     .innerJoin('users', 'users.id', 'push_transactions.user_id')
@@ -289,11 +307,12 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
     .where('push_transactions.user_id', '=', device.userId)
     .where('push_transactions.firm_id', '=', device.firmId)
     .where('push_transactions.status', '=', 'pending')
-    .where('push_transactions.expires_at', '>', ctx.clock.now());
+    .where('push_transactions.expires_at', '>', now)
+    .where((eb) => loginStillOpen(eb, now));
   if (onlyId) q = q.where('push_transactions.id', '=', onlyId);
   const rows = await q.orderBy('push_transactions.created_at', 'desc').execute();
   return rows.map((r) => {
-    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string };
+    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string; details?: [string, string][] };
     return {
       id: r.id,
       firmName: r.firm_name,
@@ -306,8 +325,35 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
       createdAt: Number(r.created_at),
       expiresAt: Number(r.expires_at),
       numberDigits: r.number.length,
+      details: (context.details ?? []).map(([label, value]) => ({ label, value })),
     };
   });
+}
+
+/** Why a request the app shows is no longer open: the device stream's `withdrawn` event. */
+export type WithdrawnReason = 'answered' | 'superseded' | 'cancelled' | 'expired';
+
+/**
+ * Whether a request of this device's user ended, and why (null: still open, or not this user's):
+ * answered (on this device or another of the user's), superseded by a newer push, cancelled (its
+ * login ended another way), or expired.
+ */
+export async function transactionEnd(ctx: AppContext, device: DeviceIdentity, transactionId: string): Promise<WithdrawnReason | null> {
+  const now = ctx.clock.now();
+  const row = await ctx.db
+    .selectFrom('push_transactions')
+    .select((eb) => ['status', 'expires_at', 'end_reason', loginStillOpen(eb, now).as('open')])
+    .where('id', '=', transactionId)
+    .where('user_id', '=', device.userId)
+    .where('firm_id', '=', device.firmId)
+    .executeTakeFirst();
+  if (!row) return null;
+  if (row.status === 'pending') {
+    if (Number(row.expires_at) <= now) return 'expired';
+    return row.open ? null : 'cancelled';
+  }
+  if (row.status !== 'expired') return 'answered';
+  return row.end_reason === 'superseded' || row.end_reason === 'cancelled' ? row.end_reason : 'expired';
 }
 
 export interface AnswerInput {
@@ -364,12 +410,14 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
     const now = ctx.clock.now();
     const taken = await tx
       .updateTable('push_transactions')
-      .set({ status, answered_at: now, answered_by: device.deviceId })
+      .set({ status, answered_at: now, answered_by: device.deviceId, end_reason: wrongNumber ? 'wrong_number' : input.reason === 'mistake' ? 'mistake' : null })
       .where('id', '=', transactionId)
       .where('user_id', '=', device.userId)
       .where('firm_id', '=', device.firmId)
       .where('status', '=', 'pending')
       .where('expires_at', '>', now)
+      // Its login still waits: an answer to a login that ended another way decides nothing.
+      .where((eb) => loginStillOpen(eb, now))
       .returningAll()
       .executeTakeFirst();
     if (!taken) return null;
@@ -385,7 +433,10 @@ export async function answerTransaction(ctx: AppContext, actor: Actor, device: D
     }
     return taken;
   });
-  if (!answered) return refuse(transactionNotPending(), row.status === 'pending' ? 'expired' : `already_${row.status}`);
+  if (!answered) {
+    const ended = row.status !== 'pending' ? `already_${row.status}` : Number(row.expires_at) <= ctx.clock.now() ? 'expired' : 'login_ended';
+    return refuse(transactionNotPending(), ended);
+  }
   metrics(ctx).push(status);
   await pushHub(ctx).publish(transactionId);
   return { status };

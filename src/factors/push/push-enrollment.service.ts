@@ -10,6 +10,7 @@ import type { AttemptOf } from '../../core/second-factor.js';
 import { phoneE164 } from '../phone-number.js';
 import { assertNotLocked, currentLock, resetFailures } from '../../core/lockout.js';
 import { SecretUnavailable } from '../../crypto/secret-box.js';
+import { templates } from '../../notify/templates.js';
 
 export interface PushEnrollment {
   authenticatorId: string;
@@ -49,17 +50,22 @@ const qrOf = async (ctx: AppContext, authenticatorId: string, code: string, expi
  * An older pending push enrollment of the user is replaced. The code is also kept sealed (the
  * row's id is its hash), so a reload shows the same QR code while it lives (issue 16 item 1).
  */
-export async function beginPushEnrollment(ctx: AppContext, enrolling: EnrollmentLogin, input: { phone: { number: string; country?: string } }): Promise<PushEnrollment> {
+export async function beginPushEnrollment(
+  ctx: AppContext,
+  enrolling: EnrollmentLogin,
+  // The Duo door enrols a "numberless phone" (no number) and lets the application choose how long the code lives (valid_secs).
+  input: { phone?: { number: string; country?: string }; validMs?: number },
+): Promise<PushEnrollment> {
   const login = pushEnrollmentLogin(enrolling);
   const { subject: user, attempt } = login;
   const firm = { id: user.firm_id };
   await assertMayBeginEnrollment(ctx, login);
   assertNotLocked(user, ctx.clock.now());
-  const phone = phoneE164(input.phone);
+  const phone = input.phone ? phoneE164(input.phone) : null;
   const code = randomBytes(32).toString('base64url');
   const id = randomUUID();
   const now = ctx.clock.now();
-  const expiresAt = now + ACTIVATION_TTL_MS;
+  const expiresAt = now + (input.validMs ?? ACTIVATION_TTL_MS);
   await ctx.db.transaction().execute(async (tx) => {
     // device_activations of the replaced one go with it (ON DELETE CASCADE).
     await tx.deleteFrom('authenticators').where('user_id', '=', user.id).where('firm_id', '=', firm.id).where('kind', '=', 'push').where('status', '=', 'pending').execute();
@@ -136,6 +142,32 @@ export async function pushEnrollmentProgress(ctx: AppContext, enrolling: Enrollm
     }
   }
   return { status: 'pending', shown };
+}
+
+/**
+ * "Send the link by mail" (issue 16 item 7): the activation link of this login's pending push
+ * enrollment, mailed to the user's own address only (never one typed on the screen), for a user
+ * at a computer whose phone has mail. The link is as single-use and short-lived as the QR code;
+ * a used, expired or unreadable code (sealed under a retired key) is 410 ACTIVATION_INVALID.
+ */
+export async function mailActivationLink(ctx: AppContext, enrolling: EnrollmentLogin, authenticatorId: string): Promise<{ sentTo: string; expiresAt: number }> {
+  const login = pushEnrollmentLogin(enrolling);
+  const row = await ownActivation(ctx, login, authenticatorId);
+  if (!row) throw notFound('The enrollment');
+  const expiresAt = Number(row.expires_at);
+  if (row.status !== 'pending' || row.used_at !== null || expiresAt <= ctx.clock.now() || row.code_sealed === null) throw new AppError('ACTIVATION_INVALID');
+  let code: string;
+  try {
+    code = ctx.secrets.open(row.code_sealed, row.activation_id).toString('utf8');
+  } catch (err) {
+    if (err instanceof SecretUnavailable) throw new AppError('ACTIVATION_INVALID');
+    throw err;
+  }
+  const { subject } = login;
+  const firm = await ctx.db.selectFrom('firms').select('name').where('id', '=', subject.firm_id).executeTakeFirstOrThrow();
+  const content = templates.activationLink({ name: subject.name, firmName: firm.name, url: `${ctx.config.publicUrl.origin}/authenticator#activate=${code}`, expiresAt });
+  await ctx.mail.enqueue(ctx.db, { firmId: subject.firm_id, to: subject.email, ...content });
+  return { sentTo: subject.email, expiresAt };
 }
 
 /** What the enrollment screen polls to notice the activation by itself. */

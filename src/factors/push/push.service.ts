@@ -31,7 +31,8 @@ export const pushPaused = (until: number, now: number) => {
   return new AppError(
     'PUSH_PAUSED',
     `Push requests to you are paused for ${minutes} more minute${minutes === 1 ? '' : 's'} after a request was reported as fraudulent. Use a passcode or a security key.`,
-    { retryAfterSeconds: Math.ceil((until - now) / 1000) },
+    // Retry-After (as PUSH_LIMIT), and the end of the pause for the login screen to show ("until 14:32").
+    { retryAfterSeconds: Math.max(1, Math.ceil((until - now) / 1000)), pausedUntil: until },
   );
 };
 export const noPushDevice = () => new AppError('PUSH_UNAVAILABLE');
@@ -40,6 +41,8 @@ export interface PushStart {
   transactionId: string;
   number: string;
   expiresAt: number;
+  /** The same as a duration, for a countdown on a screen whose clock is not the server's. */
+  expiresInSeconds: number;
 }
 
 /**
@@ -48,7 +51,18 @@ export interface PushStart {
  */
 export type PushSubject = SecondFactorSubject & { firm_id: string };
 
-const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
+export const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
+
+/**
+ * What a door may add to a push: the application's name instead of "Tessera", the lines it asks
+ * the phone to show (Duo's pushinfo, type, display_username), and a number it already showed the
+ * user (Duo's verified push reserves it at preauth).
+ */
+export interface PushShown {
+  app?: string;
+  details?: readonly (readonly [string, string])[];
+  number?: string;
+}
 
 /**
  * "Send me a push" (reference 1.4.1), as a declared list of steps in ONE transaction:
@@ -63,7 +77,7 @@ const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart
  *   7. create            - the row, with the number to type (verified push), 60 s to answer.
  * Then, after the commit, the devices are told (SSE through the hub, and Web Push).
  */
-export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, actor: Actor, log: FastifyBaseLogger): Promise<PushStart> {
+export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, actor: Actor, log: FastifyBaseLogger, shown: PushShown = {}): Promise<PushStart> {
   const { subject: user, attempt } = login;
   const firm = { id: user.firm_id };
   const now = ctx.clock.now();
@@ -120,14 +134,14 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
     // A superseded push is expired and taken (completed): its waiting screen learns "expired" and no failure is counted for it.
     const superseded = await tx
       .updateTable('push_transactions')
-      .set({ status: 'expired', completed_at: now })
+      .set({ status: 'expired', completed_at: now, end_reason: 'superseded' })
       .where('user_id', '=', user.id)
       .where('status', '=', 'pending')
       .returning('id')
       .execute();
 
     const id = randomUUID();
-    const number = randomNumber(policy.pushNumberDigits);
+    const number = shown.number ?? randomNumber(policy.pushNumberDigits);
     const expiresAt = now + PUSH_TTL_MS;
     const { browser, os } = describeUserAgent(actor.userAgent);
     await tx
@@ -147,7 +161,7 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
         completed_at: null,
         ip: actor.ip,
         user_agent: actor.userAgent,
-        context: JSON.stringify({ browser, os, app: 'Tessera' }),
+        context: JSON.stringify({ browser, os, app: shown.app ?? 'Tessera', ...(shown.details?.length ? { details: shown.details } : {}) }),
       })
       .execute();
     await audit(tx, now, actor, {
@@ -155,9 +169,10 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
       firmId: firm.id,
       subjectType: 'user',
       subjectId: user.id,
-      details: { transactionId: id, devices: devices.length, numberDigits: policy.pushNumberDigits },
+      applicationId: attempt.applicationId,
+      details: { transactionId: id, devices: devices.length, numberDigits: number.length },
     });
-    return { limited: false as const, start: { transactionId: id, number, expiresAt }, devices, superseded: superseded.map((s) => s.id) };
+    return { limited: false as const, start: { transactionId: id, number, expiresAt, expiresInSeconds: PUSH_TTL_MS / 1000 }, devices, superseded: superseded.map((s) => s.id) };
   });
   metrics(ctx).push(started.limited ? 'limited' : 'sent');
   if (started.limited) throw pushLimit(policy.pushWindowMinutes, started.retryAfterMs);
@@ -173,6 +188,8 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
 
 export interface WaitResult<T> {
   status: PushStatus;
+  /** A denial's reason the login screen words (the number typed in the app did not match). */
+  reason?: 'wrong_number';
   /** Set when the approval finished the login (in this request): the core's Authentication... */
   authentication?: Authentication;
   /** ...and what the door's `hold` made of it in the same transaction (the web door: its new session's token). */
@@ -182,7 +199,7 @@ export interface WaitResult<T> {
 const loadOwn = (ctx: AppContext, { attempt, subject }: AttemptOf<PushSubject>, transactionId: string) =>
   ctx.db
     .selectFrom('push_transactions')
-    .select(['id', 'status', 'expires_at', 'completed_at'])
+    .select(['id', 'status', 'expires_at', 'completed_at', 'end_reason'])
     .where('id', '=', transactionId)
     .where('user_id', '=', subject.id)
     .where('firm_id', '=', subject.firm_id)
@@ -259,5 +276,36 @@ export async function waitForPush<T>(
     counted = failure.locked ? 'locked' : 'failure';
   });
   if (counted) metrics(ctx).login('push', counted);
-  return { status };
+  return row.end_reason === 'wrong_number' ? { status, reason: 'wrong_number' } : { status };
+}
+
+/**
+ * The pending pushes of a user whose login ended another way (answered with another factor,
+ * signed out, a password change): expired as `cancelled` and announced, so the phone drops them
+ * at once (the device stream's `withdrawn` event) instead of asking about a login that is over.
+ * Called by a door after such an ending has committed; the device API already ignores and
+ * refuses a push whose attempt is gone (device.service.ts), so a missed call costs only the
+ * phone's next poll.
+ */
+export async function withdrawEndedPushes(ctx: AppContext, userId: string, log: FastifyBaseLogger): Promise<void> {
+  try {
+    await withdraw(ctx, userId, log);
+  } catch (err) {
+    // The login itself has ended (committed) already: its answer stands; the phone's poll catches up.
+    log.warn({ err }, 'withdrawing ended pushes failed');
+  }
+}
+
+async function withdraw(ctx: AppContext, userId: string, log: FastifyBaseLogger): Promise<void> {
+  const now = ctx.clock.now();
+  const withdrawn = await ctx.db
+    .updateTable('push_transactions')
+    .set({ status: 'expired', completed_at: now, end_reason: 'cancelled' })
+    .where('user_id', '=', userId)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('login_attempts').select('login_attempts.id').whereRef('login_attempts.id', '=', 'push_transactions.attempt_id'))))
+    .returning('id')
+    .execute();
+  const hub = pushHub(ctx);
+  for (const { id } of withdrawn) await hub.publish(id).catch((err) => log.error({ err }, 'push announce failed'));
 }

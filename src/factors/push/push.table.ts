@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Generated, Selectable } from 'kysely';
 
 /**
  * An activated Tessera Authenticator; one per `authenticators` row of kind 'push'. Its
@@ -51,6 +51,11 @@ export interface DeviceActivationTable {
 export type DeviceActivation = Selectable<DeviceActivationTable>;
 
 export type PushStatus = 'pending' | 'approved' | 'denied' | 'fraud' | 'expired';
+/**
+ * Why a request ended, beside its status (migration 0022): denied for a wrong number or as "a
+ * mistake"; expired early because a newer push replaced it or its login ended another way.
+ */
+export type PushEndReason = 'wrong_number' | 'mistake' | 'superseded' | 'cancelled';
 
 /** One push approval request of one login (reference 1.4.1). */
 export interface PushTransactionTable {
@@ -69,6 +74,8 @@ export interface PushTransactionTable {
   answered_at: number | null;
   answered_by: string | null;
   completed_at: number | null;
+  /** Why it ended, where the status alone does not say (migration 0022); null otherwise. */
+  end_reason: Generated<PushEndReason | null>;
   ip: string | null;
   user_agent: string | null;
   /** JSON: { browser, os, app }. */

@@ -14,6 +14,39 @@ import {
 import { accountStore, type StoredAccount } from './store';
 import { useConfirm } from '../components/Dialog';
 
+/** How long "Activated for …" stays (unless a sign-in request comes first). */
+const ACTIVATION_NOTICE_MS = 60_000;
+/** A notice about a request stays until the request would have expired, and at least this long. */
+const NOTICE_MIN_MS = 5000;
+
+/** Whether the browser says it is online (`online` / `offline` events). */
+function useOnline(): boolean {
+  const [online, setOnline] = useState(() => typeof navigator === 'undefined' || navigator.onLine !== false);
+  useEffect(() => {
+    const on = () => setOnline(true);
+    const off = () => setOnline(false);
+    window.addEventListener('online', on);
+    window.addEventListener('offline', off);
+    return () => {
+      window.removeEventListener('online', on);
+      window.removeEventListener('offline', off);
+    };
+  }, []);
+  return online;
+}
+
+/** Ticks every second while `active`: the time now, for countdowns and for notices that expire. */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [active]);
+  return now;
+}
+
 /** How often the app asks for pending requests besides the stream (a fallback when events do not arrive). */
 const POLL_MS = 5000;
 /** After the stream fails: wait, then open it again with a fresh signature (a signature is good for 2 minutes only). */
@@ -69,6 +102,16 @@ export function AuthenticatorApp() {
     };
   }, []);
 
+  // "Activated for …" belongs to the activation: it goes after a minute, or when a sign-in request arrives.
+  useEffect(() => {
+    if (activation?.state !== 'done') return;
+    const timer = setTimeout(() => setActivation(null), ACTIVATION_NOTICE_MS);
+    return () => clearTimeout(timer);
+  }, [activation]);
+  const online = useOnline();
+  // The browser may say "online" while the server cannot be reached (a captive portal, the server down): the polls tell.
+  const [reachable, setReachable] = useState(true);
+
   const reload = useCallback(async () => {
     try {
       setAccounts(await accountStore.list());
@@ -104,6 +147,12 @@ export function AuthenticatorApp() {
   return (
     <main className="auth-shell">
       <h1>Tessera Authenticator</h1>
+      {online && reachable ? null : (
+        <p role="status" className="notice notice-warning" aria-label="Offline">
+          {online ? 'The server cannot be reached right now' : 'This phone is offline'}: sign-in requests cannot reach it until
+          it is back online. Passcodes still work.
+        </p>
+      )}
       {activation ? (
         <p role={activation.state === 'failed' ? 'alert' : 'status'} className={`notice ${activation.state === 'failed' ? 'notice-error' : 'notice-info'}`}>
           {activation.text}
@@ -119,7 +168,12 @@ export function AuthenticatorApp() {
         <p className="muted">Loading…</p>
       ) : (
         <>
-          <Requests accounts={accounts} focusId={focusId} />
+          <Requests
+            accounts={accounts}
+            focusId={focusId}
+            onRequest={() => setActivation((a) => (a?.state === 'done' ? null : a))}
+            onReachable={setReachable}
+          />
           <section aria-labelledby="accounts-heading">
             <h2 id="accounts-heading">Accounts</h2>
             {accounts.length > 0 ? <Notifications accounts={accounts} /> : null}
@@ -201,14 +255,53 @@ interface Item {
   tx: TransactionView;
 }
 
+/** A line about a request that has left the list (answered, withdrawn), shown until the request would have expired. */
+interface RequestNotice {
+  text: string;
+  until: number;
+}
+
+/** What the app says when the stream withdraws a request it shows; superseded: nothing (the newer request replaces it). */
+const WITHDRAWN_TEXT: Partial<Record<string, (tx: TransactionView) => string>> = {
+  cancelled: (tx) => `The sign-in of ${tx.email} ended on the other screen, so its request was withdrawn.`,
+  answered: (tx) => `The request for ${tx.email} was answered on another device.`,
+  expired: (tx) => `The request for ${tx.email} expired.`,
+};
+
 /**
  * Pending requests of every account: a stream per account, and a poll every 5 s as a fallback.
+ * A request leaves the list at once when the stream withdraws it (superseded by a newer one, its
+ * sign-in ended another way, answered elsewhere) and when it expires; a notice about a request
+ * ("Approved…", "The number did not match…") goes when the request would have expired.
  * The request of `focusId` (a tapped notification) comes first, highlighted and scrolled to.
  */
-function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: string | null }) {
+function Requests({
+  accounts,
+  focusId,
+  onRequest,
+  onReachable,
+}: {
+  accounts: StoredAccount[];
+  focusId: string | null;
+  onRequest(): void;
+  /** Whether the last poll reached the server (false: a network error). */
+  onReachable(reachable: boolean): void;
+}) {
   const [byAccount, setByAccount] = useState<Record<string, TransactionView[]>>({});
-  const [done, setDone] = useState<Record<string, string>>({});
+  const [done, setDone] = useState<Record<string, RequestNotice | null>>({});
   const [polled, setPolled] = useState<Record<string, true>>({});
+  const [withdrawn, setWithdrawn] = useState<Record<string, true>>({});
+  // The requests on screen, for the stream's handlers (which outlive a render).
+  const shown = useRef(byAccount);
+  shown.current = byAccount;
+  // When each request expires on THIS phone's clock: first seen + its lifetime. The server's
+  // expiresAt is on the server's clock, and a phone's clock may be minutes off.
+  const deadlines = useRef(new Map<string, number>()).current;
+  const deadlineOf = (tx: TransactionView) => {
+    let deadline = deadlines.get(tx.id);
+    if (deadline === undefined) deadlines.set(tx.id, (deadline = Date.now() + Math.max(0, tx.expiresAt - tx.createdAt)));
+    return deadline;
+  };
 
   useEffect(() => {
     let stopped = false;
@@ -216,12 +309,14 @@ function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: s
     for (const account of accounts) {
       // Events seen since the last poll started: kept even if that poll missed them.
       let sinceLastPoll = new Map<string, TransactionView>();
-      const merge = (items: TransactionView[]) =>
+      const merge = (items: TransactionView[]) => {
+        items.forEach(deadlineOf);
         setByAccount((current) => {
           const ids = new Set(items.map((t) => t.id));
           const extra = [...sinceLastPoll.values()].filter((t) => !ids.has(t.id));
           return { ...current, [account.deviceId]: [...items, ...extra] };
         });
+      };
 
       let pollTimer: ReturnType<typeof setTimeout> | undefined;
       const poll = async () => {
@@ -229,8 +324,10 @@ function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: s
         sinceLastPoll = new Map();
         try {
           merge(await pendingTransactions(account));
-        } catch {
+          if (!stopped) onReachable(true);
+        } catch (cause) {
           // Offline or the device was removed: the next poll tries again.
+          if (!stopped && cause instanceof DeviceError && cause.code === 'NETWORK_ERROR') onReachable(false);
         }
         if (!stopped) setPolled((p) => (p[account.deviceId] ? p : { ...p, [account.deviceId]: true }));
         if (!stopped) pollTimer = setTimeout(() => void poll(), POLL_MS);
@@ -248,12 +345,28 @@ function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: s
           try {
             const tx = JSON.parse((event as MessageEvent<string>).data) as TransactionView;
             sinceLastPoll.set(tx.id, tx);
+            deadlineOf(tx);
+            onRequest();
             setByAccount((current) => {
               const list = current[account.deviceId] ?? [];
               return list.some((t) => t.id === tx.id) ? current : { ...current, [account.deviceId]: [...list, tx] };
             });
           } catch {
             // Not a transaction view: ignored.
+          }
+        });
+        source.addEventListener('withdrawn', (event) => {
+          try {
+            const { id, reason } = JSON.parse((event as MessageEvent<string>).data) as { id: string; reason: string };
+            sinceLastPoll.delete(id);
+            const tx = shown.current[account.deviceId]?.find((t) => t.id === id);
+            const words = WITHDRAWN_TEXT[reason];
+            // Answered here: this app already says how (its own notice); else say why it went, where that matters.
+            if (tx && words) setDone((d) => (id in d ? d : { ...d, [id]: { text: words(tx), until: Math.max(deadlineOf(tx), Date.now() + NOTICE_MIN_MS) } }));
+            setWithdrawn((w) => ({ ...w, [id]: true }));
+            setByAccount((current) => ({ ...current, [account.deviceId]: (current[account.deviceId] ?? []).filter((t) => t.id !== id) }));
+          } catch {
+            // Not a withdrawal: ignored.
           }
         });
         source.onerror = () => {
@@ -277,21 +390,23 @@ function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: s
     };
   }, [accounts]);
 
-  const items: Item[] = accounts.flatMap((account) =>
-    (byAccount[account.deviceId] ?? []).filter((tx) => !done[tx.id]).map((tx) => ({ account, tx })),
-  );
+  const listed = accounts.flatMap((account) => (byAccount[account.deviceId] ?? []).map((tx) => ({ account, tx })));
+  const notices = Object.values(done).filter((n): n is RequestNotice => n !== null);
+  const now = useNow(listed.length > 0 || notices.length > 0);
+  // Gone from the list: answered here, withdrawn by the stream (a poll may still bring it back for a moment), expired.
+  const items: Item[] = listed.filter(({ tx }) => !(tx.id in done) && !withdrawn[tx.id] && deadlineOf(tx) > now);
   const focused = focusId ? items.findIndex((i) => i.tx.id === focusId) : -1;
   if (focused > 0) items.unshift(...items.splice(focused, 1));
   const allPolled = accounts.every((a) => polled[a.deviceId]);
-  const focusGone = focusId !== null && focused === -1 && !done[focusId] && allPolled;
-  const results = Object.entries(done);
+  const focusGone = focusId !== null && focused === -1 && !(focusId in done) && allPolled;
+  const notice = notices.filter((n) => n.until > now).at(-1);
 
   return (
     <section aria-labelledby="requests-heading">
       <h2 id="requests-heading">Sign-in requests</h2>
-      {results.length > 0 ? (
+      {notice ? (
         <p role="status" className="notice notice-info">
-          {results[results.length - 1]![1]}
+          {notice.text}
         </p>
       ) : null}
       {focusGone ? (
@@ -307,8 +422,9 @@ function Requests({ accounts, focusId }: { accounts: StoredAccount[]; focusId: s
             key={tx.id}
             account={account}
             tx={tx}
+            secondsLeft={Math.max(0, Math.ceil((deadlineOf(tx) - now) / 1000))}
             highlighted={tx.id === focusId}
-            onAnswered={(text) => setDone((d) => ({ ...d, [tx.id]: text }))}
+            onAnswered={(text) => setDone((d) => ({ ...d, [tx.id]: { text, until: Math.max(deadlineOf(tx), Date.now() + NOTICE_MIN_MS) } }))}
           />
         ))
       )}
@@ -322,14 +438,20 @@ const STATUS_TEXT: Record<string, string> = {
   fraud: 'Reported as fraudulent. Your firm’s administrators were told, and push requests to you pause for a while.',
 };
 
+/** The request's time, with its zone: "4 Dec 2026, 14:32:05 GMT+1". */
+const requestTime = (epochMs: number) =>
+  new Date(epochMs).toLocaleString([], { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+
 function Request({
   account,
   tx,
+  secondsLeft,
   highlighted,
   onAnswered,
 }: {
   account: StoredAccount;
   tx: TransactionView;
+  secondsLeft: number;
   highlighted: boolean;
   onAnswered(text: string): void;
 }) {
@@ -370,7 +492,7 @@ function Request({
     void send('approve', { number: typed });
   }
 
-  const when = new Date(tx.createdAt).toLocaleString();
+  const when = requestTime(tx.createdAt);
 
   // Opened from its notification: brought into view, and focus moves to it.
   useEffect(() => {
@@ -407,6 +529,9 @@ function Request({
         <dt>Time</dt>
         <dd>{when}</dd>
       </dl>
+      <p className="muted" role="timer" aria-label="Time left to answer">
+        Answer within {secondsLeft} s
+      </p>
       {error ? (
         <p role="alert" className="notice notice-error">
           {error}

@@ -23,11 +23,16 @@ interface EnrollmentProps {
   /** The pending login is gone (401): the caller sends the user to sign in again. */
   onSignedOut?(): void;
   onCancel?(): void;
+  /** The authenticator is set up (the backup codes may still be on screen): nothing left to cancel. */
+  onEnrolled?(): void;
 }
 
-/** The choices for this user: the methods the server lists, in this app's order (factors/registry.ts). */
+/**
+ * The choices for this user: the methods the server lists, in the server's order, whose first
+ * is the default (the Tessera Authenticator where the firm offers it, issue 16 item 7).
+ */
 function offeredMethods(info: EnrollmentInfo) {
-  return ENROLLMENTS.filter((choice) => info.methods.some((m) => m.kind === choice.kind));
+  return info.methods.flatMap((m) => ENROLLMENTS.filter((choice) => choice.kind === m.kind));
 }
 
 type Step = { name: 'choose' } | { name: 'setup'; setup: EnrollmentSetup } | { name: 'codes'; codes: string[]; added: AddedKind };
@@ -45,7 +50,7 @@ function stepOf(state: EnrollmentState): Step {
  * The enrollment screen: the method picker, then the chosen factor's own setup screen (from
  * its folder), then the backup codes of a first enrollment. It knows no factor by name.
  */
-export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: EnrollmentProps) {
+export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel, onEnrolled }: EnrollmentProps) {
   const [info, setInfo] = useState<EnrollmentInfo | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [step, setStep] = useState<Step>(start ? { name: 'setup', setup: start } : { name: 'choose' });
@@ -91,6 +96,7 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: E
       <Card title="Your backup codes">
         <BackupCodes
           codes={step.codes}
+          lost={step.added === 'webauthn' || step.added === 'passkey' ? 'your security key' : 'your phone'}
           owner={`${info.user.name} (${info.user.email}) at ${info.firmName}`}
           onContinue={() => onFinished({ added: step.added })}
         />
@@ -116,6 +122,7 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: E
           onStale: () => setAsked((n) => n + 1),
           onConfirmed: (codes) => {
             const { added } = step.setup;
+            onEnrolled?.();
             if (codes && codes.length > 0) setStep({ name: 'codes', codes, added });
             else onFinished({ added });
           },
@@ -125,29 +132,25 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel }: E
   );
 }
 
+/**
+ * What is happening, once, above the choice of method (not above each later step): the methods
+ * themselves, only those this user is offered, are described in the choice below it.
+ */
 function Explanation({ info }: { info: EnrollmentInfo }) {
+  const count = offeredMethods(info).length;
+  const key = info.methods.some((m) => m.kind === 'webauthn');
+  const phone = info.methods.some((m) => m.kind !== 'webauthn');
+  const what = phone && key ? 'your phone or a security key' : key ? 'a security key' : 'your phone';
   return (
     <Card>
       <p className="lead">
-        Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, your phone or a
-        security key proves it is really you.
+        Hello {info.user.name}. {info.firmName} requires a second factor when you sign in: after your password, {what} proves it is
+        really you.
       </p>
-      <p>This is a one-time setup. It takes about two minutes. You can use one of three ways:</p>
-      <ul>
-        <li>
-          <strong>The Tessera Authenticator app</strong> on your phone: approve each sign-in with a tap (a push), or read a passcode
-          from it, even offline. Nothing to install from a store: you open it from the QR code or link shown in the next step.
-        </li>
-        <li>
-          <strong>Any authenticator app</strong> you already have, such as Google Authenticator, Microsoft Authenticator, Duo
-          Mobile or 1Password: it shows a 6-digit passcode to type here.
-        </li>
-        <li>
-          <strong>A security key</strong>, such as a YubiKey or a Feitian key, instead of a phone: insert it and tap it when it
-          blinks.
-        </li>
-      </ul>
-      <p className="muted">Your firm decides which of them you can choose below.</p>
+      <p>
+        This is a one-time setup. It takes about two minutes.
+        {count > 1 ? ` Choose one of the ${count} ways your firm offers below.` : ''}
+      </p>
     </Card>
   );
 }

@@ -283,6 +283,7 @@ function EditUserForm({
   const [portalAccess, setPortalAccess] = useState(user.portalAccess ?? 'enabled');
   const [recordState, setRecordState] = useState(user.recordState ?? 'active');
   const [corporationId, setCorporationId] = useState(user.corporation?.id ?? '');
+  const [alias, setAlias] = useState(user.usernameAlias ?? '');
   const { pending, error, run } = useAction();
   const inCorporation = belongsToCorporation(user.kind);
   // The user's own corporation stays selectable even when it is not among the first page of choices.
@@ -297,6 +298,7 @@ function EditUserForm({
     const patch: UserPatch = {};
     if (name !== user.name) patch.name = name;
     if (email !== user.email) patch.email = email;
+    if (alias.trim() !== (user.usernameAlias ?? '')) patch.usernameAlias = alias.trim() === '' ? null : alias.trim();
     if (inCorporation) {
       if (portalAccess !== user.portalAccess) patch.portalAccess = portalAccess;
       if (recordState !== user.recordState) patch.recordState = recordState;
@@ -326,6 +328,13 @@ function EditUserForm({
         autoComplete="off"
         required
         hint="A new address voids the user's unused set-password links; the old address is told of the change, and of security changes for 7 days."
+      />
+      <TextField
+        label="Username alias (Duo applications)"
+        value={alias}
+        onChange={setAlias}
+        autoComplete="off"
+        hint="Optional. The username an application integrated through Duo's Auth API knows this user by, besides the email address. No spaces and no @."
       />
       {inCorporation ? (
         <>

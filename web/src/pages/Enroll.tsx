@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { Enrollment } from '../factors/Enrollment';
 import { Page } from '../components/Page';
 import { signInAgain, useFinishSignIn, useSession } from '../session';
@@ -6,14 +7,18 @@ import { signInAgain, useFinishSignIn, useSession } from '../session';
 export function Enroll() {
   const finishSignIn = useFinishSignIn();
   const { logOut } = useSession();
+  // Once the authenticator is set up (backup codes on screen) there is nothing left to cancel.
+  const [enrolled, setEnrolled] = useState(false);
   return (
     <Page title="Set up multi-factor authentication">
-      <Enrollment mode="first" onFinished={({ notice }) => void finishSignIn(notice)} onSignedOut={signInAgain} />
-      <p className="page-footer">
-        <button type="button" className="link-button" onClick={() => void logOut()}>
-          Cancel and sign out
-        </button>
-      </p>
+      <Enrollment mode="first" onFinished={({ notice }) => void finishSignIn(notice)} onSignedOut={signInAgain} onEnrolled={() => setEnrolled(true)} />
+      {enrolled ? null : (
+        <p className="page-footer">
+          <button type="button" className="link-button" onClick={() => void logOut()}>
+            Cancel and sign out
+          </button>
+        </p>
+      )}
     </Page>
   );
 }

@@ -3,6 +3,7 @@ import { api, ApiError, errorMessage, type MfaChallenge, type SecondFactorMethod
 import { ErrorAlert } from '../components/Notice';
 import { Card, Page } from '../components/Page';
 import { SECOND_FACTOR_STEPS, stepFor } from '../factors/registry';
+import { pushPausedText } from '../factors/push/push-words';
 import { signInAgain, useFinishSignIn, useSession } from '../session';
 
 /** The method shown first: the server's default when the user has it, else a passcode, else a backup code. */
@@ -57,6 +58,11 @@ export function SecondFactor() {
             Signing in as <strong>{challenge.user.name}</strong> <span className="break">({challenge.user.email})</span> at{' '}
             <strong>{challenge.firmName}</strong>.
           </p>
+          {challenge.pushPausedUntil !== null ? (
+            <p role="status" className="notice notice-info">
+              {pushPausedText(challenge.pushPausedUntil, challenge.methods)}
+            </p>
+          ) : null}
           <Card>
             <Step key={method} challenge={challenge} startNow={startNow.has(method)} onVerified={() => void finishSignIn()} onExpired={signInAgain} />
             {others

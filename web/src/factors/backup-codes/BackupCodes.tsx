@@ -6,11 +6,13 @@ interface BackupCodesProps {
   /** Who the codes are for, written into the downloaded file. */
   owner: string;
   continueLabel?: string;
+  /** What the codes stand in for when it is lost: "your phone", "your security key" (the method enrolled). */
+  lost?: string;
   onContinue(): void;
 }
 
 /** Backup codes, shown once (after a first enrollment or a new set): copy, download, continue. */
-export function BackupCodes({ codes, owner, continueLabel = 'Continue', onContinue }: BackupCodesProps) {
+export function BackupCodes({ codes, owner, continueLabel = 'Continue', lost, onContinue }: BackupCodesProps) {
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -51,7 +53,10 @@ export function BackupCodes({ codes, owner, continueLabel = 'Continue', onContin
 
   return (
     <div className="backup-codes">
-      <p>Each code works once. Keep them somewhere safe: they get you in if you lose your phone. They are shown only now.</p>
+      <p>
+        Each code works once. Keep them somewhere safe: they get you in if you lose {lost ?? 'your phone or security key'}. They are
+        shown only now.
+      </p>
       <ul className="code-list" aria-label="Backup codes">
         {codes.map((code) => (
           <li key={code}>

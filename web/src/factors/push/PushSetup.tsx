@@ -1,6 +1,9 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, ApiError, errorMessage, resetCsrfToken, type Answer } from '../../api';
-import { ErrorAlert } from '../../components/Notice';
+import { CopyButton } from '../../components/CopyButton';
+import { ErrorAlert, StatusNotice } from '../../components/Notice';
+import { plural } from '../../words';
+import { timeOfDay } from './push-words';
 import { Card } from '../../components/Page';
 import { useAction } from '../../useApi';
 import { CancelButton } from '../CancelButton';
@@ -10,6 +13,9 @@ import { QrCode } from '../QrCode';
 /** POST /mfa/enrollment/push: a pending Tessera Authenticator, activated by opening the link (or scanning the QR code). */
 export type PushEnrollment = Answer<'post', '/mfa/enrollment/push'>;
 export type Phone = { number: string; country?: string };
+
+/** How long an activation code lasts (the server's ACTIVATION_TTL_MS), for the sentence under the QR code. */
+const ACTIVATION_MINUTES = 10;
 
 /** How often the enrollment screen asks whether the phone activated. */
 const ACTIVATION_POLL_MS = 2000;
@@ -136,11 +142,16 @@ function PushActivation({
           ) : (
             <>
               <QrCode svg={enrollment.qrSvg} alt="QR code for the Tessera Authenticator" />
+              <p className="muted">
+                The code works once, until {timeOfDay(enrollment.expiresAt)} ({plural(Math.round(ACTIVATION_MINUTES), 'minute')} from when it
+                was made).
+              </p>
               <p>
                 <a href={enrollment.activationUrl} target="_blank" rel="noopener noreferrer">
                   Open on this device
                 </a>
               </p>
+              <ActivationLinkActions authenticatorId={enrollment.authenticatorId} url={enrollment.activationUrl} />
             </>
           )}
         </li>
@@ -164,5 +175,34 @@ function PushActivation({
         </li>
       </ol>
     </Card>
+  );
+}
+
+/**
+ * The activation link for a phone that cannot scan: copied (to paste into a message to oneself)
+ * or mailed by the server to the user's own address.
+ */
+function ActivationLinkActions({ authenticatorId, url }: { authenticatorId: string; url: string }) {
+  const { pending, error, run } = useAction();
+  const [sentTo, setSentTo] = useState<string | null>(null);
+
+  async function mail() {
+    setSentTo(null);
+    const result = await run(() => api.post('/mfa/enrollment/push/{authenticatorId}/mail', { params: { path: { authenticatorId } } }));
+    if (result.ok) setSentTo(result.value.sentTo);
+  }
+
+  return (
+    <div className="activation-link">
+      <p className="muted">Cannot scan? Copy the link, or have it mailed to you, and open it on your phone.</p>
+      <div className="form-actions">
+        <CopyButton value={url} label="Activation link" />
+        <button type="button" className="button-secondary button-small" disabled={pending} onClick={() => void mail()}>
+          Send the link to my email
+        </button>
+      </div>
+      <StatusNotice message={sentTo ? `The link was sent to ${sentTo}. Open the mail on your phone.` : null} />
+      <ErrorAlert message={error} />
+    </div>
   );
 }

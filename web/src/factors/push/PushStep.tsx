@@ -3,32 +3,56 @@ import { api, ApiError, errorMessage, type Answer } from '../../api';
 import { ErrorAlert } from '../../components/Notice';
 import { lockMessage } from '../../words';
 import { secondsLocked, type StepFormProps } from '../factor';
+import { otherWays, pushPausedText } from './push-words';
 
 type PushStart = Answer<'post', '/mfa/push'>;
-type PushStatus = Answer<'get', '/mfa/push/{transactionId}/wait'>['status'];
+type PushWait = Answer<'get', '/mfa/push/{transactionId}/wait'>;
 
 const PUSH_INTRO =
   'We send a request to the Tessera Authenticator on your phone. Type the number shown here into the app, then tap Approve.';
 
-/** What the login screen says after the phone's answer (or the lack of one). */
-const PUSH_OUTCOME: Record<Exclude<PushStatus, 'pending' | 'approved'>, string> = {
-  denied: 'The request was denied on your phone. Try again, or use a passcode instead.',
-  fraud: 'The request was reported as fraudulent on your phone. Your firm’s administrators were told, and this sign-in was ended. Sign in again to use a passcode or a security key.',
-  expired: 'The request expired before it was answered. Try again, or use a passcode instead.',
-};
+/** What the login screen says after the phone's answer (or the lack of one); `ways` are the user's other methods. */
+function outcomeText({ status, reason }: PushWait, ways: string | null): string {
+  const instead = ways ? `, or use ${ways} instead` : '';
+  if (status === 'denied' && reason === 'wrong_number') {
+    return 'The number typed in the Tessera Authenticator did not match the one shown here, so the request was denied. Try again and type the number this screen shows.';
+  }
+  if (status === 'fraud') {
+    return `The request was reported as fraudulent on your phone. Your firm’s administrators were told, and this sign-in was ended.${ways ? ` Sign in again to use ${ways}.` : ''}`;
+  }
+  if (status === 'expired') return `The request expired before it was answered. Try again${instead}.`;
+  return `The request was denied on your phone. Try again${instead}.`;
+}
+
+/** Seconds until `deadline` (local clock), never below 0; ticks every second while `deadline` is set. */
+function useSecondsLeft(deadline: number | null): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (deadline === null) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [deadline]);
+  return deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000));
+}
 
 /**
  * "Send me a push": the request goes to the user's Tessera Authenticator, this screen shows
- * the number to type there and long-polls for the answer; an approval finishes the login.
+ * the number to type there, counts down the time left and long-polls for the answer; an
+ * approval finishes the login.
  */
 export function PushStep({ challenge, startNow, onVerified, onExpired }: StepFormProps) {
   const sent = useRef(false);
-  const [push, setPush] = useState<PushStart | null>(null);
+  const [push, setPush] = useState<(PushStart & { deadline: number }) | null>(null);
   const [sending, setSending] = useState(false);
   const lockedFor = secondsLocked(challenge);
   const [error, setError] = useState<string | null>(lockedFor > 0 ? lockMessage(lockedFor) : null);
   const [outcome, setOutcome] = useState<string | null>(null);
   const [ended, setEnded] = useState(false);
+  // PUSH_PAUSED (a fraud report from another sign-in meanwhile): no button until the pause ends.
+  const [paused, setPaused] = useState(false);
+  const secondsLeft = useSecondsLeft(push?.deadline ?? null);
+  const ways = otherWays(challenge.methods);
 
   useEffect(() => {
     if (!push) return;
@@ -37,17 +61,17 @@ export function PushStep({ challenge, startNow, onVerified, onExpired }: StepFor
     void (async () => {
       while (!controller.signal.aborted) {
         try {
-          const { status } = await api.get('/mfa/push/{transactionId}/wait', { params, signal: controller.signal });
+          const answer = await api.get('/mfa/push/{transactionId}/wait', { params, signal: controller.signal });
           if (controller.signal.aborted) return;
-          if (status === 'pending') continue;
-          if (status === 'approved') {
+          if (answer.status === 'pending') continue;
+          if (answer.status === 'approved') {
             onVerified();
             return;
           }
           setPush(null);
-          setOutcome(PUSH_OUTCOME[status]);
+          setOutcome(outcomeText(answer, ways));
           // A fraud report ends the pending login on the server: only a new sign-in goes on.
-          setEnded(status === 'fraud');
+          setEnded(answer.status === 'fraud');
           return;
         } catch (cause) {
           if (controller.signal.aborted) return;
@@ -81,13 +105,21 @@ export function PushStep({ challenge, startNow, onVerified, onExpired }: StepFor
     setError(null);
     setOutcome(null);
     try {
-      setPush(await api.post('/mfa/push'));
+      const started = await api.post('/mfa/push');
+      // The countdown runs on this browser's clock, which need not agree with the server's: from now.
+      setPush({ ...started, deadline: Date.now() + started.expiresInSeconds * 1000 });
     } catch (cause) {
       if (cause instanceof ApiError && cause.status === 401 && cause.code === 'UNAUTHENTICATED') {
         onExpired();
         return;
       }
-      // PUSH_LIMIT, PUSH_PAUSED, a lock: as the server words them.
+      const until = cause instanceof ApiError && cause.code === 'PUSH_PAUSED' ? cause.count('pausedUntil') : null;
+      if (until !== null) {
+        setPaused(true);
+        setError(pushPausedText(until, challenge.methods));
+        return;
+      }
+      // PUSH_LIMIT, a lock: as the server words them.
       setError(errorMessage(cause));
     } finally {
       setSending(false);
@@ -107,17 +139,22 @@ export function PushStep({ challenge, startNow, onVerified, onExpired }: StepFor
           <p role="status" aria-label="Verification number" className="notice notice-info push-number">
             Type this number in the Tessera Authenticator: <strong>{push.number}</strong>
           </p>
-          <p className="muted">Waiting for your answer on your phone…</p>
+          <p className="muted">
+            Waiting for your answer on your phone…{' '}
+            <span role="timer" aria-label="Time left to answer">
+              {secondsLeft > 0 ? `${secondsLeft} s left` : 'time is up'}
+            </span>
+          </p>
         </>
       ) : (
         <>
-          {ended ? null : <p className="muted">{PUSH_INTRO}</p>}
+          {ended || paused ? null : <p className="muted">{PUSH_INTRO}</p>}
           <div className="form-actions">
             {ended ? (
               <button type="button" onClick={onExpired}>
                 Sign in again
               </button>
-            ) : (
+            ) : paused ? null : (
               <button type="submit" disabled={sending}>
                 {outcome ? 'Try again' : 'Send me a push'}
               </button>

@@ -27,7 +27,7 @@ export const pushFactor: WebFactor = {
     kind: 'push',
     label: 'Mobile (Tessera Authenticator)',
     description:
-      'Approve each sign-in on your phone with the Tessera Authenticator: it asks you to type the number shown here, then to tap Approve. It also shows passcodes when you are offline.',
+      'Approve each sign-in on your phone with the Tessera Authenticator: it asks you to type the number shown here, then to tap Approve. It also shows passcodes when you are offline. Nothing to install from a store: you open it from the QR code or link of the next step.',
     ChoiceFields: PhoneChoice,
     initialValues: () => ({ number: '', country: browserCountry() }),
     async start(values) {
