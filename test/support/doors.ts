@@ -28,7 +28,7 @@ import { Browser, ISSUER, listenAsOidcNode, relyingParty, throughLogin, type Oid
  * A rule a door cannot express (an OIDC application has no operators) is left out of that
  * door's table by `supports`, not skipped.
  *
- * To come, the Duo Auth API (branch duo-auth, read at b124ff0; src/duo/auth-api.service.ts). The
+ * To come, the Duo Auth API (src/duo/auth-api.service.ts, merged from duo-auth at 6374603). The
  * interface fits (setUpFirm registers a `duo_auth_api` application through POST /admin/applications
  * and keeps its ikey/skey; signIn is /auth/v2/preauth with `username` = the address; answer is
  * /auth/v2/auth with `factor=passcode`), with these to settle first:
@@ -44,10 +44,12 @@ import { Browser, ISSUER, listenAsOidcNode, relyingParty, throughLogin, type Oid
  *     user (Duo: an unknown user, answered by the application's new user policy).
  *   - Duo's deny carries no attempts left: the wrong-code and lockout rows need `attemptsLeft` in
  *     `supports` (false), or a Refused whose attemptsLeft is asserted only where a door says it.
- *   - The audit: preauth/auth record `duo.preauth` / `duo.auth` with the reason, not the core's
- *     `login.password_accepted` / `login.succeeded` (the door calls decideAfterPassword itself),
- *     so the rows' `lastLogin` checks fail for it: either the door records the core's login
- *     events too, or the rows read a door-neutral "last decision" (event and reason).
+ *   - The audit: preauth records `duo.preauth` with the reason, not the core's
+ *     `login.password_accepted`, and an `allow` on the password alone no `login.succeeded` (the
+ *     door calls decideAfterPassword itself, not passwordStep); only a passcode at /auth ends in
+ *     the core's completion (`login.succeeded`). So the rows' `lastLogin` checks fail for it:
+ *     either the door records the core's login events too, or the rows read a door-neutral
+ *     "last decision" (event and reason).
  *   - A rule in the door: preauth and auth deny a locked user before the second factor
  *     (`lockedUntil` in the door), where the core asks for it and refuses the answer with
  *     MFA_LOCKED; the lockout row's "the next login is asked, then refused" differs. Either the
