@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
 import { hashPassword } from '../src/core/passwords.js';
-import { DRIVERS, type DoorDriver, type Login } from './support/doors.js';
+import { DOORS_ENV, DRIVERS, type DoorDriver, type Login } from './support/doors.js';
 import { freshCode, totpUser, wrongCode } from './support/factors.js';
-import { LOGIN_POLICY, api, mailsTo, mfaFirm, person } from './support/fixtures.js';
+import { LOGIN_POLICY, api, mailsTo, mfaFirm, person, type MfaFirmOptions } from './support/fixtures.js';
 import { PASSWORD, auditEvents, enrolledOperator, startHarness, type Harness, type TestFirm } from './support/harness.js';
 
 /**
@@ -12,15 +12,22 @@ import { PASSWORD, auditEvents, enrolledOperator, startHarness, type Harness, ty
  * and then through each front door (test/support/doors.ts): the same row, the same outcome,
  * whichever way the login comes in. The audit entries are the core's, so each row also checks
  * that the door reached the core's decision rather than a copy of it. Rows a door cannot express
- * (an operator, a remembered browser) are left out of its table by its `supports`.
+ * are left out of its table by its `supports` (`needs` below), never skipped: the OIDC door has
+ * no operator rows (it signs a firm's users in to the firm's applications; an operator belongs
+ * to no firm); a Duo client would have no remembered-browser rows (no browser to remember).
+ * Each firm is made with `firmFor(door)`: what the door needs of it (the OIDC door: the firm's
+ * application), set up before the firm enables MFA.
  * Runs on SQLite, or on PostgreSQL with TESSERA_TEST_DATABASE_URL.
  */
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ clock: new ManualClock(Date.UTC(2026, 10, 2, 9, 0, 0)) });
+  h = await startHarness({ env: DOORS_ENV, clock: new ManualClock(Date.UTC(2026, 10, 2, 9, 0, 0)) });
 });
 afterAll(() => h?.close());
+
+/** A firm that uses MFA, with what the door needs of it (the OIDC door: the firm's application). */
+const firmFor = (door: DoorDriver, o: MfaFirmOptions = {}) => mfaFirm(h, { ...o, setUp: door.setUpFirm && ((f) => door.setUpFirm!(h, f)) });
 
 const at = (f: TestFirm, user: { email: string }, password = PASSWORD): Login => ({ realm: 'firm', email: user.email, firmSlug: f.firm.slug, password });
 
@@ -40,7 +47,7 @@ const RULES: Rule[] = [
   {
     rule: 'A.2.1-A.2.3: a user the configuration does not cover signs in with the password alone',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const vendor = await person(h, f, { kind: 'vendor_case_manager' });
       expect(await door.client(h).signIn(at(f, vendor))).toEqual({ result: 'signed_in', subjectId: vendor.id, bypassed: false });
       expect(await lastLogin(vendor.id)).toMatchObject({ event: 'login.succeeded', details: { factors: ['password'], reason: 'not_covered' } });
@@ -49,7 +56,7 @@ const RULES: Rule[] = [
   {
     rule: 'section 1-2: covered and enrolled, the second factor is asked; a right code signs in',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const { user, secret } = await totpUser(h, f);
       const client = door.client(h);
       expect(await client.signIn(at(f, user))).toEqual({ result: 'second_factor', methods: ['totp', 'backup_code'] });
@@ -61,7 +68,7 @@ const RULES: Rule[] = [
   {
     rule: 'section 1-2: a wrong code is refused with the attempts left; the login still waits for a right one',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const { user, secret } = await totpUser(h, f);
       const client = door.client(h);
       await client.signIn(at(f, user));
@@ -72,7 +79,7 @@ const RULES: Rule[] = [
   {
     rule: 'A.2.5 / "Enrolling users": covered, not enrolled, a seat free: enrol at this login',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const user = await person(h, f);
       expect(await door.client(h).signIn(at(f, user))).toEqual({ result: 'enroll' });
       expect(await lastLogin(user.id)).toMatchObject({ event: 'login.password_accepted', details: { next: 'enroll', reason: 'seat_free' } });
@@ -81,7 +88,7 @@ const RULES: Rule[] = [
   {
     rule: 'A.2.7: covered, not enrolled, no seat free: the password alone, counted and audited; an enrolled user still needs the second factor',
     async run(door) {
-      const f = await mfaFirm(h, { licences: 1 });
+      const f = await firmFor(door, { licences: 1 });
       const holder = await totpUser(h, f);
       const late = await person(h, f);
       const bypassesBefore = await bypassLogins(f.firm.id);
@@ -98,7 +105,7 @@ const RULES: Rule[] = [
   {
     rule: 'lockout: wrong codes up to the firm threshold lock the second factor; a right code is then refused, in this login and the next',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const { user, secret } = await totpUser(h, f);
       const succeeded = (await auditEvents(h, { event: 'login.succeeded', subjectId: user.id })).length;
       const client = door.client(h);
@@ -139,7 +146,7 @@ const RULES: Rule[] = [
   {
     rule: 'a disabled user is refused exactly like a wrong password (no enumeration)',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const disabled = await person(h, f);
       const other = await person(h, f);
       await h.ctx.db.updateTable('users').set({ status: 'disabled' }).where('id', '=', disabled.id).execute();
@@ -152,7 +159,7 @@ const RULES: Rule[] = [
   {
     rule: 'a wrong password, or an unknown address, is refused; nothing of the second factor is reached',
     async run(door) {
-      const f = await mfaFirm(h);
+      const f = await firmFor(door);
       const { user } = await totpUser(h, f);
       expect(await door.client(h).signIn(at(f, user, 'not the password'))).toEqual({ result: 'refused', code: 'INVALID_CREDENTIALS' });
       expect(await lastLogin(user.id)).toMatchObject({ event: 'login.failed', details: { reason: 'bad_credentials' } });
@@ -162,7 +169,7 @@ const RULES: Rule[] = [
   {
     rule: "another firm's user, at this firm's short name, is refused like a wrong password; at their own firm they sign in",
     async run(door) {
-      const [here, there] = [await mfaFirm(h), await mfaFirm(h)];
+      const [here, there] = [await firmFor(door), await firmFor(door)];
       const stranger = await totpUser(h, there);
       expect(await door.client(h).signIn(at(here, stranger.user))).toEqual({ result: 'refused', code: 'INVALID_CREDENTIALS' });
       expect(await door.client(h).signIn(at(there, stranger.user))).toMatchObject({ result: 'second_factor' });
@@ -196,7 +203,7 @@ const bypassLogins = async (firmId: string) =>
 
 /** In a firm whose policy offers "remember this browser" for 30 days, a user who passed the second factor in `browser` and asked to be remembered. */
 async function rememberedBrowser(door: DoorDriver) {
-  const f = await mfaFirm(h, { adminEnrolled: true });
+  const f = await firmFor(door, { adminEnrolled: true });
   const res = await f.admin.raw('PUT', api('/admin/mfa/policy'), { body: { ...LOGIN_POLICY, rememberDays: 30 } });
   expect(res.statusCode, res.body).toBe(200);
   const { user, secret } = await totpUser(h, f);

@@ -51,6 +51,12 @@ export interface MfaFirmOptions {
    * after the enablement answers 403 MFA_ENROLLMENT_REQUIRED while a seat is free (issue 16 item 4).
    */
   adminEnrolled?: boolean;
+  /**
+   * What a front door needs of the firm before its users sign in through it, done by the
+   * superuser before the enablement, while they may still administer the firm (a door driver's
+   * `setUpFirm`, test/support/doors.ts: the OIDC door's application).
+   */
+  setUp?: (f: TestFirm) => Promise<void>;
 }
 
 /** A firm with a logged-in superuser, on an active subscription, whose staff must use MFA. */
@@ -59,6 +65,7 @@ export async function mfaFirm(h: Harness, o: MfaFirmOptions = {}): Promise<TestF
   await activateSubscription(h, f.firm.id, o.licences ?? 10);
   // Before the enablement: the superuser, a case manager, is covered from then on.
   if (o.passkeys) await setPasskeys(f, true);
+  await o.setUp?.(f);
   if (o.enabled === 'staff') await enableMfaForStaff(h, f.firm.id);
   else {
     const res = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, caseManagers: true } });

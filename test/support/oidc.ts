@@ -41,6 +41,12 @@ export async function startOidcNode(options: {
     secrets: other?.ctx.secrets ?? options.secrets,
     ...(other ? { shared: { config: other.ctx.config.database, drop: async () => undefined } } : {}),
   });
+  return listenAsOidcNode(h);
+}
+
+/** A harness whose TESSERA_PUBLIC_URL is ISSUER, listening on a port of 127.0.0.1 as a node of the issuer. */
+export async function listenAsOidcNode(h: Harness): Promise<OidcNode> {
+  if (h.ctx.config.publicUrl.origin !== ISSUER) throw new Error(`an OIDC node needs TESSERA_PUBLIC_URL=${ISSUER}, not ${h.ctx.config.publicUrl.origin}`);
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   const address = h.app.server.address();
   if (!address || typeof address === 'string') throw new Error('not listening');
