@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, MFA_OFF } from '../support/fixtures.js';
 import { totpUser } from '../support/factors.js';
-import { activateSubscription, addCorporation, addUser, firmWithAdmin, totpCode, type TestFirm } from '../support/harness.js';
+import { addCorporation, addUser, firmWithAdmin, totpCode, type TestFirm } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig } from './browser.js';
 
 /**
@@ -27,8 +27,8 @@ describe('Signing in to an application in Chromium', () => {
   beforeAll(async () => {
     rig = await startBrowserRig();
     const h = rig.h;
-    f = await firmWithAdmin(h, 'e2e-law');
-    await activateSubscription(h, f.firm.id, 5);
+    // The superuser (a case manager, covered below) enrols first, or the admin API would ask them to.
+    f = await firmWithAdmin(h, 'e2e-law', { enrolled: true, licences: 5 });
     const covered = await f.admin.raw('PUT', api('/admin/mfa/configuration'), { body: { ...MFA_OFF, caseManagers: true } });
     expect(covered.statusCode, covered.body).toBe(200);
     const created = await f.admin.post(api('/admin/applications'), { type: 'oidc', name: 'Case Portal', redirectUris: [CALLBACK] });
