@@ -169,6 +169,7 @@ describe('first-login enrollment with an authenticator app', () => {
       ],
       seatAvailable: true,
       enrolled: false,
+      application: null,
     });
 
     // A second start replaces the first pending enrollment.

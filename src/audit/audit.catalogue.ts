@@ -158,6 +158,7 @@ export const AUDIT_EVENTS = {
   'duo.auth': { category: 'second_factor', label: 'Duo Auth API: auth allowed or pushed', result: 'success', factor: duoFactor },
   'duo.auth_denied': { category: 'second_factor', label: 'Duo Auth API: auth denied', result: 'failure', factor: duoFactor, flag: (d) => (d.status === 'fraud' ? 'Fraud' : d.status === 'locked_out' ? 'Lockout' : 'Denied') },
   'duo.enroll': { category: 'enrollment', label: 'Duo Auth API: activation issued', result: 'success' },
+  'duo.enrollment_completed': { category: 'enrollment', label: "Enrollment from an application's link finished (no Tessera session: back to the application)", result: 'success', factor: method },
   'duo.enroll_refused': { category: 'enrollment', label: 'Duo Auth API: enroll refused', result: 'failure' },
   'duo.call': { category: 'sign_in', label: 'Duo Auth API call', result: 'success' },
 

@@ -4,7 +4,8 @@ import type { DbOrTx } from '../db/database.js';
 import { unauthorized } from './errors.js';
 import type { LoginMethod } from '../factors/kinds.js';
 import { amrOf, type Amr, type DecisionReason } from './decision.js';
-import type { LoginAttempt } from './login-attempt.js';
+import { enrollsOnly, type LoginAttempt } from './login-attempt.js';
+import type { Door } from './login-attempt.table.js';
 
 /** How the second factor of a login was satisfied, or why it was not needed. */
 export type SecondFactorOutcome =
@@ -28,13 +29,19 @@ export interface Authentication {
   secondFactor: SecondFactorOutcome;
   /** A second factor answered again in a login that was complete already (a step-up). */
   stepUp: boolean;
+  /** Where the login came in, and for which application: a door makes its answer only of its own logins. */
+  door: Door;
+  applicationId: string | null;
+  /** False for an enrollment the Duo door opened (login-attempt.ts enrollsOnly): it signs the user in nowhere. */
+  signsIn: boolean;
 }
 
 /**
  * Completes a login attempt, in the caller's transaction: the attempt ends, by ONE conditional
  * DELETE (of two requests finishing the same attempt at once, one wins; the other rolls back with
  * 401), so what it bound (a challenge, a push, an activation code) is void from now on; the
- * login is audited (`login.succeeded`, or `login.step_up`; an authenticator added in a complete
+ * login is audited (`login.succeeded`, or `login.step_up`, or `duo.enrollment_completed` for an
+ * enrollment the Duo door opened, which signs in nowhere; an authenticator added in a complete
  * login is audited `mfa.enrolled` by its activation); and the Authentication is returned.
  */
 export async function completeAttempt(ctx: AppContext, db: DbOrTx, attempt: LoginAttempt, actor: Actor, outcome: SecondFactorOutcome): Promise<Authentication> {
@@ -44,7 +51,11 @@ export async function completeAttempt(ctx: AppContext, db: DbOrTx, attempt: Logi
   const stepUp = attempt.stage === 'step_up';
   const subject = { subjectType: attempt.subject.type, subjectId: attempt.subject.id, applicationId: attempt.applicationId } as const;
   const realm = attempt.subject.type === 'operator' ? 'operator' : 'firm';
-  if (outcome.satisfied === 'not_needed') {
+  const signsIn = !enrollsOnly(attempt);
+  if (!signsIn) {
+    // Not a sign-in: the authenticator is set up (audited mfa.enrolled by its activation), the user goes back to the application.
+    await audit(db, now, actor, { event: 'duo.enrollment_completed', ...subject, details: { realm, ...(outcome.satisfied === 'not_needed' ? {} : { method: outcome.method }), signedIn: false } });
+  } else if (outcome.satisfied === 'not_needed') {
     await audit(db, now, actor, {
       event: 'login.succeeded',
       ...subject,
@@ -66,5 +77,8 @@ export async function completeAttempt(ctx: AppContext, db: DbOrTx, attempt: Logi
     authTime: now,
     secondFactor: outcome,
     stepUp,
+    door: attempt.door,
+    applicationId: attempt.applicationId,
+    signsIn,
   };
 }

@@ -10,8 +10,8 @@ import type { ActivationSubject } from './activation.js';
 import { noSeat } from './activation.js';
 import { completeAttempt, type Authentication } from './completion.js';
 import { isEnrolled } from './enrolled.js';
-import { AppError, secondFactorRequired, unauthorized } from './errors.js';
-import { STEP_UP_MAX_AGE_MS, hasFreshSecondFactor } from './login-attempt.js';
+import { AppError, forbidden, secondFactorRequired, unauthorized } from './errors.js';
+import { STEP_UP_MAX_AGE_MS, enrollsOnly, hasFreshSecondFactor } from './login-attempt.js';
 import { recordBypass, seatAvailable } from './seats.js';
 import type { AttemptOf, SecondFactorSubject } from './second-factor.js';
 
@@ -158,6 +158,8 @@ export async function completeEnrollment<T>(
 export async function skipEnrollment<T>(ctx: AppContext, login: EnrollmentLogin, actor: Actor, hold: Hold<T>): Promise<T> {
   const { subject, attempt } = login;
   if (subject.firm_id === null) throw unauthorized();
+  // An enrollment the Duo door opened has no skip: it signs in nowhere, and the application's next preauth decides the bypass.
+  if (enrollsOnly(attempt)) throw forbidden('No licence is free right now: go back to the application and sign in again.');
   const firmId = subject.firm_id;
   return ctx.db.transaction().execute(async (tx) => {
     if (await isEnrolled(tx, subject)) throw alreadyEnrolled();

@@ -40,6 +40,17 @@ export interface LoginAttempt {
  */
 export const STEP_UP_MAX_AGE_MS = 15 * 60_000;
 
+/**
+ * An enrollment the Duo door opened (a preauth's enroll_portal_url, served by Tessera's own
+ * enrollment pages; /auth/v2/enroll): like Duo's own enrollment portal, it ends with the
+ * authenticator set up and NO sign-in anywhere. The link stands in for the password only because
+ * the application vouched for the user; whoever holds the application's secret key could mint
+ * one, so a session of its completion would be a Tessera login without the Tessera password
+ * (an administrator's, and single sign-on into every OIDC application). The user goes back to the
+ * application, whose next preauth asks for the new factor.
+ */
+export const enrollsOnly = (attempt: Pick<LoginAttempt, 'door' | 'stage'>): boolean => attempt.door === 'duo' && attempt.stage === 'enroll';
+
 /** Did the login this attempt steps up pass a second factor recently enough for a security change? */
 export function hasFreshSecondFactor(attempt: Pick<LoginAttempt, 'stage' | 'secondFactorAt'>, now: number): boolean {
   return attempt.stage === 'step_up' && attempt.secondFactorAt != null && now - attempt.secondFactorAt < STEP_UP_MAX_AGE_MS;
@@ -87,6 +98,12 @@ export async function openAttempt(ctx: AppContext, db: DbOrTx, a: OpenAttempt): 
   return attemptOf(row);
 }
 
+/** The attempt a web session holds, or null (none: never opened, or ended). */
+export async function findAttemptOfSession(db: DbOrTx, sessionId: string): Promise<LoginAttempt | null> {
+  const found = await db.selectFrom('login_attempts').selectAll().where('session_id', '=', sessionId).executeTakeFirst();
+  return found ? attemptOf(found) : null;
+}
+
 /**
  * The attempt of a web session, opened on first need (a full session stepping up or adding an
  * authenticator; a pending session has had one since its password step). Of two requests of the
@@ -95,16 +112,15 @@ export async function openAttempt(ctx: AppContext, db: DbOrTx, a: OpenAttempt): 
  * went with it and no new one may be opened for it.
  */
 export async function attemptOfSession(ctx: AppContext, db: DbOrTx, a: OpenAttempt & { sessionId: string }): Promise<LoginAttempt | null> {
-  const found = await db.selectFrom('login_attempts').selectAll().where('session_id', '=', a.sessionId).executeTakeFirst();
-  if (found) return attemptOf(found);
+  const found = await findAttemptOfSession(db, a.sessionId);
+  if (found) return found;
   try {
     await db.insertInto('login_attempts').values(rowOf(ctx, a)).onConflict((oc) => oc.column('session_id').doNothing()).execute();
   } catch (err) {
     if (isForeignKeyViolation(err)) return null;
     throw err;
   }
-  const opened = await db.selectFrom('login_attempts').selectAll().where('session_id', '=', a.sessionId).executeTakeFirst();
-  return opened ? attemptOf(opened) : null;
+  return findAttemptOfSession(db, a.sessionId);
 }
 
 /** Ends an attempt (what it bound is void from then on). */

@@ -9,7 +9,7 @@ import type { Operator } from '../operators/operator.table.js';
 import { loadSession } from '../sessions/session.service.js';
 import { sessionCookieName } from '../sessions/session-cookie.js';
 import type { Session } from '../sessions/session.table.js';
-import { attemptOfSession, type LoginAttempt } from '../core/login-attempt.js';
+import { attemptOfSession, findAttemptOfSession, type LoginAttempt } from '../core/login-attempt.js';
 import { enrollmentDue } from '../core/decision.js';
 import type { FactorUser } from '../factors/factor.js';
 
@@ -181,13 +181,18 @@ export async function requirePendingLogin(ctx: AppContext, request: FastifyReque
 }
 
 /**
- * The attempt of this session: a pending session's was opened with it at the password step; a
+ * The attempt of this session: a pending session's was opened with it at the password step (or by an application's enroll link); a
  * full session gets one ('step_up') the first time it answers a second factor again or adds an
  * authenticator. It ends with the session (ON DELETE CASCADE).
  */
 async function webAttempt(ctx: AppContext, s: Session, owner: FactorUser): Promise<LoginAttempt> {
-  const stage = s.stage === 'full' ? 'step_up' : (s.stage as 'second_factor' | 'enroll');
-  const attempt = await attemptOfSession(ctx, ctx.db, { owner, stage, door: 'web', sessionId: s.id, expiresAt: Number(s.expires_at) });
+  // A pending session's attempt was opened with it (the password step, an application's enroll
+  // link) and is never opened again: one that ended took the login with it. Opening a fresh web
+  // attempt here would turn a link's login (door duo, which signs in nowhere) into a web one.
+  const attempt =
+    s.stage === 'full'
+      ? await attemptOfSession(ctx, ctx.db, { owner, stage: 'step_up', door: 'web', sessionId: s.id, expiresAt: Number(s.expires_at) })
+      : await findAttemptOfSession(ctx.db, s.id);
   // The session ended since it was read (a concurrent request finished the login): nothing to answer.
   if (!attempt) throw unauthorized();
   // A step-up's freshness travels on the attempt: the core's services read no session.

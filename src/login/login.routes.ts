@@ -175,9 +175,12 @@ const EnrollLinkBody = Type.Object({ token: Type.String({ minLength: 20, maxLeng
  * An application's one-time enrollment link (a Duo preauth's `enroll_portal_url`, 10 minutes,
  * single use) stands in for the password step: the application checked the user's primary
  * credentials and, through its signed call, names the user, as Duo's enrollment portal trusts it.
- * It opens only a pending login at the enrollment step (never a full one), and only while the
- * core still decides "enrol now" (covered, not enrolled, a seat free); then the web enrollment
- * goes on as after a password, and its completion is the login. Anything else: 410 LINK_INVALID,
+ * It opens only a pending login at the enrollment step, and only while the core still decides
+ * "enrol now" (covered, not enrolled, a seat free); its attempt is the Duo door's (door `duo`,
+ * with the application), so the enrollment's completion deletes the pending session and gives NO
+ * Tessera session (src/mfa/pending-login.ts enrollmentHold): the user goes back to the
+ * application and signs in there again, as after Duo's own enrollment portal. The link stands in
+ * for the password only for the enrollment, never for a login. Anything else: 410 LINK_INVALID,
  * and the link stays unused.
  */
 async function enrollLinkLogin(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, linkToken: string) {
@@ -200,7 +203,8 @@ async function enrollLinkLogin(ctx: AppContext, request: FastifyRequest, reply: 
       userAgent: actor.userAgent,
     });
     const session = await tx.selectFrom('sessions').select(['id', 'expires_at']).where('id', '=', hashToken(token)).executeTakeFirstOrThrow();
-    await openAttempt(ctx, tx, { owner: user, stage: 'enroll', door: 'web', applicationId: link.applicationId, sessionId: session.id, expiresAt: Number(session.expires_at) });
+    // Door duo: the login is the application's (core/login-attempt.ts enrollsOnly), so its completion signs in nowhere.
+    await openAttempt(ctx, tx, { owner: user, stage: 'enroll', door: 'duo', applicationId: link.applicationId, sessionId: session.id, expiresAt: Number(session.expires_at) });
     await audit(tx, now, { ...actor, type: 'user', id: user.id, firmId: user.firm_id }, { event: 'login.enroll_link_used', subjectType: 'user', subjectId: user.id, applicationId: link.applicationId, details: { next: 'enroll' } });
     return token;
   });

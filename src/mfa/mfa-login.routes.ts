@@ -11,7 +11,8 @@ import { AuthenticatorKindSchema, CodeMethodSchema, LoginMethodSchema } from '..
 import { enrollmentInfo, skipEnrollment } from '../core/enrollment.js';
 import { enrollmentState } from '../core/enrollment-state.js';
 import { beginTotp, confirmTotp } from '../factors/totp/totp-enrollment.service.js';
-import { coreLogin, hasFreshStepUp, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
+import { coreLogin, enrollmentHold, hasFreshStepUp, pendingActor, returnTo, sessionHold, setRememberCookie } from './pending-login.js';
+import { answerEnrollment, EnrollmentConfirmedSchema } from './enrollment-end.js';
 import { secondFactorChallenge, verifySecondFactor } from './second-factor.service.js';
 import { withdrawEndedPushes } from '../factors/push/push.service.js';
 
@@ -39,6 +40,8 @@ const EnrollmentSchema = Type.Object({
   methods: Type.Array(Type.Object({ kind: AuthenticatorKindSchema, label: Type.String() })),
   seatAvailable: Type.Boolean(),
   enrolled: Type.Boolean(),
+  /** Opened by this application's enroll link (a Duo preauth's enroll_portal_url): the enrollment ends with no Tessera session, back to it. */
+  application: Type.Union([Type.Object({ name: Type.String() }), Type.Null()]),
 });
 const TotpEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), otpauthUri: Type.String(), secret: Type.String(), qrSvg: Type.String() });
 const PushEnrollmentSchema = Type.Object({ authenticatorId: Type.String(), activationUrl: Type.String(), qrSvg: Type.String(), expiresAt: Type.Integer() });
@@ -71,7 +74,6 @@ const ConfirmBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const ConfirmResult = Type.Object({ next: Type.Literal('home'), backupCodes: Type.Union([Type.Array(Type.String()), Type.Null()]) });
 const SkipResult = Type.Object({ next: Type.Literal('home'), notice: Type.Literal('mfa_bypassed_no_seat') });
 
 /**
@@ -142,7 +144,10 @@ export const mfaLoginRoutes =
     app.get(
       '/mfa/enrollment',
       { schema: { tags, summary: 'The enrollment step: methods, and whether a licence is free', response: { 200: EnrollmentSchema, ...errors(401) } } },
-      async (request) => enrollmentInfo(ctx, coreLogin(await requirePendingPrincipal(ctx, request, ['enroll', 'full']))),
+      async (request) => {
+        const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
+        return { ...(await enrollmentInfo(ctx, coreLogin(pending))), application: await returnTo(ctx.db, pending.attempt) };
+      },
     );
 
     app.get(
@@ -182,15 +187,14 @@ export const mfaLoginRoutes =
           summary: 'Confirm an authenticator-app enrollment with one code; takes the seat, and finishes a pending login',
           params: ConfirmParams,
           body: ConfirmBody,
-          response: { 200: ConfirmResult, ...errors(400, 401, 403, 404, 409, 423) },
+          response: { 200: EnrollmentConfirmedSchema, ...errors(400, 401, 403, 404, 409, 423) },
         },
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         const actor = pendingActor(request, pending);
-        const result = await confirmTotp(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body, sessionHold(ctx, pending, actor));
-        setSessionCookie(ctx, reply, result.held);
-        return { next: 'home' as const, backupCodes: result.backupCodes };
+        const result = await confirmTotp(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body, enrollmentHold(ctx, pending, actor));
+        return answerEnrollment(ctx, reply, result.held, result.backupCodes);
       },
     );
 

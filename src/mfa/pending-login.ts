@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/audit.service.js';
 import type { Authentication } from '../core/completion.js';
-import { STEP_UP_MAX_AGE_MS } from '../core/login-attempt.js';
+import { STEP_UP_MAX_AGE_MS, enrollsOnly, type LoginAttempt } from '../core/login-attempt.js';
 import type { AppContext } from '../context.js';
 import type { DbOrTx } from '../db/database.js';
 import { unauthorized } from '../core/errors.js';
@@ -41,11 +41,48 @@ export const sessionHold =
   (tx: DbOrTx, authentication: Authentication): Promise<string> =>
     sessionOf(ctx, tx, pending.session, authentication, actor);
 
-/** The web door's answer to an Authentication: the session (pending, or full for a step-up) replaced by a new full one; returns its token. */
-export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, authentication: Authentication, actor: Actor): Promise<string> {
-  const now = ctx.clock.now();
+/**
+ * How an enrollment confirmation ends in the web door: a new full session (`home`), or, for an
+ * enrollment the Duo door opened (an application's enroll link, core/login-attempt.ts enrollsOnly),
+ * no session at all: the user goes back to the application and signs in there again.
+ */
+export type EnrollmentEnd = { next: 'home'; token: string } | { next: 'application'; application: { name: string } };
+
+/**
+ * The web door's `hold` for an enrollment confirmation (every method: authenticator app, security
+ * key, Tessera Authenticator): sessionOf, except for an enrollment an application's link opened,
+ * which ends here without a session: the pending session is deleted (of two requests finishing
+ * it at once, one wins; the other rolls back with 401) and the answer names the application.
+ */
+export const enrollmentHold =
+  (ctx: AppContext, pending: PendingPrincipal, actor: Actor) =>
+  async (tx: DbOrTx, authentication: Authentication): Promise<EnrollmentEnd> => {
+    if (authentication.signsIn) return { next: 'home', token: await sessionOf(ctx, tx, pending.session, authentication, actor) };
+    await endSession(tx, pending.session);
+    return { next: 'application', application: (await returnTo(tx, pending.attempt)) ?? { name: 'the application' } };
+  };
+
+/** The application an enrollment goes back to when it signs in nowhere (an application's enroll link), by name; else null. */
+export async function returnTo(db: DbOrTx, attempt: LoginAttempt): Promise<{ name: string } | null> {
+  if (!enrollsOnly(attempt) || attempt.applicationId === null || attempt.firmId === null) return null;
+  const app = await db.selectFrom('applications').select('name').where('id', '=', attempt.applicationId).where('firm_id', '=', attempt.firmId).executeTakeFirst();
+  return { name: app?.name ?? 'the application' };
+}
+
+/** Deletes the session as it was read (same stage): 401 when it already ended or changed meanwhile. */
+async function endSession(db: DbOrTx, session: Session): Promise<void> {
   const gone = await db.deleteFrom('sessions').where('id', '=', session.id).where('stage', '=', session.stage).executeTakeFirst();
   if (Number(gone.numDeletedRows) === 0) throw unauthorized();
+}
+
+/**
+ * The web door's answer to an Authentication: the session (pending, or full for a step-up) replaced by a new full one; returns its token.
+ * Only of the web door's own logins: a login another door opened (an application's enroll link) never becomes a Tessera session.
+ */
+export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, authentication: Authentication, actor: Actor): Promise<string> {
+  if (authentication.door !== 'web' || !authentication.signsIn) throw unauthorized();
+  const now = ctx.clock.now();
+  await endSession(db, session);
   const operator = authentication.subject.type === 'operator';
   return createSession(ctx, db, {
     principal: authentication.subject.type,

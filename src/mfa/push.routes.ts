@@ -4,7 +4,8 @@ import type { AppContext } from '../context.js';
 import { requirePendingLogin, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { userSecondFactorTarget } from './mfa-login.routes.js';
-import { coreLogin, pendingActor, sessionHold } from './pending-login.js';
+import { coreLogin, enrollmentHold, pendingActor, sessionHold } from './pending-login.js';
+import { answerEnrollment, EnrollmentConfirmedSchema } from './enrollment-end.js';
 import { beginPushEnrollment, completePushEnrollment, mailActivationLink, pushEnrollmentStatus } from '../factors/push/push-enrollment.service.js';
 import { startPush, waitForPush } from '../factors/push/push.service.js';
 
@@ -79,18 +80,14 @@ export const pushRoutes =
           tags,
           summary: 'After the activation: finish the login (backup codes at the first enrollment)',
           params: AuthenticatorParams,
-          response: {
-            200: Type.Object({ next: Type.Literal('home'), backupCodes: Type.Union([Type.Array(Type.String()), Type.Null()]) }),
-            ...errors(401, 404, 409, 423),
-          },
+          response: { 200: EnrollmentConfirmedSchema, ...errors(401, 404, 409, 423) },
         },
       },
       async (request, reply) => {
         const pending = await requirePendingLogin(ctx, request, ['enroll', 'full']);
         const actor = pendingActor(request, pending);
-        const result = await completePushEnrollment(ctx, coreLogin(pending), actor, request.params.authenticatorId, sessionHold(ctx, pending, actor));
-        setSessionCookie(ctx, reply, result.held);
-        return { next: 'home' as const, backupCodes: result.backupCodes };
+        const result = await completePushEnrollment(ctx, coreLogin(pending), actor, request.params.authenticatorId, enrollmentHold(ctx, pending, actor));
+        return answerEnrollment(ctx, reply, result.held, result.backupCodes);
       },
     );
 

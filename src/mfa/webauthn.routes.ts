@@ -8,7 +8,8 @@ import { requirePendingPrincipal, setSessionCookie } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { assertNotLocked } from '../core/lockout.js';
 import { secondFactorTarget } from './mfa-login.routes.js';
-import { coreLogin, pendingActor, sessionHold, setRememberCookie } from './pending-login.js';
+import { coreLogin, enrollmentHold, pendingActor, setRememberCookie } from './pending-login.js';
+import { answerEnrollment, EnrollmentConfirmedSchema } from './enrollment-end.js';
 import { verifySecondFactor } from './second-factor.service.js';
 import { withdrawEndedPushes } from '../factors/push/push.service.js';
 import { beginWebAuthn, confirmWebAuthn } from '../factors/webauthn/webauthn-enrollment.service.js';
@@ -23,7 +24,6 @@ const OptionsBody = Type.Object(
 const RegistrationStartSchema = Type.Object({ authenticatorId: Type.String(), options: CreationOptionsSchema });
 const VerifyParams = Type.Object({ authenticatorId: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 const RegistrationBody = Type.Object({ response: RegistrationResponseSchema }, { additionalProperties: false });
-const ConfirmResult = Type.Object({ next: Type.Literal('home'), backupCodes: Type.Union([Type.Array(Type.String()), Type.Null()]) });
 const AssertionBody = Type.Object({ response: AuthenticationResponseSchema, remember: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 const Home = Type.Object({ next: Type.Literal('home') });
 
@@ -60,15 +60,14 @@ export const webauthnRoutes =
           summary: 'Finish a security-key enrollment with the registration response; takes the seat, and finishes a pending login',
           params: VerifyParams,
           body: RegistrationBody,
-          response: { 200: ConfirmResult, ...errors(400, 401, 403, 404, 409, 423) },
+          response: { 200: EnrollmentConfirmedSchema, ...errors(400, 401, 403, 404, 409, 423) },
         },
       },
       async (request, reply) => {
         const pending = await requirePendingPrincipal(ctx, request, ['enroll', 'full']);
         const actor = pendingActor(request, pending);
-        const result = await confirmWebAuthn(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body.response, sessionHold(ctx, pending, actor));
-        setSessionCookie(ctx, reply, result.held);
-        return { next: 'home' as const, backupCodes: result.backupCodes };
+        const result = await confirmWebAuthn(ctx, coreLogin(pending), actor, request.params.authenticatorId, request.body.response, enrollmentHold(ctx, pending, actor));
+        return answerEnrollment(ctx, reply, result.held, result.backupCodes);
       },
     );
 

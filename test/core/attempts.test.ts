@@ -88,11 +88,20 @@ describe('a login attempt', () => {
       authTime: h.clock.now(),
       secondFactor: { satisfied: 'verified', method: 'webauthn' },
       stepUp: false,
+      door: 'oidc',
+      applicationId: null,
+      signsIn: true,
     });
     await expect(completeAttempt(h.ctx, h.ctx.db, attempt, actor, { satisfied: 'verified', method: 'webauthn' })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-    const bypass = await openAttempt(h.ctx, h.ctx.db, { owner: who.user, stage: 'enroll', door: 'duo', expiresAt: h.clock.now() + 5 * MINUTE });
-    expect(await completeAttempt(h.ctx, h.ctx.db, bypass, actor, { satisfied: 'not_needed', reason: 'no_seat_bypass' })).toMatchObject({ amr: ['pwd'], secondFactor: { satisfied: 'not_needed', reason: 'no_seat_bypass' } });
+    const bypass = await openAttempt(h.ctx, h.ctx.db, { owner: who.user, stage: 'enroll', door: 'oidc', expiresAt: h.clock.now() + 5 * MINUTE });
+    expect(await completeAttempt(h.ctx, h.ctx.db, bypass, actor, { satisfied: 'not_needed', reason: 'no_seat_bypass' })).toMatchObject({ amr: ['pwd'], secondFactor: { satisfied: 'not_needed', reason: 'no_seat_bypass' }, signsIn: true });
     expect((await auditEvents(h, { event: 'login.succeeded', subjectId: who.user.id })).at(-1)?.details).toMatchObject({ factors: ['password'], reason: 'no_seat_bypass' });
+    // An enrollment the Duo door opened (an application's enroll link) signs in nowhere: not a login.succeeded.
+    const signedIn = (await auditEvents(h, { event: 'login.succeeded', subjectId: who.user.id })).length;
+    const portal = await openAttempt(h.ctx, h.ctx.db, { owner: who.user, stage: 'enroll', door: 'duo', expiresAt: h.clock.now() + 5 * MINUTE });
+    expect(await completeAttempt(h.ctx, h.ctx.db, portal, actor, { satisfied: 'enrolled', method: 'totp' })).toMatchObject({ door: 'duo', signsIn: false });
+    expect(await auditEvents(h, { event: 'login.succeeded', subjectId: who.user.id })).toHaveLength(signedIn);
+    expect((await auditEvents(h, { event: 'duo.enrollment_completed', subjectId: who.user.id })).at(-1)?.details).toMatchObject({ method: 'totp', signedIn: false });
   });
 });
 

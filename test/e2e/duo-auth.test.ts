@@ -2,12 +2,13 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mfaFirm, person } from '../support/fixtures.js';
 import { firmWithAdmin, type TestFirm } from '../support/harness.js';
-import { startBrowserRig, signIn, type BrowserRig } from './browser.js';
+import { enrolAuthenticatorApp, startBrowserRig, signIn, type BrowserRig } from './browser.js';
 
 /**
  * The Duo Auth API's two screens in Chromium, at desktop width and on a 360 px phone: the
  * superuser gives a user a username alias (Users -> Edit), and an application's enroll_portal_url
- * opens the user's enrollment (a used or broken link says so). Screenshots go to test-results/.
+ * opens the user's enrollment (a used or broken link says so), which ends with no Tessera session:
+ * "Go back to <application> and sign in again". Screenshots go to test-results/.
  */
 describe('Duo Auth API screens in Chromium', () => {
   let rig: BrowserRig;
@@ -18,7 +19,8 @@ describe('Duo Auth API screens in Chromium', () => {
   beforeAll(async () => {
     rig = await startBrowserRig();
     page = rig.page;
-    f = await mfaFirm(rig.h, { enabled: 'staff' });
+    // The superuser enrolled (a covered superuser who is not is asked to enrol before any admin request).
+    f = await mfaFirm(rig.h, { enabled: 'staff', adminEnrolled: true });
   });
   afterAll(() => rig?.close());
 
@@ -40,7 +42,7 @@ describe('Duo Auth API screens in Chromium', () => {
     await expect.poll(async () => (await rig.h.ctx.db.selectFrom('users').select('username_alias').where('id', '=', pat.id).executeTakeFirstOrThrow()).username_alias).toBe('pat.alias');
   });
 
-  it('an enroll_portal_url opens the enrollment once; a used link says so', async () => {
+  it('an enroll_portal_url opens the enrollment once, ends it with no Tessera session (back to the application); a used link says so', async () => {
     const newcomer = await person(rig.h, f, { name: 'Nia Newcomer' });
     const res = await f.admin.post('/api/v1/admin/applications', { type: 'duo_auth_api', name: 'VPN' });
     expect(res.statusCode, res.body).toBe(201);
@@ -63,6 +65,20 @@ describe('Duo Auth API screens in Chromium', () => {
     await again.getByRole('alert').waitFor();
     await shot('enroll-link-used-360', again);
     expect(await again.getByRole('alert').textContent()).toMatch(/link/i);
+    await again.close();
+
+    // The enrollment itself (an authenticator app, backup codes), then the last screen: back to the application, signed in nowhere.
+    await enrolAuthenticatorApp(rig, phone);
+    const done = phone.getByRole('status');
+    await expect.poll(() => done.textContent()).toBe('Your authenticator is set up. Go back to VPN and sign in again.');
+    expect(await phone.getByRole('button', { name: 'Cancel and sign out' }).count()).toBe(0);
+    expect(await phone.getByRole('main').getByRole('link').count()).toBe(0);
+    await shot('enroll-link-done-360', phone);
+    await phone.setViewportSize({ width: 1280, height: 800 });
+    await shot('enroll-link-done-desktop', phone);
+    expect((await context.cookies()).filter((c) => c.name.includes('tessera_session'))).toEqual([]);
+    expect(await rig.h.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', newcomer.id).execute()).toEqual([]);
+    expect((await phone.request.get(`${rig.baseUrl}/api/v1/me`)).status()).toBe(401);
     await context.close();
   });
 });

@@ -95,6 +95,7 @@ describe('enrolment at the first login', () => {
       ],
       seatAvailable: true,
       enrolled: false,
+      application: null,
     });
     expectError(await agent.post(api('/mfa/enrollment/push'), { phone: { number: '+44 7911 123456' } }), 401, 'UNAUTHENTICATED');
     expectError(await agent.post(api('/mfa/enrollment/skip')), 401, 'UNAUTHENTICATED');

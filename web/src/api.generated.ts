@@ -4690,6 +4690,9 @@ export interface paths {
                             }[];
                             seatAvailable: boolean;
                             enrolled: boolean;
+                            application: {
+                                name: string;
+                            } | null;
                         };
                     };
                 };
@@ -4922,6 +4925,13 @@ export interface paths {
                         "application/json": {
                             /** @enum {string} */
                             next: "home";
+                            backupCodes: string[] | null;
+                        } | {
+                            /** @enum {string} */
+                            next: "application";
+                            application: {
+                                name: string;
+                            };
                             backupCodes: string[] | null;
                         };
                     };
@@ -5255,6 +5265,13 @@ export interface paths {
                         "application/json": {
                             /** @enum {string} */
                             next: "home";
+                            backupCodes: string[] | null;
+                        } | {
+                            /** @enum {string} */
+                            next: "application";
+                            application: {
+                                name: string;
+                            };
                             backupCodes: string[] | null;
                         };
                     };
@@ -5980,6 +5997,13 @@ export interface paths {
                             /** @enum {string} */
                             next: "home";
                             backupCodes: string[] | null;
+                        } | {
+                            /** @enum {string} */
+                            next: "application";
+                            application: {
+                                name: string;
+                            };
+                            backupCodes: string[] | null;
                         };
                     };
                 };
@@ -6189,7 +6213,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enrollment_completed" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6306,7 +6330,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enrollment_completed" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6439,7 +6463,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enrollment_completed" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */
@@ -6556,7 +6580,7 @@ export interface paths {
                     userId?: string;
                     /** @description Users whose email or name contains this text */
                     user?: string;
-                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
+                    event?: "login.succeeded" | "login.password_accepted" | "login.enroll_link_used" | "login.failed" | "login.throttled" | "login.refused_locked" | "login.mfa_bypassed_no_seat" | "logout" | "password.set" | "mfa.failed" | "mfa.replay_refused" | "mfa.locked" | "mfa.unlocked" | "login.step_up" | "mfa.push_sent" | "mfa.push_limited" | "mfa.push_approved" | "mfa.push_denied" | "mfa.push_fraud" | "mfa.push_answer_refused" | "mfa.webauthn_counter_regression" | "mfa.enrolled" | "mfa.enrollment_refused" | "mfa.enrollment_reset" | "mfa.enrollment_recycled" | "mfa.authenticator_renamed" | "mfa.authenticator_removed" | "mfa.backup_codes_regenerated" | "mfa.remembered_browsers_forgotten" | "device.activation_refused" | "device.auth_failed" | "user.created" | "user.updated" | "user.deactivated" | "user.deleted" | "user.password_link_sent" | "corporation.created" | "corporation.renamed" | "corporation.deleted" | "mfa.configuration_changed" | "mfa.corporation_added" | "mfa.corporation_changed" | "mfa.corporation_removed" | "mfa.policy_changed" | "application.created" | "application.changed" | "application.disabled" | "application.enabled" | "application.deleted" | "application.secret_rotated" | "duo.preauth" | "duo.auth" | "duo.auth_denied" | "duo.enroll" | "duo.enrollment_completed" | "duo.enroll_refused" | "duo.call" | "subscription.requested" | "subscription.licences_requested" | "subscription.activated" | "subscription.changed" | "subscription.declined" | "subscription.licence_request_declined" | "subscription.suspended" | "subscription.cancelled" | "firm.created";
                     result?: "success" | "failure";
                     factor?: "password" | "totp" | "push" | "webauthn" | "backup_code";
                     /** @description true: only failures and suspicious events ("Needs attention") */

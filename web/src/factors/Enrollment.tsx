@@ -18,8 +18,12 @@ interface EnrollmentProps {
   mode: EnrollmentMode;
   /** Straight to a setup, without the choice of method (My security's "Add security key", "Add a passkey"). */
   start?: EnrollmentSetup;
-  /** Enrolled (or, at first login with no licence free, skipped): where to go is the caller's choice. */
-  onFinished(result: { notice?: LoginNotice; added?: AddedKind }): void;
+  /**
+   * Enrolled (or, at first login with no licence free, skipped): where to go is the caller's
+   * choice. `application`: the enrollment an application's link opened ended with no Tessera
+   * session; the user goes back to that application and signs in there again.
+   */
+  onFinished(result: { notice?: LoginNotice; added?: AddedKind; application?: string }): void;
   /** The pending login is gone (401): the caller sends the user to sign in again. */
   onSignedOut?(): void;
   onCancel?(): void;
@@ -91,6 +95,9 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel, onE
   // bypass) is told so instead of being shown a QR code that could not be confirmed.
   const seatless = mode === 'add' && (noSeat !== null || (!info.enrolled && !info.seatAvailable));
 
+  // Opened by an application's enroll link: it ends with no Tessera session, back to the application.
+  const returnTo = info.application ? { application: info.application.name } : {};
+
   if (step.name === 'codes') {
     return (
       <Card title="Your backup codes">
@@ -98,7 +105,7 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel, onE
           codes={step.codes}
           lost={step.added === 'webauthn' || step.added === 'passkey' ? 'your security key' : 'your phone'}
           owner={`${info.user.name} (${info.user.email}) at ${info.firmName}`}
-          onContinue={() => onFinished({ added: step.added })}
+          onContinue={() => onFinished({ added: step.added, ...returnTo })}
         />
       </Card>
     );
@@ -107,7 +114,9 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel, onE
   return (
     <>
       {mode === 'first' && step.name === 'choose' ? <Explanation info={info} /> : null}
-      {canSkip ? (
+      {canSkip && info.application ? (
+        <ReturnNotice application={info.application.name} />
+      ) : canSkip ? (
         <SkipNotice message={noSeat} onSkipped={onFinished} />
       ) : seatless ? (
         <NoSeatNotice message={noSeat} onCancel={onCancel} />
@@ -124,7 +133,7 @@ export function Enrollment({ mode, start, onFinished, onSignedOut, onCancel, onE
             const { added } = step.setup;
             onEnrolled?.();
             if (codes && codes.length > 0) setStep({ name: 'codes', codes, added });
-            else onFinished({ added });
+            else onFinished({ added, ...returnTo });
           },
         })
       )}
@@ -184,6 +193,18 @@ function SkipNotice({ message, onSkipped }: { message: string | null; onSkipped(
           Continue without MFA
         </button>
       </div>
+    </Card>
+  );
+}
+
+/** No licence free in an enrollment an application's link opened: no skip into Tessera, the application decides. */
+function ReturnNotice({ application }: { application: string }) {
+  return (
+    <Card>
+      <p role="alert" className="notice notice-error">
+        No MFA licence is free in your firm right now, so you cannot set up two-factor authentication today. Go back to {application} and
+        sign in again.
+      </p>
     </Card>
   );
 }
