@@ -41,7 +41,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return {
     config: { kind: 'sqlite', file: path.join(dir, 'tessera.db') },
     async drop() {
-      fs.rmSync(dir, { recursive: true, force: true });
+      // Retried: SQLite may still be removing its -wal / -shm files as the folder goes (ENOTEMPTY,
+      // seen rarely in test/security/hardening.test.ts); if it still fails, the error names what was left.
+      try {
+        fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+      } catch (e) {
+        throw new Error(`could not remove ${dir} (left: ${fs.readdirSync(dir).join(', ')})`, { cause: e });
+      }
     },
   };
 }
