@@ -117,7 +117,8 @@ export async function seedFirm(db: Db, masterKey: string, o: { users: number; en
 
 /**
  * Sessions as POST /login leaves them: stage 'second_factor' (a pending login whose
- * password step is done) or 'full'. Returns the cookie tokens, in the order of `userIds`.
+ * password step is done, with the login attempt the password step opens beside it) or 'full'.
+ * Returns the cookie tokens, in the order of `userIds`.
  */
 export async function seedSessions(db: Db, firmId: string, userIds: string[], stage: 'second_factor' | 'full', lifetimeMs = 10 * 60_000): Promise<string[]> {
   const now = Date.now();
@@ -137,6 +138,23 @@ export async function seedSessions(db: Db, firmId: string, userIds: string[], st
     user_agent: 'bench',
   }));
   await inChunks(rows, 500, (c) => db.insertInto('sessions').values(c).execute());
+  if (stage === 'second_factor') {
+    const attempts = rows.map((r) => ({
+      id: randomUUID(),
+      subject_type: 'user' as const,
+      user_id: r.user_id,
+      operator_id: null,
+      firm_id: firmId,
+      stage: 'second_factor' as const,
+      door: 'web' as const,
+      application_id: null,
+      session_id: r.id,
+      created_at: now,
+      expires_at: r.expires_at,
+      enrolling_authenticator_id: null,
+    }));
+    await inChunks(attempts, 500, (c) => db.insertInto('login_attempts').values(c).execute());
+  }
   return tokens;
 }
 
