@@ -180,4 +180,18 @@ describe('the activation link by mail (issue 16 item 7)', () => {
     expect((await (await DeviceSimulator.create(h.app, clock)).activate(link)).statusCode).toBe(200);
     expectError(await agent.post(mailPath), 410, 'ACTIVATION_INVALID');
   });
+
+  it('mails one activation\'s link three times at once, then asks to wait (429 with Retry-After); nothing more is queued', async () => {
+    const f = await mfaFirm(h);
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll', browserOf(h));
+    const begun = await beginMobile(agent);
+    const mailPath = api(`/mfa/enrollment/push/${begun.authenticatorId}/mail`);
+    for (let i = 0; i < 3; i++) expect((await agent.post(mailPath)).statusCode).toBe(200);
+    const refused = await agent.post(mailPath);
+    expectError(refused, 429, 'TOO_MANY_ATTEMPTS');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    const queued = await h.ctx.db.selectFrom('mail_outbox').select('id').where('to_address', '=', user.email).where('subject', '=', 'Set up the Tessera Authenticator on your phone').execute();
+    expect(queued).toHaveLength(3);
+  });
 });

@@ -67,7 +67,7 @@ export const pushRoutes =
           tags,
           summary: 'Mail the activation link to the user\'s own address (to open it on the phone); as single-use and short-lived as the QR code',
           params: AuthenticatorParams,
-          response: { 200: Type.Object({ sentTo: Type.String(), expiresAt: Type.Integer() }), ...errors(401, 404, 410) },
+          response: { 200: Type.Object({ sentTo: Type.String(), expiresAt: Type.Integer() }), ...errors(401, 404, 410, 429) },
         },
       },
       async (request) => mailActivationLink(ctx, coreLogin(await requirePendingLogin(ctx, request, ['enroll', 'full'])), request.params.authenticatorId),

@@ -2,7 +2,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Actor } from '../../audit/audit.service.js';
 import type { AppContext } from '../../context.js';
-import { AppError, notFound, unauthorized } from '../../core/errors.js';
+import { AppError, notFound, tooManyAttempts, unauthorized } from '../../core/errors.js';
+import { reserveAttempt, settleAttempt, type ThrottlePolicy } from '../../core/throttle.js';
 import { issueBackupCodes } from '../backup-codes/backup-codes.factor.js';
 import { ACTIVATION_TTL_MS, PUSH_LABEL } from './push.factor.js';
 import { assertMayBeginEnrollment, completeEnrollment, noteEnrollment, type EnrollmentConfirmed, type EnrollmentLogin, type Enrollee, type Hold } from '../../core/enrollment.js';
@@ -150,6 +151,12 @@ export async function pushEnrollmentProgress(ctx: AppContext, enrolling: Enrollm
  * at a computer whose phone has mail. The link is as single-use and short-lived as the QR code;
  * a used, expired or unreadable code (sealed under a retired key) is 410 ACTIVATION_INVALID.
  */
+/**
+ * Mails of one activation's link: each one counts, so a pending login cannot fill the user's
+ * mailbox (and the outbox): three at once, then a growing wait, at most ten an hour.
+ */
+const ACTIVATION_MAIL_POLICY: ThrottlePolicy = { freeFailures: 3, baseDelayMs: 1000, maxDelayMs: 60_000, hourlyCap: 10 };
+
 export async function mailActivationLink(ctx: AppContext, enrolling: EnrollmentLogin, authenticatorId: string): Promise<{ sentTo: string; expiresAt: number }> {
   const login = pushEnrollmentLogin(enrolling);
   const row = await ownActivation(ctx, login, authenticatorId);
@@ -163,6 +170,9 @@ export async function mailActivationLink(ctx: AppContext, enrolling: EnrollmentL
     if (err instanceof SecretUnavailable) throw new AppError('ACTIVATION_INVALID');
     throw err;
   }
+  const throttle = await reserveAttempt(ctx.db, ctx.clock, [{ scope: 'activation_mail', key: row.activation_id, policy: ACTIVATION_MAIL_POLICY }]);
+  if (!throttle.allowed) throw tooManyAttempts(Math.ceil(throttle.retryAfterMs / 1000));
+  await settleAttempt(ctx.db, throttle.ticket, 'failure');
   const { subject } = login;
   const firm = await ctx.db.selectFrom('firms').select('name').where('id', '=', subject.firm_id).executeTakeFirstOrThrow();
   const content = templates.activationLink({ name: subject.name, firmName: firm.name, url: `${ctx.config.publicUrl.origin}/authenticator#activate=${code}`, expiresAt });
