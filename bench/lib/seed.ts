@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Secret } from 'otpauth';
 import { loadConfig } from '../../src/config.js';
 import { SecretBox, keyIdOf } from '../../src/crypto/secret-box.js';
+import type { NewApplicationRow } from '../../src/applications/application.table.js';
 import { createDatabase, type Db } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { hashPassword } from '../../src/core/passwords.js';
@@ -164,4 +165,43 @@ export async function csrfPair(url: string): Promise<{ cookie: string; token: st
   const setCookie = res.headers.getSetCookie().find((c) => c.startsWith('tessera_csrf='))!;
   const { token } = (await res.json()) as { token: string };
   return { cookie: setCookie.split(';')[0]!, token };
+}
+
+/**
+ * An application of the firm, written as the registry writes one: its secret sealed with the
+ * server's master key, bound to the row's id. `fields` are the type's own columns.
+ */
+export async function seedApplication(
+  databaseUrl: string,
+  masterKey: string,
+  fields: Pick<NewApplicationRow, 'firm_id' | 'type' | 'name' | 'client_id'> & Partial<Pick<NewApplicationRow, 'client_type' | 'token_endpoint_auth_method' | 'redirect_uris' | 'new_user_policy'>>,
+  secret: string,
+): Promise<void> {
+  const key = Buffer.from(masterKey, 'base64');
+  const box = new SecretBox({ id: keyIdOf(key), key });
+  const id = randomUUID();
+  const now = Date.now();
+  const db = await openDb(databaseUrl);
+  await db
+    .insertInto('applications')
+    .values({
+      client_type: null,
+      token_endpoint_auth_method: null,
+      redirect_uris: '[]',
+      new_user_policy: null,
+      ...fields,
+      id,
+      post_logout_redirect_uris: '[]',
+      allowed_kinds: null,
+      status: 'active',
+      secret: box.seal(secret, id),
+      previous_secret: null,
+      previous_expires_at: null,
+      secret_rotated_at: null,
+      created_by: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  await db.destroy();
 }

@@ -1,10 +1,10 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { SecretBox, keyIdOf } from '../../src/crypto/secret-box.js';
+import { createHmac } from 'node:crypto';
+import { newIntegrationKey, newSecretKey } from '../../src/applications/credentials.js';
 import { canonicalText, canonicalParams } from '../../src/duo/signature.js';
 import { passcodeOf } from '../lib/flows.js';
 import { healthBaseline, load, type LoadResult } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
-import { openDb, seedFirm, type SeededFirm } from '../lib/seed.js';
+import { openDb, seedApplication, seedFirm, type SeededFirm } from '../lib/seed.js';
 import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.js';
 
 /**
@@ -20,40 +20,11 @@ interface Keys {
   skey: string;
 }
 
-/** An Auth API application written as the registry writes one. */
-async function seedApplication(databaseUrl: string, masterKey: string, firmId: string): Promise<Keys> {
-  const key = Buffer.from(masterKey, 'base64');
-  const box = new SecretBox({ id: keyIdOf(key), key });
-  const id = randomUUID();
-  const ikey = `DI${randomBytes(9).toString('hex').toUpperCase()}`;
-  const skey = randomBytes(30).toString('base64').replace(/[+/=]/g, 'x').slice(0, 40);
-  const db = await openDb(databaseUrl);
-  const now = Date.now();
-  await db
-    .insertInto('applications')
-    .values({
-      id,
-      firm_id: firmId,
-      type: 'duo_auth_api',
-      name: 'Bench VPN',
-      client_id: ikey,
-      client_type: null,
-      token_endpoint_auth_method: null,
-      redirect_uris: '[]',
-      post_logout_redirect_uris: '[]',
-      allowed_kinds: null,
-      new_user_policy: 'deny',
-      status: 'active',
-      secret: box.seal(skey, id),
-      previous_secret: null,
-      previous_expires_at: null,
-      secret_rotated_at: null,
-      created_by: null,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
-  await db.destroy();
+/** An Auth API application of the firm, with keys as the registry makes them. */
+async function seedAuthApi(databaseUrl: string, masterKey: string, firmId: string): Promise<Keys> {
+  const ikey = newIntegrationKey();
+  const skey = newSecretKey();
+  await seedApplication(databaseUrl, masterKey, { firm_id: firmId, type: 'duo_auth_api', name: 'Bench VPN', client_id: ikey, new_user_policy: 'deny' }, skey);
   return { ikey, skey };
 }
 
@@ -97,7 +68,7 @@ export const duo: Scenario = {
       const db = await openDb(database.url);
       const firm: SeededFirm = await seedFirm(db, server.masterKey, { users, enrolled: users });
       await db.destroy();
-      const keys = await seedApplication(database.url, server.masterKey, firm.firmId);
+      const keys = await seedAuthApi(database.url, server.masterKey, firm.firmId);
       const enrolled = firm.users.filter((u) => u.secret);
       const baseline = await healthBaseline(server.url, server.pid);
       const preauthOf = (i: number) => ({ username: enrolled[i % enrolled.length]!.email });

@@ -1,12 +1,12 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { keyIdOf, SecretBox } from '../../src/crypto/secret-box.js';
+import { newClientSecret } from '../../src/applications/credentials.js';
 import { Browser, expectThat, FlowError, Recorder } from '../lib/flow-client.js';
 import { passcodeOf } from '../lib/flows.js';
 import { healthBaseline } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
-import { BENCH_PASSWORD, openDb, seedFirm, type SeededFirm, type SeededUser } from '../lib/seed.js';
+import { BENCH_PASSWORD, openDb, seedApplication, seedFirm, type SeededFirm, type SeededUser } from '../lib/seed.js';
 import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.js';
 
 /**
@@ -22,39 +22,15 @@ import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.
 const CLIENT_ID = 'bench-portal';
 const REDIRECT_URI = 'https://portal.bench.example/callback';
 
-/** The application, written as the registry writes it (its secret sealed with the server's master key, bound to its id). */
+/** The application, a confidential client with a secret as the registry makes one. */
 async function registerApplication(databaseUrl: string, masterKey: string, firmId: string): Promise<string> {
-  const db = await openDb(databaseUrl);
-  const key = Buffer.from(masterKey, 'base64');
-  const box = new SecretBox({ id: keyIdOf(key), key });
-  const id = randomUUID();
-  const secret = randomBytes(48).toString('base64url');
-  const now = Date.now();
-  await db
-    .insertInto('applications')
-    .values({
-      id,
-      firm_id: firmId,
-      type: 'oidc',
-      name: 'Bench Portal',
-      client_id: CLIENT_ID,
-      client_type: 'confidential',
-      token_endpoint_auth_method: 'client_secret_basic',
-      redirect_uris: JSON.stringify([REDIRECT_URI]),
-      post_logout_redirect_uris: '[]',
-      allowed_kinds: null,
-      new_user_policy: null,
-      status: 'active',
-      secret: box.seal(secret, id),
-      previous_secret: null,
-      previous_expires_at: null,
-      secret_rotated_at: null,
-      created_by: null,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
-  await db.destroy();
+  const secret = newClientSecret();
+  await seedApplication(
+    databaseUrl,
+    masterKey,
+    { firm_id: firmId, type: 'oidc', name: 'Bench Portal', client_id: CLIENT_ID, client_type: 'confidential', token_endpoint_auth_method: 'client_secret_basic', redirect_uris: JSON.stringify([REDIRECT_URI]) },
+    secret,
+  );
   return secret;
 }
 
