@@ -8,7 +8,7 @@ import type { AppContext } from '../context.js';
 import { decideAfterPassword, reasonMeaning } from '../core/decision.js';
 import { AppError } from '../core/errors.js';
 import { lockedUntil } from '../core/lockout.js';
-import { openAttempt, type LoginAttempt } from '../core/login-attempt.js';
+import { endAttempt, openAttempt, type LoginAttempt } from '../core/login-attempt.js';
 import { recordBypass } from '../core/seats.js';
 import { answerSecondFactor } from '../core/second-factor.js';
 import type { DbOrTx } from '../db/database.js';
@@ -329,7 +329,7 @@ export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Pr
       answer = final('allow', 'allow', MSG.allow);
     } catch (err) {
       answer = refusal(err);
-      await ctx.db.deleteFrom('login_attempts').where('id', '=', attempt.id).execute();
+      await endAttempt(ctx.db, attempt.id);
     }
     await auditCall(ctx, ctx.db, call, answer.result === 'deny' ? 'duo.auth_denied' : 'duo.auth', user, { factor: 'passcode', method, result: answer.result, status: answer.status });
     return input.async ? { txid: await finishedTransaction(ctx, call, user, answer) } : answer;
@@ -347,7 +347,7 @@ export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Pr
     push = await startPush(ctx, login, actor, call.log, { app: call.integration.name, details, number });
   } catch (err) {
     const answer = refusal(err);
-    await ctx.db.deleteFrom('login_attempts').where('id', '=', attempt.id).execute();
+    await endAttempt(ctx.db, attempt.id);
     await auditCall(ctx, ctx.db, call, 'duo.auth_denied', user, { factor: 'push', result: answer.result, status: answer.status });
     return input.async ? { txid: await finishedTransaction(ctx, call, user, answer) } : answer;
   }
@@ -492,7 +492,7 @@ async function pollTransaction(ctx: AppContext, call: DuoCall, txid: string, max
   }
   // The first poll to see the end writes it; a later one reads what was written.
   await ctx.db.updateTable('duo_transactions').set(outcome).where('id', '=', txid).where('result', '=', 'waiting').execute();
-  if (outcome.result === 'deny') await ctx.db.deleteFrom('login_attempts').where('id', '=', row.attempt_id).execute();
+  if (outcome.result === 'deny') await endAttempt(ctx.db, row.attempt_id);
   return readFinal(ctx, txid);
 }
 
@@ -543,7 +543,7 @@ export async function enroll(ctx: AppContext, call: DuoCall, input: { username?:
   try {
     begun = await beginPushEnrollment(ctx, { attempt, subject: user }, { validMs });
   } catch (err) {
-    await ctx.db.deleteFrom('login_attempts').where('id', '=', attempt.id).execute();
+    await endAttempt(ctx.db, attempt.id);
     if (!(err instanceof AppError)) throw err;
     await auditCall(ctx, ctx.db, call, 'duo.enroll_refused', user, { result: 'refused', reason: err.code });
     throw new DuoError('INVALID_PARAMETERS', `username: ${err.message}`);
@@ -582,7 +582,7 @@ export async function enrollStatus(ctx: AppContext, call: DuoCall, input: { user
   else if (row.status === 'active') status = 'success';
   else if (row.used_at === null && Number(row.expires_at) > ctx.clock.now() && row.application_id === call.integration.applicationId) status = 'waiting';
   else status = 'invalid';
-  if (status === 'success' && row?.attempt_id) await ctx.db.deleteFrom('login_attempts').where('id', '=', row.attempt_id).execute();
+  if (status === 'success' && row?.attempt_id) await endAttempt(ctx.db, row.attempt_id);
   await auditCall(ctx, ctx.db, call, 'duo.call', undefined, { endpoint: 'enroll_status', status });
   return status;
 }
