@@ -37,6 +37,9 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await ctx.db.deleteFrom('push_transactions').where('created_at', '<', now - 365 * DAY).execute();
   await ctx.db.deleteFrom('device_activations').where('expires_at', '<', now - DAY).execute();
   await pruneDeviceNonces(ctx.db, now);
+  // Universal Prompt logins and the client assertions' jti, once nothing can use them any more.
+  await ctx.db.deleteFrom('duo_prompts').where('expires_at', '<=', now).execute();
+  await ctx.db.deleteFrom('duo_client_assertions').where('expires_at', '<=', now).execute();
   await dropExpiredPreviousSecrets(ctx.db, now);
   await pruneOidcPayloads(ctx.db, ctx.clock);
   await pruneSigningKeys(ctx);

@@ -161,6 +161,13 @@ export const AUDIT_EVENTS = {
   'duo.enrollment_completed': { category: 'enrollment', label: "Enrollment from an application's link finished (no Tessera session: back to the application)", result: 'success', factor: method },
   'duo.enroll_refused': { category: 'enrollment', label: 'Duo Auth API: enroll refused', result: 'failure' },
   'duo.call': { category: 'sign_in', label: 'Duo Auth API call', result: 'success' },
+  // The Universal Prompt (Web SDK v4, src/duo/universal-prompt.service.ts).
+  'duo.request_refused': { category: 'sign_in', label: 'Duo Web SDK: request refused (bad client assertion or request object)', result: 'failure' },
+  'duo.prompt_opened': { category: 'sign_in', label: 'Duo Web SDK: Universal Prompt opened', result: 'success' },
+  'duo.prompt_allowed': { category: 'second_factor', label: 'Duo Web SDK: login allowed', result: 'success', factor: method },
+  'duo.prompt_denied': { category: 'second_factor', label: 'Duo Web SDK: login denied', result: 'failure', factor: method, flag: (d) => (d.status === 'fraud' ? 'Fraud' : d.status === 'locked_out' ? 'Lockout' : 'Denied') },
+  'duo.token_issued': { category: 'sign_in', label: 'Duo Web SDK: code exchanged for the result', result: 'success' },
+  'duo.token_refused': { category: 'sign_in', label: 'Duo Web SDK: code exchange refused', result: 'failure' },
 
   // Subscriptions and licences
   'subscription.requested': { category: 'subscription', label: 'Subscription requested', result: 'success' },

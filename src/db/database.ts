@@ -1,3 +1,4 @@
+import type { DuoClientAssertionTable, DuoPromptTable } from '../duo/duo-prompt.table.js';
 import type { DuoTransactionTable } from '../duo/duo-transaction.table.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -58,6 +59,8 @@ export interface Database {
   oidc_signing_keys: OidcSigningKeyTable;
   login_attempts: LoginAttemptTable;
   duo_transactions: DuoTransactionTable;
+  duo_prompts: DuoPromptTable;
+  duo_client_assertions: DuoClientAssertionTable;
 }
 
 export type Db = Kysely<Database>;

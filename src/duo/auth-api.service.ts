@@ -132,7 +132,7 @@ export type PreauthAnswer =
   | { result: 'auth'; status_msg: string; devices: DuoDevice[]; txid?: string; verification_code?: string; expiration?: number };
 
 /** Why a call is refused or let through before the core's decision (the user Tessera knows, or not). */
-type Gate = { result: 'allow' | 'deny'; reason: string; statusMsg: string } | { user: User };
+export type Gate = { result: 'allow' | 'deny'; reason: string; statusMsg: string } | { user: User };
 
 const UNKNOWN_USER_MSG = {
   allow: 'Allowing unknown user.',
@@ -142,7 +142,7 @@ const UNKNOWN_USER_MSG = {
 } as const;
 
 /** The checks before the core's decision: the user exists (else the new user policy), can log in, and may use this application. */
-async function gate(db: DbOrTx, integration: DuoIntegration, who: Who): Promise<Gate> {
+export async function gate(db: DbOrTx, integration: DuoIntegration, who: Who): Promise<Gate> {
   const user = await findDuoUser(db, integration.firmId, who);
   if (!user) {
     const policy = integration.newUserPolicy;
@@ -187,9 +187,7 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
       if (decision.reason === 'no_seat_bypass') await recordBypass(ctx, tx, actor, user.id, user.firm_id);
       answer = { result: 'allow', status_msg: meaning.duoStatusMsg };
     } else if (decision.verdict === 'enroll') {
-      const token = randomBytes(32).toString('base64url');
-      await insertTransaction(tx, call, user, { id: enrollLinkId(token), kind: 'enroll_portal', result: 'waiting', status: 'enroll', status_msg: meaning.duoStatusMsg, created_at: now, expires_at: now + ENROLL_PORTAL_TTL_MS });
-      answer = { result: 'enroll', status_msg: meaning.duoStatusMsg, enroll_portal_url: new URL(`/enroll/duo#${token}`, ctx.config.publicUrl).toString() };
+      answer = { result: 'enroll', status_msg: meaning.duoStatusMsg, enroll_portal_url: await enrollPortalUrl(ctx, tx, call, user, meaning.duoStatusMsg) };
     } else if (lockedUntil(user, now) !== null) {
       answer = { result: 'deny', status_msg: reasonMeaning('locked').duoStatusMsg };
     } else {
@@ -211,9 +209,17 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
   });
 }
 
+/** A one-time enroll_portal_url for a user who must enroll (preauth; the Universal Prompt's "set up now"). */
+export async function enrollPortalUrl(ctx: AppContext, db: DbOrTx, call: Pick<DuoCall, 'integration'>, user: User, statusMsg: string): Promise<string> {
+  const token = randomBytes(32).toString('base64url');
+  const now = ctx.clock.now();
+  await insertTransaction(db, call, user, { id: enrollLinkId(token), kind: 'enroll_portal', result: 'waiting', status: 'enroll', status_msg: statusMsg, created_at: now, expires_at: now + ENROLL_PORTAL_TTL_MS });
+  return new URL(`/enroll/duo#${token}`, ctx.config.publicUrl).toString();
+}
+
 type NewTransaction = Pick<DuoTransaction, 'id' | 'kind' | 'result' | 'status' | 'status_msg' | 'created_at' | 'expires_at'> & Partial<Pick<DuoTransaction, 'number' | 'attempt_id' | 'push_id'>>;
 
-async function insertTransaction(db: DbOrTx, call: DuoCall, user: User, t: NewTransaction): Promise<void> {
+async function insertTransaction(db: DbOrTx, call: Pick<DuoCall, 'integration'>, user: User, t: NewTransaction): Promise<void> {
   await db
     .insertInto('duo_transactions')
     .values({

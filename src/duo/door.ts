@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.js';
 import { authApiRoutes } from './auth-api.routes.js';
+import { universalPromptRoutes } from './universal-prompt.routes.js';
 import { duoIntegration, markAuthenticated, type DuoIntegration } from './authenticated.js';
 import { DuoError, sendDuoError } from './envelope.js';
 import { decodeFormPairs, decodeUtf8, paramsObject } from './form-params.js';
@@ -8,7 +9,7 @@ import { DUO_PREFIXES, type DuoPrefix, type DuoRouteModule } from './route-modul
 import { authenticateSignedRequest, type SignedBody } from './signature.js';
 
 /**
- * The Duo door: Duo's Auth API (and later the Universal Prompt) for applications that keep
+ * The Duo door: Duo's Auth API and the Web SDK's Universal Prompt for applications that keep
  * Duo's own client libraries and change only the API hostname and keys. A self-contained
  * Fastify plugin at the root (Duo's paths, not /api/v1): its own body parsers (form-encoded
  * and JSON, with the raw bytes the signature needs), its own error and not-found handlers
@@ -39,7 +40,7 @@ export type LookupIntegration<I extends DuoIntegration = DuoIntegration> = (ikey
 export { DUO_PREFIXES, duoIntegration, type DuoIntegration, type DuoPrefix, type DuoRouteModule };
 
 /** Every endpoint module of the door, in one list. */
-export const duoRouteModules: DuoRouteModule[] = [authApiRoutes];
+export const duoRouteModules: DuoRouteModule[] = [authApiRoutes, universalPromptRoutes];
 
 export interface DuoDoorOptions<I extends DuoIntegration = DuoIntegration> {
   lookupIntegration: LookupIntegration<I>;

@@ -3,7 +3,7 @@ import type { AppContext } from '../context.js';
 
 /**
  * The path prefixes Duo's clients call: the Auth API, and the Universal Prompt's OAuth endpoints
- * (health_check, authorize, token: still to come). Each answers Duo's envelope, a 404 included.
+ * (health_check, authorize, token; and the prompt page's calls). Each answers Duo's envelope, a 404 included.
  */
 export const DUO_PREFIXES = ['/auth/v2', '/oauth/v1'] as const;
 export type DuoPrefix = (typeof DUO_PREFIXES)[number];

@@ -1,12 +1,11 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceSimulator } from '../support/device-simulator.js';
 import { nodeDuoCall, runPythonDuo, runPythonJob, type DuoTarget, type PythonClientOptions, type PythonResult } from '../support/duo-clients.js';
-import { OffsetClock } from '../support/duo-server.js';
+import { pendingPush as pendingPushOf, startDuoTlsHarness, type DuoClock, type DuoTlsHarness } from '../support/duo-tls-harness.js';
 import { pushUser, totpUser, freshCode, type PushUser, type TotpUser } from '../support/factors.js';
 import { api, mfaFirm, person, seatsUsed } from '../support/fixtures.js';
-import { Agent, startHarness, type Harness, type TestFirm } from '../support/harness.js';
-import { createTestPki, type TestPki } from '../support/tls.js';
+import { Agent, type Harness, type TestFirm } from '../support/harness.js';
+import type { TestPki } from '../support/tls.js';
 
 /**
  * Duo's Auth API v2 on the authentication core (issue 15 items 1-3), proven with Duo's OFFICIAL
@@ -17,13 +16,7 @@ import { createTestPki, type TestPki } from '../support/tls.js';
  * simulator the push tests use. Runs on SQLite, or on PostgreSQL with TESSERA_TEST_DATABASE_URL.
  */
 
-/** The system clock moved by hand: the official clients date their requests by the real clock; TOTP steps move with advance(). */
-class DuoClock extends OffsetClock {
-  override advance(ms: number): void {
-    this.offsetMs += ms;
-  }
-}
-
+let duo: DuoTlsHarness;
 let pki: TestPki;
 let h: Harness;
 let clock: DuoClock;
@@ -41,11 +34,8 @@ async function newApplication(firm: TestFirm, name: string, newUserPolicy?: 'enr
 }
 
 beforeAll(async () => {
-  pki = await createTestPki();
-  clock = new DuoClock();
-  h = await startHarness({ clock, env: { TESSERA_TLS_CERT: pki.certFile, TESSERA_TLS_KEY: pki.keyFile } });
-  await h.app.listen({ host: 'localhost', port: 0 });
-  target = { host: 'localhost', port: (h.app.server.address() as AddressInfo).port, caFile: pki.caFile, caPem: pki.caPem };
+  duo = await startDuoTlsHarness();
+  ({ pki, h, clock, target } = duo);
   // Superusers enrolled: a covered superuser who is not is asked to enrol before any admin request (issue 16 item 4).
   f = await mfaFirm(h, { enabled: 'staff', adminEnrolled: true });
   keys = await newApplication(f, 'VPN gateway');
@@ -53,8 +43,7 @@ beforeAll(async () => {
   coder = await totpUser(h, f);
 }, 60_000);
 afterAll(async () => {
-  await h?.close();
-  pki?.remove();
+  await duo?.close();
 });
 
 const py = (over: Partial<PythonClientOptions> = {}): PythonClientOptions => ({ ikey: keys.ikey, skey: keys.skey, host: 'localhost', port: target.port, ca_certs: pki.caFile, ...over });
@@ -75,14 +64,7 @@ const auditOf = (event: string, subjectId?: string) => {
 };
 
 /** The pending push of a user, as the phone sees it (after the Duo call sent it). */
-async function pendingPush(userId: string): Promise<{ id: string; number: string }> {
-  for (let i = 0; i < 200; i++) {
-    const row = await h.ctx.db.selectFrom('push_transactions').select(['id', 'number']).where('user_id', '=', userId).where('status', '=', 'pending').executeTakeFirst();
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no push arrived');
-}
+const pendingPush = (userId: string) => pendingPushOf(h, userId);
 
 /** A verified push reserved at preauth: what the application shows, and the txid it passes to /auth. */
 async function verifiedPreauth(username: string) {

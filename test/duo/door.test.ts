@@ -244,12 +244,12 @@ describe('secret key rotation', () => {
 describe('@duosecurity/duo_universal 3.x reaches Tessera over TLS', () => {
   const options = { clientId: 'DIAAAAAAAAAAAAAAAAAA', clientSecret: 'a'.repeat(40), redirectUrl: 'https://portal.example/duo-callback' };
 
-  it("with our CA in place of its pinned ones (its endpoints are still to come: a 404 in Duo's envelope)", async () => {
+  it("with our CA in place of its pinned ones (a client id the registry does not know: Duo's FAIL shape; the flows: universal-prompt.test.ts)", async () => {
     const err = await universalClient(server.target, options)
       .healthCheck()
       .then(() => null, (e: unknown) => e as { inner?: { response?: { status?: number; data?: unknown } } });
-    expect(err?.inner?.response?.status).toBe(404);
-    expect(err?.inner?.response?.data).toEqual({ stat: 'FAIL', code: 40401, message: 'Resource not found' });
+    expect(err?.inner?.response?.status).toBe(400);
+    expect(err?.inner?.response?.data).toEqual({ stat: 'FAIL', code: 40002, timestamp: expect.any(Number), message: 'invalid_client', message_detail: 'Invalid Client ID.' });
   });
 
   it('and, unmodified, refuses our private CA: its Duo pins are intact', async () => {

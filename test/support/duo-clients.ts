@@ -184,7 +184,7 @@ export async function nodeDuoCall(
 // --- @duosecurity/duo_universal ------------------------------------------------------------
 
 /** A Universal Prompt client for Tessera at `target`, trusting our CA instead of Duo's pinned ones. */
-export function universalClient(target: DuoTarget, options: { clientId: string; clientSecret: string; redirectUrl: string }): UniversalClient {
+export function universalClient(target: DuoTarget, options: { clientId: string; clientSecret: string; redirectUrl: string; useDuoCodeAttribute?: boolean }): UniversalClient {
   const client = new UniversalClient({ ...options, apiHost: `${target.host}:${target.port}` });
   (client as unknown as { axios: { defaults: { httpsAgent: https.Agent } } }).axios.defaults.httpsAgent = new https.Agent({ ca: target.caPem });
   return client;
