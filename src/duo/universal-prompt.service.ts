@@ -465,7 +465,7 @@ async function answerWith(ctx: AppContext, p: PromptLogin, actor: Actor, log: Fa
 export async function promptPush(ctx: AppContext, p: PromptLogin, actor: Actor, log: FastifyBaseLogger): Promise<{ number: string; expiresInSeconds: number }> {
   requireSecondFactor(p);
   try {
-    const started = await startPush(ctx, loginOf(p), actor, log, { app: p.integration.name, details: [['User', p.prompt.username]] });
+    const started = await startPush(ctx, loginOf(p), actor, log, { app: p.integration.name });
     await ctx.db.updateTable('duo_prompts').set({ push_id: started.transactionId }).where('id', '=', p.prompt.id).where('result', '=', 'waiting').execute();
     return { number: started.number, expiresInSeconds: started.expiresInSeconds };
   } catch (err) {

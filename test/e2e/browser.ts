@@ -34,6 +34,12 @@ export interface BrowserRigOptions {
    * "localhost", which is a secure context over plain http too.
    */
   publicHost?: '127.0.0.1' | 'localhost';
+  /**
+   * Tessera serves TLS itself with this certificate (a test CA's, for localhost): the public URL
+   * is https://localhost:<port>, as Duo's clients need. The browser trusts it by
+   * --ignore-certificate-errors (its service worker included); the test's own clients trust the CA.
+   */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
@@ -44,12 +50,13 @@ export async function startBrowserRig(options: BrowserRigOptions = {}): Promise<
   if (!fs.existsSync(path.join(webDistDir(), 'index.html'))) throw new Error('Build the web apps first: npm run build');
   if (!fs.existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium`);
   const port = await freePort();
-  const baseUrl = `http://${options.publicHost ?? '127.0.0.1'}:${port}`;
-  const h = await startHarness({ env: { TESSERA_PUBLIC_URL: baseUrl, TESSERA_PORT: String(port) } });
-  await h.app.listen({ host: '127.0.0.1', port });
+  const baseUrl = options.tls ? `https://localhost:${port}` : `http://${options.publicHost ?? '127.0.0.1'}:${port}`;
+  const tlsEnv: Record<string, string> = options.tls ? { TESSERA_TLS_CERT: options.tls.certFile, TESSERA_TLS_KEY: options.tls.keyFile } : {};
+  const h = await startHarness({ env: { TESSERA_PUBLIC_URL: baseUrl, TESSERA_PORT: String(port), ...tlsEnv } });
+  await h.app.listen({ host: options.tls ? 'localhost' : '127.0.0.1', port });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...(options.tls ? ['--ignore-certificate-errors'] : [])],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

@@ -8,6 +8,7 @@ import { AdminSubscriptions } from './pages/AdminSubscriptions';
 import { AdminUsers } from './pages/AdminUsers';
 import { Home } from './pages/Home';
 import { Enroll } from './pages/Enroll';
+import { DuoPrompt } from './pages/DuoPrompt';
 import { EnrollLink } from './pages/EnrollLink';
 import { Login } from './pages/Login';
 import { MySecurity } from './pages/MySecurity';
@@ -44,6 +45,9 @@ function adminPage(path: string): ReactNode {
 
 /** Chooses the page for a path, sending visitors who may not see it to the right sign-in page. */
 function route(path: string, session: Session): ReactNode {
+  // An application's Universal Prompt (Duo Web SDK): second factor only, no Tessera session.
+  const prompt = /^\/duo\/prompt\/([0-9a-f-]{36})$/.exec(path);
+  if (prompt) return <DuoPrompt id={prompt[1]!} />;
   switch (path) {
     case '/login':
       return <Login key="user" audience="user" />;
