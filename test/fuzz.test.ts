@@ -10,6 +10,7 @@ import { ManualClock } from '../src/clock.js';
 import { isDeviceApi } from '../src/device/device.routes.js';
 import { isProviderRoute } from '../src/oidc/oidc.routes.js';
 import { isDuoApi } from '../src/duo/door.js';
+import { isOAuthErrorRoute } from '../src/duo/route-module.js';
 import { TOTP_PARAMS } from '../src/factors/totp/totp.factor.js';
 import { createFirm } from '../src/firms/firm.service.js';
 import { sessionCookieName } from '../src/http/auth.js';
@@ -54,7 +55,7 @@ let h: Harness;
 function collect(route: RouteOptions): void {
   for (const method of [route.method].flat()) {
     if (method === 'HEAD') continue;
-    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url), duo: isDuoApi(route.url) });
+    routes.push({ method, url: route.url, schema: route.schema, device: isDeviceApi(route.url), oauth: isProviderRoute(route.url) || isOAuthErrorRoute(route.url), duo: isDuoApi(route.url) && !isOAuthErrorRoute(route.url) });
   }
 }
 

@@ -3,6 +3,7 @@ import { Type, type TSchema } from 'typebox';
 import { isDatabaseUnavailable } from '../db/database.js';
 import { AppError, DATABASE_RETRY_AFTER_SECONDS, isServiceFault, type ErrorCode } from '../core/errors.js';
 import { validationProblem } from '../http/error-handler.js';
+import { isOAuthErrorRoute } from './route-module.js';
 import type { AuthFailure } from './signature.js';
 
 /**
@@ -70,10 +71,11 @@ const FASTIFY_DETAILS: Record<string, string> = {
 
 /**
  * The Duo door's mapping of the core's codes: Duo's table has no finer refusal than 40002 (the
- * message says which), and 40401 for what does not exist. The service's own faults are
+ * message says which), 40401 for what does not exist, and 40301 for a call of the prompt page
+ * from another site. The service's own faults are
  * answered 50301 / 50001 below.
  */
-const duoErrorOf = (code: ErrorCode): DuoErrorName => (code === 'NOT_FOUND' ? 'NOT_FOUND' : 'INVALID_PARAMETERS');
+const duoErrorOf = (code: ErrorCode): DuoErrorName => (code === 'NOT_FOUND' ? 'NOT_FOUND' : code === 'CSRF_INVALID' ? 'FORBIDDEN' : 'INVALID_PARAMETERS');
 
 /**
  * The Duo door's error handler (and its `frameworkErrors` for a broken URL): every error leaves
@@ -84,6 +86,9 @@ const duoErrorOf = (code: ErrorCode): DuoErrorName => (code === 'NOT_FOUND' ? 'N
 export function sendDuoError(thrown: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   const fail = (name: DuoErrorName, detail?: string) => {
     const { code, status, message } = DUO_ERRORS[name];
+    if (isOAuthErrorRoute(request.url)) {
+      return reply.status(status).send({ error: status >= 500 ? (status === 503 ? 'temporarily_unavailable' : 'server_error') : 'invalid_request', error_description: detail ?? message });
+    }
     return reply.status(status).send({ stat: 'FAIL', code, message, ...(detail ? { message_detail: detail } : {}) });
   };
   if (thrown instanceof DuoError) return fail(thrown.duo, thrown.detail);

@@ -13,3 +13,10 @@ export interface DuoRouteModule {
   prefix: DuoPrefix;
   routes: (ctx: AppContext) => FastifyPluginAsyncTypebox;
 }
+
+/**
+ * The Duo door's one endpoint that answers OAuth's `{error, error_description}` (RFC 6749 5.2)
+ * instead of Duo's envelope, for every refusal (its own, and the door's: a body too large, a
+ * wrong content type): the Web SDK's token endpoint, where duo_universal reads that shape.
+ */
+export const isOAuthErrorRoute = (url: string) => url === '/oauth/v1/token' || url.startsWith('/oauth/v1/token?');

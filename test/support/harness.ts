@@ -287,6 +287,8 @@ const STATE_TABLES = {
   applications: 'id',
   oidc_payloads: 'id',
   oidc_signing_keys: 'kid',
+  duo_prompts: 'id',
+  duo_client_assertions: 'jti',
 } as const;
 type StateTable = keyof typeof STATE_TABLES;
 
