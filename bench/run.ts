@@ -5,6 +5,7 @@ import { projectRoot } from '../src/http/paths.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './lib/scenario.js';
 import { adminList } from './scenarios/admin-list.js';
 import { duo } from './scenarios/duo.js';
+import { universal } from './scenarios/universal.js';
 import { held } from './scenarios/held.js';
 import { oidcSignIn } from './scenarios/oidc-sign-in.js';
 import { passcode } from './scenarios/passcode.js';
@@ -13,7 +14,7 @@ import { push } from './scenarios/push.js';
 import { securityKey } from './scenarios/security-key.js';
 
 /** Every scenario, in the order of issue 7, then issue 14's OpenID Connect sign-in and issue 15's Duo Auth API. */
-const SCENARIOS: Scenario[] = [passcode, push, held, securityKey, passwordStep, adminList, oidcSignIn, duo];
+const SCENARIOS: Scenario[] = [passcode, push, held, securityKey, passwordStep, adminList, oidcSignIn, duo, universal];
 
 /**
  * `npm run bench [-- --quick] [-- --only <name part>[,<name part>...]]`: each scenario on SQLite, and on
