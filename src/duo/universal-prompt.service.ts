@@ -13,7 +13,7 @@ import { endAttempt, openAttempt, type LoginAttempt } from '../core/login-attemp
 import { recordBypass } from '../core/seats.js';
 import { answerSecondFactor, factorsFor } from '../core/second-factor.js';
 import type { Database, DbOrTx } from '../db/database.js';
-import type { User } from '../directory/user.table.js';
+import { isActiveUser, type User } from '../directory/user.table.js';
 import { PUSH_LABEL } from '../factors/push/push.factor.js';
 import { startPush, waitForPush, withdrawEndedPushes, type PushSubject } from '../factors/push/push.service.js';
 import { beginAuthentication } from '../factors/webauthn/webauthn.ceremony.js';
@@ -311,12 +311,14 @@ const promptGone = () => new DuoError('NOT_FOUND', 'This sign-in is over or was 
 export async function loadPrompt(ctx: AppContext, id: string, browserToken: string | undefined): Promise<PromptLogin> {
   if (!browserToken) throw promptGone();
   const prompt = await ctx.db.selectFrom('duo_prompts').selectAll().where('id', '=', id).executeTakeFirst();
+  // Both are base64url SHA-256 digests (43 characters): equal lengths, compared in constant time.
   const given = Buffer.from(sha256(browserToken));
-  if (!prompt || !timingSafeEqual(Buffer.from(prompt.browser_hash), given.length === prompt.browser_hash.length ? given : Buffer.from(prompt.browser_hash).fill(0))) throw promptGone();
+  if (!prompt || prompt.browser_hash.length !== given.length || !timingSafeEqual(Buffer.from(prompt.browser_hash), given)) throw promptGone();
   if (prompt.result !== 'waiting' || Number(prompt.expires_at) <= ctx.clock.now() || !prompt.user_id) throw promptGone();
   const user = await ctx.db.selectFrom('users').selectAll().where('id', '=', prompt.user_id).where('firm_id', '=', prompt.firm_id).executeTakeFirst();
   const app = await ctx.db.selectFrom('applications').select(['id', 'name', 'firm_id', 'status']).where('id', '=', prompt.application_id).executeTakeFirst();
-  if (!user || !app || app.status !== 'active') throw promptGone();
+  // A user disabled, or an application disabled, since /authorize: the prompt is over.
+  if (!user || !isActiveUser(user) || !app || app.status !== 'active') throw promptGone();
   return { prompt, user, integration: { applicationId: app.id, name: app.name, firmId: app.firm_id } };
 }
 
@@ -462,16 +464,15 @@ async function answerWith(ctx: AppContext, p: PromptLogin, actor: Actor, log: Fa
 }
 
 /** "Send me a push" to the Tessera Authenticator, showing the application's name and the number the page shows. */
-export async function promptPush(ctx: AppContext, p: PromptLogin, actor: Actor, log: FastifyBaseLogger): Promise<{ number: string; expiresInSeconds: number }> {
+export async function promptPush(ctx: AppContext, p: PromptLogin, actor: Actor, log: FastifyBaseLogger): Promise<{ number: string; expiresInSeconds: number } | { redirect: string }> {
   requireSecondFactor(p);
   try {
     const started = await startPush(ctx, loginOf(p), actor, log, { app: p.integration.name });
     await ctx.db.updateTable('duo_prompts').set({ push_id: started.transactionId }).where('id', '=', p.prompt.id).where('result', '=', 'waiting').execute();
     return { number: started.number, expiresInSeconds: started.expiresInSeconds };
   } catch (err) {
-    if (err instanceof AppError && err.code === 'MFA_LOCKED') {
-      await deny(ctx, p, actor, LOCKED.status, LOCKED.msg, LOCKED.reason, 'push');
-    }
+    // Locked: back to the application, denied (the page follows `redirect`).
+    if (err instanceof AppError && err.code === 'MFA_LOCKED') return { redirect: await deny(ctx, p, actor, LOCKED.status, LOCKED.msg, LOCKED.reason, 'push') };
     throw err;
   }
 }

@@ -6,7 +6,7 @@ import { universalClient } from '../support/duo-clients.js';
 import { pendingPush as pendingPushOf, startDuoTlsHarness, type DuoClock, type DuoTlsHarness } from '../support/duo-tls-harness.js';
 import { freshCode, pushUser, totpUser, type PushUser, type TotpUser } from '../support/factors.js';
 import { api, mfaFirm, person } from '../support/fixtures.js';
-import type { Harness, TestFirm } from '../support/harness.js';
+import { Agent, type Harness, type TestFirm } from '../support/harness.js';
 import type { TestPki } from '../support/tls.js';
 
 /**
@@ -213,6 +213,28 @@ describe('a login through the Universal Prompt', () => {
     expect((await auditOf('duo.prompt_denied')).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('wrong passcodes until the lockout: back at the application, and the token says deny (locked_out)', async () => {
+    const guessed = await totpUser(h, f);
+    const client = duoClient();
+    const { location, cookie } = await startLogin(client, guessed.user.email);
+    const p = page(cookie, location);
+    const right = freshCode(h, guessed.secret);
+    let redirect: string | undefined;
+    for (let i = 0; i < 20 && !redirect; i++) {
+      const res = await p.post('/passcode', { passcode: right === '000000' ? '999999' : '000000' });
+      if (res.statusCode === 200) redirect = res.json().redirect;
+      else expect(res.json()).toMatchObject({ stat: 'FAIL', code: 40002 });
+    }
+    expect(redirect).toBeDefined();
+    const result = (await client.exchangeAuthorizationCodeFor2FAResult(callback(redirect!).duoCode, guessed.user.email)) as any;
+    expect(result.auth_result).toMatchObject({ result: 'deny', status: 'locked_out' });
+    // Locked now: the next sign-in goes straight back, denied, without a prompt.
+    const again = await startLogin(client, guessed.user.email);
+    expect(again.cookie).toBeUndefined();
+    const next = (await client.exchangeAuthorizationCodeFor2FAResult(callback(again.location).duoCode, guessed.user.email)) as any;
+    expect(next.auth_result).toMatchObject({ result: 'deny', status: 'locked_out' });
+  });
+
   it('the prompt answers only the browser that opened it', async () => {
     const { location } = await startLogin(duoClient(), pusher.user.email);
     const stranger = page('tessera_duo_prompt=' + 'A'.repeat(43), location);
@@ -292,6 +314,15 @@ describe('codes and clients', () => {
     const link = await p.post('/enroll');
     expect(link.statusCode, link.body).toBe(200);
     expect(link.json().url).toMatch(/\/enroll\/duo#[A-Za-z0-9_-]{43}$/);
+
+    // The link opens Tessera's enrollment (an authenticator app here), which ends with no Tessera session...
+    const browser = new Agent(h.app);
+    expect((await browser.post(api('/login/enrollment-link'), { token: link.json().url.split('#')[1] })).statusCode).toBe(200);
+    const begun = (await browser.post(api('/mfa/enrollment/totp'), {})).json() as { authenticatorId: string; secret: string };
+    const confirmed = await browser.post(api(`/mfa/enrollment/totp/${begun.authenticatorId}/confirm`), { code: freshCode(h, begun.secret) });
+    expect(confirmed.json()).toMatchObject({ next: 'application', application: { name: 'Case portal' } });
+    // ...and the prompt, reloaded, asks for the new factor.
+    expect((await p.get()).json()).toMatchObject({ stage: 'second_factor', methods: expect.arrayContaining(['totp']) });
   });
 
   it('bad input to the three endpoints is a 4xx in the shape each client reads, never a 500', async () => {

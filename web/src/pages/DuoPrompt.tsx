@@ -213,7 +213,9 @@ function PushForm({ id, appName }: { id: string; appName: string }) {
     setSending(true);
     setError(null);
     try {
-      setNumber((await call<{ number: string }>(id, '/push', {})).number);
+      const started = await call<{ number: string } | { redirect: string }>(id, '/push', {});
+      if ('redirect' in started) return goBack(started.redirect);
+      setNumber(started.number);
     } catch (cause) {
       setError(cause instanceof Error ? cause.message : String(cause));
     } finally {
