@@ -4,7 +4,7 @@ import { DeviceSimulator } from '../support/device-simulator.js';
 import { nodeDuoCall, runPythonDuo, runPythonJob, type DuoTarget, type PythonClientOptions, type PythonResult } from '../support/duo-clients.js';
 import { OffsetClock } from '../support/duo-server.js';
 import { pushUser, totpUser, freshCode, type PushUser, type TotpUser } from '../support/factors.js';
-import { api, mfaFirm, person, seatsUsed } from '../support/fixtures.js';
+import { api, loginAs, mfaFirm, person, PHONE, seatsUsed } from '../support/fixtures.js';
 import { Agent, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { createTestPki, type TestPki } from '../support/tls.js';
 
@@ -293,10 +293,34 @@ describe('enroll and enroll_status', () => {
     const device = await DeviceSimulator.create(h.app, h.clock);
     expect((await device.activate(e.activation_url)).statusCode).toBe(200);
     expect((await nodeCall('POST', '/auth/v2/enroll_status', { user_id: newcomer.id, activation_code: e.activation_code })).response).toBe('success');
+    // Asked again after the enrollment's attempt ended: still this application's enrollment, still success.
+    expect(await pyOk('POST', '/auth/v2/enroll_status', { user_id: newcomer.id, activation_code: e.activation_code })).toBe('success');
     expect((await pyOk('POST', '/auth/v2/preauth', { username: newcomer.email })).result).toBe('auth');
     // Enrolled now: a second enroll is refused.
     expect(await nodeCall('POST', '/auth/v2/enroll', { username: newcomer.email })).toMatchObject({ stat: 'FAIL', code: 40002, message_detail: 'username: already enrolled' });
     expect(await nodeCall('POST', '/auth/v2/enroll', {})).toMatchObject({ stat: 'FAIL', code: 40002 });
+  });
+
+  it("enroll_status answers only the application that began the enrollment: another application of the same firm reads invalid, before and after", async () => {
+    const other = await newApplication(f, 'Another gateway');
+    const newcomer = await person(h, f);
+    const e = await pyOk('POST', '/auth/v2/enroll', { username: newcomer.email });
+    const status = async (k: typeof keys) => (await nodeCall('POST', '/auth/v2/enroll_status', { user_id: newcomer.id, activation_code: e.activation_code }, 5, k)).response;
+    expect([await status(keys), await status(other)]).toEqual(['waiting', 'invalid']);
+    const device = await DeviceSimulator.create(h.app, h.clock);
+    expect((await device.activate(e.activation_url)).statusCode).toBe(200);
+    expect([await status(other), await status(keys)]).toEqual(['invalid', 'success']);
+    const audited = (await h.ctx.db.selectFrom('audit_events').select('details').where('event', '=', 'duo.call').where('application_id', '=', other.applicationId).execute()).map((r) => JSON.parse(r.details));
+    expect(audited.filter((d) => d.endpoint === 'enroll_status').map((d) => d.status)).toEqual(['invalid', 'invalid']);
+  });
+
+  it('an activation begun in Tessera\'s own screens is no application\'s enrollment: enroll_status reads invalid', async () => {
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll');
+    const begun = await agent.post(api('/mfa/enrollment/push'), { phone: PHONE });
+    expect(begun.statusCode).toBe(201);
+    const code = DeviceSimulator.codeOf((begun.json() as { activationUrl: string }).activationUrl);
+    expect(await pyOk('POST', '/auth/v2/enroll_status', { user_id: user.id, activation_code: code })).toBe('invalid');
   });
 });
 
