@@ -5592,7 +5592,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Options for a passkey sign-in (discoverable credentials, user verification required) */
+        /** Options for a passkey sign-in (discoverable credentials, user verification required); throttled per client IP */
         post: {
             parameters: {
                 query?: never;
@@ -5636,6 +5636,15 @@ export interface paths {
                                 [key: string]: unknown;
                             };
                         };
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
