@@ -15,12 +15,15 @@ import { IP_POLICY, reserveAttempt, settleAttempt, settleLatestAsSuccess, type T
 export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 'This passkey cannot sign you in. Sign in with your email address and password.');
 
 /**
- * Options asked per client IP: twice the password login's IP_POLICY (40 free, then a doubling
- * delay up to a minute, at most 2000 an hour). Every sign-in asks once, and a page reloaded or a
- * browser prompt cancelled asks again, so a guesser meets the sign-in's own throttle (IP_POLICY,
- * counted on /passkey/verify) first, and this one only stops a loop that asks and never signs in.
+ * Options asked per client IP: 200 in a run free, then a doubling delay up to a minute, at most
+ * 1000 an hour (the password login's hourly cap per address). Generous on purpose: every open
+ * login page asks for options in the email field's autofill when it opens and again every four
+ * and a half minutes (the challenge lives five), so an office's open pages ask often without
+ * signing in with a passkey; a guesser meets the sign-in's own throttle (IP_POLICY, counted on
+ * /passkey/verify) long before this one, which stops a loop that asks and never signs in from
+ * filling the challenge table. The login page waits out a 429 silently (passkey-login.ts).
  */
-export const PASSKEY_OPTIONS_POLICY: ThrottlePolicy = { freeFailures: 40, baseDelayMs: 1000, maxDelayMs: 60_000, hourlyCap: 2000 };
+export const PASSKEY_OPTIONS_POLICY: ThrottlePolicy = { freeFailures: 200, baseDelayMs: 1000, maxDelayMs: 60_000, hourlyCap: 1000 };
 
 /**
  * Options for "Sign in with a passkey": a challenge with no session and no user (the
