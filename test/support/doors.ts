@@ -32,14 +32,12 @@ import { createTestPki } from './tls.js';
  * Adding a door is one entry in DRIVERS: an object with `name`, what it `supports`, `setUpFirm`
  * when it needs something of a firm first, and `client(h)` returning a DoorClient that translates
  * signIn / answer into the door's requests and its answers back into SignInOutcome / AnswerOutcome.
- * The drivers here: the core, the web door, the OIDC door (oidcDriver below).
- * A rule a door cannot express (an OIDC application has no operators) is left out of that
- * door's table by `supports`, not skipped.
- *
  * The drivers here: the core, the web door, the OIDC door (oidcDriver below) and the Duo Auth
- * API (duoDriver below). What a door cannot express is said by `supports` and by its answers to
- * the few questions a row asks of it (what it answers for a user it does not know, where a locked
- * second factor is refused, what its audit log says of the decision after the password).
+ * API (duoDriver below). A rule a door cannot express (an OIDC application has no operators, a
+ * Duo application checks the password itself) is left out of that door's table by `supports`,
+ * not skipped; where a door answers differently by design, the row asks the driver (what it
+ * answers for a user it does not know, where a locked second factor is refused, what its audit
+ * log says of the decision after the password).
  */
 
 /** Who signs in: a firm user (at their firm's short name, or another firm's), or an operator. */
