@@ -168,6 +168,8 @@ export const AUDIT_EVENTS = {
   'duo.prompt_denied': { category: 'second_factor', label: 'Duo Web SDK: login denied', result: 'failure', factor: method, flag: (d) => (d.status === 'fraud' ? 'Fraud' : d.status === 'locked_out' ? 'Lockout' : 'Denied') },
   'duo.token_issued': { category: 'sign_in', label: 'Duo Web SDK: code exchanged for the result', result: 'success' },
   'duo.token_refused': { category: 'sign_in', label: 'Duo Web SDK: code exchange refused', result: 'failure' },
+  // A request with a known integration key and a wrong, stale or missing signature (src/duo/refused-signatures.ts): at most one a minute per key and reason.
+  'duo.signature_refused': { category: 'sign_in', label: 'Duo API: request signature refused', result: 'failure' },
 
   // Subscriptions and licences
   'subscription.requested': { category: 'subscription', label: 'Subscription requested', result: 'success' },
