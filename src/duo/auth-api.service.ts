@@ -239,7 +239,7 @@ export interface AuthInput {
   async: boolean;
   device?: string;
   passcode?: string;
-  /** Duo's pushinfo, decoded into its pairs. */
+  /** Duo's pushinfo, decoded into its pairs; with type and displayUsername what the phone shows (lengths checked by the route). */
   pushinfo: [string, string][];
   type?: string;
   displayUsername?: string;
@@ -310,6 +310,8 @@ export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Pr
   }
   const user = pre.user!;
   const factor = await chooseFactor(ctx, user, input);
+  // A push needs the number reserved at preauth: taken before the attempt opens, so a refusal (40002) leaves no attempt behind.
+  const number = factor === 'push' ? await takeVerifiedPush(ctx, call, user, input.txid) : undefined;
   const attempt = await openAttempt(ctx, ctx.db, {
     owner: user,
     stage: 'second_factor',
@@ -335,16 +337,10 @@ export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Pr
     return input.async ? { txid: await finishedTransaction(ctx, call, user, answer) } : answer;
   }
 
-  // A push, with the number the application showed (verified push), else refused.
-  const number = await takeVerifiedPush(ctx, call, user, input.txid);
-  const details: [string, string][] = [
-    ...(input.type ? [['Type', input.type] as [string, string]] : []),
-    ...(input.displayUsername ? [['User', input.displayUsername] as [string, string]] : []),
-    ...input.pushinfo,
-  ];
+  // A push, with the number the application showed (verified push).
   let push;
   try {
-    push = await startPush(ctx, login, actor, call.log, { app: call.integration.name, details, number });
+    push = await startPush(ctx, login, actor, call.log, { app: call.integration.name, type: input.type, displayUsername: input.displayUsername, details: input.pushinfo, number });
   } catch (err) {
     const answer = refusal(err);
     await endAttempt(ctx.db, attempt.id);

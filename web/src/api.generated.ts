@@ -7884,7 +7884,11 @@ export interface paths {
                                 createdAt: number;
                                 expiresAt: number;
                                 numberDigits: number;
-                                /** @description What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username) */
+                                /** @description What the application calls the request (Duo's type, e.g. "Transaction"): the app asks "Verify request" instead of "Are you signing in?"; null for a sign-in */
+                                requestType: string | null;
+                                /** @description The name the application knows the user by (Duo's display_username); null if it sent none */
+                                displayUsername: string | null;
+                                /** @description The pairs the application asked the phone to show (Duo's pushinfo), in its order */
                                 details: {
                                     label: string;
                                     value: string;
