@@ -26,6 +26,7 @@ import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors
 import type { DeviceActivationTable, DeviceNonceTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
 import type { OidcPayloadTable, OidcSigningKeyTable } from '../oidc/oidc.table.js';
 import type { LoginAttemptTable } from '../core/login-attempt.table.js';
+import type { LoginCountTable } from '../core/login-count.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -58,6 +59,7 @@ export interface Database {
   oidc_signing_keys: OidcSigningKeyTable;
   login_attempts: LoginAttemptTable;
   duo_transactions: DuoTransactionTable;
+  login_counts: LoginCountTable;
 }
 
 export type Db = Kysely<Database>;

@@ -19,6 +19,7 @@ import * as m0018 from './migrations/0018_enrollment_state.js';
 import * as m0019 from './migrations/0019_session_authentication.js';
 import * as m0020 from './migrations/0020_duo_auth.js';
 import * as m0022 from './migrations/0022_push_end_reason.js';
+import * as m0024 from './migrations/0024_login_counts.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -41,6 +42,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0019_session_authentication': m0019,
   '0020_duo_auth': m0020,
   '0022_push_end_reason': m0022,
+  '0024_login_counts': m0024,
 };
 
 /** The newest migration's name: the database is ready when it is applied (GET /readyz). */

@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { decideAfterPassword, reasonMeaning } from '../core/decision.js';
 import { AppError } from '../core/errors.js';
 import { lockedUntil } from '../core/lockout.js';
+import { countLogin } from '../core/login-counts.js';
 import { endAttempt, openAttempt, type LoginAttempt } from '../core/login-attempt.js';
 import { recordBypass } from '../core/seats.js';
 import { answerSecondFactor } from '../core/second-factor.js';
@@ -70,6 +71,15 @@ const auditCall = (ctx: AppContext, db: DbOrTx, call: DuoCall, event: 'duo.preau
 export function userActor(call: DuoCall, user: User | undefined): Actor {
   return user ? { ...call.actor, type: 'user', id: user.id, firmId: user.firm_id } : call.actor;
 }
+
+/**
+ * An `allow` given to the application: one login to it (core/login-counts.ts), on the no-seat
+ * bypass or the password alone (a user not covered, or one Tessera does not know whom the new
+ * user policy allows). An application that calls auth after preauth allowed counts twice: Duo's
+ * clients do not (an allow at preauth lets the user in).
+ */
+const countAllow = (ctx: AppContext, db: DbOrTx, call: DuoCall, bypass: boolean) =>
+  countLogin(db, { firmId: call.integration.firmId, applicationId: call.integration.applicationId, at: ctx.clock.now(), kind: bypass ? 'bypass' : 'password_only' });
 
 /** A call whose endpoint needs no user (check, logo): audited as the application's call. */
 export async function recordCall(ctx: AppContext, call: DuoCall, endpoint: string): Promise<void> {
@@ -174,6 +184,7 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
   return ctx.db.transaction().execute(async (tx) => {
     const g = await gate(tx, call.integration, who);
     if (!('user' in g)) {
+      if (g.result === 'allow') await countAllow(ctx, tx, call, false);
       await auditCall(ctx, tx, call, 'duo.preauth', undefined, { result: g.result, reason: g.reason, ...('username' in who ? { username: who.username } : {}) });
       return { result: g.result, status_msg: g.statusMsg };
     }
@@ -185,6 +196,7 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
     let answer: PreauthAnswer;
     if (decision.verdict === 'full') {
       if (decision.reason === 'no_seat_bypass') await recordBypass(ctx, tx, actor, user.id, user.firm_id);
+      await countAllow(ctx, tx, call, decision.reason === 'no_seat_bypass');
       answer = { result: 'allow', status_msg: meaning.duoStatusMsg };
     } else if (decision.verdict === 'enroll') {
       const token = randomBytes(32).toString('base64url');
@@ -293,11 +305,15 @@ function refusal(err: unknown): { result: 'deny'; status: string; status_msg: st
 export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Promise<AuthAnswer> {
   const pre = await ctx.db.transaction().execute(async (tx) => {
     const g = await gate(tx, call.integration, input.who);
-    if (!('user' in g)) return { answer: final(g.result, g.result, g.statusMsg), user: undefined, reason: g.reason };
+    if (!('user' in g)) {
+      if (g.result === 'allow') await countAllow(ctx, tx, call, false);
+      return { answer: final(g.result, g.result, g.statusMsg), user: undefined, reason: g.reason };
+    }
     const decision = await decideAfterPassword(ctx, tx, g.user, undefined);
     if (decision.verdict === 'full') {
       const bypass = decision.reason === 'no_seat_bypass';
       if (bypass) await recordBypass(ctx, tx, userActor(call, g.user), g.user.id, g.user.firm_id);
+      await countAllow(ctx, tx, call, bypass);
       return { answer: final('allow', bypass ? 'bypass' : 'allow', reasonMeaning(decision.reason).duoStatusMsg), user: g.user, reason: decision.reason };
     }
     if (decision.verdict === 'enroll') return { answer: final('deny', 'deny', MSG.enroll), user: g.user, reason: decision.reason };
