@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { duoApiSig } from '../support/duo-clients.js';
+import { signedDuoFetch } from '../support/duo-clients.js';
 import { beginMobile } from '../support/factors.js';
 import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
 import { addUser, firmWithAdmin, PASSWORD, type TestFirm } from '../support/harness.js';
@@ -28,24 +28,8 @@ describe('Duo Auth API screens in Chromium', () => {
   });
   afterAll(() => rig?.close());
 
-  /**
-   * One Auth API call as @duosecurity/duo_api makes it (v2 HMAC-SHA512, signed by the client's own
-   * duo_sig), over the rig's plain http (the Duo door signs the host, not the scheme).
-   */
-  async function duoPost(keys: { ikey: string; skey: string }, path: string, params: Record<string, string>, method: 'POST' | 'GET' = 'POST') {
-    const url = new URL(rig.baseUrl);
-    const date = new Date(rig.h.clock.now()).toUTCString();
-    const authorization = duoApiSig.sign(keys.ikey, keys.skey, method, url.hostname, path, params, date);
-    const query = new URLSearchParams(params).toString();
-    const res = await fetch(`${rig.baseUrl}${path}${method === 'GET' ? `?${query}` : ''}`, {
-      method,
-      headers: { date, authorization, ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      ...(method === 'POST' ? { body: query } : {}),
-    });
-    const body = (await res.json()) as { stat: string; response: any };
-    expect(body.stat, JSON.stringify(body)).toBe('OK');
-    return body.response;
-  }
+  const duoPost = (keys: { ikey: string; skey: string }, path: string, params: Record<string, string>, method: 'POST' | 'GET' = 'POST') =>
+    signedDuoFetch(rig.baseUrl, rig.h.clock.now(), keys, method, path, params);
 
   it("a push from an Auth API application shows, in the Tessera Authenticator, the application, its type (\"Verify request\"), the display username and every pushinfo pair, at 360 px and on a desktop", async () => {
     // A long address: the card must wrap it on the phone.
