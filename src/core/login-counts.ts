@@ -14,8 +14,8 @@ import type { DbOrTx } from '../db/database.js';
  * enroll_portal_url), operators' logins, refusals.
  *
  * Where: Tessera's own sign-in (`applicationId` null) when its login completes (password step,
- * passkey, second factor, enrollment); an OpenID Connect application each time it is signed in
- * to with the Tessera session (a fresh login or single sign-on); a Duo Auth API application for
+ * passkey, second factor, enrollment); an OpenID Connect application for each authorization
+ * answered with a code (a fresh login or single sign-on; src/oidc/provider.ts); a Duo Auth API application for
  * each `allow` it is given (preauth or auth). An OpenID Connect sign-in that needed a fresh login
  * therefore counts once for Tessera's sign-in page and once for the application.
  */

@@ -42,6 +42,8 @@ export interface OidcClientRecord {
 
 /** The custom client metadata property that carries the firm of a client into oidc-provider. */
 export const FIRM_METADATA = 'tessera_firm_id';
+/** The custom client metadata property that carries the registry's application id (absent for a fixed client): its sign-ins are counted (Usage). */
+export const APPLICATION_METADATA = 'tessera_application_id';
 /** The custom client metadata property that carries the user kinds an application admits (absent: all). */
 export const KINDS_METADATA = 'tessera_allowed_kinds';
 

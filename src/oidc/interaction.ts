@@ -4,7 +4,6 @@ import type Provider from 'oidc-provider';
 import type { AppContext } from '../context.js';
 import { isEnrolled } from '../core/enrolled.js';
 import { AppError } from '../core/errors.js';
-import { countLogin } from '../core/login-counts.js';
 import { escapeHtml } from '../http/html.js';
 import { sessionAuthentication, sessionFromCookieHeader } from '../sessions/session-cookie.js';
 import { acrOf, demandsMfa } from './accounts.js';
@@ -127,11 +126,7 @@ export async function runInteraction(
     );
   }
 
-  const answer = await finish({ login: { accountId: s.user_id, acr: acrOf(amr), amr, ts: Math.floor(authTime / 1000), remember: true }, consent: {} });
-  // A sign-in to this application with the Tessera session (fresh or single sign-on), counted once the provider took it, as the session's login was made.
-  const kind = amr.includes('mfa') ? 'second_factor' : s.mfa_bypassed === 1 ? 'bypass' : 'password_only';
-  if (client.applicationId) await countLogin(ctx.db, { firmId: firm.id, applicationId: client.applicationId, at: now, kind });
-  return answer;
+  return finish({ login: { accountId: s.user_id, acr: acrOf(amr), amr, ts: Math.floor(authTime / 1000), remember: true }, consent: {} });
 }
 
 /**
