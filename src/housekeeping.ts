@@ -8,6 +8,7 @@ import { pruneOidcPayloads } from './oidc/payload.repository.js';
 import { pruneSigningKeys } from './oidc/keys.js';
 import { pruneSessions } from './sessions/session.service.js';
 import { pruneLoginAttempts } from './core/login-attempt.js';
+import { pruneDuoTransactions } from './duo/duo-transaction.repository.js';
 
 const DAY = 86_400_000;
 
@@ -18,7 +19,8 @@ const DAY = 86_400_000;
  * confirmed, finished background jobs, old push requests and activation codes, device request
  * nonces past their window, mails older than 90 days, applications' previous secrets whose
  * rotation grace is over, the OpenID Provider's expired records (sessions, codes, tokens,
- * grants) and its retired signing keys once no token they signed can still be valid. The audit
+ * grants) and its retired signing keys once no token they signed can still be valid, and the Duo
+ * door's transactions (txids, verified-push numbers, enroll_portal_urls) past their expiry. The audit
  * log is kept. And while retired master keys are configured, the re-seal job is queued again: a
  * node still on the old key may have sealed values since.
  */
@@ -40,6 +42,7 @@ export async function runHousekeeping(ctx: AppContext): Promise<void> {
   await dropExpiredPreviousSecrets(ctx.db, now);
   await pruneOidcPayloads(ctx.db, ctx.clock);
   await pruneSigningKeys(ctx);
+  await pruneDuoTransactions(ctx.db, now);
   await ctx.db.deleteFrom('mail_outbox').where('status', 'in', ['sent', 'kept', 'failed']).where('created_at', '<', now - 90 * DAY).execute();
   await queueResealWhileKeysRetired(ctx);
 }

@@ -84,6 +84,10 @@ async function main(argv: string[]): Promise<void> {
   // under a timer); the state is in the database, and dropping every open stream helps no one.
   process.on('unhandledRejection', (err) => app.log.error({ err }, 'unhandled promise rejection'));
 
+  // What the start still does after listening (the operator setup link, the demo firm) writes to the
+  // database: a signal meanwhile lets it finish before the database closes, so a stop right after
+  // the start is still a clean one (exit 0), not a start that failed.
+  let finishingStart: Promise<unknown> = Promise.resolve();
   exitGracefullyOnSignals(async () => {
     clearInterval(housekeeping);
     // app.close() stops accepting, ends the device streams (preClose) and waits for the requests
@@ -99,6 +103,7 @@ async function main(argv: string[]): Promise<void> {
     } finally {
       clearInterval(waking);
     }
+    await finishingStart.catch(() => undefined);
     await jobs.stop();
     await mail.stop();
     await db.destroy();
@@ -113,11 +118,14 @@ async function main(argv: string[]): Promise<void> {
     else app.log.error({ err }, 'OpenID provider could not be built; the next request to it tries again');
   });
   announce(`Tessera is running at ${config.publicUrl.origin} (listening on ${config.host}:${config.port}${config.tls ? ' with TLS' : ''}, database: ${config.database.kind}).`);
-  const setupLink = await ensureOperatorSetup(ctx);
-  if (setupLink) {
-    announce(`\nFirst start: open this one-time link to set up the operator account (valid ${config.oneTimeLinkMs / 3_600_000} h):\n  ${setupLink}\n`);
-  }
-  if (argv.includes('--demo')) await seedDemo(ctx);
+  finishingStart = (async () => {
+    const setupLink = await ensureOperatorSetup(ctx);
+    if (setupLink) {
+      announce(`\nFirst start: open this one-time link to set up the operator account (valid ${config.oneTimeLinkMs / 3_600_000} h):\n  ${setupLink}\n`);
+    }
+    if (argv.includes('--demo')) await seedDemo(ctx);
+  })();
+  await finishingStart;
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR, ManualClock } from '../src/clock.js';
 import { runHousekeeping } from '../src/housekeeping.js';
+import { createApplication } from '../src/applications/application.service.js';
+import { systemActor } from '../src/audit/audit.service.js';
 import { rememberBrowser } from '../src/core/remembered-browsers.js';
 import { enqueueJob, runDueJobs } from '../src/jobs/job.service.js';
 import { PASSWORD, addUser, firmWithAdmin, startHarness, type Harness, type TestFirm } from './support/harness.js';
@@ -62,5 +64,27 @@ describe('housekeeping', () => {
     expect(await db.selectFrom('one_time_tokens').select('id').execute()).toHaveLength(0);
     expect((await db.selectFrom('audit_events').select('id').execute()).length).toBe(audit);
     expect((await db.selectFrom('push_transactions').select('id').execute()).map((r) => r.id)).toEqual(['old-fraud']);
+  });
+
+  it("removes the Duo door's transactions past their expiry, whatever their kind, and keeps the live ones", async () => {
+    const db = h.ctx.db;
+    const user = await addUser(h, f.firm.id, { name: 'Dora Duo', email: 'dora@tidy.example', kind: 'case_manager' }, PASSWORD);
+    const applicationId = (await createApplication(h.ctx, db, systemActor, f.firm.id, { type: 'duo_auth_api', name: 'VPN gateway' })).application.id;
+    const transaction = (id: string, kind: 'verified_push' | 'auth' | 'enroll_portal', expiresIn: number) =>
+      db
+        .insertInto('duo_transactions')
+        .values({ id, firm_id: f.firm.id, application_id: applicationId, user_id: user.id, kind, attempt_id: null, push_id: null, number: null, result: 'waiting', status: 'pending', status_msg: '', used_at: null, created_at: clock.now(), expires_at: clock.now() + expiresIn })
+        .execute();
+    await transaction('push-expired', 'verified_push', 60_000);
+    await transaction('auth-expired', 'auth', 5 * 60_000);
+    await transaction('link-expired', 'enroll_portal', 10 * 60_000);
+    await transaction('auth-live', 'auth', 30 * 60_000);
+    await transaction('link-live', 'enroll_portal', 30 * 60_000);
+    clock.advance(10 * 60_000);
+    await runHousekeeping(h.ctx);
+    expect((await db.selectFrom('duo_transactions').select('id').execute()).map((r) => r.id).sort()).toEqual(['auth-live', 'link-live']);
+    clock.advance(20 * 60_000);
+    await runHousekeeping(h.ctx);
+    expect(await db.selectFrom('duo_transactions').select('id').execute()).toEqual([]);
   });
 });

@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { Agent, PASSWORD } from './support/harness.js';
@@ -78,4 +82,27 @@ describe('SIGTERM', () => {
     expect(waitSettled).toBe(true);
     expect(await refused(server.port)).toBe(true);
   }, 60_000);
+
+  it('right after the start, while the first start still writes the operator setup link, is a clean stop too (exit 0)', async () => {
+    // A fresh database: the first start writes the setup link after listening. The signal arrives
+    // as soon as the process says it is running; the stop lets that write finish before closing the database.
+    const fresh = await createTestDatabase();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-early-stop-'));
+    try {
+      const env = {
+        TESSERA_DATABASE_URL: fresh.config.kind === 'postgres' ? fresh.config.url : `sqlite:${fresh.config.file}`,
+        TESSERA_DATA_DIR: dataDir,
+        TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
+        TESSERA_LOG_LEVEL: 'warn',
+      };
+      const early = await startServerProcess({ env, readyLine: 'Tessera is running at', readyTimeoutMs: 60_000 });
+      const exit = await early.stop();
+      expect(exit, early.output).toEqual({ code: 0, signal: null });
+      expect(early.output).toContain('Stopped.');
+      expect(early.output).not.toContain('failed to start');
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      await fresh.drop();
+    }
+  }, 90_000);
 });

@@ -264,6 +264,34 @@ describe('a passkey sign-in where the firm allows it', () => {
     expect((await signIn(agent, p)).statusCode).toBe(200);
   });
 
+  it('options are throttled per client IP (200 in a run free, then 429 with Retry-After and no new challenge); another address is not; a sign-in ends the run', async () => {
+    const challenges = async () => (await h.ctx.db.selectFrom('webauthn_challenges').select('id').execute()).length;
+    const agent = browser();
+    for (let i = 0; i < 200; i++) await passkeyOptions(agent);
+    const before = await challenges();
+    const throttled = await agent.post(api('/passkey/options'));
+    expectError(throttled, 429, 'TOO_MANY_ATTEMPTS');
+    const retryAfter = Number(throttled.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(await challenges()).toBe(before);
+    expect((await auditEvents(h, { event: 'login.throttled' })).some((e) => e.details.step === 'options')).toBe(true);
+    expect((await browser().post(api('/passkey/options'))).statusCode).toBe(200);
+    // The wait said is the wait served: then one more, at a doubled delay.
+    clock.advance(retryAfter * 1000);
+    await passkeyOptions(agent);
+    expectError(await agent.post(api('/passkey/options')), 429, 'TOO_MANY_ATTEMPTS');
+
+    // An office whose staff sign in with passkeys: each sign-in settles its options as a success.
+    const p = await enrolled(f);
+    const office = browser();
+    for (let i = 0; i < 199; i++) await passkeyOptions(office);
+    clock.advance(1);
+    expect((await signIn(office, p)).statusCode).toBe(200);
+    clock.advance(1);
+    for (let i = 0; i < 200; i++) await passkeyOptions(office);
+    expectError(await office.post(api('/passkey/options')), 429, 'TOO_MANY_ATTEMPTS');
+  });
+
   it('refuses malformed bodies with 400 and no new session', async () => {
     const agent = browser();
     const { challengeId } = await passkeyOptions(agent);

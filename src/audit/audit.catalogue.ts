@@ -161,6 +161,8 @@ export const AUDIT_EVENTS = {
   'duo.enrollment_completed': { category: 'enrollment', label: "Enrollment from an application's link finished (no Tessera session: back to the application)", result: 'success', factor: method },
   'duo.enroll_refused': { category: 'enrollment', label: 'Duo Auth API: enroll refused', result: 'failure' },
   'duo.call': { category: 'sign_in', label: 'Duo Auth API call', result: 'success' },
+  // A request with a known integration key and a wrong, stale or missing signature (src/duo/refused-signatures.ts): at most one a minute per key and reason.
+  'duo.signature_refused': { category: 'sign_in', label: 'Duo API: request signature refused', result: 'failure' },
 
   // Subscriptions and licences
   'subscription.requested': { category: 'subscription', label: 'Subscription requested', result: 'success' },

@@ -116,6 +116,16 @@ export async function settleAttempt(db: DbOrTx, ticket: string[], outcome: 'fail
   await db.updateTable('auth_attempts').set({ outcome }).where('id', 'in', ticket).execute();
 }
 
+/**
+ * Turns the latest counted attempt of a key into a success: for a key whose attempts are counted
+ * before anybody knows how they end (a passkey sign-in's options), the sign-in that followed
+ * them. It ends the run of failures (no growing delay) and leaves the hour's cap to the rest.
+ */
+export async function settleLatestAsSuccess(db: DbOrTx, scope: AuthAttempt['scope'], key: string): Promise<void> {
+  const latest = db.selectFrom('auth_attempts').select('id').where('scope', '=', scope).where('key', '=', key).where('outcome', '=', 'failure').orderBy('at', 'desc').limit(1);
+  await db.updateTable('auth_attempts').set({ outcome: 'success' }).where('id', '=', (eb) => eb.selectFrom(latest.as('l')).select('l.id')).execute();
+}
+
 /** Rows older than a day matter to nobody. */
 export async function pruneAttempts(db: DbOrTx, clock: Clock): Promise<void> {
   await db.deleteFrom('auth_attempts').where('at', '<', clock.now() - 24 * HOUR).execute();

@@ -576,26 +576,27 @@ export async function enroll(ctx: AppContext, call: DuoCall, input: { username?:
 
 /**
  * /auth/v2/enroll_status: `success` once the device activated the code, `waiting` while the code
- * is live and unused, `invalid` for a code of another user, of another application, used up
- * otherwise or expired. A success ends the enrollment's attempt.
+ * is live and unused, `invalid` for a code of another user, used up otherwise or expired, and
+ * for a code another application issued (Duo scopes an enrollment to its integration: one
+ * application of a firm cannot watch, or learn the users of, another's enrollments; the
+ * activation keeps its application, migration 0025). A success ends the enrollment's attempt.
  */
 export async function enrollStatus(ctx: AppContext, call: DuoCall, input: { userId: string; activationCode: string }): Promise<'success' | 'waiting' | 'invalid'> {
   const row = await ctx.db
     .selectFrom('device_activations')
     .innerJoin('authenticators', 'authenticators.id', 'device_activations.authenticator_id')
-    .leftJoin('login_attempts', 'login_attempts.id', 'device_activations.attempt_id')
-    .select(['device_activations.attempt_id', 'device_activations.expires_at', 'device_activations.used_at', 'authenticators.status', 'login_attempts.application_id'])
+    .select(['device_activations.attempt_id', 'device_activations.expires_at', 'device_activations.used_at', 'authenticators.status'])
     .where('device_activations.id', '=', activationId(input.activationCode))
     .where('device_activations.user_id', '=', input.userId)
     .where('device_activations.firm_id', '=', call.integration.firmId)
+    .where('device_activations.application_id', '=', call.integration.applicationId)
     .executeTakeFirst();
   let status: 'success' | 'waiting' | 'invalid';
   if (!row) status = 'invalid';
   else if (row.status === 'active') status = 'success';
-  else if (row.used_at === null && Number(row.expires_at) > ctx.clock.now() && row.application_id === call.integration.applicationId) status = 'waiting';
+  else if (row.used_at === null && Number(row.expires_at) > ctx.clock.now()) status = 'waiting';
   else status = 'invalid';
   if (status === 'success' && row?.attempt_id) await endAttempt(ctx.db, row.attempt_id);
   await auditCall(ctx, ctx.db, call, 'duo.call', undefined, { endpoint: 'enroll_status', status });
   return status;
 }
-

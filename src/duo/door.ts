@@ -3,6 +3,7 @@ import type { AppContext } from '../context.js';
 import { authApiRoutes } from './auth-api.routes.js';
 import { duoIntegration, markAuthenticated, type DuoIntegration } from './authenticated.js';
 import { DuoError, sendDuoError } from './envelope.js';
+import { recordRefusedSignature, RefusalSlots } from './refused-signatures.js';
 import { decodeFormPairs, decodeUtf8, paramsObject } from './form-params.js';
 import { DUO_PREFIXES, type DuoPrefix, type DuoRouteModule } from './route-module.js';
 import { authenticateSignedRequest, type SignedBody } from './signature.js';
@@ -59,6 +60,8 @@ const formBodies = new WeakMap<FastifyRequest, [string, string][]>();
 
 export function duoDoor<I extends DuoIntegration>(ctx: AppContext, options: DuoDoorOptions<I>): FastifyPluginAsync {
   const modules = options.routes ?? duoRouteModules;
+  // Per app: which integration keys had a refused signature audited this minute (refused-signatures.ts).
+  const refusals = new RefusalSlots();
   return async (door) => {
     door.setErrorHandler(sendDuoError);
 
@@ -107,7 +110,16 @@ export function duoDoor<I extends DuoIntegration>(ctx: AppContext, options: DuoD
         options.lookupIntegration,
         ctx.clock.now(),
       );
-      if (!result.ok) throw new DuoError(result.failure, result.detail);
+      if (!result.ok) {
+        try {
+          const ua = request.headers['user-agent'];
+          await recordRefusedSignature(ctx, refusals, result, options.lookupIntegration, { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null });
+        } catch (err) {
+          // The audit of a refusal never turns it into another answer.
+          request.log.error({ err }, 'auditing a refused Duo signature failed');
+        }
+        throw new DuoError(result.failure, result.detail);
+      }
       markAuthenticated(request, result.integration);
     });
 

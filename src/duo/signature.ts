@@ -216,7 +216,17 @@ export type AuthFailure = 'MISSING_CREDENTIALS' | 'INVALID_INTEGRATION_KEY' | 'I
 
 export type AuthResult<I> =
   | { ok: true; integration: I; ikey: string; version: SignatureVersion; keyIndex: number }
-  | { ok: false; failure: AuthFailure; detail?: string };
+  | {
+      ok: false;
+      failure: AuthFailure;
+      detail?: string;
+      /**
+       * The integration key the request named, once its credentials could be read; with the
+       * integration when it was looked up (a wrong signature). For the door's audit of refused
+       * signatures of a known key.
+       */
+      claimed?: { ikey: string; integration?: I; signatureMissing: boolean };
+    };
 
 /**
  * Authenticates a signed request, as a declared list of checks (each refusal names its own):
@@ -238,17 +248,18 @@ export async function authenticateSignedRequest<I extends { secretKeys: readonly
   if (credentials === 'malformed') return { ok: false, failure: 'MISSING_CREDENTIALS', detail: 'The Authorization header must be HTTP Basic with the integration key and the hex signature.' };
   if (credentials === 'bad-ikey') return { ok: false, failure: 'INVALID_INTEGRATION_KEY' };
 
-  if (request.date === null) return { ok: false, failure: 'MISSING_TIMESTAMP' };
+  const claimed = { ikey: credentials.ikey, signatureMissing: credentials.signature === null };
+  if (request.date === null) return { ok: false, failure: 'MISSING_TIMESTAMP', claimed };
   const at = parseRfc2822(request.date);
-  if (at === null) return { ok: false, failure: 'MISSING_TIMESTAMP', detail: 'The Date header must be an RFC 2822 date, e.g. "Tue, 21 Aug 2012 17:29:18 -0000".' };
+  if (at === null) return { ok: false, failure: 'MISSING_TIMESTAMP', detail: 'The Date header must be an RFC 2822 date, e.g. "Tue, 21 Aug 2012 17:29:18 -0000".', claimed };
   if (Math.abs(now - at) > DUO_CLOCK_SKEW_MS) {
-    return { ok: false, failure: 'BAD_TIMESTAMP', detail: `The request date must be within ${DUO_CLOCK_SKEW_MS / 1000} seconds of the server's time.` };
+    return { ok: false, failure: 'BAD_TIMESTAMP', detail: `The request date must be within ${DUO_CLOCK_SKEW_MS / 1000} seconds of the server's time.`, claimed };
   }
 
   const integration = await lookup(credentials.ikey);
   if (!integration) return { ok: false, failure: 'INVALID_INTEGRATION_KEY' };
 
   const match = credentials.signature && matchSignature({ ...request, date: request.date }, credentials.signature, integration.secretKeys);
-  if (!match) return { ok: false, failure: 'INVALID_SIGNATURE' };
+  if (!match) return { ok: false, failure: 'INVALID_SIGNATURE', claimed: { ...claimed, integration } };
   return { ok: true, integration, ikey: credentials.ikey, ...match };
 }

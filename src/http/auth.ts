@@ -7,7 +7,7 @@ import type { Firm } from '../firms/firm.table.js';
 import type { SessionStage } from '../login/mfa-gate.js';
 import type { Operator } from '../operators/operator.table.js';
 import { loadSession } from '../sessions/session.service.js';
-import { sessionCookieName } from '../sessions/session-cookie.js';
+import { clearedSessionCookieOptions, sessionCookieName, sessionCookieOptions } from '../sessions/session-cookie.js';
 import type { Session } from '../sessions/session.table.js';
 import { attemptOfSession, findAttemptOfSession, type LoginAttempt } from '../core/login-attempt.js';
 import { enrollmentDue } from '../core/decision.js';
@@ -23,17 +23,11 @@ declare module 'fastify' {
 export { sessionCookieName };
 
 export function setSessionCookie(ctx: AppContext, reply: FastifyReply, token: string): void {
-  reply.setCookie(sessionCookieName(ctx), token, {
-    httpOnly: true,
-    sameSite: 'lax',
-    secure: ctx.config.publicUrl.protocol === 'https:',
-    path: '/',
-    maxAge: Math.floor(ctx.config.sessionAbsoluteMs / 1000),
-  });
+  reply.setCookie(sessionCookieName(ctx), token, { ...sessionCookieOptions(ctx), maxAge: Math.floor(ctx.config.sessionAbsoluteMs / 1000) });
 }
 
 export function clearSessionCookie(ctx: AppContext, reply: FastifyReply): void {
-  reply.clearCookie(sessionCookieName(ctx), { path: '/', secure: ctx.config.publicUrl.protocol === 'https:' });
+  reply.setCookie(sessionCookieName(ctx), '', clearedSessionCookieOptions(ctx));
 }
 
 export function sessionToken(ctx: AppContext, request: FastifyRequest): string | null {

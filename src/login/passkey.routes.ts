@@ -42,8 +42,14 @@ export const passkeyRoutes =
 
     app.post(
       '/passkey/options',
-      { schema: { tags, summary: 'Options for a passkey sign-in (discoverable credentials, user verification required)', response: { 200: OptionsResult } } },
-      async () => passkeyOptions(ctx),
+      {
+        schema: {
+          tags,
+          summary: 'Options for a passkey sign-in (discoverable credentials, user verification required); throttled per client IP',
+          response: { 200: OptionsResult, ...errors(429) },
+        },
+      },
+      async (request) => passkeyOptions(ctx, actorOf(request)),
     );
 
     app.post(

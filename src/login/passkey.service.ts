@@ -9,19 +9,43 @@ import { currentLock, resetFailures } from '../core/lockout.js';
 import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { PASSKEY_CHECKS, userFacts, walkChecks, type DecisionReason } from '../core/decision.js';
-import { IP_POLICY, reserveAttempt, settleAttempt } from '../core/throttle.js';
+import { IP_POLICY, reserveAttempt, settleAttempt, settleLatestAsSuccess, type ThrottlePolicy } from '../core/throttle.js';
 import { countLogin } from '../core/login-counts.js';
 
 /** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
 export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 'This passkey cannot sign you in. Sign in with your email address and password.');
 
 /**
+ * Options asked per client IP: 200 in a run free, then a doubling delay up to a minute, at most
+ * 1000 an hour (the password login's hourly cap per address). Generous on purpose: every open
+ * login page asks for options in the email field's autofill when it opens and again every four
+ * and a half minutes (the challenge lives five), so an office's open pages ask often without
+ * signing in with a passkey; a guesser meets the sign-in's own throttle (IP_POLICY, counted on
+ * /passkey/verify) long before this one, which stops a loop that asks and never signs in from
+ * filling the challenge table. The login page waits out a 429 silently (passkey-login.ts).
+ */
+export const PASSKEY_OPTIONS_POLICY: ThrottlePolicy = { freeFailures: 200, baseDelayMs: 1000, maxDelayMs: 60_000, hourlyCap: 1000 };
+
+/**
  * Options for "Sign in with a passkey": a challenge with no session and no user (the
  * authenticator picks its discoverable credential), user verification required. Offered to
  * everyone alike; whether the firm allows passkeys is decided at verification, with the same
  * answer as any other failure, so the login page tells nothing about firms.
+ *
+ * Anyone may ask, so each answer is counted against the client IP (scope `passkey_options`,
+ * PASSKEY_OPTIONS_POLICY; 429 with Retry-After), else a loop could fill the challenge table. A
+ * passkey sign-in that succeeds from the address settles one of them as a success, so an office
+ * whose staff use passkeys is not slowed by its own sign-ins.
  */
-export async function passkeyOptions(ctx: AppContext) {
+export async function passkeyOptions(ctx: AppContext, actor: Actor) {
+  const decision = await reserveAttempt(ctx.db, ctx.clock, [{ scope: 'passkey_options', key: actor.ip ?? 'unknown', policy: PASSKEY_OPTIONS_POLICY }]);
+  if (!decision.allowed) {
+    const retryAfterSeconds = Math.ceil(decision.retryAfterMs / 1000);
+    await audit(ctx.db, ctx.clock.now(), actor, { event: 'login.throttled', details: { realm: 'firm', method: 'passkey', step: 'options', retryAfterSeconds } });
+    metrics(ctx).login('passkey', 'throttled');
+    throw tooManyAttempts(retryAfterSeconds);
+  }
+  await settleAttempt(ctx.db, decision.ticket, 'failure');
   return ctx.db.transaction().execute(async (tx) => {
     const { challengeId, options } = await beginAuthentication(ctx, tx, null);
     return { challengeId, options };
@@ -149,6 +173,7 @@ export async function passkeyLogin(
   }
   if (!outcome.ok) return refuse(outcome.reason, subject);
   await settleAttempt(ctx.db, decision.ticket, 'success');
+  await settleLatestAsSuccess(ctx.db, 'passkey_options', actor.ip ?? 'unknown');
   metrics(ctx).login('passkey', 'success');
   return { token: outcome.token };
 }

@@ -8,7 +8,7 @@ import { DATABASE_RETRY_AFTER_SECONDS } from '../core/errors.js';
 import { escapeHtml } from '../http/html.js';
 import { page } from './pages.js';
 import { deleteSession } from '../sessions/session.service.js';
-import { sessionAuthentication, sessionCookieName, sessionFromCookieHeader } from '../sessions/session-cookie.js';
+import { clearedSessionCookieHeader, sessionAuthentication, sessionFromCookieHeader } from '../sessions/session-cookie.js';
 import { ACR, ACR_VALUES, demandsMfa, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
 import { adapterFactory, type PresentedCredential } from './adapter.js';
 import { APPLICATION_METADATA, FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
@@ -125,8 +125,7 @@ async function endTesseraSession(ctx: AppContext, kctx: KoaContextWithOIDC): Pro
       userAgent: typeof ua === 'string' ? ua : null,
     }, { event: 'logout', details: { door: 'oidc' } });
   }
-  const https = ctx.config.publicUrl.protocol === 'https:';
-  kctx.append('set-cookie', `${sessionCookieName(ctx)}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax${https ? '; Secure' : ''}`);
+  kctx.append('set-cookie', clearedSessionCookieHeader(ctx));
 }
 
 function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accounts }: ProviderSources, presented: () => PresentedCredential | undefined): Configuration {

@@ -21,6 +21,7 @@ export class Metrics {
   private readonly durations: Histogram<'method' | 'route' | 'status_code'>;
   private readonly logins: Counter<'factor' | 'result'>;
   private readonly pushes: Counter<'outcome'>;
+  private readonly duoRefusals: Counter<'reason' | 'outcome'>;
 
   constructor(ctx: AppContext) {
     const registers = [this.registry];
@@ -47,6 +48,12 @@ export class Metrics {
       name: 'tessera_pushes_total',
       help: 'Push requests by outcome: sent, limited (rate limit), approved, denied, fraud, expired.',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.duoRefusals = new Counter({
+      name: 'tessera_duo_signature_refusals_total',
+      help: 'Duo API requests of a known-format integration key refused for their signature (reason: wrong, stale, missing), audited or throttled (the audit writes one row per key and reason a minute).',
+      labelNames: ['reason', 'outcome'],
       registers,
     });
     new Gauge({
@@ -95,6 +102,10 @@ export class Metrics {
 
   push(outcome: PushOutcome): void {
     this.pushes.inc({ outcome });
+  }
+
+  duoSignatureRefusal(reason: 'wrong' | 'stale' | 'missing', outcome: 'audited' | 'throttled'): void {
+    this.duoRefusals.inc({ reason, outcome });
   }
 }
 

@@ -1,3 +1,4 @@
+import { fastifyCookie, type SerializeOptions } from '@fastify/cookie';
 import type { AppContext } from '../context.js';
 import { loadSession } from './session.service.js';
 import type { Session } from './session.table.js';
@@ -11,6 +12,26 @@ import type { Session } from './session.table.js';
 /** The cookie is host-only; with https it gets the __Host- prefix (Secure, Path=/, no Domain). */
 export function sessionCookieName(ctx: AppContext): string {
   return ctx.config.publicUrl.protocol === 'https:' ? '__Host-tessera_session' : 'tessera_session';
+}
+
+/**
+ * The session cookie's attributes, one list for every door that sets or clears it (the web door's
+ * login and logout, the OpenID Connect door's logout), so a cleared cookie always matches the one
+ * it clears: HttpOnly (no script reads the token), SameSite=Lax (not sent on cross-site posts),
+ * Secure with https, Path=/.
+ */
+export function sessionCookieOptions(ctx: AppContext): SerializeOptions & { httpOnly: true; sameSite: 'lax'; path: '/'; secure: boolean } {
+  return { httpOnly: true, sameSite: 'lax', secure: ctx.config.publicUrl.protocol === 'https:', path: '/' };
+}
+
+/** The same cookie, emptied and expired: what a logout sends. */
+export function clearedSessionCookieOptions(ctx: AppContext): SerializeOptions {
+  return { ...sessionCookieOptions(ctx), expires: new Date(0), maxAge: 0 };
+}
+
+/** The Set-Cookie header value that clears the session cookie, for a door that writes its own headers (the OIDC door's Koa context). */
+export function clearedSessionCookieHeader(ctx: AppContext): string {
+  return fastifyCookie.serialize(sessionCookieName(ctx), '', clearedSessionCookieOptions(ctx));
 }
 
 /** The live session behind a raw Cookie header, or null (no cookie, an unknown token, an ended session). */

@@ -4,9 +4,10 @@ import { DeviceSimulator } from '../support/device-simulator.js';
 import { nodeDuoCall, runPythonDuo, runPythonJob, type DuoTarget, type PythonClientOptions, type PythonResult } from '../support/duo-clients.js';
 import { OffsetClock } from '../support/duo-server.js';
 import { pushUser, totpUser, freshCode, type PushUser, type TotpUser } from '../support/factors.js';
-import { api, mfaFirm, person, seatsUsed } from '../support/fixtures.js';
+import { api, loginAs, mfaFirm, person, PHONE, seatsUsed } from '../support/fixtures.js';
 import { Agent, startHarness, type Harness, type TestFirm } from '../support/harness.js';
 import { createTestPki, type TestPki } from '../support/tls.js';
+import { metrics } from '../../src/ops/metrics.js';
 
 /**
  * Duo's Auth API v2 on the authentication core (issue 15 items 1-3), proven with Duo's OFFICIAL
@@ -353,14 +354,85 @@ describe('enroll and enroll_status', () => {
     const device = await DeviceSimulator.create(h.app, h.clock);
     expect((await device.activate(e.activation_url)).statusCode).toBe(200);
     expect((await nodeCall('POST', '/auth/v2/enroll_status', { user_id: newcomer.id, activation_code: e.activation_code })).response).toBe('success');
+    // Asked again after the enrollment's attempt ended: still this application's enrollment, still success.
+    expect(await pyOk('POST', '/auth/v2/enroll_status', { user_id: newcomer.id, activation_code: e.activation_code })).toBe('success');
     expect((await pyOk('POST', '/auth/v2/preauth', { username: newcomer.email })).result).toBe('auth');
     // Enrolled now: a second enroll is refused.
     expect(await nodeCall('POST', '/auth/v2/enroll', { username: newcomer.email })).toMatchObject({ stat: 'FAIL', code: 40002, message_detail: 'username: already enrolled' });
     expect(await nodeCall('POST', '/auth/v2/enroll', {})).toMatchObject({ stat: 'FAIL', code: 40002 });
   });
+
+  it("enroll_status answers only the application that began the enrollment: another application of the same firm reads invalid, before and after", async () => {
+    const other = await newApplication(f, 'Another gateway');
+    const newcomer = await person(h, f);
+    const e = await pyOk('POST', '/auth/v2/enroll', { username: newcomer.email });
+    const status = async (k: typeof keys) => (await nodeCall('POST', '/auth/v2/enroll_status', { user_id: newcomer.id, activation_code: e.activation_code }, 5, k)).response;
+    expect([await status(keys), await status(other)]).toEqual(['waiting', 'invalid']);
+    const device = await DeviceSimulator.create(h.app, h.clock);
+    expect((await device.activate(e.activation_url)).statusCode).toBe(200);
+    expect([await status(other), await status(keys)]).toEqual(['invalid', 'success']);
+    const audited = (await h.ctx.db.selectFrom('audit_events').select('details').where('event', '=', 'duo.call').where('application_id', '=', other.applicationId).execute()).map((r) => JSON.parse(r.details));
+    expect(audited.filter((d) => d.endpoint === 'enroll_status').map((d) => d.status)).toEqual(['invalid', 'invalid']);
+  });
+
+  it('an activation begun in Tessera\'s own screens is no application\'s enrollment: enroll_status reads invalid', async () => {
+    const user = await person(h, f);
+    const agent = await loginAs(h, f, user, 'enroll');
+    const begun = await agent.post(api('/mfa/enrollment/push'), { phone: PHONE });
+    expect(begun.statusCode).toBe(201);
+    const code = DeviceSimulator.codeOf((begun.json() as { activationUrl: string }).activationUrl);
+    expect(await pyOk('POST', '/auth/v2/enroll_status', { user_id: user.id, activation_code: code })).toBe('invalid');
+  });
 });
 
 describe('signatures and keys', () => {
+  it('refused signatures of a known key are audited with the application and the reason (wrong, stale, missing), one row per key and reason a minute, the rest counted', async () => {
+    const k = await newApplication(f, 'Audited gateway');
+    const refused = async () =>
+      (await h.ctx.db.selectFrom('audit_events').select(['details', 'firm_id']).where('event', '=', 'duo.signature_refused').where('application_id', '=', k.applicationId).orderBy('id').execute()).map((r) => ({ firm: r.firm_id, ...JSON.parse(r.details) }));
+    const wrong = { ...k, skey: 'x'.repeat(40) };
+    expect(await nodeCall('GET', '/auth/v2/check', {}, 5, wrong)).toMatchObject({ code: 40103 });
+    expect(await pyCall('POST', '/auth/v2/preauth', { username: coder.user.email }, py(wrong))).toMatchObject({ ok: false, status: 401 });
+    expect(await nodeCall('GET', '/auth/v2/check', {}, 2, wrong)).toMatchObject({ code: 40103 });
+    expect(await refused()).toEqual([{ firm: f.firm.id, application: 'Audited gateway', reason: 'wrong', failure: 'INVALID_SIGNATURE' }]);
+    // A stale date: its own reason, so its own row.
+    const offset = clock.offsetMs;
+    clock.offsetMs += 10 * 60_000;
+    try {
+      for (let i = 0; i < 3; i++) expect(await nodeCall('GET', '/auth/v2/check', {}, 5, k)).toMatchObject({ code: 40105 });
+    } finally {
+      clock.offsetMs = offset;
+    }
+    // Missing: no date, or an Authorization without a signature.
+    const basic = (sig: string) => `Basic ${Buffer.from(`${k.ikey}:${sig}`).toString('base64')}`;
+    const noDate = await h.app.inject({ method: 'GET', url: '/auth/v2/check', headers: { authorization: basic('0'.repeat(40)) } });
+    expect(noDate.json()).toMatchObject({ code: 40104 });
+    const noSignature = await h.app.inject({ method: 'GET', url: '/auth/v2/check', headers: { authorization: basic('not-a-signature'), date: new Date(clock.now()).toUTCString() } });
+    expect(noSignature.json()).toMatchObject({ code: 40103 });
+    expect((await refused()).map((r) => r.reason)).toEqual(['wrong', 'stale', 'missing']);
+    // An unknown key is nobody's application: nothing audited.
+    expect(await nodeCall('GET', '/auth/v2/check', {}, 5, { ...k, ikey: 'DIXXXXXXXXXXXXXXXXX1' })).toMatchObject({ code: 40102 });
+    expect(await refused()).toHaveLength(3);
+    const text = await metrics(h.ctx).scrape();
+    expect(text).toContain('tessera_duo_signature_refusals_total{reason="wrong",outcome="throttled"} 2');
+    expect(text).toContain('tessera_duo_signature_refusals_total{reason="stale",outcome="throttled"} 2');
+    expect(text).toContain('tessera_duo_signature_refusals_total{reason="missing",outcome="throttled"} 1');
+    // A minute later the next one is written, saying how many went unwritten since.
+    clock.advance(61_000);
+    try {
+      expect(await nodeCall('GET', '/auth/v2/check', {}, 5, wrong)).toMatchObject({ code: 40103 });
+    } finally {
+      clock.offsetMs -= 61_000;
+    }
+    expect((await refused()).at(-1)).toEqual({ firm: f.firm.id, application: 'Audited gateway', reason: 'wrong', failure: 'INVALID_SIGNATURE', suppressed: 2 });
+    // The firm's audit log lists it as a failure of this application.
+    const page = await f.admin.get(api(`/admin/audit-events?event=duo.signature_refused`));
+    expect(page.statusCode, page.body).toBe(200);
+    const listed = (page.json() as { items: { label: string; result: string; details: Record<string, unknown> }[] }).items.filter((e) => e.details.application === 'Audited gateway');
+    expect(listed).toHaveLength(4);
+    expect(listed[0]).toMatchObject({ label: 'Duo API: request signature refused', result: 'failure' });
+  });
+
   it('a wrong secret key (40103), an unknown integration key (40102), a stale date (40105), a Web SDK key on the Auth API (40301)', async () => {
     const bad = await pyCall('POST', '/auth/v2/preauth', { username: coder.user.email }, py({ skey: 'x'.repeat(40) }));
     expect(bad).toMatchObject({ ok: false, status: 401 });

@@ -262,7 +262,8 @@ describe('the checks of a signed request, in order', () => {
 
   it('refuses a request without a date, or with one it cannot read, with 40104', async () => {
     const { lookup, seen } = lookupOf({ [IKEY]: integration });
-    expect(await authenticateSignedRequest(request(null), lookup, now)).toEqual({ ok: false, failure: 'MISSING_TIMESTAMP' });
+    // The key the request claims is kept, for the door's audit of refused signatures (src/duo/refused-signatures.ts).
+    expect(await authenticateSignedRequest(request(null), lookup, now)).toEqual({ ok: false, failure: 'MISSING_TIMESTAMP', claimed: { ikey: IKEY, signatureMissing: false } });
     expect(await authenticateSignedRequest(request('yesterday'), lookup, now)).toMatchObject({ ok: false, failure: 'MISSING_TIMESTAMP' });
     expect(seen).toEqual([]);
   });
@@ -270,7 +271,7 @@ describe('the checks of a signed request, in order', () => {
   it('refuses an unknown integration key with 40102 and a wrong secret key with 40103', async () => {
     const { lookup, seen } = lookupOf({ [IKEY]: integration });
     expect(await authenticateSignedRequest(request(at(now), SKEY, 'DIUNKNOWNUNKNOWN0000'), lookup, now)).toEqual({ ok: false, failure: 'INVALID_INTEGRATION_KEY' });
-    expect(await authenticateSignedRequest(request(at(now), 'a wrong secret key'), lookup, now)).toEqual({ ok: false, failure: 'INVALID_SIGNATURE' });
+    expect(await authenticateSignedRequest(request(at(now), 'a wrong secret key'), lookup, now)).toEqual({ ok: false, failure: 'INVALID_SIGNATURE', claimed: { ikey: IKEY, integration, signatureMissing: false } });
     expect(seen).toEqual(['DIUNKNOWNUNKNOWN0000', IKEY]);
   });
 
@@ -283,7 +284,7 @@ describe('the checks of a signed request, in order', () => {
     const { lookup } = lookupOf({ [IKEY]: integration });
     const r = request(at(now), SKEY, IKEY, { username: 'ana' });
     expect(await authenticateSignedRequest(r, lookup, now)).toMatchObject({ ok: true });
-    expect(await authenticateSignedRequest({ ...r, params: [...r.params, ['factor', 'push']] }, lookup, now)).toEqual({ ok: false, failure: 'INVALID_SIGNATURE' });
+    expect(await authenticateSignedRequest({ ...r, params: [...r.params, ['factor', 'push']] }, lookup, now)).toMatchObject({ ok: false, failure: 'INVALID_SIGNATURE' });
   });
 });
 

@@ -108,7 +108,8 @@ describe('the server process with TLS', () => {
       expect(plain).toMatch(/^failed:/);
       expect(server.output).toContain(`Tessera is running at https://127.0.0.1:${server.port}`);
     } finally {
-      expect((await server.stop()).code).toBe(0);
+      const stopped = await server.stop();
+      expect(stopped.code, server.output).toBe(0);
     }
   }, 90_000);
 

@@ -232,4 +232,30 @@ describe('The login page in Chromium', () => {
     await expect.poll(async () => (await webauthnCalls(page)).at(-1)).toEqual({ mediation: 'conditional', aborted: true, settled: 'AbortError' });
     expect((await webauthnCalls(page)).filter((c) => c.settled === 'pending')).toEqual([]);
   });
+
+  // Last: it uses up the options throttle of the address every browser here comes from.
+  it('waits out a throttled options request (429) silently: no message, no loop, and the autofill request once the wait is over', async () => {
+    const h = rig.h;
+    const flood = new Agent(h.app, { ip: '127.0.0.1' });
+    let asked = 0;
+    while ((await flood.post('/api/v1/passkey/options')).statusCode === 200) if (++asked > 1000) throw new Error('never throttled');
+    const page = await newBrowser({ autofill: true });
+    const options: number[] = [];
+    page.on('response', (res) => {
+      if (res.url().endsWith('/api/v1/passkey/options')) options.push(res.status());
+    });
+    await openLogin(page);
+    await expect.poll(() => options.length).toBeGreaterThan(0);
+    await page.waitForTimeout(2500);
+    // Refused, asked again only after each Retry-After (1 s here: the harness's clock stands still), never in a loop.
+    expect(options.every((status) => status === 429)).toBe(true);
+    expect(options.length).toBeLessThanOrEqual(4);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(await webauthnCalls(page)).toEqual([]);
+    // The wait is over: the next try gets its options, and the conditional request waits in the email field.
+    h.clock.advance(60_000);
+    await expect.poll(() => webauthnCalls(page), { timeout: 5000 }).toEqual([{ mediation: 'conditional', aborted: false, settled: 'pending' }]);
+    expect(options.at(-1)).toBe(200);
+    expect(await page.getByRole('alert').count()).toBe(0);
+  });
 });

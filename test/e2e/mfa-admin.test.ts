@@ -100,7 +100,7 @@ describe('MFA administration in Chromium', () => {
 
     await page.reload();
     await page.getByRole('link', { name: 'Multi-factor authentication (MFA)' }).click();
-    await page.getByRole('heading', { name: 'Multi-factor authentication', exact: true, level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Multi-factor authentication', level: 1, exact: true }).waitFor();
     for (const name of ['Subscription Plan', 'Configuration', 'Enrolled Users', 'Usage', 'Fraud reports']) {
       await page.getByRole('region', { name }).getByRole('heading', { name, level: 2 }).waitFor();
     }
@@ -151,7 +151,7 @@ describe('MFA administration in Chromium', () => {
     await page.getByRole('heading', { name: 'Set up multi-factor authentication', level: 1 }).waitFor();
     expect(new URL(page.url()).searchParams.get('next')).toBe('/admin/mfa');
     await enrolAuthenticatorApp(rig, page);
-    await page.getByRole('heading', { name: 'Multi-factor authentication', exact: true, level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Multi-factor authentication', level: 1, exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/admin/mfa');
 
     const confirmIn = async (title: string, button: string, ...lines: string[]) => {

@@ -27,7 +27,7 @@ describe('a superuser covered by their own change, in Chromium', () => {
     await page.getByRole('heading', { name: 'Welcome, Sam Super' }).waitFor();
     const nav = () => page.getByRole('navigation', { name: 'Firm administration' });
     await page.goto(`${rig.baseUrl}/admin/mfa`);
-    await page.getByRole('heading', { name: 'Multi-factor authentication', exact: true, level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Multi-factor authentication', level: 1, exact: true }).waitFor();
 
     await page.getByLabel('Enable for All Case Managers').click();
     const ask = page.getByRole('alertdialog', { name: 'Enable MFA for all case managers?' });
@@ -54,7 +54,7 @@ describe('a superuser covered by their own change, in Chromium', () => {
     // At 360 px the way back works the same: the MFA page answers now.
     await page.setViewportSize({ width: 360, height: 740 });
     await page.goto(`${rig.baseUrl}/admin/mfa`);
-    await page.getByRole('heading', { name: 'Multi-factor authentication', exact: true, level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Multi-factor authentication', level: 1, exact: true }).waitFor();
     await page.screenshot({ path: 'test-results/superuser-mfa-360.png', fullPage: true });
   });
 });

@@ -325,6 +325,11 @@ describe('sign-out at the application', () => {
     expect(JSON.parse(String(audited.details))).toMatchObject({ door: 'oidc' });
     // The next sign-in asks for the login again.
     expect((await authorize(portal, browser, null)).trail.steps).toEqual(['login']);
+    // The cookie is cleared exactly as the web door's logout clears it (one set of attributes: src/sessions/session-cookie.ts).
+    const sessionCookie = (res: Response) => res.headers.getSetCookie().filter((c) => /^(__Host-)?tessera_session=/.test(c));
+    const webLogout = await (await signIn(portal, casey)).browser.api(a, 'POST', '/logout');
+    expect(sessionCookie(done)).toEqual(sessionCookie(webLogout));
+    expect(sessionCookie(done)).toEqual([expect.stringMatching(/^__Host-tessera_session=; Max-Age=0; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax$/)]);
   });
 
   it('"Stay signed in" ends only the application\'s grant: the Tessera session stays', async () => {

@@ -18,6 +18,7 @@ import { normaliseBackupCode } from '../../src/factors/backup-codes/backup-codes
 import { beginTotpEnrollment } from '../../src/factors/totp/totp.factor.js';
 import { queueResealWhileKeysRetired } from '../../src/housekeeping.js';
 import { projectRoot } from '../../src/http/paths.js';
+import { PASSKEY_OPTIONS_POLICY } from '../../src/login/passkey.service.js';
 import { runDueJobs } from '../../src/jobs/job.service.js';
 import { IP_POLICY } from '../../src/core/throttle.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -109,6 +110,19 @@ describe.each([
     const held = await forger(IP_POLICY.freeFailures).post(api('/passkey/verify'), sampleOf(verify.body!) as Record<string, unknown>);
     expect(held.statusCode, held.body).toBe(429);
     expect(held.json().error).toBe('TOO_MANY_ATTEMPTS');
+  });
+
+  it('a fresh X-Forwarded-For per request does not escape the address throttle of passkey sign-in options either', async () => {
+    const startedAt = h.clock.now();
+    for (let i = 0; i < PASSKEY_OPTIONS_POLICY.freeFailures; i++) {
+      const res = await forger(i).post(api('/passkey/options'));
+      expect(res.statusCode, res.body).toBe(200);
+    }
+    const held = await forger(PASSKEY_OPTIONS_POLICY.freeFailures).post(api('/passkey/options'));
+    expect(held.statusCode, held.body).toBe(429);
+    expect(held.json().error).toBe('TOO_MANY_ATTEMPTS');
+    const counted = await h.ctx.db.selectFrom('auth_attempts').select('key').where('scope', '=', 'passkey_options').where('at', '>=', startedAt).execute();
+    expect(new Set(counted.map((a) => a.key))).toEqual(new Set([CLIENT_ADDRESS]));
   });
 
   it('a forged X-Forwarded-For is not what the phone’s approval screen, the fraud mail or the audit log show', async () => {

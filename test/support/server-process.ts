@@ -31,7 +31,8 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number; ca?: string; args?: string[] }): Promise<ServerProcess> {
+/** `readyLine`: ready when the process has printed this (checked every few ms), instead of when /api/v1/health answers. */
+export async function startServerProcess(options: { env: Record<string, string>; cwd?: string; readyTimeoutMs?: number; ca?: string; args?: string[]; readyLine?: string }): Promise<ServerProcess> {
   const cwd = options.cwd ?? projectRoot();
   const port = options.env.TESSERA_PORT ? Number(options.env.TESSERA_PORT) : await freePort();
   const url = `${options.ca ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -66,13 +67,17 @@ export async function startServerProcess(options: { env: Record<string, string>;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   for (;;) {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`Tessera exited during start (${proc.exitCode ?? proc.signalCode}):\n${output}`);
-    const res = await request(url, { method: 'GET', url: '/api/v1/health', ca: options.ca }).catch(() => null);
-    if (res?.statusCode === 200) return server;
+    if (options.readyLine !== undefined) {
+      if (output.includes(options.readyLine)) return server;
+    } else {
+      const res = await request(url, { method: 'GET', url: '/api/v1/health', ca: options.ca }).catch(() => null);
+      if (res?.statusCode === 200) return server;
+    }
     if (Date.now() > deadline) {
       await server.stop('SIGKILL');
       throw new Error(`Tessera was not ready within ${options.readyTimeoutMs ?? 30_000} ms:\n${output}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, options.readyLine !== undefined ? 2 : 50));
   }
 }
 

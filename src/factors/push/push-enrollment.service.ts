@@ -89,6 +89,7 @@ export async function beginPushEnrollment(
         first_enrollment: 0,
         completed_at: null,
         code_sealed: ctx.secrets.seal(Buffer.from(code, 'utf8'), activationId(code)),
+        application_id: attempt.applicationId,
       })
       .execute();
     await noteEnrollment(tx, attempt.id, id);

@@ -1,4 +1,4 @@
-import type { Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /**
  * An activated Tessera Authenticator; one per `authenticators` row of kind 'push'. Its
@@ -47,6 +47,8 @@ export interface DeviceActivationTable {
   completed_at: number | null;
   /** The code itself, sealed with the master key (bound to the row id), to show the same QR code again after a reload (migration 0018); null for older rows. */
   code_sealed: string | null;
+  /** The application of the login that began it (a Duo application's /auth/v2/enroll), the only one whose enroll_status reads it (migration 0025); null for Tessera's own screens. */
+  application_id: ColumnType<string | null, string | null | undefined, never>;
 }
 export type DeviceActivation = Selectable<DeviceActivationTable>;
 

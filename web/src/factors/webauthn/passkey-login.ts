@@ -61,17 +61,22 @@ export interface PasskeyAutofill {
  * request waits for the user to pick a passkey among the field's suggestions. Nobody sees
  * anything unless the browser holds a passkey for this site. Only the server's refusal is
  * reported (`onError`); a browser that fails on its own stays silent, as the request was
- * never something the user asked for. Stopped when the page is left.
+ * never something the user asked for. So does the server's 429 on the options (throttled per
+ * address): the request starts again after the Retry-After it was told, not at once. Stopped
+ * when the page is left.
  */
 export function usePasskeyAutofill(
   enabled: boolean,
   handlers: { onPicked(): void; onSignedIn(result: LoginResult): void; onError(cause: unknown): void },
 ): PasskeyAutofill {
   const live = useRef<AbortController | null>(null);
+  const retry = useRef<number | null>(null);
   const callbacks = useRef(handlers);
   callbacks.current = handlers;
 
   const stop = useCallback(() => {
+    if (retry.current !== null) window.clearTimeout(retry.current);
+    retry.current = null;
     const current = live.current;
     if (!current) return;
     live.current = null;
@@ -105,6 +110,15 @@ export function usePasskeyAutofill(
         if (stillMine()) callbacks.current.onSignedIn(result);
       } catch (cause) {
         if (!stillMine() || isCancelledCeremony(cause) || !(cause instanceof ApiError)) return;
+        if (cause.status === 429) {
+          // Nobody asked for this request: no message, and no retry before the server's wait is over.
+          live.current = null;
+          retry.current = window.setTimeout(() => {
+            retry.current = null;
+            start();
+          }, (cause.count('retryAfterSeconds') ?? 60) * 1000);
+          return;
+        }
         callbacks.current.onError(cause);
         start();
       } finally {
