@@ -222,6 +222,9 @@ describe('a push at login (reference 1.4.1)', () => {
         createdAt: clock.now(),
         expiresAt: push.expiresAt,
         numberDigits: 6,
+        // Tessera's own sign-in: no application lines.
+        requestType: null,
+        displayUsername: null,
         details: [],
       },
     ]);

@@ -15,6 +15,7 @@ import {
   setApplicationStatus,
   updateApplication,
 } from './application.service.js';
+import { applicationLogins, ApplicationLoginsSchema, LoginPeriodQuery } from './application-logins.service.js';
 import { ApplicationListQuery, ApplicationPatchBody, ApplicationViewSchema, ApplicationWithSecretSchema, NewApplicationBody, RotateSecretBody } from './application.schemas.js';
 
 /**
@@ -144,6 +145,24 @@ export const applicationRoutes =
         // 404 for an id of another firm, as on every route here, even though the log is scoped anyway.
         const application = await getApplication(ctx, ctx.db, firmId, request.params.id);
         return listAuditEvents(ctx.db, { kind: 'firm', firmId }, { applicationId: application.id, excludeCategories: ['administration'], page: 1, pageSize: 20 });
+      },
+    );
+
+    app.get(
+      '/admin/applications/:id/logins',
+      {
+        schema: {
+          tags,
+          summary: 'How many logins the application completed in the last days, with a second factor and on the no-seat bypass',
+          params: IdParams,
+          querystring: LoginPeriodQuery,
+          response: { 200: ApplicationLoginsSchema, ...errors(400, 401, 403, 404) },
+        },
+      },
+      async (request) => {
+        const { firmId } = await admin(request);
+        const application = await getApplication(ctx, ctx.db, firmId, request.params.id);
+        return applicationLogins(ctx, ctx.db, firmId, application.id, request.query.days);
       },
     );
   };

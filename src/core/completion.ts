@@ -6,6 +6,7 @@ import type { LoginMethod } from '../factors/kinds.js';
 import { amrOf, type Amr, type DecisionReason } from './decision.js';
 import { enrollsOnly, type LoginAttempt } from './login-attempt.js';
 import type { Door } from './login-attempt.table.js';
+import { countLogin } from './login-counts.js';
 
 /** How the second factor of a login was satisfied, or why it was not needed. */
 export type SecondFactorOutcome =
@@ -69,6 +70,11 @@ export async function completeAttempt(ctx: AppContext, db: DbOrTx, attempt: Logi
     });
   } else if (outcome.satisfied !== 'enrolled') {
     await audit(db, now, actor, { event: 'login.step_up', ...subject, details: { realm, method: outcome.method } });
+  }
+  // A firm user's login, to Tessera or to the attempt's application (a step-up was counted at its login).
+  if (signsIn && !stepUp && attempt.subject.type === 'user' && attempt.firmId !== null) {
+    const kind = outcome.satisfied !== 'not_needed' ? 'second_factor' : outcome.reason === 'no_seat_bypass' ? 'bypass' : 'password_only';
+    await countLogin(db, { firmId: attempt.firmId, applicationId: attempt.applicationId, at: now, kind });
   }
   return {
     subject: attempt.subject,

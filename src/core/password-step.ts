@@ -12,6 +12,7 @@ import type { Door } from './login-attempt.table.js';
 import { verifyPassword } from './passwords.js';
 import { recordBypass } from './seats.js';
 import { ACCOUNT_POLICY, IP_POLICY, accountKey, reserveAttempt, settleAttempt } from './throttle.js';
+import { countLogin } from './login-counts.js';
 
 export const invalidCredentials = () => new AppError('INVALID_CREDENTIALS');
 
@@ -173,6 +174,8 @@ export async function passwordStep<T>(
       subjectId: who.id,
       details: { realm: input.realm, factors: ['password'], ...(pending ? { next: stage } : {}), ...(remembered ? { rememberedBrowser: true } : {}), reason },
     });
+    // Signed in on the password alone: a login of Tessera's own sign-in (login-counts.ts).
+    if (!pending && who.kind === 'user') await countLogin(tx, { firmId: who.firmId!, applicationId: null, at: ctx.clock.now(), kind: reason === 'no_seat_bypass' ? 'bypass' : 'password_only' });
     return { accepted, attempt, held: held.value };
   });
   if ('refused' in outcome) {

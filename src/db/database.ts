@@ -27,6 +27,7 @@ import type { WebAuthnChallengeTable, WebAuthnCredentialTable } from '../factors
 import type { DeviceActivationTable, DeviceNonceTable, PushDeviceTable, PushTransactionTable, ServerKeyTable } from '../factors/push/push.table.js';
 import type { OidcPayloadTable, OidcSigningKeyTable } from '../oidc/oidc.table.js';
 import type { LoginAttemptTable } from '../core/login-attempt.table.js';
+import type { LoginCountTable } from '../core/login-count.table.js';
 
 export interface Database {
   operators: OperatorTable;
@@ -61,6 +62,7 @@ export interface Database {
   duo_transactions: DuoTransactionTable;
   duo_prompts: DuoPromptTable;
   duo_client_assertions: DuoClientAssertionTable;
+  login_counts: LoginCountTable;
 }
 
 export type Db = Kysely<Database>;

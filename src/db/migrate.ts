@@ -20,6 +20,7 @@ import * as m0019 from './migrations/0019_session_authentication.js';
 import * as m0020 from './migrations/0020_duo_auth.js';
 import * as m0022 from './migrations/0022_push_end_reason.js';
 import * as m0023 from './migrations/0023_duo_universal_prompt.js';
+import * as m0024 from './migrations/0024_login_counts.js';
 import * as m0025 from './migrations/0025_activation_application.js';
 
 /** Every migration, in order. A new migration is a new file and one line here. (Tests of a migration start from the ones before it.) */
@@ -44,6 +45,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0020_duo_auth': m0020,
   '0022_push_end_reason': m0022,
   '0023_duo_universal_prompt': m0023,
+  '0024_login_counts': m0024,
   '0025_activation_application': m0025,
 };
 

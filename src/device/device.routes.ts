@@ -65,8 +65,12 @@ const TransactionView = Type.Object({
   createdAt: Type.Integer(),
   expiresAt: Type.Integer(),
   numberDigits: Type.Integer(),
+  requestType: Type.Union([Type.String(), Type.Null()], {
+    description: 'What the application calls the request (Duo\'s type, e.g. "Transaction"): the app asks "Verify request" instead of "Are you signing in?"; null for a sign-in',
+  }),
+  displayUsername: Type.Union([Type.String(), Type.Null()], { description: "The name the application knows the user by (Duo's display_username); null if it sent none" }),
   details: Type.Array(Type.Object({ label: Type.String(), value: Type.String() }), {
-    description: "What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username)",
+    description: "The pairs the application asked the phone to show (Duo's pushinfo), in its order",
   }),
 });
 const TxParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });

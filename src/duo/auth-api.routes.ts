@@ -23,6 +23,14 @@ const Time = OkEnvelope(Type.Object({ time: Type.Integer({ description: 'Unix ti
 /** Neither endpoint takes a parameter. */
 const NoParams = Type.Object({}, { additionalProperties: false });
 
+/** Duo: "The URL-encoded string's total length must be less than 20,000 bytes." */
+export const PUSHINFO_MAX_BYTES = 20_000;
+/**
+ * Tessera's limits on what else the phone shows (Duo names none): short enough to read on a
+ * phone 360 px wide, long enough for a transaction's name, an address, a pushinfo key.
+ */
+export const SHOWN_LIMITS = { type: 100, display_username: 254, pushinfo_key: 100 } as const;
+
 const Str = (max = 200) => Type.String({ minLength: 1, maxLength: max });
 const Flag = Type.Union([Type.Literal('0'), Type.Literal('1')]);
 /** Duo's optional context of a call (ipaddr, hostname): the address is audited, the host name ignored. */
@@ -44,10 +52,10 @@ const AuthParams = Type.Object(
     async: Type.Optional(Flag),
     device: Type.Optional(Str(64)),
     passcode: Type.Optional(Str(32)),
-    // Duo: the URL-encoded pairs must stay under 20,000 bytes.
-    pushinfo: Type.Optional(Type.String({ maxLength: 20_000 })),
-    type: Type.Optional(Str(100)),
-    display_username: Type.Optional(Str(254)),
+    // What the phone shows: loose bounds here, the exact limits with their own message in shownOf.
+    pushinfo: Type.Optional(Type.String({ maxLength: 4 * PUSHINFO_MAX_BYTES })),
+    type: Type.Optional(Str(4 * SHOWN_LIMITS.type)),
+    display_username: Type.Optional(Str(4 * SHOWN_LIMITS.display_username)),
     txid: Type.Optional(Str(64)),
   },
   { additionalProperties: false },
@@ -58,6 +66,29 @@ const EnrollParams = Type.Object(
   { additionalProperties: false },
 );
 const EnrollStatusParams = Type.Object({ user_id: Str(64), activation_code: Str(200) }, { additionalProperties: false });
+
+/**
+ * The application's lines for the phone (Duo's type, display_username, pushinfo), checked: an
+ * oversized one is 400 40002 naming it and its limit, never cut short in silence (a cut
+ * "Transfer 10,000 to ..." would show the user something the application did not send).
+ */
+function shownOf(p: { pushinfo?: string; type?: string; display_username?: string }) {
+  const tooLong = (name: string, limit: number, unit: string, got: number) =>
+    new DuoError('INVALID_PARAMETERS', `${name}: at most ${limit.toLocaleString('en')} ${unit}, got ${got.toLocaleString('en')}`);
+  const bytes = p.pushinfo === undefined ? 0 : Buffer.byteLength(p.pushinfo, 'utf8');
+  if (bytes >= PUSHINFO_MAX_BYTES) throw tooLong('pushinfo', PUSHINFO_MAX_BYTES - 1, 'bytes URL-encoded (Duo\'s limit)', bytes);
+  const pushinfo = p.pushinfo === undefined ? [] : decodeFormPairs(p.pushinfo);
+  if (pushinfo === null) throw new DuoError('INVALID_PARAMETERS', 'pushinfo: URL-encoded key=value pairs');
+  const pairs = pushinfo.map(([k, v]): [string, string] => [k.trim(), v]).filter(([k]) => k !== '');
+  const longKey = pairs.find(([k]) => [...k].length > SHOWN_LIMITS.pushinfo_key);
+  if (longKey) throw tooLong('pushinfo key', SHOWN_LIMITS.pushinfo_key, 'characters', [...longKey[0]].length);
+  const line = (name: 'type' | 'display_username', value: string | undefined) => {
+    const v = value?.trim();
+    if (v && [...v].length > SHOWN_LIMITS[name]) throw tooLong(name, SHOWN_LIMITS[name], 'characters', [...v].length);
+    return v || undefined;
+  };
+  return { pushinfo: pairs, type: line('type', p.type), displayUsername: line('display_username', p.display_username) };
+}
 
 /** Exactly one of username and user_id (Duo: 40002 otherwise). */
 function whoOf(p: { username?: string; user_id?: string }): Who {
@@ -114,8 +145,7 @@ export const authApiRoutes: DuoRouteModule = {
       const call = callOf(request, integrationOf(request), p.ipaddr);
       // Tessera sends no SMS and places no calls: those factors are not offered (no device has the capability).
       if (p.factor === 'sms' || p.factor === 'phone') throw new DuoError('INVALID_PARAMETERS', `factor: ${p.factor} is not available`);
-      const pushinfo = p.pushinfo === undefined ? [] : decodeFormPairs(p.pushinfo);
-      if (pushinfo === null) throw new DuoError('INVALID_PARAMETERS', 'pushinfo: URL-encoded key=value pairs');
+      const shown = shownOf(p);
       return duoOk(
         await auth(ctx, call, {
           who: whoOf(p),
@@ -123,9 +153,7 @@ export const authApiRoutes: DuoRouteModule = {
           async: p.async === '1',
           device: p.device,
           passcode: p.passcode,
-          pushinfo: pushinfo.filter(([k]) => k !== '').slice(0, 20),
-          type: p.type,
-          displayUsername: p.display_username,
+          ...shown,
           txid: p.txid,
         }),
       );

@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { decideAfterPassword, reasonMeaning } from '../core/decision.js';
 import { AppError } from '../core/errors.js';
 import { lockedUntil } from '../core/lockout.js';
+import { countLogin } from '../core/login-counts.js';
 import { endAttempt, openAttempt, type LoginAttempt } from '../core/login-attempt.js';
 import { recordBypass } from '../core/seats.js';
 import { answerSecondFactor } from '../core/second-factor.js';
@@ -70,6 +71,15 @@ const auditCall = (ctx: AppContext, db: DbOrTx, call: DuoCall, event: 'duo.preau
 export function userActor(call: DuoCall, user: User | undefined): Actor {
   return user ? { ...call.actor, type: 'user', id: user.id, firmId: user.firm_id } : call.actor;
 }
+
+/**
+ * An `allow` given to the application: one login to it (core/login-counts.ts), on the no-seat
+ * bypass or the password alone (a user not covered, or one Tessera does not know whom the new
+ * user policy allows). An application that calls auth after preauth allowed counts twice: Duo's
+ * clients do not (an allow at preauth lets the user in).
+ */
+const countAllow = (ctx: AppContext, db: DbOrTx, call: DuoCall, bypass: boolean) =>
+  countLogin(db, { firmId: call.integration.firmId, applicationId: call.integration.applicationId, at: ctx.clock.now(), kind: bypass ? 'bypass' : 'password_only' });
 
 /** A call whose endpoint needs no user (check, logo): audited as the application's call. */
 export async function recordCall(ctx: AppContext, call: DuoCall, endpoint: string): Promise<void> {
@@ -174,6 +184,7 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
   return ctx.db.transaction().execute(async (tx) => {
     const g = await gate(tx, call.integration, who);
     if (!('user' in g)) {
+      if (g.result === 'allow') await countAllow(ctx, tx, call, false);
       await auditCall(ctx, tx, call, 'duo.preauth', undefined, { result: g.result, reason: g.reason, ...('username' in who ? { username: who.username } : {}) });
       return { result: g.result, status_msg: g.statusMsg };
     }
@@ -185,6 +196,7 @@ export async function preauth(ctx: AppContext, call: DuoCall, who: Who, options:
     let answer: PreauthAnswer;
     if (decision.verdict === 'full') {
       if (decision.reason === 'no_seat_bypass') await recordBypass(ctx, tx, actor, user.id, user.firm_id);
+      await countAllow(ctx, tx, call, decision.reason === 'no_seat_bypass');
       answer = { result: 'allow', status_msg: meaning.duoStatusMsg };
     } else if (decision.verdict === 'enroll') {
       answer = { result: 'enroll', status_msg: meaning.duoStatusMsg, enroll_portal_url: await enrollPortalUrl(ctx, tx, call, user, meaning.duoStatusMsg) };
@@ -245,7 +257,7 @@ export interface AuthInput {
   async: boolean;
   device?: string;
   passcode?: string;
-  /** Duo's pushinfo, decoded into its pairs. */
+  /** Duo's pushinfo, decoded into its pairs; with type and displayUsername what the phone shows (lengths checked by the route). */
   pushinfo: [string, string][];
   type?: string;
   displayUsername?: string;
@@ -299,11 +311,15 @@ function refusal(err: unknown): { result: 'deny'; status: string; status_msg: st
 export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Promise<AuthAnswer> {
   const pre = await ctx.db.transaction().execute(async (tx) => {
     const g = await gate(tx, call.integration, input.who);
-    if (!('user' in g)) return { answer: final(g.result, g.result, g.statusMsg), user: undefined, reason: g.reason };
+    if (!('user' in g)) {
+      if (g.result === 'allow') await countAllow(ctx, tx, call, false);
+      return { answer: final(g.result, g.result, g.statusMsg), user: undefined, reason: g.reason };
+    }
     const decision = await decideAfterPassword(ctx, tx, g.user, undefined);
     if (decision.verdict === 'full') {
       const bypass = decision.reason === 'no_seat_bypass';
       if (bypass) await recordBypass(ctx, tx, userActor(call, g.user), g.user.id, g.user.firm_id);
+      await countAllow(ctx, tx, call, bypass);
       return { answer: final('allow', bypass ? 'bypass' : 'allow', reasonMeaning(decision.reason).duoStatusMsg), user: g.user, reason: decision.reason };
     }
     if (decision.verdict === 'enroll') return { answer: final('deny', 'deny', MSG.enroll), user: g.user, reason: decision.reason };
@@ -316,6 +332,8 @@ export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Pr
   }
   const user = pre.user!;
   const factor = await chooseFactor(ctx, user, input);
+  // A push needs the number reserved at preauth: taken before the attempt opens, so a refusal (40002) leaves no attempt behind.
+  const number = factor === 'push' ? await takeVerifiedPush(ctx, call, user, input.txid) : undefined;
   const attempt = await openAttempt(ctx, ctx.db, {
     owner: user,
     stage: 'second_factor',
@@ -341,16 +359,10 @@ export async function auth(ctx: AppContext, call: DuoCall, input: AuthInput): Pr
     return input.async ? { txid: await finishedTransaction(ctx, call, user, answer) } : answer;
   }
 
-  // A push, with the number the application showed (verified push), else refused.
-  const number = await takeVerifiedPush(ctx, call, user, input.txid);
-  const details: [string, string][] = [
-    ...(input.type ? [['Type', input.type] as [string, string]] : []),
-    ...(input.displayUsername ? [['User', input.displayUsername] as [string, string]] : []),
-    ...input.pushinfo,
-  ];
+  // A push, with the number the application showed (verified push).
   let push;
   try {
-    push = await startPush(ctx, login, actor, call.log, { app: call.integration.name, details, number });
+    push = await startPush(ctx, login, actor, call.log, { app: call.integration.name, type: input.type, displayUsername: input.displayUsername, details: input.pushinfo, number });
   } catch (err) {
     const answer = refusal(err);
     await endAttempt(ctx.db, attempt.id);

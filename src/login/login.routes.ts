@@ -144,7 +144,7 @@ async function login(
   const { accepted, held: token } = await passwordStep(
     ctx,
     { realm, email: body.email, password: body.password, firmSlug: body.firm, actor, rememberToken: request.cookies[rememberCookieName(ctx)], door: 'web' },
-    async (tx, { subject, stage }) => {
+    async (tx, { subject, stage, bypassed }) => {
       const pending = stage !== 'full';
       const token = await createSession(ctx, tx, {
         principal: subject.type,
@@ -155,6 +155,7 @@ async function login(
         lifetimeMs: pending ? PENDING_LOGIN_MS : undefined,
         // Signed in on the password alone (not covered, the no-seat bypass, a remembered browser): `pwd`.
         amr: pending ? null : amrOf(['password']),
+        mfaBypassed: !pending && bypassed,
         ip: actor.ip,
         userAgent: actor.userAgent,
       });

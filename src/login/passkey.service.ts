@@ -10,6 +10,7 @@ import { metrics } from '../ops/metrics.js';
 import { createSession } from '../sessions/session.service.js';
 import { PASSKEY_CHECKS, userFacts, walkChecks, type DecisionReason } from '../core/decision.js';
 import { IP_POLICY, reserveAttempt, settleAttempt, settleLatestAsSuccess, type ThrottlePolicy } from '../core/throttle.js';
+import { countLogin } from '../core/login-counts.js';
 
 /** The one answer to every refused passkey: unknown key, foreign firm, firm without passkeys, disabled user, bad signature... */
 export const passkeyRefused = () => new AppError('INVALID_CREDENTIALS', 'This passkey cannot sign you in. Sign in with your email address and password.');
@@ -161,6 +162,7 @@ export async function passkeyLogin(
       subjectId: user.id,
       details: { realm: 'firm', factors: ['passkey'], authenticatorId: credential.authenticator_id, userVerified: checked.userVerified, reason: decided.reason },
     });
+    await countLogin(tx, { firmId: user.firm_id, applicationId: null, at: now, kind: 'second_factor' });
     return { ok: true as const, token };
   });
   if (!outcome.ok && 'locked' in outcome) {

@@ -5,6 +5,7 @@ import { requireFirmAdmin } from '../http/auth.js';
 import { errors } from '../http/schemas.js';
 import { addMfaCorporation, changeMfaCorporation, removeMfaCorporation, updateConfiguration } from './mfa-config.service.js';
 import { getMfaOverview } from './mfa-overview.service.js';
+import { loginsPerApplication, LoginsPerApplicationSchema, LoginPeriodQuery } from '../applications/application-logins.service.js';
 import { mfaLoginPolicyRoutes } from './mfa-login-policy.routes.js';
 import { previewMfaChange } from './mfa-preview.service.js';
 import { AddCorporationBody, ConfigurationBody, CorporationParams, CorporationSwitchesBody, MfaChangeBody, MfaChangePreviewSchema, MfaOverviewSchema } from './mfa.schemas.js';
@@ -25,6 +26,19 @@ export const mfaRoutes =
       '/admin/mfa',
       { schema: { tags, summary: 'Subscription plan, configuration, counters and usage', response: { 200: MfaOverviewSchema, ...errors(401, 403) } } },
       async (request) => getMfaOverview(ctx, ctx.db, (await admin(request)).firmId),
+    );
+
+    app.get(
+      '/admin/mfa/logins',
+      {
+        schema: {
+          tags,
+          summary: "Usage: logins per application (and Tessera's own sign-in) in the last 7, 30 or 90 days, with a second factor and on the no-seat bypass",
+          querystring: LoginPeriodQuery,
+          response: { 200: LoginsPerApplicationSchema, ...errors(400, 401, 403) },
+        },
+      },
+      async (request) => loginsPerApplication(ctx, ctx.db, (await admin(request)).firmId, request.query.days),
     );
 
     app.post(

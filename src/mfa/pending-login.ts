@@ -95,6 +95,7 @@ export async function sessionOf(ctx: AppContext, db: DbOrTx, session: Session, a
     amr: authentication.amr,
     authTime: authentication.stepUp ? Number(session.auth_time ?? session.created_at) : authentication.authTime,
     lifetimeMs: authentication.stepUp ? Number(session.expires_at) - now : undefined,
+    mfaBypassed: authentication.stepUp ? session.mfa_bypassed === 1 : authentication.secondFactor.satisfied === 'not_needed' && authentication.secondFactor.reason === 'no_seat_bypass',
     ip: actor.ip,
     userAgent: actor.userAgent,
   });

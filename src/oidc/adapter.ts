@@ -3,7 +3,7 @@ import { compactVerify } from 'jose';
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../clock.js';
 import { isDatabaseUnavailable, type Db } from '../db/database.js';
-import { FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
+import { APPLICATION_METADATA, FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
 
 /**
  * oidc-provider's storage (its adapter interface, panva/node-oidc-provider example/my_adapter.js)
@@ -139,6 +139,7 @@ export class ClientSourceAdapter implements Adapter {
       ...record.metadata,
       ...(secret !== undefined ? { client_secret: secret } : {}),
       [FIRM_METADATA]: record.firmId,
+      ...(record.applicationId ? { [APPLICATION_METADATA]: record.applicationId } : {}),
       ...(record.allowedKinds ? { [KINDS_METADATA]: [...record.allowedKinds] } : {}),
     } as AdapterPayload;
   }

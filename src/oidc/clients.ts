@@ -18,6 +18,8 @@ export interface ClientSource {
 export interface OidcClientRecord {
   /** The firm the application belongs to: only that firm's users can sign in to it. */
   firmId: string;
+  /** The registry's application (its sign-ins are counted for the Usage section); absent for a fixed client of no application. */
+  applicationId?: string;
   /** Who may sign in: the user kinds the application admits; null or absent = every user of the firm. */
   allowedKinds?: readonly UserKind[] | null;
   /**
@@ -40,6 +42,8 @@ export interface OidcClientRecord {
 
 /** The custom client metadata property that carries the firm of a client into oidc-provider. */
 export const FIRM_METADATA = 'tessera_firm_id';
+/** The custom client metadata property that carries the registry's application id (absent for a fixed client): its sign-ins are counted (Usage). */
+export const APPLICATION_METADATA = 'tessera_application_id';
 /** The custom client metadata property that carries the user kinds an application admits (absent: all). */
 export const KINDS_METADATA = 'tessera_allowed_kinds';
 
@@ -63,7 +67,7 @@ export function registryClients(ctx: AppContext): ClientSource {
     async findClient(clientId) {
       const found = await findOidcClient(ctx.db, ctx.secrets, clientId, ctx.clock);
       if (!found) return undefined;
-      return { firmId: found.firmId, allowedKinds: found.allowedKinds, metadata: { ...found.metadata }, secrets: found.secrets };
+      return { applicationId: found.applicationId, firmId: found.firmId, allowedKinds: found.allowedKinds, metadata: { ...found.metadata }, secrets: found.secrets };
     },
   };
 }

@@ -11,7 +11,8 @@ import { deleteSession } from '../sessions/session.service.js';
 import { clearedSessionCookieHeader, sessionAuthentication, sessionFromCookieHeader } from '../sessions/session-cookie.js';
 import { ACR, ACR_VALUES, demandsMfa, SCOPE_CLAIMS, type AccountSource } from './accounts.js';
 import { adapterFactory, type PresentedCredential } from './adapter.js';
-import { FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
+import { APPLICATION_METADATA, FIRM_METADATA, KINDS_METADATA, type ClientSource } from './clients.js';
+import { countLogin } from '../core/login-counts.js';
 import { ACCESS_TOKEN_TTL, AUTHORIZATION_CODE_TTL, ID_TOKEN_TTL, INTERACTION_TTL } from './lifetimes.js';
 import { interactionPath, OIDC_ROUTES } from './paths.js';
 
@@ -60,9 +61,32 @@ export function createProvider(ctx: AppContext, jwks: { keys: JWK[] }, sources: 
     await next();
     if (kctx.state.endTesseraSession) await endTesseraSession(ctx, kctx as KoaContextWithOIDC);
   });
+  // A sign-in to an application (issue 15 item 6, Usage): every authorization answered with a
+  // code, after a fresh login or by single sign-on, counts one login of the application, with the
+  // second factor or the no-seat bypass of the Tessera session it rode on.
+  provider.on('authorization.success', (kctx: KoaContextWithOIDC) => {
+    kctx.state.countSignIn = true;
+  });
+  provider.use(async (kctx, next) => {
+    await next();
+    if (kctx.state.countSignIn) await countSignIn(ctx, kctx as KoaContextWithOIDC);
+  });
   // Koa's own error event (a failure outside the provider's route error handlers), else printed to stderr.
   (provider as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'OpenID provider error'));
   return provider;
+}
+
+/** The login an authorization just answered, counted for its application (core/login-counts.ts) as the Tessera session signed in. */
+async function countSignIn(ctx: AppContext, kctx: KoaContextWithOIDC): Promise<void> {
+  const client = kctx.oidc.client;
+  const firmId = client?.[FIRM_METADATA];
+  const applicationId = client?.[APPLICATION_METADATA];
+  if (typeof firmId !== 'string' || typeof applicationId !== 'string') return;
+  const found = await sessionFromCookieHeader(ctx, kctx.headers.cookie);
+  const session = found?.session;
+  const amr = session ? sessionAuthentication(session).amr : (kctx.oidc.session?.amr ?? []);
+  const kind = amr.includes('mfa') ? 'second_factor' : session?.mfa_bypassed === 1 ? 'bypass' : 'password_only';
+  await countLogin(ctx.db, { firmId, applicationId, at: ctx.clock.now(), kind });
 }
 
 /** What a request to the token or revocation endpoint presents as its client's secret (oidc-provider has parsed its parameters by then). */
@@ -134,9 +158,10 @@ function configuration(ctx: AppContext, jwks: { keys: JWK[] }, { clients, accoun
     // Each client belongs to a firm: only that firm's users sign in to it (findAccount below).
     // Each client belongs to a firm, and may admit only some kinds of its users.
     extraClientMetadata: {
-      properties: [FIRM_METADATA, KINDS_METADATA],
+      properties: [FIRM_METADATA, KINDS_METADATA, APPLICATION_METADATA],
       validator(_kctx, key, value) {
         if (key === FIRM_METADATA && (typeof value !== 'string' || value === '')) throw new errors.InvalidClientMetadata(`${FIRM_METADATA} must name the client's firm`);
+        if (key === APPLICATION_METADATA && value !== undefined && (typeof value !== 'string' || value === '')) throw new errors.InvalidClientMetadata(`${APPLICATION_METADATA} must name the application`);
         if (key === KINDS_METADATA && value !== undefined && value !== null && !(Array.isArray(value) && value.every((k) => typeof k === 'string'))) {
           throw new errors.InvalidClientMetadata(`${KINDS_METADATA} must list user kinds`);
         }

@@ -26,6 +26,8 @@ export interface NewSessionInput {
   /** How a full session's user signed in (RFC 8176), and when (epoch ms; now unless given): what the OpenID Provider claims for it. */
   amr?: readonly string[] | null;
   authTime?: number | null;
+  /** The login went through on the password alone because no licence was free (the no-seat bypass). */
+  mfaBypassed?: boolean;
 }
 
 /** Creates a session and returns the token for the cookie (the database keeps only its hash). */
@@ -47,6 +49,7 @@ export async function createSession(ctx: AppContext, db: DbOrTx, input: NewSessi
       second_factor_at: input.secondFactorAt ?? null,
       amr: input.amr ? JSON.stringify(input.amr) : null,
       auth_time: input.amr ? (input.authTime ?? now) : null,
+      mfa_bypassed: input.mfaBypassed ? 1 : 0,
       ip: input.ip,
       user_agent: input.userAgent?.slice(0, 512) ?? null,
     })

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import type { Generated, Insertable, Selectable } from 'kysely';
 
 export interface SessionTable {
   /** SHA-256 of the 128-bit token in the cookie; the token itself is never stored. */
@@ -18,6 +18,8 @@ export interface SessionTable {
   amr: string | null;
   /** When the user signed in (epoch ms): the login's time, kept through a step-up; null as amr. */
   auth_time: number | null;
+  /** 1 when the login went through on the password alone because no licence was free (migration 0024): an OpenID Connect application's sign-ins with this session count as bypasses. */
+  mfa_bypassed: Generated<number>;
   ip: string | null;
   user_agent: string | null;
 }

@@ -207,12 +207,72 @@ describe('auth with a push to the Tessera Authenticator (verified push)', () => 
     const call = pyCall('POST', '/auth/v2/auth', { username: pusher.user.email, factor: 'push', device: 'auto', txid: pre.txid, pushinfo: 'from=login%20portal&domain=example.com', type: 'Login', display_username: 'pat' });
     const push = await pendingPush(pusher.user.id);
     expect(push.number).toBe(pre.verification_code);
-    const seen = (await pusher.device.transactions()).json() as { items: { app: string; details: { label: string; value: string }[] }[] };
-    expect(seen.items[0]).toMatchObject({ app: 'VPN gateway', details: [{ label: 'Type', value: 'Login' }, { label: 'User', value: 'pat' }, { label: 'from', value: 'login portal' }, { label: 'domain', value: 'example.com' }] });
+    const seen = (await pusher.device.transactions()).json() as { items: Record<string, unknown>[] };
+    expect(seen.items[0]).toMatchObject({ app: 'VPN gateway', requestType: 'Login', displayUsername: 'pat', details: [{ label: 'from', value: 'login portal' }, { label: 'domain', value: 'example.com' }] });
     expect((await pusher.device.approve(push.id, pre.verification_code)).statusCode).toBe(200);
     expect(ok(await call)).toEqual({ result: 'allow', status: 'allow', status_msg: 'Success. Logging you in...' });
     // The txid of the preauth works once.
     expect(await nodeCall('POST', '/auth/v2/auth', { username: pusher.user.email, factor: 'push', device: 'auto', txid: pre.txid })).toMatchObject({ stat: 'FAIL', code: 40002 });
+  });
+
+  it("what the application sent reaches the phone as sent: pushinfo's pairs in order (repeats, Unicode, markup as text), type and display_username trimmed; none of them: nulls and no pairs", async () => {
+    const pushinfo = new URLSearchParams([
+      ['Amount', '€ 1 250,00'],
+      ['To', '<b>ACME</b> & Sons'],
+      ['Ref', 'A-1'],
+      ['Ref', 'A-2'],
+      ['', 'a value without a key is dropped'],
+    ]).toString();
+    const pre = await verifiedPreauth(pusher.user.email);
+    const call = nodeCall('POST', '/auth/v2/auth', { username: pusher.user.email, factor: 'push', device: 'auto', txid: pre.txid, pushinfo, type: '  Wire transfer ', display_username: 'pat.doe@corp.example' });
+    const push = await pendingPush(pusher.user.id);
+    const seen = (await pusher.device.transactions()).json() as { items: Record<string, unknown>[] };
+    expect(seen.items[0]).toMatchObject({
+      id: push.id,
+      app: 'VPN gateway',
+      requestType: 'Wire transfer',
+      displayUsername: 'pat.doe@corp.example',
+      details: [
+        { label: 'Amount', value: '€ 1 250,00' },
+        { label: 'To', value: '<b>ACME</b> & Sons' },
+        { label: 'Ref', value: 'A-1' },
+        { label: 'Ref', value: 'A-2' },
+      ],
+    });
+    await pusher.device.answer(push.id, 'deny', { reason: 'mistake' });
+    expect((await call).response).toMatchObject({ result: 'deny' });
+
+    const plain = await verifiedPreauth(pusher.user.email);
+    const second = nodeCall('POST', '/auth/v2/auth', { username: pusher.user.email, factor: 'push', device: 'auto', txid: plain.txid });
+    const push2 = await pendingPush(pusher.user.id);
+    expect(((await pusher.device.transactions()).json() as { items: Record<string, unknown>[] }).items[0]).toMatchObject({ id: push2.id, app: 'VPN gateway', requestType: null, displayUsername: null, details: [] });
+    await pusher.device.answer(push2.id, 'deny', { reason: 'mistake' });
+    expect((await second).response).toMatchObject({ result: 'deny' });
+  });
+
+  it('oversized lines are 400 40002 naming the parameter and its limit (pushinfo under 20,000 bytes as Duo says); nothing is pushed, no attempt is left', async () => {
+    const base = { username: pusher.user.email, factor: 'push', device: 'auto' };
+    const pushes = async () => (await h.ctx.db.selectFrom('push_transactions').select('id').where('user_id', '=', pusher.user.id).execute()).length;
+    const before = await pushes();
+    const refused = async (params: Record<string, string>, detail: string) => {
+      const res = await nodeDuoCall(target, { ikey: keys.ikey, skey: keys.skey, sigVersion: 5 }, 'POST', '/auth/v2/auth', { ...base, ...params });
+      expect(res).toEqual({ stat: 'FAIL', code: 40002, message: 'Invalid request parameters', message_detail: detail });
+    };
+    // 20,000 bytes URL-encoded: one byte too many (Duo: "must be less than 20,000 bytes").
+    await refused({ pushinfo: `note=${'x'.repeat(20_000 - 5)}` }, "pushinfo: at most 19,999 bytes URL-encoded (Duo's limit), got 20,000");
+    await refused({ pushinfo: `${'k'.repeat(101)}=v` }, 'pushinfo key: at most 100 characters, got 101');
+    await refused({ type: 't'.repeat(101) }, 'type: at most 100 characters, got 101');
+    await refused({ display_username: 'u'.repeat(255) }, 'display_username: at most 254 characters, got 255');
+    // The python client (v2 form body) is refused alike.
+    const py20k = await pyCall('POST', '/auth/v2/auth', { ...base, pushinfo: `note=${'x'.repeat(20_000)}` });
+    expect(py20k).toMatchObject({ ok: false });
+    expect(JSON.stringify(py20k)).toContain('40002');
+    // At the limits the lines pass (the push is then refused for its missing verified-push txid, not for them).
+    expect(
+      await nodeCall('POST', '/auth/v2/auth', { ...base, pushinfo: `note=${'x'.repeat(19_999 - 5)}`, type: 't'.repeat(100), display_username: 'u'.repeat(254) }),
+    ).toMatchObject({ stat: 'FAIL', code: 40002, message_detail: expect.stringContaining('Verified Duo Push') });
+    expect(await pushes()).toBe(before);
+    expect(await h.ctx.db.selectFrom('login_attempts').select('id').where('user_id', '=', pusher.user.id).execute()).toEqual([]);
   });
 
   it('denied: deny', async () => {

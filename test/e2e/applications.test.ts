@@ -1,7 +1,8 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findDuoIntegration, findOidcClient } from '../../src/applications/application.lookup.js';
-import { enrolledOperator, firmWithAdmin, PASSWORD, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
+import { signedDuoFetch } from '../support/duo-clients.js';
+import { addUser, enrolledOperator, firmWithAdmin, PASSWORD, totpCode, type TestFirm, type TestOperator } from '../support/harness.js';
 import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
 
 /**
@@ -9,7 +10,9 @@ import { startBrowserRig, type BrowserRig, signIn } from './browser.js';
  * superuser registers an OpenID Connect client and a Duo Auth API integration, sees each
  * secret once in a dialog (copy, "you will not see it again"), rotates the secret key with a
  * grace period, meets a refused redirect URI, disables and deletes with the app's own
- * confirmation dialog; the operator console counts the firm's applications.
+ * confirmation dialog; the integration's page shows its logins and last calls once an application
+ * calls it, and the MFA page's Usage counts logins per application; the operator console counts
+ * the firm's applications.
  * Screenshots go to test-results/ (ignored by git).
  */
 describe('Applications in Chromium', () => {
@@ -150,6 +153,70 @@ describe('Applications in Chromium', () => {
     await page.getByRole('button', { name: 'I have copied it' }).click();
     await details.getByText('The previous one works until', { exact: false }).waitFor();
     expect((await findDuoIntegration(rig.h.ctx.db, rig.h.ctx.secrets, id, rig.h.clock))?.secretKeys).toEqual([rotated.secret, secret]);
+  });
+
+  it("a Duo integration's page after calls: keys, hostname, new user policy, its logins and last calls, readable at 360 px; the Usage section counts logins per application", async () => {
+    const id = (await rig.h.ctx.db.selectFrom('applications').select('client_id').where('name', '=', 'VPN Gateway').executeTakeFirstOrThrow()).client_id;
+    const skey = (await findDuoIntegration(rig.h.ctx.db, rig.h.ctx.secrets, id, rig.h.clock))!.secretKeys[0]!;
+    // The firm requires no second factor: a user it knows is allowed (a login); one it does not know is denied (the new user policy), no login.
+    const user = await addUser(rig.h, firm.firm.id, { name: 'Quinn Remote', email: 'quinn.remote@meridian.example', kind: 'case_manager' });
+    const call = (path: string, params: Record<string, string>) => signedDuoFetch(rig.baseUrl, rig.h.clock.now(), { ikey: id, skey }, 'POST', path, params);
+    expect(await call('/auth/v2/preauth', { username: user.email, ipaddr: '203.0.113.7' })).toMatchObject({ result: 'allow' });
+    expect(await call('/auth/v2/preauth', { username: user.email, ipaddr: '2001:db8:85a3::8a2e:370:7334' })).toMatchObject({ result: 'allow' });
+    expect(await call('/auth/v2/preauth', { username: 'someone.unknown@elsewhere.example' })).toMatchObject({ result: 'deny' });
+
+    await page.reload();
+    await page.getByRole('heading', { name: 'Applications', level: 1 }).waitFor();
+    await table().getByRole('button', { name: 'Open VPN Gateway' }).click();
+    const details = page.getByRole('region', { name: 'VPN Gateway' });
+    await details.getByText(id, { exact: true }).waitFor();
+    await details.getByText(new URL(rig.baseUrl).host, { exact: true }).waitFor();
+    await details.getByText('Deny access', { exact: true }).waitFor();
+    const logins = details.locator('dt:text-is("Logins, last 30 days") + dd');
+    await expect.poll(() => logins.textContent()).toBe('2 logins: 0 with a second factor, 0 on the no-seat bypass');
+    const calls = details.getByRole('table', { name: 'Last calls of VPN Gateway' });
+    await expect.poll(() => calls.getByRole('row').count()).toBe(4);
+    await calls.getByRole('row').filter({ hasText: 'Quinn Remote' }).filter({ hasText: '2001:db8:85a3::8a2e:370:7334' }).filter({ hasText: 'Allowed' }).waitFor();
+    // A username Tessera does not know: named as sent, denied by the new user policy, and why.
+    const unknown = calls.getByRole('row').filter({ hasText: 'someone.unknown@elsewhere.example' });
+    expect(await unknown.locator('td .cell-value').allTextContents()).toEqual([
+      expect.any(String),
+      'Duo Auth API: preauth',
+      'someone.unknown@elsewhere.exampleUnknown to Tessera',
+      'Deniednot a Tessera user; the new user policy denies',
+      '127.0.0.1',
+    ]);
+    await shot('duo-details-calls');
+    const phone = await (await rig.browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true })).newPage();
+    await signInAsAdmin(phone, firm.superuser.email);
+    await openApplications(phone);
+    await table(phone).getByRole('button', { name: 'Open VPN Gateway' }).click();
+    await phone.getByRole('region', { name: 'Last calls of VPN Gateway' }).or(phone.getByRole('table', { name: 'Last calls of VPN Gateway' })).first().waitFor();
+    await noHorizontalScroll(phone);
+    // Every value whole inside its card (nothing cut at the card's edge).
+    expect(await phone.evaluate(() => [...document.querySelectorAll('.application .cell-value, .application dd')].filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent))).toEqual([]);
+    await shot('phone-duo-details-calls', phone);
+
+    // The MFA page's Usage: every application of the firm and Tessera's own sign-in, for the chosen period.
+    await page.getByRole('navigation', { name: 'Firm administration' }).getByRole('link', { name: 'MFA' }).click();
+    const usage = page.getByRole('table', { name: 'Logins per application' });
+    const vpn = usage.getByRole('row').filter({ hasText: 'VPN Gateway' });
+    const cells = () => vpn.locator('td .cell-value').allTextContents();
+    await expect.poll(cells).toEqual([expect.stringContaining('VPN Gateway'), '2', '0', '0']);
+    await usage.getByRole('row').filter({ hasText: 'Tessera sign-in' }).waitFor();
+    await usage.getByRole('row').filter({ hasText: 'Case Portal' }).waitFor();
+    await page.getByLabel('Period').selectOption({ label: 'Last 7 days' });
+    await expect.poll(async () => (await cells())[1]).toBe('2');
+    await usage.scrollIntoViewIfNeeded();
+    await shot('usage-logins');
+    await phone.getByRole('navigation', { name: 'Firm administration' }).getByRole('link', { name: 'MFA' }).click();
+    await phone.getByRole('table', { name: 'Logins per application' }).getByRole('row').filter({ hasText: 'VPN Gateway' }).waitFor();
+    await noHorizontalScroll(phone);
+    await shot('phone-usage-logins', phone);
+    await phone.close();
+    // Back to the applications for the next test.
+    await openApplications(page);
+    await table().getByRole('button', { name: 'Open VPN Gateway' }).click();
   });
 
   it('disables and deletes only after the app’s own confirmation dialog', async () => {

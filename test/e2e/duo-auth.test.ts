@@ -1,14 +1,18 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mfaFirm, person } from '../support/fixtures.js';
-import { firmWithAdmin, type TestFirm } from '../support/harness.js';
+import { signedDuoFetch } from '../support/duo-clients.js';
+import { beginMobile } from '../support/factors.js';
+import { api, loginAs, mfaFirm, person } from '../support/fixtures.js';
+import { addUser, firmWithAdmin, PASSWORD, type TestFirm } from '../support/harness.js';
 import { enrolAuthenticatorApp, startBrowserRig, signIn, type BrowserRig } from './browser.js';
 
 /**
  * The Duo Auth API's two screens in Chromium, at desktop width and on a 360 px phone: the
  * superuser gives a user a username alias (Users -> Edit), and an application's enroll_portal_url
  * opens the user's enrollment (a used or broken link says so), which ends with no Tessera session:
- * "Go back to <application> and sign in again". Screenshots go to test-results/.
+ * "Go back to <application> and sign in again"; and a push an Auth API application sends with
+ * `type`, `display_username` and `pushinfo` is shown, all of it, in the Tessera Authenticator.
+ * Screenshots go to test-results/.
  */
 describe('Duo Auth API screens in Chromium', () => {
   let rig: BrowserRig;
@@ -23,6 +27,75 @@ describe('Duo Auth API screens in Chromium', () => {
     f = await mfaFirm(rig.h, { enabled: 'staff', adminEnrolled: true });
   });
   afterAll(() => rig?.close());
+
+  const duoPost = (keys: { ikey: string; skey: string }, path: string, params: Record<string, string>, method: 'POST' | 'GET' = 'POST') =>
+    signedDuoFetch(rig.baseUrl, rig.h.clock.now(), keys, method, path, params);
+
+  it("a push from an Auth API application shows, in the Tessera Authenticator, the application, its type (\"Verify request\"), the display username and every pushinfo pair, at 360 px and on a desktop", async () => {
+    // A long address: the card must wrap it on the phone.
+    const payer = await addUser(rig.h, f.firm.id, { name: 'Robin Payer', email: 'robin.payer-of-the-accounts-payable-team@duofirm-offices.example', kind: 'case_manager' }, PASSWORD);
+    // Robin's Tessera Authenticator is this browser's app on a 360 px phone, activated from the enrollment's link.
+    const agent = await loginAs(rig.h, f, payer, 'enroll');
+    const begun = await beginMobile(agent);
+    const phoneContext = await rig.browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    const phone = await phoneContext.newPage();
+    await phone.goto(begun.activationUrl);
+    await phone.getByText(`Activated for ${payer.email} at ${f.firm.name}.`).waitFor();
+    expect((await agent.post(api(`/mfa/enrollment/push/${begun.authenticatorId}/complete`))).statusCode).toBe(200);
+
+    const created = await f.admin.post('/api/v1/admin/applications', { type: 'duo_auth_api', name: 'Payroll portal' });
+    expect(created.statusCode, created.body).toBe(201);
+    const keys = { ikey: created.json().application.clientId as string, skey: created.json().secret as string };
+    const pre = await duoPost(keys, '/auth/v2/preauth', { username: payer.email, client_supports_verified_push: '1' });
+    expect(pre).toMatchObject({ result: 'auth', txid: expect.any(String), verification_code: expect.stringMatching(/^\d{6}$/) });
+    const pairs: [string, string][] = [
+      ['Amount', '€ 12,500.00'],
+      ['Payee', '<b>Northwind</b> & Partners Ltd'],
+      ['IBAN', 'GB33BUKB20201555555555'],
+      ['Reference', 'Invoice 2026-11-0042 for the quarterly retainer of the litigation support team'],
+    ];
+    const { txid } = await duoPost(keys, '/auth/v2/auth', {
+      username: payer.email,
+      factor: 'push',
+      device: 'auto',
+      async: '1',
+      txid: pre.txid,
+      type: 'Wire transfer',
+      display_username: 'rpayer',
+      pushinfo: new URLSearchParams(pairs).toString(),
+    });
+
+    const card = phone.getByRole('article', { name: `Sign-in request for ${payer.email}` });
+    await card.waitFor({ timeout: 15_000 });
+    await card.getByRole('heading', { name: 'Verify request', level: 3 }).waitFor();
+    await card.getByText('Wire transfer: Payroll portal', { exact: true }).waitFor();
+    const row = (term: string) => card.locator(`dt:text-is("${term}") + dd`).first();
+    expect(await row('User').textContent()).toBe('rpayer');
+    expect(await row('Account').textContent()).toBe(`Robin Payer (${payer.email})`);
+    expect(await row('App').textContent()).toBe('Payroll portal');
+    expect(await row('Request').textContent()).toBe('Wire transfer');
+    const sent = card.getByRole('region', { name: 'Sent by Payroll portal' });
+    for (const [label, value] of pairs) expect(await sent.locator(`dt:text-is("${label}") + dd`).textContent()).toBe(value);
+    // Markup the application sent is text, not markup.
+    expect(await sent.locator('b').count()).toBe(0);
+    // Nothing wider than the phone; every line readable (no text cut by its box).
+    const fit = await phone.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      screen: window.innerWidth,
+      clipped: [...document.querySelectorAll('.auth-request dd, .auth-request dt, .auth-request p, .auth-request h4')].filter((e) => e.scrollWidth > e.clientWidth + 1).length,
+    }));
+    expect(fit.page).toBeLessThanOrEqual(fit.screen);
+    expect(fit.clipped).toBe(0);
+    await shot('push-request-360', phone);
+    await phone.setViewportSize({ width: 1280, height: 800 });
+    await shot('push-request-desktop', phone);
+
+    await card.getByLabel('Number shown on the login screen').fill(pre.verification_code);
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await phone.getByText('Approved. The sign-in continues on the other screen.').waitFor();
+    expect(await duoPost(keys, '/auth/v2/auth_status', { txid }, 'GET')).toMatchObject({ result: 'allow', status: 'allow' });
+    await phoneContext.close();
+  });
 
   it('the superuser sets a username alias in the user editor', async () => {
     // A firm whose superuser signs in with the password alone (no MFA configured).

@@ -6,6 +6,7 @@ import { ACR } from '../../src/oidc/accounts.js';
 import { api, MFA_OFF } from '../support/fixtures.js';
 import { activateSubscription, addCorporation, addUser, enableMfaForStaff, firmWithAdmin, type TestFirm } from '../support/harness.js';
 import { Browser, ISSUER, relyingParty, signIn as signInWith, startOidcNode, throughLogin, type OidcNode, type Person } from '../support/oidc.js';
+import { loginTotals } from '../../src/core/login-counts.js';
 
 /**
  * Issue 14 items 2 and 4: the firm's applications from the Applications registry (registered
@@ -181,9 +182,16 @@ describe('a sign-in to a registered application is Tessera\'s login', () => {
   });
 
   it('the Tessera session is reused for the firm\'s other applications (single sign-on), a public client with PKCE among them', async () => {
+    const counted = async () => {
+      const totals = await loginTotals(a.h.ctx.db, f.firm.id, clock.now(), 1);
+      return { spa: totals.get(spa.id), tessera: totals.get('')?.logins };
+    };
+    const before = await counted();
     const sso = await signIn(spa, casey, { browser: first.browser, params: { scope: 'openid' } });
     expect(sso.trail.steps).toEqual([]);
     expect(sso.tokens.claims()).toMatchObject({ sub: first.tokens.claims()!.sub, auth_time: first.tokens.claims()!.auth_time, amr: ['pwd', 'otp', 'mfa'] });
+    // Usage: one login of this application, with the second factor the session's login passed; none of Tessera's sign-in page.
+    expect(await counted()).toEqual({ spa: { logins: (before.spa?.logins ?? 0) + 1, secondFactor: (before.spa?.secondFactor ?? 0) + 1, bypass: before.spa?.bypass ?? 0 }, tessera: before.tessera });
     // A public client without PKCE is refused, back at its redirect URI.
     const rp = await relyingParty(a, spa.clientId, {}, client.None());
     const bare = await first.browser.get(a, client.buildAuthorizationUrl(rp, { redirect_uri: SPA_CB, scope: 'openid' }));

@@ -120,6 +120,7 @@ add('POST /api/v1/admin/applications/:id/disable id', () => b.application, super
 add('POST /api/v1/admin/applications/:id/enable id', () => b.application, superA('POST', '/api/v1/admin/applications/:id/enable'));
 add('POST /api/v1/admin/applications/:id/rotate-secret id', () => b.application, superA('POST', '/api/v1/admin/applications/:id/rotate-secret', () => ({ grace: 'none' })));
 add('GET /api/v1/admin/applications/:id/calls id', () => b.application, superA('GET', '/api/v1/admin/applications/:id/calls'));
+add('GET /api/v1/admin/applications/:id/logins id', () => b.application, superA('GET', '/api/v1/admin/applications/:id/logins'));
 // The MFA page: B's listed corporation, B's enrolled user.
 add('POST /api/v1/admin/mfa/corporations corporationId', () => b.corporation, superA('POST', '/api/v1/admin/mfa/corporations', (id) => ({ corporationId: id })));
 add('PATCH /api/v1/admin/mfa/corporations/:corporationId corporationId', () => b.listedCorporation, superA('PATCH', '/api/v1/admin/mfa/corporations/:id', () => ({ corpUsers: false })));

@@ -181,6 +181,26 @@ export async function nodeDuoCall(
   }
 }
 
+/**
+ * One Auth API call as @duosecurity/duo_api makes it (v2 HMAC-SHA512, signed by the client's own
+ * duo_sig), with fetch, to a Tessera at `baseUrl` over plain http (the Duo door signs the host,
+ * not the scheme: the browser rigs serve http), dated by `now` (the harness's clock). Asserts
+ * `stat: OK` and returns the response.
+ */
+export async function signedDuoFetch(baseUrl: string, now: number, keys: DuoKeys, method: 'GET' | 'POST', path: string, params: Record<string, string>): Promise<any> {
+  const date = new Date(now).toUTCString();
+  const authorization = duoApiSig.sign(keys.ikey, keys.skey, method, new URL(baseUrl).hostname, path, params, date);
+  const query = new URLSearchParams(params).toString();
+  const res = await fetch(`${baseUrl}${path}${method === 'GET' ? `?${query}` : ''}`, {
+    method,
+    headers: { date, authorization, ...(method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+    ...(method === 'POST' ? { body: query } : {}),
+  });
+  const body = (await res.json()) as { stat: string; response: unknown };
+  if (body.stat !== 'OK') throw new Error(`${method} ${path}: ${JSON.stringify(body)}`);
+  return body.response;
+}
+
 // --- @duosecurity/duo_universal ------------------------------------------------------------
 
 /** A Universal Prompt client for Tessera at `target`, trusting our CA instead of Duo's pinned ones. */

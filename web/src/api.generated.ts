@@ -2175,6 +2175,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/mfa/logins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage: logins per application (and Tessera's own sign-in) in the last 7, 30 or 90 days, with a second factor and on the no-seat bypass */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The last 7, 30 (default) or 90 days, today (UTC) included */
+                    days?: 7 | 30 | 90;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            days: number;
+                            /** @description The first day counted, 00:00 UTC (epoch ms) */
+                            from: number;
+                            rows: {
+                                /** @description null: Tessera's own sign-in */
+                                applicationId: string | null;
+                                name: string;
+                                /** @enum {string} */
+                                type: "tessera" | "oidc" | "duo_auth_api" | "duo_web_sdk";
+                                /** @enum {string|null} */
+                                status: "active" | "disabled" | null;
+                                /** @description Logins completed */
+                                logins: number;
+                                /** @description Of them, with a second factor */
+                                secondFactor: number;
+                                /** @description Of them, on the password alone because no licence was free (no-seat bypass) */
+                                bypass: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/mfa/preview": {
         parameters: {
             query?: never;
@@ -7731,6 +7816,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/applications/{id}/logins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How many logins the application completed in the last days, with a second factor and on the no-seat bypass */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The last 7, 30 (default) or 90 days, today (UTC) included */
+                    days?: 7 | 30 | 90;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            days: number;
+                            /** @description The first day counted, 00:00 UTC (epoch ms) */
+                            from: number;
+                            /** @description Logins completed */
+                            logins: number;
+                            /** @description Of them, with a second factor */
+                            secondFactor: number;
+                            /** @description Of them, on the password alone because no licence was free (no-seat bypass) */
+                            bypass: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/device/activate": {
         parameters: {
             query?: never;
@@ -7893,7 +8065,11 @@ export interface paths {
                                 createdAt: number;
                                 expiresAt: number;
                                 numberDigits: number;
-                                /** @description What the application asked the phone to show besides its name (Duo's pushinfo, type, display_username) */
+                                /** @description What the application calls the request (Duo's type, e.g. "Transaction"): the app asks "Verify request" instead of "Are you signing in?"; null for a sign-in */
+                                requestType: string | null;
+                                /** @description The name the application knows the user by (Duo's display_username); null if it sent none */
+                                displayUsername: string | null;
+                                /** @description The pairs the application asked the phone to show (Duo's pushinfo), in its order */
                                 details: {
                                     label: string;
                                     value: string;

@@ -1,4 +1,4 @@
-import { ApiError, errorMessage, type ApplicationType, type AuthenticatorMethod, type GracePeriod, type Kind, type NewUserPolicy, type SecretAuthMethod, type SubscriptionState, type UserView } from './api';
+import { ApiError, errorMessage, type ApplicationType, type AuthenticatorMethod, type GracePeriod, type Kind, type LoginPeriod, type NewUserPolicy, type SecretAuthMethod, type SubscriptionState, type UserView } from './api';
 
 export const KIND_LABELS: Record<Kind, string> = {
   case_manager: 'Case manager',
@@ -114,6 +114,13 @@ export const APPLICATION_TYPE_LABELS: Record<ApplicationType, string> = {
   oidc: 'OpenID Connect',
   duo_auth_api: 'Duo Auth API',
   duo_web_sdk: 'Duo Web SDK',
+};
+
+/** The periods of "Logins per application" (GET /admin/mfa/logins?days=), today (UTC) included. */
+export const LOGIN_PERIOD_LABELS: Record<LoginPeriod, string> = {
+  7: 'Last 7 days',
+  30: 'Last 30 days',
+  90: 'Last 90 days',
 };
 
 export const NEW_USER_POLICY_LABELS: Record<NewUserPolicy, string> = {

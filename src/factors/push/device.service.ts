@@ -7,7 +7,7 @@ import type { Database, DbOrTx } from '../../db/database.js';
 import { isActiveUser } from '../../directory/user.table.js';
 import { AppError, notFound } from '../../core/errors.js';
 import { FRAUD_PAUSE_MS } from './push.factor.js';
-import type { PushStatus, PushTransaction } from './push.table.js';
+import type { PushContext, PushStatus, PushTransaction } from './push.table.js';
 import { TOTP_PARAMS } from '../totp/totp.factor.js';
 import { activateAuthenticator } from '../../core/activation.js';
 import { endAttempt } from '../../core/login-attempt.js';
@@ -268,7 +268,11 @@ export interface TransactionView {
   createdAt: number;
   expiresAt: number;
   numberDigits: number;
-  /** Lines the application asked to show (Duo's pushinfo, type, display_username). */
+  /** What the application calls the request (Duo's `type`, e.g. "Transaction"): the app then asks "Verify request"; null for a sign-in. */
+  requestType: string | null;
+  /** The name the application knows the user by (Duo's `display_username`), shown in place of the account's; null if none. */
+  displayUsername: string | null;
+  /** The pairs the application asked to show (Duo's `pushinfo`), in its order. */
   details: { label: string; value: string }[];
 }
 
@@ -312,7 +316,7 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
   if (onlyId) q = q.where('push_transactions.id', '=', onlyId);
   const rows = await q.orderBy('push_transactions.created_at', 'desc').execute();
   return rows.map((r) => {
-    const context = JSON.parse(r.context) as { browser?: string; os?: string; app?: string; details?: [string, string][] };
+    const context = JSON.parse(r.context) as PushContext;
     return {
       id: r.id,
       firmName: r.firm_name,
@@ -325,6 +329,8 @@ export async function transactionViews(ctx: AppContext, device: DeviceIdentity, 
       createdAt: Number(r.created_at),
       expiresAt: Number(r.expires_at),
       numberDigits: r.number.length,
+      requestType: context.type ?? null,
+      displayUsername: context.displayUsername ?? null,
       details: (context.details ?? []).map(([label, value]) => ({ label, value })),
     };
   });

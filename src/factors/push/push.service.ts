@@ -6,7 +6,7 @@ import { pushHub } from './push-hub.js';
 import { sendPushNotifications } from './web-push.js';
 import { AppError, notFound } from '../../core/errors.js';
 import { activeDevices, PUSH_TTL_MS } from './push.factor.js';
-import type { PushStatus } from './push.table.js';
+import type { PushContext, PushStatus } from './push.table.js';
 import { describeUserAgent } from './user-agent.js';
 import type { Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
@@ -54,15 +54,20 @@ export type PushSubject = SecondFactorSubject & { firm_id: string };
 export const randomNumber = (digits: 3 | 6) => String(randomInt(10 ** digits)).padStart(digits, '0');
 
 /**
- * What a door may add to a push: the application's name instead of "Tessera", the lines it asks
- * the phone to show (Duo's pushinfo, type, display_username), and a number it already showed the
- * user (Duo's verified push reserves it at preauth).
+ * What a door may add to a push: the application's name instead of "Tessera"; what the
+ * application asks the phone to show (Duo's `type`, which turns "Are you signing in?" into a
+ * "Verify request", its `display_username` in place of the account's name, and the `pushinfo`
+ * pairs, in order); and a number it already showed the user (Duo's verified push reserves it at
+ * preauth). The door caps their lengths (auth-api.routes.ts); the app shows them as text.
  */
 export interface PushShown {
   app?: string;
+  type?: string;
+  displayUsername?: string;
   details?: readonly (readonly [string, string])[];
   number?: string;
 }
+
 
 /**
  * "Send me a push" (reference 1.4.1), as a declared list of steps in ONE transaction:
@@ -161,7 +166,14 @@ export async function startPush(ctx: AppContext, login: AttemptOf<PushSubject>, 
         completed_at: null,
         ip: actor.ip,
         user_agent: actor.userAgent,
-        context: JSON.stringify({ browser, os, app: shown.app ?? 'Tessera', ...(shown.details?.length ? { details: shown.details } : {}) }),
+        context: JSON.stringify({
+          browser,
+          os,
+          app: shown.app ?? 'Tessera',
+          ...(shown.type ? { type: shown.type } : {}),
+          ...(shown.displayUsername ? { displayUsername: shown.displayUsername } : {}),
+          ...(shown.details?.length ? { details: shown.details } : {}),
+        } satisfies PushContext),
       })
       .execute();
     await audit(tx, now, actor, {

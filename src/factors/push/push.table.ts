@@ -80,8 +80,20 @@ export interface PushTransactionTable {
   end_reason: Generated<PushEndReason | null>;
   ip: string | null;
   user_agent: string | null;
-  /** JSON: { browser, os, app }. */
+  /** JSON: PushContext. */
   context: string;
+}
+
+/** What push_transactions.context holds: what the phone shows besides the user and the address (the application's lines since issue 15). */
+export interface PushContext {
+  browser?: string;
+  os?: string;
+  /** The application's name; "Tessera" for Tessera's own sign-in. */
+  app?: string;
+  /** Duo's `type`, `display_username` and `pushinfo` pairs, as the application sent them. */
+  type?: string;
+  displayUsername?: string;
+  details?: readonly (readonly [string, string])[];
 }
 export type PushTransaction = Selectable<PushTransactionTable>;
 

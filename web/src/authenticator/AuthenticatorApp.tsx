@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { Fragment, useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import {
   activate,
   answerTransaction,
@@ -461,6 +461,7 @@ function Request({
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const numberId = useId();
+  const detailsId = useId();
 
   async function send(answer: 'approve' | 'deny', o: { reason?: 'fraud' | 'mistake'; number?: string } = {}) {
     setPending(true);
@@ -510,16 +511,41 @@ function Request({
       tabIndex={highlighted ? -1 : undefined}
     >
       {highlighted ? <p className="auth-request-flag">Opened from your notification</p> : null}
-      <h3>Are you signing in?</h3>
+      {/* Duo's `type` turns a sign-in into a request to verify ("Verify request", then "Transaction: Payroll"), as Duo Mobile words it. */}
+      <h3>{tx.requestType ? 'Verify request' : 'Are you signing in?'}</h3>
+      {tx.requestType ? (
+        <p className="auth-request-type">
+          {tx.requestType}: {tx.app}
+        </p>
+      ) : null}
       <dl>
         <dt>Firm</dt>
         <dd>{tx.firmName}</dd>
-        <dt>User</dt>
-        <dd>
-          {tx.userName} ({tx.email})
-        </dd>
+        {tx.displayUsername ? (
+          <>
+            <dt>User</dt>
+            <dd>{tx.displayUsername}</dd>
+            <dt>Account</dt>
+            <dd>
+              {tx.userName} ({tx.email})
+            </dd>
+          </>
+        ) : (
+          <>
+            <dt>User</dt>
+            <dd>
+              {tx.userName} ({tx.email})
+            </dd>
+          </>
+        )}
         <dt>App</dt>
         <dd>{tx.app}</dd>
+        {tx.requestType ? (
+          <>
+            <dt>Request</dt>
+            <dd>{tx.requestType}</dd>
+          </>
+        ) : null}
         <dt>IP address</dt>
         <dd>{tx.ip ?? 'unknown'}</dd>
         <dt>Browser</dt>
@@ -529,6 +555,19 @@ function Request({
         <dt>Time</dt>
         <dd>{when}</dd>
       </dl>
+      {tx.details.length > 0 ? (
+        <section className="auth-request-details" aria-labelledby={detailsId}>
+          <h4 id={detailsId}>Sent by {tx.app}</h4>
+          <dl>
+            {tx.details.map((d, i) => (
+              <Fragment key={i}>
+                <dt>{d.label}</dt>
+                <dd>{d.value}</dd>
+              </Fragment>
+            ))}
+          </dl>
+        </section>
+      ) : null}
       <p className="muted" role="timer" aria-label="Time left to answer">
         Answer within {secondsLeft} s
       </p>

@@ -128,6 +128,12 @@ export interface TransactionView {
   createdAt: number;
   expiresAt: number;
   numberDigits: number;
+  /** What the application calls the request (Duo's `type`): the card then asks "Verify request"; null for a sign-in. */
+  requestType: string | null;
+  /** The name the application knows the user by (Duo's `display_username`); null if it sent none. */
+  displayUsername: string | null;
+  /** The pairs the application asked to show (Duo's `pushinfo`), in order. */
+  details: { label: string; value: string }[];
 }
 
 export async function pendingTransactions(account: StoredAccount): Promise<TransactionView[]> {

@@ -31,6 +31,7 @@ import {
   KINDS,
   inSentence,
   NEW_USER_POLICY_LABELS,
+  plural,
 } from '../words';
 
 /**
@@ -266,6 +267,7 @@ function ApplicationPanel(props: PanelProps) {
             {app.createdBy ? ` by ${app.createdBy.name}` : ''}
           </dd>
         </div>
+        <LoginCount app={app} />
       </dl>
 
       <h3>Keys</h3>
@@ -401,15 +403,95 @@ function UriList({ uris }: { uris: string[] }) {
   );
 }
 
+/** How many logins the application completed in the last 30 days (the Usage section of the MFA page has every application, by period). */
+function LoginCount({ app }: { app: Application }) {
+  const logins = useApiGet('/admin/applications/{id}/logins', { path: { id: app.id }, query: { days: 30 } });
+  const l = logins.data;
+  return (
+    <div>
+      <dt>Logins, last 30 days</dt>
+      <dd aria-busy={logins.loading || undefined}>
+        {logins.error ? (
+          <span role="alert">{logins.error}</span>
+        ) : l ? (
+          <>
+            {plural(l.logins, 'login')}
+            <span className="cell-detail">
+              <span className="visually-hidden">: </span>
+              {l.secondFactor} with a second factor, {l.bypass} on the no-seat bypass
+            </span>
+          </>
+        ) : (
+          '…'
+        )}
+      </dd>
+    </div>
+  );
+}
+
+/** What a Duo call answered (its `result`, or `status` for /auth), in words; else the audit's success or failure. */
+const DUO_RESULTS: Record<string, string> = {
+  allow: 'Allowed',
+  bypass: 'Allowed (no-seat bypass)',
+  deny: 'Denied',
+  auth: 'Second factor asked',
+  enroll: 'Enrollment asked',
+  waiting: 'Push sent, waiting',
+  activation_issued: 'Activation issued',
+  refused: 'Refused',
+  fraud: 'Denied: reported as fraud',
+  timeout: 'Denied: timed out',
+  locked_out: 'Denied: locked out',
+};
+/** Why, where the call says it (the core's decision reasons, the gate's refusals). */
+const DUO_REASONS: Record<string, string> = {
+  not_covered: 'MFA not required for this user',
+  no_seat_bypass: 'no licence free',
+  unknown_user_allow: 'not a Tessera user; the new user policy allows',
+  unknown_user_deny: 'not a Tessera user; the new user policy denies',
+  unknown_user_enroll: 'not a Tessera user; cannot enroll here',
+  user_inactive: 'account disabled',
+  kind_not_allowed: 'not allowed to use this application',
+  locked: 'second factor locked',
+  enrolled: 'enrolled',
+  seat_free: 'not enrolled yet',
+};
+
+function callResult(e: ApplicationCall) {
+  const outcome = typeof e.details.status === 'string' && e.details.status in DUO_RESULTS && e.details.status !== 'deny' ? e.details.status : e.details.result;
+  const text = typeof outcome === 'string' && outcome in DUO_RESULTS ? DUO_RESULTS[outcome] : e.result === 'failure' ? 'Failure' : 'Success';
+  const reason = typeof e.details.reason === 'string' ? DUO_REASONS[e.details.reason] : undefined;
+  return (
+    <>
+      {text}
+      {reason ? <span className="cell-detail">{reason}</span> : null}
+    </>
+  );
+}
+
+/** The user a call named: the Tessera user, or the username the application sent that Tessera does not know. */
+function callUser(e: ApplicationCall) {
+  if (e.subject) return <span className="break">{e.subject.name ?? e.subject.email ?? '—'}</span>;
+  if (typeof e.details.username === 'string') {
+    return (
+      <>
+        <span className="break">{e.details.username}</span>
+        <span className="cell-detail">Unknown to Tessera</span>
+      </>
+    );
+  }
+  return '—';
+}
+
 /** The newest sign-ins and calls through the application, from the audit log. */
 function LastCalls({ app }: { app: Application }) {
   const headingId = useId();
   const calls = useApiGet('/admin/applications/{id}/calls', about(app).params);
   const columns: Column<ApplicationCall>[] = [
     { header: 'Time', cell: (e) => <span className="nowrap">{formatDate(e.at)}</span> },
-    { header: 'Event', cell: (e) => e.label },
-    { header: 'User', cell: (e) => e.subject?.name ?? e.subject?.email ?? '—' },
-    { header: 'Result', cell: (e) => (e.result === 'failure' ? 'Failure' : 'Success') },
+    { header: 'Event', cell: (e) => (typeof e.details.endpoint === 'string' ? `${e.label}: ${e.details.endpoint}` : e.label) },
+    { header: 'User', cell: callUser },
+    { header: 'Result', cell: callResult },
     { header: 'From', cell: (e) => <span className="break">{e.ip ?? '—'}</span> },
   ];
   return (

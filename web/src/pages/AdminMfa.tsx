@@ -1,7 +1,9 @@
 import { useCallback, useId, useState, type FormEvent } from 'react';
 import {
   api,
+  type ApplicationLoginsRow,
   type EnrolledUser,
+  type LoginPeriod,
   type FraudReport,
   type MfaConfiguration,
   type MfaCorporation,
@@ -19,7 +21,7 @@ import { FirmAdminNav } from '../components/SectionNav';
 import { Link } from '../router';
 import { useAction, useApiGet, usePagedList } from '../useApi';
 import { useMfaChange, type ProposedChange } from './MfaChangeDialog';
-import { formatDate, formatDay, KIND_LABELS, METHOD_LABELS, plural, SUBSCRIPTION_STATE_LABELS } from '../words';
+import { APPLICATION_TYPE_LABELS, formatDate, formatDay, KIND_LABELS, LOGIN_PERIOD_LABELS, METHOD_LABELS, plural, SUBSCRIPTION_STATE_LABELS } from '../words';
 
 
 /**
@@ -761,6 +763,65 @@ function UsageSection({ usage }: { usage: MfaOverview['usage'] }) {
           Subscription Plan to enrol them.
         </p>
       ) : null}
+      <LoginsPerApplication />
     </Card>
+  );
+}
+
+const PERIODS = Object.keys(LOGIN_PERIOD_LABELS).map(Number) as LoginPeriod[];
+
+/**
+ * "Logins per application" (issue 15 item 6): for the chosen period, how many logins each of the
+ * firm's applications completed, and Tessera's own sign-in, with how many by second factor and
+ * how many on the no-seat bypass.
+ */
+function LoginsPerApplication() {
+  const headingId = useId();
+  const [days, setDays] = useState<LoginPeriod>(30);
+  const logins = useApiGet('/admin/mfa/logins', { query: { days } });
+  const columns: Column<ApplicationLoginsRow>[] = [
+    {
+      header: 'Application',
+      cell: (r) => (
+        <>
+          <span className="break">{r.name}</span>
+          <span className="cell-detail">
+            {r.type === 'tessera' ? "Tessera's own sign-in pages" : APPLICATION_TYPE_LABELS[r.type]}
+            {r.status === 'disabled' ? ' · disabled' : ''}
+          </span>
+        </>
+      ),
+    },
+    { header: 'Logins', className: 'numeric', cell: (r) => r.logins },
+    { header: 'With a second factor', className: 'numeric', cell: (r) => r.secondFactor },
+    { header: 'No-seat bypass', className: 'numeric', cell: (r) => r.bypass },
+  ];
+  return (
+    <section className="logins-per-application" aria-labelledby={headingId}>
+      <h3 id={headingId}>Logins per application</h3>
+      <div className="toolbar-row">
+        <SelectField
+          label="Period"
+          value={String(days)}
+          options={PERIODS.map((d) => ({ value: String(d), label: LOGIN_PERIOD_LABELS[d] }))}
+          onChange={(value) => setDays(Number(value) as LoginPeriod)}
+        />
+      </div>
+      <ErrorAlert message={logins.error} />
+      <DataTable
+        label="Logins per application"
+        columns={columns}
+        rows={logins.data?.rows}
+        rowKey={(r) => r.applicationId ?? 'tessera'}
+        emptyText="No applications yet."
+        loading={logins.loading}
+      />
+      <p className="field-hint">
+        {logins.data ? `Since ${formatDay(logins.data.from)} (days in UTC). ` : ''}A sign-in to an OpenID Connect application through
+        Tessera's sign-in page counts for both; single sign-on to another application counts for that application only. Logins without a
+        second factor or the bypass are users the configuration does not cover, remembered browsers, and unknown users a Duo application
+        lets in.
+      </p>
+    </section>
   );
 }
