@@ -9,6 +9,7 @@ import type { Authentication } from '../core/completion.js';
 import { decideAfterPassword, reasonMeaning } from '../core/decision.js';
 import { AppError } from '../core/errors.js';
 import { lockedUntil } from '../core/lockout.js';
+import { countLogin } from '../core/login-counts.js';
 import { endAttempt, openAttempt, type LoginAttempt } from '../core/login-attempt.js';
 import { recordBypass } from '../core/seats.js';
 import { answerSecondFactor, factorsFor } from '../core/second-factor.js';
@@ -232,6 +233,7 @@ export async function authorize(ctx: AppContext, find: FindIntegration, call: Un
     const straightBack = async (user: User | undefined, result: 'allow' | 'deny', status: string, statusMsg: string, reason: string, factor: string | null) => {
       await tx.insertInto('duo_prompts').values({ ...base, user_id: user?.id ?? null, stage: 'done', result: 'waiting', status: 'waiting', status_msg: '' }).execute();
       await auditFor(ctx, tx, call.actor, integration, result === 'allow' ? 'duo.prompt_allowed' : 'duo.prompt_denied', user?.id ?? null, { result, status, reason, ...(user ? {} : { username }) });
+      if (result === 'allow') await countAllowWithoutPrompt(ctx, tx, integration, status === 'bypass');
       return { redirect: await finish(ctx, tx, base.id, { result, status, status_msg: statusMsg, reason, factor, auth_device: null }) };
     };
     if (!('user' in g)) return straightBack(undefined, g.result, g.result, g.statusMsg, g.reason, g.result === 'allow' ? 'bypass' : null);
@@ -275,6 +277,14 @@ interface Result {
  * browser goes: redirect_uri with duo_code and state (and `code` too unless the request set
  * use_duo_code_attribute, as Duo does).
  */
+/**
+ * An allow without a second factor (a user the firm does not cover, one the new user policy lets in,
+ * the no-seat bypass) is one login to the application (core/login-counts.ts); an allow after a second
+ * factor is counted by the core's completion of the attempt.
+ */
+const countAllowWithoutPrompt = (ctx: AppContext, db: DbOrTx, integration: Pick<DuoIntegration, 'firmId' | 'applicationId'>, bypass: boolean) =>
+  countLogin(db, { firmId: integration.firmId, applicationId: integration.applicationId, at: ctx.clock.now(), kind: bypass ? 'bypass' : 'password_only' });
+
 async function finish(ctx: AppContext, db: DbOrTx, promptId: string, r: Result): Promise<string> {
   const code = randomBytes(32).toString('base64url');
   const now = ctx.clock.now();
@@ -359,6 +369,7 @@ export async function promptView(ctx: AppContext, p: PromptLogin, actor: Actor):
       if (decision.verdict === 'enroll') return null;
       if (decision.verdict === 'full') {
         if (decision.reason === 'no_seat_bypass') await recordBypass(ctx, tx, { ...actor, type: 'user', id: p.user.id, firmId: p.user.firm_id }, p.user.id, p.user.firm_id);
+        await countAllowWithoutPrompt(ctx, tx, p.integration, decision.reason === 'no_seat_bypass');
         return { redirect: await finish(ctx, tx, p.prompt.id, { result: 'allow', status: decision.reason === 'no_seat_bypass' ? 'bypass' : 'allow', status_msg: reasonMeaning(decision.reason).duoStatusMsg, reason: decision.reason, factor: 'bypass', auth_device: null }) };
       }
       const attempt = await openAttempt(ctx, tx, { owner: p.user, stage: 'second_factor', door: 'duo', applicationId: p.integration.applicationId, expiresAt: Number(p.prompt.expires_at) });

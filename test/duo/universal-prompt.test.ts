@@ -161,8 +161,10 @@ describe('a login through the Universal Prompt', () => {
       auth_result: { result: 'allow', status: 'allow', status_msg: 'Login Successful' },
       auth_context: { application: { key: keys.clientId, name: 'Case portal' }, factor: 'duo_push', reason: 'user_approved', result: 'success', event_type: 'authentication', user: { key: pusher.user.id, name: pusher.user.email } },
     });
-    // No Tessera session was made for the user.
+    // No Tessera session was made for the user; one login with a second factor was counted for the application.
     expect(await h.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', pusher.user.id).where('stage', '=', 'full').execute()).toEqual([]);
+    const counted = await h.ctx.db.selectFrom('login_counts').select(['logins', 'second_factor']).where('application_key', '=', keys.applicationId).executeTakeFirstOrThrow();
+    expect(Number(counted.second_factor)).toBeGreaterThanOrEqual(1);
     // The code is single use.
     await expect(client.exchangeAuthorizationCodeFor2FAResult(back.duoCode, pusher.user.email)).rejects.toThrow(/invalid_grant/);
     expect((await auditOf('duo.prompt_allowed')).length).toBeGreaterThanOrEqual(1);
@@ -304,6 +306,9 @@ describe('codes and clients', () => {
     expect(cookie).toBeUndefined();
     const result = (await client.exchangeAuthorizationCodeFor2FAResult(callback(location).duoCode, someone.email)) as any;
     expect(result.auth_result).toMatchObject({ result: 'allow', status: 'bypass' });
+    // One login to the application, on the bypass (the Usage section's logins per application).
+    const counted = await h.ctx.db.selectFrom('login_counts').select(['logins', 'second_factor', 'bypass']).where('application_key', '=', app.applicationId).execute();
+    expect(counted).toEqual([{ logins: 1, second_factor: 0, bypass: 1 }]);
   });
 
   it('covered, not enrolled, a seat free: the prompt offers the enrollment (a one-time link into Tessera\'s enrollment)', async () => {
