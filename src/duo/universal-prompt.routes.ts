@@ -147,6 +147,5 @@ export const universalPromptRoutes: DuoRouteModule = {
       const p = await login(request);
       return promptWebAuthn(ctx, p, userActor(request, p.user), (request.body as Static<typeof WebAuthnBody>).response, request.log);
     });
-
   },
 };
