@@ -432,7 +432,8 @@ function runReseal(database: TestDatabase, current: Buffer, retired: Buffer[]): 
   let output = '';
   proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, output })));
+  // A signal (code null) is named in the output, so a failure says what ended the process.
+  return new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, output: signal ? `${output}\n[ended by ${signal}]` : output })));
 }
 
 describe('master-key rotation, the old key removed too early', () => {
