@@ -478,7 +478,9 @@ async function pollTransaction(ctx: AppContext, call: DuoCall, txid: string, max
     .where('id', '=', txid)
     .where('kind', '=', 'auth')
     .where('application_id', '=', call.integration.applicationId)
+    .where('expires_at', '>', ctx.clock.now())
     .executeTakeFirst();
+  // Unknown, another application's, or past its five minutes (housekeeping removes it later): 40002.
   if (!row) throw new DuoError('INVALID_PARAMETERS', 'txid');
   if (row.result !== 'waiting' || !row.push_id || !row.attempt_id) return { result: row.result, status: row.status, status_msg: row.status_msg };
 

@@ -294,6 +294,9 @@ describe('auth with a push to the Tessera Authenticator (verified push)', () => 
     expect(ok(await polled)).toEqual({ result: 'allow', status: 'allow', status_msg: 'Success. Logging you in...' });
     expect(ok(await pyCall('GET', '/auth/v2/auth_status', { txid }))).toMatchObject({ result: 'allow' });
     expect(await nodeCall('GET', '/auth/v2/auth_status', { txid: 'not-a-txid' })).toMatchObject({ stat: 'FAIL', code: 40002, message_detail: 'txid' });
+    // Past its five minutes the txid is gone, whether or not housekeeping has removed the row yet.
+    await h.ctx.db.updateTable('duo_transactions').set({ expires_at: clock.now() - 1 }).where('id', '=', txid).execute();
+    expect(await nodeCall('GET', '/auth/v2/auth_status', { txid })).toMatchObject({ stat: 'FAIL', code: 40002, message_detail: 'txid' });
   });
 
   it('timed out: deny with status timeout (the clock moved past the minute)', async () => {
