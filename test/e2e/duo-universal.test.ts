@@ -94,6 +94,8 @@ describe('Duo Web SDK sample through Tessera\'s Universal Prompt', () => {
     const shown = page.getByRole('status', { name: 'Verification number' });
     await shown.waitFor();
     const number = ((await shown.textContent()) ?? '').match(/(\d{6})$/)![1]!;
+    // The time left to answer counts down, as on Tessera's own login.
+    await expect.poll(() => page.getByRole('timer', { name: 'Time left to answer' }).textContent()).toMatch(/^(5\d|60) s left$/);
     await shot('push-waiting-desktop');
 
     const request = phone.getByRole('article', { name: `Sign-in request for ${email}` });

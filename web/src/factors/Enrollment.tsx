@@ -202,7 +202,7 @@ function ReturnNotice({ application }: { application: string }) {
   return (
     <Card>
       <p role="alert" className="notice notice-error">
-        No MFA licence is free in your firm right now, so you cannot set up two-factor authentication today. Go back to {application} and
+        No MFA licence is free in your firm right now, so you cannot set up multi-factor authentication today. Go back to {application} and
         sign in again.
       </p>
     </Card>

@@ -3,6 +3,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { TextField } from '../components/Field';
 import { ErrorAlert, StatusNotice } from '../components/Notice';
 import { Card, Page } from '../components/Page';
+import { PUSH_INTRO, PushNumber } from '../factors/push/PushNumber';
 import { keyErrorMessage } from '../factors/webauthn/ceremonies';
 
 /**
@@ -125,7 +126,7 @@ function EnrollOffer({ id, appName, username }: { id: string; appName: string; u
     }
   }
   return (
-    <Page title="Set up two-factor authentication">
+    <Page title="Set up multi-factor authentication">
       <p className="lead">
         <strong>{appName}</strong> asks <span className="break">{username}</span> to confirm sign-ins with a second factor, and you have none yet.
       </p>
@@ -178,12 +179,12 @@ function PasscodeForm({ id }: { id: string }) {
 }
 
 function PushForm({ id, appName }: { id: string; appName: string }) {
-  const [number, setNumber] = useState<string | null>(null);
+  const [push, setPush] = useState<{ number: string; deadline: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [sending, setSending] = useState(false);
 
   useEffect(() => {
-    if (number === null) return;
+    if (push === null) return;
     let live = true;
     void (async () => {
       while (live) {
@@ -192,12 +193,12 @@ function PushForm({ id, appName }: { id: string; appName: string }) {
           if (!live) return;
           if (answer.status === 'pending') continue;
           if (answer.status === 'done') return goBack(answer.redirect);
-          setNumber(null);
+          setPush(null);
           setError('The request expired before it was answered. Try again, or use another way.');
           return;
         } catch (cause) {
           if (!live) return;
-          setNumber(null);
+          setPush(null);
           setError(cause instanceof Error ? cause.message : String(cause));
           return;
         }
@@ -206,16 +207,16 @@ function PushForm({ id, appName }: { id: string; appName: string }) {
     return () => {
       live = false;
     };
-  }, [number, id]);
+  }, [push, id]);
 
   async function send(event: FormEvent) {
     event.preventDefault();
     setSending(true);
     setError(null);
     try {
-      const started = await call<{ number: string } | { redirect: string }>(id, '/push', {});
+      const started = await call<{ number: string; expiresInSeconds: number } | { redirect: string }>(id, '/push', {});
       if ('redirect' in started) return goBack(started.redirect);
-      setNumber(started.number);
+      setPush({ number: started.number, deadline: Date.now() + started.expiresInSeconds * 1000 });
     } catch (cause) {
       setError(cause instanceof Error ? cause.message : String(cause));
     } finally {
@@ -226,16 +227,11 @@ function PushForm({ id, appName }: { id: string; appName: string }) {
   return (
     <form className="form" aria-label="Push" onSubmit={(e) => void send(e)} noValidate>
       <ErrorAlert message={error} />
-      {number ? (
-        <>
-          <p role="status" aria-label="Verification number" className="notice notice-info push-number">
-            Type this number in the Tessera Authenticator: <strong>{number}</strong>
-          </p>
-          <p className="muted">Waiting for your answer on your phone… The request names {appName}.</p>
-        </>
+      {push ? (
+        <PushNumber number={push.number} deadline={push.deadline} note={`The request names ${appName}.`} />
       ) : (
         <>
-          <p className="muted">We send a request to the Tessera Authenticator on your phone. Type the number shown here into the app, then tap Approve.</p>
+          <p className="muted">{PUSH_INTRO}</p>
           <div className="form-actions">
             <button type="submit" disabled={sending}>
               Send me a push

@@ -27,7 +27,7 @@ export function EnrollLink() {
     };
   }, []);
   return (
-    <Page title="Set up two-factor authentication">
+    <Page title="Set up multi-factor authentication">
       <Card>
         {error ? (
           <>

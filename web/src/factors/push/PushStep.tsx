@@ -3,13 +3,11 @@ import { api, ApiError, errorMessage, type Answer } from '../../api';
 import { ErrorAlert } from '../../components/Notice';
 import { lockMessage } from '../../words';
 import { secondsLocked, type StepFormProps } from '../factor';
+import { PUSH_INTRO, PushNumber } from './PushNumber';
 import { otherWays, pushPausedText } from './push-words';
 
 type PushStart = Answer<'post', '/mfa/push'>;
 type PushWait = Answer<'get', '/mfa/push/{transactionId}/wait'>;
-
-const PUSH_INTRO =
-  'We send a request to the Tessera Authenticator on your phone. Type the number shown here into the app, then tap Approve.';
 
 /** What the login screen says after the phone's answer (or the lack of one); `ways` are the user's other methods. */
 function outcomeText({ status, reason }: PushWait, ways: string | null): string {
@@ -22,18 +20,6 @@ function outcomeText({ status, reason }: PushWait, ways: string | null): string 
   }
   if (status === 'expired') return `The request expired before it was answered. Try again${instead}.`;
   return `The request was denied on your phone. Try again${instead}.`;
-}
-
-/** Seconds until `deadline` (local clock), never below 0; ticks every second while `deadline` is set. */
-function useSecondsLeft(deadline: number | null): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (deadline === null) return;
-    setNow(Date.now());
-    const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
-  }, [deadline]);
-  return deadline === null ? 0 : Math.max(0, Math.ceil((deadline - now) / 1000));
 }
 
 /**
@@ -51,7 +37,6 @@ export function PushStep({ challenge, startNow, onVerified, onExpired }: StepFor
   const [ended, setEnded] = useState(false);
   // PUSH_PAUSED (a fraud report from another sign-in meanwhile): no button until the pause ends.
   const [paused, setPaused] = useState(false);
-  const secondsLeft = useSecondsLeft(push?.deadline ?? null);
   const ways = otherWays(challenge.methods);
 
   useEffect(() => {
@@ -135,17 +120,7 @@ export function PushStep({ challenge, startNow, onVerified, onExpired }: StepFor
         </p>
       ) : null}
       {push ? (
-        <>
-          <p role="status" aria-label="Verification number" className="notice notice-info push-number">
-            Type this number in the Tessera Authenticator: <strong>{push.number}</strong>
-          </p>
-          <p className="muted">
-            Waiting for your answer on your phone…{' '}
-            <span role="timer" aria-label="Time left to answer">
-              {secondsLeft > 0 ? `${secondsLeft} s left` : 'time is up'}
-            </span>
-          </p>
-        </>
+        <PushNumber number={push.number} deadline={push.deadline} />
       ) : (
         <>
           {ended || paused ? null : <p className="muted">{PUSH_INTRO}</p>}
