@@ -272,12 +272,6 @@ interface Result {
 }
 
 /**
- * Writes a prompt's result once (one conditional UPDATE: of two requests finishing one prompt,
- * one wins; the other gets PROMPT_FINISHED) with a new single-use code, and returns where the
- * browser goes: redirect_uri with duo_code and state (and `code` too unless the request set
- * use_duo_code_attribute, as Duo does).
- */
-/**
  * An allow without a second factor (a user the firm does not cover, one the new user policy lets in,
  * the no-seat bypass) is one login to the application (core/login-counts.ts); an allow after a second
  * factor is counted by the core's completion of the attempt.
@@ -285,6 +279,12 @@ interface Result {
 const countAllowWithoutPrompt = (ctx: AppContext, db: DbOrTx, integration: Pick<DuoIntegration, 'firmId' | 'applicationId'>, bypass: boolean) =>
   countLogin(db, { firmId: integration.firmId, applicationId: integration.applicationId, at: ctx.clock.now(), kind: bypass ? 'bypass' : 'password_only' });
 
+/**
+ * Writes a prompt's result once (one conditional UPDATE: of two requests finishing one prompt,
+ * one wins; the other is told the sign-in has finished) with a new single-use code, and returns where the
+ * browser goes: redirect_uri with duo_code and state (and `code` too unless the request set
+ * use_duo_code_attribute, as Duo does).
+ */
 async function finish(ctx: AppContext, db: DbOrTx, promptId: string, r: Result): Promise<string> {
   const code = randomBytes(32).toString('base64url');
   const now = ctx.clock.now();

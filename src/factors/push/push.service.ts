@@ -68,7 +68,6 @@ export interface PushShown {
   number?: string;
 }
 
-
 /**
  * "Send me a push" (reference 1.4.1), as a declared list of steps in ONE transaction:
  *   1. not locked        - a locked second factor sends nothing;
