@@ -3,6 +3,7 @@ import { Secret } from 'otpauth';
 import { loadConfig } from '../../src/config.js';
 import { SecretBox, keyIdOf } from '../../src/crypto/secret-box.js';
 import type { NewApplicationRow } from '../../src/applications/application.table.js';
+import { newIntegrationKey, newSecretKey } from '../../src/applications/credentials.js';
 import { createDatabase, type Db } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { hashPassword } from '../../src/core/passwords.js';
@@ -204,4 +205,26 @@ export async function seedApplication(
     })
     .execute();
   await db.destroy();
+}
+
+/** seedFirm on a connection of its own (opened, migrated, closed), for a scenario that needs the database for nothing else first. */
+export async function seedFirmIn(databaseUrl: string, masterKey: string, o: Parameters<typeof seedFirm>[2]): Promise<SeededFirm> {
+  const db = await openDb(databaseUrl);
+  try {
+    return await seedFirm(db, masterKey, o);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** A Duo integration of the firm (Auth API or Web SDK), with keys as the registry makes them: `ikey` (client id) and `skey` (secret). */
+export async function seedDuoIntegration(
+  databaseUrl: string,
+  masterKey: string,
+  fields: Pick<NewApplicationRow, 'firm_id' | 'name'> & { type: 'duo_auth_api' | 'duo_web_sdk' } & Partial<Pick<NewApplicationRow, 'redirect_uris' | 'new_user_policy'>>,
+): Promise<{ ikey: string; skey: string }> {
+  const ikey = newIntegrationKey();
+  const skey = newSecretKey();
+  await seedApplication(databaseUrl, masterKey, { ...fields, client_id: ikey }, skey);
+  return { ikey, skey };
 }

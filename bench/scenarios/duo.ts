@@ -1,10 +1,9 @@
 import { createHmac } from 'node:crypto';
-import { newIntegrationKey, newSecretKey } from '../../src/applications/credentials.js';
 import { canonicalText, canonicalParams } from '../../src/duo/signature.js';
 import { passcodeOf } from '../lib/flows.js';
 import { healthBaseline, load, type LoadResult } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
-import { openDb, seedApplication, seedFirm, type SeededFirm } from '../lib/seed.js';
+import { openDb, seedDuoIntegration, seedFirmIn } from '../lib/seed.js';
 import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.js';
 
 /**
@@ -18,14 +17,6 @@ import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.
 interface Keys {
   ikey: string;
   skey: string;
-}
-
-/** An Auth API application of the firm, with keys as the registry makes them. */
-async function seedAuthApi(databaseUrl: string, masterKey: string, firmId: string): Promise<Keys> {
-  const ikey = newIntegrationKey();
-  const skey = newSecretKey();
-  await seedApplication(databaseUrl, masterKey, { firm_id: firmId, type: 'duo_auth_api', name: 'Bench VPN', client_id: ikey, new_user_policy: 'deny' }, skey);
-  return { ikey, skey };
 }
 
 /** A signed form POST, as duo_api 1.5 sends it. */
@@ -65,10 +56,8 @@ export const duo: Scenario = {
     const database = await freshDatabase(ctx.pgBase);
     const server = await startTessera(database.url);
     try {
-      const db = await openDb(database.url);
-      const firm: SeededFirm = await seedFirm(db, server.masterKey, { users, enrolled: users });
-      await db.destroy();
-      const keys = await seedAuthApi(database.url, server.masterKey, firm.firmId);
+      const firm = await seedFirmIn(database.url, server.masterKey, { users, enrolled: users });
+      const keys = await seedDuoIntegration(database.url, server.masterKey, { firm_id: firm.firmId, type: 'duo_auth_api', name: 'Bench VPN', new_user_policy: 'deny' });
       const enrolled = firm.users.filter((u) => u.secret);
       const baseline = await healthBaseline(server.url, server.pid);
       const preauthOf = (i: number) => ({ username: enrolled[i % enrolled.length]!.email });

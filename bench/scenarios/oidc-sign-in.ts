@@ -6,7 +6,7 @@ import { Browser, expectThat, FlowError, Recorder } from '../lib/flow-client.js'
 import { passcodeOf } from '../lib/flows.js';
 import { healthBaseline } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
-import { BENCH_PASSWORD, openDb, seedApplication, seedFirm, type SeededFirm, type SeededUser } from '../lib/seed.js';
+import { BENCH_PASSWORD, seedApplication, seedFirmIn, type SeededFirm, type SeededUser } from '../lib/seed.js';
 import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.js';
 
 /**
@@ -133,9 +133,7 @@ export const oidcSignIn: Scenario = {
     const database = await freshDatabase(ctx.pgBase);
     const server = await startTessera(database.url);
     try {
-      const db = await openDb(database.url);
-      const firm = await seedFirm(db, server.masterKey, { users: users + warm, enrolled: users + warm });
-      await db.destroy();
+      const firm = await seedFirmIn(database.url, server.masterKey, { users: users + warm, enrolled: users + warm });
       const secret = await registerApplication(database.url, server.masterKey, firm.firmId);
       const baseline = await healthBaseline(server.url, server.pid);
       // Warm-up (JIT, statement caches, the provider built and its keys loaded) on users not measured.

@@ -1,7 +1,7 @@
 import { passcodeOf } from '../lib/flows.js';
 import { healthBaseline, load, type LoadResult } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
-import { csrfPair, openDb, seedFirm, seedSessions, type SeededFirm } from '../lib/seed.js';
+import { csrfPair, openDb, seedFirmIn, seedSessions, type SeededFirm } from '../lib/seed.js';
 import { freshDatabase, startTessera, type TesseraProcess } from '../lib/server.js';
 
 /** Sleeps into the next 30-second step, so that no code of the previous run is a replay. */
@@ -47,9 +47,7 @@ export const passcode: Scenario = {
       const database = await freshDatabase(ctx.pgBase);
       const server = await startTessera(database.url);
       try {
-        const db = await openDb(database.url);
-        const firm = await seedFirm(db, server.masterKey, { users, enrolled: users });
-        await db.destroy();
+        const firm = await seedFirmIn(database.url, server.masterKey, { users, enrolled: users });
         const baseline = await healthBaseline(server.url, server.pid);
         // Warm-up (JIT, statement cache) on up to 1,000 users, one time step before the
         // measured runs, so that a 2-second run at 1/10 size is not mostly a cold start.

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { newIntegrationKey, newSecretKey } from '../../src/applications/credentials.js';
 import { CLIENT_ASSERTION_TYPE } from '../../src/duo/universal-prompt.service.js';
 import { healthBaseline, load, type LoadResult } from '../lib/load.js';
 import { type Scenario, type ScenarioResult, ratioOf } from '../lib/scenario.js';
-import { openDb, seedApplication, seedFirm } from '../lib/seed.js';
+import { openDb, seedDuoIntegration, seedFirmIn } from '../lib/seed.js';
 import { freshDatabase, startTessera } from '../lib/server.js';
 
 /**
@@ -26,12 +25,8 @@ export const universal: Scenario = {
     const database = await freshDatabase(ctx.pgBase);
     const server = await startTessera(database.url);
     try {
-      const db = await openDb(database.url);
-      const firm = await seedFirm(db, server.masterKey, { users, enrolled: users });
-      await db.destroy();
-      const clientId = newIntegrationKey();
-      const secret = newSecretKey();
-      await seedApplication(database.url, server.masterKey, { firm_id: firm.firmId, type: 'duo_web_sdk', name: 'Bench Portal', client_id: clientId, new_user_policy: 'allow', redirect_uris: JSON.stringify([REDIRECT]) }, secret);
+      const firm = await seedFirmIn(database.url, server.masterKey, { users, enrolled: users });
+      const { ikey: clientId, skey: secret } = await seedDuoIntegration(database.url, server.masterKey, { firm_id: firm.firmId, type: 'duo_web_sdk', name: 'Bench Portal', new_user_policy: 'allow', redirect_uris: JSON.stringify([REDIRECT]) });
       const host = new URL(server.url).host;
       const now = () => Math.floor(Date.now() / 1000);
       const requestObject = (username: string) =>
